@@ -8,4 +8,5 @@
 //!
 //! No IO and no clock: time is passed in. Builds for `wasm32-unknown-unknown`.
 
+pub mod mls;
 pub mod sframe;

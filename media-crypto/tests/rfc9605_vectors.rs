@@ -23,7 +23,11 @@ fn appendix_c1_headers_encode_and_parse() {
     let cases = doc["header"].as_array().expect("header cases");
     assert_eq!(cases.len(), 289);
     for case in cases {
-        let (kid, ctr, encoded) = (u64_of(case, "kid"), u64_of(case, "ctr"), hex(case, "encoded"));
+        let (kid, ctr, encoded) = (
+            u64_of(case, "kid"),
+            u64_of(case, "ctr"),
+            hex(case, "encoded"),
+        );
         let h = Header::new(kid, ctr);
         assert_eq!(h.to_bytes(), encoded, "encode kid={kid} ctr={ctr}");
         assert_eq!(Header::parse(&encoded), Ok((h, encoded.len())));
@@ -45,7 +49,11 @@ fn check_sframe_cases(doc: &Value) -> usize {
         let key = FrameKey::derive(suite, kid, &base_key).expect("derive");
         let (metadata, pt, ct) = (hex(case, "metadata"), hex(case, "pt"), hex(case, "ct"));
         assert_eq!(key.encrypt(ctr, &metadata, &pt), ct, "{suite} encrypt");
-        assert_eq!(key.decrypt(&metadata, &ct).expect("decrypt"), pt, "{suite} decrypt");
+        assert_eq!(
+            key.decrypt(&metadata, &ct).expect("decrypt"),
+            pt,
+            "{suite} decrypt"
+        );
     }
     cases.len()
 }

@@ -188,7 +188,10 @@ where
         tag: &mut [u8],
     ) {
         self.apply_keystream(nonce, buf);
-        let full = self.mac(nonce, header, metadata, buf).finalize().into_bytes();
+        let full = self
+            .mac(nonce, header, metadata, buf)
+            .finalize()
+            .into_bytes();
         tag.copy_from_slice(&full[..self.tag_len]);
     }
 
@@ -255,7 +258,10 @@ mod tests {
 
     #[test]
     fn rfc9605_appendix_c2_aes_ctr_hmac() {
-        let n = check_file(include_str!("../../tests/data/rfc9605.json"), "aes_ctr_hmac");
+        let n = check_file(
+            include_str!("../../tests/data/rfc9605.json"),
+            "aes_ctr_hmac",
+        );
         assert_eq!(n, 3);
     }
 
@@ -278,9 +284,16 @@ mod tests {
         aead.seal(&nonce, b"hd", &meta, &mut buf, &mut tag);
         let mut joined_tag = [0u8; 16];
         let mut buf2 = b"frame".to_vec();
-        aead.seal(&nonce, &[b"hd".as_slice(), &meta].concat(), &[], &mut buf2, &mut joined_tag);
+        aead.seal(
+            &nonce,
+            &[b"hd".as_slice(), &meta].concat(),
+            &[],
+            &mut buf2,
+            &mut joined_tag,
+        );
         assert_eq!((buf.clone(), tag), (buf2, joined_tag));
-        aead.open(&nonce, b"hd", &meta, &mut buf, &tag).expect("open");
+        aead.open(&nonce, b"hd", &meta, &mut buf, &tag)
+            .expect("open");
         assert_eq!(buf, b"frame");
     }
 }

@@ -69,6 +69,9 @@ pub enum DecryptError {
     /// sender index outside the group).
     #[error("KID {kid} does not match this key")]
     WrongKid { kid: u64 },
+    /// The KID names no member of the epoch it belongs to.
+    #[error("KID {kid} names no sender of its epoch")]
+    UnknownSender { kid: u64 },
     /// Shorter than header plus tag.
     #[error("SFrame ciphertext too short: needs at least {needed} bytes, got {available}")]
     CiphertextTooShort { needed: usize, available: usize },

@@ -53,14 +53,18 @@ pub fn derive_key_material(
     let secret = match suite.kdf_hash() {
         KdfHash::Sha256 => {
             let (prk, hk) = Hkdf::<Sha256>::extract(Some(&[]), base_key);
-            hk.expand(&key_label, &mut key).expect("Nk is a valid length");
-            hk.expand(&salt_label, salt.as_mut()).expect("Nn is a valid length");
+            hk.expand(&key_label, &mut key)
+                .expect("Nk is a valid length");
+            hk.expand(&salt_label, salt.as_mut())
+                .expect("Nn is a valid length");
             prk.to_vec()
         }
         KdfHash::Sha512 => {
             let (prk, hk) = Hkdf::<Sha512>::extract(Some(&[]), base_key);
-            hk.expand(&key_label, &mut key).expect("Nk is a valid length");
-            hk.expand(&salt_label, salt.as_mut()).expect("Nn is a valid length");
+            hk.expand(&key_label, &mut key)
+                .expect("Nk is a valid length");
+            hk.expand(&salt_label, salt.as_mut())
+                .expect("Nn is a valid length");
             prk.to_vec()
         }
     };
@@ -143,10 +147,12 @@ impl FrameKey {
                 available: out.len(),
             });
         }
-        let hlen = header.encode_into(out).map_err(|_| EncryptError::BufferTooSmall {
-            needed: total,
-            available: out.len(),
-        })?;
+        let hlen = header
+            .encode_into(out)
+            .map_err(|_| EncryptError::BufferTooSmall {
+                needed: total,
+                available: out.len(),
+            })?;
         let (head, rest) = out[..total].split_at_mut(hlen);
         let (body, tag) = rest.split_at_mut(plaintext.len());
         body.copy_from_slice(plaintext);
@@ -196,13 +202,14 @@ impl FrameKey {
         out: &mut [u8],
     ) -> Result<usize, DecryptError> {
         let nt = self.suite.tag_len();
-        let ct_len = frame
-            .len()
-            .checked_sub(hlen + nt)
-            .ok_or(DecryptError::CiphertextTooShort {
-                needed: hlen + nt,
-                available: frame.len(),
-            })?;
+        let ct_len =
+            frame
+                .len()
+                .checked_sub(hlen + nt)
+                .ok_or(DecryptError::CiphertextTooShort {
+                    needed: hlen + nt,
+                    available: frame.len(),
+                })?;
         if out.len() < ct_len {
             return Err(DecryptError::BufferTooSmall {
                 needed: ct_len,

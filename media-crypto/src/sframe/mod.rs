@@ -13,9 +13,9 @@ mod suite;
 pub use error::{DecryptError, EncryptError, HeaderError, KeyError, SuiteError};
 pub use header::{Header, MAX_HEADER_LEN};
 pub use key::{FrameKey, KeyMaterial, derive_key_material};
-pub use receiver::{Decrypted, Receiver};
 #[allow(unused_imports)]
 pub(crate) use receiver::ReceiveKey;
+pub use receiver::{Decrypted, Receiver};
 pub use replay::DEFAULT_REPLAY_WINDOW;
 pub use sender::Sender;
 pub use suite::CipherSuite;

@@ -95,8 +95,14 @@ mod tests {
         for c in [5, 3, 9, 4, 70] {
             assert_eq!(take(&mut w, c), Ok(()));
         }
-        assert_eq!(take(&mut w, 9), Err(DecryptError::Replayed { kid: 7, ctr: 9 }));
-        assert_eq!(take(&mut w, 70), Err(DecryptError::Replayed { kid: 7, ctr: 70 }));
+        assert_eq!(
+            take(&mut w, 9),
+            Err(DecryptError::Replayed { kid: 7, ctr: 9 })
+        );
+        assert_eq!(
+            take(&mut w, 70),
+            Err(DecryptError::Replayed { kid: 7, ctr: 70 })
+        );
         // 9 is still inside [7, 70]; 5 is not.
         assert_eq!(
             take(&mut w, 5),

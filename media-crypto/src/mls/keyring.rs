@@ -1,0 +1,446 @@
+//! The keys of an MLS group's epochs, for SFrame (RFC 9605 §5.2).
+//!
+//! Each epoch gives one base key (from the MLS exporter); each member's frame key is derived
+//! from it with its own KID. The keyring sends under the newest epoch, receives under every
+//! epoch it still holds, keeps an epoch for a grace time after a newer one arrives (frames in
+//! flight across a commit still decrypt), and drops an epoch early when a newer epoch has the
+//! same low E bits. Time is passed in as a [`Duration`] since any fixed origin the caller
+//! chooses; the keyring reads no clock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::error::KeyringError;
+use super::kid::KidLayout;
+use crate::sframe::{
+    CipherSuite, DEFAULT_REPLAY_WINDOW, DecryptError, Decrypted, EncryptError, FrameKey, Header,
+    ReceiveKey, Sender,
+};
+
+/// The default grace time for a previous epoch's keys.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// How a keyring derives and keeps keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyringConfig {
+    /// The SFrame cipher suite of the group.
+    pub suite: CipherSuite,
+    /// KID = leaf index and E epoch bits.
+    pub kid_layout: KidLayout,
+    /// How long a previous epoch still decrypts after a newer one is installed.
+    pub grace: Duration,
+    /// Replay window per sender and epoch, in counters (0 turns it off).
+    pub replay_window: usize,
+}
+
+impl Default for KeyringConfig {
+    fn default() -> Self {
+        KeyringConfig {
+            suite: CipherSuite::default(),
+            kid_layout: KidLayout::default(),
+            grace: DEFAULT_GRACE,
+            replay_window: DEFAULT_REPLAY_WINDOW,
+        }
+    }
+}
+
+/// One epoch's key material as the MLS session hands it over: enough for another keyring (a
+/// media worker, say) to send and receive in that epoch.
+#[derive(Clone)]
+pub struct EpochKey {
+    /// The MLS epoch.
+    pub epoch: u64,
+    /// `MLS-Exporter("SFrame 1.0 Base Key", "", Nk)`.
+    pub base_key: Zeroizing<Vec<u8>>,
+    /// The holder's own leaf index, if it sends in this epoch.
+    pub own_leaf: Option<u32>,
+    /// The leaf indices of the epoch's members.
+    pub members: Vec<u32>,
+}
+
+impl std::fmt::Debug for EpochKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochKey")
+            .field("epoch", &self.epoch)
+            .field("own_leaf", &self.own_leaf)
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A frame that decrypted, with who sent it and in which epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedFrame {
+    /// The sender's leaf index.
+    pub sender: u32,
+    /// The MLS epoch of the key.
+    pub epoch: u64,
+    /// The SFrame header.
+    pub header: Header,
+    /// Plaintext bytes written.
+    pub len: usize,
+}
+
+struct EpochKeys {
+    epoch: u64,
+    base_key: Zeroizing<Vec<u8>>,
+    members: BTreeSet<u32>,
+    /// When this epoch's keys go; `None` while it is the newest.
+    expires_at: Option<Duration>,
+    /// Frame keys derived on first use, per sender leaf.
+    receivers: HashMap<u32, ReceiveKey>,
+}
+
+/// Per-epoch SFrame keys of one MLS member: a sender for its own KID in the newest epoch and
+/// receivers for every member of every epoch it holds.
+pub struct Keyring {
+    config: KeyringConfig,
+    /// Held epochs, oldest first; the last is the newest.
+    epochs: Vec<EpochKeys>,
+    /// Epochs dropped, by their low bits, to tell "stale" from "not yet".
+    dropped: HashMap<u64, u64>,
+    sender: Option<Sender>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("config", &self.config)
+            .field(
+                "epochs",
+                &self.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+            )
+            .field("sending", &self.sender.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// An empty keyring.
+    pub fn new(config: KeyringConfig) -> Self {
+        Keyring {
+            config,
+            epochs: Vec::new(),
+            dropped: HashMap::new(),
+            sender: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &KeyringConfig {
+        &self.config
+    }
+
+    /// The newest epoch held.
+    pub fn current_epoch(&self) -> Option<u64> {
+        self.epochs.last().map(|e| e.epoch)
+    }
+
+    /// The epochs whose frames still decrypt, oldest first.
+    pub fn epochs(&self) -> Vec<u64> {
+        self.epochs.iter().map(|e| e.epoch).collect()
+    }
+
+    /// The KID this member sends with, if it sends.
+    pub fn sending_kid(&self) -> Option<u64> {
+        self.sender.as_ref().map(|s| s.key().kid())
+    }
+
+    /// Installs a new epoch at time `now`: sending moves to it, and older epochs start their
+    /// grace time. An epoch that is not newer than the current one is refused, so a counter can
+    /// never restart under a key already used.
+    pub fn install(&mut self, key: EpochKey, now: Duration) -> Result<(), KeyringError> {
+        if let Some(current) = self.current_epoch()
+            && key.epoch <= current
+        {
+            return Err(KeyringError::EpochNotNewer {
+                current,
+                offered: key.epoch,
+            });
+        }
+        if key.base_key.is_empty() {
+            return Err(KeyringError::EmptyBaseKey);
+        }
+        let layout = self.config.kid_layout;
+        let sender = match key.own_leaf {
+            Some(leaf) => Some(Sender::new(
+                FrameKey::derive(
+                    self.config.suite,
+                    layout.kid(leaf, key.epoch),
+                    &key.base_key,
+                )
+                .map_err(|_| KeyringError::EmptyBaseKey)?,
+            )),
+            None => None,
+        };
+        let grace_end = now + self.config.grace;
+        for e in &mut self.epochs {
+            e.expires_at.get_or_insert(grace_end);
+        }
+        // An older epoch with the same low bits would claim the new epoch's KIDs.
+        let low = layout.epoch_low_bits(key.epoch);
+        self.drop_where(|e| layout.epoch_low_bits(e.epoch) == low);
+        self.dropped.remove(&low);
+        self.epochs.push(EpochKeys {
+            epoch: key.epoch,
+            base_key: key.base_key,
+            members: key.members.into_iter().collect(),
+            expires_at: None,
+            receivers: HashMap::new(),
+        });
+        self.sender = sender;
+        self.expire(now);
+        Ok(())
+    }
+
+    /// Stops sending (this member left or was removed) and starts the grace time of every
+    /// epoch held, so frames already in flight still decrypt for a while.
+    pub fn retire(&mut self, now: Duration) {
+        self.sender = None;
+        let grace_end = now + self.config.grace;
+        for e in &mut self.epochs {
+            e.expires_at.get_or_insert(grace_end);
+        }
+        self.expire(now);
+    }
+
+    /// Drops the epochs whose grace time has passed.
+    pub fn expire(&mut self, now: Duration) {
+        self.drop_where(|e| e.expires_at.is_some_and(|t| t <= now));
+    }
+
+    fn drop_where(&mut self, pred: impl Fn(&EpochKeys) -> bool) {
+        let layout = self.config.kid_layout;
+        let dropped = &mut self.dropped;
+        self.epochs.retain(|e| {
+            let drop = pred(e);
+            if drop {
+                dropped.insert(layout.epoch_low_bits(e.epoch), e.epoch);
+            }
+            !drop
+        });
+    }
+
+    /// Encrypts a frame under this member's key of the newest epoch.
+    pub fn encrypt_into(
+        &mut self,
+        metadata: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, EncryptError> {
+        self.sender
+            .as_mut()
+            .ok_or(EncryptError::NoSendingKey)?
+            .encrypt_into(metadata, plaintext, out)
+    }
+
+    /// Encrypts a frame into a new vector.
+    pub fn encrypt(&mut self, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
+        self.sender
+            .as_mut()
+            .ok_or(EncryptError::NoSendingKey)?
+            .encrypt(metadata, plaintext)
+    }
+
+    /// Decrypts a frame at time `now` (expired epochs are dropped first).
+    pub fn decrypt_into(
+        &mut self,
+        metadata: &[u8],
+        frame: &[u8],
+        out: &mut [u8],
+        now: Duration,
+    ) -> Result<ReceivedFrame, DecryptError> {
+        self.expire(now);
+        let (header, hlen) = Header::parse(frame)?;
+        let kid = header.kid;
+        let layout = self.config.kid_layout;
+        let (leaf, low) = layout
+            .split(kid)
+            .ok_or(DecryptError::UnknownSender { kid })?;
+        let suite = self.config.suite;
+        let window = self.config.replay_window;
+        let Some(epoch) = self
+            .epochs
+            .iter_mut()
+            .find(|e| layout.epoch_low_bits(e.epoch) == low)
+        else {
+            return Err(match self.dropped.get(&low) {
+                Some(&epoch) => DecryptError::StaleEpoch { kid, epoch },
+                None => DecryptError::NoKeyYet { kid },
+            });
+        };
+        if !epoch.members.contains(&leaf) {
+            return Err(DecryptError::UnknownSender { kid });
+        }
+        let receiver = match epoch.receivers.entry(leaf) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let key = FrameKey::derive(suite, kid, &epoch.base_key)
+                    .map_err(|_| DecryptError::NoKeyYet { kid })?;
+                v.insert(ReceiveKey::new(key, window))
+            }
+        };
+        let len = receiver.open(header, hlen, metadata, frame, out)?;
+        Ok(ReceivedFrame {
+            sender: leaf,
+            epoch: epoch.epoch,
+            header,
+            len,
+        })
+    }
+
+    /// Decrypts a frame into a new vector.
+    pub fn decrypt(
+        &mut self,
+        metadata: &[u8],
+        frame: &[u8],
+        now: Duration,
+    ) -> Result<(ReceivedFrame, Vec<u8>), DecryptError> {
+        let mut out = vec![0; frame.len()];
+        let r = self.decrypt_into(metadata, frame, &mut out, now)?;
+        out.truncate(r.len);
+        Ok((r, out))
+    }
+}
+
+impl From<ReceivedFrame> for Decrypted {
+    fn from(r: ReceivedFrame) -> Self {
+        Decrypted {
+            header: r.header,
+            len: r.len,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn epoch(epoch: u64, own: Option<u32>) -> EpochKey {
+        EpochKey {
+            epoch,
+            base_key: Zeroizing::new(vec![epoch as u8 + 1; 16]),
+            own_leaf: own,
+            members: vec![0, 1, 2],
+        }
+    }
+
+    fn pair(config: KeyringConfig) -> (Keyring, Keyring) {
+        (Keyring::new(config), Keyring::new(config))
+    }
+
+    #[test]
+    fn frames_of_the_previous_epoch_decrypt_within_the_grace_time_only() {
+        let (mut alice, mut bob) = pair(KeyringConfig::default());
+        alice.install(epoch(1, Some(0)), 0 * SEC).expect("install");
+        bob.install(epoch(1, Some(1)), 0 * SEC).expect("install");
+        let old = alice.encrypt(b"", b"hello").expect("encrypt");
+        bob.install(epoch(2, Some(1)), 10 * SEC).expect("install");
+
+        let (r, pt) = bob.decrypt(b"", &old, 14 * SEC).expect("within grace");
+        assert_eq!((r.sender, r.epoch, pt.as_slice()), (0, 1, &b"hello"[..]));
+
+        let late = alice.encrypt(b"", b"late").expect("encrypt");
+        assert_eq!(
+            bob.decrypt(b"", &late, 15 * SEC).map(|_| ()),
+            Err(DecryptError::StaleEpoch {
+                kid: late_kid(&late),
+                epoch: 1
+            })
+        );
+    }
+
+    fn late_kid(frame: &[u8]) -> u64 {
+        Header::parse(frame).expect("header").0.kid
+    }
+
+    #[test]
+    fn a_frame_of_an_epoch_not_yet_installed_is_no_key_yet() {
+        let (mut alice, mut bob) = pair(KeyringConfig::default());
+        bob.install(epoch(1, Some(1)), Duration::ZERO)
+            .expect("install");
+        alice
+            .install(epoch(2, Some(0)), Duration::ZERO)
+            .expect("install");
+        let f = alice.encrypt(b"", b"x").expect("encrypt");
+        let err = bob.decrypt(b"", &f, Duration::ZERO).expect_err("no key");
+        assert!(err.is_no_key_yet(), "{err}");
+        bob.install(epoch(2, Some(1)), Duration::ZERO)
+            .expect("install");
+        assert!(bob.decrypt(b"", &f, Duration::ZERO).is_ok());
+    }
+
+    #[test]
+    fn an_epoch_is_dropped_when_its_low_bits_come_round() {
+        let config = KeyringConfig {
+            kid_layout: KidLayout::new(2),
+            grace: Duration::from_secs(3600),
+            ..KeyringConfig::default()
+        };
+        let (mut alice, mut bob) = pair(config);
+        alice
+            .install(epoch(1, Some(0)), Duration::ZERO)
+            .expect("install");
+        let f = alice.encrypt(b"", b"x").expect("encrypt");
+        for e in 1..=4 {
+            bob.install(epoch(e, Some(1)), Duration::ZERO)
+                .expect("install");
+        }
+        assert_eq!(bob.epochs(), vec![1, 2, 3, 4]);
+        bob.install(epoch(5, Some(1)), Duration::ZERO)
+            .expect("install");
+        assert_eq!(bob.epochs(), vec![2, 3, 4, 5]);
+        // Epoch 5 now owns the low bits; alice's epoch-1 frame fails authentication.
+        let err = bob.decrypt(b"", &f, Duration::ZERO).expect_err("dropped");
+        assert!(err.is_authentication_failure(), "{err}");
+    }
+
+    #[test]
+    fn older_or_repeated_epochs_are_refused() {
+        let mut k = Keyring::new(KeyringConfig::default());
+        k.install(epoch(3, Some(0)), Duration::ZERO)
+            .expect("install");
+        assert_eq!(
+            k.install(epoch(3, Some(0)), Duration::ZERO),
+            Err(KeyringError::EpochNotNewer {
+                current: 3,
+                offered: 3
+            })
+        );
+        assert_eq!(
+            k.install(epoch(2, Some(0)), Duration::ZERO),
+            Err(KeyringError::EpochNotNewer {
+                current: 3,
+                offered: 2
+            })
+        );
+    }
+
+    #[test]
+    fn frames_from_leaves_outside_the_epoch_are_refused_before_any_key_is_derived() {
+        let (mut alice, mut bob) = pair(KeyringConfig::default());
+        let mut e = epoch(1, Some(9));
+        e.members.push(9);
+        alice.install(e, Duration::ZERO).expect("install");
+        bob.install(epoch(1, Some(1)), Duration::ZERO)
+            .expect("install");
+        let f = alice.encrypt(b"", b"x").expect("encrypt");
+        assert_eq!(
+            bob.decrypt(b"", &f, Duration::ZERO).map(|_| ()),
+            Err(DecryptError::UnknownSender { kid: late_kid(&f) })
+        );
+    }
+
+    #[test]
+    fn a_retired_member_stops_sending() {
+        let mut k = Keyring::new(KeyringConfig::default());
+        k.install(epoch(1, Some(0)), Duration::ZERO)
+            .expect("install");
+        k.retire(Duration::ZERO);
+        assert_eq!(k.encrypt(b"", b"x"), Err(EncryptError::NoSendingKey));
+    }
+}

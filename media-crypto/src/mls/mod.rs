@@ -1,0 +1,17 @@
+//! SFrame keys from MLS (RFC 9605 §5.2): KIDs, the per-epoch keyring, the MLS session that
+//! feeds it, and safety numbers.
+
+mod error;
+mod keyring;
+mod kid;
+mod safety_number;
+mod session;
+
+pub use error::{KeyringError, MlsError};
+pub use keyring::{DEFAULT_GRACE, EpochKey, Keyring, KeyringConfig, ReceivedFrame};
+pub use kid::{DEFAULT_EPOCH_BITS, KidLayout};
+pub use safety_number::{SAFETY_NUMBER_GROUPS, SafetyNumber};
+pub use session::{
+    CommitOutput, EpochChange, MlsCiphersuite, MlsSession, Processed, RosterEntry,
+    SFRAME_EXPORTER_LABEL, SessionConfig,
+};

@@ -1,0 +1,164 @@
+//! Identity, key packages, and creating or joining a group (RFC 9420 §10, §11, §12.4.3).
+
+use std::time::Duration;
+
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+
+use super::wire::{self, decode, encode, kind};
+use super::{CommitOutput, MlsSession, SessionConfig};
+use crate::mls::error::MlsError;
+use crate::mls::keyring::Keyring;
+
+impl MlsSession {
+    /// A new member identity (a basic credential with a fresh signature key) and no group yet.
+    pub fn new(identity: impl Into<Vec<u8>>, config: SessionConfig) -> Result<Self, MlsError> {
+        let identity = identity.into();
+        let provider = OpenMlsRustCrypto::default();
+        let signer = SignatureKeyPair::new(config.ciphersuite.signature_algorithm())
+            .map_err(|e| MlsError::Internal(format!("signature key: {e:?}")))?;
+        signer
+            .store(provider.storage())
+            .map_err(|e| MlsError::Internal(format!("storing the signature key: {e:?}")))?;
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(identity.clone()).into(),
+            signature_key: signer.to_public_vec().into(),
+        };
+        Ok(MlsSession {
+            keyring: Keyring::new(config.keyring),
+            config,
+            provider,
+            signer,
+            credential,
+            identity,
+            group: None,
+            pending_external: None,
+        })
+    }
+
+    fn create_config(&self) -> MlsGroupCreateConfig {
+        MlsGroupCreateConfig::builder()
+            .ciphersuite(self.config.ciphersuite)
+            .wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .build()
+    }
+
+    pub(super) fn join_config(&self) -> MlsGroupJoinConfig {
+        MlsGroupJoinConfig::builder()
+            .wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .build()
+    }
+
+    /// A fresh key package (as an `MLSMessage`) that others use to add this member. Each one
+    /// is good for one join.
+    pub fn key_package(&mut self) -> Result<Vec<u8>, MlsError> {
+        let bundle = KeyPackage::builder()
+            .build(
+                self.config.ciphersuite,
+                &self.provider,
+                &self.signer,
+                self.credential.clone(),
+            )
+            .map_err(|e| MlsError::Internal(format!("key package: {e}")))?;
+        encode(&MlsMessageOut::from(bundle.key_package().clone()))
+    }
+
+    /// Creates a group with this member alone in it, at epoch 0, and installs its keys.
+    pub fn create_group(&mut self, group_id: &[u8], now: Duration) -> Result<(), MlsError> {
+        if self.group.is_some() {
+            return Err(MlsError::AlreadyInGroup);
+        }
+        let group = MlsGroup::new_with_group_id(
+            &self.provider,
+            &self.signer,
+            &self.create_config(),
+            GroupId::from_slice(group_id),
+            self.credential.clone(),
+        )
+        .map_err(|e| MlsError::Internal(format!("creating the group: {e}")))?;
+        self.group = Some(group);
+        self.enter_epoch(Vec::new(), now)?;
+        Ok(())
+    }
+
+    /// Joins from a Welcome that added one of this member's key packages.
+    pub fn join_from_welcome(&mut self, welcome: &[u8], now: Duration) -> Result<(), MlsError> {
+        if self.group.is_some() {
+            return Err(MlsError::AlreadyInGroup);
+        }
+        let welcome = match decode(welcome, "welcome")? {
+            MlsMessageBodyIn::Welcome(w) => w,
+            other => {
+                return Err(MlsError::UnexpectedMessage {
+                    expected: "welcome",
+                    got: kind(&other),
+                });
+            }
+        };
+        let group =
+            StagedWelcome::new_from_welcome(&self.provider, &self.join_config(), welcome, None)
+                .and_then(|staged| staged.into_group(&self.provider))
+                .map_err(|e| MlsError::Welcome(e.to_string()))?;
+        self.group = Some(group);
+        self.enter_epoch(Vec::new(), now)?;
+        Ok(())
+    }
+
+    /// Starts joining by external commit from a published GroupInfo (RFC 9420 §12.4.3.2).
+    /// The returned commit goes to the delivery service; once it is accepted,
+    /// [`MlsSession::confirm_pending_commit`] makes this session a member.
+    pub fn join_by_external_commit(&mut self, group_info: &[u8]) -> Result<CommitOutput, MlsError> {
+        if self.group.is_some() {
+            return Err(MlsError::AlreadyInGroup);
+        }
+        let info = match decode(group_info, "group info")? {
+            MlsMessageBodyIn::GroupInfo(gi) => gi,
+            other => {
+                return Err(MlsError::UnexpectedMessage {
+                    expected: "group info",
+                    got: kind(&other),
+                });
+            }
+        };
+        let (group, bundle) = MlsGroup::external_commit_builder()
+            .with_config(self.join_config())
+            .build_group(&self.provider, info, self.credential.clone())
+            .map_err(|e| MlsError::Invalid(format!("group info: {e}")))?
+            .load_psks(self.provider.storage())
+            .map_err(|e| MlsError::Internal(format!("external commit PSKs: {e:?}")))?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(|e| MlsError::Internal(format!("external commit: {e}")))?
+            .finalize(&self.provider)
+            .map_err(|e| MlsError::Internal(format!("external commit: {e}")))?;
+        let (commit, welcome, group_info) = bundle.into_messages();
+        let out = CommitOutput::new(commit, welcome, group_info)?;
+        // openmls has already moved this group to the new epoch; the keys wait for the
+        // delivery service's verdict.
+        self.group = Some(group);
+        self.pending_external = Some(out.commit.clone());
+        Ok(out)
+    }
+
+    /// The group's current GroupInfo, with its ratchet tree, for joiners by external commit.
+    pub fn group_info(&self) -> Result<Vec<u8>, MlsError> {
+        let group = self.group.as_ref().ok_or(MlsError::NotInGroup)?;
+        let gi = group
+            .export_group_info(self.provider.crypto(), &self.signer, true)
+            .map_err(|e| MlsError::Internal(format!("group info: {e}")))?;
+        encode(&gi)
+    }
+
+    /// Checks that `bytes` are a valid key package; the delivery service's clients use this
+    /// before queueing an add.
+    pub fn validate_key_package(&self, bytes: &[u8]) -> Result<(), MlsError> {
+        wire::key_package(bytes, self.provider.crypto()).map(|_| ())
+    }
+}

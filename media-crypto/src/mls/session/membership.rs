@@ -1,0 +1,157 @@
+//! Commits that add and remove members (RFC 9420 §12.4), and the delivery service's verdict on
+//! them: exactly one commit wins each epoch, so a commit stays pending until it is confirmed
+//! (merged) or discarded.
+
+use std::time::Duration;
+
+use openmls::prelude::*;
+
+use super::wire::{self, encode};
+use super::{EpochChange, MlsSession};
+use crate::mls::error::MlsError;
+
+/// The messages of a commit.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CommitOutput {
+    /// The commit, for every member (and the delivery service).
+    pub commit: Vec<u8>,
+    /// The Welcome for the members it adds, if it adds any.
+    pub welcome: Option<Vec<u8>>,
+    /// The GroupInfo of the new epoch (with its ratchet tree), for later external joins.
+    pub group_info: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CommitOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitOutput")
+            .field("commit_len", &self.commit.len())
+            .field("welcome", &self.welcome.is_some())
+            .field("group_info", &self.group_info.is_some())
+            .finish()
+    }
+}
+
+impl CommitOutput {
+    pub(super) fn new(
+        commit: MlsMessageOut,
+        welcome: Option<MlsMessageOut>,
+        group_info: Option<MlsMessageOut>,
+    ) -> Result<Self, MlsError> {
+        Ok(CommitOutput {
+            commit: encode(&commit)?,
+            welcome: welcome.as_ref().map(encode).transpose()?,
+            group_info: group_info.as_ref().map(encode).transpose()?,
+        })
+    }
+}
+
+impl MlsSession {
+    /// Commits, in one commit, the adds of `key_packages`, the removal of the members at
+    /// `remove_leaves`, and every valid proposal received since the last epoch. With nothing
+    /// to add or remove it is a key update (a new epoch with fresh keys). The commit stays
+    /// pending until [`Self::confirm_pending_commit`] or [`Self::discard_pending_commit`].
+    pub fn commit(
+        &mut self,
+        key_packages: &[Vec<u8>],
+        remove_leaves: &[u32],
+    ) -> Result<CommitOutput, MlsError> {
+        if self.pending_external.is_some() {
+            return Err(MlsError::CommitPending);
+        }
+        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        if group.pending_commit().is_some() {
+            return Err(MlsError::CommitPending);
+        }
+        let adds = key_packages
+            .iter()
+            .map(|kp| wire::key_package(kp, self.provider.crypto()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut removes = Vec::with_capacity(remove_leaves.len());
+        for &leaf in remove_leaves {
+            let index = LeafNodeIndex::new(leaf);
+            if group.member_at(index).is_none() {
+                return Err(MlsError::NotAMember(leaf));
+            }
+            removes.push(index);
+        }
+        let self_update = adds.is_empty() && removes.is_empty() && !group.has_pending_proposals();
+        let bundle = group
+            .commit_builder()
+            .consume_proposal_store(true)
+            .force_self_update(self_update)
+            .propose_adds(adds)
+            .propose_removals(removes)
+            .load_psks(self.provider.storage())
+            .map_err(|e| MlsError::Internal(format!("commit PSKs: {e:?}")))?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(|e| MlsError::Invalid(format!("building the commit: {e}")))?
+            .stage_commit(&self.provider)
+            .map_err(|e| MlsError::Internal(format!("staging the commit: {e}")))?;
+        let (commit, welcome, group_info) = bundle.into_messages();
+        CommitOutput::new(commit, welcome, group_info)
+    }
+
+    /// The delivery service accepted our pending commit: move to its epoch and install keys.
+    pub fn confirm_pending_commit(&mut self, now: Duration) -> Result<EpochChange, MlsError> {
+        let before = self.roster();
+        self.confirm_pending_commit_from(before, now)
+    }
+
+    pub(super) fn confirm_pending_commit_from(
+        &mut self,
+        before: Vec<super::RosterEntry>,
+        now: Duration,
+    ) -> Result<EpochChange, MlsError> {
+        if self.pending_external.take().is_some() {
+            return self.enter_epoch(Vec::new(), now);
+        }
+        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        if group.pending_commit().is_none() {
+            return Err(MlsError::NoPendingCommit);
+        }
+        group
+            .merge_pending_commit(&self.provider)
+            .map_err(|e| MlsError::Internal(format!("merging our commit: {e}")))?;
+        self.enter_epoch(before, now)
+    }
+
+    /// The delivery service refused our pending commit (another won the epoch): forget it.
+    /// A pending external join is abandoned with it.
+    pub fn discard_pending_commit(&mut self) -> Result<(), MlsError> {
+        if self.pending_external.take().is_some() {
+            // An external join that lost: there is no group to go back to.
+            self.group = None;
+            return Ok(());
+        }
+        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        if group.pending_commit().is_none() {
+            return Err(MlsError::NoPendingCommit);
+        }
+        group
+            .clear_pending_commit(self.provider.storage())
+            .map_err(|e| MlsError::Internal(format!("clearing our commit: {e:?}")))
+    }
+
+    /// A proposal to remove this member, for another member to commit (leaving politely).
+    pub fn leave(&mut self) -> Result<Vec<u8>, MlsError> {
+        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let proposal = group
+            .leave_group(&self.provider, &self.signer)
+            .map_err(|e| MlsError::Invalid(format!("leaving: {e}")))?;
+        encode(&proposal)
+    }
+
+    /// True while a commit of ours waits for the delivery service.
+    pub fn has_pending_commit(&self) -> bool {
+        self.pending_external.is_some()
+            || self
+                .group
+                .as_ref()
+                .is_some_and(|g| g.pending_commit().is_some())
+    }
+}

@@ -1,0 +1,120 @@
+//! Handshake messages from other members (RFC 9420 §12): proposals are kept for the next
+//! commit, commits move the group to a new epoch.
+
+use std::time::Duration;
+
+use openmls::prelude::*;
+
+use super::wire::{decode, kind};
+use super::{EpochChange, MlsSession};
+use crate::mls::error::MlsError;
+
+/// What a processed message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Processed {
+    /// A proposal, kept for the next commit.
+    Proposal,
+    /// A commit: the group is in a new epoch, whose keys are installed.
+    NewEpoch(EpochChange),
+    /// A commit that removed this member: no keys for the new epoch. Frames of earlier epochs
+    /// still decrypt for the grace time.
+    Removed { epoch: u64 },
+    /// A message this member sent itself, echoed back; nothing to do.
+    OwnMessage,
+}
+
+impl MlsSession {
+    /// Processes a handshake message (an `MLSMessage` carrying a proposal or a commit).
+    /// A message that fails is an error and changes nothing.
+    pub fn process(&mut self, message: &[u8], now: Duration) -> Result<Processed, MlsError> {
+        if let Some(ours) = &self.pending_external {
+            // Until our external join is accepted, the only message that means anything is
+            // that join, echoed back by the delivery service.
+            if ours.as_slice() == message {
+                return self.confirm_pending_commit(now).map(Processed::NewEpoch);
+            }
+            return Err(MlsError::CommitPending);
+        }
+        let body = decode(message, "handshake message")?;
+        let protocol: ProtocolMessage = match body {
+            MlsMessageBodyIn::PublicMessage(m) => m.into(),
+            MlsMessageBodyIn::PrivateMessage(m) => m.into(),
+            other => {
+                return Err(MlsError::UnexpectedMessage {
+                    expected: "proposal or commit",
+                    got: kind(&other),
+                });
+            }
+        };
+        let before = self.roster();
+        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        if protocol.group_id() != group.group_id() {
+            return Err(MlsError::WrongGroup);
+        }
+        let (message_epoch, current) = (protocol.epoch().as_u64(), group.epoch().as_u64());
+        if message_epoch < current {
+            return Err(MlsError::StaleEpoch {
+                message_epoch,
+                current,
+            });
+        }
+        if message_epoch > current {
+            return Err(MlsError::FutureEpoch {
+                message_epoch,
+                current,
+            });
+        }
+        if protocol.content_type() == ContentType::Application {
+            return Err(MlsError::UnexpectedMessage {
+                expected: "proposal or commit",
+                got: "application message",
+            });
+        }
+        let processed = group
+            .process_message(&self.provider, protocol)
+            .map_err(|e| MlsError::Invalid(e.to_string()))?;
+        match processed.into_content() {
+            ProcessedMessageContent::ProposalMessage(p) => {
+                group
+                    .store_pending_proposal(self.provider.storage(), *p)
+                    .map_err(|e| MlsError::Internal(format!("storing a proposal: {e:?}")))?;
+                Ok(Processed::Proposal)
+            }
+            ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
+                group
+                    .store_pending_proposal(self.provider.storage(), *p)
+                    .map_err(|e| MlsError::Internal(format!("storing a proposal: {e:?}")))?;
+                Ok(Processed::Proposal)
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                let removed = staged.self_removed();
+                // Another member's commit won this epoch: ours, if any, is void.
+                if group.pending_commit().is_some() {
+                    group
+                        .clear_pending_commit(self.provider.storage())
+                        .map_err(|e| MlsError::Internal(format!("clearing our commit: {e:?}")))?;
+                }
+                group
+                    .merge_staged_commit(&self.provider, *staged)
+                    .map_err(|e| MlsError::Internal(format!("merging a commit: {e}")))?;
+                if removed {
+                    let epoch = group.epoch().as_u64();
+                    self.group = None;
+                    self.keyring.retire(now);
+                    return Ok(Processed::Removed { epoch });
+                }
+                self.enter_epoch(before, now).map(Processed::NewEpoch)
+            }
+            // The delivery service echoed our own commit: it won the epoch.
+            ProcessedMessageContent::OwnPendingCommit => self
+                .confirm_pending_commit_from(before, now)
+                .map(Processed::NewEpoch),
+            ProcessedMessageContent::OwnPrivateMessage => Ok(Processed::OwnMessage),
+            ProcessedMessageContent::ApplicationMessage(_) => Err(MlsError::UnexpectedMessage {
+                expected: "proposal or commit",
+                got: "application message",
+            }),
+        }
+    }
+}
