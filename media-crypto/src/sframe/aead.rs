@@ -13,6 +13,57 @@ pub(crate) const NONCE_LEN: usize = 12;
 /// Metadata up to this length is joined to the header on the stack for GCM's AAD.
 const STACK_AAD: usize = 512;
 
+/// The AEAD of a suite on its own (RFC 9605 §4.5), outside SFrame framing: for test vectors
+/// and cross-checks. Frames go through [`super::FrameKey`].
+#[derive(Clone)]
+pub struct Aead {
+    suite: CipherSuite,
+    key: AeadKey,
+}
+
+impl std::fmt::Debug for Aead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aead")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Aead {
+    /// The AEAD of `suite` under `key` (Nk bytes; for CTR suites `enc_key || auth_key`).
+    pub fn new(suite: CipherSuite, key: &[u8]) -> Result<Self, super::error::KeyError> {
+        if key.len() != suite.key_len() {
+            return Err(super::error::KeyError::WrongKeyLength {
+                expected: suite.key_len(),
+                got: key.len(),
+            });
+        }
+        Ok(Aead {
+            suite,
+            key: AeadKey::new(suite, key),
+        })
+    }
+
+    /// `ciphertext || tag`.
+    pub fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = plaintext.to_vec();
+        let mut tag = vec![0; self.suite.tag_len()];
+        self.key.seal(nonce, aad, &[], &mut out, &mut tag);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// The plaintext of `ciphertext || tag`, or `None` if it does not authenticate.
+    pub fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let ct_len = sealed.len().checked_sub(self.suite.tag_len())?;
+        let mut out = sealed[..ct_len].to_vec();
+        self.key
+            .open(nonce, aad, &[], &mut out, &sealed[ct_len..])
+            .ok()?;
+        Some(out)
+    }
+}
+
 /// The authentication tag did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TagMismatch;

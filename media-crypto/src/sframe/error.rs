@@ -35,6 +35,9 @@ pub enum KeyError {
     /// The base key is empty.
     #[error("the SFrame base key is empty")]
     EmptyBaseKey,
+    /// An AEAD key of the wrong length for its suite.
+    #[error("AEAD key of {got} bytes; the suite needs {expected}")]
+    WrongKeyLength { expected: usize, got: usize },
 }
 
 /// A frame could not be encrypted. Nothing was sent and no counter was spent.

@@ -10,6 +10,7 @@ mod replay;
 mod sender;
 mod suite;
 
+pub use aead::Aead;
 pub use error::{DecryptError, EncryptError, HeaderError, KeyError, SuiteError};
 pub use header::{Header, MAX_HEADER_LEN};
 pub use key::{FrameKey, KeyMaterial, derive_key_material};
