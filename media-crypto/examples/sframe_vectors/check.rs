@@ -77,14 +77,17 @@ fn suite(case: &Value) -> Result<CipherSuite, String> {
 
 fn expect_eq(what: &str, got: &[u8], want: &[u8]) -> Result<(), String> {
     if got == want {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what}: got {}, want {}",
-            hex::encode(got),
-            hex::encode(want)
-        ))
+        return Ok(());
     }
+    let at = got.iter().zip(want).take_while(|(g, w)| g == w).count();
+    let show = |b: &[u8]| hex::encode(&b[at..b.len().min(at + 8)]);
+    Err(format!(
+        "{what} differs from byte {at} (got {}.., want {}..; lengths {} and {})",
+        show(got),
+        show(want),
+        got.len(),
+        want.len()
+    ))
 }
 
 fn header_case(case: &Value) -> Result<(), String> {
