@@ -13,6 +13,9 @@ pub enum KeyringError {
     /// The base key is empty.
     #[error("empty base key")]
     EmptyBaseKey,
+    /// A leaf index beyond any real group ([`super::keyring::MAX_LEAVES`]).
+    #[error("leaf index {leaf} is out of range")]
+    LeafOutOfRange { leaf: u32 },
 }
 
 /// An MLS operation failed.

@@ -7,7 +7,7 @@
 //! same low E bits. Time is passed in as a [`Duration`] since any fixed origin the caller
 //! chooses; the keyring reads no clock.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -18,6 +18,10 @@ use crate::sframe::{
     CipherSuite, DEFAULT_REPLAY_WINDOW, DecryptError, Decrypted, EncryptError, FrameKey, Header,
     ReceiveKey, Sender,
 };
+
+/// Leaf indices at or above this are refused: no real group comes near a million members,
+/// and the per-epoch sender table is indexed by leaf.
+pub const MAX_LEAVES: u32 = 1 << 20;
 
 /// The default grace time for a previous epoch's keys.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -86,11 +90,17 @@ pub struct ReceivedFrame {
 struct EpochKeys {
     epoch: u64,
     base_key: Zeroizing<Vec<u8>>,
-    members: BTreeSet<u32>,
     /// When this epoch's keys go; `None` while it is the newest.
     expires_at: Option<Duration>,
-    /// Frame keys derived on first use, per sender leaf.
-    receivers: HashMap<u32, ReceiveKey>,
+    /// Indexed by leaf: `None` for a leaf that is no member of this epoch; for a member, its
+    /// frame key once derived (on first use). Leaf indices are dense, so this is a direct
+    /// lookup with no hashing on the per-frame path.
+    senders: Vec<Option<MemberKey>>,
+}
+
+/// A member's receive state in one epoch: its frame key once derived.
+struct MemberKey {
+    key: Option<ReceiveKey>,
 }
 
 /// Per-epoch SFrame keys of one MLS member: a sender for its own KID in the newest epoch and
@@ -163,6 +173,14 @@ impl Keyring {
         if key.base_key.is_empty() {
             return Err(KeyringError::EmptyBaseKey);
         }
+        if let Some(&leaf) = key
+            .members
+            .iter()
+            .chain(key.own_leaf.as_ref())
+            .find(|&&l| l >= MAX_LEAVES)
+        {
+            return Err(KeyringError::LeafOutOfRange { leaf });
+        }
         let layout = self.config.kid_layout;
         let sender = match key.own_leaf {
             Some(leaf) => Some(Sender::new(
@@ -183,12 +201,19 @@ impl Keyring {
         let low = layout.epoch_low_bits(key.epoch);
         self.drop_where(|e| layout.epoch_low_bits(e.epoch) == low);
         self.dropped.remove(&low);
+        let mut senders = Vec::new();
+        for leaf in key.members {
+            let i = leaf as usize;
+            if senders.len() <= i {
+                senders.resize_with(i + 1, || None);
+            }
+            senders[i] = Some(MemberKey { key: None });
+        }
         self.epochs.push(EpochKeys {
             epoch: key.epoch,
             base_key: key.base_key,
-            members: key.members.into_iter().collect(),
             expires_at: None,
-            receivers: HashMap::new(),
+            senders,
         });
         self.sender = sender;
         self.expire(now);
@@ -271,15 +296,15 @@ impl Keyring {
                 None => DecryptError::NoKeyYet { kid },
             });
         };
-        if !epoch.members.contains(&leaf) {
+        let Some(Some(member)) = epoch.senders.get_mut(leaf as usize) else {
             return Err(DecryptError::UnknownSender { kid });
-        }
-        let receiver = match epoch.receivers.entry(leaf) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
+        };
+        let receiver = match &mut member.key {
+            Some(receiver) => receiver,
+            empty => {
                 let key = FrameKey::derive(suite, kid, &epoch.base_key)
                     .map_err(|_| DecryptError::NoKeyYet { kid })?;
-                v.insert(ReceiveKey::new(key, window))
+                empty.insert(ReceiveKey::new(key, window))
             }
         };
         let len = receiver.open(header, hlen, metadata, frame, out)?;
@@ -336,8 +361,11 @@ mod tests {
     #[test]
     fn frames_of_the_previous_epoch_decrypt_within_the_grace_time_only() {
         let (mut alice, mut bob) = pair(KeyringConfig::default());
-        alice.install(epoch(1, Some(0)), 0 * SEC).expect("install");
-        bob.install(epoch(1, Some(1)), 0 * SEC).expect("install");
+        alice
+            .install(epoch(1, Some(0)), Duration::ZERO)
+            .expect("install");
+        bob.install(epoch(1, Some(1)), Duration::ZERO)
+            .expect("install");
         let old = alice.encrypt(b"", b"hello").expect("encrypt");
         bob.install(epoch(2, Some(1)), 10 * SEC).expect("install");
 
@@ -433,6 +461,18 @@ mod tests {
             bob.decrypt(b"", &f, Duration::ZERO).map(|_| ()),
             Err(DecryptError::UnknownSender { kid: late_kid(&f) })
         );
+    }
+
+    #[test]
+    fn absurd_leaf_indices_are_refused() {
+        let mut k = Keyring::new(KeyringConfig::default());
+        let mut e = epoch(1, Some(0));
+        e.members.push(u32::MAX);
+        assert_eq!(
+            k.install(e, Duration::ZERO),
+            Err(KeyringError::LeafOutOfRange { leaf: u32::MAX })
+        );
+        assert_eq!(k.current_epoch(), None);
     }
 
     #[test]

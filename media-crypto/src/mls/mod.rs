@@ -8,7 +8,7 @@ mod safety_number;
 mod session;
 
 pub use error::{KeyringError, MlsError};
-pub use keyring::{DEFAULT_GRACE, EpochKey, Keyring, KeyringConfig, ReceivedFrame};
+pub use keyring::{DEFAULT_GRACE, EpochKey, Keyring, KeyringConfig, MAX_LEAVES, ReceivedFrame};
 pub use kid::{DEFAULT_EPOCH_BITS, KidLayout};
 pub use safety_number::{SAFETY_NUMBER_GROUPS, SafetyNumber};
 pub use session::{
