@@ -2,7 +2,7 @@
 //! header parser that accepts exactly the canonical encodings.
 
 use media_crypto::sframe::{
-    CipherSuite, DecryptError, FrameKey, Header, MAX_OVERHEAD, Receiver, Sender,
+    CipherSuite, DecryptError, FrameKey, Header, MAX_HEADER_LEN, MAX_OVERHEAD, Receiver, Sender,
 };
 use proptest::prelude::*;
 
@@ -65,6 +65,20 @@ proptest! {
     }
 
     #[test]
+    fn in_place_and_copying_paths_give_the_same_bytes((suite, kid, ctr, base, meta, pt) in frame_case()) {
+        let key = FrameKey::derive(suite, kid, &base).unwrap();
+        let frame = key.encrypt(ctr, &meta, &pt);
+        let mut buf = vec![0u8; MAX_HEADER_LEN + pt.len() + suite.tag_len()];
+        buf[MAX_HEADER_LEN..MAX_HEADER_LEN + pt.len()].copy_from_slice(&pt);
+        let range = key.encrypt_in_place(ctr, &meta, &mut buf, pt.len()).unwrap();
+        prop_assert_eq!(&buf[range.clone()], frame.as_slice());
+        let mut in_place = buf[range].to_vec();
+        let (header, plain) = key.decrypt_in_place(&meta, &mut in_place).unwrap();
+        prop_assert_eq!(header, Header::new(kid, ctr));
+        prop_assert_eq!(&in_place[plain], pt.as_slice());
+    }
+
+    #[test]
     fn any_single_bit_flip_is_rejected(
         (suite, kid, ctr, base, meta, pt) in frame_case(),
         pick in any::<prop::sample::Index>(),
@@ -79,6 +93,8 @@ proptest! {
         let mut receiver = Receiver::new(suite);
         receiver.add_key(kid, &base).unwrap();
         prop_assert!(key.decrypt(&m, &f).is_err());
+        let mut in_place = f.clone();
+        prop_assert!(key.decrypt_in_place(&m, &mut in_place).is_err());
         prop_assert!(receiver.decrypt(&m, &f).is_err());
         // The untouched frame still decrypts: the failure changed nothing.
         prop_assert_eq!(receiver.decrypt(&meta, &frame).unwrap(), pt);

@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 use super::error::KeyringError;
 use super::kid::KidLayout;
 use crate::sframe::{
-    CipherSuite, DEFAULT_REPLAY_WINDOW, DecryptError, Decrypted, EncryptError, FrameKey, Header,
-    ReceiveKey, Sender,
+    CipherSuite, DEFAULT_REPLAY_WINDOW, DecryptError, Decrypted, EncryptError, FrameBuf, FrameKey,
+    Header, ReceiveKey, Sender,
 };
 
 /// Leaf indices at or above this are refused: no real group comes near a million members,
@@ -85,6 +85,14 @@ pub struct ReceivedFrame {
     pub header: Header,
     /// Plaintext bytes written.
     pub len: usize,
+}
+
+impl ReceivedFrame {
+    /// Where the plaintext is inside the frame after [`Keyring::decrypt_in_place`].
+    pub fn plaintext_range(&self) -> std::ops::Range<usize> {
+        let start = self.header.len();
+        start..start + self.len
+    }
 }
 
 struct EpochKeys {
@@ -261,6 +269,19 @@ impl Keyring {
             .encrypt_into(metadata, plaintext, out)
     }
 
+    /// Encrypts a frame in place, with no copy (see [`FrameKey::encrypt_in_place`]).
+    pub fn encrypt_in_place(
+        &mut self,
+        metadata: &[u8],
+        buf: &mut [u8],
+        plaintext_len: usize,
+    ) -> Result<std::ops::Range<usize>, EncryptError> {
+        self.sender
+            .as_mut()
+            .ok_or(EncryptError::NoSendingKey)?
+            .encrypt_in_place(metadata, buf, plaintext_len)
+    }
+
     /// Encrypts a frame into a new vector.
     pub fn encrypt(&mut self, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
         self.sender
@@ -277,8 +298,28 @@ impl Keyring {
         out: &mut [u8],
         now: Duration,
     ) -> Result<ReceivedFrame, DecryptError> {
+        self.open(metadata, FrameBuf::Into { frame, out }, now)
+    }
+
+    /// Decrypts a frame in place, with no copy; the plaintext is then at
+    /// [`ReceivedFrame::plaintext_range`] of `frame`.
+    pub fn decrypt_in_place(
+        &mut self,
+        metadata: &[u8],
+        frame: &mut [u8],
+        now: Duration,
+    ) -> Result<ReceivedFrame, DecryptError> {
+        self.open(metadata, FrameBuf::InPlace(frame), now)
+    }
+
+    fn open(
+        &mut self,
+        metadata: &[u8],
+        buf: FrameBuf<'_>,
+        now: Duration,
+    ) -> Result<ReceivedFrame, DecryptError> {
         self.expire(now);
-        let (header, hlen) = Header::parse(frame)?;
+        let (header, hlen) = Header::parse(buf.frame())?;
         let kid = header.kid;
         let layout = self.config.kid_layout;
         let (leaf, low) = layout
@@ -307,7 +348,7 @@ impl Keyring {
                 empty.insert(ReceiveKey::new(key, window))
             }
         };
-        let len = receiver.open(header, hlen, metadata, frame, out)?;
+        let len = receiver.open(header, hlen, metadata, buf)?;
         Ok(ReceivedFrame {
             sender: leaf,
             epoch: epoch.epoch,
@@ -384,6 +425,33 @@ mod tests {
 
     fn late_kid(frame: &[u8]) -> u64 {
         Header::parse(frame).expect("header").0.kid
+    }
+
+    #[test]
+    fn in_place_encryption_and_decryption_round_trip() {
+        let (mut alice, mut bob) = pair(KeyringConfig::default());
+        alice
+            .install(epoch(1, Some(0)), Duration::ZERO)
+            .expect("install");
+        bob.install(epoch(1, Some(1)), Duration::ZERO)
+            .expect("install");
+        let mut buf = vec![0u8; crate::sframe::MAX_HEADER_LEN + 5 + 16];
+        buf[crate::sframe::MAX_HEADER_LEN..][..5].copy_from_slice(b"hello");
+        let range = alice.encrypt_in_place(b"m", &mut buf, 5).expect("encrypt");
+        let sent = buf[range].to_vec();
+        let mut frame = sent.clone();
+        let r = bob
+            .decrypt_in_place(b"m", &mut frame, Duration::ZERO)
+            .expect("decrypt");
+        assert_eq!((r.sender, &frame[r.plaintext_range()]), (0, &b"hello"[..]));
+        // The same frame again is a replay.
+        assert_eq!(
+            bob.decrypt_in_place(b"m", &mut sent.clone(), Duration::ZERO),
+            Err(DecryptError::Replayed {
+                kid: r.header.kid,
+                ctr: 0
+            })
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Key derivation (RFC 9605 §4.4.2) and the per-frame encryption (§4.4.3) and decryption
 //! (§4.4.4) under one derived key.
 
+use std::ops::Range;
+
 use hkdf::Hkdf;
 use sha2::{Sha256, Sha512};
 use zeroize::Zeroizing;
 
 use super::aead::{AeadKey, NONCE_LEN};
 use super::error::{DecryptError, EncryptError, KeyError};
-use super::header::Header;
+use super::header::{Header, MAX_HEADER_LEN};
 use super::suite::{CipherSuite, KdfHash};
 
 /// The key and salt that §4.4.2 derives from a base key for one KID.
@@ -180,7 +182,7 @@ impl FrameKey {
         if header.kid != self.kid {
             return Err(DecryptError::WrongKid { kid: header.kid });
         }
-        let len = self.open(header, hlen, metadata, frame, out)?;
+        let len = self.open(header, hlen, metadata, FrameBuf::Into { frame, out })?;
         Ok((header, len))
     }
 
@@ -192,36 +194,42 @@ impl FrameKey {
         Ok(out)
     }
 
-    /// Authenticates and decrypts the body of a frame whose header is already parsed.
+    /// Authenticates and decrypts the body of a frame whose header is already parsed; returns
+    /// the plaintext length. The plaintext goes to `out` or, in place, over the ciphertext.
     pub(crate) fn open(
         &self,
         header: Header,
         hlen: usize,
         metadata: &[u8],
-        frame: &[u8],
-        out: &mut [u8],
+        buf: FrameBuf<'_>,
     ) -> Result<usize, DecryptError> {
         let nt = self.suite.tag_len();
-        let ct_len =
-            frame
-                .len()
-                .checked_sub(hlen + nt)
-                .ok_or(DecryptError::CiphertextTooShort {
-                    needed: hlen + nt,
-                    available: frame.len(),
+        let frame_len = buf.frame().len();
+        let ct_len = frame_len
+            .checked_sub(hlen + nt)
+            .ok_or(DecryptError::CiphertextTooShort {
+                needed: hlen + nt,
+                available: frame_len,
+            })?;
+        let (head, body, tag): (&[u8], &mut [u8], &[u8]) = match buf {
+            FrameBuf::Into { frame, out } => {
+                let out_len = out.len();
+                let body = out.get_mut(..ct_len).ok_or(DecryptError::BufferTooSmall {
+                    needed: ct_len,
+                    available: out_len,
                 })?;
-        if out.len() < ct_len {
-            return Err(DecryptError::BufferTooSmall {
-                needed: ct_len,
-                available: out.len(),
-            });
-        }
-        let body = &mut out[..ct_len];
-        body.copy_from_slice(&frame[hlen..hlen + ct_len]);
-        let tag = &frame[hlen + ct_len..];
+                body.copy_from_slice(&frame[hlen..hlen + ct_len]);
+                (&frame[..hlen], body, &frame[hlen + ct_len..])
+            }
+            FrameBuf::InPlace(frame) => {
+                let (head, rest) = frame.split_at_mut(hlen);
+                let (body, tag) = rest.split_at_mut(ct_len);
+                (head, body, tag)
+            }
+        };
         if self
             .aead
-            .open(&self.nonce(header.ctr), &frame[..hlen], metadata, body, tag)
+            .open(&self.nonce(header.ctr), head, metadata, body, tag)
             .is_err()
         {
             // Hand back no unauthenticated bytes.
@@ -232,5 +240,70 @@ impl FrameKey {
             });
         }
         Ok(ct_len)
+    }
+
+    /// Encrypts in place, with no copy: `buf[MAX_HEADER_LEN..][..plaintext_len]` holds the
+    /// plaintext and `buf` has room for the tag after it. The header is written just before
+    /// the ciphertext; returns the range of `buf` that holds the frame.
+    pub fn encrypt_in_place(
+        &self,
+        ctr: u64,
+        metadata: &[u8],
+        buf: &mut [u8],
+        plaintext_len: usize,
+    ) -> Result<Range<usize>, EncryptError> {
+        let header = Header::new(self.kid, ctr);
+        let end = MAX_HEADER_LEN + plaintext_len + self.suite.tag_len();
+        let start = MAX_HEADER_LEN - header.len();
+        if buf.len() < end {
+            return Err(EncryptError::BufferTooSmall {
+                needed: end,
+                available: buf.len(),
+            });
+        }
+        let frame = &mut buf[start..end];
+        let hlen = header
+            .encode_into(frame)
+            .map_err(|_| EncryptError::BufferTooSmall {
+                needed: end,
+                available: end,
+            })?;
+        let (head, rest) = frame.split_at_mut(hlen);
+        let (body, tag) = rest.split_at_mut(plaintext_len);
+        self.aead.seal(&self.nonce(ctr), head, metadata, body, tag);
+        Ok(start..end)
+    }
+
+    /// Decrypts a frame in place, with no copy; returns the header and the range of `frame`
+    /// that now holds the plaintext.
+    pub fn decrypt_in_place(
+        &self,
+        metadata: &[u8],
+        frame: &mut [u8],
+    ) -> Result<(Header, Range<usize>), DecryptError> {
+        let (header, hlen) = Header::parse(frame)?;
+        if header.kid != self.kid {
+            return Err(DecryptError::WrongKid { kid: header.kid });
+        }
+        let len = self.open(header, hlen, metadata, FrameBuf::InPlace(frame))?;
+        Ok((header, hlen..hlen + len))
+    }
+}
+
+/// Where a decrypted frame's plaintext goes.
+#[derive(Debug)]
+pub(crate) enum FrameBuf<'a> {
+    /// Into a separate buffer; the frame is left as it was.
+    Into { frame: &'a [u8], out: &'a mut [u8] },
+    /// Over the ciphertext, inside the frame.
+    InPlace(&'a mut [u8]),
+}
+
+impl FrameBuf<'_> {
+    pub(crate) fn frame(&self) -> &[u8] {
+        match self {
+            FrameBuf::Into { frame, .. } => frame,
+            FrameBuf::InPlace(frame) => frame,
+        }
     }
 }

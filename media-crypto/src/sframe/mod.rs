@@ -13,6 +13,7 @@ mod suite;
 pub use aead::Aead;
 pub use error::{DecryptError, EncryptError, HeaderError, KeyError, SuiteError};
 pub use header::{Header, MAX_HEADER_LEN};
+pub(crate) use key::FrameBuf;
 pub use key::{FrameKey, KeyMaterial, derive_key_material};
 #[allow(unused_imports)]
 pub(crate) use receiver::ReceiveKey;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::error::{DecryptError, KeyError};
 use super::header::Header;
-use super::key::FrameKey;
+use super::key::{FrameBuf, FrameKey};
 use super::replay::{DEFAULT_REPLAY_WINDOW, ReplayWindow};
 use super::suite::CipherSuite;
 
@@ -39,11 +39,10 @@ impl ReceiveKey {
         header: Header,
         hlen: usize,
         metadata: &[u8],
-        frame: &[u8],
-        out: &mut [u8],
+        buf: FrameBuf<'_>,
     ) -> Result<usize, DecryptError> {
         self.window.check(header.kid, header.ctr)?;
-        let len = self.key.open(header, hlen, metadata, frame, out)?;
+        let len = self.key.open(header, hlen, metadata, buf)?;
         self.window.accept(header.ctr);
         Ok(len)
     }
@@ -97,7 +96,7 @@ impl Receiver {
             .keys
             .get_mut(&header.kid)
             .ok_or(DecryptError::NoKeyYet { kid: header.kid })?;
-        let len = key.open(header, hlen, metadata, frame, out)?;
+        let len = key.open(header, hlen, metadata, FrameBuf::Into { frame, out })?;
         Ok(Decrypted { header, len })
     }
 

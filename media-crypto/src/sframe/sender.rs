@@ -54,6 +54,24 @@ impl Sender {
         Ok(n)
     }
 
+    /// Encrypts the next frame in place, with no copy (see [`FrameKey::encrypt_in_place`]);
+    /// returns the range of `buf` that holds the frame.
+    pub fn encrypt_in_place(
+        &mut self,
+        metadata: &[u8],
+        buf: &mut [u8],
+        plaintext_len: usize,
+    ) -> Result<std::ops::Range<usize>, EncryptError> {
+        let ctr = self.next_ctr.ok_or(EncryptError::CounterExhausted {
+            kid: self.key.kid(),
+        })?;
+        let range = self
+            .key
+            .encrypt_in_place(ctr, metadata, buf, plaintext_len)?;
+        self.next_ctr = ctr.checked_add(1);
+        Ok(range)
+    }
+
     /// Encrypts the next frame into a new vector.
     pub fn encrypt(&mut self, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
         let ctr = self.next_ctr.unwrap_or(u64::MAX);
