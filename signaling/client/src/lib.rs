@@ -1,0 +1,102 @@
+//! The Rust signaling client: connects with an access token, joins a room, and drives the
+//! participant's MLS session from the delivery service's messages (creating the group when
+//! asked, committing queued adds and removes, joining from a Welcome, processing commits). It
+//! reports what happens as [`Event`]s: new epochs with their frame keys and safety number,
+//! participants, and the SFU's SDP and ICE. Load-test bots and tests are built on it.
+
+mod driver;
+mod error;
+mod event;
+
+use std::time::Duration;
+
+use media_crypto::mls::SessionConfig;
+use signaling_protocol::{ClientMessage, IceCandidate};
+use tokio::sync::mpsc;
+
+pub use error::ClientError;
+pub use event::Event;
+
+/// Where and how to join.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The signaling WebSocket, e.g. `ws://127.0.0.1:8080/ws`.
+    pub url: String,
+    /// The room.
+    pub room: String,
+    /// An access token for the room.
+    pub token: String,
+    /// The MLS session's settings.
+    pub session: SessionConfig,
+    /// How long to wait for the server to accept the join (default 10 s).
+    pub join_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// A configuration with default session settings.
+    pub fn new(url: impl Into<String>, room: impl Into<String>, token: impl Into<String>) -> Self {
+        ClientConfig {
+            url: url.into(),
+            room: room.into(),
+            token: token.into(),
+            session: SessionConfig::default(),
+            join_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connected participant.
+#[derive(Debug)]
+pub struct Client {
+    participant_id: signaling_protocol::ParticipantId,
+    commands: mpsc::UnboundedSender<ClientMessage>,
+    events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Client {
+    /// Connects, joins, and starts driving the MLS session. Returns once the server has
+    /// accepted the join; refusals (bad token, full room, ...) are [`ClientError::Refused`].
+    pub async fn connect(config: ClientConfig) -> Result<Client, ClientError> {
+        driver::connect(config).await
+    }
+
+    /// This participant's id in the room.
+    pub fn participant_id(&self) -> signaling_protocol::ParticipantId {
+        self.participant_id
+    }
+
+    /// The next event; `None` once the connection is closed and every event was taken.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// An event if one is ready.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Leaves the room: the server queues this member's removal and closes the connection.
+    pub fn leave(&self) {
+        let _ = self.commands.send(ClientMessage::Leave);
+    }
+
+    /// Sends an SDP offer to the SFU.
+    pub fn send_sdp_offer(&self, sdp: String) {
+        let _ = self.commands.send(ClientMessage::SdpOffer { sdp });
+    }
+
+    /// Sends an SDP answer to the SFU.
+    pub fn send_sdp_answer(&self, sdp: String) {
+        let _ = self.commands.send(ClientMessage::SdpAnswer { sdp });
+    }
+
+    /// Sends a trickled ICE candidate to the SFU.
+    pub fn send_ice_candidate(&self, candidate: IceCandidate) {
+        let _ = self.commands.send(ClientMessage::IceCandidate(candidate));
+    }
+
+    /// Sends any protocol message as is (for tests of the server's refusals).
+    pub fn send_raw(&self, message: ClientMessage) {
+        let _ = self.commands.send(message);
+    }
+}

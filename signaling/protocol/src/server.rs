@@ -1,0 +1,194 @@
+//! Messages from the server to a participant.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ParticipantId;
+use crate::bytes::Base64Bytes;
+use crate::client::IceCandidate;
+use crate::error::{ErrorCode, KnownTypes};
+
+/// A participant as the server knows it (who holds a token for the room). What the MLS group
+/// says about its members is the clients' to show; this list is for media routing and UI hints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub participant_id: ParticipantId,
+    pub identity: String,
+    pub may_publish: bool,
+}
+
+/// A key package waiting to be added, in a commit request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAdd {
+    pub participant_id: ParticipantId,
+    pub key_package: Base64Bytes,
+}
+
+/// Why a commit was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CommitRejection {
+    /// Another commit already took that epoch.
+    StaleEpoch,
+    /// The sender is not a member of the group.
+    NotAMember,
+    /// The MLS bytes do not parse as a commit of this room's group.
+    InvalidMls,
+}
+
+/// A message from the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// The join was accepted. `participants` are the others in the room; `epoch` is the MLS
+    /// group's epoch, or `None` if the group does not exist yet.
+    Joined {
+        participant_id: ParticipantId,
+        room: String,
+        identity: String,
+        may_publish: bool,
+        participants: Vec<Participant>,
+        epoch: Option<u64>,
+    },
+    /// This participant is the first: create the MLS group with this id, then send
+    /// `group_created`.
+    CreateGroup { group_id: Base64Bytes },
+    /// Commit these adds and removes (and any proposals received) in `epoch`, now.
+    CommitRequest {
+        epoch: u64,
+        add: Vec<PendingAdd>,
+        remove: Vec<ParticipantId>,
+    },
+    /// The commit accepted for `epoch - 1`: every member processes it to reach `epoch`. Its
+    /// author receives it too, as the acceptance of its commit.
+    Commit {
+        epoch: u64,
+        from: ParticipantId,
+        commit: Base64Bytes,
+    },
+    /// A commit of this participant's was refused; `epoch` is the room's current epoch.
+    CommitRejected { epoch: u64, reason: CommitRejection },
+    /// The Welcome that adds this participant to the group at `epoch`.
+    Welcome { epoch: u64, welcome: Base64Bytes },
+    /// A proposal from another member.
+    Proposal {
+        from: ParticipantId,
+        proposal: Base64Bytes,
+    },
+    /// Someone entered the room.
+    ParticipantJoined(Participant),
+    /// Someone left the room (their MLS removal follows in the next commit).
+    ParticipantLeft { participant_id: ParticipantId },
+    /// SDP offer from the SFU.
+    SdpOffer { sdp: String },
+    /// SDP answer from the SFU.
+    SdpAnswer { sdp: String },
+    /// A trickled ICE candidate from the SFU.
+    IceCandidate(IceCandidate),
+    /// A request was refused; the connection stays open unless the code says otherwise.
+    Error { code: ErrorCode, message: String },
+    /// The server closes the connection (leave, shutdown, timeout).
+    Goodbye { reason: String },
+}
+
+impl KnownTypes for ServerMessage {
+    const TYPES: &'static [&'static str] = &[
+        "joined",
+        "create_group",
+        "commit_request",
+        "commit",
+        "commit_rejected",
+        "welcome",
+        "proposal",
+        "participant_joined",
+        "participant_left",
+        "sdp_offer",
+        "sdp_answer",
+        "ice_candidate",
+        "error",
+        "goodbye",
+    ];
+}
+
+impl ServerMessage {
+    /// An error reply.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode_server;
+
+    #[test]
+    fn every_message_round_trips() {
+        let p = Participant {
+            participant_id: 2,
+            identity: "bob".into(),
+            may_publish: true,
+        };
+        let all = [
+            ServerMessage::Joined {
+                participant_id: 1,
+                room: "r".into(),
+                identity: "alice".into(),
+                may_publish: true,
+                participants: vec![p.clone()],
+                epoch: Some(3),
+            },
+            ServerMessage::CreateGroup {
+                group_id: vec![9].into(),
+            },
+            ServerMessage::CommitRequest {
+                epoch: 3,
+                add: vec![PendingAdd {
+                    participant_id: 2,
+                    key_package: vec![1].into(),
+                }],
+                remove: vec![5],
+            },
+            ServerMessage::Commit {
+                epoch: 4,
+                from: 1,
+                commit: vec![1, 2].into(),
+            },
+            ServerMessage::CommitRejected {
+                epoch: 4,
+                reason: CommitRejection::StaleEpoch,
+            },
+            ServerMessage::Welcome {
+                epoch: 4,
+                welcome: vec![7].into(),
+            },
+            ServerMessage::Proposal {
+                from: 1,
+                proposal: vec![7].into(),
+            },
+            ServerMessage::ParticipantJoined(p),
+            ServerMessage::ParticipantLeft { participant_id: 2 },
+            ServerMessage::SdpOffer { sdp: "v=0".into() },
+            ServerMessage::SdpAnswer { sdp: "v=0".into() },
+            ServerMessage::IceCandidate(IceCandidate {
+                candidate: "candidate:1".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+                username_fragment: None,
+            }),
+            ServerMessage::error(ErrorCode::RoomFull, "full"),
+            ServerMessage::Goodbye {
+                reason: "bye".into(),
+            },
+        ];
+        assert_eq!(all.len(), ServerMessage::TYPES.len());
+        for m in all {
+            let json = serde_json::to_string(&m).expect("json");
+            assert_eq!(decode_server(&json), Ok(m), "{json}");
+        }
+    }
+}

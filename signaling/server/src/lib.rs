@@ -1,0 +1,17 @@
+//! The signaling server, as a library the `sfu` binary embeds: WebSocket rooms, access tokens,
+//! and the MLS delivery service. It orders the group's handshake messages and never holds a
+//! key: it links no frame-key code.
+//!
+//! - [`room`]: the IO-free room and delivery-service state machine.
+//! - [`token`]: HS256 access tokens.
+//! - [`mls_framing`]: the public parts of MLS messages the delivery service reads.
+//! - [`server`]: the axum driver (WebSocket connections, room tasks, limits, dev tokens).
+
+pub mod config;
+pub mod mls_framing;
+pub mod room;
+pub mod server;
+pub mod token;
+
+pub use config::SignalingConfig;
+pub use server::SignalingServer;

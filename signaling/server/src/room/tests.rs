@@ -1,0 +1,472 @@
+//! The delivery service driven directly, with real MLS members (media-crypto) and a fake clock.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use media_crypto::mls::{MlsSession, SessionConfig};
+use signaling_protocol::{
+    ClientMessage, CommitMessage, CommitRejection, ErrorCode, ParticipantId, ServerMessage,
+    credential_identity,
+};
+
+use super::{Effect, Room, RoomConfig};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Harness {
+    room: Room,
+    now: Instant,
+    t0: Instant,
+    sessions: HashMap<ParticipantId, MlsSession>,
+    /// Messages each participant received, in order.
+    inbox: HashMap<ParticipantId, Vec<ServerMessage>>,
+    closed: Vec<ParticipantId>,
+}
+
+impl Harness {
+    fn new(max_participants: usize) -> Self {
+        let now = Instant::now();
+        Harness {
+            room: Room::new(
+                "r",
+                RoomConfig {
+                    max_participants,
+                    commit_timeout: TIMEOUT,
+                },
+                [7; 16],
+            ),
+            now,
+            t0: now,
+            sessions: HashMap::new(),
+            inbox: HashMap::new(),
+            closed: Vec::new(),
+        }
+    }
+
+    fn mls_now(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn collect(&mut self) {
+        for e in self.room.take_effects() {
+            match e {
+                Effect::Send(to, m) => self.inbox.entry(to).or_default().push(m),
+                Effect::Close(to) => self.closed.push(to),
+            }
+        }
+    }
+
+    fn take(&mut self, pid: ParticipantId) -> Vec<ServerMessage> {
+        self.inbox.remove(&pid).unwrap_or_default()
+    }
+
+    fn join(&mut self, pid: ParticipantId) {
+        let name = format!("p{pid}");
+        self.room
+            .join(pid, name.clone(), true, self.now)
+            .expect("join");
+        let session =
+            MlsSession::new(credential_identity(pid, &name), SessionConfig::default()).expect("s");
+        self.sessions.insert(pid, session);
+        self.collect();
+    }
+
+    fn send(&mut self, from: ParticipantId, m: ClientMessage) {
+        self.room.handle(from, m, self.now);
+        self.collect();
+    }
+
+    fn key_package(&mut self, pid: ParticipantId) {
+        let kp = self
+            .sessions
+            .get_mut(&pid)
+            .expect("s")
+            .key_package()
+            .expect("kp");
+        self.send(
+            pid,
+            ClientMessage::KeyPackage {
+                key_package: kp.into(),
+            },
+        );
+    }
+
+    /// Creates the group when the room asks `pid` to.
+    fn create(&mut self, pid: ParticipantId) {
+        let msgs = self.take(pid);
+        let Some(ServerMessage::CreateGroup { group_id }) = msgs
+            .into_iter()
+            .find(|m| matches!(m, ServerMessage::CreateGroup { .. }))
+        else {
+            panic!("p{pid} was not asked to create the group");
+        };
+        let now = self.mls_now();
+        let s = self.sessions.get_mut(&pid).expect("s");
+        s.create_group(group_id.as_slice(), now).expect("create");
+        let gi = s.group_info().expect("gi");
+        self.send(
+            pid,
+            ClientMessage::GroupCreated {
+                group_info: gi.into(),
+            },
+        );
+    }
+
+    /// The commit request `pid` holds, if any.
+    fn request(
+        &mut self,
+        pid: ParticipantId,
+    ) -> Option<(u64, Vec<ParticipantId>, Vec<ParticipantId>, Vec<Vec<u8>>)> {
+        let msgs = self.inbox.get_mut(&pid)?;
+        let i = msgs
+            .iter()
+            .rposition(|m| matches!(m, ServerMessage::CommitRequest { .. }))?;
+        let ServerMessage::CommitRequest { epoch, add, remove } = msgs.remove(i) else {
+            unreachable!()
+        };
+        let pids = add.iter().map(|a| a.participant_id).collect();
+        let kps = add.into_iter().map(|a| a.key_package.into_vec()).collect();
+        Some((epoch, pids, remove, kps))
+    }
+
+    /// `pid` makes the commit it was asked for (without sending it).
+    fn make_commit(&mut self, pid: ParticipantId) -> CommitMessage {
+        let (epoch, added, removed, kps) = self.request(pid).expect("a commit request");
+        let s = self.sessions.get_mut(&pid).expect("s");
+        let roster = s.roster();
+        let leaves: Vec<u32> = removed
+            .iter()
+            .filter_map(|r| {
+                roster
+                    .iter()
+                    .find(|e| e.name().starts_with(&format!("{r}:")))
+                    .map(|e| e.leaf)
+            })
+            .collect();
+        let out = s.commit(&kps, &leaves).expect("commit");
+        CommitMessage {
+            epoch,
+            commit: out.commit.into(),
+            welcome: out.welcome.map(Into::into),
+            group_info: out.group_info.expect("group info").into(),
+            added,
+            removed,
+        }
+    }
+
+    /// Every participant applies what it received (commits, welcomes).
+    fn apply_all(&mut self) {
+        let pids: Vec<_> = self.inbox.keys().copied().collect();
+        let now = self.mls_now();
+        for pid in pids {
+            let msgs = self.inbox.get(&pid).cloned().unwrap_or_default();
+            let s = self.sessions.get_mut(&pid).expect("s");
+            for m in msgs {
+                match m {
+                    ServerMessage::Commit { commit, .. } => {
+                        s.process(commit.as_slice(), now).expect("process");
+                    }
+                    ServerMessage::Welcome { welcome, .. } => {
+                        s.join_from_welcome(welcome.as_slice(), now)
+                            .expect("welcome");
+                    }
+                    _ => {}
+                }
+            }
+            self.inbox.get_mut(&pid).expect("inbox").retain(|m| {
+                !matches!(
+                    m,
+                    ServerMessage::Commit { .. } | ServerMessage::Welcome { .. }
+                )
+            });
+        }
+    }
+
+    fn assert_converged(&self, members: &[ParticipantId]) {
+        let first = &self.sessions[&members[0]];
+        for pid in members {
+            let s = &self.sessions[pid];
+            assert_eq!(s.epoch(), self.room.epoch(), "p{pid} epoch");
+            assert_eq!(s.safety_number(), first.safety_number(), "p{pid}");
+            assert_eq!(s.roster().len(), members.len(), "p{pid} roster");
+        }
+        let mut in_room = self.room.members();
+        in_room.sort();
+        let mut expected = members.to_vec();
+        expected.sort();
+        assert_eq!(in_room, expected);
+    }
+
+    /// Room of `n` members, all in the group.
+    fn with_members(n: u64) -> Self {
+        let mut h = Harness::new(100);
+        h.join(1);
+        h.create(1);
+        for pid in 2..=n {
+            h.join(pid);
+            h.key_package(pid);
+            let c = h.make_commit(1);
+            h.send(1, ClientMessage::Commit(c));
+            h.apply_all();
+        }
+        h
+    }
+}
+
+#[test]
+fn the_first_participant_creates_the_group_and_later_ones_are_added() {
+    let mut h = Harness::new(10);
+    h.join(1);
+    assert_eq!(h.room.epoch(), None);
+    h.create(1);
+    assert_eq!(h.room.epoch(), Some(0));
+    h.join(2);
+    assert!(matches!(h.take(1)[0], ServerMessage::ParticipantJoined(_)));
+    h.key_package(2);
+    let c = h.make_commit(1);
+    assert_eq!(c.added, vec![2]);
+    h.send(1, ClientMessage::Commit(c));
+    assert_eq!(h.room.epoch(), Some(1));
+    // The committer gets its commit back as the acceptance; the joiner its welcome.
+    assert!(matches!(
+        h.inbox[&1][..],
+        [ServerMessage::Commit {
+            epoch: 1,
+            from: 1,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        h.inbox[&2].last(),
+        Some(ServerMessage::Welcome { epoch: 1, .. })
+    ));
+    h.apply_all();
+    h.assert_converged(&[1, 2]);
+}
+
+#[test]
+fn joins_during_a_commit_in_flight_go_into_the_next_one() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    // Two more arrive while the commit adding 3 is being made.
+    h.join(4);
+    h.key_package(4);
+    h.join(5);
+    h.key_package(5);
+    let first = h.make_commit(1);
+    assert_eq!(first.added, vec![3]);
+    h.send(1, ClientMessage::Commit(first));
+    h.apply_all();
+    let second = h.make_commit(1);
+    assert_eq!(second.added, vec![4, 5], "batched into one commit");
+    h.send(1, ClientMessage::Commit(second));
+    h.apply_all();
+    h.assert_converged(&[1, 2, 3, 4, 5]);
+    assert_eq!(h.room.epoch(), Some(3));
+}
+
+#[test]
+fn of_two_commits_for_one_epoch_the_first_wins_and_the_second_is_stale() {
+    let mut h = Harness::with_members(3);
+    let epoch = h.room.epoch().expect("epoch");
+    let now = h.mls_now();
+    let commit_of = |h: &mut Harness, pid: ParticipantId| {
+        let s = h.sessions.get_mut(&pid).expect("s");
+        let out = s.commit(&[], &[]).expect("commit");
+        let _ = now;
+        CommitMessage {
+            epoch,
+            commit: out.commit.into(),
+            welcome: None,
+            group_info: out.group_info.expect("gi").into(),
+            added: vec![],
+            removed: vec![],
+        }
+    };
+    let from2 = commit_of(&mut h, 2);
+    let from3 = commit_of(&mut h, 3);
+    h.send(2, ClientMessage::Commit(from2));
+    h.send(3, ClientMessage::Commit(from3));
+    assert_eq!(h.room.epoch(), Some(epoch + 1));
+    assert_eq!(
+        h.inbox[&3].last(),
+        Some(&ServerMessage::CommitRejected {
+            epoch: epoch + 1,
+            reason: CommitRejection::StaleEpoch
+        })
+    );
+    h.apply_all();
+    h.assert_converged(&[1, 2, 3]);
+    assert!(
+        !h.sessions[&3].has_pending_commit(),
+        "the loser's commit was voided"
+    );
+}
+
+#[test]
+fn a_committer_that_disconnects_mid_commit_is_replaced_at_once() {
+    let mut h = Harness::with_members(3);
+    h.join(4);
+    h.key_package(4);
+    assert!(h.request(1).is_some());
+    h.room.disconnect(1, h.now);
+    h.collect();
+    // Member 2 is asked now, to add 4 and remove 1 together.
+    let c = h.make_commit(2);
+    assert_eq!((c.added.clone(), c.removed.clone()), (vec![4], vec![1]));
+    h.send(2, ClientMessage::Commit(c));
+    h.apply_all();
+    h.assert_converged(&[2, 3, 4]);
+}
+
+#[test]
+fn a_silent_committer_is_replaced_after_the_timeout() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    assert!(h.request(1).is_some());
+    h.now += TIMEOUT - Duration::from_millis(1);
+    h.room.tick(h.now);
+    h.collect();
+    assert!(h.request(2).is_none(), "not before the timeout");
+    h.now += Duration::from_millis(1);
+    h.room.tick(h.now);
+    h.collect();
+    let c = h.make_commit(2);
+    h.send(2, ClientMessage::Commit(c));
+    h.apply_all();
+    // Member 1 was only slow: it is still in the group, on the same epoch.
+    h.assert_converged(&[1, 2, 3]);
+}
+
+#[test]
+fn a_member_who_disconnects_is_removed_in_the_next_epoch() {
+    let mut h = Harness::with_members(3);
+    let epoch = h.room.epoch().expect("epoch");
+    h.room.disconnect(3, h.now);
+    h.collect();
+    assert_eq!(h.room.pending().1, vec![3]);
+    let c = h.make_commit(1);
+    h.send(1, ClientMessage::Commit(c));
+    h.sessions.remove(&3);
+    h.inbox.remove(&3);
+    h.apply_all();
+    assert_eq!(h.room.epoch(), Some(epoch + 1));
+    h.assert_converged(&[1, 2]);
+}
+
+#[test]
+fn when_the_last_member_leaves_a_waiting_participant_starts_a_new_group() {
+    let mut h = Harness::with_members(1);
+    let old_group = h.room.group_id();
+    h.join(2);
+    h.key_package(2);
+    h.room.disconnect(1, h.now);
+    h.collect();
+    assert_eq!(h.room.epoch(), None);
+    assert_ne!(h.room.group_id(), old_group);
+    assert_eq!(h.room.pending(), (vec![], vec![]));
+    h.create(2);
+    assert_eq!(h.room.epoch(), Some(0));
+}
+
+#[test]
+fn bad_key_packages_and_commits_get_typed_errors_and_change_nothing() {
+    let mut h = Harness::with_members(2);
+    let epoch = h.room.epoch();
+    h.join(3);
+    h.take(1);
+    h.take(2);
+    h.send(
+        3,
+        ClientMessage::KeyPackage {
+            key_package: vec![1, 2, 3].into(),
+        },
+    );
+    assert!(matches!(
+        h.take(3).last(),
+        Some(ServerMessage::Error {
+            code: ErrorCode::InvalidMls,
+            ..
+        })
+    ));
+    // Someone else's key package: its credential names participant 2, not 3.
+    let kp = h
+        .sessions
+        .get_mut(&2)
+        .expect("s")
+        .key_package()
+        .expect("kp");
+    h.send(
+        3,
+        ClientMessage::KeyPackage {
+            key_package: kp.into(),
+        },
+    );
+    assert!(matches!(
+        h.take(3).last(),
+        Some(ServerMessage::Error {
+            code: ErrorCode::CredentialMismatch,
+            ..
+        })
+    ));
+    let garbage = CommitMessage {
+        epoch: epoch.expect("epoch"),
+        commit: vec![0xff; 40].into(),
+        welcome: None,
+        group_info: vec![0; 4].into(),
+        added: vec![],
+        removed: vec![],
+    };
+    h.send(1, ClientMessage::Commit(garbage.clone()));
+    assert!(matches!(
+        h.take(1).last(),
+        Some(ServerMessage::CommitRejected {
+            reason: CommitRejection::InvalidMls,
+            ..
+        })
+    ));
+    h.send(3, ClientMessage::Commit(garbage));
+    assert!(matches!(
+        h.take(3).last(),
+        Some(ServerMessage::CommitRejected {
+            reason: CommitRejection::NotAMember,
+            ..
+        })
+    ));
+    assert_eq!(h.room.epoch(), epoch);
+    assert_eq!(h.room.pending(), (vec![], vec![]));
+    assert!(h.inbox.is_empty(), "nothing went to anyone else");
+}
+
+#[test]
+fn a_full_room_refuses_the_next_participant() {
+    let mut h = Harness::new(2);
+    h.join(1);
+    h.join(2);
+    assert_eq!(
+        h.room.join(3, "p3".into(), true, h.now),
+        Err(ErrorCode::RoomFull)
+    );
+    assert_eq!(h.room.len(), 2);
+}
+
+#[test]
+fn leaving_says_goodbye_closes_and_queues_the_removal() {
+    let mut h = Harness::with_members(2);
+    h.take(1);
+    h.send(2, ClientMessage::Leave);
+    assert!(matches!(
+        h.take(2).last(),
+        Some(ServerMessage::Goodbye { .. })
+    ));
+    assert_eq!(h.closed, vec![2]);
+    assert!(matches!(
+        h.inbox[&1][..],
+        [
+            ServerMessage::ParticipantLeft { participant_id: 2 },
+            ServerMessage::CommitRequest { .. }
+        ]
+    ));
+}

@@ -1,0 +1,56 @@
+//! `GET /dev/token?room=R&identity=I`: tokens for anyone, for the local demo. Only routed when
+//! `insecure_dev_tokens` is on, and the server warns about it at start.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::SignalingServer;
+use crate::token::{self, Claims};
+
+const TTL_SECONDS: u64 = 3600;
+const MAX_NAME: usize = 128;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TokenRequest {
+    room: String,
+    identity: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct TokenResponse {
+    token: String,
+    room: String,
+    identity: String,
+    expires_in: u64,
+    insecure_dev_mode: bool,
+}
+
+pub(super) async fn issue(
+    State(server): State<SignalingServer>,
+    Query(req): Query<TokenRequest>,
+) -> Result<Json<TokenResponse>, (StatusCode, String)> {
+    let valid = |s: &str| !s.trim().is_empty() && s.len() <= MAX_NAME;
+    if !valid(&req.room) || !valid(&req.identity) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("room and identity must be 1 to {MAX_NAME} bytes"),
+        ));
+    }
+    let claims = Claims {
+        room: req.room.clone(),
+        sub: req.identity.clone(),
+        exp: token::unix_now() + TTL_SECONDS,
+        publish: true,
+    };
+    let token = token::mint(&claims, &server.inner.config.token_secret)
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(TokenResponse {
+        token,
+        room: req.room,
+        identity: req.identity,
+        expires_in: TTL_SECONDS,
+        insecure_dev_mode: true,
+    }))
+}

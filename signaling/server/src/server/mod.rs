@@ -1,0 +1,98 @@
+//! The axum driver around the room state machine: one task per WebSocket connection, one task
+//! per room, and the routes.
+
+mod connection;
+mod dev_token;
+mod limits;
+mod registry;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::config::SignalingConfig;
+use registry::Registry;
+pub use registry::RoomStats;
+
+/// The signaling server: cheap to clone, shared by every route and connection.
+#[derive(Clone)]
+pub struct SignalingServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SignalingConfig,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for SignalingServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalingServer")
+            .field("rooms", &self.inner.registry.room_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignalingServer {
+    /// A server with this configuration. An empty token secret is refused unless the insecure
+    /// dev mode is on (then a random one is made).
+    pub fn new(mut config: SignalingConfig) -> Result<Self, ConfigError> {
+        if config.token_secret.is_empty() {
+            if !config.insecure_dev_tokens {
+                return Err(ConfigError::NoTokenSecret);
+            }
+            config.token_secret = (0..32).map(|_| rand::random::<u8>()).collect();
+        }
+        if config.insecure_dev_tokens {
+            tracing::warn!(
+                "INSECURE DEV MODE: GET /dev/token hands an access token for any room and \
+                 identity to anyone who asks. Never expose this server to a network."
+            );
+        }
+        Ok(SignalingServer {
+            inner: Arc::new(Inner {
+                registry: Registry::new(&config),
+                config,
+            }),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SignalingConfig {
+        &self.inner.config
+    }
+
+    /// `GET /ws` (the signaling WebSocket) and, in dev mode only, `GET /dev/token`.
+    pub fn router(&self) -> Router {
+        let mut router = Router::new().route("/ws", get(upgrade));
+        if self.inner.config.insecure_dev_tokens {
+            router = router.route("/dev/token", get(dev_token::issue));
+        }
+        router.with_state(self.clone())
+    }
+
+    /// Rooms and participants now.
+    pub fn stats(&self) -> RoomStats {
+        self.inner.registry.stats()
+    }
+}
+
+/// A configuration the server cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("no token secret configured (set one, or turn on the insecure dev mode)")]
+    NoTokenSecret,
+}
+
+async fn upgrade(State(server): State<SignalingServer>, ws: WebSocketUpgrade) -> Response {
+    // Frames up to 4x the limit reach us and get a typed "too large" reply; beyond that the
+    // WebSocket layer closes the connection.
+    let frame_limit = server.inner.config.max_message_bytes.saturating_mul(4);
+    ws.max_message_size(frame_limit)
+        .max_frame_size(frame_limit)
+        .on_upgrade(move |socket| connection::run(server, socket))
+}

@@ -1,0 +1,263 @@
+//! Rooms by name, each run by its own task that owns the room state machine. A room is made on
+//! first join and ends when its last participant is gone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use signaling_protocol::{ClientMessage, ErrorCode, ParticipantId, ServerMessage};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::config::SignalingConfig;
+use crate::room::{Effect, Room, RoomConfig};
+
+/// What a connection task receives from its room.
+#[derive(Debug)]
+pub(super) enum Outbound {
+    Message(ServerMessage),
+    Close,
+}
+
+pub(super) enum Command {
+    Join {
+        pid: ParticipantId,
+        identity: String,
+        may_publish: bool,
+        outbox: mpsc::Sender<Outbound>,
+        reply: oneshot::Sender<Result<(), ErrorCode>>,
+    },
+    Message {
+        pid: ParticipantId,
+        message: ClientMessage,
+    },
+    Disconnect {
+        pid: ParticipantId,
+    },
+}
+
+/// A handle on a running room task.
+#[derive(Clone)]
+pub(super) struct RoomHandle {
+    id: u64,
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl RoomHandle {
+    pub(super) fn send(&self, command: Command) -> bool {
+        self.tx.send(command).is_ok()
+    }
+}
+
+/// Rooms and participants now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoomStats {
+    pub rooms: usize,
+    pub participants: usize,
+}
+
+struct RoomEntry {
+    handle: RoomHandle,
+    participants: Arc<AtomicU64>,
+}
+
+pub(super) struct Registry {
+    rooms: Arc<Mutex<HashMap<String, RoomEntry>>>,
+    next_room: AtomicU64,
+    next_participant: AtomicU64,
+    room_config: RoomConfig,
+}
+
+impl Registry {
+    pub(super) fn new(config: &SignalingConfig) -> Self {
+        Registry {
+            rooms: Arc::new(Mutex::new(HashMap::new())),
+            next_room: AtomicU64::new(1),
+            next_participant: AtomicU64::new(1),
+            room_config: RoomConfig {
+                max_participants: config.max_participants_per_room,
+                commit_timeout: config.commit_timeout,
+            },
+        }
+    }
+
+    pub(super) fn room_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(super) fn stats(&self) -> RoomStats {
+        let rooms = self.lock();
+        RoomStats {
+            rooms: rooms.len(),
+            participants: rooms
+                .values()
+                .map(|r| r.participants.load(Ordering::Relaxed) as usize)
+                .sum(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
+        // A panic while holding this lock cannot leave the map half-changed.
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Joins `room` (making it if needed). Returns the new participant id and the room.
+    pub(super) async fn join(
+        &self,
+        room: &str,
+        identity: String,
+        may_publish: bool,
+        outbox: mpsc::Sender<Outbound>,
+    ) -> Result<(ParticipantId, RoomHandle), ErrorCode> {
+        let pid = self.next_participant.fetch_add(1, Ordering::Relaxed);
+        loop {
+            let handle = self.room(room);
+            let (reply, answer) = oneshot::channel();
+            let sent = handle.send(Command::Join {
+                pid,
+                identity: identity.clone(),
+                may_publish,
+                outbox: outbox.clone(),
+                reply,
+            });
+            if sent && let Ok(result) = answer.await {
+                return result.map(|()| (pid, handle));
+            }
+            // The room ended between lookup and join: take the next one.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn room(&self, name: &str) -> RoomHandle {
+        let mut rooms = self.lock();
+        if let Some(entry) = rooms.get(name) {
+            return entry.handle.clone();
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = RoomHandle {
+            id: self.next_room.fetch_add(1, Ordering::Relaxed),
+            tx,
+        };
+        let participants = Arc::new(AtomicU64::new(0));
+        rooms.insert(
+            name.to_owned(),
+            RoomEntry {
+                handle: handle.clone(),
+                participants: participants.clone(),
+            },
+        );
+        let room = Room::new(name, self.room_config, rand::random());
+        tokio::spawn(run_room(
+            room,
+            handle.id,
+            rx,
+            self.rooms.clone(),
+            participants,
+        ));
+        handle
+    }
+}
+
+/// The room task: applies commands and timer ticks to the state machine and delivers its
+/// effects, until the room is empty.
+async fn run_room(
+    mut room: Room,
+    id: u64,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    rooms: Arc<Mutex<HashMap<String, RoomEntry>>>,
+    count: Arc<AtomicU64>,
+) {
+    let span = tracing::info_span!("room", room = %room.name());
+    let _enter = span.enter();
+    let mut outboxes: HashMap<ParticipantId, mpsc::Sender<Outbound>> = HashMap::new();
+    loop {
+        let deadline = room.deadline().map(Instant::from_std);
+        let command = tokio::select! {
+            c = rx.recv() => c,
+            () = sleep_until(deadline) => {
+                room.tick(Instant::now().into_std());
+                deliver(&mut room, &mut outboxes);
+                continue;
+            }
+        };
+        let Some(command) = command else { break };
+        let now = Instant::now().into_std();
+        match command {
+            Command::Join {
+                pid,
+                identity,
+                may_publish,
+                outbox,
+                reply,
+            } => {
+                let result = room.join(pid, identity, may_publish, now);
+                if result.is_ok() {
+                    outboxes.insert(pid, outbox);
+                }
+                if reply.send(result).is_err() && result.is_ok() {
+                    // The connection gave up waiting.
+                    room.disconnect(pid, now);
+                }
+            }
+            Command::Message { pid, message } => room.handle(pid, message, now),
+            Command::Disconnect { pid } => {
+                room.disconnect(pid, now);
+                outboxes.remove(&pid);
+            }
+        }
+        deliver(&mut room, &mut outboxes);
+        count.store(room.len() as u64, Ordering::Relaxed);
+        if room.is_empty() {
+            let mut map = rooms.lock().unwrap_or_else(|e| e.into_inner());
+            if map.get(room.name()).is_some_and(|e| e.handle.id == id) {
+                map.remove(room.name());
+            }
+            // No new command can reach this room now; joins already queued retry elsewhere.
+            rx.close();
+            break;
+        }
+    }
+    tracing::debug!("room closed");
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands the room's effects to the connections. A connection whose queue is full is stuck:
+/// it is dropped like a disconnect.
+fn deliver(room: &mut Room, outboxes: &mut HashMap<ParticipantId, mpsc::Sender<Outbound>>) {
+    loop {
+        let effects = room.take_effects();
+        if effects.is_empty() {
+            return;
+        }
+        let mut stuck = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send(pid, message) => {
+                    if let Some(tx) = outboxes.get(&pid)
+                        && tx.try_send(Outbound::Message(message)).is_err()
+                    {
+                        stuck.push(pid);
+                    }
+                }
+                Effect::Close(pid) => {
+                    if let Some(tx) = outboxes.remove(&pid) {
+                        let _ = tx.try_send(Outbound::Close);
+                    }
+                }
+            }
+        }
+        let now = Instant::now().into_std();
+        for pid in stuck {
+            if outboxes.remove(&pid).is_some() {
+                tracing::warn!(participant = pid, "outbox full: dropping the connection");
+                room.disconnect(pid, now);
+            }
+        }
+    }
+}
