@@ -13,6 +13,9 @@ use super::{Effect, Room, RoomConfig};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A commit request: epoch, participants to add, to remove, and the key packages.
+type Request = (u64, Vec<ParticipantId>, Vec<ParticipantId>, Vec<Vec<u8>>);
+
 struct Harness {
     room: Room,
     now: Instant,
@@ -116,7 +119,7 @@ impl Harness {
     fn request(
         &mut self,
         pid: ParticipantId,
-    ) -> Option<(u64, Vec<ParticipantId>, Vec<ParticipantId>, Vec<Vec<u8>>)> {
+    ) -> Option<Request> {
         let msgs = self.inbox.get_mut(&pid)?;
         let i = msgs
             .iter()

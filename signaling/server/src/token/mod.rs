@@ -3,6 +3,8 @@
 //! Claims: `room`, `sub` (the identity), `exp` (seconds since the Unix epoch) and `publish`
 //! (may send media; default true).
 
+mod hs256;
+
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,7 @@ impl TokenError {
 
 /// Signs `claims` with `secret`.
 pub fn mint(claims: &Claims, secret: &[u8]) -> Result<String, TokenError> {
+    hs256::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -67,6 +70,7 @@ pub fn mint(claims: &Claims, secret: &[u8]) -> Result<String, TokenError> {
 
 /// Verifies a token for `room`: signature, expiry (no leeway) and room.
 pub fn verify(token: &str, secret: &[u8], room: &str) -> Result<Claims, TokenError> {
+    hs256::install();
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "sub"]);
@@ -137,5 +141,21 @@ mod tests {
             verify("garbage", b"secret", "r1"),
             Err(TokenError::Invalid(_))
         ));
+        // Another algorithm, even with the right secret, is refused.
+        let none_alg = format!(
+            "{}.{}.",
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0",
+            t_payload(&claims("r1", unix_now() + 60))
+        );
+        assert!(matches!(
+            verify(&none_alg, b"secret", "r1"),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    fn t_payload(c: &Claims) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(c).expect("json"))
     }
 }

@@ -1,0 +1,102 @@
+//! A signaling server on loopback and helpers to drive clients against it.
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::time::Duration;
+
+use signaling_client::{Client, ClientConfig, Event};
+use signaling_server::token::{self, Claims};
+use signaling_server::{SignalingConfig, SignalingServer};
+
+pub const SECRET: &[u8] = b"test secret";
+pub const WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct TestServer {
+    pub url: String,
+    pub server: SignalingServer,
+}
+
+pub async fn start(config: SignalingConfig) -> TestServer {
+    let server = SignalingServer::new(SignalingConfig {
+        token_secret: SECRET.to_vec(),
+        ..config
+    })
+    .expect("server");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = server.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    TestServer {
+        url: format!("ws://{addr}/ws"),
+        server,
+    }
+}
+
+pub fn token_for(room: &str, identity: &str, ttl_seconds: i64) -> String {
+    let exp = (token::unix_now() as i64 + ttl_seconds).max(0) as u64;
+    token::mint(
+        &Claims {
+            room: room.into(),
+            sub: identity.into(),
+            exp,
+            publish: true,
+        },
+        SECRET,
+    )
+    .expect("mint")
+}
+
+impl TestServer {
+    pub async fn client(&self, room: &str, identity: &str) -> Client {
+        Client::connect(ClientConfig::new(
+            self.url.clone(),
+            room,
+            token_for(room, identity, 600),
+        ))
+        .await
+        .expect("connect")
+    }
+}
+
+/// What a client has seen of the group so far.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub epoch: Option<u64>,
+    pub roster: Vec<String>,
+    pub safety_number: Option<String>,
+    pub failures: Vec<String>,
+}
+
+/// Takes events until `done` holds for what was seen, or panics after [`WAIT`].
+pub async fn until(client: &mut Client, seen: &mut Seen, done: impl Fn(&Seen) -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done(seen) {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; seen {seen:?}"))
+            .unwrap_or_else(|| panic!("client closed; seen {seen:?}"));
+        apply(seen, event);
+    }
+}
+
+pub fn apply(seen: &mut Seen, event: Event) {
+    match event {
+        Event::NewEpoch {
+            epoch,
+            roster,
+            safety_number,
+            ..
+        } => {
+            seen.epoch = Some(epoch);
+            seen.roster = roster.iter().map(|r| r.name()).collect();
+            seen.safety_number = Some(safety_number.to_string());
+        }
+        Event::MlsFailure(f) => seen.failures.push(f),
+        Event::ServerError { code, message } => seen.failures.push(format!("{code:?}: {message}")),
+        _ => {}
+    }
+}

@@ -1,0 +1,162 @@
+//! Over the wire: commit races, a committer that goes silent mid-commit, refused tokens, and
+//! malformed input that changes nothing.
+
+mod common;
+
+use common::raw::Raw;
+use common::{Seen, start, token_for, until};
+use signaling_client::{Client, ClientConfig, ClientError};
+use signaling_protocol::{ClientMessage, CommitRejection, ErrorCode, ServerMessage};
+use signaling_server::SignalingConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_commit_at_once_and_exactly_one_wins() {
+    let server = start(SignalingConfig::default()).await;
+    let mut a = Raw::join(&server.url, "race", "alice").await;
+    a.create_group().await;
+    let mut b = Raw::join(&server.url, "race", "bob").await;
+    let (add_b, ()) = tokio::join!(a.commit_for_request(), b.get_added_later());
+    a.send(&ClientMessage::Commit(add_b)).await;
+    a.process_next_commit().await;
+    b.finish_added().await;
+    assert_eq!(a.session.epoch(), Some(1));
+
+    let (ca, cb) = (
+        ClientMessage::Commit(a.self_update()),
+        ClientMessage::Commit(b.self_update()),
+    );
+    tokio::join!(a.send(&ca), b.send(&cb));
+    let (winner_a, winner_b) = tokio::join!(a.process_next_commit(), b.process_next_commit());
+    assert_eq!(winner_a, winner_b, "both saw the same winner");
+    let loser = if winner_a == a.pid { &mut b } else { &mut a };
+    let rejected = loser
+        .recv_until(|m| matches!(m, ServerMessage::CommitRejected { .. }))
+        .await;
+    assert_eq!(
+        rejected,
+        ServerMessage::CommitRejected {
+            epoch: 2,
+            reason: CommitRejection::StaleEpoch
+        }
+    );
+    assert_eq!(a.session.epoch(), Some(2));
+    assert_eq!(a.session.epoch(), b.session.epoch());
+    assert_eq!(a.session.safety_number(), b.session.safety_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committer_that_disconnects_mid_commit_is_replaced() {
+    let server = start(SignalingConfig::default()).await;
+    let mut a = Raw::join(&server.url, "r", "alice").await;
+    a.create_group().await;
+    let mut b = server.client("r", "bob").await;
+    let add_b = a.commit_for_request().await;
+    a.send(&ClientMessage::Commit(add_b)).await;
+    let mut sb = Seen::default();
+    until(&mut b, &mut sb, |s| s.roster.len() == 2).await;
+
+    // Carol arrives; alice is asked to commit, and vanishes without a word.
+    let mut c = server.client("r", "carol").await;
+    a.recv_until(|m| matches!(m, ServerMessage::CommitRequest { .. }))
+        .await;
+    drop(a);
+    let mut sc = Seen::default();
+    until(&mut c, &mut sc, |s| s.roster.len() == 2).await;
+    until(&mut b, &mut sb, |s| {
+        s.roster.len() == 2 && s.epoch == sc.epoch
+    })
+    .await;
+    assert!(
+        sb.roster.iter().all(|n| !n.ends_with(":alice")),
+        "{:?}",
+        sb.roster
+    );
+    assert_eq!(sb.safety_number, sc.safety_number);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_wrong_room_and_forged_tokens_are_refused_clearly() {
+    let server = start(SignalingConfig::default()).await;
+    let refused = |token: String, room: &'static str| {
+        let url = server.url.clone();
+        async move {
+            match Client::connect(ClientConfig::new(url, room, token)).await {
+                Err(ClientError::Refused { code, message }) => (code, message),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    };
+    let (code, message) = refused(token_for("r", "alice", -10), "r").await;
+    assert_eq!(code, ErrorCode::TokenExpired, "{message}");
+    let (code, message) = refused(token_for("other", "alice", 600), "r").await;
+    assert_eq!(code, ErrorCode::WrongRoom);
+    assert!(message.contains("other"), "{message}");
+    let forged = signaling_server::token::mint(
+        &signaling_server::token::Claims {
+            room: "r".into(),
+            sub: "mallory".into(),
+            exp: signaling_server::token::unix_now() + 600,
+            publish: true,
+        },
+        b"wrong secret",
+    )
+    .expect("mint");
+    let (code, _) = refused(forged, "r").await;
+    assert_eq!(code, ErrorCode::InvalidToken);
+    assert_eq!(server.server.stats().rooms, 0, "no room was made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_unknown_oversize_and_invalid_mls_get_errors_and_change_nothing() {
+    let server = start(SignalingConfig {
+        max_message_bytes: 64 * 1024,
+        ..SignalingConfig::default()
+    })
+    .await;
+    let mut a = Raw::join(&server.url, "r", "alice").await;
+    a.create_group().await;
+    let mut x = Raw::join(&server.url, "r", "xavier").await;
+    a.recv_until(|m| matches!(m, ServerMessage::ParticipantJoined(_)))
+        .await;
+
+    let expect_error = |m: ServerMessage, code: ErrorCode| match m {
+        ServerMessage::Error { code: c, message } => assert_eq!(c, code, "{message}"),
+        other => panic!("expected {code:?}, got {other:?}"),
+    };
+    x.send_text("this is not json").await;
+    expect_error(x.recv().await, ErrorCode::MalformedMessage);
+    x.send_text(r#"{"type":"teleport","to":"mars"}"#).await;
+    expect_error(x.recv().await, ErrorCode::UnknownMessageType);
+    x.send_text(&format!(
+        r#"{{"type":"sdp_offer","sdp":"{}"}}"#,
+        "a".repeat(100 * 1024)
+    ))
+    .await;
+    expect_error(x.recv().await, ErrorCode::MessageTooLarge);
+    x.send(&ClientMessage::KeyPackage {
+        key_package: vec![0xde, 0xad].into(),
+    })
+    .await;
+    expect_error(x.recv().await, ErrorCode::InvalidMls);
+    let mut garbage = a.self_update();
+    a.session.discard_pending_commit().expect("discard");
+    garbage.commit = vec![1, 2, 3, 4].into();
+    a.send(&ClientMessage::Commit(garbage)).await;
+    assert_eq!(
+        a.recv_until(|m| matches!(m, ServerMessage::CommitRejected { .. }))
+            .await,
+        ServerMessage::CommitRejected {
+            epoch: 0,
+            reason: CommitRejection::InvalidMls
+        }
+    );
+
+    // Nothing changed: xavier is added in exactly the next epoch, as if nothing happened.
+    let (add_x, ()) = tokio::join!(a.commit_for_request(), x.get_added_later());
+    assert_eq!(add_x.epoch, 0);
+    a.send(&ClientMessage::Commit(add_x)).await;
+    a.process_next_commit().await;
+    x.finish_added().await;
+    assert_eq!((a.session.epoch(), x.session.epoch()), (Some(1), Some(1)));
+    assert_eq!(a.session.safety_number(), x.session.safety_number());
+}
