@@ -160,3 +160,25 @@ async fn malformed_unknown_oversize_and_invalid_mls_get_errors_and_change_nothin
     assert_eq!((a.session.epoch(), x.session.epoch()), (Some(1), Some(1)));
     assert_eq!(a.session.safety_number(), x.session.safety_number());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_answering_is_dropped_and_removed() {
+    let server = start(SignalingConfig {
+        ping_interval: std::time::Duration::from_millis(100),
+        idle_timeout: std::time::Duration::from_millis(600),
+        ..SignalingConfig::default()
+    })
+    .await;
+    let mut a = server.client("r", "alice").await;
+    let mut sa = Seen::default();
+    until(&mut a, &mut sa, |s| s.epoch == Some(0)).await;
+    // Bob joins the group, then his machine freezes: the socket stays open, nothing is read,
+    // so no pong ever goes back.
+    let mut bob = Raw::join(&server.url, "r", "bob").await;
+    bob.get_added().await;
+    until(&mut a, &mut sa, |s| s.roster.len() == 2).await;
+    let frozen = bob;
+    until(&mut a, &mut sa, |s| s.roster.len() == 1).await;
+    assert!(sa.roster[0].ends_with(":alice"));
+    drop(frozen);
+}
