@@ -116,10 +116,7 @@ impl Harness {
     }
 
     /// The commit request `pid` holds, if any.
-    fn request(
-        &mut self,
-        pid: ParticipantId,
-    ) -> Option<Request> {
+    fn request(&mut self, pid: ParticipantId) -> Option<Request> {
         let msgs = self.inbox.get_mut(&pid)?;
         let i = msgs
             .iter()
