@@ -182,3 +182,30 @@ async fn a_peer_that_stops_answering_is_dropped_and_removed() {
     assert!(sa.roster[0].ends_with(":alice"));
     drop(frozen);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_rate_limited_with_a_clear_error() {
+    let server = start(SignalingConfig {
+        messages_per_second: 5,
+        message_burst: 5,
+        ..SignalingConfig::default()
+    })
+    .await;
+    let mut a = Raw::join(&server.url, "r", "alice").await;
+    a.create_group().await;
+    for _ in 0..20 {
+        a.send_text(r#"{"type":"sdp_offer","sdp":"v=0"}"#).await;
+    }
+    let limited = a
+        .recv_until(|m| {
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(matches!(limited, ServerMessage::Error { .. }));
+}
