@@ -399,14 +399,20 @@ mod tests {
         (Keyring::new(config), Keyring::new(config))
     }
 
-    #[test]
-    fn frames_of_the_previous_epoch_decrypt_within_the_grace_time_only() {
+    /// Alice (leaf 0) and Bob (leaf 1), both in epoch 1.
+    fn alice_and_bob() -> (Keyring, Keyring) {
         let (mut alice, mut bob) = pair(KeyringConfig::default());
         alice
             .install(epoch(1, Some(0)), Duration::ZERO)
             .expect("install");
         bob.install(epoch(1, Some(1)), Duration::ZERO)
             .expect("install");
+        (alice, bob)
+    }
+
+    #[test]
+    fn frames_of_the_previous_epoch_decrypt_within_the_grace_time_only() {
+        let (mut alice, mut bob) = alice_and_bob();
         let old = alice.encrypt(b"", b"hello").expect("encrypt");
         bob.install(epoch(2, Some(1)), 10 * SEC).expect("install");
 
@@ -429,12 +435,7 @@ mod tests {
 
     #[test]
     fn in_place_encryption_and_decryption_round_trip() {
-        let (mut alice, mut bob) = pair(KeyringConfig::default());
-        alice
-            .install(epoch(1, Some(0)), Duration::ZERO)
-            .expect("install");
-        bob.install(epoch(1, Some(1)), Duration::ZERO)
-            .expect("install");
+        let (mut alice, mut bob) = alice_and_bob();
         let mut buf = vec![0u8; crate::sframe::MAX_HEADER_LEN + 5 + 16];
         buf[crate::sframe::MAX_HEADER_LEN..][..5].copy_from_slice(b"hello");
         let range = alice.encrypt_in_place(b"m", &mut buf, 5).expect("encrypt");

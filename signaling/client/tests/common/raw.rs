@@ -176,19 +176,7 @@ impl Raw {
 
     /// Sends a key package and joins from the Welcome that follows.
     pub async fn get_added(&mut self) {
-        let kp = self.session.key_package().expect("kp");
-        self.send(&ClientMessage::KeyPackage {
-            key_package: kp.into(),
-        })
-        .await;
-        let ServerMessage::Welcome { welcome, .. } = self
-            .recv_until(|m| matches!(m, ServerMessage::Welcome { .. }))
-            .await
-        else {
-            unreachable!()
-        };
-        self.session
-            .join_from_welcome(welcome.as_slice(), T)
-            .expect("welcome");
+        self.get_added_later().await;
+        self.finish_added().await;
     }
 }
