@@ -1,0 +1,46 @@
+//! The one HTTP port: the signaling WebSocket, `/healthz`, `/metrics`, the dev-token route in
+//! dev mode, and the browser demo's files.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use signaling_server::SignalingServer;
+use tower_http::services::ServeDir;
+
+use crate::config::SfuConfig;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct AppState {
+    signaling: SignalingServer,
+    metrics: Metrics,
+}
+
+/// The whole HTTP surface.
+pub fn router(config: &SfuConfig, signaling: &SignalingServer) -> Router {
+    let state = AppState {
+        signaling: signaling.clone(),
+        metrics: Metrics::default(),
+    };
+    let mut app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .merge(signaling.router());
+    if let Some(dir) = &config.demo_dir {
+        app = app.fallback_service(ServeDir::new(dir));
+    }
+    app
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(&state.signaling),
+    )
+}
