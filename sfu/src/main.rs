@@ -5,6 +5,8 @@
 mod config;
 mod http;
 mod metrics;
+#[allow(dead_code)] // Driven by the media driver, which comes next.
+mod routing;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
