@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::SignalingServer;
 use super::limits::RateLimiter;
+use super::media::{MediaSender, MediaSignal};
 use super::registry::{Command, Outbound, RoomHandle};
 use crate::token;
 
@@ -92,9 +93,12 @@ async fn handshake(
     let (pid, handle) = server
         .inner
         .registry
-        .join(&room, claims.sub, claims.publish, tx)
+        .join(&room, claims.sub, claims.publish, tx.clone())
         .await
         .map_err(|code| (code, format!("cannot join room {room:?}")))?;
+    if let Some(media) = &server.inner.media {
+        media.joined(&room, pid, claims.publish, MediaSender { outbox: tx });
+    }
     let _ = sink; // replies come through the room from here on
     Ok(Joined {
         room,
@@ -139,12 +143,18 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                             ))
                         } else {
                             match decode_client(&text) {
-                                Ok(message) => {
-                                    if !joined.handle.send(Command::Message { pid, message }) {
-                                        break "room closed";
+                                Ok(message) => match (media_signal(&message), &server.inner.media) {
+                                    (Some(signal), Some(media)) => {
+                                        media.signal(&joined.room, pid, signal);
+                                        None
                                     }
-                                    None
-                                }
+                                    _ => {
+                                        if !joined.handle.send(Command::Message { pid, message }) {
+                                            break "room closed";
+                                        }
+                                        None
+                                    }
+                                },
                                 Err(e) => Some(ServerMessage::error(e.code(), e.to_string())),
                             }
                         }
@@ -184,4 +194,17 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
     tracing::info!(reason, "participant disconnected");
     let _ = sink.send(Message::Close(None)).await;
     joined.handle.send(Command::Disconnect { pid });
+    if let Some(media) = &server.inner.media {
+        media.left(&joined.room, pid);
+    }
+}
+
+/// The media negotiation messages, which go to the SFU rather than the room.
+fn media_signal(message: &ClientMessage) -> Option<MediaSignal> {
+    match message {
+        ClientMessage::SdpOffer { sdp } => Some(MediaSignal::Offer(sdp.clone())),
+        ClientMessage::SdpAnswer { sdp } => Some(MediaSignal::Answer(sdp.clone())),
+        ClientMessage::IceCandidate(c) => Some(MediaSignal::Candidate(c.clone())),
+        _ => None,
+    }
 }

@@ -4,6 +4,7 @@
 mod connection;
 mod dev_token;
 mod limits;
+mod media;
 mod registry;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 
 use crate::config::SignalingConfig;
+pub use media::{MediaHandler, MediaSender, MediaSignal};
 use registry::Registry;
 pub use registry::RoomStats;
 
@@ -26,6 +28,7 @@ pub struct SignalingServer {
 struct Inner {
     config: SignalingConfig,
     registry: Registry,
+    media: Option<Arc<dyn MediaHandler>>,
 }
 
 impl std::fmt::Debug for SignalingServer {
@@ -39,7 +42,23 @@ impl std::fmt::Debug for SignalingServer {
 impl SignalingServer {
     /// A server with this configuration. An empty token secret is refused unless the insecure
     /// dev mode is on (then a random one is made).
-    pub fn new(mut config: SignalingConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: SignalingConfig) -> Result<Self, ConfigError> {
+        Self::build(config, None)
+    }
+
+    /// A server whose participants negotiate media with `media` (the SFU). Without one, SDP
+    /// and ICE messages are refused with `media_unavailable`.
+    pub fn with_media(
+        config: SignalingConfig,
+        media: Arc<dyn MediaHandler>,
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, Some(media))
+    }
+
+    fn build(
+        mut config: SignalingConfig,
+        media: Option<Arc<dyn MediaHandler>>,
+    ) -> Result<Self, ConfigError> {
         if config.token_secret.is_empty() {
             if !config.insecure_dev_tokens {
                 return Err(ConfigError::NoTokenSecret);
@@ -56,6 +75,7 @@ impl SignalingServer {
             inner: Arc::new(Inner {
                 registry: Registry::new(&config),
                 config,
+                media,
             }),
         })
     }
