@@ -15,7 +15,6 @@ pub use error::{DecryptError, EncryptError, HeaderError, KeyError, SuiteError};
 pub use header::{Header, MAX_HEADER_LEN};
 pub(crate) use key::FrameBuf;
 pub use key::{FrameKey, KeyMaterial, derive_key_material};
-#[allow(unused_imports)]
 pub(crate) use receiver::ReceiveKey;
 pub use receiver::{Decrypted, Receiver};
 pub use replay::DEFAULT_REPLAY_WINDOW;

@@ -23,7 +23,7 @@ type Stream = futures_util::stream::SplitStream<WebSocket>;
 
 pub(super) async fn run(server: SignalingServer, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let joined = match handshake(&server, &mut sink, &mut stream).await {
+    let joined = match handshake(&server, &mut stream).await {
         Ok(joined) => joined,
         Err((code, message)) => {
             tracing::info!(?code, %message, "join refused");
@@ -53,7 +53,6 @@ async fn send(sink: &mut Sink, message: &ServerMessage) -> Result<(), axum::Erro
 /// Waits for `join`, checks version and token, and enters the room.
 async fn handshake(
     server: &SignalingServer,
-    sink: &mut Sink,
     stream: &mut Stream,
 ) -> Result<Joined, (ErrorCode, String)> {
     let config = &server.inner.config;
@@ -99,7 +98,6 @@ async fn handshake(
     if let Some(media) = &server.inner.media {
         media.joined(&room, pid, claims.publish, MediaSender { outbox: tx });
     }
-    let _ = sink; // replies come through the room from here on
     Ok(Joined {
         room,
         pid,
