@@ -151,7 +151,10 @@ mod tests {
         )
         .expect("toml");
         c.apply(f);
-        assert_eq!(c.listen, "0.0.0.0:9000".parse().expect("addr"));
+        assert_eq!(
+            c.listen,
+            "0.0.0.0:9000".parse::<SocketAddr>().expect("addr")
+        );
         assert_eq!(c.udp_ports, (40000, 50199));
         assert_eq!(c.max_participants_per_room, 100);
         assert!(c.validate().is_ok());

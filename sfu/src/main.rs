@@ -2,18 +2,13 @@
 //! WebSocket (rooms, access tokens, the MLS delivery service), the browser demo, `/healthz`
 //! and `/metrics`. It holds no key that opens a frame and links no frame-key code.
 
-mod config;
-mod http;
-mod metrics;
-#[allow(dead_code)] // Driven by the media driver, which comes next.
-mod routing;
-
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use config::SfuConfig;
+use sfu::config::{self, SfuConfig};
+use sfu::http;
 use signaling_server::{SignalingConfig, SignalingServer};
 
 /// Flags (each also from an environment variable) override the configuration file, which
@@ -67,16 +62,20 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = load(Cli::parse())?;
-    let signaling = SignalingServer::new(SignalingConfig {
-        token_secret: config
-            .token_secret
-            .clone()
-            .map(String::into_bytes)
-            .unwrap_or_default(),
-        insecure_dev_tokens: config.dev,
-        max_participants_per_room: config.max_participants_per_room,
-        ..SignalingConfig::default()
-    })?;
+    let media = std::sync::Arc::new(sfu::media::MediaServer::new(config.listen.ip()));
+    let signaling = SignalingServer::with_media(
+        SignalingConfig {
+            token_secret: config
+                .token_secret
+                .clone()
+                .map(String::into_bytes)
+                .unwrap_or_default(),
+            insecure_dev_tokens: config.dev,
+            max_participants_per_room: config.max_participants_per_room,
+            ..SignalingConfig::default()
+        },
+        media,
+    )?;
     let app = http::router(&config, &signaling);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -232,6 +232,9 @@ impl Driver {
             ServerMessage::SdpOffer { sdp } => self.emit(Event::SdpOffer(sdp)),
             ServerMessage::SdpAnswer { sdp } => self.emit(Event::SdpAnswer(sdp)),
             ServerMessage::IceCandidate(c) => self.emit(Event::IceCandidate(c)),
+            ServerMessage::ActiveSpeaker { participant_id } => {
+                self.emit(Event::ActiveSpeaker(participant_id))
+            }
             ServerMessage::Error { code, message } => {
                 self.emit(Event::ServerError { code, message })
             }

@@ -29,6 +29,8 @@ pub enum Event {
     SdpAnswer(String),
     /// ICE candidate from the SFU.
     IceCandidate(IceCandidate),
+    /// The active speaker changed.
+    ActiveSpeaker(Option<ParticipantId>),
     /// The server refused a message of ours.
     ServerError { code: ErrorCode, message: String },
     /// Something the server sent could not be applied to the MLS session.

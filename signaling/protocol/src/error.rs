@@ -42,6 +42,8 @@ pub enum ErrorCode {
     InvalidState,
     /// Media negotiation is not available on this server.
     MediaUnavailable,
+    /// An SDP offer or answer that cannot be applied: malformed, or with no usable codec.
+    InvalidSdp,
     /// The server is shutting down.
     ShuttingDown,
     /// A bug on the server.

@@ -86,6 +86,10 @@ pub enum ServerMessage {
     SdpAnswer { sdp: String },
     /// A trickled ICE candidate from the SFU.
     IceCandidate(IceCandidate),
+    /// The loudest participant now (from the audio level RTP header extension), or `None`.
+    ActiveSpeaker {
+        participant_id: Option<ParticipantId>,
+    },
     /// A request was refused; the connection stays open unless the code says otherwise.
     Error { code: ErrorCode, message: String },
     /// The server closes the connection (leave, shutdown, timeout).
@@ -106,6 +110,7 @@ impl KnownTypes for ServerMessage {
         "sdp_offer",
         "sdp_answer",
         "ice_candidate",
+        "active_speaker",
         "error",
         "goodbye",
     ];
@@ -180,6 +185,9 @@ mod tests {
                 sdp_m_line_index: Some(0),
                 username_fragment: None,
             }),
+            ServerMessage::ActiveSpeaker {
+                participant_id: Some(2),
+            },
             ServerMessage::error(ErrorCode::RoomFull, "full"),
             ServerMessage::Goodbye {
                 reason: "bye".into(),

@@ -1,7 +1,7 @@
 //! The seam between signaling and media: the SFU implements [`MediaHandler`] to learn who is in
 //! which room and to exchange SDP and ICE with each participant over its signaling connection.
 
-use signaling_protocol::{IceCandidate, ParticipantId, ServerMessage};
+use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId, ServerMessage};
 use tokio::sync::mpsc;
 
 use super::registry::Outbound;
@@ -30,6 +30,22 @@ impl MediaSender {
             MediaSignal::Candidate(c) => ServerMessage::IceCandidate(c),
         };
         self.outbox.try_send(Outbound::Message(message)).is_ok()
+    }
+
+    /// Tells the participant who the active speaker is.
+    pub fn active_speaker(&self, participant_id: Option<ParticipantId>) -> bool {
+        self.outbox
+            .try_send(Outbound::Message(ServerMessage::ActiveSpeaker {
+                participant_id,
+            }))
+            .is_ok()
+    }
+
+    /// Tells the participant that its media request failed, and why.
+    pub fn error(&self, code: ErrorCode, message: impl Into<String>) -> bool {
+        self.outbox
+            .try_send(Outbound::Message(ServerMessage::error(code, message)))
+            .is_ok()
     }
 }
 

@@ -1,0 +1,13 @@
+//! The E2EE SFU as a library: the `sfu` binary is a thin `main` around it, and tests drive it
+//! in process.
+//!
+//! - [`config`]: settings, files, validation.
+//! - [`http`]: the one HTTP port (signaling, demo, health, metrics).
+//! - [`routing`]: the IO-free routing table of a room.
+//! - [`media`]: the webrtc-rs driver that forwards RTP it cannot decrypt.
+
+pub mod config;
+pub mod http;
+pub mod media;
+pub mod metrics;
+pub mod routing;

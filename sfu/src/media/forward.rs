@@ -1,0 +1,64 @@
+//! Forwarding one published track: every RTP packet goes to each subscriber's local track with
+//! the payload byte for byte (it is SFrame ciphertext) and the header rewritten to that
+//! subscriber's negotiated SSRC and payload type. Header extensions are dropped: their ids are
+//! per connection, and the sending side's interceptors add their own.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+/// One subscriber's copy of a published track.
+pub(super) struct DownTrack {
+    pub local: Arc<TrackLocalStaticRTP>,
+    pub ssrc: u32,
+    /// The payload type negotiated with the subscriber; 0 until known.
+    pub payload_type: AtomicU8,
+}
+
+/// The subscribers of one published track, shared with its forwarding task.
+pub(super) type DownTracks = Arc<RwLock<Vec<Arc<DownTrack>>>>;
+
+/// Counters for /metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct ForwardStats {
+    pub packets_in: AtomicU64,
+    pub packets_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+/// Reads the published track until it ends and writes each packet to every subscriber.
+pub(super) async fn forward(
+    remote: Arc<dyn TrackRemote>,
+    downtracks: DownTracks,
+    stats: Arc<ForwardStats>,
+) {
+    while let Some(event) = remote.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
+            continue;
+        };
+        stats.packets_in.fetch_add(1, Ordering::Relaxed);
+        packet.header.extension = false;
+        packet.header.extensions.clear();
+        let targets: Vec<Arc<DownTrack>> = match downtracks.read() {
+            Ok(list) => list.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        for d in targets {
+            let payload_type = d.payload_type.load(Ordering::Relaxed);
+            if payload_type == 0 {
+                continue;
+            }
+            let mut out = packet.clone();
+            out.header.ssrc = d.ssrc;
+            out.header.payload_type = payload_type;
+            let len = out.payload.len() as u64;
+            if d.local.write_rtp(out).await.is_ok() {
+                stats.packets_out.fetch_add(1, Ordering::Relaxed);
+                stats.bytes_out.fetch_add(len, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The media side of the SFU on webrtc-rs 0.21: one PeerConnection per participant, each
+//! published track forwarded to every other participant without being decrypted.
+//!
+//! [`MediaServer`] is the signaling server's [`MediaHandler`]: joins, leaves and SDP/ICE go to
+//! one task per room ([`room`]), which owns the routing table and the PeerConnections.
+
+mod forward;
+mod peer;
+mod room;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use signaling_protocol::ParticipantId;
+use signaling_server::server::{MediaHandler, MediaSender, MediaSignal};
+use tokio::sync::mpsc;
+
+pub use forward::ForwardStats;
+pub use peer::PeerError;
+use room::{RoomInput, RoomMedia};
+
+/// Running room tasks by name. A task removes itself when its room is empty.
+pub(crate) type Rooms = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<RoomInput>>>>;
+
+/// The SFU's media handling for every room.
+pub struct MediaServer {
+    ip: IpAddr,
+    rooms: Rooms,
+    stats: Arc<ForwardStats>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for MediaServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaServer")
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaServer {
+    /// Media on UDP at `ip` (ephemeral ports). Must be created inside a tokio runtime.
+    pub fn new(ip: IpAddr) -> Self {
+        MediaServer {
+            ip,
+            rooms: Arc::new(Mutex::new(HashMap::new())),
+            stats: Arc::new(ForwardStats::default()),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Rooms with a running media task.
+    pub fn room_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Packets and bytes forwarded so far.
+    pub fn stats(&self) -> Arc<ForwardStats> {
+        self.stats.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<RoomInput>>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn room(&self, name: &str) -> mpsc::UnboundedSender<RoomInput> {
+        let mut rooms = self.lock();
+        if let Some(tx) = rooms.get(name)
+            && !tx.is_closed()
+        {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let media = RoomMedia::new(name.to_owned(), self.ip, self.stats.clone(), tx.clone());
+        self.runtime.spawn(media.run(rx, self.rooms.clone()));
+        rooms.insert(name.to_owned(), tx.clone());
+        tx
+    }
+
+    fn send(&self, room: &str, input: RoomInput) {
+        let _ = self.room(room).send(input);
+    }
+}
+
+impl MediaHandler for MediaServer {
+    fn joined(
+        &self,
+        room: &str,
+        participant: ParticipantId,
+        may_publish: bool,
+        sender: MediaSender,
+    ) {
+        self.send(
+            room,
+            RoomInput::Joined {
+                participant,
+                may_publish,
+                sender,
+            },
+        );
+    }
+
+    fn signal(&self, room: &str, participant: ParticipantId, signal: MediaSignal) {
+        self.send(
+            room,
+            RoomInput::Signal {
+                participant,
+                signal,
+            },
+        );
+    }
+
+    fn left(&self, room: &str, participant: ParticipantId) {
+        self.send(room, RoomInput::Left { participant });
+    }
+}

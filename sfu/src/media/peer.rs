@@ -1,0 +1,165 @@
+//! One participant's PeerConnection on the SFU side: how it is built (codecs, interceptors,
+//! UDP address) and the offer/answer steps.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use tokio::sync::watch;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState,
+};
+
+use super::room::RoomInput;
+use signaling_protocol::ParticipantId;
+
+/// How long an offer or answer may wait for ICE gathering to finish.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A media setup failure, reported to the participant as `invalid_sdp` or logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    #[error("cannot create the peer connection: {0}")]
+    Create(String),
+    #[error("the SDP cannot be applied: {0}")]
+    Sdp(String),
+    #[error("negotiation failed: {0}")]
+    Negotiation(String),
+}
+
+/// Forwards the events of one participant's PeerConnection to its room task.
+struct Events {
+    participant: ParticipantId,
+    room: tokio::sync::mpsc::UnboundedSender<RoomInput>,
+    gathered: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if matches!(
+            state,
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+        ) {
+            let _ = self.room.send(RoomInput::PeerGone {
+                participant: self.participant,
+            });
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.room.send(RoomInput::Track {
+            participant: self.participant,
+            track,
+        });
+    }
+}
+
+/// A PeerConnection and the signal that its ICE gathering is done.
+pub(super) struct SfuPeer {
+    pub pc: Arc<dyn PeerConnection>,
+    gathered: watch::Receiver<bool>,
+}
+
+impl SfuPeer {
+    /// A PeerConnection for `participant`, with UDP bound on `ip`.
+    pub(super) async fn new(
+        participant: ParticipantId,
+        ip: IpAddr,
+        room: tokio::sync::mpsc::UnboundedSender<RoomInput>,
+    ) -> Result<Self, PeerError> {
+        let mut engine = MediaEngine::default();
+        engine
+            .register_default_codecs()
+            .map_err(|e| PeerError::Create(e.to_string()))?;
+        let registry = register_default_interceptors(Registry::new(), &mut engine)
+            .map_err(|e| PeerError::Create(e.to_string()))?;
+        let (gathered_tx, gathered) = watch::channel(false);
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(engine)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Events {
+                participant,
+                room,
+                gathered: gathered_tx,
+            }))
+            .with_udp_addrs(vec![std::net::SocketAddr::new(ip, 0)])
+            .build()
+            .await
+            .map_err(|e| PeerError::Create(e.to_string()))?;
+        Ok(SfuPeer {
+            pc: Arc::new(pc),
+            gathered,
+        })
+    }
+
+    /// The local description once ICE gathering has finished (no server-side trickle).
+    async fn gathered_local_sdp(&mut self) -> Result<String, PeerError> {
+        let done = self.gathered.wait_for(|&g| g);
+        let _ = tokio::time::timeout(GATHER_TIMEOUT, done).await;
+        self.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| PeerError::Negotiation("no local description".into()))
+    }
+
+    /// Applies the participant's offer and returns our answer.
+    pub(super) async fn answer(&mut self, offer_sdp: String) -> Result<String, PeerError> {
+        let offer =
+            RTCSessionDescription::offer(offer_sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(|e| PeerError::Sdp(e.to_string()))?;
+        self.pc
+            .set_local_description(answer)
+            .await
+            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        self.gathered_local_sdp().await
+    }
+
+    /// Makes an offer (after tracks were added or removed).
+    pub(super) async fn offer(&mut self) -> Result<String, PeerError> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        self.gathered_local_sdp().await
+    }
+
+    /// Applies the participant's answer to our offer.
+    pub(super) async fn accept_answer(&mut self, answer_sdp: String) -> Result<(), PeerError> {
+        let answer =
+            RTCSessionDescription::answer(answer_sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(|e| PeerError::Sdp(e.to_string()))
+    }
+}

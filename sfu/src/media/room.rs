@@ -1,0 +1,443 @@
+//! The media task of one room: it owns the routing table and every participant's
+//! PeerConnection, applies the table's actions on webrtc-rs, and runs the offer/answer
+//! exchanges (the participant offers first; the SFU offers again whenever a participant's set of
+//! received tracks changes).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use signaling_protocol::{ErrorCode, ParticipantId};
+use signaling_server::server::{MediaSender, MediaSignal};
+use tokio::sync::mpsc;
+use webrtc::media_stream::Track;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::forward::{self, DownTrack, DownTracks, ForwardStats};
+use super::peer::SfuPeer;
+use crate::routing::{
+    Action, ActiveSpeaker, KeyframeThrottle, MediaKind, PublishedTrack, RoomRouter, TrackId,
+};
+
+/// What reaches a room's media task.
+pub(crate) enum RoomInput {
+    Joined {
+        participant: ParticipantId,
+        may_publish: bool,
+        sender: MediaSender,
+    },
+    Signal {
+        participant: ParticipantId,
+        signal: MediaSignal,
+    },
+    Left {
+        participant: ParticipantId,
+    },
+    /// A participant's PeerConnection failed or closed.
+    PeerGone {
+        participant: ParticipantId,
+    },
+    /// A participant started publishing a track.
+    Track {
+        participant: ParticipantId,
+        track: Arc<dyn TrackRemote>,
+    },
+}
+
+struct Participant {
+    sender: MediaSender,
+    may_publish: bool,
+    peer: Option<SfuPeer>,
+    /// In the routing table (its first offer was answered).
+    routed: bool,
+    /// An offer of ours awaits its answer.
+    offering: bool,
+    /// Another offer is needed once the current exchange ends.
+    renegotiate: bool,
+    receiving: HashMap<TrackId, (Arc<DownTrack>, Arc<dyn RtpSender>)>,
+}
+
+struct Published {
+    remote: Arc<dyn TrackRemote>,
+    codec: RTCRtpCodec,
+    media_ssrc: u32,
+    publisher: ParticipantId,
+    kind: MediaKind,
+    downtracks: DownTracks,
+}
+
+pub(crate) struct RoomMedia {
+    name: String,
+    ip: IpAddr,
+    router: RoomRouter,
+    participants: HashMap<ParticipantId, Participant>,
+    published: HashMap<TrackId, Published>,
+    stats: Arc<ForwardStats>,
+    input: mpsc::UnboundedSender<RoomInput>,
+}
+
+impl RoomMedia {
+    pub(crate) fn new(
+        name: String,
+        ip: IpAddr,
+        stats: Arc<ForwardStats>,
+        input: mpsc::UnboundedSender<RoomInput>,
+    ) -> Self {
+        RoomMedia {
+            name,
+            ip,
+            router: RoomRouter::new(
+                KeyframeThrottle::new(Duration::from_millis(500)),
+                ActiveSpeaker::default(),
+            ),
+            participants: HashMap::new(),
+            published: HashMap::new(),
+            stats,
+            input,
+        }
+    }
+
+    /// Runs until the room is empty with nothing more queued, then takes itself out of
+    /// `rooms` and closes what is left.
+    pub(crate) async fn run(
+        mut self,
+        mut inputs: mpsc::UnboundedReceiver<RoomInput>,
+        rooms: super::Rooms,
+    ) {
+        let span = tracing::info_span!("media", room = %self.name);
+        let _enter = span.enter();
+        while let Some(input) = inputs.recv().await {
+            self.handle(input).await;
+            if self.participants.is_empty() {
+                let mut map = rooms.lock().unwrap_or_else(|e| e.into_inner());
+                if inputs.is_empty() {
+                    if map
+                        .get(&self.name)
+                        .is_some_and(|tx| tx.same_channel(&self.input))
+                    {
+                        map.remove(&self.name);
+                    }
+                    break;
+                }
+            }
+        }
+        for p in self.participants.values() {
+            if let Some(peer) = &p.peer {
+                let _ = peer.pc.close().await;
+            }
+        }
+    }
+
+    async fn handle(&mut self, input: RoomInput) {
+        match input {
+            RoomInput::Joined {
+                participant,
+                may_publish,
+                sender,
+            } => {
+                self.participants.insert(
+                    participant,
+                    Participant {
+                        sender,
+                        may_publish,
+                        peer: None,
+                        routed: false,
+                        offering: false,
+                        renegotiate: false,
+                        receiving: HashMap::new(),
+                    },
+                );
+            }
+            RoomInput::Signal {
+                participant,
+                signal,
+            } => self.signal(participant, signal).await,
+            RoomInput::Left { participant } | RoomInput::PeerGone { participant } => {
+                self.remove(participant).await
+            }
+            RoomInput::Track { participant, track } => self.track(participant, track).await,
+        }
+    }
+
+    async fn signal(&mut self, pid: ParticipantId, signal: MediaSignal) {
+        let ip = self.ip;
+        let input = self.input.clone();
+        let Some(p) = self.participants.get_mut(&pid) else {
+            return;
+        };
+        match signal {
+            MediaSignal::Offer(sdp) => {
+                if p.peer.is_none() {
+                    match SfuPeer::new(pid, ip, input).await {
+                        Ok(peer) => p.peer = Some(peer),
+                        Err(e) => {
+                            p.sender.error(ErrorCode::Internal, e.to_string());
+                            return;
+                        }
+                    }
+                }
+                let Some(peer) = p.peer.as_mut() else { return };
+                match peer.answer(sdp).await {
+                    Ok(answer) => {
+                        p.sender.send(MediaSignal::Answer(answer));
+                    }
+                    Err(e) => {
+                        tracing::info!(participant = pid, error = %e, "offer refused");
+                        p.sender.error(ErrorCode::InvalidSdp, e.to_string());
+                        return;
+                    }
+                }
+                if !p.routed {
+                    p.routed = true;
+                    let actions = self.router.join(pid, p.may_publish, Instant::now());
+                    self.apply(actions).await;
+                }
+                self.settle().await;
+            }
+            MediaSignal::Answer(sdp) => {
+                let Some(peer) = p.peer.as_mut() else { return };
+                if !p.offering {
+                    p.sender
+                        .error(ErrorCode::InvalidSdp, "an answer without an offer");
+                    return;
+                }
+                p.offering = false;
+                if let Err(e) = peer.accept_answer(sdp).await {
+                    p.sender.error(ErrorCode::InvalidSdp, e.to_string());
+                    return;
+                }
+                learn_payload_types(p).await;
+                self.settle().await;
+            }
+            MediaSignal::Candidate(c) => {
+                let Some(peer) = p.peer.as_ref() else { return };
+                let init = rtc::peer_connection::transport::RTCIceCandidateInit {
+                    candidate: c.candidate,
+                    sdp_mid: c.sdp_mid,
+                    sdp_mline_index: c.sdp_m_line_index,
+                    username_fragment: c.username_fragment,
+                    ..Default::default()
+                };
+                if let Err(e) = peer.pc.add_ice_candidate(init).await {
+                    tracing::debug!(participant = pid, error = %e, "bad ICE candidate");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A participant published a track.
+    async fn track(&mut self, pid: ParticipantId, remote: Arc<dyn TrackRemote>) {
+        let Some(&media_ssrc) = remote.ssrcs().await.first() else {
+            return;
+        };
+        let Some(codec) = remote.codec(media_ssrc).await else {
+            return;
+        };
+        let kind = match remote.kind().await {
+            RtpCodecKind::Audio => MediaKind::Audio,
+            RtpCodecKind::Video => MediaKind::Video,
+            _ => return,
+        };
+        let (published, actions) = match self.router.publish(pid, kind) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(participant = pid, error = %e, "track refused");
+                if let Some(p) = self.participants.get(&pid) {
+                    p.sender.error(ErrorCode::PublishNotAllowed, e.to_string());
+                }
+                return;
+            }
+        };
+        tracing::info!(participant = pid, track = published.id.0, ?kind, codec = %codec.mime_type, "publishing");
+        let downtracks: DownTracks = Arc::new(RwLock::new(Vec::new()));
+        tokio::spawn(forward::forward(
+            remote.clone(),
+            downtracks.clone(),
+            self.stats.clone(),
+        ));
+        self.published.insert(
+            published.id,
+            Published {
+                remote,
+                codec,
+                media_ssrc,
+                publisher: pid,
+                kind,
+                downtracks,
+            },
+        );
+        self.apply(actions).await;
+        self.settle().await;
+    }
+
+    async fn remove(&mut self, pid: ParticipantId) {
+        let Some(p) = self.participants.remove(&pid) else {
+            return;
+        };
+        let actions = self.router.leave(pid, Instant::now());
+        self.apply(actions).await;
+        self.published.retain(|_, t| t.publisher != pid);
+        if let Some(peer) = p.peer {
+            let _ = peer.pc.close().await;
+        }
+        self.settle().await;
+    }
+
+    async fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Subscribe { subscriber, track } => self.subscribe(subscriber, track).await,
+                Action::Unsubscribe { subscriber, track } => {
+                    self.unsubscribe(subscriber, track).await
+                }
+                Action::RequestKeyframe { track } => self.request_keyframe(track).await,
+                Action::ActiveSpeaker { participant } => {
+                    for p in self.participants.values() {
+                        p.sender.active_speaker(participant);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, subscriber: ParticipantId, track: PublishedTrack) {
+        let Some(published) = self.published.get(&track.id) else {
+            return;
+        };
+        let Some(p) = self.participants.get_mut(&subscriber) else {
+            return;
+        };
+        let Some(peer) = p.peer.as_ref() else { return };
+        let ssrc = loop {
+            let s: u32 = rand::random();
+            if s != 0 {
+                break s;
+            }
+        };
+        let kind = match published.kind {
+            MediaKind::Audio => RtpCodecKind::Audio,
+            MediaKind::Video => RtpCodecKind::Video,
+        };
+        // The stream id names the publisher, so a receiver can tell whose track it is.
+        let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            published.publisher.to_string(),
+            format!("{}-{}", published.publisher, track.id.0),
+            format!("participant {}", published.publisher),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: published.codec.clone(),
+                ..Default::default()
+            }],
+        )));
+        let rtp_sender = match peer.pc.add_track(local.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(subscriber, error = %e, "cannot add a track");
+                return;
+            }
+        };
+        let down = Arc::new(DownTrack {
+            local,
+            ssrc,
+            payload_type: Default::default(),
+        });
+        if let Ok(mut list) = published.downtracks.write() {
+            list.push(down.clone());
+        }
+        p.receiving.insert(track.id, (down, rtp_sender));
+        p.renegotiate = true;
+    }
+
+    async fn unsubscribe(&mut self, subscriber: ParticipantId, track: TrackId) {
+        let Some(p) = self.participants.get_mut(&subscriber) else {
+            return;
+        };
+        let Some((down, rtp_sender)) = p.receiving.remove(&track) else {
+            return;
+        };
+        if let Some(published) = self.published.get(&track)
+            && let Ok(mut list) = published.downtracks.write()
+        {
+            list.retain(|d| !Arc::ptr_eq(d, &down));
+        }
+        if let Some(peer) = p.peer.as_ref() {
+            let _ = peer.pc.remove_track(&rtp_sender).await;
+            p.renegotiate = true;
+        }
+    }
+
+    async fn request_keyframe(&mut self, track: TrackId) {
+        if let Some(published) = self.published.get(&track) {
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: published.media_ssrc,
+            };
+            let _ = published.remote.write_rtcp(vec![Box::new(pli)]).await;
+        }
+    }
+
+    /// Sends an offer to every participant whose received tracks changed and who is not in
+    /// the middle of an exchange.
+    async fn settle(&mut self) {
+        for (&pid, p) in self.participants.iter_mut() {
+            if !p.renegotiate || p.offering || !p.routed {
+                continue;
+            }
+            let Some(peer) = p.peer.as_mut() else {
+                continue;
+            };
+            p.renegotiate = false;
+            match peer.offer().await {
+                Ok(sdp) => {
+                    p.offering = true;
+                    p.sender.send(MediaSignal::Offer(sdp));
+                }
+                Err(e) => tracing::warn!(participant = pid, error = %e, "cannot renegotiate"),
+            }
+        }
+    }
+}
+
+/// After an answer, each of a participant's new downtracks learns its negotiated payload
+/// type, and forwarding to it starts.
+async fn learn_payload_types(p: &mut Participant) {
+    for (down, rtp_sender) in p.receiving.values() {
+        if down.payload_type.load(Ordering::Relaxed) != 0 {
+            continue;
+        }
+        let Ok(params) = rtp_sender.get_parameters().await else {
+            continue;
+        };
+        let Some(codec) = down.local.codec(down.ssrc).await.or_else(|| {
+            params
+                .rtp_parameters
+                .codecs
+                .first()
+                .map(|c| c.rtp_codec.clone())
+        }) else {
+            continue;
+        };
+        if let Some(c) = params
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(&codec.mime_type))
+        {
+            down.payload_type.store(c.payload_type, Ordering::Relaxed);
+        }
+    }
+}

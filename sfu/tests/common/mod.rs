@@ -1,0 +1,379 @@
+//! Participants for in-process SFU tests: a signaling client (a real MLS member) and a
+//! webrtc-rs peer that publishes SFrame-encrypted audio and video and decrypts all it receives.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use media_crypto::mls::{Keyring, KeyringConfig};
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_VP9, MediaEngine,
+};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp::header::Header;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use signaling_client::{Client, ClientConfig, Event};
+use signaling_server::token::{self, Claims};
+use signaling_server::{SignalingConfig, SignalingServer};
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+pub const SECRET: &[u8] = b"sfu test secret!";
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct TestSfu {
+    pub url: String,
+    pub media: Arc<sfu::media::MediaServer>,
+    pub signaling: SignalingServer,
+}
+
+pub async fn start() -> TestSfu {
+    let media = Arc::new(sfu::media::MediaServer::new(
+        "127.0.0.1".parse().expect("ip"),
+    ));
+    let signaling = SignalingServer::with_media(
+        SignalingConfig {
+            token_secret: SECRET.to_vec(),
+            ..SignalingConfig::default()
+        },
+        media.clone(),
+    )
+    .expect("server");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("ws://{}/ws", listener.local_addr().expect("addr"));
+    let app = signaling.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    TestSfu {
+        url,
+        media,
+        signaling,
+    }
+}
+
+pub fn token_for(room: &str, identity: &str) -> String {
+    token::mint(
+        &Claims {
+            room: room.into(),
+            sub: identity.into(),
+            exp: token::unix_now() + 600,
+            publish: true,
+        },
+        SECRET,
+    )
+    .expect("mint")
+}
+
+/// A frame a bot decrypted.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub sender_leaf: u32,
+    /// The SFU names the publisher's participant id as the stream id.
+    pub stream_id: String,
+    pub plaintext: String,
+    pub payload: Vec<u8>,
+}
+
+/// Every ciphertext any bot sent, to check that forwarding kept payloads byte for byte.
+#[derive(Default)]
+pub struct Ledger {
+    pub sent: Mutex<HashSet<Vec<u8>>>,
+}
+
+struct Handler {
+    gathered: watch::Sender<bool>,
+    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.tracks.send(track);
+    }
+}
+
+pub struct Bot {
+    pub name: String,
+    pub participant_id: u64,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub roster: watch::Receiver<Vec<String>>,
+    pub errors: Arc<Mutex<Vec<String>>>,
+    pub pc: Arc<dyn PeerConnection>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Bot {
+    /// Leaves: the signaling client is dropped (it says leave) and the peer closes.
+    pub async fn leave(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.pc.close().await;
+    }
+
+    /// Frames decrypted from the participant with this id, by kind ("audio"/"video").
+    pub fn count_from(&self, participant_id: u64, kind: &str) -> usize {
+        let name_prefix = format!("{participant_id}:");
+        self.received
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.stream_id == participant_id.to_string())
+            .filter(|r| r.plaintext.starts_with(&name_prefix) && r.plaintext.contains(kind))
+            .count()
+    }
+}
+
+fn local_track(
+    kind: RtpCodecKind,
+    mime: &str,
+    clock: u32,
+    channels: u16,
+    ssrc: u32,
+) -> Arc<TrackLocalStaticRTP> {
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "bot".into(),
+        format!("{kind}-{ssrc}"),
+        mime.into(),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: RTCRtpCodec {
+                mime_type: mime.into(),
+                clock_rate: clock,
+                channels,
+                ..Default::default()
+            },
+            ..Default::default()
+        }],
+    )))
+}
+
+async fn payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
+    let p = sender.get_parameters().await.ok()?;
+    p.rtp_parameters.codecs.first().map(|c| c.payload_type)
+}
+
+impl Bot {
+    /// Joins `room`, negotiates media with the SFU, and publishes audio (every 20 ms) and video
+    /// (every 33 ms) frames, each SFrame-encrypted under the group's current key.
+    pub async fn join(sfu: &TestSfu, room: &str, name: &str, ledger: Arc<Ledger>) -> Bot {
+        let start = Instant::now();
+        let client = Client::connect(ClientConfig::new(
+            sfu.url.clone(),
+            room,
+            token_for(room, name),
+        ))
+        .await
+        .expect("connect");
+        let participant_id = client.participant_id();
+        let keyring = Arc::new(Mutex::new(Keyring::new(KeyringConfig::default())));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let (roster_tx, roster) = watch::channel(Vec::new());
+        let (answered_tx, mut answered) = watch::channel(false);
+
+        let mut engine = MediaEngine::default();
+        engine.register_default_codecs().expect("codecs");
+        let registry =
+            register_default_interceptors(Registry::new(), &mut engine).expect("interceptors");
+        let (gathered_tx, mut gathered) = watch::channel(false);
+        let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            PeerConnectionBuilder::new()
+                .with_configuration(RTCConfigurationBuilder::new().build())
+                .with_media_engine(engine)
+                .with_interceptor_registry(registry)
+                .with_handler(Arc::new(Handler {
+                    gathered: gathered_tx,
+                    tracks: tracks_tx,
+                }))
+                .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+                .build()
+                .await
+                .expect("pc"),
+        );
+        let audio_ssrc: u32 = rand::random::<u32>() | 1;
+        let video_ssrc: u32 = rand::random::<u32>() | 1;
+        let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, audio_ssrc);
+        let video = local_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, video_ssrc);
+        let audio_sender = pc.add_track(audio.clone()).await.expect("add audio");
+        let video_sender = pc.add_track(video.clone()).await.expect("add video");
+        let offer = pc.create_offer(None).await.expect("offer");
+        pc.set_local_description(offer).await.expect("set local");
+        let _ = tokio::time::timeout(Duration::from_secs(5), gathered.wait_for(|&g| g)).await;
+        client.send_sdp_offer(pc.local_description().await.expect("local").sdp);
+
+        let mut tasks = Vec::new();
+        // Signaling: keys and roster from MLS, SDP from the SFU.
+        {
+            let (pc, keyring, errors) = (pc.clone(), keyring.clone(), errors.clone());
+            let mut client = client;
+            tasks.push(tokio::spawn(async move {
+                while let Some(event) = client.next_event().await {
+                    match event {
+                        Event::NewEpoch { key, roster, .. } => {
+                            let _ = keyring.lock().expect("lock").install(key, start.elapsed());
+                            let _ = roster_tx.send(roster.iter().map(|r| r.name()).collect());
+                        }
+                        Event::SdpAnswer(sdp) => {
+                            let r = match RTCSessionDescription::answer(sdp) {
+                                Ok(a) => pc.set_remote_description(a).await,
+                                Err(e) => Err(e),
+                            };
+                            match r {
+                                Ok(()) => {
+                                    let _ = answered_tx.send(true);
+                                }
+                                Err(e) => errors.lock().expect("lock").push(format!("answer: {e}")),
+                            }
+                        }
+                        Event::SdpOffer(sdp) => {
+                            let result = async {
+                                pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                                    .await?;
+                                let answer = pc.create_answer(None).await?;
+                                pc.set_local_description(answer).await?;
+                                Ok::<_, webrtc::error::Error>(
+                                    pc.local_description().await.map(|d| d.sdp),
+                                )
+                            }
+                            .await;
+                            match result {
+                                Ok(Some(sdp)) => client.send_sdp_answer(sdp),
+                                Ok(None) => {
+                                    errors.lock().expect("lock").push("no local answer".into())
+                                }
+                                Err(e) => errors.lock().expect("lock").push(format!("offer: {e}")),
+                            }
+                        }
+                        Event::ServerError { code, message } => errors
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{code:?}: {message}")),
+                        Event::MlsFailure(m) => errors.lock().expect("lock").push(m),
+                        Event::Closed { .. } => break,
+                        _ => {}
+                    }
+                }
+            }));
+        }
+        // Publishing: one SFrame frame per RTP packet.
+        {
+            let keyring = keyring.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = answered.wait_for(|&a| a).await;
+                let (Some(audio_pt), Some(video_pt)) = (
+                    payload_type(&audio_sender).await,
+                    payload_type(&video_sender).await,
+                ) else {
+                    return;
+                };
+                let mut tick = tokio::time::interval(Duration::from_millis(10));
+                for i in 0u32.. {
+                    tick.tick().await;
+                    let sends: &[(&Arc<TrackLocalStaticRTP>, u8, u32, &str, u32)] = if i % 3 == 0 {
+                        &[
+                            (&audio, audio_pt, audio_ssrc, "audio", 960),
+                            (&video, video_pt, video_ssrc, "video", 3000),
+                        ]
+                    } else {
+                        &[(&audio, audio_pt, audio_ssrc, "audio", 960)]
+                    };
+                    for &(track, pt, ssrc, kind, step) in sends {
+                        let text = format!("{participant_id}: {kind} frame {i}");
+                        let Ok(frame) = keyring.lock().expect("lock").encrypt(b"", text.as_bytes())
+                        else {
+                            continue;
+                        };
+                        ledger.sent.lock().expect("lock").insert(frame.clone());
+                        let packet = rtc::rtp::Packet {
+                            header: Header {
+                                version: 2,
+                                marker: true,
+                                payload_type: pt,
+                                sequence_number: i as u16,
+                                timestamp: i.wrapping_mul(step),
+                                ssrc,
+                                ..Default::default()
+                            },
+                            payload: Bytes::from(frame),
+                        };
+                        let _ = track.write_rtp(packet).await;
+                    }
+                }
+            }));
+        }
+        // Receiving: decrypt every packet of every track the SFU sends.
+        {
+            let (keyring, received) = (keyring.clone(), received.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(track) = tracks.recv().await {
+                    let (keyring, received) = (keyring.clone(), received.clone());
+                    tokio::spawn(async move {
+                        let stream_id = track.stream_id().await.to_string();
+                        while let Some(event) = track.poll().await {
+                            let TrackRemoteEvent::OnRtpPacket(p) = event else {
+                                continue;
+                            };
+                            let decrypted = keyring.lock().expect("lock").decrypt(
+                                b"",
+                                &p.payload,
+                                start.elapsed(),
+                            );
+                            if let Ok((frame, plaintext)) = decrypted {
+                                received.lock().expect("lock").push(Received {
+                                    sender_leaf: frame.sender,
+                                    stream_id: stream_id.clone(),
+                                    plaintext: String::from_utf8_lossy(&plaintext).into_owned(),
+                                    payload: p.payload.to_vec(),
+                                });
+                            }
+                        }
+                    });
+                }
+            }));
+        }
+        Bot {
+            name: name.into(),
+            participant_id,
+            received,
+            roster,
+            errors,
+            pc,
+            tasks,
+        }
+    }
+}
+
+/// Waits until `done` holds, or panics with `what` after [`WAIT`].
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
