@@ -58,3 +58,90 @@ async fn three_participants_receive_and_decrypt_each_others_audio_and_video() {
             > 0
     );
 }
+
+async fn meeting(sfu: &common::TestSfu, names: &[&str], ledger: &Arc<Ledger>) -> Vec<Bot> {
+    let mut bots = Vec::new();
+    for name in names {
+        bots.push(Bot::join(sfu, "meeting", name, ledger.clone()).await);
+    }
+    for bot in &bots {
+        for other in bots
+            .iter()
+            .filter(|o| o.participant_id != bot.participant_id)
+        {
+            eventually(&format!("{} hearing {}", bot.name, other.name), || {
+                bot.count_from(other.participant_id, "video") >= 3
+                    && bot.count_from(other.participant_id, "audio") >= 3
+            })
+            .await;
+        }
+    }
+    bots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscribers_key_frame_request_reaches_the_publisher() {
+    let sfu = start().await;
+    let ledger = Arc::new(Ledger::default());
+    let bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
+    let (alice, bob) = (&bots[0], &bots[1]);
+    // Past the 500 ms throttle of the join-time request.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let sent = || {
+        sfu.media
+            .stats()
+            .keyframe_requests_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = sent();
+    assert!(bob.request_keyframe_from(alice.participant_id).await);
+    eventually("the SFU relaying bob's PLI to alice", || {
+        sent() == before + 1
+    })
+    .await;
+    // A burst of requests within the throttle interval becomes at most one more PLI.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    for _ in 0..5 {
+        assert!(bob.request_keyframe_from(alice.participant_id).await);
+    }
+    eventually("one throttled PLI", || sent() == before + 2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(sent(), before + 2, "the burst was throttled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leaver_s_tracks_leave_everyone_s_connection_and_an_empty_room_is_cleaned_up() {
+    let sfu = start().await;
+    let ledger = Arc::new(Ledger::default());
+    let mut bots = meeting(&sfu, &["alice", "bob", "carol"], &ledger).await;
+    let carol = bots.pop().expect("carol");
+    let carol_id = carol.participant_id;
+    let carol_stream = format!("a=msid:{carol_id} ");
+    for bot in &bots {
+        let sdp = bot.remote_sdp().await;
+        assert!(sdp.contains(&carol_stream), "{sdp}");
+    }
+    carol.leave().await;
+    for bot in &bots {
+        let deadline = std::time::Instant::now() + common::WAIT;
+        while bot.remote_sdp().await.contains(&carol_stream) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} still receives carol's tracks",
+                bot.name
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    // Alice and bob still hear each other.
+    let (alice, bob) = (&bots[0], &bots[1]);
+    let heard = alice.count_from(bob.participant_id, "audio");
+    eventually("alice still hearing bob", || {
+        alice.count_from(bob.participant_id, "audio") > heard + 5
+    })
+    .await;
+    for bot in bots {
+        bot.leave().await;
+    }
+    eventually("the media room closing", || sfu.media.room_count() == 0).await;
+}

@@ -27,6 +27,8 @@ pub struct ForwardStats {
     pub packets_in: AtomicU64,
     pub packets_out: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// PLIs sent to publishers (for joiners and for subscribers' requests, after throttling).
+    pub keyframe_requests_sent: AtomicU64,
 }
 
 /// Reads the published track until it ends and writes each packet to every subscriber.

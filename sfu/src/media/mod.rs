@@ -5,6 +5,7 @@
 //! one task per room ([`room`]), which owns the routing table and the PeerConnections.
 
 mod forward;
+pub mod keyframes;
 mod peer;
 mod room;
 

@@ -87,7 +87,11 @@ impl SfuPeer {
             .register_default_codecs()
             .map_err(|e| PeerError::Create(e.to_string()))?;
         let registry = register_default_interceptors(Registry::new(), &mut engine)
-            .map_err(|e| PeerError::Create(e.to_string()))?;
+            .map_err(|e| PeerError::Create(e.to_string()))?
+            .with(
+                rtc::interceptor::Slot::from(super::keyframes::SLOT),
+                super::keyframes::KeyframeRequests::default(),
+            );
         let (gathered_tx, gathered) = watch::channel(false);
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())

@@ -19,6 +19,7 @@ use signaling_server::server::{MediaSender, MediaSignal};
 use tokio::sync::mpsc;
 use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -51,6 +52,10 @@ pub(crate) enum RoomInput {
         participant: ParticipantId,
         track: Arc<dyn TrackRemote>,
     },
+    /// A subscriber asked for a key frame of this track (PLI or FIR).
+    KeyframeRequest {
+        track: TrackId,
+    },
 }
 
 struct Participant {
@@ -63,7 +68,14 @@ struct Participant {
     offering: bool,
     /// Another offer is needed once the current exchange ends.
     renegotiate: bool,
-    receiving: HashMap<TrackId, (Arc<DownTrack>, Arc<dyn RtpSender>)>,
+    receiving: HashMap<TrackId, Receiving>,
+}
+
+/// A track a participant receives: its copy, its sender, and the task relaying its RTCP.
+struct Receiving {
+    down: Arc<DownTrack>,
+    rtp_sender: Arc<dyn RtpSender>,
+    feedback: tokio::task::JoinHandle<()>,
 }
 
 struct Published {
@@ -165,6 +177,11 @@ impl RoomMedia {
                 self.remove(participant).await
             }
             RoomInput::Track { participant, track } => self.track(participant, track).await,
+            RoomInput::KeyframeRequest { track } => {
+                if let Some(action) = self.router.keyframe_request(track, Instant::now()) {
+                    self.apply(vec![action]).await;
+                }
+            }
         }
     }
 
@@ -358,7 +375,31 @@ impl RoomMedia {
         if let Ok(mut list) = published.downtracks.write() {
             list.push(down.clone());
         }
-        p.receiving.insert(track.id, (down, rtp_sender));
+        // The subscriber's PLI/FIR for this copy go to the routing table (throttled there).
+        let feedback = {
+            let (local, input, id) = (down.local.clone(), self.input.clone(), track.id);
+            tokio::spawn(async move {
+                while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = local.poll().await {
+                    if packets
+                        .iter()
+                        .any(|p| super::keyframes::is_keyframe_request(p.as_ref()))
+                        && input
+                            .send(RoomInput::KeyframeRequest { track: id })
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+        };
+        p.receiving.insert(
+            track.id,
+            Receiving {
+                down,
+                rtp_sender,
+                feedback,
+            },
+        );
         p.renegotiate = true;
     }
 
@@ -366,9 +407,15 @@ impl RoomMedia {
         let Some(p) = self.participants.get_mut(&subscriber) else {
             return;
         };
-        let Some((down, rtp_sender)) = p.receiving.remove(&track) else {
+        let Some(Receiving {
+            down,
+            rtp_sender,
+            feedback,
+        }) = p.receiving.remove(&track)
+        else {
             return;
         };
+        feedback.abort();
         if let Some(published) = self.published.get(&track)
             && let Ok(mut list) = published.downtracks.write()
         {
@@ -386,7 +433,16 @@ impl RoomMedia {
                 sender_ssrc: 0,
                 media_ssrc: published.media_ssrc,
             };
-            let _ = published.remote.write_rtcp(vec![Box::new(pli)]).await;
+            if published
+                .remote
+                .write_rtcp(vec![Box::new(pli)])
+                .await
+                .is_ok()
+            {
+                self.stats
+                    .keyframe_requests_sent
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -415,7 +471,10 @@ impl RoomMedia {
 /// After an answer, each of a participant's new downtracks learns its negotiated payload
 /// type, and forwarding to it starts.
 async fn learn_payload_types(p: &mut Participant) {
-    for (down, rtp_sender) in p.receiving.values() {
+    for Receiving {
+        down, rtp_sender, ..
+    } in p.receiving.values()
+    {
         if down.payload_type.load(Ordering::Relaxed) != 0 {
             continue;
         }

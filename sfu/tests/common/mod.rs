@@ -112,10 +112,18 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// A track the SFU sends this bot.
+pub struct RemoteTrack {
+    pub stream_id: String,
+    pub kind: RtpCodecKind,
+    pub track: Arc<dyn TrackRemote>,
+}
+
 pub struct Bot {
     pub name: String,
     pub participant_id: u64,
     pub received: Arc<Mutex<Vec<Received>>>,
+    pub remote_tracks: Arc<Mutex<Vec<RemoteTrack>>>,
     pub roster: watch::Receiver<Vec<String>>,
     pub errors: Arc<Mutex<Vec<String>>>,
     pub pc: Arc<dyn PeerConnection>,
@@ -129,6 +137,35 @@ impl Bot {
             t.abort();
         }
         let _ = self.pc.close().await;
+    }
+
+    /// Sends a PLI for the video this bot receives from `participant_id`.
+    pub async fn request_keyframe_from(&self, participant_id: u64) -> bool {
+        let track = self
+            .remote_tracks
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|t| t.stream_id == participant_id.to_string() && t.kind == RtpCodecKind::Video)
+            .map(|t| t.track.clone());
+        let Some(track) = track else { return false };
+        let Some(&media_ssrc) = track.ssrcs().await.first() else {
+            return false;
+        };
+        let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        track.write_rtcp(vec![Box::new(pli)]).await.is_ok()
+    }
+
+    /// The SDP the SFU last sent (its offer or answer).
+    pub async fn remote_sdp(&self) -> String {
+        self.pc
+            .remote_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default()
     }
 
     /// Frames decrypted from the participant with this id, by kind ("audio"/"video").
@@ -192,6 +229,7 @@ impl Bot {
         let participant_id = client.participant_id();
         let keyring = Arc::new(Mutex::new(Keyring::new(KeyringConfig::default())));
         let received = Arc::new(Mutex::new(Vec::new()));
+        let remote_tracks = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
         let (roster_tx, roster) = watch::channel(Vec::new());
         let (answered_tx, mut answered) = watch::channel(false);
@@ -329,15 +367,24 @@ impl Bot {
         }
         // Receiving: decrypt every packet of every track the SFU sends.
         {
-            let (keyring, received) = (keyring.clone(), received.clone());
+            let (keyring, received, remote_tracks) =
+                (keyring.clone(), received.clone(), remote_tracks.clone());
             tasks.push(tokio::spawn(async move {
                 while let Some(track) = tracks.recv().await {
                     let (keyring, received) = (keyring.clone(), received.clone());
+                    let stream_id = track.stream_id().await.to_string();
+                    let kind = track.kind().await;
+                    remote_tracks.lock().expect("lock").push(RemoteTrack {
+                        stream_id: stream_id.clone(),
+                        kind,
+                        track: track.clone(),
+                    });
                     tokio::spawn(async move {
-                        let stream_id = track.stream_id().await.to_string();
                         while let Some(event) = track.poll().await {
-                            let TrackRemoteEvent::OnRtpPacket(p) = event else {
-                                continue;
+                            let p = match event {
+                                TrackRemoteEvent::OnRtpPacket(p) => p,
+                                TrackRemoteEvent::OnEnded => break,
+                                _ => continue,
                             };
                             let decrypted = keyring.lock().expect("lock").decrypt(
                                 b"",
@@ -361,6 +408,7 @@ impl Bot {
             name: name.into(),
             participant_id,
             received,
+            remote_tracks,
             roster,
             errors,
             pc,
