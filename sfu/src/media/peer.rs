@@ -140,7 +140,13 @@ impl SfuPeer {
             .set_local_description(answer)
             .await
             .map_err(|e| PeerError::Negotiation(e.to_string()))?;
-        self.gathered_local_sdp().await
+        let sdp = self.gathered_local_sdp().await?;
+        if rejects_all_media(&sdp) {
+            return Err(PeerError::Sdp(
+                "no usable codec: this SFU forwards Opus audio and VP9 video".into(),
+            ));
+        }
+        Ok(sdp)
     }
 
     /// Makes an offer (after tracks were added or removed).
@@ -165,5 +171,34 @@ impl SfuPeer {
             .set_remote_description(answer)
             .await
             .map_err(|e| PeerError::Sdp(e.to_string()))
+    }
+}
+
+/// True when an answer has media sections and rejects every one of them (port 0): nothing in
+/// the offer could be used.
+fn rejects_all_media(sdp: &str) -> bool {
+    let ports: Vec<&str> = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("m="))
+        .filter_map(|m| m.split_whitespace().nth(1))
+        .collect();
+    !ports.is_empty() && ports.iter().all(|&p| p == "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rejects_all_media;
+
+    #[test]
+    fn an_answer_that_rejects_every_section_is_recognised() {
+        let rejected = "v=0\r\nm=audio 0 UDP/TLS/RTP/SAVPF 0\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\n";
+        let accepted =
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\n";
+        assert!(rejects_all_media(rejected));
+        assert!(!rejects_all_media(accepted));
+        assert!(
+            !rejects_all_media("v=0\r\n"),
+            "no media at all is not a codec problem"
+        );
     }
 }
