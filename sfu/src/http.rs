@@ -9,19 +9,24 @@ use axum::routing::get;
 use signaling_server::SignalingServer;
 use tower_http::services::ServeDir;
 
+use std::sync::Arc;
+
 use crate::config::SfuConfig;
+use crate::media::ForwardStats;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct AppState {
     signaling: SignalingServer,
+    media: Arc<ForwardStats>,
     metrics: Metrics,
 }
 
 /// The whole HTTP surface.
-pub fn router(config: &SfuConfig, signaling: &SignalingServer) -> Router {
+pub fn router(config: &SfuConfig, signaling: &SignalingServer, media: Arc<ForwardStats>) -> Router {
     let state = AppState {
         signaling: signaling.clone(),
+        media,
         metrics: Metrics::default(),
     };
     let mut app = Router::new()
@@ -41,6 +46,6 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(&state.signaling),
+        state.metrics.render(&state.signaling, &state.media),
     )
 }

@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = load(Cli::parse())?;
     let media = std::sync::Arc::new(sfu::media::MediaServer::new(config.listen.ip()));
+    let media_stats = media.stats();
     let signaling = SignalingServer::with_media(
         SignalingConfig {
             token_secret: config
@@ -76,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         },
         media,
     )?;
-    let app = http::router(&config, &signaling);
+    let app = http::router(&config, &signaling, media_stats);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -4,13 +4,21 @@
 //! | --- | --- | --- |
 //! | `sfu_rooms` | gauge | rooms with at least one participant |
 //! | `sfu_participants` | gauge | connected participants |
+//! | `sfu_forwarded_packets_total` | counter | RTP packets written to subscribers |
+//! | `sfu_forwarded_bytes_total` | counter | RTP payload bytes written to subscribers |
+//! | `sfu_received_packets_total` | counter | RTP packets received from publishers |
+//! | `sfu_keyframe_requests_total` | counter | PLIs sent to publishers |
 
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use signaling_server::SignalingServer;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::media::ForwardStats;
 
 /// The registry and the values read at scrape time.
 #[derive(Debug, Clone)]
@@ -18,6 +26,10 @@ pub struct Metrics {
     registry: Arc<Registry>,
     rooms: Gauge,
     participants: Gauge,
+    forwarded_packets: Counter<u64, AtomicU64>,
+    forwarded_bytes: Counter<u64, AtomicU64>,
+    received_packets: Counter<u64, AtomicU64>,
+    keyframe_requests: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -35,20 +47,44 @@ impl Default for Metrics {
             "Connected participants",
             participants.clone(),
         );
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::<u64, AtomicU64>::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let forwarded_packets = counter("forwarded_packets", "RTP packets written to subscribers");
+        let forwarded_bytes = counter(
+            "forwarded_bytes",
+            "RTP payload bytes written to subscribers",
+        );
+        let received_packets = counter("received_packets", "RTP packets received from publishers");
+        let keyframe_requests = counter("keyframe_requests", "PLIs sent to publishers");
         Metrics {
             registry: Arc::new(registry),
             rooms,
             participants,
+            forwarded_packets,
+            forwarded_bytes,
+            received_packets,
+            keyframe_requests,
         }
     }
 }
 
 impl Metrics {
-    /// The exposition text, with the room gauges read from `signaling` now.
-    pub fn render(&self, signaling: &SignalingServer) -> String {
+    /// The exposition text, with values read from `signaling` and `media` now.
+    pub fn render(&self, signaling: &SignalingServer, media: &ForwardStats) -> String {
         let stats = signaling.stats();
         self.rooms.set(stats.rooms as i64);
         self.participants.set(stats.participants as i64);
+        let catch_up = |c: &Counter<u64, AtomicU64>, total: &AtomicU64| {
+            let total = total.load(Ordering::Relaxed);
+            c.inc_by(total.saturating_sub(c.get()));
+        };
+        catch_up(&self.forwarded_packets, &media.packets_out);
+        catch_up(&self.forwarded_bytes, &media.bytes_out);
+        catch_up(&self.received_packets, &media.packets_in);
+        catch_up(&self.keyframe_requests, &media.keyframe_requests_sent);
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

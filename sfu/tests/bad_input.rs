@@ -27,6 +27,7 @@ async fn next_error(client: &mut Client) -> (ErrorCode, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_sdp_and_unusable_codecs_are_refused_and_the_meeting_goes_on() {
+    let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;
     let ledger = Arc::new(Ledger::default());
     let alice = Bot::join(&sfu, "meeting", "alice", ledger.clone()).await;
@@ -69,6 +70,7 @@ async fn malformed_sdp_and_unusable_codecs_are_refused_and_the_meeting_goes_on()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn garbage_datagrams_on_the_media_ports_do_not_disturb_anyone() {
+    let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;
     let ledger = Arc::new(Ledger::default());
     let alice = Bot::join(&sfu, "meeting", "alice", ledger.clone()).await;

@@ -9,6 +9,7 @@ use common::{Bot, Ledger, eventually, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_participants_receive_and_decrypt_each_others_audio_and_video() {
+    let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;
     let ledger = Arc::new(Ledger::default());
     let mut bots = Vec::new();
@@ -81,6 +82,7 @@ async fn meeting(sfu: &common::TestSfu, names: &[&str], ledger: &Arc<Ledger>) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_subscribers_key_frame_request_reaches_the_publisher() {
+    let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;
     let ledger = Arc::new(Ledger::default());
     let bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
@@ -111,6 +113,7 @@ async fn a_subscribers_key_frame_request_reaches_the_publisher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leaver_s_tracks_leave_everyone_s_connection_and_an_empty_room_is_cleaned_up() {
+    let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;
     let ledger = Arc::new(Ledger::default());
     let mut bots = meeting(&sfu, &["alice", "bob", "carol"], &ledger).await;

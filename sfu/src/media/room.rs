@@ -173,7 +173,9 @@ impl RoomMedia {
                 participant,
                 signal,
             } => self.signal(participant, signal).await,
-            RoomInput::Left { participant } | RoomInput::PeerGone { participant } => {
+            RoomInput::Left { participant } => self.remove(participant).await,
+            RoomInput::PeerGone { participant } => {
+                tracing::info!(participant, "media connection failed or closed");
                 self.remove(participant).await
             }
             RoomInput::Track { participant, track } => self.track(participant, track).await,
