@@ -11,25 +11,18 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+#[path = "../tests/process/mod.rs"]
+mod process;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use process::start_sfu;
 
 const WINDOW: Duration = Duration::from_secs(10);
 
 async fn http_get(addr: &str, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    s.read_to_string(&mut response).await.expect("read");
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
+    process::http_get(addr, path).await.1
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -71,23 +64,9 @@ async fn main() {
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![2, 4, 6]);
     for n in sizes {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sfu"))
-            .args(["--listen", "127.0.0.1:0", "--dev"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sfu");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        let addr = line
-            .trim()
-            .strip_prefix("sfu listening on http://")
-            .expect("address line")
-            .to_owned();
-        let pid = child.id();
+        let sfu = start_sfu(&["--dev"]);
+        let addr = sfu.addr.clone();
+        let pid = sfu.pid();
         let rss_empty = rss_mib(pid);
         let ledger = Arc::new(common::Ledger::default());
         let mut bots = Vec::new();
@@ -150,7 +129,6 @@ async fn main() {
         for bot in bots {
             bot.leave().await;
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(sfu);
     }
 }

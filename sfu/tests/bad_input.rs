@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Bot, Ledger, eventually, start, token_for};
+use common::{Ledger, eventually, meeting, start, token_for};
 use signaling_client::{Client, ClientConfig, Event};
 use signaling_protocol::ErrorCode;
 
@@ -30,12 +30,8 @@ async fn malformed_sdp_and_unusable_codecs_are_refused_and_the_meeting_goes_on()
     let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;
     let ledger = Arc::new(Ledger::default());
-    let alice = Bot::join(&sfu, "meeting", "alice", ledger.clone()).await;
-    let bob = Bot::join(&sfu, "meeting", "bob", ledger.clone()).await;
-    eventually("alice hearing bob", || {
-        alice.count_from(bob.participant_id, "audio") >= 3
-    })
-    .await;
+    let bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
+    let (alice, bob) = (&bots[0], &bots[1]);
 
     let mut mallory = Client::connect(ClientConfig::new(
         sfu.url.clone(),
@@ -73,16 +69,12 @@ async fn garbage_datagrams_on_the_media_ports_do_not_disturb_anyone() {
     let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;
     let ledger = Arc::new(Ledger::default());
-    let alice = Bot::join(&sfu, "meeting", "alice", ledger.clone()).await;
-    let bob = Bot::join(&sfu, "meeting", "bob", ledger.clone()).await;
-    eventually("alice hearing bob", || {
-        alice.count_from(bob.participant_id, "audio") >= 3
-    })
-    .await;
+    let bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
+    let (alice, bob) = (&bots[0], &bots[1]);
 
     // The SFU's host candidates, from the SDP it sent each of them.
     let mut ports = Vec::new();
-    for bot in [&alice, &bob] {
+    for bot in [alice, bob] {
         for line in bot.remote_sdp().await.lines() {
             if line.starts_with("a=candidate:") && line.contains("127.0.0.1") {
                 let fields: Vec<&str> = line.split_whitespace().collect();

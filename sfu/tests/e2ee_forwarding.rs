@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Bot, Ledger, eventually, start};
+use common::{Bot, Ledger, eventually, meeting, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_participants_receive_and_decrypt_each_others_audio_and_video() {
@@ -58,26 +58,6 @@ async fn three_participants_receive_and_decrypt_each_others_audio_and_video() {
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0
     );
-}
-
-async fn meeting(sfu: &common::TestSfu, names: &[&str], ledger: &Arc<Ledger>) -> Vec<Bot> {
-    let mut bots = Vec::new();
-    for name in names {
-        bots.push(Bot::join(sfu, "meeting", name, ledger.clone()).await);
-    }
-    for bot in &bots {
-        for other in bots
-            .iter()
-            .filter(|o| o.participant_id != bot.participant_id)
-        {
-            eventually(&format!("{} hearing {}", bot.name, other.name), || {
-                bot.count_from(other.participant_id, "video") >= 3
-                    && bot.count_from(other.participant_id, "audio") >= 3
-            })
-            .await;
-        }
-    }
-    bots
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

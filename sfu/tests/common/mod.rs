@@ -436,3 +436,24 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Everyone in `names` joins room "meeting"; returns once each hears and sees every other.
+pub async fn meeting(sfu: &TestSfu, names: &[&str], ledger: &Arc<Ledger>) -> Vec<Bot> {
+    let mut bots = Vec::new();
+    for name in names {
+        bots.push(Bot::join(sfu, "meeting", name, ledger.clone()).await);
+    }
+    for bot in &bots {
+        for other in bots
+            .iter()
+            .filter(|o| o.participant_id != bot.participant_id)
+        {
+            eventually(&format!("{} hearing {}", bot.name, other.name), || {
+                bot.count_from(other.participant_id, "video") >= 3
+                    && bot.count_from(other.participant_id, "audio") >= 3
+            })
+            .await;
+        }
+    }
+    bots
+}

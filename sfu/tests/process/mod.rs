@@ -1,0 +1,66 @@
+//! The `sfu` binary as its own process, and plain HTTP GETs against it: for the tests and the
+//! benchmark that run the server as a user would.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A running `sfu`; killed when dropped.
+pub struct Running {
+    pub child: Child,
+    /// `host:port` of its HTTP listener.
+    pub addr: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Starts the binary on an ephemeral loopback port with `args`, and waits for the line that
+/// names its address.
+pub fn start_sfu(args: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sfu"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("SFU_TOKEN_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sfu");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let addr = line
+        .trim()
+        .strip_prefix("sfu listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Running { child, addr }
+}
+
+/// `GET path`; the status and the body.
+pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    s.read_to_string(&mut response).await.expect("read");
+    let status = response[9..12].parse().expect("status");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
