@@ -12,7 +12,8 @@ pub struct SfuConfig {
     /// HTTP listen address: signaling WebSocket, demo, /healthz, /metrics.
     /// Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// UDP ports for media, inclusive. Default 50000 to 50199.
+    /// UDP ports for media, inclusive, one per participant. Default 50000 to 50199. A range
+    /// starting at 0 lets the OS pick any port.
     pub udp_ports: (u16, u16),
     /// The public IP to announce in ICE host candidates (1:1 NAT). Default: none.
     pub public_ip: Option<IpAddr>,
@@ -115,10 +116,19 @@ impl SfuConfig {
 
     /// Checks what cannot be checked by types.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.udp_ports.0 > self.udp_ports.1 {
+        if self.udp_ports.0 != 0 && self.udp_ports.0 > self.udp_ports.1 {
             return Err(ConfigError::Invalid(format!(
                 "udp port range {}-{} is empty",
                 self.udp_ports.0, self.udp_ports.1
+            )));
+        }
+        if let Some(bad) = self.ice_servers.iter().find(|u| {
+            !["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|s| u.starts_with(s))
+        }) {
+            return Err(ConfigError::Invalid(format!(
+                "ice server {bad:?} is not a stun:, stuns:, turn: or turns: URL"
             )));
         }
         if self.max_participants_per_room == 0 {

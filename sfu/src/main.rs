@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 use sfu::config::{self, SfuConfig};
 use sfu::http;
+use sfu::media::MediaConfig;
+use signaling_protocol::IceServer;
 use signaling_server::{SignalingConfig, SignalingServer};
 
 /// Flags (each also from an environment variable) override the configuration file, which
@@ -22,9 +24,19 @@ struct Cli {
     /// HTTP listen address [default: 127.0.0.1:8080].
     #[arg(long, env = "SFU_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Public IP for ICE host candidates.
+    /// Public IP for ICE host candidates (1:1 NAT).
     #[arg(long, env = "SFU_PUBLIC_IP")]
     public_ip: Option<IpAddr>,
+    /// Lowest UDP port for media [default: 50000]; 0 lets the OS pick any port.
+    #[arg(long, env = "SFU_UDP_PORT_MIN")]
+    udp_port_min: Option<u16>,
+    /// Highest UDP port for media [default: 50199]. One port per participant.
+    #[arg(long, env = "SFU_UDP_PORT_MAX")]
+    udp_port_max: Option<u16>,
+    /// A STUN or TURN URL handed to clients (repeat the flag for several;
+    /// comma-separated in SFU_ICE_SERVERS).
+    #[arg(long = "ice-server", env = "SFU_ICE_SERVERS", value_delimiter = ',')]
+    ice_servers: Option<Vec<String>>,
     /// Secret for HS256 access tokens (at least 16 bytes).
     #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
@@ -44,6 +56,9 @@ fn load(cli: Cli) -> anyhow::Result<SfuConfig> {
     config.apply(config::FileConfig {
         listen: cli.listen,
         public_ip: cli.public_ip,
+        udp_port_min: cli.udp_port_min,
+        udp_port_max: cli.udp_port_max,
+        ice_servers: cli.ice_servers,
         token_secret: cli.token_secret,
         dev: cli.dev.then_some(true),
         demo_dir: cli.demo_dir,
@@ -62,7 +77,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = load(Cli::parse())?;
-    let media = std::sync::Arc::new(sfu::media::MediaServer::new(config.listen.ip()));
+    let media = std::sync::Arc::new(sfu::media::MediaServer::new(MediaConfig::new(
+        config.listen.ip(),
+        config.udp_ports,
+        config.public_ip,
+    )));
     let media_stats = media.stats();
     let signaling = SignalingServer::with_media(
         SignalingConfig {
@@ -73,6 +92,15 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_default(),
             insecure_dev_tokens: config.dev,
             max_participants_per_room: config.max_participants_per_room,
+            ice_servers: config
+                .ice_servers
+                .iter()
+                .map(|url| IceServer {
+                    urls: vec![url.clone()],
+                    username: None,
+                    credential: None,
+                })
+                .collect(),
             ..SignalingConfig::default()
         },
         media,

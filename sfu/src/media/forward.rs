@@ -6,9 +6,13 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::room::RoomInput;
+use crate::routing::TrackId;
 
 /// One subscriber's copy of a published track.
 pub(super) struct DownTrack {
@@ -31,10 +35,19 @@ pub struct ForwardStats {
     pub keyframe_requests_sent: AtomicU64,
 }
 
+/// Where an audio track's RFC 6464 levels go: the room task's active-speaker detection.
+pub(super) struct Levels {
+    /// The header extension id the publisher negotiated for audio levels.
+    pub extension_id: u8,
+    pub track: TrackId,
+    pub room: mpsc::UnboundedSender<RoomInput>,
+}
+
 /// Reads the published track until it ends and writes each packet to every subscriber.
 pub(super) async fn forward(
     remote: Arc<dyn TrackRemote>,
     downtracks: DownTracks,
+    levels: Option<Levels>,
     stats: Arc<ForwardStats>,
 ) {
     while let Some(event) = remote.poll().await {
@@ -42,6 +55,19 @@ pub(super) async fn forward(
             continue;
         };
         stats.packets_in.fetch_add(1, Ordering::Relaxed);
+        if let Some(l) = &levels
+            && let Some(&byte) = packet
+                .header
+                .get_extension(l.extension_id)
+                .as_deref()
+                .and_then(|b| b.first())
+        {
+            let _ = l.room.send(RoomInput::AudioLevel {
+                track: l.track,
+                level: byte & 0x7f,
+                voice: byte & 0x80 != 0,
+            });
+        }
         packet.header.extension = false;
         packet.header.extensions.clear();
         let targets: Vec<Arc<DownTrack>> = match downtracks.read() {

@@ -7,6 +7,7 @@
 mod forward;
 pub mod keyframes;
 mod peer;
+pub mod ports;
 mod room;
 
 use std::collections::HashMap;
@@ -19,14 +20,39 @@ use tokio::sync::mpsc;
 
 pub use forward::ForwardStats;
 pub use peer::PeerError;
+use ports::PortPool;
 use room::{RoomInput, RoomMedia};
+
+/// Where media flows: the address and port range PeerConnections bind, and the address they
+/// announce.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The address to bind (a wildcard binds every interface).
+    pub ip: IpAddr,
+    /// The UDP ports PeerConnections take, one each.
+    pub ports: PortPool,
+    /// The public address announced in ICE host candidates instead of the bound one (1:1 NAT).
+    pub public_ip: Option<IpAddr>,
+}
+
+impl MediaConfig {
+    /// Media on `ip`, one port of `udp_ports` (inclusive; starting at 0: any port) per
+    /// participant.
+    pub fn new(ip: IpAddr, udp_ports: (u16, u16), public_ip: Option<IpAddr>) -> Self {
+        MediaConfig {
+            ip,
+            ports: PortPool::new(ip, udp_ports),
+            public_ip,
+        }
+    }
+}
 
 /// Running room tasks by name. A task removes itself when its room is empty.
 pub(crate) type Rooms = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<RoomInput>>>>;
 
 /// The SFU's media handling for every room.
 pub struct MediaServer {
-    ip: IpAddr,
+    config: MediaConfig,
     rooms: Rooms,
     stats: Arc<ForwardStats>,
     runtime: tokio::runtime::Handle,
@@ -35,16 +61,16 @@ pub struct MediaServer {
 impl std::fmt::Debug for MediaServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaServer")
-            .field("ip", &self.ip)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
 impl MediaServer {
-    /// Media on UDP at `ip` (ephemeral ports). Must be created inside a tokio runtime.
-    pub fn new(ip: IpAddr) -> Self {
+    /// Must be created inside a tokio runtime.
+    pub fn new(config: MediaConfig) -> Self {
         MediaServer {
-            ip,
+            config,
             rooms: Arc::new(Mutex::new(HashMap::new())),
             stats: Arc::new(ForwardStats::default()),
             runtime: tokio::runtime::Handle::current(),
@@ -54,6 +80,11 @@ impl MediaServer {
     /// Rooms with a running media task.
     pub fn room_count(&self) -> usize {
         self.lock().len()
+    }
+
+    /// UDP ports held by PeerConnections now.
+    pub fn ports_in_use(&self) -> usize {
+        self.config.ports.in_use()
     }
 
     /// Packets and bytes forwarded so far.
@@ -73,7 +104,12 @@ impl MediaServer {
             return tx.clone();
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let media = RoomMedia::new(name.to_owned(), self.ip, self.stats.clone(), tx.clone());
+        let media = RoomMedia::new(
+            name.to_owned(),
+            self.config.clone(),
+            self.stats.clone(),
+            tx.clone(),
+        );
         self.runtime.spawn(media.run(rx, self.rooms.clone()));
         rooms.insert(name.to_owned(), tx.clone());
         tx

@@ -1,7 +1,7 @@
 //! One participant's PeerConnection on the SFU side: how it is built (codecs, interceptors,
 //! UDP address) and the offer/answer steps.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use tokio::sync::watch;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -17,8 +18,13 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState,
 };
 
+use super::MediaConfig;
+use super::ports::{PortLease, PortsExhausted};
 use super::room::RoomInput;
 use signaling_protocol::ParticipantId;
+
+/// RFC 6464: the audio level of each packet, read in the clear for active-speaker detection.
+pub(super) const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 /// How long an offer or answer may wait for ICE gathering to finish.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +35,8 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum PeerError {
     #[error("cannot create the peer connection: {0}")]
     Create(String),
+    #[error(transparent)]
+    NoPort(#[from] PortsExhausted),
     #[error("the SDP cannot be applied: {0}")]
     Sdp(String),
     #[error("negotiation failed: {0}")]
@@ -69,22 +77,34 @@ impl PeerConnectionEventHandler for Events {
     }
 }
 
-/// A PeerConnection and the signal that its ICE gathering is done.
+/// A PeerConnection, the UDP port it holds, and the signal that its ICE gathering is done.
 pub(super) struct SfuPeer {
     pub pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
+    public_ip: Option<IpAddr>,
+    _port: PortLease,
 }
 
 impl SfuPeer {
-    /// A PeerConnection for `participant`, with UDP bound on `ip`.
+    /// A PeerConnection for `participant` on a port of the configured range.
     pub(super) async fn new(
         participant: ParticipantId,
-        ip: IpAddr,
+        config: &MediaConfig,
         room: tokio::sync::mpsc::UnboundedSender<RoomInput>,
     ) -> Result<Self, PeerError> {
+        let port = config.ports.lease()?;
         let mut engine = MediaEngine::default();
         engine
             .register_default_codecs()
+            .map_err(|e| PeerError::Create(e.to_string()))?;
+        engine
+            .register_header_extension(
+                RTCRtpHeaderExtensionCapability {
+                    uri: AUDIO_LEVEL_URI.into(),
+                },
+                RtpCodecKind::Audio,
+                None,
+            )
             .map_err(|e| PeerError::Create(e.to_string()))?;
         let registry = register_default_interceptors(Registry::new(), &mut engine)
             .map_err(|e| PeerError::Create(e.to_string()))?
@@ -102,25 +122,34 @@ impl SfuPeer {
                 room,
                 gathered: gathered_tx,
             }))
-            .with_udp_addrs(vec![std::net::SocketAddr::new(ip, 0)])
+            .with_udp_addrs(vec![SocketAddr::new(config.ip, port.port())])
             .build()
             .await
             .map_err(|e| PeerError::Create(e.to_string()))?;
         Ok(SfuPeer {
             pc: Arc::new(pc),
             gathered,
+            public_ip: config.public_ip,
+            _port: port,
         })
     }
 
-    /// The local description once ICE gathering has finished (no server-side trickle).
+    /// The local description once ICE gathering has finished (no server-side trickle), with
+    /// the public address announced when one is configured. (webrtc 0.21 stores a 1:1 NAT
+    /// address, `with_nat_1to1_ips`, but its gatherer does not use it.)
     async fn gathered_local_sdp(&mut self) -> Result<String, PeerError> {
         let done = self.gathered.wait_for(|&g| g);
         let _ = tokio::time::timeout(GATHER_TIMEOUT, done).await;
-        self.pc
+        let sdp = self
+            .pc
             .local_description()
             .await
             .map(|d| d.sdp)
-            .ok_or_else(|| PeerError::Negotiation("no local description".into()))
+            .ok_or_else(|| PeerError::Negotiation("no local description".into()))?;
+        Ok(match self.public_ip {
+            Some(public) => announce_public_ip(&sdp, public),
+            None => sdp,
+        })
     }
 
     /// Applies the participant's offer and returns our answer.
@@ -174,6 +203,48 @@ impl SfuPeer {
     }
 }
 
+/// 1:1 NAT: every host candidate announces `public` instead of the bound address (the NAT
+/// maps public to private with the same port), duplicates (one per interface when bound to a
+/// wildcard) dropped, and the connection lines follow.
+fn announce_public_ip(sdp: &str, public: IpAddr) -> String {
+    let family = if public.is_ipv4() { "IP4" } else { "IP6" };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[body.len()..];
+        if let Some(candidate) = body.strip_prefix("a=candidate:") {
+            let mut fields: Vec<&str> = candidate.split(' ').collect();
+            if fields.len() >= 8 && fields[6] == "typ" && fields[7] == "host" {
+                let public = public.to_string();
+                fields[4] = &public;
+                // Foundation aside, the same component, protocol, address and port is the
+                // same candidate.
+                if !seen.insert((
+                    fields[1].to_owned(),
+                    fields[2].to_owned(),
+                    fields[5].to_owned(),
+                )) {
+                    continue;
+                }
+                out.push_str("a=candidate:");
+                out.push_str(&fields.join(" "));
+                out.push_str(ending);
+                continue;
+            }
+        }
+        if body.starts_with("c=IN ") && !body.ends_with(" 0.0.0.0") {
+            out.push_str(&format!("c=IN {family} {public}{ending}"));
+            continue;
+        }
+        if body.starts_with("a=end-of-candidates") || body.starts_with("m=") {
+            seen.clear();
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// True when an answer has media sections and rejects every one of them (port 0): nothing in
 /// the offer could be used.
 fn rejects_all_media(sdp: &str) -> bool {
@@ -187,7 +258,28 @@ fn rejects_all_media(sdp: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::rejects_all_media;
+    use super::{announce_public_ip, rejects_all_media};
+
+    #[test]
+    fn host_candidates_announce_the_public_address_once() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 10.0.0.5\r\n\
+            a=candidate:1 1 udp 2130706431 10.0.0.5 50001 typ host\r\n\
+            a=candidate:2 1 udp 2130706431 172.17.0.1 50001 typ host\r\n\
+            a=candidate:3 1 udp 1694498815 198.51.100.1 61000 typ srflx raddr 10.0.0.5 rport 50001\r\n\
+            a=end-of-candidates\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\n\
+            a=candidate:1 1 udp 2130706431 10.0.0.5 50001 typ host\r\n";
+        let out = announce_public_ip(sdp, "203.0.113.9".parse().expect("ip"));
+        assert_eq!(
+            out,
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 203.0.113.9\r\n\
+            a=candidate:1 1 udp 2130706431 203.0.113.9 50001 typ host\r\n\
+            a=candidate:3 1 udp 1694498815 198.51.100.1 61000 typ srflx raddr 10.0.0.5 rport 50001\r\n\
+            a=end-of-candidates\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\n\
+            a=candidate:1 1 udp 2130706431 203.0.113.9 50001 typ host\r\n"
+        );
+    }
 
     #[test]
     fn an_answer_that_rejects_every_section_is_recognised() {

@@ -4,7 +4,6 @@
 //! received tracks changes).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -23,8 +22,9 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::MediaConfig;
 use super::forward::{self, DownTrack, DownTracks, ForwardStats};
-use super::peer::SfuPeer;
+use super::peer::{AUDIO_LEVEL_URI, PeerError, SfuPeer};
 use crate::routing::{
     Action, ActiveSpeaker, KeyframeThrottle, MediaKind, PublishedTrack, RoomRouter, TrackId,
 };
@@ -56,7 +56,16 @@ pub(crate) enum RoomInput {
     KeyframeRequest {
         track: TrackId,
     },
+    /// An audio packet's RFC 6464 level (0 loudest, 127 silence) and voice flag.
+    AudioLevel {
+        track: TrackId,
+        level: u8,
+        voice: bool,
+    },
 }
+
+/// How often the active speaker is re-evaluated.
+const SPEAKER_TICK: Duration = Duration::from_millis(250);
 
 struct Participant {
     sender: MediaSender,
@@ -89,7 +98,7 @@ struct Published {
 
 pub(crate) struct RoomMedia {
     name: String,
-    ip: IpAddr,
+    config: MediaConfig,
     router: RoomRouter,
     participants: HashMap<ParticipantId, Participant>,
     published: HashMap<TrackId, Published>,
@@ -100,13 +109,13 @@ pub(crate) struct RoomMedia {
 impl RoomMedia {
     pub(crate) fn new(
         name: String,
-        ip: IpAddr,
+        config: MediaConfig,
         stats: Arc<ForwardStats>,
         input: mpsc::UnboundedSender<RoomInput>,
     ) -> Self {
         RoomMedia {
             name,
-            ip,
+            config,
             router: RoomRouter::new(
                 KeyframeThrottle::new(Duration::from_millis(500)),
                 ActiveSpeaker::default(),
@@ -127,7 +136,21 @@ impl RoomMedia {
     ) {
         let span = tracing::info_span!("media", room = %self.name);
         let _enter = span.enter();
-        while let Some(input) = inputs.recv().await {
+        let mut speaker_tick = tokio::time::interval(SPEAKER_TICK);
+        speaker_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let input = tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => input,
+                    None => break,
+                },
+                _ = speaker_tick.tick() => {
+                    if let Some(action) = self.router.tick(Instant::now()) {
+                        self.apply(vec![action]).await;
+                    }
+                    continue;
+                }
+            };
             self.handle(input).await;
             if self.participants.is_empty() {
                 let mut map = rooms.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,7 +198,15 @@ impl RoomMedia {
             } => self.signal(participant, signal).await,
             RoomInput::Left { participant } => self.remove(participant).await,
             RoomInput::PeerGone { participant } => {
+                // The participant vanished (ICE failed or timed out) or closed its side: it
+                // leaves the room, and the MLS group removes it in the next commit.
                 tracing::info!(participant, "media connection failed or closed");
+                if let Some(p) = self.participants.get(&participant) {
+                    p.sender.disconnect(
+                        ErrorCode::MediaUnavailable,
+                        "the media connection failed or was closed",
+                    );
+                }
                 self.remove(participant).await
             }
             RoomInput::Track { participant, track } => self.track(participant, track).await,
@@ -184,11 +215,16 @@ impl RoomMedia {
                     self.apply(vec![action]).await;
                 }
             }
+            RoomInput::AudioLevel {
+                track,
+                level,
+                voice,
+            } => self.router.audio_level(track, level, voice, Instant::now()),
         }
     }
 
     async fn signal(&mut self, pid: ParticipantId, signal: MediaSignal) {
-        let ip = self.ip;
+        let config = self.config.clone();
         let input = self.input.clone();
         let Some(p) = self.participants.get_mut(&pid) else {
             return;
@@ -196,10 +232,15 @@ impl RoomMedia {
         match signal {
             MediaSignal::Offer(sdp) => {
                 if p.peer.is_none() {
-                    match SfuPeer::new(pid, ip, input).await {
+                    match SfuPeer::new(pid, &config, input).await {
                         Ok(peer) => p.peer = Some(peer),
                         Err(e) => {
-                            p.sender.error(ErrorCode::Internal, e.to_string());
+                            tracing::warn!(participant = pid, error = %e, "no media connection");
+                            let code = match e {
+                                PeerError::NoPort(_) => ErrorCode::MediaUnavailable,
+                                _ => ErrorCode::Internal,
+                            };
+                            p.sender.error(code, e.to_string());
                             return;
                         }
                     }
@@ -279,9 +320,21 @@ impl RoomMedia {
         };
         tracing::info!(participant = pid, track = published.id.0, ?kind, codec = %codec.mime_type, "publishing");
         let downtracks: DownTracks = Arc::new(RwLock::new(Vec::new()));
+        let levels = match kind {
+            MediaKind::Audio => self
+                .audio_level_id(pid, &remote)
+                .await
+                .map(|id| forward::Levels {
+                    extension_id: id,
+                    track: published.id,
+                    room: self.input.clone(),
+                }),
+            MediaKind::Video => None,
+        };
         tokio::spawn(forward::forward(
             remote.clone(),
             downtracks.clone(),
+            levels,
             self.stats.clone(),
         ));
         self.published.insert(
@@ -297,6 +350,29 @@ impl RoomMedia {
         );
         self.apply(actions).await;
         self.settle().await;
+    }
+
+    /// The header extension id the publisher negotiated for RFC 6464 audio levels, if any.
+    async fn audio_level_id(
+        &self,
+        pid: ParticipantId,
+        remote: &Arc<dyn TrackRemote>,
+    ) -> Option<u8> {
+        let peer = self.participants.get(&pid)?.peer.as_ref()?;
+        let track_id = remote.track_id().await;
+        for receiver in peer.pc.get_receivers().await {
+            if receiver.track().track_id().await != track_id {
+                continue;
+            }
+            let params = receiver.get_parameters().await.ok()?;
+            return params
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .find(|h| h.uri == AUDIO_LEVEL_URI)
+                .and_then(|h| u8::try_from(h.id).ok());
+        }
+        None
     }
 
     async fn remove(&mut self, pid: ParticipantId) {

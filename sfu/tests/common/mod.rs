@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,10 +18,13 @@ use rtc::peer_connection::configuration::media_engine::{
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::header::Header;
+use rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use sfu::media::MediaConfig;
 use signaling_client::{Client, ClientConfig, Event};
+use signaling_protocol::IceServer;
 use signaling_server::token::{self, Claims};
 use signaling_server::{SignalingConfig, SignalingServer};
 use tokio::sync::{mpsc, watch};
@@ -45,14 +49,24 @@ pub struct TestSfu {
     pub signaling: SignalingServer,
 }
 
+/// An SFU on localhost with OS-picked media ports.
 pub async fn start() -> TestSfu {
-    let media = Arc::new(sfu::media::MediaServer::new(
-        "127.0.0.1".parse().expect("ip"),
-    ));
+    start_with(
+        MediaConfig::new(LOCALHOST, (0, 0), None),
+        SignalingConfig::default(),
+    )
+    .await
+}
+
+pub const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// An SFU with this media and signaling configuration (the token secret is [`SECRET`]).
+pub async fn start_with(media: MediaConfig, signaling: SignalingConfig) -> TestSfu {
+    let media = Arc::new(sfu::media::MediaServer::new(media));
     let signaling = SignalingServer::with_media(
         SignalingConfig {
             token_secret: SECRET.to_vec(),
-            ..SignalingConfig::default()
+            ..signaling
         },
         media.clone(),
     )
@@ -131,8 +145,15 @@ pub struct Bot {
     pub roster: watch::Receiver<Vec<String>>,
     pub errors: Arc<Mutex<Vec<String>>>,
     pub pc: Arc<dyn PeerConnection>,
+    /// The last active speaker the server announced (`None` inside: nobody).
+    pub speaker: watch::Receiver<Option<Option<u64>>>,
+    /// The RFC 6464 level this bot puts on its audio: 0 loudest, 127 (the start) silence.
+    pub loudness: Arc<AtomicU8>,
+    pub ice_servers: Vec<IceServer>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
+
+const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 impl Bot {
     /// Leaves: the signaling client is dropped (it says leave) and the peer closes.
@@ -218,6 +239,15 @@ async fn payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
     p.rtp_parameters.codecs.first().map(|c| c.payload_type)
 }
 
+async fn audio_level_id(sender: &Arc<dyn RtpSender>) -> Option<u8> {
+    let p = sender.get_parameters().await.ok()?;
+    p.rtp_parameters
+        .header_extensions
+        .iter()
+        .find(|h| h.uri == AUDIO_LEVEL_URI)
+        .and_then(|h| u8::try_from(h.id).ok())
+}
+
 impl Bot {
     /// Joins `room`, negotiates media with the SFU, and publishes audio (every 20 ms) and video
     /// (every 33 ms) frames, each SFrame-encrypted under the group's current key.
@@ -238,6 +268,9 @@ impl Bot {
             .await
             .expect("connect");
         let participant_id = client.participant_id();
+        let ice_servers = client.ice_servers().to_vec();
+        let (speaker_tx, speaker) = watch::channel(None);
+        let loudness = Arc::new(AtomicU8::new(127));
         let keyring = Arc::new(Mutex::new(Keyring::new(KeyringConfig::default())));
         let received = Arc::new(Mutex::new(Vec::new()));
         let remote_tracks = Arc::new(Mutex::new(Vec::new()));
@@ -247,6 +280,15 @@ impl Bot {
 
         let mut engine = MediaEngine::default();
         engine.register_default_codecs().expect("codecs");
+        engine
+            .register_header_extension(
+                RTCRtpHeaderExtensionCapability {
+                    uri: AUDIO_LEVEL_URI.into(),
+                },
+                RtpCodecKind::Audio,
+                None,
+            )
+            .expect("audio level extension");
         let registry =
             register_default_interceptors(Registry::new(), &mut engine).expect("interceptors");
         let (gathered_tx, mut gathered) = watch::channel(false);
@@ -324,6 +366,9 @@ impl Bot {
                             .expect("lock")
                             .push(format!("{code:?}: {message}")),
                         Event::MlsFailure(m) => errors.lock().expect("lock").push(m),
+                        Event::ActiveSpeaker(who) => {
+                            let _ = speaker_tx.send(Some(who));
+                        }
                         Event::Closed { .. } => break,
                         _ => {}
                     }
@@ -332,7 +377,7 @@ impl Bot {
         }
         // Publishing: one SFrame frame per RTP packet.
         {
-            let keyring = keyring.clone();
+            let (keyring, loudness) = (keyring.clone(), loudness.clone());
             tasks.push(tokio::spawn(async move {
                 let _ = answered.wait_for(|&a| a).await;
                 let (Some(audio_pt), Some(video_pt)) = (
@@ -341,6 +386,7 @@ impl Bot {
                 ) else {
                     return;
                 };
+                let level_id = audio_level_id(&audio_sender).await;
                 let mut tick = tokio::time::interval(Duration::from_millis(10));
                 for i in 0u32.. {
                     tick.tick().await;
@@ -359,7 +405,7 @@ impl Bot {
                             continue;
                         };
                         ledger.sent.lock().expect("lock").insert(frame.clone());
-                        let packet = rtc::rtp::Packet {
+                        let mut packet = rtc::rtp::Packet {
                             header: Header {
                                 version: 2,
                                 marker: true,
@@ -371,6 +417,13 @@ impl Bot {
                             },
                             payload: Bytes::from(frame),
                         };
+                        if let (Some(id), "audio") = (level_id, kind) {
+                            let level = loudness.load(Ordering::Relaxed);
+                            let voice = if level < 127 { 0x80 } else { 0 };
+                            let _ = packet
+                                .header
+                                .set_extension(id, Bytes::from(vec![voice | level]));
+                        }
                         let _ = track.write_rtp(packet).await;
                     }
                 }
@@ -423,6 +476,9 @@ impl Bot {
             roster,
             errors,
             pc,
+            speaker,
+            loudness,
+            ice_servers,
             tasks,
         }
     }

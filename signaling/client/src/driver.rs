@@ -5,8 +5,8 @@ use std::time::Instant;
 use futures_util::{SinkExt, StreamExt};
 use media_crypto::mls::{EpochChange, MlsError, MlsSession, Processed};
 use signaling_protocol::{
-    ClientMessage, CommitMessage, PROTOCOL_VERSION, Participant, ParticipantId, PendingAdd,
-    ServerMessage, credential_identity, decode_server, parse_credential_identity,
+    ClientMessage, CommitMessage, IceServer, PROTOCOL_VERSION, Participant, ParticipantId,
+    PendingAdd, ServerMessage, credential_identity, decode_server, parse_credential_identity,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -32,10 +32,14 @@ pub(crate) async fn connect(config: ClientConfig) -> Result<Client, ClientError>
     send(&mut socket, &join)
         .await
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let (participant_id, identity, others) =
-        tokio::time::timeout(config.join_timeout, await_joined(&mut socket))
-            .await
-            .map_err(|_| ClientError::Timeout(config.join_timeout))??;
+    let Joined {
+        participant_id,
+        identity,
+        others,
+        ice_servers,
+    } = tokio::time::timeout(config.join_timeout, await_joined(&mut socket))
+        .await
+        .map_err(|_| ClientError::Timeout(config.join_timeout))??;
     let session = MlsSession::new(
         credential_identity(participant_id, &identity),
         config.session,
@@ -60,6 +64,7 @@ pub(crate) async fn connect(config: ClientConfig) -> Result<Client, ClientError>
     ));
     Ok(Client {
         participant_id,
+        ice_servers,
         commands,
         events,
     })
@@ -73,9 +78,15 @@ async fn send(socket: &mut Socket, message: &ClientMessage) -> Result<(), String
         .map_err(|e| e.to_string())
 }
 
-async fn await_joined(
-    socket: &mut Socket,
-) -> Result<(ParticipantId, String, Vec<Participant>), ClientError> {
+/// What `joined` told a new participant.
+struct Joined {
+    participant_id: ParticipantId,
+    identity: String,
+    others: Vec<Participant>,
+    ice_servers: Vec<IceServer>,
+}
+
+async fn await_joined(socket: &mut Socket) -> Result<Joined, ClientError> {
     while let Some(frame) = socket.next().await {
         let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
         let Message::Text(text) = frame else { continue };
@@ -84,8 +95,16 @@ async fn await_joined(
                 participant_id,
                 identity,
                 participants,
+                ice_servers,
                 ..
-            } => return Ok((participant_id, identity, participants)),
+            } => {
+                return Ok(Joined {
+                    participant_id,
+                    identity,
+                    others: participants,
+                    ice_servers,
+                });
+            }
             ServerMessage::Error { code, message } => {
                 return Err(ClientError::Refused { code, message });
             }

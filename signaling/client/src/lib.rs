@@ -49,6 +49,7 @@ impl ClientConfig {
 #[derive(Debug)]
 pub struct Client {
     participant_id: signaling_protocol::ParticipantId,
+    ice_servers: Vec<signaling_protocol::IceServer>,
     commands: mpsc::UnboundedSender<ClientMessage>,
     events: mpsc::UnboundedReceiver<Event>,
 }
@@ -63,6 +64,11 @@ impl Client {
     /// This participant's id in the room.
     pub fn participant_id(&self) -> signaling_protocol::ParticipantId {
         self.participant_id
+    }
+
+    /// The STUN/TURN servers the server told this participant to use for media.
+    pub fn ice_servers(&self) -> &[signaling_protocol::IceServer] {
+        &self.ice_servers
     }
 
     /// The next event; `None` once the connection is closed and every event was taken.

@@ -17,7 +17,7 @@ mod server;
 pub use bytes::Base64Bytes;
 pub use client::{ClientMessage, CommitMessage, IceCandidate};
 pub use error::{DecodeError, ErrorCode};
-pub use server::{CommitRejection, Participant, PendingAdd, ServerMessage};
+pub use server::{CommitRejection, IceServer, Participant, PendingAdd, ServerMessage};
 
 /// The protocol version this crate speaks. A client names it in [`ClientMessage::Join`]; the
 /// server refuses other versions with [`ErrorCode::UnsupportedVersion`].

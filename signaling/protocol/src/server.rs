@@ -16,6 +16,16 @@ pub struct Participant {
     pub may_publish: bool,
 }
 
+/// A STUN or TURN server for the participant's ICE agent (as in `RTCIceServer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
 /// A key package waiting to be added, in a commit request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingAdd {
@@ -50,6 +60,9 @@ pub enum ServerMessage {
         may_publish: bool,
         participants: Vec<Participant>,
         epoch: Option<u64>,
+        /// STUN/TURN servers to use for media (empty: host candidates only).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// This participant is the first: create the MLS group with this id, then send
     /// `group_created`.
@@ -146,6 +159,11 @@ mod tests {
                 may_publish: true,
                 participants: vec![p.clone()],
                 epoch: Some(3),
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:turn.example.org:3478".into()],
+                    username: Some("u".into()),
+                    credential: Some("c".into()),
+                }],
             },
             ServerMessage::CreateGroup {
                 group_id: vec![9].into(),

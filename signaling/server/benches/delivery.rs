@@ -26,6 +26,7 @@ fn config() -> RoomConfig {
     RoomConfig {
         max_participants: 1000,
         commit_timeout: Duration::from_secs(5),
+        ice_servers: Default::default(),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct SignalingConfig {
     /// Outgoing messages queued per connection before it counts as stuck and is dropped
     /// (default 1024).
     pub outbox_capacity: usize,
+    /// STUN/TURN servers handed to participants in `joined` (default none).
+    pub ice_servers: Vec<signaling_protocol::IceServer>,
 }
 
 impl Default for SignalingConfig {
@@ -46,6 +48,7 @@ impl Default for SignalingConfig {
             idle_timeout: Duration::from_secs(30),
             commit_timeout: Duration::from_secs(5),
             outbox_capacity: 1024,
+            ice_servers: Vec::new(),
         }
     }
 }

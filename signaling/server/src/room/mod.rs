@@ -12,9 +12,12 @@
 mod delivery;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use signaling_protocol::{ClientMessage, ErrorCode, Participant, ParticipantId, ServerMessage};
+use signaling_protocol::{
+    ClientMessage, ErrorCode, IceServer, Participant, ParticipantId, ServerMessage,
+};
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +29,12 @@ pub enum Effect {
 }
 
 /// Per-room limits and timings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RoomConfig {
     pub max_participants: usize,
     pub commit_timeout: Duration,
+    /// Handed to each participant in `joined`.
+    pub ice_servers: Arc<[IceServer]>,
 }
 
 #[derive(Debug)]
@@ -198,6 +203,7 @@ impl Room {
                 may_publish,
                 participants,
                 epoch: self.epoch,
+                ice_servers: self.config.ice_servers.to_vec(),
             },
         );
         for other in self.others(pid) {

@@ -35,6 +35,7 @@ impl Harness {
                 RoomConfig {
                     max_participants,
                     commit_timeout: TIMEOUT,
+                    ice_servers: Default::default(),
                 },
                 [7; 16],
             ),

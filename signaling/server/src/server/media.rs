@@ -47,6 +47,15 @@ impl MediaSender {
             .try_send(Outbound::Message(ServerMessage::error(code, message)))
             .is_ok()
     }
+
+    /// Tells the participant why, then closes its signaling connection: it leaves the room as
+    /// if it had gone (its MLS removal follows in the next commit).
+    pub fn disconnect(&self, code: ErrorCode, message: impl Into<String>) {
+        let _ = self
+            .outbox
+            .try_send(Outbound::Message(ServerMessage::error(code, message)));
+        let _ = self.outbox.try_send(Outbound::Close);
+    }
 }
 
 /// What the media side (the SFU) is told. Calls come from connection tasks and must not block.

@@ -77,6 +77,7 @@ impl Registry {
             room_config: RoomConfig {
                 max_participants: config.max_participants_per_room,
                 commit_timeout: config.commit_timeout,
+                ice_servers: config.ice_servers.clone().into(),
             },
         }
     }
@@ -146,7 +147,7 @@ impl Registry {
                 participants: participants.clone(),
             },
         );
-        let room = Room::new(name, self.room_config, rand::random());
+        let room = Room::new(name, self.room_config.clone(), rand::random());
         tokio::spawn(run_room(
             room,
             handle.id,

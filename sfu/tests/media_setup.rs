@@ -1,0 +1,217 @@
+//! What the SFU's network settings and room lifecycle do for participants: the active speaker
+//! announced from audio levels, the configured port range, public IP and ICE servers, and
+//! nothing left running once everyone is gone.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{
+    Bot, LOCALHOST, Ledger, ONE_MEETING_AT_A_TIME, eventually, meeting, start, start_with,
+};
+use sfu::media::MediaConfig;
+use signaling_client::{Client, ClientConfig, Event};
+use signaling_protocol::{ErrorCode, IceServer};
+use signaling_server::SignalingConfig;
+
+async fn announced_to_all(bots: &[Bot], who: u64) {
+    for bot in bots {
+        let mut speaker = bot.speaker.clone();
+        tokio::time::timeout(common::WAIT, speaker.wait_for(|s| *s == Some(Some(who))))
+            .await
+            .unwrap_or_else(|_| panic!("{} never heard that {who} speaks", bot.name))
+            .expect("speaker channel");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loudest_participant_is_announced_as_active_speaker() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let sfu = start().await;
+    let ledger = Arc::new(Ledger::default());
+    let bots = meeting(&sfu, &["alice", "bob", "carol"], &ledger).await;
+
+    bots[1].loudness.store(20, Ordering::Relaxed);
+    announced_to_all(&bots, bots[1].participant_id).await;
+
+    // Bob falls silent and Carol speaks: the highlight moves to her.
+    bots[1].loudness.store(127, Ordering::Relaxed);
+    bots[2].loudness.store(15, Ordering::Relaxed);
+    announced_to_all(&bots, bots[2].participant_id).await;
+
+    for bot in bots {
+        bot.leave().await;
+    }
+}
+
+/// `n` consecutive UDP ports free on localhost now.
+fn free_ports(n: u16) -> (u16, u16) {
+    'search: for base in (42000..60000).step_by(101) {
+        for p in base..base + n {
+            if UdpSocket::bind((LOCALHOST, p)).is_err() {
+                continue 'search;
+            }
+        }
+        return (base, base + n - 1);
+    }
+    panic!("no free port range");
+}
+
+/// The ports and addresses of the candidates in an SDP.
+fn candidates(sdp: &str) -> Vec<(String, u16)> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .filter_map(|c| {
+            let f: Vec<&str> = c.split_whitespace().collect();
+            Some((f.get(4)?.to_string(), f.get(5)?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_uses_the_configured_ports_public_ip_and_ice_servers() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let ports = free_ports(4);
+    let public = "203.0.113.9".parse().expect("ip");
+    let stun = IceServer {
+        urls: vec!["stun:stun.example.org:3478".into()],
+        username: None,
+        credential: None,
+    };
+    let sfu = start_with(
+        MediaConfig::new(LOCALHOST, ports, Some(public)),
+        SignalingConfig {
+            ice_servers: vec![stun.clone()],
+            ..SignalingConfig::default()
+        },
+    )
+    .await;
+    let ledger = Arc::new(Ledger::default());
+    let bot = Bot::join(&sfu, "meeting", "alice", ledger).await;
+    assert_eq!(
+        bot.ice_servers,
+        vec![stun],
+        "joined carries the ICE servers"
+    );
+
+    let answer = tokio::time::timeout(common::WAIT, async {
+        loop {
+            let sdp = bot.remote_sdp().await;
+            if !sdp.is_empty() {
+                break sdp;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the SFU's answer");
+    let found = candidates(&answer);
+    assert!(!found.is_empty(), "the answer has candidates: {answer}");
+    for (ip, port) in &found {
+        assert_eq!(ip, "203.0.113.9", "only the public address is announced");
+        assert!(
+            (ports.0..=ports.1).contains(port),
+            "port {port} is outside {ports:?}"
+        );
+    }
+    assert_eq!(sfu.media.ports_in_use(), 1);
+    bot.leave().await;
+    eventually("the port to be released", || sfu.media.ports_in_use() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_beyond_the_port_range_is_told_media_is_unavailable() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let ports = free_ports(1);
+    let sfu = start_with(
+        MediaConfig::new(LOCALHOST, ports, None),
+        SignalingConfig::default(),
+    )
+    .await;
+    let ledger = Arc::new(Ledger::default());
+    let first = Bot::join(&sfu, "meeting", "alice", ledger.clone()).await;
+    let second = Bot::join(&sfu, "meeting", "bob", ledger).await;
+    eventually("bob's error", || {
+        second
+            .errors
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|e| e.starts_with(&format!("{:?}", ErrorCode::MediaUnavailable)))
+    })
+    .await;
+    assert!(first.errors.lock().expect("lock").is_empty());
+    first.leave().await;
+    second.leave().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_left_running_after_a_meeting() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let sfu = start().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    // Let the listener settle, then count what runs with an empty server.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let baseline = metrics.num_alive_tasks();
+
+    let ledger = Arc::new(Ledger::default());
+    let bots = meeting(&sfu, &["alice", "bob", "carol"], &ledger).await;
+    assert!(metrics.num_alive_tasks() > baseline + 10);
+    for bot in bots {
+        bot.leave().await;
+    }
+    eventually("the media room to close", || sfu.media.room_count() == 0).await;
+    eventually("every task to end", || {
+        metrics.num_alive_tasks() <= baseline
+    })
+    .await;
+    assert_eq!(sfu.signaling.stats().rooms, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_whose_media_connection_dies_is_removed_from_the_room() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let sfu = start().await;
+    let ledger = Arc::new(Ledger::default());
+    let mut bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
+    // A watcher on the signaling side sees who is in the MLS group.
+    let mut watcher = Client::connect(ClientConfig::new(
+        &sfu.url,
+        "meeting",
+        common::token_for("meeting", "watcher"),
+    ))
+    .await
+    .expect("watcher");
+    let bob = bots.pop().expect("bob");
+    let bob_id = bob.participant_id;
+    // Bob's media connection closes while his signaling connection stays open.
+    bob.pc.close().await.expect("close");
+    let mut roster_without_bob = false;
+    while let Ok(Some(event)) = tokio::time::timeout(common::WAIT, watcher.next_event()).await {
+        if let Event::NewEpoch { roster, .. } = event
+            && roster.len() == 2
+            && roster
+                .iter()
+                .all(|r| !r.name().starts_with(&format!("{bob_id}:")))
+        {
+            roster_without_bob = true;
+            break;
+        }
+    }
+    assert!(roster_without_bob, "bob was removed from the MLS group");
+    assert!(
+        bob.errors
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|e| e.starts_with(&format!("{:?}", ErrorCode::MediaUnavailable))),
+        "bob was told why"
+    );
+    bob.leave().await;
+    for bot in bots {
+        bot.leave().await;
+    }
+}
