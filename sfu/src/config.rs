@@ -154,6 +154,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_states_the_defaults() {
+        let mut c = SfuConfig::default();
+        c.apply_file(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sfu.example.toml"
+        )))
+        .expect("example parses");
+        assert_eq!(c, SfuConfig::default());
+    }
+
+    #[test]
     fn a_file_overrides_only_what_it_sets() {
         let mut c = SfuConfig::default();
         let f: FileConfig = toml::from_str(

@@ -110,3 +110,32 @@ async fn garbage_datagrams_on_the_media_ports_do_not_disturb_anyone() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_for_another_room_is_refused_and_the_meeting_goes_on() {
+    let _serial = common::ONE_MEETING_AT_A_TIME.lock().await;
+    let sfu = start().await;
+    let ledger = Arc::new(Ledger::default());
+    let bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
+    let refused = Client::connect(ClientConfig::new(
+        &sfu.url,
+        "meeting",
+        token_for("elsewhere", "mallory"),
+    ))
+    .await;
+    match refused {
+        Err(signaling_client::ClientError::Refused { code, .. }) => {
+            assert_eq!(code, ErrorCode::WrongRoom)
+        }
+        other => panic!("expected wrong_room, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(sfu.signaling.stats().participants, 2);
+    let before = bots[0].count_from(bots[1].participant_id, "video");
+    eventually("the meeting to go on", || {
+        bots[0].count_from(bots[1].participant_id, "video") > before + 5
+    })
+    .await;
+    for bot in bots {
+        bot.leave().await;
+    }
+}

@@ -2,6 +2,8 @@
 //! webrtc-rs peer that publishes SFrame-encrypted audio and video and decrypts all it receives.
 #![allow(dead_code)]
 
+pub mod lossy;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,6 +155,9 @@ pub struct Bot {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Changes the SFU's SDP before a bot applies it.
+pub type SdpRewrite = Arc<dyn Fn(String) -> String + Send + Sync>;
+
 const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 impl Bot {
@@ -263,6 +268,23 @@ impl Bot {
         token: &str,
         ledger: Arc<Ledger>,
     ) -> Bot {
+        Self::join_via(url, room, name, token, ledger, None).await
+    }
+
+    /// Joins with every SDP from the SFU passed through `rewrite` first (to route media
+    /// through a proxy).
+    pub async fn join_via(
+        url: &str,
+        room: &str,
+        name: &str,
+        token: &str,
+        ledger: Arc<Ledger>,
+        rewrite: Option<SdpRewrite>,
+    ) -> Bot {
+        let rewrite = move |sdp: String| match &rewrite {
+            Some(f) => f(sdp),
+            None => sdp,
+        };
         let start = Instant::now();
         let client = Client::connect(ClientConfig::new(url, room, token))
             .await
@@ -331,7 +353,7 @@ impl Bot {
                             let _ = roster_tx.send(roster.iter().map(|r| r.name()).collect());
                         }
                         Event::SdpAnswer(sdp) => {
-                            let r = match RTCSessionDescription::answer(sdp) {
+                            let r = match RTCSessionDescription::answer(rewrite(sdp)) {
                                 Ok(a) => pc.set_remote_description(a).await,
                                 Err(e) => Err(e),
                             };
@@ -344,8 +366,10 @@ impl Bot {
                         }
                         Event::SdpOffer(sdp) => {
                             let result = async {
-                                pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
-                                    .await?;
+                                pc.set_remote_description(RTCSessionDescription::offer(rewrite(
+                                    sdp,
+                                ))?)
+                                .await?;
                                 let answer = pc.create_answer(None).await?;
                                 pc.set_local_description(answer).await?;
                                 Ok::<_, webrtc::error::Error>(
