@@ -6,7 +6,6 @@
 
 mod driver;
 mod error;
-mod event;
 
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use signaling_protocol::{ClientMessage, IceCandidate};
 use tokio::sync::mpsc;
 
 pub use error::ClientError;
-pub use event::Event;
+pub use signaling_participant::Event;
 
 /// Where and how to join.
 #[derive(Debug, Clone)]
