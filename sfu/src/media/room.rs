@@ -13,6 +13,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use signaling_protocol::{ErrorCode, ParticipantId};
 use signaling_server::server::{MediaSender, MediaSignal};
 use tokio::sync::mpsc;
@@ -438,8 +439,27 @@ impl RoomMedia {
                 ..Default::default()
             }],
         )));
-        let rtp_sender = match peer.pc.add_track(local.clone()).await {
-            Ok(s) => s,
+        // A transceiver of its own, send-only: never reuse one of the subscriber's own
+        // (send-only) transceivers, which would not receive.
+        let init = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Sendonly,
+            streams: vec![published.publisher.to_string()],
+            send_encodings: Vec::new(),
+        };
+        let added = match peer
+            .pc
+            .add_transceiver_from_track(local.clone(), Some(init))
+            .await
+        {
+            Ok(t) => t.sender().await,
+            Err(e) => Err(e),
+        };
+        let rtp_sender = match added {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::warn!(subscriber, "a new transceiver without a sender");
+                return;
+            }
             Err(e) => {
                 tracing::warn!(subscriber, error = %e, "cannot add a track");
                 return;

@@ -1,0 +1,102 @@
+// The participant's one PeerConnection with the SFU: publishes the camera (VP9) and
+// microphone (Opus) through the E2EE worker, receives everyone else's tracks (each carries the
+// publisher's participant id as its stream id), and answers the SFU's renegotiations.
+import { E2ee } from "./e2ee.js";
+
+/** VP9 first and only (whole-frame SFrame breaks the other codecs' packetizers), with RTX. */
+function vp9Only(kind) {
+  const caps = RTCRtpReceiver.getCapabilities(kind)?.codecs ?? [];
+  const vp9 = caps.filter((c) => c.mimeType.toLowerCase() === "video/vp9");
+  const profile0 = vp9.filter((c) => !c.sdpFmtpLine || c.sdpFmtpLine.includes("profile-id=0"));
+  const rtx = caps.filter((c) => c.mimeType.toLowerCase() === "video/rtx");
+  return [...(profile0.length ? profile0 : vp9), ...rtx];
+}
+
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === "complete") {
+        pc.removeEventListener("icegatheringstatechange", done);
+        resolve();
+      }
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000);
+  });
+}
+
+export class Media {
+  constructor({ signaling, iceServers, local, ontrack, onstate }) {
+    this.signaling = signaling;
+    this.e2ee = new E2ee();
+    this.pc = new RTCPeerConnection({ iceServers, ...E2ee.peerOptions() });
+    this.local = local;
+    this.queue = Promise.resolve(); // SDP steps, one at a time
+    this.pc.ontrack = (e) => {
+      this.e2ee.attach(e.receiver, "receive", e.track.kind);
+      ontrack(e.streams[0]?.id ?? "", e.track);
+    };
+    this.pc.onconnectionstatechange = () => onstate(this.pc.connectionState);
+    for (const track of local.getTracks()) {
+      const t = this.pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
+      if (track.kind === "video") t.setCodecPreferences(vp9Only("video"));
+      this.e2ee.attach(t.sender, "send", track.kind);
+      if (track.kind === "video") this.videoSender = t.sender;
+      if (track.kind === "audio") this.audioSender = t.sender;
+    }
+  }
+
+  step(fn) {
+    this.queue = this.queue.then(fn).catch((e) => console.error("media:", e));
+    return this.queue;
+  }
+
+  /** The first offer: what this participant publishes. */
+  offer() {
+    return this.step(async () => {
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+      await gathered(this.pc);
+      this.signaling.send({ type: "sdp_offer", sdp: this.pc.localDescription.sdp });
+    });
+  }
+
+  onAnswer(sdp) {
+    return this.step(() => this.pc.setRemoteDescription({ type: "answer", sdp }));
+  }
+
+  /** The SFU offers again when the tracks it sends change. */
+  onOffer(sdp) {
+    return this.step(async () => {
+      await this.pc.setRemoteDescription({ type: "offer", sdp });
+      for (const t of this.pc.getTransceivers()) {
+        if (t.receiver.track?.kind === "video" && t.direction !== "sendonly") {
+          try {
+            t.setCodecPreferences(vp9Only("video"));
+          } catch {}
+        }
+      }
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+      await gathered(this.pc);
+      this.signaling.send({ type: "sdp_answer", sdp: this.pc.localDescription.sdp });
+    });
+  }
+
+  onCandidate(c) {
+    return this.step(() => this.pc.addIceCandidate({
+      candidate: c.candidate,
+      sdpMid: c.sdp_mid,
+      sdpMLineIndex: c.sdp_m_line_index,
+      usernameFragment: c.username_fragment,
+    }));
+  }
+
+  async replaceVideo(track) {
+    await this.videoSender?.replaceTrack(track);
+  }
+
+  close() {
+    this.pc.close();
+    this.e2ee.close();
+  }
+}

@@ -1,0 +1,71 @@
+// The signaling connection: the WebSocket, and the participant's MLS session (wasm) driven by
+// the server's messages. Everything the session wants sent goes out; every event goes to
+// `onevent`.
+import init, { Meeting } from "./pkg/web_demo_wasm.js";
+
+const PROTOCOL_VERSION = 1;
+let wasmReady = null;
+
+export function loadWasm() {
+  wasmReady ??= init();
+  return wasmReady;
+}
+
+export class Signaling {
+  /** Connects and joins; resolves with the `joined` message once the server accepts. */
+  static async join({ room, token, onevent }) {
+    await loadWasm();
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    const s = new Signaling(ws, onevent);
+    return new Promise((resolve, reject) => {
+      ws.onopen = () => ws.send(JSON.stringify({ type: "join", protocol: PROTOCOL_VERSION, room, token }));
+      ws.onerror = () => reject(new Error("cannot reach the server"));
+      ws.onclose = (e) => reject(new Error(`the server closed the connection ${e.reason || ""}`));
+      ws.onmessage = ({ data }) => {
+        const message = JSON.parse(data);
+        if (message.type === "error") return reject(new Error(`${message.code}: ${message.message}`));
+        if (message.type !== "joined") return reject(new Error(`unexpected ${message.type}`));
+        s.meeting = new Meeting(data);
+        s.joined = message;
+        ws.onmessage = ({ data }) => s.receive(data);
+        ws.onclose = (e) => s.onevent({ type: "stop", reason: e.reason || "connection closed" });
+        s.apply(s.meeting.start());
+        resolve(s);
+      };
+    });
+  }
+
+  constructor(ws, onevent) {
+    this.ws = ws;
+    this.onevent = onevent;
+  }
+
+  receive(text) {
+    let outputs;
+    try {
+      outputs = this.meeting.handle(text, performance.now());
+    } catch (e) {
+      this.onevent({ type: "failure", message: String(e) });
+      return;
+    }
+    this.apply(outputs);
+  }
+
+  apply(json) {
+    for (const out of JSON.parse(json)) {
+      if (out.type === "send") this.ws.send(out.text);
+      else this.onevent(out);
+    }
+  }
+
+  send(message) {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  leave() {
+    this.send({ type: "leave" });
+    this.ws.onclose = null;
+    this.ws.close();
+  }
+}

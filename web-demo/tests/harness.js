@@ -1,0 +1,92 @@
+// Test harness: the sfu binary with the demo, and participants as pages of Debian's chromium
+// (headless, fake camera and microphone) driven by playwright-core.
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const OUTPUT = join(ROOT, "web-demo/tests/output");
+mkdirSync(OUTPUT, { recursive: true });
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const FLAGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+/** Starts the sfu (built by cargo, path in SFU_BIN) in dev mode on a free port. */
+export async function startSfu() {
+  const bin = process.env.SFU_BIN ?? join(ROOT, "target/debug/sfu");
+  const child = spawn(bin, [
+    "--dev", "--listen", "127.0.0.1:0", "--demo-dir", join(ROOT, "web-demo/static"),
+    "--udp-port-min", "0", "--udp-port-max", "0",
+  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
+  let log = "";
+  child.stderr.on("data", (d) => (log += d));
+  const url = await new Promise((ok, fail) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/sfu listening on (http:\/\/\S+)/);
+      if (m) ok(m[1]);
+    });
+    child.on("exit", (code) => fail(new Error(`sfu exited (${code}): ${log}`)));
+  });
+  return { url, log: () => log, stop: () => child.kill("SIGINT") };
+}
+
+/** One browser for all participants (Playwright gives it a fresh profile); each participant
+ * is its own context (own storage). */
+export async function startBrowser() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  return { browser, close: () => browser.close() };
+}
+
+/** A participant: opens the page, and (unless told to wait) joins `room` as `name`. */
+export async function participant(browser, url, room, name, { beforeJoin } = {}) {
+  const context = await browser.newContext({ permissions: ["camera", "microphone"], viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  const console = [];
+  page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
+  await page.goto(`${url}/?room=${encodeURIComponent(room)}`);
+  if (beforeJoin) await beforeJoin(page);
+  await page.fill("#name", name);
+  await page.click("#join");
+  return {
+    name, page, context, console,
+    snapshot: () => page.evaluate(() => window.e2ee.snapshot()),
+    screenshot: (file) => page.screenshot({ path: join(OUTPUT, file) }),
+    leave: async () => {
+      await page.click("#leave");
+      await context.close();
+    },
+  };
+}
+
+/** Polls `check` (async, returns truthy when done) until it holds or `ms` pass. */
+export async function until(what, check, ms = 60000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** True when `p` shows every one of `others` with video frames advancing and a size. */
+export async function seesPlaying(p, others) {
+  const before = await p.snapshot();
+  await new Promise((r) => setTimeout(r, 700));
+  const after = await p.snapshot();
+  return others.every((o) => {
+    const a = after.tiles.find((t) => t.name === o);
+    const b = before.tiles.find((t) => t.name === o);
+    return a && b && a.width > 0 && a.height > 0 && a.frames > b.frames;
+  });
+}

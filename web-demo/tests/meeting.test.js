@@ -1,0 +1,139 @@
+// Browser meetings end to end: real chromium pages (fake camera and microphone) join rooms on
+// the sfu binary; MLS runs in wasm, SFrame in the page's worker. Screenshots go to
+// web-demo/tests/output/. Measurements are printed as `MEASURE {json}` lines.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, participant, seesPlaying, startBrowser, startSfu, until } from "./harness.js";
+
+let sfu, browser, closeBrowser;
+
+before(async () => {
+  sfu = await startSfu();
+  ({ browser, close: closeBrowser } = await startBrowser());
+});
+
+after(async () => {
+  await closeBrowser?.();
+  sfu?.stop();
+});
+
+const snapshots = (ps) => Promise.all(ps.map((p) => p.snapshot()));
+
+async function allSeeAll(ps) {
+  await until(`${ps.map((p) => p.name).join(", ")} seeing each other`, async () => {
+    const ok = await Promise.all(
+      ps.map((p) => seesPlaying(p, ps.filter((o) => o !== p).map((o) => o.name))),
+    );
+    return ok.every(Boolean);
+  });
+}
+
+async function sameEpoch(ps) {
+  return until("one epoch and safety number", async () => {
+    const s = await snapshots(ps);
+    const same = s.every(
+      (x) => x.epoch !== null && x.epoch === s[0].epoch && x.safetyNumber === s[0].safetyNumber,
+    );
+    return same && s[0].roster.length === ps.length && s;
+  });
+}
+
+/** Closes the participants' pages when the test ends, passed or not. */
+function closing(t, ...ps) {
+  t.after(() => Promise.all(ps.map((p) => p.context.close().catch(() => {}))));
+  return ps;
+}
+
+test("two, then three participants see each other; a leaver advances the epoch", async (t) => {
+  const [alice, bob] = closing(
+    t,
+    await participant(browser, sfu.url, "standup", "alice"),
+    await participant(browser, sfu.url, "standup", "bob"),
+  );
+  await allSeeAll([alice, bob]);
+  const [a] = await sameEpoch([alice, bob]);
+  assert.match(a.safetyNumber, /^(\d{5} ){7}\d{5}$/, "40 digits in groups of five");
+  assert.deepEqual(a.roster.sort(), ["alice", "bob"]);
+  await alice.screenshot("two-alice.png");
+  await bob.screenshot("two-bob.png");
+
+  const first = await bob.snapshot();
+  console.log(`MEASURE ${JSON.stringify({
+    join_to_first_decrypted_video_ms: first.firstDecrypted.video - first.joinClickedAt,
+    join_to_first_decrypted_audio_ms: first.firstDecrypted.audio - first.joinClickedAt,
+    participants: 2,
+  })}`);
+
+  const keyframesBefore = (await alice.snapshot()).keyframes;
+  const [carol] = closing(t, await participant(browser, sfu.url, "standup", "carol"));
+  await allSeeAll([alice, bob, carol]);
+  // The sender asks its encoder for a key frame under the new key where the browser can
+  // (RTCRtpScriptTransformer.generateKeyFrame); elsewhere the SFU's PLI for the new
+  // subscriber brings one.
+  const k = await alice.snapshot();
+  assert.ok(
+    k.keyframes > keyframesBefore || /not supported/.test(k.keyframeError ?? ""),
+    `key frame requested or reported unsupported: ${JSON.stringify(k.keyframeError)}`,
+  );
+  const [three] = await sameEpoch([alice, bob, carol]);
+  assert.ok(three.epoch > a.epoch);
+  const c = await carol.snapshot();
+  console.log(`MEASURE ${JSON.stringify({
+    join_to_first_decrypted_video_ms: c.firstDecrypted.video - c.joinClickedAt,
+    participants: 3,
+  })}`);
+  for (const p of [alice, bob, carol]) {
+    const s = await p.snapshot();
+    for (const sender of s.senders.filter((x) => x.identity !== p.name)) {
+      assert.ok(sender.decrypted > 0, `${p.name} decrypts ${sender.identity}`);
+      assert.equal(sender.failed, 0, `${p.name}: no frame of ${sender.identity} fails`);
+    }
+    await p.screenshot(`three-${p.name}.png`);
+  }
+
+  await carol.leave();
+  const [two] = await sameEpoch([alice, bob]);
+  assert.ok(two.epoch > three.epoch, "the epoch advances when someone leaves");
+  assert.deepEqual(two.roster.sort(), ["alice", "bob"]);
+  await until("carol's tile to go", async () => {
+    const s = await snapshots([alice, bob]);
+    return s.every((x) => !x.tiles.some((t) => t.name === "carol"));
+  });
+  await alice.screenshot("after-leave-alice.png");
+});
+
+test("with decryption switched off, a participant sees no video and counts the frames", async (t) => {
+  const [off] = closing(t, await participant(browser, sfu.url, "ciphertext", "eve", {
+    beforeJoin: (page) => page.evaluate(() => window.e2ee.setDecrypt(false)),
+  }));
+  const [dave] = closing(t, await participant(browser, sfu.url, "ciphertext", "dave"));
+  // Dave decrypts eve's video, so media flows both ways ...
+  await until("dave seeing eve", () => seesPlaying(dave, ["eve"]));
+  // ... but what reaches eve is ciphertext: undecryptable, and her decoder shows nothing.
+  const s = await until("eve counting dave's frames as undecryptable", async () => {
+    const x = await off.snapshot();
+    const d = x.senders.find((y) => y.identity === "dave");
+    return d && d.failed > 50 && x;
+  });
+  const dave_tile = s.tiles.find((t) => t.name === "dave");
+  assert.ok(dave_tile, "eve has a tile for dave");
+  assert.equal(s.senders.find((y) => y.identity === "dave").decrypted, 0);
+  assert.equal(dave_tile.width, 0, "no decodable video");
+  assert.equal(dave_tile.frames, 0, "no frame rendered");
+  await off.screenshot("decryption-off-eve.png");
+});
+
+test("the RFC 9605 vectors pass through the worker's SFrame code; per-frame cost", async (t) => {
+  const [p] = closing(t, await participant(browser, sfu.url, "selftest", "vera"));
+  await until("vera's media", async () => (await p.snapshot()).sent > 0);
+  const vectors = readFileSync(join(ROOT, "media-crypto/tests/data/rfc9605.json"), "utf8");
+  const r = await p.page.evaluate((text) => window.e2ee.selfTest(text), vectors);
+  assert.deepEqual(r.failures, []);
+  assert.ok(r.passed >= 289 + 2 * 2, `header and GCM frame vectors ran (${r.passed})`);
+  const shown = await p.page.textContent("#selftest");
+  assert.match(shown, /all \d+ RFC 9605 checks pass/);
+  const bench = await p.page.evaluate(() => window.e2ee.bench([100, 10_000, 50_000], 500));
+  console.log(`MEASURE ${JSON.stringify({ worker_frame_crypto: bench })}`);
+});
