@@ -1,7 +1,7 @@
 // Test harness: the sfu binary with the demo, and participants as pages of Debian's chromium
 // (headless, fake camera and microphone) driven by playwright-core.
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -10,11 +10,29 @@ export const OUTPUT = join(ROOT, "web-demo/tests/output");
 mkdirSync(OUTPUT, { recursive: true });
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+/** Two seconds of a 440 Hz tone (16-bit mono WAV), looped as every fake microphone's sound:
+ * steady sound, so the SFU's active-speaker detection has levels to work on. */
+function toneWav(path) {
+  const rate = 48000, samples = rate * 2;
+  const b = Buffer.alloc(44 + samples * 2);
+  b.write("RIFF", 0); b.writeUInt32LE(36 + samples * 2, 4); b.write("WAVEfmt ", 8);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34); b.write("data", 36); b.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) {
+    b.writeInt16LE(Math.round(12000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  }
+  writeFileSync(path, b);
+  return path;
+}
+const TONE = toneWav(join(OUTPUT, "tone.wav"));
 const FLAGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
   "--autoplay-policy=no-user-gesture-required",
+  `--use-file-for-fake-audio-capture=${TONE}`,
 ];
 
 /** Starts the sfu (built by cargo, path in SFU_BIN) in dev mode on a free port. */

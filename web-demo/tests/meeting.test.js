@@ -66,6 +66,19 @@ test("two, then three participants see each other; a leaver advances the epoch",
     participants: 2,
   })}`);
 
+  // The fake microphones beep: the SFU announces an active speaker from the audio levels.
+  await until("an active speaker", async () => {
+    const s = await snapshots([alice, bob]);
+    return s.every((x) => x.speaker !== null && x.speaker !== undefined);
+  });
+
+  // Stopping the camera stops the video the other side sees; starting it brings it back.
+  await alice.page.click("#camera");
+  assert.equal(await alice.page.getAttribute("#camera", "aria-pressed"), "true");
+  await until("alice's video to stop at bob", async () => !(await seesPlaying(bob, ["alice"])));
+  await alice.page.click("#camera");
+  await until("alice's video to come back", () => seesPlaying(bob, ["alice"]));
+
   const keyframesBefore = (await alice.snapshot()).keyframes;
   const [carol] = closing(t, await participant(browser, sfu.url, "standup", "carol"));
   await allSeeAll([alice, bob, carol]);

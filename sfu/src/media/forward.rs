@@ -65,7 +65,6 @@ pub(super) async fn forward(
             let _ = l.room.send(RoomInput::AudioLevel {
                 track: l.track,
                 level: byte & 0x7f,
-                voice: byte & 0x80 != 0,
             });
         }
         packet.header.extension = false;

@@ -57,11 +57,10 @@ pub(crate) enum RoomInput {
     KeyframeRequest {
         track: TrackId,
     },
-    /// An audio packet's RFC 6464 level (0 loudest, 127 silence) and voice flag.
+    /// An audio packet's RFC 6464 level (0 loudest, 127 silence).
     AudioLevel {
         track: TrackId,
         level: u8,
-        voice: bool,
     },
 }
 
@@ -216,11 +215,9 @@ impl RoomMedia {
                     self.apply(vec![action]).await;
                 }
             }
-            RoomInput::AudioLevel {
-                track,
-                level,
-                voice,
-            } => self.router.audio_level(track, level, voice, Instant::now()),
+            RoomInput::AudioLevel { track, level } => {
+                self.router.audio_level(track, level, Instant::now())
+            }
         }
     }
 
@@ -332,6 +329,12 @@ impl RoomMedia {
                 }),
             MediaKind::Video => None,
         };
+        if kind == MediaKind::Audio && levels.is_none() {
+            tracing::info!(
+                participant = pid,
+                "no audio-level extension: no active-speaker data"
+            );
+        }
         tokio::spawn(forward::forward(
             remote.clone(),
             downtracks.clone(),

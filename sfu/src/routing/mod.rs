@@ -210,11 +210,11 @@ impl RoomRouter {
     }
 
     /// An audio packet's RFC 6464 level (`0` loudest, `127` silence) for `track`.
-    pub fn audio_level(&mut self, track: TrackId, level: u8, voice: bool, now: Instant) {
+    pub fn audio_level(&mut self, track: TrackId, level: u8, now: Instant) {
         if let Some(t) = self.tracks.get(&track)
             && t.kind == MediaKind::Audio
         {
-            self.speaker.observe(t.publisher, level, voice, now);
+            self.speaker.observe(t.publisher, level, now);
         }
     }
 

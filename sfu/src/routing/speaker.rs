@@ -45,9 +45,11 @@ impl ActiveSpeaker {
         self.current
     }
 
-    /// One audio packet's level. Packets flagged as not voice count as silence.
-    pub fn observe(&mut self, pid: ParticipantId, level: u8, voice: bool, now: Instant) {
-        let level = if voice { level.min(127) } else { 127 };
+    /// One audio packet's level. The RFC 6464 voice-activity flag is not used: clients set it
+    /// from their own detectors (or not at all), and loudness alone is what the highlight
+    /// follows, as in other SFUs.
+    pub fn observe(&mut self, pid: ParticipantId, level: u8, now: Instant) {
+        let level = level.min(127);
         let q = self.samples.entry(pid).or_default();
         q.push_back((now, level));
         while q
@@ -114,7 +116,7 @@ mod tests {
     /// `pid` sends 20 ms packets at `level` from `from` for `ms`.
     fn talk(s: &mut ActiveSpeaker, pid: ParticipantId, level: u8, from: Instant, ms: u64) {
         for i in 0..ms / 20 {
-            s.observe(pid, level, true, from + 20 * i as u32 * MS);
+            s.observe(pid, level, from + 20 * i as u32 * MS);
         }
     }
 

@@ -120,8 +120,8 @@ fn audio_levels_pick_the_active_speaker() {
     let (a2, _) = r.publish(2, MediaKind::Audio).expect("publish");
     for i in 0..50u32 {
         let t = now + Duration::from_millis(20) * i;
-        r.audio_level(a1.id, 45, true, t);
-        r.audio_level(a2.id, 15, true, t);
+        r.audio_level(a1.id, 45, t);
+        r.audio_level(a2.id, 15, t);
     }
     assert_eq!(
         r.tick(now + Duration::from_millis(1000)),

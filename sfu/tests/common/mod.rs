@@ -10,33 +10,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use loadtest::bot::peer;
 use media_crypto::mls::{Keyring, KeyringConfig};
-use rtc::interceptor::Registry;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_VP9, MediaEngine,
-};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP9};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::header::Header;
-use rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use sfu::media::MediaConfig;
 use signaling_client::{Client, ClientConfig, Event};
 use signaling_protocol::IceServer;
 use signaling_server::token::{self, Claims};
 use signaling_server::{SignalingConfig, SignalingServer};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
-};
-use webrtc::rtp_transceiver::RtpSender;
+use webrtc::peer_connection::PeerConnection;
 
 pub const SECRET: &[u8] = b"sfu test secret!";
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -115,23 +104,6 @@ pub struct Ledger {
     pub sent: Mutex<HashSet<Vec<u8>>>,
 }
 
-struct Handler {
-    gathered: watch::Sender<bool>,
-    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.gathered.send(true);
-        }
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tracks.send(track);
-    }
-}
-
 /// A track the SFU sends this bot.
 pub struct RemoteTrack {
     pub stream_id: String,
@@ -157,8 +129,6 @@ pub struct Bot {
 
 /// Changes the SFU's SDP before a bot applies it.
 pub type SdpRewrite = Arc<dyn Fn(String) -> String + Send + Sync>;
-
-const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 impl Bot {
     /// Leaves: the signaling client is dropped (it says leave) and the peer closes.
@@ -211,48 +181,6 @@ impl Bot {
     }
 }
 
-fn local_track(
-    kind: RtpCodecKind,
-    mime: &str,
-    clock: u32,
-    channels: u16,
-    ssrc: u32,
-) -> Arc<TrackLocalStaticRTP> {
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "bot".into(),
-        format!("{kind}-{ssrc}"),
-        mime.into(),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: RTCRtpCodec {
-                mime_type: mime.into(),
-                clock_rate: clock,
-                channels,
-                ..Default::default()
-            },
-            ..Default::default()
-        }],
-    )))
-}
-
-async fn payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
-    let p = sender.get_parameters().await.ok()?;
-    p.rtp_parameters.codecs.first().map(|c| c.payload_type)
-}
-
-async fn audio_level_id(sender: &Arc<dyn RtpSender>) -> Option<u8> {
-    let p = sender.get_parameters().await.ok()?;
-    p.rtp_parameters
-        .header_extensions
-        .iter()
-        .find(|h| h.uri == AUDIO_LEVEL_URI)
-        .and_then(|h| u8::try_from(h.id).ok())
-}
-
 impl Bot {
     /// Joins `room`, negotiates media with the SFU, and publishes audio (every 20 ms) and video
     /// (every 33 ms) frames, each SFrame-encrypted under the group's current key.
@@ -300,39 +228,12 @@ impl Bot {
         let (roster_tx, roster) = watch::channel(Vec::new());
         let (answered_tx, mut answered) = watch::channel(false);
 
-        let mut engine = MediaEngine::default();
-        engine.register_default_codecs().expect("codecs");
-        engine
-            .register_header_extension(
-                RTCRtpHeaderExtensionCapability {
-                    uri: AUDIO_LEVEL_URI.into(),
-                },
-                RtpCodecKind::Audio,
-                None,
-            )
-            .expect("audio level extension");
-        let registry =
-            register_default_interceptors(Registry::new(), &mut engine).expect("interceptors");
-        let (gathered_tx, mut gathered) = watch::channel(false);
-        let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
-        let pc: Arc<dyn PeerConnection> = Arc::new(
-            PeerConnectionBuilder::new()
-                .with_configuration(RTCConfigurationBuilder::new().build())
-                .with_media_engine(engine)
-                .with_interceptor_registry(registry)
-                .with_handler(Arc::new(Handler {
-                    gathered: gathered_tx,
-                    tracks: tracks_tx,
-                }))
-                .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-                .build()
-                .await
-                .expect("pc"),
-        );
+        let peer = peer::build().await.expect("pc");
+        let (pc, mut gathered, mut tracks) = (peer.pc, peer.gathered, peer.tracks);
         let audio_ssrc: u32 = rand::random::<u32>() | 1;
         let video_ssrc: u32 = rand::random::<u32>() | 1;
-        let audio = local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, audio_ssrc);
-        let video = local_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, video_ssrc);
+        let audio = peer::local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, audio_ssrc);
+        let video = peer::local_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, video_ssrc);
         let audio_sender = pc.add_track(audio.clone()).await.expect("add audio");
         let video_sender = pc.add_track(video.clone()).await.expect("add video");
         let offer = pc.create_offer(None).await.expect("offer");
@@ -404,13 +305,12 @@ impl Bot {
             let (keyring, loudness) = (keyring.clone(), loudness.clone());
             tasks.push(tokio::spawn(async move {
                 let _ = answered.wait_for(|&a| a).await;
-                let (Some(audio_pt), Some(video_pt)) = (
-                    payload_type(&audio_sender).await,
-                    payload_type(&video_sender).await,
+                let (Some((audio_pt, level_id)), Some((video_pt, _))) = (
+                    peer::negotiated(&audio_sender).await,
+                    peer::negotiated(&video_sender).await,
                 ) else {
                     return;
                 };
-                let level_id = audio_level_id(&audio_sender).await;
                 let mut tick = tokio::time::interval(Duration::from_millis(10));
                 for i in 0u32.. {
                     tick.tick().await;

@@ -1,0 +1,145 @@
+//! `loadtest`: E2EE bots against an SFU, with a summary, a JSON report and an HTML page.
+//!
+//! `loadtest --participants 6 --duration 20s --json report.json` runs one local room of six
+//! bots that all publish audio and video, against an sfu it starts itself.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use loadtest::run::{Target, run};
+use loadtest::scenario::{Scenario, parse_duration};
+use loadtest::sfu_process::{LocalSfu, default_binary};
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "E2EE load test: bots that are real MLS + SFrame participants"
+)]
+struct Cli {
+    /// Scenario file (TOML); flags override it.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Rooms [default: 1].
+    #[arg(long)]
+    rooms: Option<usize>,
+    /// Participants per room [default: 6].
+    #[arg(long)]
+    participants: Option<usize>,
+    /// Publishers per room; the rest listen [default: all].
+    #[arg(long)]
+    publishers: Option<usize>,
+    /// Publish audio only.
+    #[arg(long)]
+    audio_only: bool,
+    /// Meeting length once everyone is in, e.g. 20s, 2m [default: 20s].
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Joins per second while the rooms fill [default: 5].
+    #[arg(long)]
+    ramp: Option<f64>,
+    /// Leaves and rejoins per minute per room [default: 0].
+    #[arg(long)]
+    churn: Option<f64>,
+    /// No late joiner.
+    #[arg(long)]
+    no_late_joiner: bool,
+    /// The SFU's signaling address (host:port or http://host:port); default: start one here.
+    #[arg(long)]
+    url: Option<String>,
+    /// Token secret of the remote SFU (default: ask its /dev/token).
+    #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// The sfu binary to start [default: the one next to this binary].
+    #[arg(long)]
+    sfu_bin: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
+    let mut s = match &cli.scenario {
+        Some(path) => Scenario::from_toml(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| path.display().to_string())?,
+        None => Scenario::default(),
+    };
+    if let Some(v) = cli.rooms {
+        s.rooms = v;
+    }
+    if let Some(v) = cli.participants {
+        s.participants = v;
+    }
+    if cli.publishers.is_some() {
+        s.publishers = cli.publishers;
+    }
+    s.audio_only |= cli.audio_only;
+    if let Some(v) = cli.duration {
+        s.duration = v;
+    }
+    if let Some(v) = cli.ramp {
+        s.ramp = v;
+    }
+    if let Some(v) = cli.churn {
+        s.churn = v;
+    }
+    if cli.no_late_joiner {
+        s.late_joiner = false;
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let scenario = scenario(&cli)?;
+    let target = match &cli.url {
+        Some(url) => Target::Remote {
+            addr: url
+                .trim_start_matches("http://")
+                .trim_start_matches("ws://")
+                .trim_end_matches('/')
+                .trim_end_matches("/ws")
+                .to_owned(),
+            secret: cli.token_secret.clone(),
+        },
+        None => {
+            let bin = cli.sfu_bin.clone().or_else(default_binary).context(
+                "no sfu binary next to loadtest: build it (cargo build --release -p sfu) or pass --sfu-bin",
+            )?;
+            let secret: String = (0..32)
+                .map(|_| format!("{:x}", rand::random::<u8>() % 16))
+                .collect();
+            Target::Local(LocalSfu::start(&bin, &secret)?, secret)
+        }
+    };
+    let report = run(&scenario, target, !cli.quiet).await?;
+    print!("{}", report.table());
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &cli.html {
+        std::fs::write(path, report.html())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! One load run: fill the rooms at the ramp rate, let the meeting run (with churn and a late
+//! joiner), sample the SFU, then everyone leaves and the bots' measurements are merged.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::IndexedRandom;
+use signaling_server::token::{self, Claims};
+
+use crate::bot::{Bot, BotSpec, JOIN_TIMEOUT, RunContext};
+use crate::media::TestMedia;
+use crate::report::{Report, SfuSample};
+use crate::scenario::Scenario;
+use crate::sfu_process::{LocalSfu, metric};
+use crate::stats::{BotStats, Commits, SendLog};
+
+/// Where the SFU is.
+#[derive(Debug)]
+pub enum Target {
+    /// Started here; its CPU and memory are measured.
+    Local(LocalSfu, String),
+    /// Running elsewhere: `host:port`, and the token secret (none: its /dev/token).
+    Remote {
+        addr: String,
+        secret: Option<String>,
+    },
+}
+
+impl Target {
+    fn addr(&self) -> &str {
+        match self {
+            Target::Local(sfu, _) => &sfu.addr,
+            Target::Remote { addr, .. } => addr,
+        }
+    }
+
+    async fn token(&self, room: &str, identity: &str) -> anyhow::Result<String> {
+        let secret = match self {
+            Target::Local(_, secret) => Some(secret.as_str()),
+            Target::Remote { secret, .. } => secret.as_deref(),
+        };
+        match secret {
+            Some(secret) => Ok(token::mint(
+                &Claims {
+                    room: room.into(),
+                    sub: identity.into(),
+                    exp: token::unix_now() + 24 * 3600,
+                    publish: true,
+                },
+                secret.as_bytes(),
+            )?),
+            None => {
+                let path = format!("/dev/token?room={room}&identity={identity}");
+                let (status, body) = crate::sfu_process::http_get(self.addr(), &path).await?;
+                anyhow::ensure!(
+                    status == 200,
+                    "GET /dev/token: {status} (pass --token-secret for a server not in dev mode)"
+                );
+                let v: serde_json::Value = serde_json::from_str(&body)?;
+                Ok(v["token"].as_str().context("token")?.to_owned())
+            }
+        }
+    }
+
+    fn local(&self) -> Option<&LocalSfu> {
+        match self {
+            Target::Local(sfu, _) => Some(sfu),
+            Target::Remote { .. } => None,
+        }
+    }
+}
+
+struct Room {
+    name: String,
+    bots: Vec<Bot>,
+    /// Bots that left (churn), with what they measured.
+    gone: Vec<BotStats>,
+    next: usize,
+}
+
+fn spec_for(scenario: &Scenario, room: &Room, index: usize, late: bool) -> BotSpec {
+    let publishing = room
+        .bots
+        .iter()
+        .filter(|b| b.spec.audio || b.spec.video)
+        .count();
+    let publishes = index < scenario.publishers() || late;
+    BotSpec {
+        room: room.name.clone(),
+        name: format!("bot-{index}"),
+        token: String::new(),
+        audio: publishes,
+        video: publishes && !scenario.audio_only,
+        expected_publishers: publishing,
+        late,
+    }
+}
+
+async fn join(
+    ctx: &RunContext,
+    target: &Target,
+    room: &mut Room,
+    scenario: &Scenario,
+    late: bool,
+) -> anyhow::Result<()> {
+    let index = room.next;
+    room.next += 1;
+    let mut spec = spec_for(scenario, room, index, late);
+    spec.token = target.token(&spec.room, &spec.name).await?;
+    let bot = Bot::join(ctx, spec).await?;
+    room.bots.push(bot);
+    Ok(())
+}
+
+/// Runs `scenario` against `target`.
+pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> anyhow::Result<Report> {
+    scenario.validate()?;
+    let media = Arc::new(TestMedia::load()?);
+    let ctx = RunContext {
+        url: format!("ws://{}/ws", target.addr()),
+        media,
+        log: Arc::new(SendLog::default()),
+        commits: Arc::new(Commits::default()),
+        start: Instant::now(),
+    };
+    let mut rooms: Vec<Room> = (0..scenario.rooms)
+        .map(|r| Room {
+            name: format!("load-{r}"),
+            bots: Vec::new(),
+            gone: Vec::new(),
+            next: 0,
+        })
+        .collect();
+    let total = scenario.rooms * (scenario.participants + usize::from(scenario.late_joiner));
+    let bar = if progress {
+        let b = ProgressBar::new(total as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+
+    // Fill the rooms at the ramp rate.
+    bar.set_message("joining");
+    let gap = Duration::from_secs_f64(1.0 / scenario.ramp);
+    for _ in 0..scenario.participants {
+        for room in rooms.iter_mut() {
+            let t = Instant::now();
+            join(&ctx, &target, room, scenario, false).await?;
+            bar.inc(1);
+            tokio::time::sleep(gap.saturating_sub(t.elapsed())).await;
+        }
+    }
+    let settled = wait_joined(&rooms, JOIN_TIMEOUT).await;
+    if !settled {
+        bar.println("warning: not every bot heard every publisher within 30 s");
+    }
+
+    // The meeting: sample the SFU each second; churn and the late joiner happen meanwhile.
+    let addr = target.addr().to_owned();
+    let start_cpu = target.local().map(|s| s.cpu_time()).transpose()?;
+    let start_packets = metric(&addr, "sfu_forwarded_packets_total")
+        .await
+        .unwrap_or(0.0);
+    let meeting_start = Instant::now();
+    let mut samples = Vec::new();
+    let churn_every =
+        (scenario.churn > 0.0).then(|| Duration::from_secs_f64(60.0 / scenario.churn));
+    let mut next_churn = churn_every.map(|d| meeting_start + d);
+    let late_at = meeting_start + scenario.duration / 4;
+    let mut late_done = !scenario.late_joiner;
+    let mut last_cpu = start_cpu;
+    let mut last_packets = start_packets;
+    let mut churned = 0usize;
+    bar.set_message("meeting");
+    while meeting_start.elapsed() < scenario.duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let packets = metric(&addr, "sfu_forwarded_packets_total")
+            .await
+            .unwrap_or(last_packets);
+        let cpu = target.local().map(|s| s.cpu_time()).transpose()?;
+        samples.push(SfuSample {
+            second: meeting_start.elapsed().as_secs_f64(),
+            packets_per_second: packets - last_packets,
+            cpu_percent: match (cpu, last_cpu) {
+                (Some(c), Some(l)) => Some((c - l).as_secs_f64() * 100.0),
+                _ => None,
+            },
+        });
+        (last_cpu, last_packets) = (cpu, packets);
+        if !late_done && Instant::now() >= late_at {
+            for room in rooms.iter_mut() {
+                join(&ctx, &target, room, scenario, true).await?;
+                bar.inc(1);
+            }
+            late_done = true;
+        }
+        if let (Some(at), Some(every)) = (next_churn, churn_every)
+            && Instant::now() >= at
+        {
+            for room in rooms.iter_mut() {
+                let candidates: Vec<usize> = (0..room.bots.len())
+                    .filter(|&i| !room.bots[i].spec.late)
+                    .collect();
+                if let Some(&i) = candidates.choose(&mut rand::rng()) {
+                    let bot = room.bots.swap_remove(i);
+                    room.gone.push(bot.leave().await);
+                    join(&ctx, &target, room, scenario, false).await?;
+                    churned += 1;
+                }
+            }
+            next_churn = Some(at + every);
+        }
+        let received: u64 = rooms
+            .iter()
+            .flat_map(|r| r.bots.iter())
+            .map(|b| b.stats().frames_received)
+            .sum();
+        bar.set_message(format!("meeting, {received} frames decrypted"));
+    }
+    let end_packets = metric(&addr, "sfu_forwarded_packets_total")
+        .await
+        .unwrap_or(last_packets);
+    let end_cpu = target.local().map(|s| s.cpu_time()).transpose()?;
+    let forwarded = end_packets - start_packets;
+    let sfu_cpu_us_per_packet = match (start_cpu, end_cpu) {
+        (Some(a), Some(b)) if forwarded > 0.0 => Some((b - a).as_secs_f64() * 1e6 / forwarded),
+        _ => None,
+    };
+    let sfu_peak_rss_mb = target.local().map(|s| s.peak_rss_mb()).transpose()?;
+    bar.finish_and_clear();
+
+    let mut all = Vec::new();
+    for room in rooms {
+        all.extend(room.gone);
+        for bot in room.bots {
+            all.push(bot.leave().await);
+        }
+    }
+    Ok(Report::build(
+        scenario,
+        &all,
+        &ctx.commits.histogram(),
+        churned,
+        forwarded / scenario.duration.as_secs_f64(),
+        sfu_cpu_us_per_packet,
+        sfu_peak_rss_mb,
+        samples,
+        ctx.media.video_kbps(),
+    ))
+}
+
+/// Waits until every bot heard every publisher it expected, or `limit` passes.
+async fn wait_joined(rooms: &[Room], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if rooms.iter().flat_map(|r| r.bots.iter()).all(|b| b.joined()) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,161 @@
+//! A load scenario: from a TOML file, then flags. Every field has a default, so
+//! `loadtest --participants 6 --duration 20s` is a complete scenario.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    /// Rooms, each with the same participants (default 1).
+    pub rooms: usize,
+    /// Participants per room (default 6).
+    pub participants: usize,
+    /// How many of them publish (default: all); the others only listen.
+    pub publishers: Option<usize>,
+    /// Publish audio only (default: audio and video).
+    pub audio_only: bool,
+    /// How long the meeting runs once everyone is in, e.g. "20s", "2m" (default 20 s).
+    #[serde(with = "duration_text")]
+    pub duration: Duration,
+    /// Joins per second while the rooms fill (default 5).
+    pub ramp: f64,
+    /// Leaves-and-rejoins per minute per room during the meeting (default 0).
+    pub churn: f64,
+    /// One more participant per room joins once the meeting runs, and its time to the first
+    /// frames is reported apart (default on).
+    pub late_joiner: bool,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            rooms: 1,
+            participants: 6,
+            publishers: None,
+            audio_only: false,
+            duration: Duration::from_secs(20),
+            ramp: 5.0,
+            churn: 0.0,
+            late_joiner: true,
+        }
+    }
+}
+
+/// A scenario that cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid scenario: {0}")]
+pub struct ScenarioError(pub String);
+
+impl Scenario {
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError(e.to_string()))
+    }
+
+    pub fn publishers(&self) -> usize {
+        self.publishers
+            .unwrap_or(self.participants)
+            .min(self.participants)
+    }
+
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let bad = |m: &str| Err(ScenarioError(m.into()));
+        if self.rooms == 0 || self.participants == 0 {
+            return bad("rooms and participants must be at least 1");
+        }
+        if self.publishers.is_some_and(|p| p > self.participants) {
+            return bad("publishers cannot exceed participants");
+        }
+        if !(self.ramp > 0.0 && self.ramp.is_finite()) {
+            return bad("ramp must be a positive number of joins per second");
+        }
+        if !(self.churn >= 0.0 && self.churn.is_finite()) {
+            return bad("churn must be zero or more per minute");
+        }
+        if self.duration.is_zero() {
+            return bad("duration must be more than zero");
+        }
+        Ok(())
+    }
+}
+
+/// "500ms", "20s", "2m", "1h" (or plain seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 20s or 2m"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}s", d.as_secs_f64()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn a_file_sets_what_it_names_and_refuses_unknown_keys() {
+        let s = Scenario::from_toml("participants = 50\nduration = \"1m\"\nchurn = 2.5\n")
+            .expect("parses");
+        assert_eq!(s.participants, 50);
+        assert_eq!(s.duration, Duration::from_secs(60));
+        assert_eq!(s.churn, 2.5);
+        assert_eq!(s.rooms, 1);
+        assert!(Scenario::from_toml("participant = 5").is_err());
+    }
+
+    #[test]
+    fn impossible_scenarios_are_refused() {
+        let s = Scenario {
+            publishers: Some(7),
+            ..Scenario::default()
+        };
+        assert!(s.validate().is_err());
+        assert!(
+            Scenario {
+                ramp: 0.0,
+                ..Scenario::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(Scenario::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,122 @@
+//! The SFU under test: a local `sfu` process started for the run (so its CPU time and memory
+//! can be read from /proc), or a running one reached by URL. Plain HTTP GETs for tokens and
+//! metrics.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Linux's USER_HZ: /proc CPU times are in these ticks.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// A local sfu; killed when dropped.
+#[derive(Debug)]
+pub struct LocalSfu {
+    child: Child,
+    /// `host:port` of its HTTP listener.
+    pub addr: String,
+}
+
+impl Drop for LocalSfu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `sfu` binary next to this one (`target/<profile>/sfu`).
+pub fn default_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    // Tests run from target/<profile>/deps.
+    [dir.join("sfu"), dir.parent()?.join("sfu")]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+impl LocalSfu {
+    /// Starts `bin` on a loopback port with this token secret.
+    pub fn start(bin: &Path, token_secret: &str) -> anyhow::Result<LocalSfu> {
+        let mut child = Command::new(bin)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--udp-port-min",
+                "0",
+                "--udp-port-max",
+                "0",
+            ])
+            .env("SFU_TOKEN_SECRET", token_secret)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("sfu stdout")?).read_line(&mut line)?;
+        let Some(addr) = line.trim().strip_prefix("sfu listening on http://") else {
+            bail!("the sfu did not start: {line:?}");
+        };
+        Ok(LocalSfu {
+            addr: addr.to_owned(),
+            child,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User plus system CPU time so far.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').context("stat format")?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+        Ok(Duration::from_secs_f64(ticks / TICKS_PER_SECOND))
+    }
+
+    /// Peak resident memory (VmHWM), in MiB.
+    pub fn peak_rss_mb(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .context("VmHWM")?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()?;
+        Ok(kb / 1024.0)
+    }
+}
+
+/// `GET path` on `addr` (`host:port`); the status and the body.
+pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).await?;
+    let status = response.get(9..12).context("HTTP status")?.parse()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A counter's value from the SFU's /metrics.
+pub async fn metric(addr: &str, name: &str) -> anyhow::Result<f64> {
+    let (_, body) = http_get(addr, "/metrics").await?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .with_context(|| format!("{name} in /metrics"))
+}

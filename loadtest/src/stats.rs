@@ -1,0 +1,212 @@
+//! What the bots measure. Each bot keeps its own counters and histograms (its tasks share one
+//! lock, no bot waits on another); the run merges them at the end. Send times are kept per
+//! sender so a receiver can tell a frame's end-to-end latency from its KID and counter.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// Microsecond histogram up to a minute.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
+}
+
+/// Record a duration in µs, clamped to the histogram's range.
+pub fn record(h: &mut Histogram<u64>, d: Duration) {
+    let us = (d.as_micros() as u64).clamp(1, 60_000_000);
+    h.record(us).expect("clamped into range");
+}
+
+/// One bot's measurements.
+#[derive(Debug, Clone)]
+pub struct BotStats {
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    /// Frames that never arrived: gaps in a sender's counters as this bot saw them.
+    pub frames_lost: u64,
+    pub no_key_yet: u64,
+    pub authentication_failed: u64,
+    pub other_failures: u64,
+    pub latency: Histogram<u64>,
+    /// Frames received per second of the run, and the worst latency in each (µs).
+    pub per_second: Vec<(u64, u64)>,
+    /// Join request to the first frame from every publisher present at the join.
+    pub join_time: Option<Duration>,
+    pub late_joiner: bool,
+}
+
+impl Default for BotStats {
+    fn default() -> Self {
+        BotStats {
+            frames_sent: 0,
+            frames_received: 0,
+            frames_lost: 0,
+            no_key_yet: 0,
+            authentication_failed: 0,
+            other_failures: 0,
+            latency: histogram(),
+            per_second: Vec::new(),
+            join_time: None,
+            late_joiner: false,
+        }
+    }
+}
+
+impl BotStats {
+    /// A frame received at `second` of the run with this latency.
+    pub fn received(&mut self, second: usize, latency: Option<Duration>) {
+        self.frames_received += 1;
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, (0, 0));
+        }
+        let slot = &mut self.per_second[second];
+        slot.0 += 1;
+        if let Some(l) = latency {
+            record(&mut self.latency, l);
+            slot.1 = slot.1.max(l.as_micros() as u64);
+        }
+    }
+}
+
+const RING: usize = 8192;
+
+/// When each of one sender's recent frames was encrypted, by counter.
+#[derive(Debug)]
+struct SenderRing {
+    slots: Mutex<Vec<(u64, Option<Instant>)>>,
+}
+
+/// Send times of every bot's frames, by KID and counter.
+#[derive(Debug, Default)]
+pub struct SendLog {
+    senders: RwLock<HashMap<u64, Arc<SenderRing>>>,
+}
+
+impl SendLog {
+    pub fn sent(&self, kid: u64, ctr: u64, at: Instant) {
+        let ring = {
+            let read = self.senders.read().unwrap_or_else(|e| e.into_inner());
+            read.get(&kid).cloned()
+        };
+        let ring = match ring {
+            Some(r) => r,
+            None => {
+                let mut write = self.senders.write().unwrap_or_else(|e| e.into_inner());
+                write
+                    .entry(kid)
+                    .or_insert_with(|| {
+                        Arc::new(SenderRing {
+                            slots: Mutex::new(vec![(0, None); RING]),
+                        })
+                    })
+                    .clone()
+            }
+        };
+        let mut slots = ring.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots[(ctr as usize) % RING] = (ctr, Some(at));
+    }
+
+    /// When (kid, ctr) was sent, if it is recent enough to be remembered.
+    pub fn sent_at(&self, kid: u64, ctr: u64) -> Option<Instant> {
+        let read = self.senders.read().unwrap_or_else(|e| e.into_inner());
+        let ring = read.get(&kid)?;
+        let slots = ring.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots[(ctr as usize) % RING] {
+            (c, Some(at)) if c == ctr => Some(at),
+            _ => None,
+        }
+    }
+}
+
+/// Epoch changes across a room: when the first and the last member reached each epoch.
+#[derive(Debug, Default)]
+pub struct Commits {
+    arrivals: Mutex<HashMap<(String, u64), (Instant, usize)>>,
+    latency: Mutex<Option<Histogram<u64>>>,
+}
+
+impl Commits {
+    /// `room` reached `epoch` at one more member of the `members` it has.
+    pub fn arrived(&self, room: &str, epoch: u64, members: usize, at: Instant) {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = arrivals.entry((room.to_owned(), epoch)).or_insert((at, 0));
+        entry.1 += 1;
+        if entry.1 == members && epoch > 0 {
+            let first = entry.0;
+            let mut h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+            record(h.get_or_insert_with(histogram), at.duration_since(first));
+        }
+    }
+
+    pub fn histogram(&self) -> Histogram<u64> {
+        self.latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(histogram)
+    }
+}
+
+/// Counter gaps per sender as one receiver sees them: frames that never came.
+#[derive(Debug, Default)]
+pub struct Gaps {
+    /// Per KID: lowest and highest counter seen and how many distinct were seen.
+    seen: HashMap<u64, (u64, u64, u64)>,
+}
+
+impl Gaps {
+    pub fn saw(&mut self, kid: u64, ctr: u64) {
+        let e = self.seen.entry(kid).or_insert((ctr, ctr, 0));
+        e.0 = e.0.min(ctr);
+        e.1 = e.1.max(ctr);
+        e.2 += 1;
+    }
+
+    /// Frames between the first and the last seen of each sender that were not seen.
+    pub fn lost(&self) -> u64 {
+        self.seen
+            .values()
+            .map(|&(lo, hi, n)| (hi - lo + 1).saturating_sub(n))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_count_the_counters_never_seen() {
+        let mut g = Gaps::default();
+        for c in [3, 4, 6, 9] {
+            g.saw(1, c);
+        }
+        g.saw(2, 0);
+        assert_eq!(g.lost(), 3, "5, 7 and 8 of sender 1");
+    }
+
+    #[test]
+    fn the_send_log_remembers_recent_frames_only() {
+        let log = SendLog::default();
+        let t = Instant::now();
+        log.sent(7, 1, t);
+        assert_eq!(log.sent_at(7, 1), Some(t));
+        log.sent(7, 1 + RING as u64, t);
+        assert_eq!(log.sent_at(7, 1), None, "overwritten");
+        assert_eq!(log.sent_at(8, 1), None);
+    }
+
+    #[test]
+    fn commit_latency_is_first_to_last_member() {
+        let c = Commits::default();
+        let t = Instant::now();
+        c.arrived("r", 1, 3, t);
+        c.arrived("r", 1, 3, t + Duration::from_millis(5));
+        c.arrived("r", 1, 3, t + Duration::from_millis(20));
+        let h = c.histogram();
+        assert_eq!(h.len(), 1);
+        assert!((19_900..=20_100).contains(&h.max()));
+    }
+}

@@ -1,0 +1,73 @@
+//! A short real run: bots join a local sfu (the binary cargo built for the workspace's tests),
+//! publish, decrypt everything, and the report says so.
+
+use std::time::Duration;
+
+use loadtest::run::{Target, run};
+use loadtest::scenario::Scenario;
+use loadtest::sfu_process::{LocalSfu, default_binary};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
+    let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
+    let secret = "loadtest secret 0123456789";
+    let target = Target::Local(LocalSfu::start(&bin, secret).expect("sfu"), secret.into());
+    let scenario = Scenario {
+        participants: 3,
+        duration: Duration::from_secs(6),
+        ..Scenario::default()
+    };
+    let report = run(&scenario, target, false).await.expect("run");
+
+    assert_eq!(report.participants_joined, 4, "three and the late joiner");
+    assert_eq!(report.decrypt_failure_kinds.authentication_failed, 0);
+    assert_eq!(report.decrypt_failure_kinds.other, 0);
+    // Every publisher's frames reach the other members: at least 2 receivers per frame of the
+    // first three over most of the run.
+    assert!(
+        report.frames_sent > 500,
+        "{} frames sent",
+        report.frames_sent
+    );
+    assert!(
+        report.frames_received as f64 > report.frames_sent as f64 * 1.5,
+        "{} received of {} sent",
+        report.frames_received,
+        report.frames_sent
+    );
+    assert_eq!(
+        report.join_ms.count, 2,
+        "the 2nd and 3rd joiners each heard everyone"
+    );
+    assert_eq!(report.late_join_ms.count, 1);
+    assert!(report.latency_ms.count > 1000);
+    assert!(
+        report.commit_ms.count >= 2,
+        "the adds of bot 2, 3 and the late joiner"
+    );
+    assert!(report.sfu_cpu_us_per_packet.is_some_and(|v| v > 0.0));
+    assert!(report.sfu_peak_rss_mb.is_some_and(|v| v > 1.0));
+
+    let json: serde_json::Value = serde_json::to_value(&report).expect("json");
+    for key in [
+        "participants_joined",
+        "frames_sent",
+        "frames_received",
+        "decrypt_failures",
+        "sfu_cpu_us_per_packet",
+        "sfu_peak_rss_mb",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    for (key, sub) in [
+        ("join_ms", ["p50", "p99"].as_slice()),
+        ("latency_ms", &["p50", "p95", "p99"]),
+        ("commit_ms", &["p50", "p99"]),
+    ] {
+        for s in sub {
+            assert!(json[key][s].is_number(), "{key}.{s}");
+        }
+    }
+    let html = report.html();
+    assert!(html.contains("<svg") && html.contains("frame latency"));
+}
