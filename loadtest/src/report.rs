@@ -73,6 +73,8 @@ pub struct Report {
     /// All decrypt failures; by kind in `decrypt_failure_kinds`.
     pub decrypt_failures: u64,
     pub decrypt_failure_kinds: DecryptFailures,
+    /// Frames received twice and dropped by the replay check (not failures).
+    pub duplicates: u64,
     pub join_ms: Quantiles,
     pub late_join_ms: Quantiles,
     pub latency_ms: Quantiles,
@@ -139,6 +141,7 @@ impl Report {
             },
             decrypt_failures: kinds.no_key_yet + kinds.authentication_failed + kinds.other,
             decrypt_failure_kinds: kinds,
+            duplicates: sum(|b| b.duplicates),
             join_ms: Quantiles::of(&join),
             late_join_ms: Quantiles::of(&late),
             latency_ms: Quantiles::of(&latency),
@@ -186,6 +189,7 @@ impl Report {
                     self.decrypt_failure_kinds.other
                 ),
             ),
+            ("duplicate frames dropped", self.duplicates.to_string()),
             ("join to first frames, ms", q(&self.join_ms)),
             ("late joiner, ms", q(&self.late_join_ms)),
             ("frame latency, ms", q(&self.latency_ms)),

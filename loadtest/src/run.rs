@@ -80,13 +80,18 @@ struct Room {
     next: usize,
 }
 
-fn spec_for(scenario: &Scenario, room: &Room, index: usize, late: bool) -> BotSpec {
+fn spec_for(
+    scenario: &Scenario,
+    room: &Room,
+    index: usize,
+    publishes: bool,
+    late: bool,
+) -> BotSpec {
     let publishing = room
         .bots
         .iter()
         .filter(|b| b.spec.audio || b.spec.video)
         .count();
-    let publishes = index < scenario.publishers() || late;
     BotSpec {
         room: room.name.clone(),
         name: format!("bot-{index}"),
@@ -98,21 +103,28 @@ fn spec_for(scenario: &Scenario, room: &Room, index: usize, late: bool) -> BotSp
     }
 }
 
+/// A new bot in `room`: a publisher if `publishes` says so, by default the first
+/// `publishers` to join and the late joiner.
 async fn join(
     ctx: &RunContext,
     target: &Target,
     room: &mut Room,
     scenario: &Scenario,
     late: bool,
+    publishes: Option<bool>,
 ) -> anyhow::Result<()> {
     let index = room.next;
     room.next += 1;
-    let mut spec = spec_for(scenario, room, index, late);
+    let publishes = publishes.unwrap_or(index < scenario.publishers() || late);
+    let mut spec = spec_for(scenario, room, index, publishes, late);
     spec.token = target.token(&spec.room, &spec.name).await?;
     let bot = Bot::join(ctx, spec).await?;
     room.bots.push(bot);
     Ok(())
 }
+
+/// How long before the end of the meeting churn stops.
+const CHURN_QUIET_END: Duration = Duration::from_secs(3);
 
 /// Runs `scenario` against `target`.
 pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> anyhow::Result<Report> {
@@ -154,7 +166,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> anyhow:
     for _ in 0..scenario.participants {
         for room in rooms.iter_mut() {
             let t = Instant::now();
-            join(&ctx, &target, room, scenario, false).await?;
+            join(&ctx, &target, room, scenario, false, None).await?;
             bar.inc(1);
             tokio::time::sleep(gap.saturating_sub(t.elapsed())).await;
         }
@@ -198,22 +210,27 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> anyhow:
         (last_cpu, last_packets) = (cpu, packets);
         if !late_done && Instant::now() >= late_at {
             for room in rooms.iter_mut() {
-                join(&ctx, &target, room, scenario, true).await?;
+                join(&ctx, &target, room, scenario, true, None).await?;
                 bar.inc(1);
             }
             late_done = true;
         }
+        // No churn in the last seconds: a rejoiner needs time to get in and be measured.
+        let ending = meeting_start.elapsed() + CHURN_QUIET_END >= scenario.duration;
         if let (Some(at), Some(every)) = (next_churn, churn_every)
             && Instant::now() >= at
+            && !ending
         {
             for room in rooms.iter_mut() {
                 let candidates: Vec<usize> = (0..room.bots.len())
                     .filter(|&i| !room.bots[i].spec.late)
                     .collect();
                 if let Some(&i) = candidates.choose(&mut rand::rng()) {
+                    // Someone leaves and someone comes back in the same role.
                     let bot = room.bots.swap_remove(i);
+                    let publishes = bot.spec.audio || bot.spec.video;
                     room.gone.push(bot.leave().await);
-                    join(&ctx, &target, room, scenario, false).await?;
+                    join(&ctx, &target, room, scenario, false, Some(publishes)).await?;
                     churned += 1;
                 }
             }

@@ -29,6 +29,9 @@ pub struct BotStats {
     pub no_key_yet: u64,
     pub authentication_failed: u64,
     pub other_failures: u64,
+    /// Frames that arrived twice (a retransmission of a packet that was late, not lost): the
+    /// replay check drops the copy; not a failure.
+    pub duplicates: u64,
     pub latency: Histogram<u64>,
     /// Frames received per second of the run, and the worst latency in each (µs).
     pub per_second: Vec<(u64, u64)>,
@@ -46,6 +49,7 @@ impl Default for BotStats {
             no_key_yet: 0,
             authentication_failed: 0,
             other_failures: 0,
+            duplicates: 0,
             latency: histogram(),
             per_second: Vec::new(),
             join_time: None,

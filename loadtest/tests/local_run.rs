@@ -71,3 +71,30 @@ async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
     let html = report.html();
     assert!(html.contains("<svg") && html.contains("frame latency"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_and_rejoiners_hear_every_publisher() {
+    let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
+    let secret = "loadtest secret 0123456789";
+    let target = Target::Local(LocalSfu::start(&bin, secret).expect("sfu"), secret.into());
+    let scenario = Scenario {
+        participants: 4,
+        publishers: Some(2),
+        duration: Duration::from_secs(10),
+        churn: 20.0, // one leave-and-rejoin every 3 s (none in the last 3 s)
+        late_joiner: false,
+        ..Scenario::default()
+    };
+    let report = run(&scenario, target, false).await.expect("run");
+    assert!(report.churned >= 2, "{} churned", report.churned);
+    assert_eq!(report.participants_joined, 4 + report.churned);
+    // Everyone but the very first (who found nobody publishing) heard every publisher present
+    // when they joined: listeners, and those who came back.
+    assert_eq!(
+        report.join_ms.count as usize,
+        report.participants_joined - 1,
+        "{report:#?}"
+    );
+    assert_eq!(report.decrypt_failure_kinds.authentication_failed, 0);
+    assert_eq!(report.decrypt_failure_kinds.other, 0);
+}

@@ -15,6 +15,7 @@ use media_crypto::sframe::DecryptError;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP9};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use signaling_client::{Client, ClientConfig, Event};
 use tokio::sync::{Notify, watch};
 use webrtc::peer_connection::PeerConnection;
@@ -84,11 +85,16 @@ impl BotState {
                 Ok(())
             }
             Err(e @ DecryptError::NoKeyYet { .. }) => Err(e),
+            Err(e @ DecryptError::Replayed { .. }) => {
+                self.stats.duplicates += 1;
+                Err(e)
+            }
             Err(e @ DecryptError::AuthenticationFailed { .. }) => {
                 self.stats.authentication_failed += 1;
                 Err(e)
             }
             Err(e) => {
+                tracing::debug!(error = %e, "decrypt failure");
                 self.stats.other_failures += 1;
                 Err(e)
             }
@@ -162,9 +168,28 @@ impl Bot {
                 },
             ));
         }
+        if outgoing.is_empty() {
+            // A listener offers to receive, so the connection has media sections to set up.
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                peer.pc
+                    .add_transceiver_from_kind(
+                        kind,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Recvonly,
+                            streams: Vec::new(),
+                            send_encodings: Vec::new(),
+                        }),
+                    )
+                    .await?;
+            }
+        }
         let offer = peer.pc.create_offer(None).await?;
         peer.pc.set_local_description(offer).await?;
-        client.send_sdp_offer(peer::local_sdp(&mut peer).await?);
+        let offer_sdp = peer::local_sdp(&mut peer).await?;
+        if !offer_sdp.contains("a=ice-ufrag") {
+            tracing::warn!(sdp = %offer_sdp, "offer without ICE credentials");
+        }
+        client.send_sdp_offer(offer_sdp);
 
         let (answered_tx, answered) = watch::channel(false);
         let keys = Arc::new(Notify::new());
