@@ -114,44 +114,171 @@ impl SfuConfig {
         }
     }
 
-    /// Checks what cannot be checked by types.
+    /// Checks what cannot be checked by types: the first problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.udp_ports.0 != 0 && self.udp_ports.0 > self.udp_ports.1 {
-            return Err(ConfigError::Invalid(format!(
-                "udp port range {}-{} is empty",
-                self.udp_ports.0, self.udp_ports.1
-            )));
+        match self.problems().into_iter().next() {
+            Some((_, message)) => Err(ConfigError::Invalid(message)),
+            None => Ok(()),
         }
-        if let Some(bad) = self.ice_servers.iter().find(|u| {
+    }
+
+    /// Every problem types cannot catch, with the file key it concerns (if one).
+    pub fn problems(&self) -> Vec<(Option<&'static str>, String)> {
+        let mut out = Vec::new();
+        if self.udp_ports.0 != 0 && self.udp_ports.0 > self.udp_ports.1 {
+            out.push((
+                Some("udp_port_min"),
+                format!(
+                    "udp port range {}-{} is empty",
+                    self.udp_ports.0, self.udp_ports.1
+                ),
+            ));
+        }
+        for bad in self.ice_servers.iter().filter(|u| {
             !["stun:", "stuns:", "turn:", "turns:"]
                 .iter()
                 .any(|s| u.starts_with(s))
         }) {
-            return Err(ConfigError::Invalid(format!(
-                "ice server {bad:?} is not a stun:, stuns:, turn: or turns: URL"
-            )));
+            out.push((
+                Some("ice_servers"),
+                format!("ice server {bad:?} is not a stun:, stuns:, turn: or turns: URL"),
+            ));
         }
         if self.max_participants_per_room == 0 {
-            return Err(ConfigError::Invalid(
+            out.push((
+                Some("max_participants_per_room"),
                 "max_participants_per_room must be at least 1".into(),
             ));
         }
         match &self.token_secret {
-            Some(s) if s.len() < 16 => Err(ConfigError::Invalid(
+            Some(s) if s.len() < 16 => out.push((
+                Some("token_secret"),
                 "token_secret must be at least 16 bytes".into(),
             )),
-            None if !self.dev => Err(ConfigError::Invalid(
+            None if !self.dev => out.push((
+                None,
                 "set token_secret (or SFU_TOKEN_SECRET), or run the insecure dev mode with --dev"
                     .into(),
             )),
-            _ => Ok(()),
+            _ => {}
         }
+        out
+    }
+}
+
+/// One problem of a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based, when it belongs to a line.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+const KEYS: &[&str] = &[
+    "listen",
+    "udp_port_min",
+    "udp_port_max",
+    "public_ip",
+    "ice_servers",
+    "max_participants_per_room",
+    "token_secret",
+    "dev",
+    "demo_dir",
+];
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where `key` is set.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+/// Checks a configuration file's text: syntax, unknown keys, each value's type, then what the
+/// values mean together. Every problem found, not just the first.
+pub fn check(text: &str) -> Result<SfuConfig, Vec<Problem>> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        vec![Problem {
+            line: e.span().map(|s| line_of_offset(text, s.start)),
+            message: e.message().trim().to_owned(),
+        }]
+    })?;
+    let mut problems = Vec::new();
+    let mut good = toml::Table::new();
+    for (key, value) in table {
+        let line = line_of_key(text, &key);
+        if !KEYS.contains(&key.as_str()) {
+            problems.push(Problem {
+                line,
+                message: format!("unknown setting `{key}` (known: {})", KEYS.join(", ")),
+            });
+            continue;
+        }
+        let mut one = toml::Table::new();
+        one.insert(key.clone(), value);
+        match toml::Value::Table(one.clone()).try_into::<FileConfig>() {
+            Ok(_) => good.extend(one),
+            Err(e) => problems.push(Problem {
+                line,
+                message: format!("`{key}`: {}", e.message().trim()),
+            }),
+        }
+    }
+    let mut config = SfuConfig::default();
+    if let Ok(file) = toml::Value::Table(good).try_into::<FileConfig>() {
+        config.apply(file);
+    }
+    for (key, message) in config.problems() {
+        problems.push(Problem {
+            line: key.and_then(|k| line_of_key(text, k)),
+            message,
+        });
+    }
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_finds_every_problem_with_its_line() {
+        let text = "listen = \"0.0.0.0:9000\"\nlisen = 3\nudp_port_min = \"many\"\n\
+                    max_participants_per_room = 0\ntoken_secret = \"short\"\n";
+        let problems = check(text).expect_err("broken");
+        let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(
+            lines,
+            vec![Some(2), Some(3), Some(4), Some(5)],
+            "{problems:#?}"
+        );
+        assert!(problems[0].message.contains("unknown setting `lisen`"));
+        assert!(problems[1].message.contains("udp_port_min"));
+        assert!(problems[3].message.contains("16 bytes"));
+        assert!(problems[2].message.contains("at least 1"));
+        let syntax = check("listen = \n").expect_err("syntax");
+        assert_eq!(syntax[0].line, Some(1));
+        assert!(
+            check(
+                &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sfu.example.toml"))
+                    .expect("example")
+            )
+            .is_err_and(|p| p.len() == 1 && p[0].line.is_none()),
+            "the example has no secret"
+        );
+    }
 
     #[test]
     fn the_example_file_states_the_defaults() {

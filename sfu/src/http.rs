@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use signaling_server::SignalingServer;
@@ -31,6 +31,7 @@ pub fn router(config: &SfuConfig, signaling: &SignalingServer, media: Arc<Forwar
     };
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(signaling.router());
@@ -38,6 +39,15 @@ pub fn router(config: &SfuConfig, signaling: &SignalingServer, media: Arc<Forwar
         app = app.fallback_service(ServeDir::new(dir));
     }
     app
+}
+
+/// 200 while the server takes participants, 503 once it is shutting down.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.signaling.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

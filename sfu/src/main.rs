@@ -2,81 +2,66 @@
 //! WebSocket (rooms, access tokens, the MLS delivery service), the browser demo, `/healthz`
 //! and `/metrics`. It holds no key that opens a frame and links no frame-key code.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::Parser;
-use sfu::config::{self, SfuConfig};
+use sfu::cli::{Cli, Command, LogFormat, TokenCommand};
 use sfu::http;
 use sfu::media::MediaConfig;
 use signaling_protocol::IceServer;
 use signaling_server::{SignalingConfig, SignalingServer};
 
-/// Flags (each also from an environment variable) override the configuration file, which
-/// overrides the defaults.
-#[derive(Debug, Parser)]
-#[command(version, about = "End-to-end encrypted video conferencing SFU")]
-struct Cli {
-    /// TOML configuration file.
-    #[arg(long, env = "SFU_CONFIG")]
-    config: Option<PathBuf>,
-    /// HTTP listen address [default: 127.0.0.1:8080].
-    #[arg(long, env = "SFU_LISTEN")]
-    listen: Option<SocketAddr>,
-    /// Public IP for ICE host candidates (1:1 NAT).
-    #[arg(long, env = "SFU_PUBLIC_IP")]
-    public_ip: Option<IpAddr>,
-    /// Lowest UDP port for media [default: 50000]; 0 lets the OS pick any port.
-    #[arg(long, env = "SFU_UDP_PORT_MIN")]
-    udp_port_min: Option<u16>,
-    /// Highest UDP port for media [default: 50199]. One port per participant.
-    #[arg(long, env = "SFU_UDP_PORT_MAX")]
-    udp_port_max: Option<u16>,
-    /// A STUN or TURN URL handed to clients (repeat the flag for several;
-    /// comma-separated in SFU_ICE_SERVERS).
-    #[arg(long = "ice-server", env = "SFU_ICE_SERVERS", value_delimiter = ',')]
-    ice_servers: Option<Vec<String>>,
-    /// Secret for HS256 access tokens (at least 16 bytes).
-    #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
-    token_secret: Option<String>,
-    /// INSECURE dev mode: anyone can get an access token from /dev/token. Local demos only.
-    #[arg(long, env = "SFU_DEV")]
-    dev: bool,
-    /// Folder with the browser demo's files.
-    #[arg(long, env = "SFU_DEMO_DIR")]
-    demo_dir: Option<PathBuf>,
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Token(TokenCommand::Create(args))) => {
+            println!("{}", sfu::cli::token_create(args)?);
+            Ok(())
+        }
+        Some(Command::CheckConfig { file }) => match sfu::cli::check_config(file) {
+            Ok(()) => {
+                println!("{}: ok", file.display());
+                Ok(())
+            }
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                std::process::exit(1);
+            }
+        },
+        None => serve(cli),
+    }
 }
 
-fn load(cli: Cli) -> anyhow::Result<SfuConfig> {
-    let mut config = SfuConfig::default();
-    if let Some(path) = &cli.config {
-        config.apply_file(path)?;
+/// How long a graceful shutdown waits for rooms to empty.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
-    config.apply(config::FileConfig {
-        listen: cli.listen,
-        public_ip: cli.public_ip,
-        udp_port_min: cli.udp_port_min,
-        udp_port_max: cli.udp_port_max,
-        ice_servers: cli.ice_servers,
-        token_secret: cli.token_secret,
-        dev: cli.dev.then_some(true),
-        demo_dir: cli.demo_dir,
-        ..config::FileConfig::default()
-    });
-    config.validate()?;
-    Ok(config)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let config = load(Cli::parse())?;
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    init_logs(cli.run.log_format);
+    let config = cli.run.load()?;
     let media = std::sync::Arc::new(sfu::media::MediaServer::new(MediaConfig::new(
         config.listen.ip(),
         config.udp_ports,
@@ -113,10 +98,20 @@ async fn main() -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     println!("sfu listening on http://{addr}");
     tracing::info!(%addr, dev = config.dev, demo = ?config.demo_dir, "serving");
+    let draining = signaling.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .with_graceful_shutdown(async move {
+            stop_signal().await;
+            tracing::info!("shutting down: telling participants goodbye, draining rooms");
+            draining.shut_down();
+            if !draining.drained(DRAIN_TIMEOUT).await {
+                tracing::warn!(
+                    left = draining.stats().participants,
+                    "rooms did not drain in time"
+                );
+            }
         })
         .await?;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -63,3 +63,51 @@ fn a_broken_config_file_is_refused_with_its_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mystery"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_says_goodbye_to_everyone_drains_the_room_and_exits() {
+    use signaling_client::{Client, ClientConfig, Event};
+    let mut sfu = start(&["--dev"]);
+    assert_eq!(get(&sfu.addr, "/readyz").await, (200, "ready\n".into()));
+    let mut clients = Vec::new();
+    for name in ["alice", "bob"] {
+        let (_, body) = get(&sfu.addr, &format!("/dev/token?room=r&identity={name}")).await;
+        let token: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let config = ClientConfig::new(
+            format!("ws://{}/ws", sfu.addr),
+            "r",
+            token["token"].as_str().expect("token"),
+        );
+        clients.push(Client::connect(config).await.expect("join"));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &sfu.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    for client in &mut clients {
+        let reason = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), client.next_event())
+                .await
+                .expect("told in time")
+            {
+                Some(Event::Closed { reason }) => break reason,
+                Some(_) => continue,
+                None => panic!("no closing event"),
+            }
+        };
+        assert!(reason.contains("shutting down"), "{reason}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let exit = loop {
+        if let Some(status) = sfu.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not exit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+}

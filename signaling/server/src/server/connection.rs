@@ -56,6 +56,12 @@ async fn handshake(
     stream: &mut Stream,
 ) -> Result<Joined, (ErrorCode, String)> {
     let config = &server.inner.config;
+    if server.is_shutting_down() {
+        return Err((
+            ErrorCode::ShuttingDown,
+            "the server is shutting down".into(),
+        ));
+    }
     let first = tokio::time::timeout(config.join_timeout, stream.next())
         .await
         .map_err(|_| (ErrorCode::NotJoined, "no join message in time".to_owned()))?;
@@ -118,8 +124,18 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
     let mut last_rate_reply: Option<Instant> = None;
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
+    let mut shutdown = server.inner.shutdown.subscribe();
+    if server.is_shutting_down() {
+        shutdown.mark_changed();
+    }
     let reason = loop {
         tokio::select! {
+            // The flag only ever goes from false to true.
+            Ok(()) = shutdown.changed() => {
+                let goodbye = ServerMessage::Goodbye { reason: "the server is shutting down".into() };
+                let _ = send(&mut sink, &goodbye).await;
+                break "server shutting down";
+            }
             frame = stream.next() => {
                 let Some(Ok(frame)) = frame else { break "connection lost" };
                 last_seen = Instant::now();

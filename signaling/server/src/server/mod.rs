@@ -29,6 +29,8 @@ struct Inner {
     config: SignalingConfig,
     registry: Registry,
     media: Option<Arc<dyn MediaHandler>>,
+    /// True once the server is shutting down: joins are refused, connections told goodbye.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for SignalingServer {
@@ -76,6 +78,7 @@ impl SignalingServer {
                 registry: Registry::new(&config),
                 config,
                 media,
+                shutdown: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -97,6 +100,29 @@ impl SignalingServer {
     /// Rooms and participants now.
     pub fn stats(&self) -> RoomStats {
         self.inner.registry.stats()
+    }
+
+    /// Starts a graceful shutdown: new joins get `shutting_down`, and every participant is
+    /// sent `goodbye` and disconnected (the rooms empty as they go).
+    pub fn shut_down(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Whether [`SignalingServer::shut_down`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// Waits until no participant is left, or `limit` passes; true if the rooms drained.
+    pub async fn drained(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.stats().participants > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        true
     }
 }
 
