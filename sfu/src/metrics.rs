@@ -30,6 +30,8 @@ pub struct Metrics {
     forwarded_bytes: Counter<u64, AtomicU64>,
     received_packets: Counter<u64, AtomicU64>,
     keyframe_requests: Counter<u64, AtomicU64>,
+    mls_epochs: Counter<u64, AtomicU64>,
+    commits_rejected: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -59,6 +61,14 @@ impl Default for Metrics {
         );
         let received_packets = counter("received_packets", "RTP packets received from publishers");
         let keyframe_requests = counter("keyframe_requests", "PLIs sent to publishers");
+        let mls_epochs = counter(
+            "mls_epochs",
+            "MLS epochs begun in all rooms (groups created, commits accepted)",
+        );
+        let commits_rejected = counter(
+            "commits_rejected",
+            "MLS commits refused (stale epoch, not a member, invalid)",
+        );
         Metrics {
             registry: Arc::new(registry),
             rooms,
@@ -67,6 +77,8 @@ impl Default for Metrics {
             forwarded_bytes,
             received_packets,
             keyframe_requests,
+            mls_epochs,
+            commits_rejected,
         }
     }
 }
@@ -77,14 +89,16 @@ impl Metrics {
         let stats = signaling.stats();
         self.rooms.set(stats.rooms as i64);
         self.participants.set(stats.participants as i64);
-        let catch_up = |c: &Counter<u64, AtomicU64>, total: &AtomicU64| {
-            let total = total.load(Ordering::Relaxed);
+        let catch_up = |c: &Counter<u64, AtomicU64>, total: u64| {
             c.inc_by(total.saturating_sub(c.get()));
         };
-        catch_up(&self.forwarded_packets, &media.packets_out);
-        catch_up(&self.forwarded_bytes, &media.bytes_out);
-        catch_up(&self.received_packets, &media.packets_in);
-        catch_up(&self.keyframe_requests, &media.keyframe_requests_sent);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        catch_up(&self.forwarded_packets, load(&media.packets_out));
+        catch_up(&self.forwarded_bytes, load(&media.bytes_out));
+        catch_up(&self.received_packets, load(&media.packets_in));
+        catch_up(&self.keyframe_requests, load(&media.keyframe_requests_sent));
+        catch_up(&self.mls_epochs, stats.epochs);
+        catch_up(&self.commits_rejected, stats.commits_rejected);
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

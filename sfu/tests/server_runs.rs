@@ -34,6 +34,22 @@ async fn the_dev_server_serves_health_metrics_tokens_and_signaling() {
     assert!(reply.contains(r#""type":"joined""#), "{reply}");
     let (_, metrics) = get(&sfu.addr, "/metrics").await;
     assert!(metrics.contains("sfu_participants 1"), "{metrics}");
+    // The documented names (README, "Operating it").
+    for name in [
+        "sfu_rooms",
+        "sfu_participants",
+        "sfu_forwarded_packets_total",
+        "sfu_forwarded_bytes_total",
+        "sfu_received_packets_total",
+        "sfu_keyframe_requests_total",
+        "sfu_mls_epochs_total",
+        "sfu_commits_rejected_total",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name} in {metrics}"
+        );
+    }
 }
 
 #[test]
@@ -79,6 +95,16 @@ async fn sigterm_says_goodbye_to_everyone_drains_the_room_and_exits() {
             token["token"].as_str().expect("token"),
         );
         clients.push(Client::connect(config).await.expect("join"));
+    }
+    // Alice created the group (epoch 0) and added Bob (epoch 1).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !get(&sfu.addr, "/metrics")
+        .await
+        .1
+        .contains("sfu_mls_epochs_total 2")
+    {
+        assert!(std::time::Instant::now() < deadline, "two epochs counted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let status = Command::new("kill")
         .args(["-TERM", &sfu.pid().to_string()])

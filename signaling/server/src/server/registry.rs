@@ -49,11 +49,22 @@ impl RoomHandle {
     }
 }
 
-/// Rooms and participants now.
+/// Rooms and participants now, and what the delivery service has done since it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RoomStats {
     pub rooms: usize,
     pub participants: usize,
+    /// MLS epochs begun (groups created and commits accepted), all rooms.
+    pub epochs: u64,
+    /// Commits refused (stale epoch, not a member, invalid MLS).
+    pub commits_rejected: u64,
+}
+
+/// Delivery-service counters shared by the room tasks.
+#[derive(Debug, Default)]
+struct Counters {
+    epochs: AtomicU64,
+    commits_rejected: AtomicU64,
 }
 
 struct RoomEntry {
@@ -63,6 +74,7 @@ struct RoomEntry {
 
 pub(super) struct Registry {
     rooms: Arc<Mutex<HashMap<String, RoomEntry>>>,
+    counters: Arc<Counters>,
     next_room: AtomicU64,
     next_participant: AtomicU64,
     room_config: RoomConfig,
@@ -72,6 +84,7 @@ impl Registry {
     pub(super) fn new(config: &SignalingConfig) -> Self {
         Registry {
             rooms: Arc::new(Mutex::new(HashMap::new())),
+            counters: Arc::default(),
             next_room: AtomicU64::new(1),
             next_participant: AtomicU64::new(1),
             room_config: RoomConfig {
@@ -94,6 +107,8 @@ impl Registry {
                 .values()
                 .map(|r| r.participants.load(Ordering::Relaxed) as usize)
                 .sum(),
+            epochs: self.counters.epochs.load(Ordering::Relaxed),
+            commits_rejected: self.counters.commits_rejected.load(Ordering::Relaxed),
         }
     }
 
@@ -154,6 +169,7 @@ impl Registry {
             rx,
             self.rooms.clone(),
             participants,
+            self.counters.clone(),
         ));
         handle
     }
@@ -167,6 +183,7 @@ async fn run_room(
     mut rx: mpsc::UnboundedReceiver<Command>,
     rooms: Arc<Mutex<HashMap<String, RoomEntry>>>,
     count: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 ) {
     let span = tracing::info_span!("room", room = %room.name());
     let _enter = span.enter();
@@ -177,12 +194,13 @@ async fn run_room(
             c = rx.recv() => c,
             () = sleep_until(deadline) => {
                 room.tick(Instant::now().into_std());
-                deliver(&mut room, &mut outboxes);
+                deliver(&mut room, &mut outboxes, &counters);
                 continue;
             }
         };
         let Some(command) = command else { break };
         let now = Instant::now().into_std();
+        let epoch_before = room.epoch();
         match command {
             Command::Join {
                 pid,
@@ -206,7 +224,10 @@ async fn run_room(
                 outboxes.remove(&pid);
             }
         }
-        deliver(&mut room, &mut outboxes);
+        deliver(&mut room, &mut outboxes, &counters);
+        if room.epoch().is_some() && room.epoch() != epoch_before {
+            counters.epochs.fetch_add(1, Ordering::Relaxed);
+        }
         count.store(room.len() as u64, Ordering::Relaxed);
         if room.is_empty() {
             let mut map = rooms.lock().unwrap_or_else(|e| e.into_inner());
@@ -229,8 +250,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Hands the room's effects to the connections. A connection whose queue is full is stuck:
-/// it is dropped like a disconnect.
-fn deliver(room: &mut Room, outboxes: &mut HashMap<ParticipantId, mpsc::Sender<Outbound>>) {
+/// it is dropped like a disconnect; one whose task has ended is simply gone.
+fn deliver(
+    room: &mut Room,
+    outboxes: &mut HashMap<ParticipantId, mpsc::Sender<Outbound>>,
+    counters: &Counters,
+) {
     loop {
         let effects = room.take_effects();
         if effects.is_empty() {
@@ -240,10 +265,15 @@ fn deliver(room: &mut Room, outboxes: &mut HashMap<ParticipantId, mpsc::Sender<O
         for effect in effects {
             match effect {
                 Effect::Send(pid, message) => {
-                    if let Some(tx) = outboxes.get(&pid)
-                        && tx.try_send(Outbound::Message(message)).is_err()
-                    {
-                        stuck.push(pid);
+                    if matches!(message, ServerMessage::CommitRejected { .. }) {
+                        counters.commits_rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(tx) = outboxes.get(&pid) {
+                        match tx.try_send(Outbound::Message(message)) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => stuck.push((pid, true)),
+                            Err(mpsc::error::TrySendError::Closed(_)) => stuck.push((pid, false)),
+                        }
                     }
                 }
                 Effect::Close(pid) => {
@@ -254,9 +284,11 @@ fn deliver(room: &mut Room, outboxes: &mut HashMap<ParticipantId, mpsc::Sender<O
             }
         }
         let now = Instant::now().into_std();
-        for pid in stuck {
+        for (pid, full) in stuck {
             if outboxes.remove(&pid).is_some() {
-                tracing::warn!(participant = pid, "outbox full: dropping the connection");
+                if full {
+                    tracing::warn!(participant = pid, "outbox full: dropping the connection");
+                }
                 room.disconnect(pid, now);
             }
         }
