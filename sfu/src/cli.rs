@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// comma-separated in SFU_ICE_SERVERS).
     #[arg(long = "ice-server", env = "SFU_ICE_SERVERS", value_delimiter = ',')]
     pub ice_servers: Option<Vec<String>>,
+    /// The TURN server's shared secret (coturn static-auth-secret), for time-limited
+    /// credentials.
+    #[arg(long, env = "SFU_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
     /// Secret for HS256 access tokens (at least 16 bytes).
     #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
@@ -116,6 +120,7 @@ impl RunArgs {
             udp_port_min: self.udp_port_min,
             udp_port_max: self.udp_port_max,
             ice_servers: self.ice_servers.clone(),
+            turn_secret: self.turn_secret.clone(),
             token_secret: self.token_secret.clone(),
             dev: self.dev.then_some(true),
             demo_dir: self.demo_dir.clone(),

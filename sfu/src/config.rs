@@ -19,6 +19,9 @@ pub struct SfuConfig {
     pub public_ip: Option<IpAddr>,
     /// STUN/TURN URLs handed to clients. Default: none (fine on one machine or one LAN).
     pub ice_servers: Vec<String>,
+    /// The TURN server's shared secret (coturn `static-auth-secret`): each participant gets
+    /// credentials for the `turn:`/`turns:` URLs, valid 12 hours. Default: none.
+    pub turn_secret: Option<String>,
     /// Participants per room. Default 100.
     pub max_participants_per_room: usize,
     /// Secret for HS256 access tokens. Required unless `dev` is on.
@@ -37,6 +40,7 @@ impl Default for SfuConfig {
             udp_ports: (50000, 50199),
             public_ip: None,
             ice_servers: Vec::new(),
+            turn_secret: None,
             max_participants_per_room: 100,
             token_secret: None,
             dev: false,
@@ -54,6 +58,7 @@ pub struct FileConfig {
     pub udp_port_max: Option<u16>,
     pub public_ip: Option<IpAddr>,
     pub ice_servers: Option<Vec<String>>,
+    pub turn_secret: Option<String>,
     pub max_participants_per_room: Option<usize>,
     pub token_secret: Option<String>,
     pub dev: Option<bool>,
@@ -100,6 +105,9 @@ impl SfuConfig {
         if let Some(v) = f.ice_servers {
             self.ice_servers = v;
         }
+        if f.turn_secret.is_some() {
+            self.turn_secret = f.turn_secret;
+        }
         if let Some(v) = f.max_participants_per_room {
             self.max_participants_per_room = v;
         }
@@ -144,6 +152,17 @@ impl SfuConfig {
                 format!("ice server {bad:?} is not a stun:, stuns:, turn: or turns: URL"),
             ));
         }
+        if self.turn_secret.is_some()
+            && !self
+                .ice_servers
+                .iter()
+                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+        {
+            out.push((
+                Some("turn_secret"),
+                "turn_secret is set but ice_servers has no turn: or turns: URL".into(),
+            ));
+        }
         if self.max_participants_per_room == 0 {
             out.push((
                 Some("max_participants_per_room"),
@@ -180,6 +199,7 @@ const KEYS: &[&str] = &[
     "udp_port_max",
     "public_ip",
     "ice_servers",
+    "turn_secret",
     "max_participants_per_room",
     "token_secret",
     "dev",

@@ -8,7 +8,11 @@ use sfu::cli::{Cli, Command, LogFormat, TokenCommand};
 use sfu::http;
 use sfu::media::MediaConfig;
 use signaling_protocol::IceServer;
+use signaling_server::turn::TurnCredentials;
 use signaling_server::{SignalingConfig, SignalingServer};
+
+/// How long the TURN credentials handed to a participant last.
+const TURN_CREDENTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -86,6 +90,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                     credential: None,
                 })
                 .collect(),
+            turn: config
+                .turn_secret
+                .as_ref()
+                .map(|s| TurnCredentials::new(s.as_bytes().to_vec(), TURN_CREDENTIAL_TTL)),
             ..SignalingConfig::default()
         },
         media,

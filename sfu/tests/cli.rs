@@ -123,7 +123,10 @@ fn check_config_names_every_problem_by_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].ends_with("bad.toml:2: unknown setting `lisen` (known: listen, udp_port_min, udp_port_max, public_ip, ice_servers, max_participants_per_room, token_secret, dev, demo_dir)"), "{err}");
+    assert!(
+        lines[0].contains("bad.toml:2: unknown setting `lisen` (known: listen,"),
+        "{err}"
+    );
     assert!(lines[1].contains("bad.toml:3: `udp_port_min`"), "{err}");
     assert!(
         lines[2].contains("bad.toml:4: token_secret must be at least 16 bytes"),

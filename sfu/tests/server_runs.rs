@@ -137,3 +137,48 @@ async fn sigterm_says_goodbye_to_everyone_drains_the_room_and_exits() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test]
+async fn turn_urls_come_with_time_limited_credentials() {
+    let sfu = start(&[
+        "--dev",
+        "--ice-server",
+        "stun:stun.example.org:3478,turn:turn.example.org:3478",
+        "--turn-secret",
+        "coturn static auth secret",
+    ]);
+    let (_, body) = get(&sfu.addr, "/dev/token?room=r&identity=alice").await;
+    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", sfu.addr))
+        .await
+        .expect("ws");
+    let join =
+        serde_json::json!({"type": "join", "protocol": 1, "room": "r", "token": token["token"]});
+    ws.send(Message::text(join.to_string()))
+        .await
+        .expect("send");
+    let Some(Ok(Message::Text(reply))) = ws.next().await else {
+        panic!("no reply");
+    };
+    let joined: serde_json::Value = serde_json::from_str(&reply).expect("json");
+    let servers = joined["ice_servers"].as_array().expect("ice_servers");
+    assert_eq!(servers.len(), 2, "{reply}");
+    assert!(
+        servers[0].get("username").is_none(),
+        "STUN needs no credentials"
+    );
+    let username = servers[1]["username"].as_str().expect("username");
+    let (expiry, pid) = username.split_once(':').expect("expiry:participant");
+    assert_eq!(pid, joined["participant_id"].to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let expiry: u64 = expiry.parse().expect("seconds");
+    assert!((now + 12 * 3600 - 5..=now + 12 * 3600 + 5).contains(&expiry));
+    assert_eq!(
+        servers[1]["credential"].as_str().map(str::len),
+        Some(28),
+        "base64 of 20 bytes"
+    );
+}

@@ -32,6 +32,8 @@ pub struct SignalingConfig {
     pub outbox_capacity: usize,
     /// STUN/TURN servers handed to participants in `joined` (default none).
     pub ice_servers: Vec<signaling_protocol::IceServer>,
+    /// Time-limited credentials for the `turn:` servers among them (default none).
+    pub turn: Option<crate::turn::TurnCredentials>,
 }
 
 impl Default for SignalingConfig {
@@ -49,6 +51,7 @@ impl Default for SignalingConfig {
             commit_timeout: Duration::from_secs(5),
             outbox_capacity: 1024,
             ice_servers: Vec::new(),
+            turn: None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod mls_framing;
 pub mod room;
 pub mod server;
 pub mod token;
+pub mod turn;
 
 pub use config::SignalingConfig;
 pub use server::SignalingServer;

@@ -187,7 +187,12 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                 }
             }
             out = joined.outbox.recv() => match out {
-                Some(Outbound::Message(message)) => {
+                Some(Outbound::Message(mut message)) => {
+                    if let (ServerMessage::Joined { ice_servers, .. }, Some(turn)) =
+                        (&mut message, &config.turn)
+                    {
+                        turn.apply(ice_servers, pid, token::unix_now());
+                    }
                     if send(&mut sink, &message).await.is_err() {
                         break "connection lost";
                     }
