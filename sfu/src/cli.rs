@@ -90,6 +90,9 @@ pub struct RunArgs {
     /// Secret for HS256 access tokens (at least 16 bytes).
     #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
+    /// Bearer token that opens the /admin API (at least 16 bytes); without one there is none.
+    #[arg(long, env = "SFU_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// INSECURE dev mode: anyone can get an access token from /dev/token. Local demos only.
     #[arg(long, env = "SFU_DEV")]
     pub dev: bool,
@@ -122,6 +125,7 @@ impl RunArgs {
             ice_servers: self.ice_servers.clone(),
             turn_secret: self.turn_secret.clone(),
             token_secret: self.token_secret.clone(),
+            admin_token: self.admin_token.clone(),
             dev: self.dev.then_some(true),
             demo_dir: self.demo_dir.clone(),
             ..config::FileConfig::default()

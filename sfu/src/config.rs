@@ -26,6 +26,8 @@ pub struct SfuConfig {
     pub max_participants_per_room: usize,
     /// Secret for HS256 access tokens. Required unless `dev` is on.
     pub token_secret: Option<String>,
+    /// Bearer token for the `/admin` API (at least 16 bytes). Default: none, no admin API.
+    pub admin_token: Option<String>,
     /// Insecure dev mode: `GET /dev/token` hands tokens to anyone. Default off.
     pub dev: bool,
     /// Folder of the browser demo's files, served at `/`. Default `web-demo/static` when it
@@ -43,6 +45,7 @@ impl Default for SfuConfig {
             turn_secret: None,
             max_participants_per_room: 100,
             token_secret: None,
+            admin_token: None,
             dev: false,
             demo_dir: Some(PathBuf::from("web-demo/static")).filter(|p| p.is_dir()),
         }
@@ -61,6 +64,7 @@ pub struct FileConfig {
     pub turn_secret: Option<String>,
     pub max_participants_per_room: Option<usize>,
     pub token_secret: Option<String>,
+    pub admin_token: Option<String>,
     pub dev: Option<bool>,
     pub demo_dir: Option<PathBuf>,
 }
@@ -113,6 +117,9 @@ impl SfuConfig {
         }
         if f.token_secret.is_some() {
             self.token_secret = f.token_secret;
+        }
+        if f.admin_token.is_some() {
+            self.admin_token = f.admin_token;
         }
         if let Some(v) = f.dev {
             self.dev = v;
@@ -169,6 +176,12 @@ impl SfuConfig {
                 "max_participants_per_room must be at least 1".into(),
             ));
         }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            out.push((
+                Some("admin_token"),
+                "admin_token must be at least 16 bytes".into(),
+            ));
+        }
         match &self.token_secret {
             Some(s) if s.len() < 16 => out.push((
                 Some("token_secret"),
@@ -202,6 +215,7 @@ const KEYS: &[&str] = &[
     "turn_secret",
     "max_participants_per_room",
     "token_secret",
+    "admin_token",
     "dev",
     "demo_dir",
 ];

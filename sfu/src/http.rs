@@ -35,6 +35,9 @@ pub fn router(config: &SfuConfig, signaling: &SignalingServer, media: Arc<Forwar
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(signaling.router());
+    if let Some(token) = &config.admin_token {
+        app = app.merge(crate::admin::router(signaling, token));
+    }
     if let Some(dir) = &config.demo_dir {
         app = app.fallback_service(ServeDir::new(dir));
     }

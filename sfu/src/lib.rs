@@ -6,6 +6,7 @@
 //! - [`routing`]: the IO-free routing table of a room.
 //! - [`media`]: the webrtc-rs driver that forwards RTP it cannot decrypt.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;

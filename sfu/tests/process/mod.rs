@@ -52,8 +52,18 @@ pub fn start_sfu(args: &[&str]) -> Running {
 
 /// `GET path`; the status and the body.
 pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http(addr, "GET", path, &[]).await
+}
+
+/// `METHOD path` with extra headers; the status and the body.
+pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut response = String::new();
     s.read_to_string(&mut response).await.expect("read");

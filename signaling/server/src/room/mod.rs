@@ -28,6 +28,16 @@ pub enum Effect {
     Close(ParticipantId),
 }
 
+/// A participant in a room, for administration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Occupancy {
+    pub participant_id: ParticipantId,
+    pub identity: String,
+    pub may_publish: bool,
+    /// In the MLS group, as far as the delivery service knows.
+    pub member: bool,
+}
+
 /// Per-room limits and timings.
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
@@ -253,6 +263,37 @@ impl Room {
     }
 
     /// A participant's connection is gone (closed, failed, timed out, or left).
+    /// Who is in the room, as the delivery service knows them.
+    pub fn occupants(&self) -> Vec<Occupancy> {
+        self.occupants
+            .iter()
+            .map(|(&participant_id, o)| Occupancy {
+                participant_id,
+                identity: o.identity.clone(),
+                may_publish: o.may_publish,
+                member: o.member,
+            })
+            .collect()
+    }
+
+    /// Removes a participant (an administrator's decision): it is told `goodbye` with
+    /// `reason`, its connection is closed, and its MLS removal follows in the next commit.
+    /// False if it is not here.
+    pub fn remove(&mut self, pid: ParticipantId, reason: &str, now: Instant) -> bool {
+        if !self.occupants.contains_key(&pid) {
+            return false;
+        }
+        self.send(
+            pid,
+            ServerMessage::Goodbye {
+                reason: reason.to_owned(),
+            },
+        );
+        self.effects.push(Effect::Close(pid));
+        self.disconnect(pid, now);
+        true
+    }
+
     pub fn disconnect(&mut self, pid: ParticipantId, now: Instant) {
         let Some(gone) = self.occupants.remove(&pid) else {
             return;

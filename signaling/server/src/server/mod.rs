@@ -17,7 +17,8 @@ use axum::routing::get;
 use crate::config::SignalingConfig;
 pub use media::{MediaHandler, MediaSender, MediaSignal};
 use registry::Registry;
-pub use registry::RoomStats;
+pub use registry::{RoomInfo, RoomStats};
+use signaling_protocol::ParticipantId;
 
 /// The signaling server: cheap to clone, shared by every route and connection.
 #[derive(Clone)]
@@ -100,6 +101,29 @@ impl SignalingServer {
     /// Rooms and participants now.
     pub fn stats(&self) -> RoomStats {
         self.inner.registry.stats()
+    }
+
+    /// Every room, with who is in it (administration).
+    pub async fn rooms(&self) -> Vec<RoomInfo> {
+        self.inner.registry.rooms().await
+    }
+
+    /// Removes a participant from `room`: it is told `goodbye` and disconnected, and its MLS
+    /// removal follows in the next commit. False if it is not there.
+    pub async fn remove_participant(&self, room: &str, participant: ParticipantId) -> bool {
+        self.inner
+            .registry
+            .remove(room, Some(participant), "removed by an administrator")
+            .await
+            > 0
+    }
+
+    /// Closes `room`: everyone in it is told `goodbye` and disconnected. How many were there.
+    pub async fn close_room(&self, room: &str) -> usize {
+        self.inner
+            .registry
+            .remove(room, None, "the room was closed by an administrator")
+            .await
     }
 
     /// Starts a graceful shutdown: new joins get `shutting_down`, and every participant is

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::SignalingConfig;
-use crate::room::{Effect, Room, RoomConfig};
+use crate::room::{Effect, Occupancy, Room, RoomConfig};
 
 /// What a connection task receives from its room.
 #[derive(Debug)]
@@ -34,6 +34,25 @@ pub(super) enum Command {
     Disconnect {
         pid: ParticipantId,
     },
+    /// Administration: who is here.
+    Inspect {
+        reply: oneshot::Sender<RoomInfo>,
+    },
+    /// Administration: remove one participant, or everyone (`None`).
+    Remove {
+        pid: Option<ParticipantId>,
+        reason: String,
+        reply: oneshot::Sender<usize>,
+    },
+}
+
+/// A room as an administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoomInfo {
+    pub name: String,
+    /// The MLS epoch, or `None` before the group exists.
+    pub epoch: Option<u64>,
+    pub participants: Vec<Occupancy>,
 }
 
 /// A handle on a running room task.
@@ -110,6 +129,43 @@ impl Registry {
             epochs: self.counters.epochs.load(Ordering::Relaxed),
             commits_rejected: self.counters.commits_rejected.load(Ordering::Relaxed),
         }
+    }
+
+    /// Every room, with who is in it.
+    pub(super) async fn rooms(&self) -> Vec<RoomInfo> {
+        let handles: Vec<RoomHandle> = self.lock().values().map(|e| e.handle.clone()).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            let (reply, answer) = oneshot::channel();
+            if h.send(Command::Inspect { reply })
+                && let Ok(info) = answer.await
+            {
+                out.push(info);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Removes one participant of `room` (or all, `None`); how many were removed.
+    pub(super) async fn remove(
+        &self,
+        room: &str,
+        pid: Option<ParticipantId>,
+        reason: &str,
+    ) -> usize {
+        let Some(handle) = self.lock().get(room).map(|e| e.handle.clone()) else {
+            return 0;
+        };
+        let (reply, answer) = oneshot::channel();
+        if !handle.send(Command::Remove {
+            pid,
+            reason: reason.to_owned(),
+            reply,
+        }) {
+            return 0;
+        }
+        answer.await.unwrap_or(0)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
@@ -222,6 +278,24 @@ async fn run_room(
             Command::Disconnect { pid } => {
                 room.disconnect(pid, now);
                 outboxes.remove(&pid);
+            }
+            Command::Inspect { reply } => {
+                let _ = reply.send(RoomInfo {
+                    name: room.name().to_owned(),
+                    epoch: room.epoch(),
+                    participants: room.occupants(),
+                });
+            }
+            Command::Remove { pid, reason, reply } => {
+                let targets = match pid {
+                    Some(pid) => vec![pid],
+                    None => room.occupants().iter().map(|o| o.participant_id).collect(),
+                };
+                let removed = targets
+                    .into_iter()
+                    .filter(|&p| room.remove(p, &reason, now))
+                    .count();
+                let _ = reply.send(removed);
             }
         }
         deliver(&mut room, &mut outboxes, &counters);

@@ -1,0 +1,75 @@
+//! The administration API, under `/admin`, for operators and the `sfu admin` commands. It is
+//! served only when an admin token is configured, and every request must carry it as
+//! `Authorization: Bearer <token>`.
+//!
+//! - `GET /admin/rooms`: every room with its MLS epoch and participants.
+//! - `DELETE /admin/rooms/{room}/participants/{id}`: removes one participant (told `goodbye`,
+//!   disconnected; its MLS removal follows in the next commit).
+//! - `DELETE /admin/rooms/{room}`: closes a room (everyone removed).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use signaling_server::SignalingServer;
+use subtle::ConstantTimeEq;
+
+#[derive(Clone)]
+struct Admin {
+    signaling: SignalingServer,
+    token: std::sync::Arc<str>,
+}
+
+/// The `/admin` routes, guarded by `token`.
+pub fn router(signaling: &SignalingServer, token: &str) -> Router {
+    let state = Admin {
+        signaling: signaling.clone(),
+        token: token.into(),
+    };
+    Router::new()
+        .route("/admin/rooms", get(rooms))
+        .route("/admin/rooms/{room}", delete(close_room))
+        .route("/admin/rooms/{room}/participants/{id}", delete(remove))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn authorize(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(admin.token.as_bytes())) {
+        next.run(request).await
+    } else {
+        error(StatusCode::UNAUTHORIZED, "a valid admin token is required")
+    }
+}
+
+async fn rooms(State(admin): State<Admin>) -> Response {
+    Json(admin.signaling.rooms().await).into_response()
+}
+
+async fn close_room(State(admin): State<Admin>, Path(room): Path<String>) -> Response {
+    match admin.signaling.close_room(&room).await {
+        0 => error(StatusCode::NOT_FOUND, "no such room"),
+        n => Json(serde_json::json!({ "removed": n })).into_response(),
+    }
+}
+
+async fn remove(State(admin): State<Admin>, Path((room, id)): Path<(String, u64)>) -> Response {
+    if admin.signaling.remove_participant(&room, id).await {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "no such participant in that room")
+    }
+}

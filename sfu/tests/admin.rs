@@ -1,0 +1,103 @@
+//! The admin API as an operator uses it: refused without the token; lists rooms and
+//! participants; removes a participant (who is told and then leaves the MLS group); closes a
+//! room.
+
+mod process;
+
+use std::time::Duration;
+
+use process::{http, start_sfu};
+use signaling_client::{Client, ClientConfig, Event};
+
+const ADMIN: &str = "admin token 0123456789";
+
+async fn client(addr: &str, room: &str, name: &str) -> Client {
+    let (_, body) =
+        process::http_get(addr, &format!("/dev/token?room={room}&identity={name}")).await;
+    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
+    Client::connect(ClientConfig::new(
+        format!("ws://{addr}/ws"),
+        room,
+        token["token"].as_str().expect("token"),
+    ))
+    .await
+    .expect("join")
+}
+
+/// Events until `pick` returns something, for at most 10 s.
+async fn until<T>(c: &mut Client, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+            .await
+            .expect("in time")
+            .expect("open");
+        if let Some(t) = pick(e) {
+            return t;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_lists_removes_and_closes() {
+    let sfu = start_sfu(&["--dev", "--admin-token", ADMIN]);
+    let auth = format!("Bearer {ADMIN}");
+    let bearer = [("Authorization", auth.as_str())];
+    assert_eq!(http(&sfu.addr, "GET", "/admin/rooms", &[]).await.0, 401);
+    assert_eq!(
+        http(
+            &sfu.addr,
+            "GET",
+            "/admin/rooms",
+            &[("Authorization", "Bearer wrong")]
+        )
+        .await
+        .0,
+        401
+    );
+
+    let mut alice = client(&sfu.addr, "standup", "alice").await;
+    let mut bob = client(&sfu.addr, "standup", "bob").await;
+    until(&mut alice, |e| match e {
+        Event::NewEpoch { roster, .. } if roster.len() == 2 => Some(()),
+        _ => None,
+    })
+    .await;
+
+    let (status, body) = http(&sfu.addr, "GET", "/admin/rooms", &bearer).await;
+    assert_eq!(status, 200, "{body}");
+    let rooms: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(rooms[0]["name"], "standup");
+    let names: Vec<&str> = rooms[0]["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|p| p["identity"].as_str().expect("identity"))
+        .collect();
+    assert_eq!(names, vec!["alice", "bob"]);
+
+    let path = format!("/admin/rooms/standup/participants/{}", bob.participant_id());
+    assert_eq!(http(&sfu.addr, "DELETE", &path, &bearer).await.0, 204);
+    let reason = until(&mut bob, |e| match e {
+        Event::Closed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("administrator"), "{reason}");
+    // Bob's MLS removal follows: Alice reaches an epoch with only herself.
+    until(&mut alice, |e| match e {
+        Event::NewEpoch { roster, .. } if roster.len() == 1 => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(http(&sfu.addr, "DELETE", &path, &bearer).await.0, 404);
+
+    let (status, body) = http(&sfu.addr, "DELETE", "/admin/rooms/standup", &bearer).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"removed":1}"#));
+    until(&mut alice, |e| match e {
+        Event::Closed { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let (_, body) = http(&sfu.addr, "GET", "/admin/rooms", &bearer).await;
+    assert_eq!(body, "[]");
+}
