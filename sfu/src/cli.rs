@@ -26,11 +26,70 @@ pub enum Command {
     /// Access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The admin API of a running server.
+    Admin(AdminArgs),
     /// Validates a configuration file: every problem, with its line.
     CheckConfig {
         /// The TOML file.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The server's HTTP listen address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The admin token.
+    #[arg(long, env = "SFU_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
+    #[command(subcommand)]
+    pub action: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Lists rooms and their participants (JSON).
+    Rooms,
+    /// Removes a participant (its MLS removal follows in the next commit).
+    Remove {
+        #[arg(long)]
+        room: String,
+        #[arg(long)]
+        participant: u64,
+    },
+    /// Closes a room: everyone in it is removed.
+    Close {
+        #[arg(long)]
+        room: String,
+    },
+}
+
+/// `sfu admin ...`: what the server answered.
+pub async fn admin(args: &AdminArgs) -> anyhow::Result<String> {
+    let (method, path) = match &args.action {
+        AdminCommand::Rooms => ("GET", "/admin/rooms".to_owned()),
+        AdminCommand::Remove { room, participant } => (
+            "DELETE",
+            format!("/admin/rooms/{}/participants/{participant}", encode(room)),
+        ),
+        AdminCommand::Close { room } => ("DELETE", format!("/admin/rooms/{}", encode(room))),
+    };
+    let body = crate::admin_client::call(&args.url, &args.admin_token, method, &path).await?;
+    Ok(if body.is_empty() { "ok".into() } else { body })
+}
+
+/// Percent-encodes a path segment.
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[derive(Debug, Subcommand)]

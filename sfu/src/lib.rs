@@ -7,6 +7,7 @@
 //! - [`media`]: the webrtc-rs driver that forwards RTP it cannot decrypt.
 
 pub mod admin;
+pub mod admin_client;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -21,6 +21,13 @@ fn main() -> anyhow::Result<()> {
             println!("{}", sfu::cli::token_create(args)?);
             Ok(())
         }
+        Some(Command::Admin(args)) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            println!("{}", runtime.block_on(sfu::cli::admin(args))?);
+            Ok(())
+        }
         Some(Command::CheckConfig { file }) => match sfu::cli::check_config(file) {
             Ok(()) => {
                 println!("{}: ok", file.display());

@@ -12,8 +12,8 @@ use signaling_client::{Client, ClientConfig, Event};
 const ADMIN: &str = "admin token 0123456789";
 
 async fn client(addr: &str, room: &str, name: &str) -> Client {
-    let (_, body) =
-        process::http_get(addr, &format!("/dev/token?room={room}&identity={name}")).await;
+    let query = format!("room={}&identity={name}", room.replace(' ', "%20"));
+    let (_, body) = process::http_get(addr, &format!("/dev/token?{query}")).await;
     let token: serde_json::Value = serde_json::from_str(&body).expect("json");
     Client::connect(ClientConfig::new(
         format!("ws://{addr}/ws"),
@@ -100,4 +100,51 @@ async fn an_operator_lists_removes_and_closes() {
     .await;
     let (_, body) = http(&sfu.addr, "GET", "/admin/rooms", &bearer).await;
     assert_eq!(body, "[]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_speaks_to_the_admin_api() {
+    let sfu = start_sfu(&["--dev", "--admin-token", ADMIN]);
+    let mut alice = client(&sfu.addr, "weekly sync", "alice").await;
+    let url = format!("http://{}", sfu.addr);
+    let admin = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sfu"))
+            .args(["admin", "--url", &url, "--admin-token", ADMIN])
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let out = admin(&["rooms"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rooms: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rooms[0]["participants"][0]["identity"], "alice");
+    let id = alice.participant_id().to_string();
+    let out = admin(&["remove", "--room", "weekly sync", "--participant", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    until(&mut alice, |e| match e {
+        Event::Closed { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sfu"))
+        .args([
+            "admin",
+            "--url",
+            &url,
+            "--admin-token",
+            "not the token",
+            "rooms",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin token"));
 }
