@@ -149,6 +149,12 @@ pub struct RunArgs {
     /// Secret for HS256 access tokens (at least 16 bytes).
     #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
+    /// PEM certificate chain: serve HTTPS/WSS (with --tls-key).
+    #[arg(long, env = "SFU_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SFU_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Bearer token that opens the /admin API (at least 16 bytes); without one there is none.
     #[arg(long, env = "SFU_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -185,6 +191,8 @@ impl RunArgs {
             turn_secret: self.turn_secret.clone(),
             token_secret: self.token_secret.clone(),
             admin_token: self.admin_token.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
             dev: self.dev.then_some(true),
             demo_dir: self.demo_dir.clone(),
             ..config::FileConfig::default()

@@ -26,6 +26,10 @@ pub struct SfuConfig {
     pub max_participants_per_room: usize,
     /// Secret for HS256 access tokens. Required unless `dev` is on.
     pub token_secret: Option<String>,
+    /// PEM certificate chain and private key: with both, the sfu serves HTTPS and WSS itself
+    /// (reloaded on SIGHUP and when the files change). Default: plain HTTP (behind a proxy).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Bearer token for the `/admin` API (at least 16 bytes). Default: none, no admin API.
     pub admin_token: Option<String>,
     /// Insecure dev mode: `GET /dev/token` hands tokens to anyone. Default off.
@@ -46,6 +50,8 @@ impl Default for SfuConfig {
             max_participants_per_room: 100,
             token_secret: None,
             admin_token: None,
+            tls_cert: None,
+            tls_key: None,
             dev: false,
             demo_dir: Some(PathBuf::from("web-demo/static")).filter(|p| p.is_dir()),
         }
@@ -65,6 +71,8 @@ pub struct FileConfig {
     pub max_participants_per_room: Option<usize>,
     pub token_secret: Option<String>,
     pub admin_token: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub dev: Option<bool>,
     pub demo_dir: Option<PathBuf>,
 }
@@ -121,6 +129,12 @@ impl SfuConfig {
         if f.admin_token.is_some() {
             self.admin_token = f.admin_token;
         }
+        if f.tls_cert.is_some() {
+            self.tls_cert = f.tls_cert;
+        }
+        if f.tls_key.is_some() {
+            self.tls_key = f.tls_key;
+        }
         if let Some(v) = f.dev {
             self.dev = v;
         }
@@ -176,6 +190,21 @@ impl SfuConfig {
                 "max_participants_per_room must be at least 1".into(),
             ));
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => out.push((Some("tls_cert"), "tls_cert needs tls_key too".into())),
+            (None, Some(_)) => out.push((Some("tls_key"), "tls_key needs tls_cert too".into())),
+            (Some(c), Some(k)) => {
+                for (key, path) in [("tls_cert", c), ("tls_key", k)] {
+                    if !path.is_file() {
+                        out.push((
+                            Some(key),
+                            format!("{key}: {} is not a readable file", path.display()),
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             out.push((
                 Some("admin_token"),
@@ -216,6 +245,8 @@ const KEYS: &[&str] = &[
     "max_participants_per_room",
     "token_secret",
     "admin_token",
+    "tls_cert",
+    "tls_key",
     "dev",
     "demo_dir",
 ];

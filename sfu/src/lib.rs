@@ -14,3 +14,4 @@ pub mod http;
 pub mod media;
 pub mod metrics;
 pub mod routing;
+pub mod tls;

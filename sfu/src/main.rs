@@ -106,27 +106,51 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         media,
     )?;
     let app = http::router(&config, &signaling, media_stats);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     // Tests and scripts read this line to find the port.
-    println!("sfu listening on http://{addr}");
-    tracing::info!(%addr, dev = config.dev, demo = ?config.demo_dir, "serving");
+    println!("sfu listening on {scheme}://{addr}");
+    tracing::info!(%addr, scheme, dev = config.dev, demo = ?config.demo_dir, "serving");
     let draining = signaling.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop_signal().await;
-            tracing::info!("shutting down: telling participants goodbye, draining rooms");
-            draining.shut_down();
-            if !draining.drained(DRAIN_TIMEOUT).await {
-                tracing::warn!(
-                    left = draining.stats().participants,
-                    "rooms did not drain in time"
-                );
-            }
-        })
-        .await?;
+    let stopping = async move {
+        stop_signal().await;
+        tracing::info!("shutting down: telling participants goodbye, draining rooms");
+        draining.shut_down();
+        if !draining.drained(DRAIN_TIMEOUT).await {
+            tracing::warn!(
+                left = draining.stats().participants,
+                "rooms did not drain in time"
+            );
+        }
+    };
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = sfu::tls::load(cert, key).await?;
+            sfu::tls::keep_fresh(tls.clone(), cert.clone(), key.clone());
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                stopping.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            });
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?;
+        }
+        _ => {
+            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
+                .with_graceful_shutdown(stopping)
+                .await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,6 @@
 // Test harness: the sfu binary with the demo, and participants as pages of Debian's chromium
 // (headless, fake camera and microphone) driven by playwright-core.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -35,12 +35,25 @@ const FLAGS = [
   `--use-file-for-fake-audio-capture=${TONE}`,
 ];
 
-/** Starts the sfu (built by cargo, path in SFU_BIN) in dev mode on a free port. */
-export async function startSfu() {
+/** A self-signed certificate for 127.0.0.1 and localhost (openssl), as PEM files. */
+export function selfSigned(name) {
+  const cert = join(OUTPUT, `${name}.crt`), key = join(OUTPUT, `${name}.key`);
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+    "-days", "1", "-subj", `/CN=${name}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    "-keyout", key, "-out", cert,
+  ], { stdio: "ignore" });
+  return { cert, key };
+}
+
+/** Starts the sfu (built by cargo, path in SFU_BIN) in dev mode on a free port; with `tls`
+ * ({cert, key}) it serves HTTPS/WSS itself. */
+export async function startSfu({ tls } = {}) {
   const bin = process.env.SFU_BIN ?? join(ROOT, "target/debug/sfu");
+  const tlsArgs = tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : [];
   const child = spawn(bin, [
     "--dev", "--listen", "127.0.0.1:0", "--demo-dir", join(ROOT, "web-demo/static"),
-    "--udp-port-min", "0", "--udp-port-max", "0",
+    "--udp-port-min", "0", "--udp-port-max", "0", ...tlsArgs,
   ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
   let log = "";
   child.stderr.on("data", (d) => (log += d));
@@ -48,12 +61,12 @@ export async function startSfu() {
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
-      const m = out.match(/sfu listening on (http:\/\/\S+)/);
+      const m = out.match(/sfu listening on (https?:\/\/\S+)/);
       if (m) ok(m[1]);
     });
     child.on("exit", (code) => fail(new Error(`sfu exited (${code}): ${log}`)));
   });
-  return { url, log: () => log, stop: () => child.kill("SIGINT") };
+  return { url, pid: child.pid, log: () => log, stop: () => child.kill("SIGINT") };
 }
 
 /** One browser for all participants (Playwright gives it a fresh profile); each participant
@@ -65,7 +78,11 @@ export async function startBrowser() {
 
 /** A participant: opens the page, and (unless told to wait) joins `room` as `name`. */
 export async function participant(browser, url, room, name, { beforeJoin } = {}) {
-  const context = await browser.newContext({ permissions: ["camera", "microphone"], viewport: { width: 1280, height: 720 } });
+  // A test's self-signed certificate is accepted; nothing else about TLS is relaxed.
+  const context = await browser.newContext({
+    permissions: ["camera", "microphone"], viewport: { width: 1280, height: 720 },
+    ignoreHTTPSErrors: url.startsWith("https:"),
+  });
   const page = await context.newPage();
   const console = [];
   page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
