@@ -37,6 +37,7 @@ async fn video_lost_on_both_hops_is_retransmitted() {
         &token_for("lossy", "alice"),
         ledger.clone(),
         Some(alice_net.rewrite()),
+        false,
     )
     .await;
     let bob = Bot::join_via(
@@ -46,6 +47,7 @@ async fn video_lost_on_both_hops_is_retransmitted() {
         &token_for("lossy", "bob"),
         ledger,
         Some(bob_net.rewrite()),
+        false,
     )
     .await;
     eventually("bob seeing alice", || {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::{RTCConfiguration, RTCConfigurationBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
     RtpCodecKind,
@@ -59,6 +59,11 @@ pub struct BotPeer {
 
 /// A PeerConnection bound to a loopback port.
 pub async fn build() -> anyhow::Result<BotPeer> {
+    build_with(RTCConfigurationBuilder::new().build()).await
+}
+
+/// The same with a configuration of the caller's (ICE servers, relay-only policy).
+pub async fn build_with(configuration: RTCConfiguration) -> anyhow::Result<BotPeer> {
     let mut engine = MediaEngine::default();
     engine.register_default_codecs()?;
     engine.register_header_extension(
@@ -73,7 +78,7 @@ pub async fn build() -> anyhow::Result<BotPeer> {
     let (failed_tx, failed) = watch::channel(false);
     let (tracks_tx, tracks) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_configuration(configuration)
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler {

@@ -13,6 +13,9 @@ use bytes::Bytes;
 use loadtest::bot::peer;
 use media_crypto::mls::{Keyring, KeyringConfig};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP9};
+use rtc::peer_connection::configuration::{
+    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
+};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::header::Header;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -196,7 +199,7 @@ impl Bot {
         token: &str,
         ledger: Arc<Ledger>,
     ) -> Bot {
-        Self::join_via(url, room, name, token, ledger, None).await
+        Self::join_via(url, room, name, token, ledger, None, false).await
     }
 
     /// Joins with every SDP from the SFU passed through `rewrite` first (to route media
@@ -208,6 +211,7 @@ impl Bot {
         token: &str,
         ledger: Arc<Ledger>,
         rewrite: Option<SdpRewrite>,
+        relay_only: bool,
     ) -> Bot {
         let rewrite = move |sdp: String| match &rewrite {
             Some(f) => f(sdp),
@@ -228,7 +232,20 @@ impl Bot {
         let (roster_tx, roster) = watch::channel(Vec::new());
         let (answered_tx, mut answered) = watch::channel(false);
 
-        let peer = peer::build().await.expect("pc");
+        // The ICE servers the SFU handed out; relay-only uses nothing but their TURN relays.
+        let rtc_ice_servers = ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect();
+        let mut configuration = RTCConfigurationBuilder::new().with_ice_servers(rtc_ice_servers);
+        if relay_only {
+            configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
+        }
+        let peer = peer::build_with(configuration.build()).await.expect("pc");
         let (pc, mut gathered, mut tracks) = (peer.pc, peer.gathered, peer.tracks);
         let audio_ssrc: u32 = rand::random::<u32>() | 1;
         let video_ssrc: u32 = rand::random::<u32>() | 1;
