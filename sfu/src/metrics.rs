@@ -32,6 +32,7 @@ pub struct Metrics {
     keyframe_requests: Counter<u64, AtomicU64>,
     mls_epochs: Counter<u64, AtomicU64>,
     commits_rejected: Counter<u64, AtomicU64>,
+    client_decrypt_failures: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -69,6 +70,10 @@ impl Default for Metrics {
             "commits_rejected",
             "MLS commits refused (stale epoch, not a member, invalid)",
         );
+        let client_decrypt_failures = counter(
+            "client_decrypt_failures",
+            "Frames participants reported they could not decrypt (counts only)",
+        );
         Metrics {
             registry: Arc::new(registry),
             rooms,
@@ -79,6 +84,7 @@ impl Default for Metrics {
             keyframe_requests,
             mls_epochs,
             commits_rejected,
+            client_decrypt_failures,
         }
     }
 }
@@ -99,6 +105,7 @@ impl Metrics {
         catch_up(&self.keyframe_requests, load(&media.keyframe_requests_sent));
         catch_up(&self.mls_epochs, stats.epochs);
         catch_up(&self.commits_rejected, stats.commits_rejected);
+        catch_up(&self.client_decrypt_failures, stats.client_decrypt_failures);
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -34,6 +34,22 @@ async fn the_dev_server_serves_health_metrics_tokens_and_signaling() {
     assert!(reply.contains(r#""type":"joined""#), "{reply}");
     let (_, metrics) = get(&sfu.addr, "/metrics").await;
     assert!(metrics.contains("sfu_participants 1"), "{metrics}");
+    // Client-reported failures are running totals: 5, then 8 (3 more), then a restart at 2.
+    for n in [5, 8, 2] {
+        let stats = serde_json::json!({"type": "media_stats", "decrypt_failures": n});
+        ws.send(Message::text(stats.to_string()))
+            .await
+            .expect("send");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let metrics = loop {
+        let (_, m) = get(&sfu.addr, "/metrics").await;
+        if m.contains("sfu_client_decrypt_failures_total 10") {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     // The documented names (README, "Operating it").
     for name in [
         "sfu_rooms",
@@ -44,6 +60,7 @@ async fn the_dev_server_serves_health_metrics_tokens_and_signaling() {
         "sfu_keyframe_requests_total",
         "sfu_mls_epochs_total",
         "sfu_commits_rejected_total",
+        "sfu_client_decrypt_failures_total",
     ] {
         assert!(
             metrics.lines().any(|l| l.starts_with(&format!("{name} "))),

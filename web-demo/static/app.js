@@ -223,6 +223,16 @@ async function join(room, name) {
       renderPanel();
       renderTiles();
     };
+    // Counts only, for the operator's metrics: how many received frames failed here.
+    let reported = 0;
+    view.reporter = setInterval(() => {
+      const failing = Object.values(view.stats?.perKid ?? {})
+        .reduce((n, s) => n + s.failed + s.noKey, 0);
+      if (failing !== reported) {
+        reported = failing;
+        signaling?.send({ type: "media_stats", decrypt_failures: failing });
+      }
+    }, 5000);
     $("lobby").hidden = true;
     $("meeting").hidden = false;
     $("room-title").textContent = `Room ${room}`;
@@ -241,6 +251,7 @@ async function join(room, name) {
 }
 
 function leave(showLobby = true) {
+  clearInterval(view.reporter);
   signaling?.leave();
   media?.close();
   local?.getTracks().forEach((t) => t.stop());

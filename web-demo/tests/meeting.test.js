@@ -136,6 +136,12 @@ test("with decryption switched off, a participant sees no video and counts the f
   assert.equal(dave_tile.width, 0, "no decodable video");
   assert.equal(dave_tile.frames, 0, "no frame rendered");
   await off.screenshot("decryption-off-eve.png");
+  // Eve's page reports the count (nothing else) and the operator sees it.
+  await until("the failures in /metrics", async () => {
+    const text = await (await fetch(`${sfu.url}/metrics`)).text();
+    const m = text.match(/^sfu_client_decrypt_failures_total (\d+)/m);
+    return m && Number(m[1]) > 50;
+  });
 });
 
 test("the RFC 9605 vectors pass through the worker's SFrame code; per-frame cost", async (t) => {

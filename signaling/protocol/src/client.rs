@@ -36,6 +36,9 @@ pub enum ClientMessage {
     SdpAnswer { sdp: String },
     /// A trickled ICE candidate for the media connection.
     IceCandidate(IceCandidate),
+    /// How many received frames this participant could not decrypt since it joined (a running
+    /// total; counts only, nothing about the frames), for the operator's metrics.
+    MediaStats { decrypt_failures: u64 },
 }
 
 impl KnownTypes for ClientMessage {
@@ -49,6 +52,7 @@ impl KnownTypes for ClientMessage {
         "sdp_offer",
         "sdp_answer",
         "ice_candidate",
+        "media_stats",
     ];
 }
 

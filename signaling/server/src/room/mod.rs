@@ -251,6 +251,8 @@ impl Room {
                 self.effects.push(Effect::Close(from));
                 self.disconnect(from, now);
             }
+            // Counted by the connection; nothing for the room to do.
+            ClientMessage::MediaStats { .. } => {}
             ClientMessage::SdpOffer { .. }
             | ClientMessage::SdpAnswer { .. }
             | ClientMessage::IceCandidate(_) => self.error(

@@ -125,6 +125,8 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
     let mut shutdown = server.inner.shutdown.subscribe();
+    // The participant's last reported running total of undecryptable frames.
+    let mut reported_failures = 0u64;
     if server.is_shutting_down() {
         shutdown.mark_changed();
     }
@@ -157,6 +159,15 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                             ))
                         } else {
                             match decode_client(&text) {
+                                Ok(ClientMessage::MediaStats { decrypt_failures }) => {
+                                    // A running total: add what is new (a smaller one restarts).
+                                    let new = decrypt_failures
+                                        .checked_sub(reported_failures)
+                                        .unwrap_or(decrypt_failures);
+                                    reported_failures = decrypt_failures;
+                                    server.inner.client_decrypt_failures.fetch_add(new, std::sync::atomic::Ordering::Relaxed);
+                                    None
+                                }
                                 Ok(message) => match (media_signal(&message), &server.inner.media) {
                                     (Some(signal), Some(media)) => {
                                         media.signal(&joined.room, pid, signal);

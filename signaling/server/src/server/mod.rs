@@ -32,6 +32,8 @@ struct Inner {
     media: Option<Arc<dyn MediaHandler>>,
     /// True once the server is shutting down: joins are refused, connections told goodbye.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// Frames participants reported they could not decrypt (sum of their running totals).
+    client_decrypt_failures: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SignalingServer {
@@ -80,6 +82,7 @@ impl SignalingServer {
                 config,
                 media,
                 shutdown: tokio::sync::watch::Sender::new(false),
+                client_decrypt_failures: Default::default(),
             }),
         })
     }
@@ -100,7 +103,13 @@ impl SignalingServer {
 
     /// Rooms and participants now.
     pub fn stats(&self) -> RoomStats {
-        self.inner.registry.stats()
+        RoomStats {
+            client_decrypt_failures: self
+                .inner
+                .client_decrypt_failures
+                .load(std::sync::atomic::Ordering::Relaxed),
+            ..self.inner.registry.stats()
+        }
     }
 
     /// Every room, with who is in it (administration).

@@ -77,6 +77,8 @@ pub struct RoomStats {
     pub epochs: u64,
     /// Commits refused (stale epoch, not a member, invalid MLS).
     pub commits_rejected: u64,
+    /// Frames participants reported they could not decrypt.
+    pub client_decrypt_failures: u64,
 }
 
 /// Delivery-service counters shared by the room tasks.
@@ -128,6 +130,7 @@ impl Registry {
                 .sum(),
             epochs: self.counters.epochs.load(Ordering::Relaxed),
             commits_rejected: self.counters.commits_rejected.load(Ordering::Relaxed),
+            client_decrypt_failures: 0,
         }
     }
 
