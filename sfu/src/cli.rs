@@ -155,6 +155,17 @@ pub struct RunArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "SFU_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Open signaling connections per client address [default: 50].
+    #[arg(long, env = "SFU_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeat for several;
+    /// comma-separated in SFU_TRUSTED_PROXIES).
+    #[arg(
+        long = "trusted-proxy",
+        env = "SFU_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<IpAddr>>,
     /// Bearer token that opens the /admin API (at least 16 bytes); without one there is none.
     #[arg(long, env = "SFU_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -191,6 +202,8 @@ impl RunArgs {
             turn_secret: self.turn_secret.clone(),
             token_secret: self.token_secret.clone(),
             admin_token: self.admin_token.clone(),
+            max_connections_per_ip: self.max_connections_per_ip,
+            trusted_proxies: self.trusted_proxies.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             dev: self.dev.then_some(true),

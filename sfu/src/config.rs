@@ -24,6 +24,10 @@ pub struct SfuConfig {
     pub turn_secret: Option<String>,
     /// Participants per room. Default 100.
     pub max_participants_per_room: usize,
+    /// Open signaling connections per client address. Default 50.
+    pub max_connections_per_ip: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client. Default none.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Secret for HS256 access tokens. Required unless `dev` is on.
     pub token_secret: Option<String>,
     /// PEM certificate chain and private key: with both, the sfu serves HTTPS and WSS itself
@@ -48,6 +52,8 @@ impl Default for SfuConfig {
             ice_servers: Vec::new(),
             turn_secret: None,
             max_participants_per_room: 100,
+            max_connections_per_ip: 50,
+            trusted_proxies: Vec::new(),
             token_secret: None,
             admin_token: None,
             tls_cert: None,
@@ -69,6 +75,8 @@ pub struct FileConfig {
     pub ice_servers: Option<Vec<String>>,
     pub turn_secret: Option<String>,
     pub max_participants_per_room: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub trusted_proxies: Option<Vec<IpAddr>>,
     pub token_secret: Option<String>,
     pub admin_token: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -122,6 +130,12 @@ impl SfuConfig {
         }
         if let Some(v) = f.max_participants_per_room {
             self.max_participants_per_room = v;
+        }
+        if let Some(v) = f.max_connections_per_ip {
+            self.max_connections_per_ip = v;
+        }
+        if let Some(v) = f.trusted_proxies {
+            self.trusted_proxies = v;
         }
         if f.token_secret.is_some() {
             self.token_secret = f.token_secret;
@@ -184,6 +198,12 @@ impl SfuConfig {
                 "turn_secret is set but ice_servers has no turn: or turns: URL".into(),
             ));
         }
+        if self.max_connections_per_ip == 0 {
+            out.push((
+                Some("max_connections_per_ip"),
+                "max_connections_per_ip must be at least 1".into(),
+            ));
+        }
         if self.max_participants_per_room == 0 {
             out.push((
                 Some("max_participants_per_room"),
@@ -243,6 +263,8 @@ const KEYS: &[&str] = &[
     "ice_servers",
     "turn_secret",
     "max_participants_per_room",
+    "max_connections_per_ip",
+    "trusted_proxies",
     "token_secret",
     "admin_token",
     "tls_cert",

@@ -88,6 +88,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_default(),
             insecure_dev_tokens: config.dev,
             max_participants_per_room: config.max_participants_per_room,
+            max_connections_per_ip: config.max_connections_per_ip,
+            trusted_proxies: config.trusted_proxies.clone(),
             ice_servers: config
                 .ice_servers
                 .iter()
@@ -142,13 +144,16 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             });
             axum_server::from_tcp_rustls(listener, tls)?
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .await?;
         }
         _ => {
-            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
-                .with_graceful_shutdown(stopping)
-                .await?;
+            axum::serve(
+                tokio::net::TcpListener::from_std(listener)?,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopping)
+            .await?;
         }
     }
     tracing::info!("stopped");

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     MessageTooLarge,
     /// Too many messages per second on this connection.
     RateLimited,
+    /// Too many open connections from this address.
+    TooManyConnections,
     /// The client speaks another protocol version.
     UnsupportedVersion,
     /// The first message must be `join`; or `join` came twice.

@@ -32,6 +32,11 @@ pub struct SignalingConfig {
     pub outbox_capacity: usize,
     /// STUN/TURN servers handed to participants in `joined` (default none).
     pub ice_servers: Vec<signaling_protocol::IceServer>,
+    /// Open connections allowed per client address (default 50).
+    pub max_connections_per_ip: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (default none: the TCP
+    /// peer is the client).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Time-limited credentials for the `turn:` servers among them (default none).
     pub turn: Option<crate::turn::TurnCredentials>,
 }
@@ -52,6 +57,8 @@ impl Default for SignalingConfig {
             outbox_capacity: 1024,
             ice_servers: Vec::new(),
             turn: None,
+            max_connections_per_ip: 50,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -21,6 +21,13 @@ use crate::token;
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 type Stream = futures_util::stream::SplitStream<WebSocket>;
 
+/// Tells a connection why it is refused, and closes it.
+pub(super) async fn refuse(socket: WebSocket, code: ErrorCode, message: &str) {
+    let (mut sink, _) = socket.split();
+    let _ = send(&mut sink, &ServerMessage::error(code, message)).await;
+    let _ = sink.send(Message::Close(None)).await;
+}
+
 pub(super) async fn run(server: SignalingServer, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let joined = match handshake(&server, &mut stream).await {

@@ -1,6 +1,7 @@
 //! The axum driver around the room state machine: one task per WebSocket connection, one task
 //! per room, and the routes.
 
+mod client_ip;
 mod connection;
 mod dev_token;
 mod limits;
@@ -34,6 +35,7 @@ struct Inner {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Frames participants reported they could not decrypt (sum of their running totals).
     client_decrypt_failures: std::sync::atomic::AtomicU64,
+    per_ip: client_ip::PerIp,
 }
 
 impl std::fmt::Debug for SignalingServer {
@@ -83,6 +85,7 @@ impl SignalingServer {
                 media,
                 shutdown: tokio::sync::watch::Sender::new(false),
                 client_decrypt_failures: Default::default(),
+                per_ip: Default::default(),
             }),
         })
     }
@@ -167,11 +170,42 @@ pub enum ConfigError {
     NoTokenSecret,
 }
 
-async fn upgrade(State(server): State<SignalingServer>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(server): State<SignalingServer>,
+    peer: client_ip::Peer,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let config = &server.inner.config;
+    // The address limits count (none when the server runs without connect info).
+    let ip = client_ip::client_ip(
+        peer.0.map(|a| a.ip()),
+        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        &config.trusted_proxies,
+    );
+    let slot = match ip {
+        Some(ip) => match server.inner.per_ip.take(ip, config.max_connections_per_ip) {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::info!(%ip, "too many connections from one address");
+                return ws.on_upgrade(move |socket| {
+                    connection::refuse(
+                        socket,
+                        signaling_protocol::ErrorCode::TooManyConnections,
+                        "too many open connections from your address",
+                    )
+                });
+            }
+        },
+        None => None,
+    };
     // Frames up to 4x the limit reach us and get a typed "too large" reply; beyond that the
     // WebSocket layer closes the connection.
-    let frame_limit = server.inner.config.max_message_bytes.saturating_mul(4);
+    let frame_limit = config.max_message_bytes.saturating_mul(4);
     ws.max_message_size(frame_limit)
         .max_frame_size(frame_limit)
-        .on_upgrade(move |socket| connection::run(server, socket))
+        .on_upgrade(move |socket| async move {
+            connection::run(server, socket).await;
+            drop(slot);
+        })
 }
