@@ -3,6 +3,7 @@
 import { Signaling, loadWasm } from "./signaling.js";
 import { Media } from "./media.js";
 import { deriveSframeKey } from "./pkg/web_demo_wasm.js";
+import { fromHex, toHex } from "./sframe.js";
 
 const $ = (id) => document.getElementById(id);
 const now = () => performance.timeOrigin + performance.now();
@@ -306,8 +307,6 @@ $("room").value = new URLSearchParams(location.search).get("room") ?? "";
 
 // ---- SFrame self-test: the RFC 9605 vectors through the worker's own code ----
 
-const hexBytes = (s) => new Uint8Array(s.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
-const toHex = (b) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
 /** Vectors as text: KIDs and counters exceed 2^53, so they are read as strings. */
 function parseVectors(text) {
@@ -320,7 +319,7 @@ async function runSelfTest(vectors) {
   let derivation = 0;
   const failures = [];
   for (const v of vectors.sframe.filter((v) => v.cipher_suite === 4 || v.cipher_suite === 5)) {
-    const d = JSON.parse(deriveSframeKey(v.cipher_suite, BigInt(v.kid), hexBytes(v.base_key)));
+    const d = JSON.parse(deriveSframeKey(v.cipher_suite, BigInt(v.kid), fromHex(v.base_key)));
     if (toHex(d.key) === v.sframe_key && toHex(d.salt) === v.sframe_salt) derivation++;
     else failures.push(`derivation suite ${v.cipher_suite}`);
     frames.push({ ...v, derived_key: d.key, derived_salt: d.salt });

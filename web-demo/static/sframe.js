@@ -16,6 +16,16 @@ export class SframeError extends Error {
   }
 }
 
+/** Bytes from hex text (test vectors). */
+export function fromHex(s) {
+  return new Uint8Array(s.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+}
+
+/** Hex text of bytes. */
+export function toHex(bytes) {
+  return [...bytes].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 function minimalBytes(v) {
   let n = 0;
   for (let x = v; x > 0n; x >>= 8n) n++;

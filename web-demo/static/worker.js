@@ -1,7 +1,9 @@
 // The media worker: every encoded frame passes through here. Outgoing frames are SFrame-
 // encrypted under this participant's current key; incoming frames are decrypted under their
 // sender's key, or dropped and counted (never handed to the decoder) when that fails.
-import { encodeHeader, parseHeader, seal, open, importKey, ReplayWindow } from "./sframe.js";
+import {
+  encodeHeader, fromHex, parseHeader, seal, open, importKey, toHex, ReplayWindow,
+} from "./sframe.js";
 
 const GRACE_MS = 5000; // a previous epoch's keys still decrypt this long (as in media-crypto)
 const KEY_WAIT_MS = 1000; // a frame whose key has not arrived waits this long, then is dropped
@@ -160,13 +162,6 @@ setInterval(() => {
   });
 }, 500);
 
-function hex(s) {
-  return new Uint8Array(s.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
-}
-function toHex(b) {
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 // RFC 9605 vectors through the same functions frames use. Keys and salts were derived by the
 // wasm module on the page (the same derivation meetings use).
 async function selfTest({ headers, frames }) {
@@ -175,15 +170,15 @@ async function selfTest({ headers, frames }) {
   for (const v of headers) {
     const kid = BigInt(v.kid), ctr = BigInt(v.ctr);
     const enc = toHex(encodeHeader(kid, ctr));
-    const parsed = parseHeader(hex(v.encoded));
+    const parsed = parseHeader(fromHex(v.encoded));
     if (enc === v.encoded && parsed.kid === kid && parsed.ctr === ctr) passed++;
     else failures.push(`header kid=${v.kid} ctr=${v.ctr}: ${enc}`);
   }
   for (const v of frames) {
     const key = await importKey(v.derived_key);
     const salt = new Uint8Array(v.derived_salt);
-    const sealed = await seal(key, salt, BigInt(v.kid), BigInt(v.ctr), hex(v.metadata), hex(v.pt));
-    const opened = await open(key, salt, parseHeader(sealed), hex(v.metadata), sealed);
+    const sealed = await seal(key, salt, BigInt(v.kid), BigInt(v.ctr), fromHex(v.metadata), fromHex(v.pt));
+    const opened = await open(key, salt, parseHeader(sealed), fromHex(v.metadata), sealed);
     if (toHex(sealed) === v.ct && toHex(opened) === v.pt) passed++;
     else failures.push(`sframe suite ${v.cipher_suite} kid=${v.kid} ctr=${v.ctr}`);
   }
