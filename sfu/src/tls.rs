@@ -38,17 +38,16 @@ pub fn keep_fresh(config: RustlsConfig, cert: PathBuf, key: PathBuf) {
         let mut last = modified(&[&cert, &key]);
         let mut tick = tokio::time::interval(CHECK_EVERY);
         loop {
-            let why = tokio::select! {
-                _ = hangup.recv() => "SIGHUP",
-                _ = tick.tick() => {
-                    let now = modified(&[&cert, &key]);
-                    if now == last {
-                        continue;
-                    }
-                    "the files changed"
-                }
+            let asked = tokio::select! {
+                _ = hangup.recv() => true,
+                _ = tick.tick() => false,
             };
-            last = modified(&[&cert, &key]);
+            let now = modified(&[&cert, &key]);
+            if !asked && now == last {
+                continue;
+            }
+            let why = if asked { "SIGHUP" } else { "the files changed" };
+            last = now;
             match config.reload_from_pem_file(&cert, &key).await {
                 Ok(()) => tracing::info!(reason = why, "TLS certificate reloaded"),
                 Err(e) => {
