@@ -75,7 +75,7 @@ pub async fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         ),
         AdminCommand::Close { room } => ("DELETE", format!("/admin/rooms/{}", encode(room))),
     };
-    let body = crate::admin_client::call(&args.url, &args.admin_token, method, &path).await?;
+    let body = crate::http_client::admin(&args.url, &args.admin_token, method, &path).await?;
     Ok(if body.is_empty() { "ok".into() } else { body })
 }
 

@@ -7,10 +7,10 @@
 //! - [`media`]: the webrtc-rs driver that forwards RTP it cannot decrypt.
 
 pub mod admin;
-pub mod admin_client;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod http_client;
 pub mod media;
 pub mod metrics;
 pub mod routing;

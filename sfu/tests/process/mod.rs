@@ -4,9 +4,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 /// A running `sfu`; killed when dropped.
 pub struct Running {
     pub child: Child,
@@ -57,20 +54,7 @@ pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 /// `METHOD path` with extra headers; the status and the body.
 pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let req =
-        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    s.read_to_string(&mut response).await.expect("read");
-    let status = response[9..12].parse().expect("status");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    sfu::http_client::request(addr, method, path, headers)
+        .await
+        .expect("HTTP request")
 }
