@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Bot, Ledger, eventually, meeting, start};
+use common::{Bot, Ledger, eventually, eventually_explained, meeting, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_participants_receive_and_decrypt_each_others_audio_and_video() {
@@ -28,9 +28,10 @@ async fn three_participants_receive_and_decrypt_each_others_audio_and_video() {
             .filter(|o| o.participant_id != bot.participant_id)
         {
             for kind in ["audio", "video"] {
-                eventually(
+                eventually_explained(
                     &format!("{} decrypting {kind} from {}", bot.name, other.name),
                     || bot.count_from(other.participant_id, kind) >= 10,
+                    || bot.explain(),
                 )
                 .await;
             }

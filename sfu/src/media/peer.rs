@@ -12,7 +12,7 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use tokio::sync::watch;
-use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
     RTCPeerConnectionState,
@@ -69,10 +69,28 @@ impl PeerConnectionEventHandler for Events {
         }
     }
 
+    /// The room hears of the track with its first packet's payload type, which names the
+    /// codec. (webrtc 0.21 resets a receiver's codec at every remote description until the
+    /// next packet, and the `TrackRemote` keeps the reset one when a renegotiation lands
+    /// between a track's first packet and this event, so `TrackRemote::codec` cannot be
+    /// trusted.) The first packet itself is not forwarded: nobody is subscribed yet.
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.room.send(RoomInput::Track {
-            participant: self.participant,
-            track,
+        let (participant, room) = (self.participant, self.room.clone());
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        let _ = room.send(RoomInput::Track {
+                            participant,
+                            track,
+                            payload_type: packet.header.payload_type,
+                        });
+                        return;
+                    }
+                    TrackRemoteEvent::OnEnded => return,
+                    _ => {}
+                }
+            }
         });
     }
 }

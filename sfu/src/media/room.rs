@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use signaling_protocol::{ErrorCode, ParticipantId};
@@ -48,10 +48,11 @@ pub(crate) enum RoomInput {
     PeerGone {
         participant: ParticipantId,
     },
-    /// A participant started publishing a track.
+    /// A participant started publishing a track; its first packet had this payload type.
     Track {
         participant: ParticipantId,
         track: Arc<dyn TrackRemote>,
+        payload_type: u8,
     },
     /// A subscriber asked for a key frame of this track (PLI or FIR).
     KeyframeRequest {
@@ -209,7 +210,11 @@ impl RoomMedia {
                 }
                 self.remove(participant).await
             }
-            RoomInput::Track { participant, track } => self.track(participant, track).await,
+            RoomInput::Track {
+                participant,
+                track,
+                payload_type,
+            } => self.track(participant, track, payload_type).await,
             RoomInput::KeyframeRequest { track } => {
                 if let Some(action) = self.router.keyframe_request(track, Instant::now()) {
                     self.apply(vec![action]).await;
@@ -293,12 +298,25 @@ impl RoomMedia {
         }
     }
 
-    /// A participant published a track.
-    async fn track(&mut self, pid: ParticipantId, remote: Arc<dyn TrackRemote>) {
+    /// A participant published a track whose first packet carried `payload_type`.
+    async fn track(&mut self, pid: ParticipantId, remote: Arc<dyn TrackRemote>, payload_type: u8) {
         let Some(&media_ssrc) = remote.ssrcs().await.first() else {
             return;
         };
-        let Some(codec) = remote.codec(media_ssrc).await else {
+        let Some(received) = self.receive_parameters(pid, &remote).await else {
+            return;
+        };
+        let Some(codec) = received
+            .codecs
+            .iter()
+            .find(|c| c.payload_type == payload_type)
+            .map(|c| c.rtp_codec.clone())
+        else {
+            tracing::info!(
+                participant = pid,
+                payload_type,
+                "a track in a codec not negotiated"
+            );
             return;
         };
         let kind = match remote.kind().await {
@@ -319,9 +337,11 @@ impl RoomMedia {
         tracing::info!(participant = pid, track = published.id.0, ?kind, codec = %codec.mime_type, "publishing");
         let downtracks: DownTracks = Arc::new(RwLock::new(Vec::new()));
         let levels = match kind {
-            MediaKind::Audio => self
-                .audio_level_id(pid, &remote)
-                .await
+            MediaKind::Audio => received
+                .header_extensions
+                .iter()
+                .find(|h| h.uri == AUDIO_LEVEL_URI)
+                .and_then(|h| u8::try_from(h.id).ok())
                 .map(|id| forward::Levels {
                     extension_id: id,
                     track: published.id,
@@ -356,25 +376,22 @@ impl RoomMedia {
         self.settle().await;
     }
 
-    /// The header extension id the publisher negotiated for RFC 6464 audio levels, if any.
-    async fn audio_level_id(
+    /// What the publisher's receiver for `remote` negotiated: codecs and header extensions.
+    async fn receive_parameters(
         &self,
         pid: ParticipantId,
         remote: &Arc<dyn TrackRemote>,
-    ) -> Option<u8> {
+    ) -> Option<RTCRtpParameters> {
         let peer = self.participants.get(&pid)?.peer.as_ref()?;
         let track_id = remote.track_id().await;
         for receiver in peer.pc.get_receivers().await {
-            if receiver.track().track_id().await != track_id {
-                continue;
+            if receiver.track().track_id().await == track_id {
+                return receiver
+                    .get_parameters()
+                    .await
+                    .ok()
+                    .map(|p| p.rtp_parameters);
             }
-            let params = receiver.get_parameters().await.ok()?;
-            return params
-                .rtp_parameters
-                .header_extensions
-                .iter()
-                .find(|h| h.uri == AUDIO_LEVEL_URI)
-                .and_then(|h| u8::try_from(h.id).ok());
         }
         None
     }

@@ -127,7 +127,18 @@ pub struct Bot {
     /// The RFC 6464 level this bot puts on its audio: 0 loudest, 127 (the start) silence.
     pub loudness: Arc<AtomicU8>,
     pub ice_servers: Vec<IceServer>,
+    /// Per received track ("stream/kind"): packets arrived, and why frames did not decrypt.
+    pub arrivals: Arc<Mutex<std::collections::BTreeMap<String, Arrivals>>>,
+    /// The SDP the SFU last sent.
+    pub last_sfu_sdp: Arc<Mutex<String>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What arrived on one received track.
+#[derive(Debug, Default, Clone)]
+pub struct Arrivals {
+    pub packets: usize,
+    pub undecryptable: std::collections::BTreeMap<String, usize>,
 }
 
 /// Changes the SFU's SDP before a bot applies it.
@@ -169,6 +180,38 @@ impl Bot {
             .await
             .map(|d| d.sdp)
             .unwrap_or_default()
+    }
+
+    /// What this bot received and negotiated, for a failing test's message.
+    pub fn explain(&self) -> String {
+        let sdp: Vec<String> = self
+            .last_sfu_sdp
+            .lock()
+            .expect("lock")
+            .lines()
+            .filter(|l| {
+                ["m=", "a=mid", "a=msid", "a=send", "a=recv", "a=inactive"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+                    || (l.starts_with("a=ssrc:") && l.contains("cname"))
+            })
+            .map(str::to_owned)
+            .collect();
+        let tracks: Vec<String> = self
+            .remote_tracks
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|t| format!("{}/{}", t.stream_id, t.kind))
+            .collect();
+        format!(
+            "{} ({}): roster {:?}; tracks {tracks:?}; arrivals {:?}; errors {:?}; SFU's SDP {sdp:?}",
+            self.name,
+            self.participant_id,
+            *self.roster.borrow(),
+            self.arrivals.lock().expect("lock"),
+            self.errors.lock().expect("lock"),
+        )
     }
 
     /// Frames decrypted from the participant with this id, by kind ("audio"/"video").
@@ -229,6 +272,8 @@ impl Bot {
         let received = Arc::new(Mutex::new(Vec::new()));
         let remote_tracks = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
+        let arrivals = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let last_sfu_sdp = Arc::new(Mutex::new(String::new()));
         let (roster_tx, roster) = watch::channel(Vec::new());
         let (answered_tx, mut answered) = watch::channel(false);
 
@@ -261,7 +306,12 @@ impl Bot {
         let mut tasks = Vec::new();
         // Signaling: keys and roster from MLS, SDP from the SFU.
         {
-            let (pc, keyring, errors) = (pc.clone(), keyring.clone(), errors.clone());
+            let (pc, keyring, errors, last_sfu_sdp) = (
+                pc.clone(),
+                keyring.clone(),
+                errors.clone(),
+                last_sfu_sdp.clone(),
+            );
             let mut client = client;
             tasks.push(tokio::spawn(async move {
                 while let Some(event) = client.next_event().await {
@@ -271,6 +321,7 @@ impl Bot {
                             let _ = roster_tx.send(roster.iter().map(|r| r.name()).collect());
                         }
                         Event::SdpAnswer(sdp) => {
+                            last_sfu_sdp.lock().expect("lock").clone_from(&sdp);
                             let r = match RTCSessionDescription::answer(rewrite(sdp)) {
                                 Ok(a) => pc.set_remote_description(a).await,
                                 Err(e) => Err(e),
@@ -283,6 +334,7 @@ impl Bot {
                             }
                         }
                         Event::SdpOffer(sdp) => {
+                            last_sfu_sdp.lock().expect("lock").clone_from(&sdp);
                             let result = async {
                                 pc.set_remote_description(RTCSessionDescription::offer(rewrite(
                                     sdp,
@@ -319,13 +371,18 @@ impl Bot {
         }
         // Publishing: one SFrame frame per RTP packet.
         {
-            let (keyring, loudness) = (keyring.clone(), loudness.clone());
+            let (keyring, loudness, errors) = (keyring.clone(), loudness.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 let _ = answered.wait_for(|&a| a).await;
-                let (Some((audio_pt, level_id)), Some((video_pt, _))) = (
+                let (a, v) = (
                     peer::negotiated(&audio_sender).await,
                     peer::negotiated(&video_sender).await,
-                ) else {
+                );
+                let (Some((audio_pt, level_id)), Some((video_pt, _))) = (a, v) else {
+                    errors
+                        .lock()
+                        .expect("lock")
+                        .push(format!("not negotiated: {a:?} {v:?}"));
                     return;
                 };
                 let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -372,13 +429,19 @@ impl Bot {
         }
         // Receiving: decrypt every packet of every track the SFU sends.
         {
-            let (keyring, received, remote_tracks) =
-                (keyring.clone(), received.clone(), remote_tracks.clone());
+            let (keyring, received, remote_tracks, arrivals) = (
+                keyring.clone(),
+                received.clone(),
+                remote_tracks.clone(),
+                arrivals.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 while let Some(track) = tracks.recv().await {
-                    let (keyring, received) = (keyring.clone(), received.clone());
+                    let (keyring, received, arrivals) =
+                        (keyring.clone(), received.clone(), arrivals.clone());
                     let stream_id = track.stream_id().await.to_string();
                     let kind = track.kind().await;
+                    let arrival_key = format!("{stream_id}/{kind}");
                     remote_tracks.lock().expect("lock").push(RemoteTrack {
                         stream_id: stream_id.clone(),
                         kind,
@@ -396,6 +459,15 @@ impl Bot {
                                 &p.payload,
                                 start.elapsed(),
                             );
+                            {
+                                let mut arrivals = arrivals.lock().expect("lock");
+                                let seen: &mut Arrivals =
+                                    arrivals.entry(arrival_key.clone()).or_default();
+                                seen.packets += 1;
+                                if let Err(e) = &decrypted {
+                                    *seen.undecryptable.entry(format!("{e:?}")).or_default() += 1;
+                                }
+                            }
                             if let Ok((frame, plaintext)) = decrypted {
                                 received.lock().expect("lock").push(Received {
                                     sender_leaf: frame.sender,
@@ -420,16 +492,31 @@ impl Bot {
             speaker,
             loudness,
             ice_servers,
+            arrivals,
+            last_sfu_sdp,
             tasks,
         }
     }
 }
 
 /// Waits until `done` holds, or panics with `what` after [`WAIT`].
-pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub async fn eventually(what: &str, done: impl FnMut() -> bool) {
+    eventually_explained(what, done, String::new).await
+}
+
+/// Like [`eventually`]; on timeout the panic also carries what `explain` says then.
+pub async fn eventually_explained(
+    what: &str,
+    mut done: impl FnMut() -> bool,
+    explain: impl Fn() -> String,
+) {
     let deadline = Instant::now() + WAIT;
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            explain()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -445,10 +532,14 @@ pub async fn meeting(sfu: &TestSfu, names: &[&str], ledger: &Arc<Ledger>) -> Vec
             .iter()
             .filter(|o| o.participant_id != bot.participant_id)
         {
-            eventually(&format!("{} hearing {}", bot.name, other.name), || {
-                bot.count_from(other.participant_id, "video") >= 3
-                    && bot.count_from(other.participant_id, "audio") >= 3
-            })
+            eventually_explained(
+                &format!("{} hearing {}", bot.name, other.name),
+                || {
+                    bot.count_from(other.participant_id, "video") >= 3
+                        && bot.count_from(other.participant_id, "audio") >= 3
+                },
+                || bot.explain(),
+            )
             .await;
         }
     }
