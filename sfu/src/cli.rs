@@ -138,6 +138,10 @@ pub struct RunArgs {
     /// Highest UDP port for media [default: 50199]. One port per participant.
     #[arg(long, env = "SFU_UDP_PORT_MAX")]
     pub udp_port_max: Option<u16>,
+    /// Single-port mode: all participants' media on this one UDP port (instead of the
+    /// range); 0 lets the OS pick it.
+    #[arg(long, env = "SFU_UDP_PORT")]
+    pub udp_port: Option<u16>,
     /// A STUN or TURN URL handed to clients (repeat the flag for several;
     /// comma-separated in SFU_ICE_SERVERS).
     #[arg(long = "ice-server", env = "SFU_ICE_SERVERS", value_delimiter = ',')]
@@ -198,6 +202,7 @@ impl RunArgs {
             public_ip: self.public_ip,
             udp_port_min: self.udp_port_min,
             udp_port_max: self.udp_port_max,
+            udp_port: self.udp_port,
             ice_servers: self.ice_servers.clone(),
             turn_secret: self.turn_secret.clone(),
             token_secret: self.token_secret.clone(),

@@ -15,6 +15,9 @@ pub struct SfuConfig {
     /// UDP ports for media, inclusive, one per participant. Default 50000 to 50199. A range
     /// starting at 0 lets the OS pick any port.
     pub udp_ports: (u16, u16),
+    /// Single-port mode: every participant's media on this one UDP port (one firewall rule);
+    /// `udp_ports` is then unused. Default: none (the range).
+    pub udp_port: Option<u16>,
     /// The public IP to announce in ICE host candidates (1:1 NAT). Default: none.
     pub public_ip: Option<IpAddr>,
     /// STUN/TURN URLs handed to clients. Default: none (fine on one machine or one LAN).
@@ -48,6 +51,7 @@ impl Default for SfuConfig {
         SfuConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             udp_ports: (50000, 50199),
+            udp_port: None,
             public_ip: None,
             ice_servers: Vec::new(),
             turn_secret: None,
@@ -71,6 +75,7 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub udp_port_min: Option<u16>,
     pub udp_port_max: Option<u16>,
+    pub udp_port: Option<u16>,
     pub public_ip: Option<IpAddr>,
     pub ice_servers: Option<Vec<String>>,
     pub turn_secret: Option<String>,
@@ -118,6 +123,9 @@ impl SfuConfig {
         }
         if let Some(v) = f.udp_port_max {
             self.udp_ports.1 = v;
+        }
+        if f.udp_port.is_some() {
+            self.udp_port = f.udp_port;
         }
         if f.public_ip.is_some() {
             self.public_ip = f.public_ip;
@@ -259,6 +267,7 @@ const KEYS: &[&str] = &[
     "listen",
     "udp_port_min",
     "udp_port_max",
+    "udp_port",
     "public_ip",
     "ice_servers",
     "turn_secret",
@@ -391,8 +400,11 @@ mod tests {
             "0.0.0.0:9000".parse::<SocketAddr>().expect("addr")
         );
         assert_eq!(c.udp_ports, (40000, 50199));
+        assert_eq!(c.udp_port, None, "the range, unless one port is asked for");
         assert_eq!(c.max_participants_per_room, 100);
         assert!(c.validate().is_ok());
+        c.apply(toml::from_str("udp_port = 50000").expect("toml"));
+        assert_eq!(c.udp_port, Some(50000));
     }
 
     #[test]

@@ -73,11 +73,15 @@ fn init_logs(format: LogFormat) {
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     init_logs(cli.run.log_format);
     let config = cli.run.load()?;
-    let media = std::sync::Arc::new(sfu::media::MediaServer::new(MediaConfig::new(
-        config.listen.ip(),
-        config.udp_ports,
-        config.public_ip,
-    )));
+    let media_config = match config.udp_port {
+        Some(port) => MediaConfig::single_port(config.listen.ip(), port, config.public_ip)
+            .map_err(|e| anyhow::anyhow!("cannot bind UDP port {port} for media: {e}"))?,
+        None => MediaConfig::new(config.listen.ip(), config.udp_ports, config.public_ip),
+    };
+    if let Some(mux) = &media_config.udp_mux {
+        tracing::info!(port = mux.port(), "media on one UDP port");
+    }
+    let media = std::sync::Arc::new(sfu::media::MediaServer::new(media_config));
     let media_stats = media.stats();
     let signaling = SignalingServer::with_media(
         SignalingConfig {

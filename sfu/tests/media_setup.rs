@@ -60,17 +60,6 @@ fn free_ports(n: u16) -> (u16, u16) {
     panic!("no free port range");
 }
 
-/// The ports and addresses of the candidates in an SDP.
-fn candidates(sdp: &str) -> Vec<(String, u16)> {
-    sdp.lines()
-        .filter_map(|l| l.strip_prefix("a=candidate:"))
-        .filter_map(|c| {
-            let f: Vec<&str> = c.split_whitespace().collect();
-            Some((f.get(4)?.to_string(), f.get(5)?.parse().ok()?))
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_uses_the_configured_ports_public_ip_and_ice_servers() {
     let _one = ONE_MEETING_AT_A_TIME.lock().await;
@@ -108,7 +97,7 @@ async fn media_uses_the_configured_ports_public_ip_and_ice_servers() {
     })
     .await
     .expect("the SFU's answer");
-    let found = candidates(&answer);
+    let found = common::candidates(&answer);
     assert!(!found.is_empty(), "the answer has candidates: {answer}");
     for (ip, port) in &found {
         assert_eq!(ip, "203.0.113.9", "only the public address is announced");

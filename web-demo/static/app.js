@@ -213,9 +213,13 @@ async function join(room, name) {
     const iceServers = (signaling.joined.ice_servers ?? []).map((s) => ({
       urls: s.urls, username: s.username, credential: s.credential,
     }));
+    const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
     media = new Media({
-      signaling, iceServers, local, ontrack,
-      onstate: (s) => { if (s === "failed") status("The media connection failed."); },
+      signaling, iceServers, relayOnly, local, ontrack,
+      onstate: (s) => {
+        if (s === "failed") status("The media connection failed.");
+        if (s === "connected") showPath();
+      },
     });
     if (view.decrypt === false) media.e2ee.setDecrypt(false);
     media.e2ee.onstats = ({ stats, timing }) => {
@@ -339,6 +343,18 @@ async function selfTest() {
     : `SFrame self-test FAILED: ${view.selftest.failures.join("; ")}`;
 }
 
+/** The media path in the panel: direct, or relayed and over which protocol. */
+async function showPath() {
+  if (!media) return;
+  const path = await media.path();
+  // The pair is selected shortly after "connected": look again until it is.
+  if (!path && media.pc.connectionState === "connected") setTimeout(showPath, 500);
+  view.path = path;
+  $("media-path").textContent = !path ? "–"
+    : path.type === "relay" ? `relayed by TURN over ${(path.relayProtocol ?? "udp").toUpperCase()}`
+    : `direct (${path.protocol.toUpperCase()}) to ${path.remote}`;
+}
+
 // ---- hooks for tests and measurements ----
 
 window.e2ee = {
@@ -347,8 +363,10 @@ window.e2ee = {
     local: media?.pc.localDescription?.sdp,
     inbound: [...(await media.pc.getStats()).values()].filter((r) => r.type === "inbound-rtp"),
   }),
+  path: async () => media?.path(),
   snapshot: () => ({
     me: view.me,
+    path: view.path,
     epoch: view.epoch,
     safetyNumber: view.safety.join(" "),
     roster: view.roster.map((m) => m.identity),

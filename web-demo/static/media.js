@@ -27,10 +27,14 @@ function gathered(pc) {
 }
 
 export class Media {
-  constructor({ signaling, iceServers, local, ontrack, onstate }) {
+  /** `relayOnly`: media only through the TURN servers (the SFU and the network never see
+   * this device's addresses; also the way through networks that allow only TURN/TCP). */
+  constructor({ signaling, iceServers, relayOnly = false, local, ontrack, onstate }) {
     this.signaling = signaling;
     this.e2ee = new E2ee();
-    this.pc = new RTCPeerConnection({ iceServers, ...E2ee.peerOptions() });
+    this.pc = new RTCPeerConnection({
+      iceServers, iceTransportPolicy: relayOnly ? "relay" : "all", ...E2ee.peerOptions(),
+    });
     this.local = local;
     this.queue = Promise.resolve(); // SDP steps, one at a time
     this.pc.ontrack = (e) => {
@@ -45,6 +49,25 @@ export class Media {
       if (track.kind === "video") this.videoSender = t.sender;
       if (track.kind === "audio") this.audioSender = t.sender;
     }
+  }
+
+  /** How media travels now, from the selected ICE candidate pair: `{ type, protocol,
+   * relayProtocol, remote }` (type "host", "srflx", "prflx" or "relay"), or null before a
+   * pair is selected. */
+  async path() {
+    const stats = [...(await this.pc.getStats()).values()];
+    const byId = new Map(stats.map((r) => [r.id, r]));
+    const transport = stats.find((r) => r.type === "transport" && r.selectedCandidatePairId);
+    const pair = transport
+      ? byId.get(transport.selectedCandidatePairId)
+      : stats.find((r) => r.type === "candidate-pair" && r.nominated && r.state === "succeeded");
+    const local = pair && byId.get(pair.localCandidateId);
+    const remote = pair && byId.get(pair.remoteCandidateId);
+    if (!local || !remote) return null;
+    return {
+      type: local.candidateType, protocol: local.protocol, relayProtocol: local.relayProtocol ?? null,
+      remote: `${remote.address ?? remote.ip}:${remote.port}`,
+    };
   }
 
   step(fn) {

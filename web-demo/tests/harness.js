@@ -2,6 +2,7 @@
 // (headless, fake camera and microphone) driven by playwright-core.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -47,13 +48,13 @@ export function selfSigned(name) {
 }
 
 /** Starts the sfu (built by cargo, path in SFU_BIN) in dev mode on a free port; with `tls`
- * ({cert, key}) it serves HTTPS/WSS itself. */
-export async function startSfu({ tls } = {}) {
+ * ({cert, key}) it serves HTTPS/WSS itself; `args` are further flags. */
+export async function startSfu({ tls, args = [] } = {}) {
   const bin = process.env.SFU_BIN ?? join(ROOT, "target/debug/sfu");
   const tlsArgs = tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : [];
   const child = spawn(bin, [
     "--dev", "--listen", "127.0.0.1:0", "--demo-dir", join(ROOT, "web-demo/static"),
-    "--udp-port-min", "0", "--udp-port-max", "0", ...tlsArgs,
+    "--udp-port-min", "0", "--udp-port-max", "0", ...tlsArgs, ...args,
   ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
   let log = "";
   child.stderr.on("data", (d) => (log += d));
@@ -76,8 +77,35 @@ export async function startBrowser() {
   return { browser, close: () => browser.close() };
 }
 
-/** A participant: opens the page, and (unless told to wait) joins `room` as `name`. */
-export async function participant(browser, url, room, name, { beforeJoin } = {}) {
+/** A free TCP port on loopback (for a server started next). */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.on("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** coturn (Debian's `turnserver`) on loopback at `port` with the shared-secret scheme;
+ * `tcpOnly`: clients may reach it over TCP only (its relay to the sfu is UDP, as always). */
+export async function startCoturn({ port, secret, tcpOnly = false }) {
+  const child = spawn("turnserver", [
+    "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", `--listening-port=${port}`,
+    "--use-auth-secret", `--static-auth-secret=${secret}`, "--realm=e2ee-sfu.test",
+    "--no-tls", "--no-dtls", "--no-cli", "--allow-loopback-peers",
+    "--min-port=62000", "--max-port=62999", "--log-file=stdout",
+    ...(tcpOnly ? ["--no-udp"] : []),
+  ], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 500));
+  return { stop: () => child.kill("SIGTERM") };
+}
+
+/** A participant: opens the page (with `query`, such as "&relay=1"), and (unless told to
+ * wait) joins `room` as `name`. */
+export async function participant(browser, url, room, name, { beforeJoin, query = "" } = {}) {
   // A test's self-signed certificate is accepted; nothing else about TLS is relaxed.
   const context = await browser.newContext({
     permissions: ["camera", "microphone"], viewport: { width: 1280, height: 720 },
@@ -87,7 +115,7 @@ export async function participant(browser, url, room, name, { beforeJoin } = {})
   const console = [];
   page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
-  await page.goto(`${url}/?room=${encodeURIComponent(room)}`);
+  await page.goto(`${url}/?room=${encodeURIComponent(room)}${query}`);
   if (beforeJoin) await beforeJoin(page);
   await page.fill("#name", name);
   await page.click("#join");

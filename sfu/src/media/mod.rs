@@ -9,6 +9,7 @@ pub mod keyframes;
 mod peer;
 pub mod ports;
 mod room;
+pub mod udp_mux;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,6 +34,8 @@ pub struct MediaConfig {
     pub ports: PortPool,
     /// The public address announced in ICE host candidates instead of the bound one (1:1 NAT).
     pub public_ip: Option<IpAddr>,
+    /// Single-port mode: every PeerConnection on this one port instead of `ports`.
+    pub udp_mux: Option<Arc<udp_mux::UdpMux>>,
 }
 
 impl MediaConfig {
@@ -43,7 +46,17 @@ impl MediaConfig {
             ip,
             ports: PortPool::new(ip, udp_ports),
             public_ip,
+            udp_mux: None,
         }
+    }
+
+    /// Media on `ip`, every participant on UDP `port` (0: one the OS picks). Binds the port
+    /// now; must be called inside a tokio runtime.
+    pub fn single_port(ip: IpAddr, port: u16, public_ip: Option<IpAddr>) -> std::io::Result<Self> {
+        Ok(MediaConfig {
+            udp_mux: Some(udp_mux::UdpMux::bind(ip, port)?),
+            ..MediaConfig::new(ip, (0, 0), public_ip)
+        })
     }
 }
 

@@ -5,10 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use tokio::sync::watch;
@@ -21,6 +23,7 @@ use webrtc::peer_connection::{
 use super::MediaConfig;
 use super::ports::{PortLease, PortsExhausted};
 use super::room::RoomInput;
+use super::udp_mux::MuxConnection;
 use signaling_protocol::ParticipantId;
 
 /// RFC 6464: the audio level of each packet, read in the clear for active-speaker detection.
@@ -95,22 +98,26 @@ impl PeerConnectionEventHandler for Events {
     }
 }
 
-/// A PeerConnection, the UDP port it holds, and the signal that its ICE gathering is done.
+/// A PeerConnection, the UDP port it holds (of the range, or its place on the shared port),
+/// and the signal that its ICE gathering is done.
 pub(super) struct SfuPeer {
     pub pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
     public_ip: Option<IpAddr>,
-    _port: PortLease,
+    /// Single-port mode: the port host candidates announce.
+    shared_port: Option<u16>,
+    _port: Option<PortLease>,
+    _mux: Option<MuxConnection>,
 }
 
 impl SfuPeer {
-    /// A PeerConnection for `participant` on a port of the configured range.
+    /// A PeerConnection for `participant` on a port of the configured range, or on the
+    /// shared port.
     pub(super) async fn new(
         participant: ParticipantId,
         config: &MediaConfig,
         room: tokio::sync::mpsc::UnboundedSender<RoomInput>,
     ) -> Result<Self, PeerError> {
-        let port = config.ports.lease()?;
         let mut engine = MediaEngine::default();
         engine
             .register_default_codecs()
@@ -131,7 +138,7 @@ impl SfuPeer {
                 super::keyframes::KeyframeRequests::default(),
             );
         let (gathered_tx, gathered) = watch::channel(false);
-        let pc = PeerConnectionBuilder::new()
+        let builder = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(engine)
             .with_interceptor_registry(registry)
@@ -139,8 +146,32 @@ impl SfuPeer {
                 participant,
                 room,
                 gathered: gathered_tx,
-            }))
-            .with_udp_addrs(vec![SocketAddr::new(config.ip, port.port())])
+            }));
+        let (builder, port, mux) = match &config.udp_mux {
+            Some(shared) => {
+                // Our ICE credentials, so the mux knows this connection's username fragment
+                // before the first STUN request names it. mDNS off: it would open a socket
+                // of its own, and the SFU never needs to resolve .local candidates (the
+                // browser's checks reveal its address).
+                let ufrag = random_ice_chars(16);
+                let settings = SettingEngineBuilder::new()
+                    .with_ice_credentials(ufrag.clone(), random_ice_chars(32))
+                    .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+                    .build();
+                let connection = shared.connect(&ufrag);
+                let builder = builder
+                    .with_setting_engine(settings)
+                    .with_runtime(connection.runtime())
+                    .with_udp_addrs(vec![SocketAddr::new(config.ip, 0)]);
+                (builder, None, Some(connection))
+            }
+            None => {
+                let port = config.ports.lease()?;
+                let builder = builder.with_udp_addrs(vec![SocketAddr::new(config.ip, port.port())]);
+                (builder, Some(port), None)
+            }
+        };
+        let pc = builder
             .build()
             .await
             .map_err(|e| PeerError::Create(e.to_string()))?;
@@ -148,7 +179,9 @@ impl SfuPeer {
             pc: Arc::new(pc),
             gathered,
             public_ip: config.public_ip,
+            shared_port: config.udp_mux.as_ref().map(|m| m.port()),
             _port: port,
+            _mux: mux,
         })
     }
 
@@ -164,10 +197,7 @@ impl SfuPeer {
             .await
             .map(|d| d.sdp)
             .ok_or_else(|| PeerError::Negotiation("no local description".into()))?;
-        Ok(match self.public_ip {
-            Some(public) => announce_public_ip(&sdp, public),
-            None => sdp,
-        })
+        Ok(announce(&sdp, self.public_ip, self.shared_port))
     }
 
     /// Applies the participant's offer and returns our answer.
@@ -221,11 +251,16 @@ impl SfuPeer {
     }
 }
 
-/// 1:1 NAT: every host candidate announces `public` instead of the bound address (the NAT
-/// maps public to private with the same port), duplicates (one per interface when bound to a
-/// wildcard) dropped, and the connection lines follow.
-fn announce_public_ip(sdp: &str, public: IpAddr) -> String {
-    let family = if public.is_ipv4() { "IP4" } else { "IP6" };
+/// What host candidates announce: with `public` (1:1 NAT), that address instead of the bound
+/// one (the NAT maps public to private with the same port), and the connection lines follow;
+/// with `shared_port` (single-port mode), that port for UDP instead of the one the
+/// PeerConnection bound. Duplicates (one per interface when bound to a wildcard) are dropped.
+fn announce(sdp: &str, public: Option<IpAddr>, shared_port: Option<u16>) -> String {
+    if public.is_none() && shared_port.is_none() {
+        return sdp.to_owned();
+    }
+    let public_text = public.map(|p| p.to_string());
+    let port_text = shared_port.map(|p| p.to_string());
     let mut seen = std::collections::HashSet::new();
     let mut out = String::with_capacity(sdp.len());
     for line in sdp.split_inclusive('\n') {
@@ -234,13 +269,20 @@ fn announce_public_ip(sdp: &str, public: IpAddr) -> String {
         if let Some(candidate) = body.strip_prefix("a=candidate:") {
             let mut fields: Vec<&str> = candidate.split(' ').collect();
             if fields.len() >= 8 && fields[6] == "typ" && fields[7] == "host" {
-                let public = public.to_string();
-                fields[4] = &public;
+                if let Some(p) = &public_text {
+                    fields[4] = p;
+                }
+                if let Some(p) = &port_text
+                    && fields[2].eq_ignore_ascii_case("udp")
+                {
+                    fields[5] = p;
+                }
                 // Foundation aside, the same component, protocol, address and port is the
                 // same candidate.
                 if !seen.insert((
                     fields[1].to_owned(),
                     fields[2].to_owned(),
+                    fields[4].to_owned(),
                     fields[5].to_owned(),
                 )) {
                     continue;
@@ -251,7 +293,11 @@ fn announce_public_ip(sdp: &str, public: IpAddr) -> String {
                 continue;
             }
         }
-        if body.starts_with("c=IN ") && !body.ends_with(" 0.0.0.0") {
+        if let Some(public) = public
+            && body.starts_with("c=IN ")
+            && !body.ends_with(" 0.0.0.0")
+        {
+            let family = if public.is_ipv4() { "IP4" } else { "IP6" };
             out.push_str(&format!("c=IN {family} {public}{ending}"));
             continue;
         }
@@ -261,6 +307,16 @@ fn announce_public_ip(sdp: &str, public: IpAddr) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// Random ICE characters (RFC 8445 ice-char: ALPHA / DIGIT; "+" and "/" left out).
+fn random_ice_chars(n: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
 }
 
 /// True when an answer has media sections and rejects every one of them (port 0): nothing in
@@ -276,7 +332,7 @@ fn rejects_all_media(sdp: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{announce_public_ip, rejects_all_media};
+    use super::{announce, rejects_all_media};
 
     #[test]
     fn host_candidates_announce_the_public_address_once() {
@@ -287,7 +343,7 @@ mod tests {
             a=end-of-candidates\r\n\
             m=video 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\n\
             a=candidate:1 1 udp 2130706431 10.0.0.5 50001 typ host\r\n";
-        let out = announce_public_ip(sdp, "203.0.113.9".parse().expect("ip"));
+        let out = announce(sdp, Some("203.0.113.9".parse().expect("ip")), None);
         assert_eq!(
             out,
             "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 203.0.113.9\r\n\
@@ -297,6 +353,31 @@ mod tests {
             m=video 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\n\
             a=candidate:1 1 udp 2130706431 203.0.113.9 50001 typ host\r\n"
         );
+    }
+
+    #[test]
+    fn single_port_mode_announces_the_shared_port_for_udp_host_candidates_only() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 10.0.0.5\r\n\
+            a=candidate:1 1 udp 2130706431 10.0.0.5 41234 typ host\r\n\
+            a=candidate:2 1 udp 2130706431 10.0.0.6 41999 typ host\r\n\
+            a=candidate:3 1 tcp 1671430143 10.0.0.5 9000 typ host tcptype passive\r\n\
+            a=candidate:4 1 udp 1694498815 198.51.100.1 61000 typ srflx raddr 10.0.0.5 rport 41234\r\n";
+        assert_eq!(
+            announce(sdp, None, Some(3478)),
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 10.0.0.5\r\n\
+            a=candidate:1 1 udp 2130706431 10.0.0.5 3478 typ host\r\n\
+            a=candidate:2 1 udp 2130706431 10.0.0.6 3478 typ host\r\n\
+            a=candidate:3 1 tcp 1671430143 10.0.0.5 9000 typ host tcptype passive\r\n\
+            a=candidate:4 1 udp 1694498815 198.51.100.1 61000 typ srflx raddr 10.0.0.5 rport 41234\r\n"
+        );
+        // Behind a 1:1 NAT too: both interfaces become one public candidate.
+        let both = announce(sdp, Some("203.0.113.9".parse().expect("ip")), Some(3478));
+        assert_eq!(
+            both.matches("203.0.113.9 3478 typ host").count(),
+            1,
+            "{both}"
+        );
+        assert_eq!(announce(sdp, None, None), sdp);
     }
 
     #[test]

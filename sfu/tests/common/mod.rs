@@ -499,6 +499,17 @@ impl Bot {
     }
 }
 
+/// The addresses and ports of the candidates in an SDP.
+pub fn candidates(sdp: &str) -> Vec<(String, u16)> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .filter_map(|c| {
+            let f: Vec<&str> = c.split_whitespace().collect();
+            Some((f.get(4)?.to_string(), f.get(5)?.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Waits until `done` holds, or panics with `what` after [`WAIT`].
 pub async fn eventually(what: &str, done: impl FnMut() -> bool) {
     eventually_explained(what, done, String::new).await

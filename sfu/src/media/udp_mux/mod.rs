@@ -1,0 +1,299 @@
+//! Single-port mode: every participant's PeerConnection on one UDP port, so the firewall needs
+//! one rule. webrtc 0.21 has no UDP mux of its own (its `with_udp_network` is a TODO), so
+//! each PeerConnection gets a [`Runtime`](webrtc::runtime::Runtime) whose UDP sockets are
+//! views of the shared one ([`socket`]).
+//!
+//! Routing an arriving datagram: a STUN Binding request names the connection by its ICE
+//! username fragment (chosen by us, registered here) and teaches the route from its source
+//! address; everything else (DTLS, SRTP, STUN responses) follows the source address. Datagrams
+//! for nobody are dropped and counted.
+
+mod socket;
+pub mod stun;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub use socket::MuxRuntime;
+
+/// A datagram for one connection, and who sent it.
+#[derive(Debug)]
+struct Datagram {
+    data: Bytes,
+    from: SocketAddr,
+}
+
+/// Datagrams queued for one connection's socket before new ones are dropped (as a full
+/// kernel buffer would).
+const INBOX: usize = 1024;
+
+type ConnId = u64;
+
+#[derive(Debug, Default)]
+struct Routes {
+    by_ufrag: HashMap<String, ConnId>,
+    /// (local address, remote address) → connection.
+    by_remote: HashMap<(IpAddr, SocketAddr), ConnId>,
+    conns: HashMap<ConnId, Conn>,
+}
+
+#[derive(Debug, Default)]
+struct Conn {
+    ufrag: String,
+    /// One inbox per local address the connection's ICE agent bound.
+    inboxes: Vec<(IpAddr, mpsc::Sender<Datagram>)>,
+    remotes: Vec<(IpAddr, SocketAddr)>,
+}
+
+/// What the receive loops share with the mux.
+#[derive(Debug, Default)]
+struct Shared {
+    routes: Mutex<Routes>,
+    /// Datagrams that matched no connection, or found its inbox full.
+    dropped: AtomicU64,
+}
+
+impl Shared {
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a datagram that arrived on `local` to its connection.
+    fn route(&self, local: IpAddr, from: SocketAddr, data: &[u8]) {
+        let inbox = {
+            let mut routes = self.routes();
+            let by_ufrag = stun::binding_request_ufrag(data)
+                .and_then(|ufrag| routes.by_ufrag.get(ufrag).copied());
+            let id = match by_ufrag {
+                Some(id) => {
+                    // The request proves who this address talks to (a new path, or an address
+                    // a NAT gave to someone else).
+                    if let Some(old) = routes.by_remote.insert((local, from), id)
+                        && old != id
+                        && let Some(c) = routes.conns.get_mut(&old)
+                    {
+                        c.remotes.retain(|r| *r != (local, from));
+                    }
+                    if let Some(c) = routes.conns.get_mut(&id)
+                        && !c.remotes.contains(&(local, from))
+                    {
+                        c.remotes.push((local, from));
+                    }
+                    Some(id)
+                }
+                None => routes.by_remote.get(&(local, from)).copied(),
+            };
+            id.and_then(|id| routes.conns.get(&id)).and_then(|c| {
+                c.inboxes
+                    .iter()
+                    .find(|(ip, _)| *ip == local)
+                    .or_else(|| c.inboxes.first())
+                    .map(|(_, tx)| tx.clone())
+            })
+        };
+        let delivered = inbox.is_some_and(|tx| {
+            tx.try_send(Datagram {
+                data: Bytes::copy_from_slice(data),
+                from,
+            })
+            .is_ok()
+        });
+        if !delivered {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The shared port: one socket per local address, and the routes to the connections on it.
+#[derive(Debug)]
+pub struct UdpMux {
+    port: u16,
+    sockets: Vec<(IpAddr, Arc<UdpSocket>)>,
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+    receivers: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for UdpMux {
+    fn drop(&mut self) {
+        for r in &self.receivers {
+            r.abort();
+        }
+    }
+}
+
+impl UdpMux {
+    /// Binds `port` on `ip` (a wildcard: on each usable interface address, as the
+    /// PeerConnections would) and starts receiving. Must be called inside a tokio runtime.
+    pub fn bind(ip: IpAddr, port: u16) -> io::Result<Arc<UdpMux>> {
+        let mut sockets = Vec::new();
+        let mut bound_port = port;
+        for local in local_addresses(ip) {
+            let std = std::net::UdpSocket::bind(SocketAddr::new(local, bound_port))?;
+            std.set_nonblocking(true)?;
+            // Port 0 (tests): every address shares the port the first one got.
+            bound_port = std.local_addr()?.port();
+            sockets.push((local, Arc::new(UdpSocket::from_std(std)?)));
+        }
+        let shared = Arc::new(Shared::default());
+        let receivers = sockets
+            .iter()
+            .map(|(local, socket)| {
+                tokio::spawn(receive(*local, socket.clone(), shared.clone())).abort_handle()
+            })
+            .collect();
+        Ok(Arc::new(UdpMux {
+            port: bound_port,
+            sockets,
+            shared,
+            next_id: AtomicU64::new(1),
+            receivers,
+        }))
+    }
+
+    /// The shared port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connections registered now.
+    pub fn connections(&self) -> usize {
+        self.shared.routes().conns.len()
+    }
+
+    /// Datagrams dropped so far: for no known connection, or beyond a full inbox.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Registers a connection whose ICE username fragment is `ufrag`; it leaves the mux when
+    /// the returned handle is dropped.
+    pub fn connect(self: &Arc<Self>, ufrag: &str) -> MuxConnection {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut routes = self.shared.routes();
+        routes.by_ufrag.insert(ufrag.to_owned(), id);
+        routes.conns.insert(
+            id,
+            Conn {
+                ufrag: ufrag.to_owned(),
+                ..Conn::default()
+            },
+        );
+        MuxConnection {
+            mux: self.clone(),
+            id,
+        }
+    }
+
+    /// A new inbox for connection `id`'s socket on `local` (replacing an earlier one).
+    fn inbox(&self, id: ConnId, local: IpAddr) -> mpsc::Receiver<Datagram> {
+        let (tx, rx) = mpsc::channel(INBOX);
+        if let Some(c) = self.shared.routes().conns.get_mut(&id) {
+            c.inboxes.retain(|(ip, _)| *ip != local);
+            c.inboxes.push((local, tx));
+        }
+        rx
+    }
+
+    /// The shared socket for `local`, or one of the same family.
+    fn socket_for(&self, local: IpAddr) -> Option<Arc<UdpSocket>> {
+        self.sockets
+            .iter()
+            .find(|(ip, _)| *ip == local)
+            .or_else(|| {
+                self.sockets
+                    .iter()
+                    .find(|(ip, _)| ip.is_ipv4() == local.is_ipv4())
+            })
+            .map(|(_, s)| s.clone())
+    }
+}
+
+/// One connection's place on the shared port.
+#[derive(Debug)]
+pub struct MuxConnection {
+    mux: Arc<UdpMux>,
+    id: ConnId,
+}
+
+impl MuxConnection {
+    /// The runtime to build this connection's PeerConnection with.
+    pub fn runtime(&self) -> Arc<dyn webrtc::runtime::Runtime> {
+        Arc::new(MuxRuntime::new(self.mux.clone(), self.id))
+    }
+}
+
+impl Drop for MuxConnection {
+    fn drop(&mut self) {
+        let mut routes = self.mux.shared.routes();
+        if let Some(c) = routes.conns.remove(&self.id) {
+            if routes.by_ufrag.get(&c.ufrag) == Some(&self.id) {
+                routes.by_ufrag.remove(&c.ufrag);
+            }
+            for r in c.remotes {
+                if routes.by_remote.get(&r) == Some(&self.id) {
+                    routes.by_remote.remove(&r);
+                }
+            }
+        }
+    }
+}
+
+/// The addresses to bind for `ip`: itself, or for a wildcard each usable interface address of
+/// its family (not loopback, not link-local), or the wildcard when there is none.
+fn local_addresses(ip: IpAddr) -> Vec<IpAddr> {
+    if !ip.is_unspecified() {
+        return vec![ip];
+    }
+    let mut found: Vec<IpAddr> = Vec::new();
+    for interface in rtc::shared::ifaces::ifaces().unwrap_or_default() {
+        let Some(addr) = interface.addr else { continue };
+        let a = addr.ip();
+        let link_local = match a {
+            IpAddr::V4(v4) => v4.is_link_local(),
+            IpAddr::V6(v6) => v6.is_unicast_link_local(),
+        };
+        if a.is_ipv4() == ip.is_ipv4()
+            && !a.is_loopback()
+            && !a.is_unspecified()
+            && !link_local
+            && !found.contains(&a)
+        {
+            found.push(a);
+        }
+    }
+    if found.is_empty() {
+        found.push(ip);
+    }
+    found
+}
+
+/// Reads the shared socket on `local` and routes each datagram.
+async fn receive(local: IpAddr, socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => shared.route(local, from, &buf[..n]),
+            // ICMP errors about one peer surface here; the socket is fine.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::WouldBlock
+                ) => {}
+            Err(e) => {
+                tracing::error!(%local, error = %e, "the shared UDP port cannot receive");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

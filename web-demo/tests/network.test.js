@@ -1,0 +1,59 @@
+// Real-network ICE options with real browsers: every participant's media on one UDP port of
+// the sfu, and participants whose network allows only TURN over TCP.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { freePort, participant, seesPlaying, startBrowser, startCoturn, startSfu, until } from "./harness.js";
+
+let browser, closeBrowser;
+
+before(async () => {
+  ({ browser, close: closeBrowser } = await startBrowser());
+});
+
+after(async () => {
+  await closeBrowser?.();
+});
+
+/** The participant's media path once a candidate pair is selected. */
+const pathOf = (p) => until(`${p.name}'s media path`, () => p.page.evaluate(() => window.e2ee.path()), 20000);
+
+test("three participants meet with all media on one UDP port of the sfu", async (t) => {
+  const sfu = await startSfu({ args: ["--udp-port", "0"] });
+  t.after(() => sfu.stop());
+  const names = ["alice", "bob", "carol"];
+  const ps = [];
+  for (const n of names) ps.push(await participant(browser, sfu.url, "one-port", n));
+  t.after(() => Promise.all(ps.map((p) => p.context.close())));
+  for (const p of ps) {
+    await until(`${p.name} seeing the others`, () => seesPlaying(p, names.filter((n) => n !== p.name)));
+  }
+  const paths = await Promise.all(ps.map(pathOf));
+  for (const path of paths) assert.equal(path.protocol, "udp", JSON.stringify(path));
+  const remotes = new Set(paths.map((p) => p.remote));
+  assert.equal(remotes.size, 1, `one sfu address for all: ${[...remotes]}`);
+  await ps[0].screenshot("one-port-alice.png");
+});
+
+test("relay-only participants meet through TURN over TCP", async (t) => {
+  const secret = "coturn secret for the browser test";
+  const port = await freePort();
+  const turn = await startCoturn({ port, secret, tcpOnly: true });
+  t.after(() => turn.stop());
+  const sfu = await startSfu({
+    args: ["--ice-server", `turn:127.0.0.1:${port}?transport=tcp`, "--turn-secret", secret],
+  });
+  t.after(() => sfu.stop());
+  const a = await participant(browser, sfu.url, "tcp-only", "alice", { query: "&relay=1" });
+  const b = await participant(browser, sfu.url, "tcp-only", "bob", { query: "&relay=1" });
+  t.after(() => Promise.all([a.context.close(), b.context.close()]));
+  await until("both seeing each other through TURN/TCP", async () =>
+    (await seesPlaying(a, ["bob"])) && (await seesPlaying(b, ["alice"])));
+  for (const p of [a, b]) {
+    const path = await pathOf(p);
+    assert.equal(path.type, "relay", JSON.stringify(path));
+    assert.equal(path.relayProtocol, "tcp", JSON.stringify(path));
+  }
+  await until("the panel naming the path", async () =>
+    (await a.page.textContent("#media-path")) === "relayed by TURN over TCP", 10000);
+  await a.screenshot("turn-tcp-alice.png");
+});
