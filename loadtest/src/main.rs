@@ -54,6 +54,10 @@ struct Cli {
     /// The sfu binary to start [default: the one next to this binary].
     #[arg(long)]
     sfu_bin: Option<PathBuf>,
+    /// A flag for the sfu started here (repeat for several), e.g. --sfu-arg=--udp-port
+    /// --sfu-arg=0 for single-port mode.
+    #[arg(long = "sfu-arg", allow_hyphen_values = true)]
+    sfu_args: Vec<String>,
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -128,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
             let secret: String = (0..32)
                 .map(|_| format!("{:x}", rand::random::<u8>() % 16))
                 .collect();
-            Target::Local(LocalSfu::start(&bin, &secret)?, secret)
+            Target::Local(LocalSfu::start(&bin, &secret, &cli.sfu_args)?, secret)
         }
     };
     let report = run(&scenario, target, !cli.quiet).await?;

@@ -39,8 +39,9 @@ pub fn default_binary() -> Option<PathBuf> {
 }
 
 impl LocalSfu {
-    /// Starts `bin` on a loopback port with this token secret.
-    pub fn start(bin: &Path, token_secret: &str) -> anyhow::Result<LocalSfu> {
+    /// Starts `bin` on a loopback port with this token secret, and `extra` flags (such as
+    /// `--udp-port 0` for single-port mode).
+    pub fn start(bin: &Path, token_secret: &str, extra: &[String]) -> anyhow::Result<LocalSfu> {
         let mut child = Command::new(bin)
             .args([
                 "--listen",
@@ -50,6 +51,7 @@ impl LocalSfu {
                 "--udp-port-max",
                 "0",
             ])
+            .args(extra)
             .env("SFU_TOKEN_SECRET", token_secret)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())

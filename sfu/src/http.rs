@@ -12,18 +12,18 @@ use tower_http::services::ServeDir;
 use std::sync::Arc;
 
 use crate::config::SfuConfig;
-use crate::media::ForwardStats;
+use crate::media::MediaServer;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct AppState {
     signaling: SignalingServer,
-    media: Arc<ForwardStats>,
+    media: Arc<MediaServer>,
     metrics: Metrics,
 }
 
 /// The whole HTTP surface.
-pub fn router(config: &SfuConfig, signaling: &SignalingServer, media: Arc<ForwardStats>) -> Router {
+pub fn router(config: &SfuConfig, signaling: &SignalingServer, media: Arc<MediaServer>) -> Router {
     let state = AppState {
         signaling: signaling.clone(),
         media,

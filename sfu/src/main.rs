@@ -82,7 +82,6 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(port = mux.port(), "media on one UDP port");
     }
     let media = std::sync::Arc::new(sfu::media::MediaServer::new(media_config));
-    let media_stats = media.stats();
     let signaling = SignalingServer::with_media(
         SignalingConfig {
             token_secret: config
@@ -109,9 +108,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 .map(|s| TurnCredentials::new(s.as_bytes().to_vec(), TURN_CREDENTIAL_TTL)),
             ..SignalingConfig::default()
         },
-        media,
+        media.clone(),
     )?;
-    let app = http::router(&config, &signaling, media_stats);
+    let app = http::router(&config, &signaling, media);
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;

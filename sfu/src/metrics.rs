@@ -8,6 +8,10 @@
 //! | `sfu_forwarded_bytes_total` | counter | RTP payload bytes written to subscribers |
 //! | `sfu_received_packets_total` | counter | RTP packets received from publishers |
 //! | `sfu_keyframe_requests_total` | counter | PLIs sent to publishers |
+//! | `sfu_mls_epochs_total` | counter | MLS epochs begun (groups created, commits accepted) |
+//! | `sfu_commits_rejected_total` | counter | MLS commits refused |
+//! | `sfu_client_decrypt_failures_total` | counter | frames participants could not decrypt |
+//! | `sfu_udp_dropped_datagrams_total` | counter | single-port mode: datagrams for no connection |
 
 use std::sync::Arc;
 
@@ -18,7 +22,7 @@ use prometheus_client::registry::Registry;
 use signaling_server::SignalingServer;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::media::ForwardStats;
+use crate::media::MediaServer;
 
 /// The registry and the values read at scrape time.
 #[derive(Debug, Clone)]
@@ -33,6 +37,7 @@ pub struct Metrics {
     mls_epochs: Counter<u64, AtomicU64>,
     commits_rejected: Counter<u64, AtomicU64>,
     client_decrypt_failures: Counter<u64, AtomicU64>,
+    udp_dropped: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -74,6 +79,10 @@ impl Default for Metrics {
             "client_decrypt_failures",
             "Frames participants reported they could not decrypt (counts only)",
         );
+        let udp_dropped = counter(
+            "udp_dropped_datagrams",
+            "Single-port mode: datagrams on the shared UDP port for no connection, or beyond its full queue",
+        );
         Metrics {
             registry: Arc::new(registry),
             rooms,
@@ -85,13 +94,15 @@ impl Default for Metrics {
             mls_epochs,
             commits_rejected,
             client_decrypt_failures,
+            udp_dropped,
         }
     }
 }
 
 impl Metrics {
     /// The exposition text, with values read from `signaling` and `media` now.
-    pub fn render(&self, signaling: &SignalingServer, media: &ForwardStats) -> String {
+    pub fn render(&self, signaling: &SignalingServer, server: &MediaServer) -> String {
+        let media = server.stats();
         let stats = signaling.stats();
         self.rooms.set(stats.rooms as i64);
         self.participants.set(stats.participants as i64);
@@ -106,6 +117,7 @@ impl Metrics {
         catch_up(&self.mls_epochs, stats.epochs);
         catch_up(&self.commits_rejected, stats.commits_rejected);
         catch_up(&self.client_decrypt_failures, stats.client_decrypt_failures);
+        catch_up(&self.udp_dropped, server.udp_dropped());
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

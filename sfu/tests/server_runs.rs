@@ -61,6 +61,7 @@ async fn the_dev_server_serves_health_metrics_tokens_and_signaling() {
         "sfu_mls_epochs_total",
         "sfu_commits_rejected_total",
         "sfu_client_decrypt_failures_total",
+        "sfu_udp_dropped_datagrams_total",
     ] {
         assert!(
             metrics.lines().any(|l| l.starts_with(&format!("{name} "))),

@@ -100,6 +100,12 @@ impl MediaServer {
         self.config.ports.in_use()
     }
 
+    /// Single-port mode: datagrams on the shared port that belonged to no connection (or
+    /// found its queue full) so far; 0 in port-range mode.
+    pub fn udp_dropped(&self) -> u64 {
+        self.config.udp_mux.as_ref().map_or(0, |m| m.dropped())
+    }
+
     /// Packets and bytes forwarded so far.
     pub fn stats(&self) -> Arc<ForwardStats> {
         self.stats.clone()
