@@ -11,7 +11,10 @@ use loadtest::sfu_process::{LocalSfu, default_binary};
 async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
     let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
     let secret = "loadtest secret 0123456789";
-    let target = Target::Local(LocalSfu::start(&bin, secret).expect("sfu"), secret.into());
+    let target = Target::Local(
+        LocalSfu::start(&bin, secret, &[]).expect("sfu"),
+        secret.into(),
+    );
     let scenario = Scenario {
         participants: 3,
         duration: Duration::from_secs(6),
@@ -72,11 +75,16 @@ async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
     assert!(html.contains("<svg") && html.contains("frame latency"));
 }
 
+/// On the sfu's single-UDP-port mode: connections come and go on the shared port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_and_rejoiners_hear_every_publisher() {
     let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
     let secret = "loadtest secret 0123456789";
-    let target = Target::Local(LocalSfu::start(&bin, secret).expect("sfu"), secret.into());
+    let one_port = ["--udp-port".to_owned(), "0".to_owned()];
+    let target = Target::Local(
+        LocalSfu::start(&bin, secret, &one_port).expect("sfu"),
+        secret.into(),
+    );
     let scenario = Scenario {
         participants: 4,
         publishers: Some(2),
