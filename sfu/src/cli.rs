@@ -129,6 +129,9 @@ pub struct RunArgs {
     /// HTTP listen address [default: 127.0.0.1:8080].
     #[arg(long, env = "SFU_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// The address media binds [default: the listen address's]; 0.0.0.0 for every interface.
+    #[arg(long, env = "SFU_MEDIA_IP")]
+    pub media_ip: Option<IpAddr>,
     /// Public IP for ICE host candidates (1:1 NAT).
     #[arg(long, env = "SFU_PUBLIC_IP")]
     pub public_ip: Option<IpAddr>,
@@ -197,8 +200,16 @@ impl RunArgs {
         if let Some(path) = &self.config {
             config.apply_file(path)?;
         }
-        config.apply(config::FileConfig {
+        config.apply(self.overrides());
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// What these flags and environment variables set, over any file.
+    pub fn overrides(&self) -> config::FileConfig {
+        config::FileConfig {
             listen: self.listen,
+            media_ip: self.media_ip,
             public_ip: self.public_ip,
             udp_port_min: self.udp_port_min,
             udp_port_max: self.udp_port_max,
@@ -214,9 +225,7 @@ impl RunArgs {
             dev: self.dev.then_some(true),
             demo_dir: self.demo_dir.clone(),
             ..config::FileConfig::default()
-        });
-        config.validate()?;
-        Ok(config)
+        }
     }
 }
 
@@ -253,17 +262,21 @@ pub fn token_create(args: &TokenArgs) -> anyhow::Result<String> {
     Ok(token::mint(&claims, secret.as_bytes())?)
 }
 
-/// `sfu check-config FILE`: `Ok` or every problem found, each naming its line.
-pub fn check_config(path: &Path) -> Result<(), Vec<String>> {
+/// `sfu check-config FILE`: `Ok` or every problem found, each naming its line. The
+/// environment variables and flags in `run` count, as they would for the server (so a token
+/// secret kept in `SFU_TOKEN_SECRET` is not reported missing).
+pub fn check_config(path: &Path, run: &RunArgs) -> Result<(), Vec<String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    config::check(&text).map(|_| ()).map_err(|problems| {
-        problems
-            .into_iter()
-            .map(|p| match p.line {
-                Some(line) => format!("{}:{line}: {}", path.display(), p.message),
-                None => format!("{}: {}", path.display(), p.message),
-            })
-            .collect()
-    })
+    config::check(&text, run.overrides())
+        .map(|_| ())
+        .map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|p| match p.line {
+                    Some(line) => format!("{}:{line}: {}", path.display(), p.message),
+                    None => format!("{}: {}", path.display(), p.message),
+                })
+                .collect()
+        })
 }

@@ -18,6 +18,9 @@ pub struct SfuConfig {
     /// Single-port mode: every participant's media on this one UDP port (one firewall rule);
     /// `udp_ports` is then unused. Default: none (the range).
     pub udp_port: Option<u16>,
+    /// The address media binds. Default: the listen address's (so behind a reverse proxy,
+    /// with `listen` on loopback, set it: `0.0.0.0` or this machine's address).
+    pub media_ip: Option<IpAddr>,
     /// The public IP to announce in ICE host candidates (1:1 NAT). Default: none.
     pub public_ip: Option<IpAddr>,
     /// STUN/TURN URLs handed to clients. Default: none (fine on one machine or one LAN).
@@ -52,6 +55,7 @@ impl Default for SfuConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             udp_ports: (50000, 50199),
             udp_port: None,
+            media_ip: None,
             public_ip: None,
             ice_servers: Vec::new(),
             turn_secret: None,
@@ -76,6 +80,7 @@ pub struct FileConfig {
     pub udp_port_min: Option<u16>,
     pub udp_port_max: Option<u16>,
     pub udp_port: Option<u16>,
+    pub media_ip: Option<IpAddr>,
     pub public_ip: Option<IpAddr>,
     pub ice_servers: Option<Vec<String>>,
     pub turn_secret: Option<String>,
@@ -127,6 +132,9 @@ impl SfuConfig {
         if f.udp_port.is_some() {
             self.udp_port = f.udp_port;
         }
+        if f.media_ip.is_some() {
+            self.media_ip = f.media_ip;
+        }
         if f.public_ip.is_some() {
             self.public_ip = f.public_ip;
         }
@@ -173,9 +181,28 @@ impl SfuConfig {
         }
     }
 
+    /// The address media binds: `media_ip`, else the listen address's.
+    pub fn media_ip(&self) -> IpAddr {
+        self.media_ip.unwrap_or(self.listen.ip())
+    }
+
     /// Every problem types cannot catch, with the file key it concerns (if one).
     pub fn problems(&self) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
+        if self.public_ip.is_some() && self.media_ip().is_loopback() {
+            out.push((
+                Some(if self.media_ip.is_some() {
+                    "media_ip"
+                } else {
+                    "public_ip"
+                }),
+                format!(
+                    "public_ip is set but media would bind {} (loopback), which nobody outside \
+                     can reach: set media_ip to this machine's address or 0.0.0.0",
+                    self.media_ip()
+                ),
+            ));
+        }
         if self.udp_ports.0 != 0 && self.udp_ports.0 > self.udp_ports.1 {
             out.push((
                 Some("udp_port_min"),
@@ -268,6 +295,7 @@ const KEYS: &[&str] = &[
     "udp_port_min",
     "udp_port_max",
     "udp_port",
+    "media_ip",
     "public_ip",
     "ice_servers",
     "turn_secret",
@@ -298,8 +326,9 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 }
 
 /// Checks a configuration file's text: syntax, unknown keys, each value's type, then what the
-/// values mean together. Every problem found, not just the first.
-pub fn check(text: &str) -> Result<SfuConfig, Vec<Problem>> {
+/// values mean together once `overrides` (the environment and flags the server would also
+/// read, such as `SFU_TOKEN_SECRET`) apply. Every problem found, not just the first.
+pub fn check(text: &str, overrides: FileConfig) -> Result<SfuConfig, Vec<Problem>> {
     let table: toml::Table = toml::from_str(text).map_err(|e| {
         vec![Problem {
             line: e.span().map(|s| line_of_offset(text, s.start)),
@@ -331,6 +360,7 @@ pub fn check(text: &str) -> Result<SfuConfig, Vec<Problem>> {
     if let Ok(file) = toml::Value::Table(good).try_into::<FileConfig>() {
         config.apply(file);
     }
+    config.apply(overrides);
     for (key, message) in config.problems() {
         problems.push(Problem {
             line: key.and_then(|k| line_of_key(text, k)),
@@ -350,10 +380,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn media_binds_the_listen_address_unless_told_and_never_loopback_behind_a_nat() {
+        let mut c = SfuConfig {
+            dev: true,
+            ..SfuConfig::default()
+        };
+        assert_eq!(c.media_ip(), IpAddr::from([127, 0, 0, 1]), "the local demo");
+        assert!(c.problems().is_empty());
+        // Behind a reverse proxy with a public IP: loopback media would be unreachable.
+        c.public_ip = Some(IpAddr::from([203, 0, 113, 10]));
+        let problems = c.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, Some("public_ip"));
+        assert!(problems[0].1.contains("media_ip"), "{}", problems[0].1);
+        c.media_ip = Some(IpAddr::from([0, 0, 0, 0]));
+        assert!(c.problems().is_empty());
+        assert_eq!(c.media_ip(), IpAddr::from([0, 0, 0, 0]));
+    }
+
+    #[test]
+    fn the_known_keys_are_exactly_the_file_s_fields() {
+        // serde names every field it expects when it meets an unknown one.
+        let err = toml::from_str::<FileConfig>("not_a_setting = 1").expect_err("unknown");
+        let message = err.message();
+        let expected = message
+            .split_once("expected one of ")
+            .map(|(_, list)| list)
+            .unwrap_or_else(|| panic!("{message}"));
+        let fields: Vec<&str> = expected
+            .split(", ")
+            .map(|f| f.trim().trim_matches('`'))
+            .collect();
+        assert_eq!(fields, KEYS, "KEYS must list FileConfig's fields, in order");
+    }
+
+    #[test]
     fn check_finds_every_problem_with_its_line() {
         let text = "listen = \"0.0.0.0:9000\"\nlisen = 3\nudp_port_min = \"many\"\n\
                     max_participants_per_room = 0\ntoken_secret = \"short\"\n";
-        let problems = check(text).expect_err("broken");
+        let problems = check(text, FileConfig::default()).expect_err("broken");
         let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line).collect();
         assert_eq!(
             lines,
@@ -364,15 +429,29 @@ mod tests {
         assert!(problems[1].message.contains("udp_port_min"));
         assert!(problems[3].message.contains("16 bytes"));
         assert!(problems[2].message.contains("at least 1"));
-        let syntax = check("listen = \n").expect_err("syntax");
+        let syntax = check("listen = \n", FileConfig::default()).expect_err("syntax");
         assert_eq!(syntax[0].line, Some(1));
         assert!(
             check(
                 &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sfu.example.toml"))
-                    .expect("example")
+                    .expect("example"),
+                FileConfig::default()
             )
             .is_err_and(|p| p.len() == 1 && p[0].line.is_none()),
             "the example has no secret"
+        );
+        // The secret can come from where the server would read it (SFU_TOKEN_SECRET).
+        let from_env = FileConfig {
+            token_secret: Some("0123456789abcdef".into()),
+            ..FileConfig::default()
+        };
+        assert!(
+            check(
+                &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sfu.example.toml"))
+                    .expect("example"),
+                from_env
+            )
+            .is_ok()
         );
     }
 

@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", runtime.block_on(sfu::cli::admin(args))?);
             Ok(())
         }
-        Some(Command::CheckConfig { file }) => match sfu::cli::check_config(file) {
+        Some(Command::CheckConfig { file }) => match sfu::cli::check_config(file, &cli.run) {
             Ok(()) => {
                 println!("{}: ok", file.display());
                 Ok(())
@@ -74,9 +74,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     init_logs(cli.run.log_format);
     let config = cli.run.load()?;
     let media_config = match config.udp_port {
-        Some(port) => MediaConfig::single_port(config.listen.ip(), port, config.public_ip)
+        Some(port) => MediaConfig::single_port(config.media_ip(), port, config.public_ip)
             .map_err(|e| anyhow::anyhow!("cannot bind UDP port {port} for media: {e}"))?,
-        None => MediaConfig::new(config.listen.ip(), config.udp_ports, config.public_ip),
+        None => MediaConfig::new(config.media_ip(), config.udp_ports, config.public_ip),
     };
     if let Some(mux) = &media_config.udp_mux {
         tracing::info!(port = mux.port(), "media on one UDP port");

@@ -147,3 +147,53 @@ fn check_config_names_every_problem_by_line() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The deployment guide's configuration passes `check-config` the way its systemd unit runs
+/// it (`ExecStartPre`, with the secret in the environment file), and would not without the
+/// secret or with media left on loopback.
+#[test]
+fn the_deployment_guide_s_configuration_passes_check_config_as_the_unit_runs_it() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/deploy.md"))
+        .expect("docs/deploy.md");
+    let toml: String = guide
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block in docs/deploy.md")
+        .to_owned();
+    assert!(toml.contains("public_ip"), "{toml}");
+    let dir = std::env::temp_dir().join(format!("sfu-guide-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("sfu.toml");
+    std::fs::write(&file, &toml).expect("write");
+    let path = file.to_str().expect("path");
+
+    let with_secret = Command::new(env!("CARGO_BIN_EXE_sfu"))
+        .args(["check-config", path])
+        .env("SFU_TOKEN_SECRET", "a secret of 32 bytes, from env!!")
+        .env_remove("SFU_CONFIG")
+        .output()
+        .expect("run sfu");
+    assert!(
+        with_secret.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_secret.stderr)
+    );
+    let without = sfu(&["check-config", path]);
+    assert_eq!(without.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&without.stderr).contains("token_secret"));
+
+    std::fs::write(&file, toml.replace("media_ip", "# media_ip")).expect("write");
+    let loopback_media = Command::new(env!("CARGO_BIN_EXE_sfu"))
+        .args(["check-config", path])
+        .env("SFU_TOKEN_SECRET", "a secret of 32 bytes, from env!!")
+        .output()
+        .expect("run sfu");
+    assert_eq!(loopback_media.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&loopback_media.stderr).contains("media_ip"),
+        "{}",
+        String::from_utf8_lossy(&loopback_media.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

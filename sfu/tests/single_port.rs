@@ -106,3 +106,35 @@ async fn a_taken_port_is_a_clear_error() {
     let err = MediaConfig::single_port(LOCALHOST, port, None).expect_err("the port is taken");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
 }
+
+/// Media bound to every interface (`media_ip = "0.0.0.0"`, the deployment behind a proxy), in
+/// both port modes: the SFU announces the interfaces' addresses (never loopback) and a meeting
+/// works through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn media_on_every_interface_works_in_both_port_modes() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let wildcard = std::net::IpAddr::from([0, 0, 0, 0]);
+    for config in [
+        MediaConfig::new(wildcard, (0, 0), None),
+        MediaConfig::single_port(wildcard, 0, None).expect("bind the shared port"),
+    ] {
+        let one_port = config.udp_mux.as_ref().map(|m| m.port());
+        let sfu = start_with(config, SignalingConfig::default()).await;
+        let ledger = Arc::new(Ledger::default());
+        let bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
+        let sdp = bots[0].remote_sdp().await;
+        let found = common::candidates(&sdp);
+        assert!(!found.is_empty(), "{sdp}");
+        for (ip, port) in found {
+            let ip: std::net::IpAddr = ip.parse().expect("an address");
+            assert!(!ip.is_loopback() && !ip.is_unspecified(), "{sdp}");
+            if let Some(p) = one_port {
+                assert_eq!(port, p, "{sdp}");
+            }
+        }
+        for bot in bots {
+            bot.leave().await;
+        }
+        eventually("the media room to close", || sfu.media.room_count() == 0).await;
+    }
+}
