@@ -1,8 +1,9 @@
 // Test harness: the sfu binary with the demo, and participants as pages of Debian's chromium
 // (headless, fake camera and microphone) driven by playwright-core.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { connect as connectTcp, createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -101,6 +102,40 @@ export async function startCoturn({ port, secret, tcpOnly = false }) {
   ], { stdio: "ignore" });
   await new Promise((r) => setTimeout(r, 500));
   return { stop: () => child.kill("SIGTERM") };
+}
+
+/** nginx (Debian's, unprivileged, in the foreground) running the server block `site` from
+ * docs/deploy.md, pointed at `upstream` (host:port) and listening with TLS on `port` with
+ * `cert` ({cert, key}): the deployment guide's reverse proxy, as written there. */
+export async function startNginx({ port, upstream, cert }) {
+  const guide = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
+  const site = guide.match(/```nginx\n([\s\S]*?)```/)?.[1];
+  if (!site) throw new Error("no nginx block in docs/deploy.md");
+  const local = site
+    .replace(/listen 443 ssl http2;/, `listen 127.0.0.1:${port} ssl http2;`)
+    .replace(/ssl_certificate +\S+;/, `ssl_certificate ${cert.cert};`)
+    .replace(/ssl_certificate_key +\S+;/, `ssl_certificate_key ${cert.key};`)
+    .replace(/proxy_pass http:\/\/127\.0\.0\.1:8080;/, `proxy_pass http://${upstream};`);
+  const prefix = mkdtempSync(join(tmpdir(), "nginx-"));
+  const conf = join(prefix, "nginx.conf");
+  writeFileSync(conf, [
+    "daemon off;", `pid ${prefix}/nginx.pid;`, `error_log ${prefix}/error.log;`,
+    "events {}",
+    "http {",
+    `  access_log off; client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy;`,
+    `  fastcgi_temp_path ${prefix}/fastcgi; uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;`,
+    local,
+    "}",
+  ].join("\n"));
+  const child = spawn(process.env.NGINX ?? "/usr/sbin/nginx", ["-p", prefix, "-e", `${prefix}/error.log`, "-c", conf], { stdio: "ignore" });
+  let exited = null;
+  child.on("exit", (code) => (exited = code));
+  await until("nginx listening", () => new Promise((ok) => {
+    if (exited !== null) throw new Error(`nginx exited (${exited}): ${readFileSync(`${prefix}/error.log`, "utf8")}`);
+    const s = connectTcp(port, "127.0.0.1", () => { s.end(); ok(true); });
+    s.on("error", () => ok(false));
+  }), 10000);
+  return { url: `https://127.0.0.1:${port}`, stop: () => child.kill("SIGQUIT") };
 }
 
 /** A participant: opens the page (with `query`, such as "&relay=1"), and (unless told to
