@@ -90,17 +90,36 @@ export function freePort() {
   });
 }
 
-/** coturn (Debian's `turnserver`) on loopback at `port` with the shared-secret scheme;
- * `tcpOnly`: clients may reach it over TCP only (its relay to the sfu is UDP, as always). */
-export async function startCoturn({ port, secret, tcpOnly = false }) {
+/** coturn (Debian's `turnserver`) with the configuration docs/deploy.md gives for
+ * /etc/turnserver.conf, as written there except for its secret, ports and certificate
+ * (`cert`: {cert, key}), on loopback. `tcpOnly`: clients may reach it over TCP/TLS only (its
+ * relay to the sfu is UDP, as always). */
+export async function startCoturn({ port, tlsPort, secret, cert, tcpOnly = false }) {
+  const guide = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
+  const documented = guide.match(/`\/etc\/turnserver\.conf`:\n\n```\n([\s\S]*?)```/)?.[1];
+  if (!documented) throw new Error("no turnserver.conf block in docs/deploy.md");
+  const conf = documented
+    .replace(/^static-auth-secret=.*$/m, `static-auth-secret=${secret}`)
+    .replace(/^listening-port=.*$/m, `listening-port=${port}`)
+    .replace(/^tls-listening-port=.*$/m, `tls-listening-port=${tlsPort}`)
+    .replace(/^cert=.*$/m, `cert=${cert.cert}`)
+    .replace(/^pkey=.*$/m, `pkey=${cert.key}`);
+  const file = join(mkdtempSync(join(tmpdir(), "coturn-")), "turnserver.conf");
+  writeFileSync(file, conf);
   const child = spawn("turnserver", [
-    "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", `--listening-port=${port}`,
-    "--use-auth-secret", `--static-auth-secret=${secret}`, "--realm=e2ee-sfu.test",
-    "--no-tls", "--no-dtls", "--no-cli", "--allow-loopback-peers",
-    "--min-port=62000", "--max-port=62999", "--log-file=stdout",
-    ...(tcpOnly ? ["--no-udp"] : []),
+    "-c", file,
+    // Only what a loopback test needs beyond the guide's file.
+    "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--allow-loopback-peers",
+    "--no-cli", "--min-port=62000", "--max-port=62999", "--log-file=stdout",
+    ...(tcpOnly ? ["--no-udp", "--no-dtls"] : []),
   ], { stdio: "ignore" });
-  await new Promise((r) => setTimeout(r, 500));
+  let exited = null;
+  child.on("exit", (code) => (exited = code));
+  await until("coturn listening", () => new Promise((ok) => {
+    if (exited !== null) throw new Error(`turnserver exited (${exited})`);
+    const s = connectTcp(port, "127.0.0.1", () => { s.end(); ok(true); });
+    s.on("error", () => ok(false));
+  }), 10000);
   return { stop: () => child.kill("SIGTERM") };
 }
 
