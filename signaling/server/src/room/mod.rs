@@ -264,7 +264,6 @@ impl Room {
         }
     }
 
-    /// A participant's connection is gone (closed, failed, timed out, or left).
     /// Who is in the room, as the delivery service knows them.
     pub fn occupants(&self) -> Vec<Occupancy> {
         self.occupants
@@ -296,6 +295,7 @@ impl Room {
         true
     }
 
+    /// A participant's connection is gone (closed, failed, timed out, or left).
     pub fn disconnect(&mut self, pid: ParticipantId, now: Instant) {
         let Some(gone) = self.occupants.remove(&pid) else {
             return;
