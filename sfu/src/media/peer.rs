@@ -104,10 +104,25 @@ pub(super) struct SfuPeer {
     pub pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
     public_ip: Option<IpAddr>,
-    /// Single-port mode: the port host candidates announce.
-    shared_port: Option<u16>,
-    _port: Option<PortLease>,
-    _mux: Option<MuxConnection>,
+    udp: Udp,
+}
+
+/// Where a PeerConnection's media arrives; held for as long as the connection lives.
+enum Udp {
+    /// A port of the range, its own (released when dropped).
+    Port { _lease: PortLease },
+    /// Its place on the shared port (single-port mode).
+    Shared(MuxConnection),
+}
+
+impl Udp {
+    /// The port host candidates must announce instead of the one the connection bound.
+    fn announced_port(&self) -> Option<u16> {
+        match self {
+            Udp::Port { .. } => None,
+            Udp::Shared(connection) => Some(connection.port()),
+        }
+    }
 }
 
 impl SfuPeer {
@@ -147,7 +162,7 @@ impl SfuPeer {
                 room,
                 gathered: gathered_tx,
             }));
-        let (builder, port, mux) = match &config.udp_mux {
+        let (builder, udp) = match &config.udp_mux {
             Some(shared) => {
                 // Our ICE credentials, so the mux knows this connection's username fragment
                 // before the first STUN request names it. mDNS off: it would open a socket
@@ -163,12 +178,12 @@ impl SfuPeer {
                     .with_setting_engine(settings)
                     .with_runtime(connection.runtime())
                     .with_udp_addrs(vec![SocketAddr::new(config.ip, 0)]);
-                (builder, None, Some(connection))
+                (builder, Udp::Shared(connection))
             }
             None => {
                 let port = config.ports.lease()?;
                 let builder = builder.with_udp_addrs(vec![SocketAddr::new(config.ip, port.port())]);
-                (builder, Some(port), None)
+                (builder, Udp::Port { _lease: port })
             }
         };
         let pc = builder
@@ -179,9 +194,7 @@ impl SfuPeer {
             pc: Arc::new(pc),
             gathered,
             public_ip: config.public_ip,
-            shared_port: config.udp_mux.as_ref().map(|m| m.port()),
-            _port: port,
-            _mux: mux,
+            udp,
         })
     }
 
@@ -197,7 +210,7 @@ impl SfuPeer {
             .await
             .map(|d| d.sdp)
             .ok_or_else(|| PeerError::Negotiation("no local description".into()))?;
-        Ok(announce(&sdp, self.public_ip, self.shared_port))
+        Ok(announce(&sdp, self.public_ip, self.udp.announced_port()))
     }
 
     /// Applies the participant's offer and returns our answer.

@@ -224,6 +224,11 @@ pub struct MuxConnection {
 }
 
 impl MuxConnection {
+    /// The shared port.
+    pub fn port(&self) -> u16 {
+        self.mux.port()
+    }
+
     /// The runtime to build this connection's PeerConnection with.
     pub fn runtime(&self) -> Arc<dyn webrtc::runtime::Runtime> {
         Arc::new(MuxRuntime::new(self.mux.clone(), self.id))
