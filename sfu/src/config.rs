@@ -226,7 +226,7 @@ impl SfuConfig {
             && !self
                 .ice_servers
                 .iter()
-                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+                .any(|u| signaling_server::turn::is_turn_url(u))
         {
             out.push((
                 Some("turn_secret"),

@@ -11,6 +11,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use signaling_protocol::{IceServer, ParticipantId};
 
+/// A `turn:` or `turns:` URL: the servers these credentials are for.
+pub fn is_turn_url(url: &str) -> bool {
+    url.starts_with("turn:") || url.starts_with("turns:")
+}
+
 /// The shared secret and how long credentials last.
 #[derive(Clone)]
 pub struct TurnCredentials {
@@ -48,10 +53,7 @@ impl TurnCredentials {
     /// Fills in credentials for every `turn:`/`turns:` server that has none.
     pub fn apply(&self, servers: &mut [IceServer], participant: ParticipantId, unix_now: u64) {
         for s in servers.iter_mut() {
-            let turn = s
-                .urls
-                .iter()
-                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"));
+            let turn = s.urls.iter().any(|u| is_turn_url(u));
             if turn && s.username.is_none() && s.credential.is_none() {
                 let (username, credential) = self.issue(participant, unix_now);
                 s.username = Some(username);
