@@ -12,16 +12,10 @@ use signaling_client::{Client, ClientConfig, Event};
 const ADMIN: &str = "admin token 0123456789";
 
 async fn client(addr: &str, room: &str, name: &str) -> Client {
-    let query = format!("room={}&identity={name}", room.replace(' ', "%20"));
-    let (_, body) = process::http_get(addr, &format!("/dev/token?{query}")).await;
-    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
-    Client::connect(ClientConfig::new(
-        format!("ws://{addr}/ws"),
-        room,
-        token["token"].as_str().expect("token"),
-    ))
-    .await
-    .expect("join")
+    let token = process::dev_token(addr, room, name).await;
+    Client::connect(ClientConfig::new(format!("ws://{addr}/ws"), room, &token))
+        .await
+        .expect("join")
 }
 
 /// Events until `pick` returns something, for at most 10 s.

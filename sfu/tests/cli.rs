@@ -14,10 +14,16 @@ use signaling_protocol::ErrorCode;
 const SECRET: &str = "cli test secret 0123456789";
 
 fn sfu(args: &[&str]) -> std::process::Output {
+    sfu_with_env(args, &[])
+}
+
+/// Runs the binary with `env` set and no secret or configuration from this environment.
+fn sfu_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sfu"))
         .args(args)
         .env_remove("SFU_TOKEN_SECRET")
         .env_remove("SFU_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .expect("run sfu")
 }
@@ -168,12 +174,8 @@ fn the_deployment_guide_s_configuration_passes_check_config_as_the_unit_runs_it(
     std::fs::write(&file, &toml).expect("write");
     let path = file.to_str().expect("path");
 
-    let with_secret = Command::new(env!("CARGO_BIN_EXE_sfu"))
-        .args(["check-config", path])
-        .env("SFU_TOKEN_SECRET", "a secret of 32 bytes, from env!!")
-        .env_remove("SFU_CONFIG")
-        .output()
-        .expect("run sfu");
+    let secret_in_env = [("SFU_TOKEN_SECRET", "a secret of 32 bytes, from env!!")];
+    let with_secret = sfu_with_env(&["check-config", path], &secret_in_env);
     assert!(
         with_secret.status.success(),
         "{}",
@@ -184,11 +186,7 @@ fn the_deployment_guide_s_configuration_passes_check_config_as_the_unit_runs_it(
     assert!(String::from_utf8_lossy(&without.stderr).contains("token_secret"));
 
     std::fs::write(&file, toml.replace("media_ip", "# media_ip")).expect("write");
-    let loopback_media = Command::new(env!("CARGO_BIN_EXE_sfu"))
-        .args(["check-config", path])
-        .env("SFU_TOKEN_SECRET", "a secret of 32 bytes, from env!!")
-        .output()
-        .expect("run sfu");
+    let loopback_media = sfu_with_env(&["check-config", path], &secret_in_env);
     assert_eq!(loopback_media.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&loopback_media.stderr).contains("media_ip"),

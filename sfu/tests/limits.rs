@@ -4,38 +4,13 @@
 
 mod process;
 
-use futures_util::{SinkExt, StreamExt};
-use process::{http_get, start_sfu};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use process::{Ws, dev_token, join_raw, start_sfu};
 
 /// Opens the signaling socket (optionally claiming `forwarded_for`), joins, and returns the
 /// socket with the first reply's type (and error code, if any).
 async fn join(addr: &str, forwarded_for: Option<&str>) -> (Ws, String) {
-    let (_, body) = http_get(addr, "/dev/token?room=r&identity=someone").await;
-    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let mut request = format!("ws://{addr}/ws")
-        .into_client_request()
-        .expect("request");
-    if let Some(ip) = forwarded_for {
-        request
-            .headers_mut()
-            .insert("X-Forwarded-For", ip.parse().expect("header"));
-    }
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("ws");
-    let join =
-        serde_json::json!({"type": "join", "protocol": 1, "room": "r", "token": token["token"]});
-    let _ = ws.send(Message::text(join.to_string())).await;
-    let reply = loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => break t.to_string(),
-            Some(Ok(_)) => continue,
-            other => panic!("no reply: {other:?}"),
-        }
-    };
+    let token = dev_token(addr, "r", "someone").await;
+    let (ws, reply) = join_raw(addr, "r", &token, forwarded_for).await;
     let v: serde_json::Value = serde_json::from_str(&reply).expect("json");
     let kind = match v["type"].as_str() {
         Some("error") => format!("error:{}", v["code"].as_str().unwrap_or("")),

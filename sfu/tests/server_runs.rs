@@ -5,8 +5,8 @@ mod process;
 
 use std::process::Command;
 
-use futures_util::{SinkExt, StreamExt};
-use process::{http_get as get, start_sfu as start};
+use futures_util::SinkExt;
+use process::{dev_token, http_get as get, join_raw, start_sfu as start};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -17,20 +17,8 @@ async fn the_dev_server_serves_health_metrics_tokens_and_signaling() {
     assert_eq!(status, 200);
     assert!(metrics.contains("sfu_rooms 0"), "{metrics}");
 
-    let (status, body) = get(&sfu.addr, "/dev/token?room=demo&identity=alice").await;
-    assert_eq!(status, 200, "{body}");
-    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", sfu.addr))
-        .await
-        .expect("ws");
-    let join =
-        serde_json::json!({"type": "join", "protocol": 1, "room": "demo", "token": token["token"]});
-    ws.send(Message::text(join.to_string()))
-        .await
-        .expect("send");
-    let Some(Ok(Message::Text(reply))) = ws.next().await else {
-        panic!("no reply");
-    };
+    let token = dev_token(&sfu.addr, "demo", "alice").await;
+    let (mut ws, reply) = join_raw(&sfu.addr, "demo", &token, None).await;
     assert!(reply.contains(r#""type":"joined""#), "{reply}");
     let (_, metrics) = get(&sfu.addr, "/metrics").await;
     assert!(metrics.contains("sfu_participants 1"), "{metrics}");
@@ -105,13 +93,8 @@ async fn sigterm_says_goodbye_to_everyone_drains_the_room_and_exits() {
     assert_eq!(get(&sfu.addr, "/readyz").await, (200, "ready\n".into()));
     let mut clients = Vec::new();
     for name in ["alice", "bob"] {
-        let (_, body) = get(&sfu.addr, &format!("/dev/token?room=r&identity={name}")).await;
-        let token: serde_json::Value = serde_json::from_str(&body).expect("json");
-        let config = ClientConfig::new(
-            format!("ws://{}/ws", sfu.addr),
-            "r",
-            token["token"].as_str().expect("token"),
-        );
+        let token = dev_token(&sfu.addr, "r", name).await;
+        let config = ClientConfig::new(format!("ws://{}/ws", sfu.addr), "r", &token);
         clients.push(Client::connect(config).await.expect("join"));
     }
     // Alice created the group (epoch 0) and added Bob (epoch 1).
@@ -165,19 +148,8 @@ async fn turn_urls_come_with_time_limited_credentials() {
         "--turn-secret",
         "coturn static auth secret",
     ]);
-    let (_, body) = get(&sfu.addr, "/dev/token?room=r&identity=alice").await;
-    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", sfu.addr))
-        .await
-        .expect("ws");
-    let join =
-        serde_json::json!({"type": "join", "protocol": 1, "room": "r", "token": token["token"]});
-    ws.send(Message::text(join.to_string()))
-        .await
-        .expect("send");
-    let Some(Ok(Message::Text(reply))) = ws.next().await else {
-        panic!("no reply");
-    };
+    let token = dev_token(&sfu.addr, "r", "alice").await;
+    let (_ws, reply) = join_raw(&sfu.addr, "r", &token, None).await;
     let joined: serde_json::Value = serde_json::from_str(&reply).expect("json");
     let servers = joined["ice_servers"].as_array().expect("ice_servers");
     assert_eq!(servers.len(), 2, "{reply}");

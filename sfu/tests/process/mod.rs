@@ -4,6 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A raw signaling WebSocket.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 /// A running `sfu`; killed when dropped.
 pub struct Running {
     pub child: Child,
@@ -57,4 +65,40 @@ pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]
     sfu::http_client::request(addr, method, path, headers)
         .await
         .expect("HTTP request")
+}
+
+/// A token for `identity` in `room` from a dev-mode server's `/dev/token`.
+pub async fn dev_token(addr: &str, room: &str, identity: &str) -> String {
+    let query = format!("room={}&identity={identity}", room.replace(' ', "%20"));
+    let (status, body) = http_get(addr, &format!("/dev/token?{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    v["token"].as_str().expect("token").to_owned()
+}
+
+/// Opens the signaling WebSocket (claiming `forwarded_for` in `X-Forwarded-For`, if given),
+/// sends `join` for `room` with `token`, and returns the socket with the server's first
+/// message, which must be text.
+pub async fn join_raw(
+    addr: &str,
+    room: &str,
+    token: &str,
+    forwarded_for: Option<&str>,
+) -> (Ws, String) {
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("request");
+    if let Some(ip) = forwarded_for {
+        request
+            .headers_mut()
+            .insert("X-Forwarded-For", ip.parse().expect("header"));
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("ws");
+    let join = serde_json::json!({"type": "join", "protocol": 1, "room": room, "token": token});
+    // A refused connection may be closing already; its reply still says why.
+    let _ = ws.send(Message::text(join.to_string())).await;
+    let Some(Ok(Message::Text(reply))) = ws.next().await else {
+        panic!("no reply");
+    };
+    (ws, reply.to_string())
 }
