@@ -4,6 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as connectTcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
+import { connect as connectTls } from "node:tls";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -90,15 +91,43 @@ export function freePort() {
   });
 }
 
+/** The first group of `pattern` in docs/deploy.md: one of its configuration blocks. */
+function fromGuide(pattern, what) {
+  const block = readFileSync(join(ROOT, "docs/deploy.md"), "utf8").match(pattern)?.[1];
+  if (!block) throw new Error(`no ${what} block in docs/deploy.md`);
+  return block;
+}
+
+/** Resolves once 127.0.0.1:`port` accepts TCP connections; fails if `child` (the server
+ * `what`) exits first, with `log()` in the message. */
+async function accepting(what, child, port, log = () => "") {
+  let exited = null;
+  child.on("exit", (code) => (exited = code));
+  await until(`${what} listening`, () => new Promise((ok) => {
+    if (exited !== null) throw new Error(`${what} exited (${exited}): ${log()}`);
+    const s = connectTcp(port, "127.0.0.1", () => { s.end(); ok(true); });
+    s.on("error", () => ok(false));
+  }), 10000);
+}
+
+/** The SHA-256 fingerprint of the certificate `host`:`port` presents, or null when no TLS
+ * handshake completes. */
+export function presentedCertificate(host, port) {
+  return new Promise((ok) => {
+    const s = connectTls({ host, port, rejectUnauthorized: false, servername: "localhost" }, () => {
+      ok(s.getPeerCertificate().fingerprint256);
+      s.end();
+    });
+    s.on("error", () => ok(null));
+  });
+}
+
 /** coturn (Debian's `turnserver`) with the configuration docs/deploy.md gives for
  * /etc/turnserver.conf, as written there except for its secret, ports and certificate
  * (`cert`: {cert, key}), on loopback. `tcpOnly`: clients may reach it over TCP/TLS only (its
  * relay to the sfu is UDP, as always). */
 export async function startCoturn({ port, tlsPort, secret, cert, tcpOnly = false }) {
-  const guide = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
-  const documented = guide.match(/`\/etc\/turnserver\.conf`:\n\n```\n([\s\S]*?)```/)?.[1];
-  if (!documented) throw new Error("no turnserver.conf block in docs/deploy.md");
-  const conf = documented
+  const conf = fromGuide(/`\/etc\/turnserver\.conf`:\n\n```\n([\s\S]*?)```/, "turnserver.conf")
     .replace(/^static-auth-secret=.*$/m, `static-auth-secret=${secret}`)
     .replace(/^listening-port=.*$/m, `listening-port=${port}`)
     .replace(/^tls-listening-port=.*$/m, `tls-listening-port=${tlsPort}`)
@@ -113,13 +142,7 @@ export async function startCoturn({ port, tlsPort, secret, cert, tcpOnly = false
     "--no-cli", "--min-port=62000", "--max-port=62999", "--log-file=stdout",
     ...(tcpOnly ? ["--no-udp", "--no-dtls"] : []),
   ], { stdio: "ignore" });
-  let exited = null;
-  child.on("exit", (code) => (exited = code));
-  await until("coturn listening", () => new Promise((ok) => {
-    if (exited !== null) throw new Error(`turnserver exited (${exited})`);
-    const s = connectTcp(port, "127.0.0.1", () => { s.end(); ok(true); });
-    s.on("error", () => ok(false));
-  }), 10000);
+  await accepting("coturn", child, port);
   return { stop: () => child.kill("SIGTERM") };
 }
 
@@ -127,10 +150,7 @@ export async function startCoturn({ port, tlsPort, secret, cert, tcpOnly = false
  * docs/deploy.md, pointed at `upstream` (host:port) and listening with TLS on `port` with
  * `cert` ({cert, key}): the deployment guide's reverse proxy, as written there. */
 export async function startNginx({ port, upstream, cert }) {
-  const guide = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
-  const site = guide.match(/```nginx\n([\s\S]*?)```/)?.[1];
-  if (!site) throw new Error("no nginx block in docs/deploy.md");
-  const local = site
+  const local = fromGuide(/```nginx\n([\s\S]*?)```/, "nginx")
     .replace(/listen 443 ssl http2;/, `listen 127.0.0.1:${port} ssl http2;`)
     .replace(/ssl_certificate +\S+;/, `ssl_certificate ${cert.cert};`)
     .replace(/ssl_certificate_key +\S+;/, `ssl_certificate_key ${cert.key};`)
@@ -147,13 +167,7 @@ export async function startNginx({ port, upstream, cert }) {
     "}",
   ].join("\n"));
   const child = spawn(process.env.NGINX ?? "/usr/sbin/nginx", ["-p", prefix, "-e", `${prefix}/error.log`, "-c", conf], { stdio: "ignore" });
-  let exited = null;
-  child.on("exit", (code) => (exited = code));
-  await until("nginx listening", () => new Promise((ok) => {
-    if (exited !== null) throw new Error(`nginx exited (${exited}): ${readFileSync(`${prefix}/error.log`, "utf8")}`);
-    const s = connectTcp(port, "127.0.0.1", () => { s.end(); ok(true); });
-    s.on("error", () => ok(false));
-  }), 10000);
+  await accepting("nginx", child, port, () => readFileSync(`${prefix}/error.log`, "utf8"));
   return { url: `https://127.0.0.1:${port}`, stop: () => child.kill("SIGQUIT") };
 }
 

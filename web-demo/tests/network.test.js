@@ -3,8 +3,9 @@
 // configured as docs/deploy.md says.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { connect as connectTls } from "node:tls";
-import { freePort, participant, seesPlaying, selfSigned, startBrowser, startCoturn, startSfu, until } from "./harness.js";
+import {
+  freePort, participant, presentedCertificate, seesPlaying, selfSigned, startBrowser, startCoturn, startSfu, until,
+} from "./harness.js";
 
 let browser, closeBrowser;
 
@@ -36,19 +37,14 @@ test("three participants meet with all media on one UDP port of the sfu", async 
   await ps[0].screenshot("one-port-alice.png");
 });
 
-/** True when a TLS handshake with 127.0.0.1:`port` completes. */
-const speaksTls = (port) => new Promise((ok) => {
-  const s = connectTls({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => { s.end(); ok(true); });
-  s.on("error", () => ok(false));
-});
-
 test("relay-only participants meet through TURN over TCP (coturn as the guide configures it)", async (t) => {
   const secret = "coturn secret for the browser test";
   const port = await freePort();
   const tlsPort = await freePort();
   const turn = await startCoturn({ port, tlsPort, secret, cert: selfSigned("coturn"), tcpOnly: true });
   t.after(() => turn.stop());
-  assert.ok(await until("coturn's TLS port", () => speaksTls(tlsPort), 10000), "the guide's TLS listener works");
+  assert.ok(await until("coturn's TLS port", () => presentedCertificate("127.0.0.1", tlsPort), 10000),
+    "the guide's TLS listener works");
   const sfu = await startSfu({
     args: ["--ice-server", `turn:127.0.0.1:${port}?transport=tcp`, "--turn-secret", secret],
   });

@@ -3,8 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { renameSync } from "node:fs";
-import { connect } from "node:tls";
-import { participant, seesPlaying, selfSigned, startBrowser, startSfu, until } from "./harness.js";
+import { participant, presentedCertificate, seesPlaying, selfSigned, startBrowser, startSfu, until } from "./harness.js";
 
 let sfu, browser, closeBrowser, first;
 
@@ -20,15 +19,11 @@ after(async () => {
 });
 
 /** The SHA-256 fingerprint of the certificate the server presents now. */
-function presented(url) {
+async function presented(url) {
   const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: hostname, port: Number(port), rejectUnauthorized: false, servername: "localhost" }, () => {
-      resolve(s.getPeerCertificate().fingerprint256);
-      s.end();
-    });
-    s.on("error", reject);
-  });
+  const fingerprint = await presentedCertificate(hostname, Number(port));
+  assert.ok(fingerprint, `a TLS handshake with ${url}`);
+  return fingerprint;
 }
 
 function fingerprint(pemFile) {
