@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         let mut k = Keyring::new(KeyringConfig::default());
         k.install(
             EpochKey {
+                group_id: Vec::new(),
                 epoch: 1,
                 base_key: vec![7; 16].into(),
                 own_leaf: Some(0),

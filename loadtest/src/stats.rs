@@ -38,6 +38,13 @@ pub struct BotStats {
     /// Join request to the first frame from every publisher present at the join.
     pub join_time: Option<Duration>,
     pub late_joiner: bool,
+    /// Frames not sent because an unexplained member was in the group.
+    pub frames_withheld: u64,
+    /// Members that entered the group unexplained (never announced, doubles, ...).
+    pub unexplained_members: u64,
+    /// Frames that decrypted under another member's key than the one the server named as
+    /// the track's publisher (its stream id).
+    pub mislabelled_frames: u64,
 }
 
 impl Default for BotStats {
@@ -54,6 +61,9 @@ impl Default for BotStats {
             per_second: Vec::new(),
             join_time: None,
             late_joiner: false,
+            frames_withheld: 0,
+            unexplained_members: 0,
+            mislabelled_frames: 0,
         }
     }
 }

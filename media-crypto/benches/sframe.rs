@@ -27,6 +27,7 @@ fn keyring(suite: CipherSuite, own_leaf: u32) -> Keyring {
         ..KeyringConfig::default()
     });
     let key = EpochKey {
+        group_id: Vec::new(),
         epoch: 1,
         base_key: vec![0x42; suite.key_len()].into(),
         own_leaf: Some(own_leaf),

@@ -27,6 +27,7 @@ fn keyring(own_leaf: u32) -> anyhow::Result<Keyring> {
     });
     k.install(
         EpochKey {
+            group_id: Vec::new(),
             epoch: 1,
             base_key: vec![0x42; 16].into(),
             own_leaf: Some(own_leaf),

@@ -34,6 +34,7 @@ fn debug_output_never_contains_key_bytes() {
     }
 
     let epoch = EpochKey {
+        group_id: Vec::new(),
         epoch: 3,
         base_key: vec![0x42; 16].into(),
         own_leaf: Some(1),

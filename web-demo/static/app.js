@@ -1,7 +1,15 @@
-// The meeting page: lobby, video grid, controls, and the E2EE panel, glued to the signaling
-// session (signaling.js), the PeerConnection (media.js) and the frame worker (e2ee.js).
-import { Signaling, loadWasm } from "./signaling.js";
+// The meeting page: lobby, video grid, controls, alerts and the E2EE panel, glued to the
+// signaling session (signaling.js), the PeerConnection (media.js), the frame worker (e2ee.js)
+// and this device's identity and memory (device.js).
+//
+// What the page shows of people comes from the MLS group, never from the server's word: the
+// roster is the group's (identity, participant id, leaf, device fingerprint); a video tile is
+// named by the member whose key opens its frames; a member nobody announced, a second member
+// with one name, a known name on a new device, and media the server labelled as someone else's
+// are each shown as an alert.
+import { Meeting, Signaling, loadWasm } from "./signaling.js";
 import { Media } from "./media.js";
+import { deviceKey, loadTrust, saveTrust } from "./device.js";
 import { deriveSframeKey } from "./pkg/web_demo_wasm.js";
 import { fromHex, toHex } from "./sframe.js";
 
@@ -16,26 +24,53 @@ const view = {
   me: null,
   epoch: null,
   safety: [],
-  roster: [],
+  roster: [], // the group's members, as wasm judged them (roster.rs)
+  mayShare: true, // false while someone unexplained is in the group: nothing is sent
   kidLeaf: new Map(), // kid (string) -> leaf
   stats: null,
   timing: null,
   speaker: null,
-  tiles: new Map(), // participant id -> { el, video, stream, frames }
+  tiles: new Map(), // stream id (the server's label) -> { el, video, stream, tracks, frames }
+  log: [], // what this member refused or noticed, newest last
   joinClickedAt: null,
   selftest: null,
-  decrypt: true,
 };
 
 function status(text, where = "meeting-status") {
   $(where).textContent = text;
 }
 
+function note(text) {
+  view.log.push(text);
+  if (view.log.length > 20) view.log.shift();
+  renderAlerts();
+}
+
+const member = (leaf) => view.roster.find((m) => m.leaf === leaf);
+const memberOf = (pid) => view.roster.find((m) => m.participant_id === pid);
+
 // ---- tiles ----
 
-function nameOf(pid) {
-  const m = view.roster.find((r) => r.participant_id === pid);
-  return m ? m.identity : `participant ${pid} (not in the group yet)`;
+/** Who the keys say a tile shows: the members whose keys opened its tracks' frames. */
+function tileSenders(t) {
+  const leaves = new Set();
+  for (const id of t.tracks) {
+    for (const [leaf, n] of Object.entries(view.stats?.perTrack?.[id]?.leaves ?? {})) {
+      if (n > 0) leaves.add(Number(leaf));
+    }
+  }
+  return [...leaves].map((l) => member(l) ?? { leaf: l, identity: `leaf ${l}`, participant_id: null });
+}
+
+/** A tile's name and whether the server's label (its stream id) agrees with the keys. */
+function tileName(pid, t) {
+  if (pid === view.me) return { name: `${memberOf(pid)?.identity ?? "you"} (you)`, byKey: true, mislabelled: false };
+  const senders = tileSenders(t);
+  const claimed = memberOf(pid)?.identity ?? `participant ${pid}`;
+  if (senders.length === 0) return { name: claimed, byKey: false, mislabelled: false, claimed };
+  const name = senders.map((m) => m.identity).join(" + ");
+  const mislabelled = senders.some((m) => m.participant_id !== pid);
+  return { name, byKey: true, mislabelled, claimed };
 }
 
 function tile(pid) {
@@ -53,9 +88,11 @@ function tile(pid) {
   const warning = document.createElement("div");
   warning.className = "warning";
   warning.textContent = "Frames from this participant cannot be decrypted";
-  el.append(video, label, warning);
+  const relabel = document.createElement("div");
+  relabel.className = "relabel";
+  el.append(video, label, warning, relabel);
   $("grid").append(el);
-  t = { el, video, label, stream: new MediaStream(), frames: 0 };
+  t = { el, video, label, relabel, stream: new MediaStream(), tracks: new Set(), frames: 0 };
   video.srcObject = t.stream;
   const count = () => {
     t.frames++;
@@ -87,15 +124,86 @@ function senderStats(leaf) {
 
 function renderTiles() {
   for (const [pid, t] of view.tiles) {
-    t.label.textContent = pid === view.me ? `${nameOf(pid)} (you)` : nameOf(pid);
+    const n = tileName(pid, t);
+    t.label.textContent = n.byKey ? n.name : `${n.name} (not yet decrypted)`;
+    t.label.title = n.name;
     t.el.classList.toggle("speaking", view.speaker === pid);
-    const member = view.roster.find((r) => r.participant_id === pid);
-    const s = member ? senderStats(member.leaf) : null;
+    t.el.classList.toggle("mislabelled", n.mislabelled);
+    t.relabel.textContent = n.mislabelled
+      ? `The server labels this as ${n.claimed}; its frames are ${n.name}'s.`
+      : "";
+    const m = memberOf(pid);
+    const s = m ? senderStats(m.leaf) : null;
     t.el.classList.toggle("undecryptable", pid !== view.me && !!s && s.failed > 0 && s.decrypted === 0);
   }
+  renderAlerts();
+}
+
+// ---- alerts: what the user must know before trusting the meeting ----
+
+function alertRow(kind, text, action) {
+  const li = document.createElement("li");
+  li.className = kind;
+  const span = document.createElement("span");
+  span.textContent = text;
+  li.append(span);
+  if (action) li.append(action);
+  return li;
+}
+
+function button(text, data, onclick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  Object.assign(b.dataset, data);
+  b.onclick = onclick;
+  return b;
+}
+
+function renderAlerts() {
+  const list = [];
+  for (const m of view.roster) {
+    const who = `${m.identity} (participant ${m.participant_id ?? "?"}, leaf ${m.leaf})`;
+    if (m.problem) {
+      list.push(alertRow("danger",
+        `${who} is in the group unexplained: ${m.problem}.`,
+        button("I know who this is", { acknowledge: m.leaf }, () => signaling?.acknowledge(m.leaf))));
+    }
+    if (m.device === "verified_key_changed") {
+      list.push(alertRow("danger", `${who}: ${m.identity}'s verified device has changed. This may not be ${m.identity}.`));
+    } else if (m.device === "new_device") {
+      list.push(alertRow("notice", `${m.identity} is using a new device: compare the fingerprint with them.`));
+    }
+  }
+  const names = new Set();
+  for (const m of view.roster) {
+    if (m.duplicate_identity && !names.has(m.identity)) {
+      names.add(m.identity);
+      list.push(alertRow("notice", `More than one member is named ${m.identity}: check each one's fingerprint.`));
+    }
+  }
+  for (const [pid, t] of view.tiles) {
+    const n = tileName(pid, t);
+    if (n.mislabelled) list.push(alertRow("danger", `The server labelled ${n.name}'s media as ${n.claimed}'s.`));
+  }
+  if (!view.mayShare) {
+    list.unshift(alertRow("danger", "Your camera and microphone are not being sent: someone unexplained is in the group."));
+  }
+  for (const l of view.log) list.push(alertRow("info", l));
+  $("alerts").replaceChildren(...list);
+  $("alerts").hidden = list.length === 0;
 }
 
 // ---- E2EE panel ----
+
+const DEVICE = {
+  this_device: "this device",
+  first_seen: "first seen now",
+  known: "seen before",
+  verified: "verified",
+  new_device: "NEW DEVICE",
+  verified_key_changed: "VERIFIED DEVICE CHANGED",
+};
 
 function renderPanel() {
   $("epoch").textContent = view.epoch ?? "–";
@@ -110,28 +218,66 @@ function renderPanel() {
   for (const m of view.roster) {
     const s = senderStats(m.leaf);
     const tr = document.createElement("tr");
-    const me = m.participant_id === view.me;
+    tr.dataset.leaf = m.leaf;
+    const me = m.participant_id === view.me && m.device === "this_device";
+    const name = document.createElement("td");
+    name.className = "name";
+    name.textContent = me ? `${m.identity} (you)` : m.identity;
+    name.title = m.identity;
+    const flags = [];
+    if (m.problem) flags.push("unexplained");
+    if (!m.present) flags.push("not announced in the room");
+    if (m.duplicate_identity) flags.push("name used twice");
+    if (flags.length) {
+      const f = document.createElement("div");
+      f.className = "flags";
+      f.textContent = flags.join(" · ");
+      name.append(f);
+    }
+    const device = document.createElement("td");
+    device.className = `device ${m.device}`;
+    const fp = document.createElement("div");
+    fp.className = "fingerprint";
+    fp.textContent = m.fingerprint.join(" ");
+    const st = document.createElement("div");
+    st.textContent = DEVICE[m.device] ?? m.device;
+    device.append(fp, st);
+    if (!me && m.device !== "verified") {
+      device.append(button("Mark verified", { verify: m.leaf }, () => signaling?.verify(m.leaf)));
+    }
     const cells = [
-      me ? `${m.identity} (you)` : m.identity,
+      name,
+      String(m.participant_id ?? "–"),
       String(m.leaf),
-      "✓",
+      device,
       me ? "–" : String(s.decrypted),
       me ? "–" : String(s.failed + s.noKey),
     ];
     for (const c of cells) {
-      const td = document.createElement("td");
-      td.textContent = c;
-      tr.append(td);
+      if (typeof c === "string") {
+        const td = document.createElement("td");
+        td.textContent = c;
+        tr.append(td);
+      } else {
+        tr.append(c);
+      }
     }
     if (!me && s.failed + s.noKey > 0) tr.lastChild.className = "bad";
+    if (m.problem || m.device === "verified_key_changed") tr.className = "danger";
     body.append(tr);
   }
+}
+
+function share(mayShare) {
+  view.mayShare = mayShare;
+  media?.e2ee.setSending(mayShare);
+  renderAlerts();
 }
 
 // ---- session events ----
 
 function onevent(e) {
-  if (!media && ["sdp_offer", "sdp_answer", "ice_candidate", "new_epoch"].includes(e.type)) {
+  if (!media && ["sdp_offer", "sdp_answer", "ice_candidate", "new_epoch", "send_gate"].includes(e.type)) {
     early.push(e);
     return;
   }
@@ -142,12 +288,39 @@ function onevent(e) {
       view.roster = e.roster;
       for (const s of e.keys.senders) view.kidLeaf.set(String(s.kid), s.leaf);
       media.e2ee.setKeys(e.keys);
+      share(e.may_send);
       // Someone new: a key frame under the new key lets them see us at once.
       if (e.added.some((m) => m.participant_id !== view.me)) media.e2ee.requestKeyframe();
       renderPanel();
       renderTiles();
       break;
     }
+    case "send_gate":
+      share(e.may_send);
+      break;
+    case "roster":
+      view.roster = e.roster;
+      renderPanel();
+      renderTiles();
+      break;
+    case "trust":
+      saveTrust(e.store).catch((err) => console.error("keeping the trust store:", err));
+      break;
+    case "refused_add":
+      note(`Refused to add participant ${e.participant_id} when the server asked: ${e.reason}.`);
+      break;
+    case "refused_proposal":
+      note(`Refused a proposal from participant ${e.from}: ${e.reason}.`);
+      break;
+    case "account_mismatch":
+      note(`The server's account of epoch ${e.epoch} differs from the commit: it said added ${JSON.stringify(e.claimed_added)}, removed ${JSON.stringify(e.claimed_removed)}; the commit added ${JSON.stringify(e.added)}, removed ${JSON.stringify(e.removed)}.`);
+      break;
+    case "group_reset":
+      note(`The group is being made again (${e.reason}); rejoining it.`);
+      break;
+    case "group_lost":
+      note(`Could not follow the group at epoch ${e.epoch} (${e.reason}); asked to be added again.`);
+      break;
     case "removed":
       status("You were removed from the group.");
       leave();
@@ -185,6 +358,7 @@ function ontrack(streamId, track) {
   const pid = Number(streamId);
   if (!Number.isFinite(pid) || pid === view.me) return;
   const t = tile(pid);
+  t.tracks.add(track.id);
   t.stream.addTrack(track);
   t.stream.onremovetrack = () => {
     if (t.stream.getTracks().length === 0) dropTile(pid);
@@ -207,9 +381,13 @@ async function join(room, name) {
   status("Joining…", "lobby-status");
   try {
     const t = await token(room, name);
+    await loadWasm();
+    const device = await deviceKey(() => Meeting.newDeviceKey());
+    const trust = await loadTrust();
     local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-    signaling = await Signaling.join({ room, token: t, onevent });
+    signaling = await Signaling.join({ room, token: t, onevent, deviceKey: device.key, trust });
     view.me = signaling.joined.participant_id;
+    view.deviceSlot = device.slot;
     const iceServers = (signaling.joined.ice_servers ?? []).map((s) => ({
       urls: s.urls, username: s.username, credential: s.credential,
     }));
@@ -221,7 +399,6 @@ async function join(room, name) {
         if (s === "connected") showPath();
       },
     });
-    if (view.decrypt === false) media.e2ee.setDecrypt(false);
     media.e2ee.onstats = ({ stats, timing }) => {
       view.stats = stats;
       view.timing = timing;
@@ -263,7 +440,8 @@ function leave(showLobby = true) {
   for (const pid of [...view.tiles.keys()]) dropTile(pid);
   signaling = media = local = null;
   early = [];
-  Object.assign(view, { epoch: null, safety: [], roster: [], stats: null, speaker: null });
+  Object.assign(view, { epoch: null, safety: [], roster: [], stats: null, speaker: null, mayShare: true, log: [] });
+  renderAlerts();
   if (showLobby) {
     $("meeting").hidden = true;
     $("lobby").hidden = false;
@@ -355,7 +533,7 @@ async function showPath() {
     : `direct (${path.protocol.toUpperCase()}) to ${path.remote}`;
 }
 
-// ---- hooks for tests and measurements ----
+// ---- read-only views for tests and measurements ----
 
 window.e2ee = {
   debug: async () => ({
@@ -370,23 +548,25 @@ window.e2ee = {
     epoch: view.epoch,
     safetyNumber: view.safety.join(" "),
     roster: view.roster.map((m) => m.identity),
+    members: view.roster,
+    mayShare: view.mayShare,
+    deviceSlot: view.deviceSlot,
+    alerts: [...$("alerts").querySelectorAll("li")].map((li) => ({ kind: li.className, text: li.textContent })),
+    log: view.log,
     speaker: view.speaker,
     selftest: view.selftest,
     tiles: [...view.tiles].map(([pid, t]) => ({
-      pid, name: nameOf(pid), frames: t.frames, width: t.video.videoWidth, height: t.video.videoHeight,
+      pid, ...tileName(pid, t), frames: t.frames, width: t.video.videoWidth, height: t.video.videoHeight,
     })),
     senders: view.roster.map((m) => ({ identity: m.identity, leaf: m.leaf, ...senderStats(m.leaf) })),
     firstDecrypted: view.stats?.firstDecrypted ?? {},
     joinClickedAt: view.joinClickedAt,
     timing: view.timing,
     sent: view.stats?.sent ?? 0,
+    withheld: view.stats?.withheld ?? 0,
     keyframes: view.stats?.keyframes ?? 0,
     keyframeError: view.stats?.keyframeError,
   }),
-  setDecrypt: (on) => {
-    view.decrypt = on;
-    media?.e2ee.setDecrypt(on);
-  },
   selfTest: (text) => runSelfTest(parseVectors(text)),
   bench: (sizes, n) => media.e2ee.call("bench", { sizes, n }),
 };

@@ -24,12 +24,14 @@ export class E2ee {
     return hasScriptTransform ? {} : { encodedInsertableStreams: true };
   }
 
-  attach(senderOrReceiver, side, kind) {
+  /** `track`: an id for a received track, under which the worker reports whose key opens
+   * its frames. */
+  attach(senderOrReceiver, side, kind, track = null) {
     if (hasScriptTransform) {
-      senderOrReceiver.transform = new RTCRtpScriptTransform(this.worker, { side, kind });
+      senderOrReceiver.transform = new RTCRtpScriptTransform(this.worker, { side, kind, track });
     } else {
       const { readable, writable } = senderOrReceiver.createEncodedStreams();
-      this.worker.postMessage({ type: "streams", side, kind, readable, writable }, [readable, writable]);
+      this.worker.postMessage({ type: "streams", side, kind, track, readable, writable }, [readable, writable]);
     }
   }
 
@@ -37,9 +39,10 @@ export class E2ee {
     this.worker.postMessage({ type: "keys", keys });
   }
 
-  /** Test hook: with decryption off, received frames go to the decoder as they arrived. */
-  setDecrypt(on) {
-    this.worker.postMessage({ type: "decrypt", on });
+  /** Whether this participant's frames may leave at all (false while someone unexplained is
+   * in the group). */
+  setSending(on) {
+    this.worker.postMessage({ type: "sending", on });
   }
 
   requestKeyframe() {

@@ -1,6 +1,7 @@
 // The participant's one PeerConnection with the SFU: publishes the camera (VP9) and
-// microphone (Opus) through the E2EE worker, receives everyone else's tracks (each carries the
-// publisher's participant id as its stream id), and answers the SFU's renegotiations.
+// microphone (Opus) through the E2EE worker, receives everyone else's tracks (the SFU labels
+// each with its publisher's participant id as the stream id; the page names it by the key
+// that opens its frames), and answers the SFU's renegotiations.
 import { E2ee } from "./e2ee.js";
 
 /** VP9 first and only (whole-frame SFrame breaks the other codecs' packetizers), with RTX. */
@@ -38,7 +39,7 @@ export class Media {
     this.local = local;
     this.queue = Promise.resolve(); // SDP steps, one at a time
     this.pc.ontrack = (e) => {
-      this.e2ee.attach(e.receiver, "receive", e.track.kind);
+      this.e2ee.attach(e.receiver, "receive", e.track.kind, e.track.id);
       ontrack(e.streams[0]?.id ?? "", e.track);
     };
     this.pc.onconnectionstatechange = () => onstate(this.pc.connectionState);

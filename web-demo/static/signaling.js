@@ -3,7 +3,9 @@
 // `onevent`.
 import init, { Meeting } from "./pkg/web_demo_wasm.js";
 
-const PROTOCOL_VERSION = 1;
+export { Meeting };
+
+const PROTOCOL_VERSION = 2;
 let wasmReady = null;
 
 export function loadWasm() {
@@ -13,7 +15,9 @@ export function loadWasm() {
 
 export class Signaling {
   /** Connects and joins; resolves with the `joined` message once the server accepts. */
-  static async join({ room, token, onevent }) {
+  /** `deviceKey`: this device's signature key (bytes); `trust`: the trust store kept from
+   * earlier visits (JSON, or ""). */
+  static async join({ room, token, onevent, deviceKey, trust }) {
     await loadWasm();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
@@ -26,7 +30,7 @@ export class Signaling {
         const message = JSON.parse(data);
         if (message.type === "error") return reject(new Error(`${message.code}: ${message.message}`));
         if (message.type !== "joined") return reject(new Error(`unexpected ${message.type}`));
-        s.meeting = new Meeting(data);
+        s.meeting = new Meeting(data, deviceKey, trust, performance.timeOrigin);
         s.joined = message;
         ws.onmessage = ({ data }) => s.receive(data);
         ws.onclose = (e) => s.onevent({ type: "stop", reason: e.reason || "connection closed" });
@@ -57,6 +61,16 @@ export class Signaling {
       if (out.type === "send") this.ws.send(out.text);
       else this.onevent(out);
     }
+  }
+
+  /** The user knows who holds the unexplained `leaf`. */
+  acknowledge(leaf) {
+    this.apply(this.meeting.acknowledge(leaf));
+  }
+
+  /** The user compared `leaf`'s fingerprint with its holder, and it matched. */
+  verify(leaf) {
+    this.apply(this.meeting.verify(leaf));
   }
 
   send(message) {

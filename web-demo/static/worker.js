@@ -1,25 +1,34 @@
 // The media worker: every encoded frame passes through here. Outgoing frames are SFrame-
-// encrypted under this participant's current key; incoming frames are decrypted under their
-// sender's key, or dropped and counted (never handed to the decoder) when that fails.
+// encrypted under this participant's current key (and not sent at all while sending is held
+// back); incoming frames are decrypted under their sender's key, or dropped and counted
+// (never handed to the decoder) when that fails. Each received track reports which member's
+// key opens its frames, so the page names it by the key, not by the server's label.
 import {
   encodeHeader, fromHex, parseHeader, seal, open, importKey, toHex, ReplayWindow,
 } from "./sframe.js";
 
 const GRACE_MS = 5000; // a previous epoch's keys still decrypt this long (as in media-crypto)
 const KEY_WAIT_MS = 1000; // a frame whose key has not arrived waits this long, then is dropped
+const MAX_WAITING = 256; // frames waiting for a key at most; beyond, they are dropped at once
 const EMPTY = new Uint8Array(0);
 
-const keys = new Map(); // kid (BigInt) -> { key, salt, epoch, expires, replay }
+const keys = new Map(); // kid (BigInt) -> { key, salt, leaf, epoch, expires, replay }
+let group = null; // the MLS group whose keys are held (hex)
+let newestEpoch = -1;
 let sending = null; // { kid, key, salt, ctr }
-let decryptOn = true; // test hook: false hands frames on undecrypted
+let mayShare = true; // false while the page holds our media back (someone unexplained is in the group)
 const waiters = new Set(); // frames waiting for a key: { kid, resolve }
 const senders = []; // RTCRtpScriptTransformer of outgoing video, for key frame requests
-const stats = { perKid: {}, sent: 0, unsent: 0, malformed: 0, firstDecrypted: {}, keyframes: 0 };
+const stats = {
+  perKid: {}, // only KIDs whose keys were installed: an attacker's made-up KIDs add nothing
+  perTrack: {}, // track id -> { kind, leaves: { leaf: frames decrypted } }
+  unknownKid: 0, sent: 0, unsent: 0, withheld: 0, malformed: 0, staleKeys: 0,
+  firstDecrypted: {}, keyframes: 0,
+};
 const timing = { encrypt: [], decrypt: [] }; // recent [kind, bytes, ms]
 
 function kidStats(kid) {
-  const k = kid.toString();
-  return (stats.perKid[k] ??= { decrypted: 0, failed: 0, noKey: 0, replayed: 0 });
+  return (stats.perKid[kid.toString()] ??= { decrypted: 0, failed: 0, noKey: 0, replayed: 0 });
 }
 
 function remember(list, kind, bytes, ms) {
@@ -27,20 +36,33 @@ function remember(list, kind, bytes, ms) {
   if (list.length > 2000) list.splice(0, list.length - 2000);
 }
 
+/** Installs an epoch's keys. Within a group only newer epochs count (an older or repeated one
+ * is ignored); keys of another group replace everything at once (their KIDs may collide). */
 async function installKeys(epochKeys) {
-  const now = performance.now();
+  if (epochKeys.group === group && epochKeys.epoch <= newestEpoch) {
+    stats.staleKeys++;
+    return;
+  }
   const fresh = new Map();
   for (const s of epochKeys.senders) {
     fresh.set(BigInt(s.kid), {
       key: await importKey(s.key),
       salt: new Uint8Array(s.salt),
+      leaf: s.leaf,
       epoch: epochKeys.epoch,
       expires: Infinity,
       replay: new ReplayWindow(1024),
     });
   }
+  const now = performance.now();
+  if (epochKeys.group !== group) {
+    keys.clear();
+    stats.perKid = {};
+  }
   for (const k of keys.values()) if (k.expires === Infinity) k.expires = now + GRACE_MS;
   for (const [kid, k] of fresh) keys.set(kid, k);
+  group = epochKeys.group;
+  newestEpoch = epochKeys.epoch;
   if (epochKeys.own_kid !== null && epochKeys.own_kid !== undefined) {
     const kid = BigInt(epochKeys.own_kid);
     const k = fresh.get(kid);
@@ -56,12 +78,24 @@ async function installKeys(epochKeys) {
   }
 }
 
+// Key installs run one after another, in the order the page sent them.
+let installing = Promise.resolve();
+function queueInstall(epochKeys) {
+  installing = installing.then(() => installKeys(epochKeys)).catch(() => {});
+}
+
 setInterval(() => {
   const now = performance.now();
-  for (const [kid, k] of keys) if (k.expires <= now) keys.delete(kid);
+  for (const [kid, k] of keys) {
+    if (k.expires <= now) {
+      keys.delete(kid);
+      delete stats.perKid[kid.toString()];
+    }
+  }
 }, 1000);
 
 function waitForKey(kid) {
+  if (waiters.size >= MAX_WAITING) return Promise.resolve(null);
   return new Promise((resolve) => {
     const w = { kid, resolve };
     waiters.add(w);
@@ -77,6 +111,10 @@ async function encryptFrame(frame, controller, kind) {
     stats.unsent++; // no key yet: nothing leaves in the clear
     return;
   }
+  if (!mayShare) {
+    stats.withheld++; // someone unexplained is in the group: nothing leaves at all
+    return;
+  }
   const ctr = s.ctr;
   s.ctr += 1n;
   const plain = new Uint8Array(frame.data);
@@ -88,7 +126,7 @@ async function encryptFrame(frame, controller, kind) {
   controller.enqueue(frame);
 }
 
-async function decryptFrame(frame, controller, kind) {
+async function decryptFrame(frame, controller, kind, track) {
   const data = new Uint8Array(frame.data);
   let header;
   try {
@@ -97,17 +135,14 @@ async function decryptFrame(frame, controller, kind) {
     stats.malformed++;
     return;
   }
-  const st = kidStats(header.kid);
-  if (!decryptOn) {
-    st.failed++; // the test hook: what the network carries goes to the decoder as it is
-    controller.enqueue(frame);
-    return;
-  }
-  let k = keys.get(header.kid) ?? (await waitForKey(header.kid));
+  const k = keys.get(header.kid) ?? (await waitForKey(header.kid));
   if (!k) {
-    st.noKey++;
+    // No key: counted per KID only for KIDs of the group (a key may have just expired).
+    if (stats.perKid[header.kid.toString()]) kidStats(header.kid).noKey++;
+    else stats.unknownKid++;
     return;
   }
+  const st = kidStats(header.kid);
   if (!k.replay.fresh(header.ctr)) {
     st.replayed++;
     return;
@@ -123,15 +158,21 @@ async function decryptFrame(frame, controller, kind) {
   remember(timing.decrypt, kind, plain.length, performance.now() - t0);
   k.replay.record(header.ctr);
   st.decrypted++;
+  if (track) {
+    const t = (stats.perTrack[track] ??= { kind, leaves: {} });
+    t.leaves[k.leaf] = (t.leaves[k.leaf] ?? 0) + 1;
+  }
   stats.firstDecrypted[kind] ??= performance.timeOrigin + performance.now();
   frame.data = plain.buffer;
   controller.enqueue(frame);
 }
 
-function attach(readable, writable, side, kind, transformer) {
-  const step = side === "send" ? encryptFrame : decryptFrame;
+function attach(readable, writable, { side, kind, track }, transformer) {
+  const step = side === "send"
+    ? (frame, c) => encryptFrame(frame, c, kind)
+    : (frame, c) => decryptFrame(frame, c, kind, track);
   readable
-    .pipeThrough(new TransformStream({ transform: (frame, c) => step(frame, c, kind) }))
+    .pipeThrough(new TransformStream({ transform: step }))
     .pipeTo(writable)
     .catch(() => {});
   if (transformer && side === "send" && kind === "video") senders.push(transformer);
@@ -140,7 +181,7 @@ function attach(readable, writable, side, kind, transformer) {
 // RTCRtpScriptTransform
 self.onrtctransform = (event) => {
   const t = event.transformer;
-  attach(t.readable, t.writable, t.options.side, t.options.kind, t);
+  attach(t.readable, t.writable, t.options, t);
 };
 
 function summary(list) {
@@ -209,13 +250,13 @@ async function bench({ sizes, n }) {
 self.onmessage = async ({ data }) => {
   switch (data.type) {
     case "keys":
-      await installKeys(data.keys);
+      queueInstall(data.keys);
+      break;
+    case "sending":
+      mayShare = data.on;
       break;
     case "streams": // createEncodedStreams fallback
-      attach(data.readable, data.writable, data.side, data.kind, null);
-      break;
-    case "decrypt":
-      decryptOn = data.on;
+      attach(data.readable, data.writable, data, null);
       break;
     case "keyframe":
       // RTCRtpScriptTransformer.generateKeyFrame (the createEncodedStreams fallback has no

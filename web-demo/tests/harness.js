@@ -171,14 +171,37 @@ export async function startNginx({ port, upstream, cert }) {
   return { url: `https://127.0.0.1:${port}`, stop: () => child.kill("SIGQUIT") };
 }
 
-/** A participant: opens the page (with `query`, such as "&relay=1"), and (unless told to
- * wait) joins `room` as `name`. */
-export async function participant(browser, url, room, name, { beforeJoin, query = "" } = {}) {
+/** The line of static/worker.js that decrypts a received frame. */
+const DECRYPT_LINE = "plain = await open(k.key, k.salt, header, EMPTY, data);";
+
+/** A test build of the page with decryption off: the worker the browser gets hands every
+ * received frame to the decoder as it arrived (counted as failed). The page the server serves
+ * has no such switch; this rewrites the worker on its way to this browser context only. */
+async function withoutDecryption(context) {
+  await context.route("**/worker.js", async (route) => {
+    const response = await route.fetch();
+    const source = await response.text();
+    if (!source.includes(DECRYPT_LINE)) throw new Error("worker.js no longer has the decrypt line the test replaces");
+    const body = source.replace(DECRYPT_LINE, "st.failed++; controller.enqueue(frame); return; // test build: decryption off");
+    await route.fulfill({ response, body });
+  });
+}
+
+/** A new browser context: its own storage, as a separate browser profile would have. */
+export async function newContext(browser, url) {
   // A test's self-signed certificate is accepted; nothing else about TLS is relaxed.
-  const context = await browser.newContext({
+  return browser.newContext({
     permissions: ["camera", "microphone"], viewport: { width: 1280, height: 720 },
     ignoreHTTPSErrors: url.startsWith("https:"),
   });
+}
+
+/** A participant: opens the page (with `query`, such as "&relay=1"), and (unless told to
+ * wait) joins `room` as `name`. `context`: a browser context to use (default: a new one);
+ * `decrypt: false`: a test build of the page that decrypts nothing. */
+export async function participant(browser, url, room, name, { beforeJoin, query = "", context, decrypt = true } = {}) {
+  context ??= await newContext(browser, url);
+  if (!decrypt) await withoutDecryption(context);
   const page = await context.newPage();
   const console = [];
   page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));

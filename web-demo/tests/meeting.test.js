@@ -118,9 +118,7 @@ test("two, then three participants see each other; a leaver advances the epoch",
 });
 
 test("with decryption switched off, a participant sees no video and counts the frames", async (t) => {
-  const [off] = closing(t, await participant(browser, sfu.url, "ciphertext", "eve", {
-    beforeJoin: (page) => page.evaluate(() => window.e2ee.setDecrypt(false)),
-  }));
+  const [off] = closing(t, await participant(browser, sfu.url, "ciphertext", "eve", { decrypt: false }));
   const [dave] = closing(t, await participant(browser, sfu.url, "ciphertext", "dave"));
   // Dave decrypts eve's video, so media flows both ways ...
   await until("dave seeing eve", () => seesPlaying(dave, ["eve"]));

@@ -52,6 +52,10 @@ pub struct RunContext {
 pub struct BotState {
     /// One keyring for sending and receiving (the group's keys).
     keyring: Keyring,
+    /// No unexplained member is in the group (or each was acknowledged): frames may go out.
+    may_send: bool,
+    /// The participant id each leaf's credential names, in the current epoch.
+    leaf_participants: std::collections::HashMap<u32, u64>,
     pub stats: BotStats,
     gaps: Gaps,
     senders_seen: HashSet<u32>,
@@ -64,11 +68,19 @@ pub struct BotState {
 impl BotState {
     /// Decrypts and checks a frame. "No key yet" is returned (not counted) so the caller can
     /// hold the frame; every other outcome is counted here.
-    fn open(&mut self, frame: &[u8]) -> Result<(), DecryptError> {
+    /// `publisher` is the participant the server named as the track's (its stream id).
+    fn open(&mut self, frame: &[u8], publisher: Option<u64>) -> Result<(), DecryptError> {
         let now = Instant::now();
         let since = now.duration_since(self.run_start);
         match self.keyring.decrypt(b"", frame, since) {
             Ok((r, _plaintext)) => {
+                // The key names the sender; the server's label must agree with it.
+                if let (Some(claimed), Some(&actual)) =
+                    (publisher, self.leaf_participants.get(&r.sender))
+                    && claimed != actual
+                {
+                    self.stats.mislabelled_frames += 1;
+                }
                 let latency = self
                     .log
                     .sent_at(r.header.kid, r.header.ctr)
@@ -129,6 +141,8 @@ impl Bot {
         let participant_id = client.participant_id();
         let state = Arc::new(Mutex::new(BotState {
             keyring: Keyring::new(KeyringConfig::default()),
+            may_send: true,
+            leaf_participants: Default::default(),
             stats: BotStats {
                 late_joiner: spec.late,
                 ..BotStats::default()
@@ -276,7 +290,12 @@ async fn events(
     while let Some(event) = client.next_event().await {
         match event {
             Event::NewEpoch {
-                epoch, key, roster, ..
+                epoch,
+                key,
+                roster,
+                warnings,
+                may_send,
+                ..
             } => {
                 {
                     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -284,6 +303,18 @@ async fn events(
                     if let Err(e) = s.keyring.install(key, now) {
                         tracing::warn!(error = %e, "cannot install an epoch key");
                     }
+                    s.may_send = may_send;
+                    s.stats.unexplained_members += warnings.len() as u64;
+                    s.leaf_participants = roster
+                        .iter()
+                        .filter_map(|r| {
+                            signaling_protocol::parse_credential_identity(&r.name())
+                                .map(|(p, _)| (r.leaf, p))
+                        })
+                        .collect();
+                }
+                for w in &warnings {
+                    tracing::warn!(warning = %w, "a member entered the group unexplained; sending stops");
                 }
                 ctx.commits
                     .arrived(&room, epoch, roster.len(), Instant::now());
@@ -318,6 +349,9 @@ async fn events(
             }
             Event::ServerError { code, message } => {
                 tracing::warn!(?code, %message, "server error")
+            }
+            Event::SendGate { may_send, .. } => {
+                state.lock().unwrap_or_else(|e| e.into_inner()).may_send = may_send;
             }
             Event::MlsFailure(m) => tracing::warn!(%m, "MLS failure"),
             Event::Removed { .. } | Event::Closed { .. } => break,

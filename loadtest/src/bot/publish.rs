@@ -44,6 +44,11 @@ impl Shared {
     fn seal(&self, frame: &[u8]) -> Option<Vec<u8>> {
         let sealed = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !state.may_send {
+                // Someone unexplained is in the group: nothing goes out.
+                state.stats.frames_withheld += 1;
+                return None;
+            }
             let sealed = state.keyring.encrypt(b"", frame).ok()?;
             state.stats.frames_sent += 1;
             sealed

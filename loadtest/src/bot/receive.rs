@@ -32,22 +32,29 @@ impl Receiving {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Decrypts one frame, or parks it when its key has not arrived.
-    fn frame(&self, frame: Bytes, arrived: Instant, pending: &mut Vec<(Bytes, Instant)>) {
+    /// Decrypts one frame of a track the server says `publisher` sends, or parks it when its
+    /// key has not arrived.
+    fn frame(
+        &self,
+        frame: Bytes,
+        publisher: Option<u64>,
+        arrived: Instant,
+        pending: &mut Vec<(Bytes, Instant)>,
+    ) {
         let mut s = self.lock();
-        if let Err(DecryptError::NoKeyYet { .. }) = s.open(&frame) {
+        if let Err(DecryptError::NoKeyYet { .. }) = s.open(&frame, publisher) {
             pending.push((frame, arrived));
         }
     }
 
     /// Retries parked frames; those that waited too long count as "no key yet".
-    fn retry(&self, pending: &mut Vec<(Bytes, Instant)>) {
+    fn retry(&self, publisher: Option<u64>, pending: &mut Vec<(Bytes, Instant)>) {
         if pending.is_empty() {
             return;
         }
         let mut s = self.lock();
         let now = Instant::now();
-        pending.retain(|(frame, arrived)| match s.open(frame) {
+        pending.retain(|(frame, arrived)| match s.open(frame, publisher) {
             Err(DecryptError::NoKeyYet { .. }) if now.duration_since(*arrived) < KEY_WAIT => true,
             Err(DecryptError::NoKeyYet { .. }) => {
                 s.stats.no_key_yet += 1;
@@ -61,6 +68,8 @@ impl Receiving {
 /// Reads one remote track until it ends.
 pub async fn track(remote: Arc<dyn TrackRemote>, r: Receiving) {
     let video = remote.kind().await == RtpCodecKind::Video;
+    // The SFU names each track's publisher by its stream id; the keys say who it really is.
+    let publisher: Option<u64> = remote.stream_id().await.parse().ok();
     let mut vp9 = Vp9Packet::default();
     let mut assembling: Option<BytesMut> = None;
     let mut next_seq: Option<u16> = None;
@@ -69,11 +78,11 @@ pub async fn track(remote: Arc<dyn TrackRemote>, r: Receiving) {
         let event = tokio::select! {
             e = remote.poll() => e,
             _ = r.keys.notified(), if !pending.is_empty() => {
-                r.retry(&mut pending);
+                r.retry(publisher, &mut pending);
                 continue;
             }
             _ = tokio::time::sleep(KEY_WAIT), if !pending.is_empty() => {
-                r.retry(&mut pending);
+                r.retry(publisher, &mut pending);
                 continue;
             }
         };
@@ -83,9 +92,9 @@ pub async fn track(remote: Arc<dyn TrackRemote>, r: Receiving) {
             Some(_) => continue,
         };
         let now = Instant::now();
-        r.retry(&mut pending);
+        r.retry(publisher, &mut pending);
         if !video {
-            r.frame(packet.payload, now, &mut pending);
+            r.frame(packet.payload, publisher, now, &mut pending);
             continue;
         }
         // A gap in sequence numbers inside a frame spoils that frame.
@@ -107,7 +116,7 @@ pub async fn track(remote: Arc<dyn TrackRemote>, r: Receiving) {
         if (vp9.e || packet.header.marker)
             && let Some(buf) = assembling.take()
         {
-            r.frame(buf.freeze(), now, &mut pending);
+            r.frame(buf.freeze(), publisher, now, &mut pending);
         }
     }
 }

@@ -43,6 +43,12 @@ pub enum MlsError {
     /// A peer's message failed MLS validation (signature, membership tag, tree, ...).
     #[error("invalid MLS message: {0}")]
     Invalid(String),
+    /// A proposal this member does not keep or follow: adds come only through the delivery
+    /// service's queue (in a commit), a member may propose only its own removal or update,
+    /// and pre-shared keys, re-initialisation, external inits and extension changes are not
+    /// used.
+    #[error("refused a {0} proposal")]
+    ForbiddenProposal(&'static str),
     /// A key package that failed validation.
     #[error("invalid key package: {0}")]
     InvalidKeyPackage(String),

@@ -54,6 +54,9 @@ impl Default for KeyringConfig {
 /// media worker, say) to send and receive in that epoch.
 #[derive(Clone)]
 pub struct EpochKey {
+    /// The MLS group's id. Epochs count from 0 in every group, so a key of another group
+    /// replaces everything the keyring holds.
+    pub group_id: Vec<u8>,
     /// The MLS epoch.
     pub epoch: u64,
     /// `MLS-Exporter("SFrame 1.0 Base Key", "", Nk)`.
@@ -67,6 +70,7 @@ pub struct EpochKey {
 impl std::fmt::Debug for EpochKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EpochKey")
+            .field("group_id", &self.group_id)
             .field("epoch", &self.epoch)
             .field("own_leaf", &self.own_leaf)
             .field("members", &self.members)
@@ -115,6 +119,8 @@ struct MemberKey {
 /// receivers for every member of every epoch it holds.
 pub struct Keyring {
     config: KeyringConfig,
+    /// The group whose epochs are held.
+    group_id: Option<Vec<u8>>,
     /// Held epochs, oldest first; the last is the newest.
     epochs: Vec<EpochKeys>,
     /// Epochs dropped, by their low bits, to tell "stale" from "not yet".
@@ -140,6 +146,7 @@ impl Keyring {
     pub fn new(config: KeyringConfig) -> Self {
         Keyring {
             config,
+            group_id: None,
             epochs: Vec::new(),
             dropped: HashMap::new(),
             sender: None,
@@ -170,6 +177,13 @@ impl Keyring {
     /// grace time. An epoch that is not newer than the current one is refused, so a counter can
     /// never restart under a key already used.
     pub fn install(&mut self, key: EpochKey, now: Duration) -> Result<(), KeyringError> {
+        if self.group_id.as_ref().is_some_and(|g| *g != key.group_id) {
+            // A new group (the old one was abandoned): its KIDs may collide with the old
+            // group's, so nothing of the old one stays, not even for a grace time.
+            self.epochs.clear();
+            self.dropped.clear();
+            self.sender = None;
+        }
         if let Some(current) = self.current_epoch()
             && key.epoch <= current
         {
@@ -224,6 +238,7 @@ impl Keyring {
             senders,
         });
         self.sender = sender;
+        self.group_id = Some(key.group_id);
         self.expire(now);
         Ok(())
     }
@@ -388,6 +403,7 @@ mod tests {
 
     fn epoch(epoch: u64, own: Option<u32>) -> EpochKey {
         EpochKey {
+            group_id: b"group".to_vec(),
             epoch,
             base_key: Zeroizing::new(vec![epoch as u8 + 1; 16]),
             own_leaf: own,
@@ -551,5 +567,27 @@ mod tests {
             .expect("install");
         k.retire(Duration::ZERO);
         assert_eq!(k.encrypt(b"", b"x"), Err(EncryptError::NoSendingKey));
+    }
+
+    #[test]
+    fn a_new_group_replaces_the_old_one_even_at_a_lower_epoch() {
+        let (mut alice, mut bob) = alice_and_bob();
+        let old = alice.encrypt(b"", b"old group").expect("encrypt");
+        let mut fresh = epoch(0, Some(0));
+        fresh.group_id = b"another group".to_vec();
+        // Within one group epochs only move forward ...
+        assert!(bob.install(epoch(0, Some(1)), SEC).is_err());
+        // ... but a new group starts again at 0, and the old group's keys go at once.
+        let mut fresh_bob = fresh.clone();
+        fresh_bob.own_leaf = Some(1);
+        alice.install(fresh, SEC).expect("new group");
+        bob.install(fresh_bob, SEC).expect("new group");
+        assert_eq!(bob.current_epoch(), Some(0));
+        assert!(bob.decrypt(b"", &old, SEC).is_err());
+        let new = alice.encrypt(b"", b"new group").expect("encrypt");
+        assert_eq!(
+            bob.decrypt(b"", &new, SEC).map(|(_, p)| p),
+            Ok(b"new group".to_vec())
+        );
     }
 }

@@ -1,17 +1,19 @@
 //! SFrame keys from MLS (RFC 9605 §5.2): KIDs, the per-epoch keyring, the MLS session that
-//! feeds it, and safety numbers.
+//! feeds it, safety numbers and member fingerprints.
 
 mod error;
+mod fingerprint;
 mod keyring;
 mod kid;
 mod safety_number;
 mod session;
 
 pub use error::{KeyringError, MlsError};
+pub use fingerprint::{FINGERPRINT_GROUPS, Fingerprint};
 pub use keyring::{DEFAULT_GRACE, EpochKey, Keyring, KeyringConfig, MAX_LEAVES, ReceivedFrame};
 pub use kid::{DEFAULT_EPOCH_BITS, KidLayout};
 pub use safety_number::{SAFETY_NUMBER_GROUPS, SafetyNumber};
 pub use session::{
-    CommitOutput, EpochChange, MlsCiphersuite, MlsSession, Processed, RosterEntry,
+    CommitOutput, DeviceKey, EpochChange, MlsCiphersuite, MlsSession, Processed, RosterEntry,
     SFRAME_EXPORTER_LABEL, SessionConfig,
 };

@@ -94,7 +94,7 @@ pub async fn join_raw(
             .insert("X-Forwarded-For", ip.parse().expect("header"));
     }
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("ws");
-    let join = serde_json::json!({"type": "join", "protocol": 1, "room": room, "token": token});
+    let join = serde_json::json!({"type": "join", "protocol": signaling_protocol::PROTOCOL_VERSION, "room": room, "token": token});
     // A refused connection may be closing already; its reply still says why.
     let _ = ws.send(Message::text(join.to_string())).await;
     let Some(Ok(Message::Text(reply))) = ws.next().await else {

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
+use media_crypto::mls::DeviceKey;
 use signaling_participant::{Output, Participant};
 use signaling_protocol::{
     ClientMessage, IceServer, PROTOCOL_VERSION, ParticipantId, ServerMessage, decode_server,
@@ -39,8 +40,13 @@ pub(crate) async fn connect(config: ClientConfig) -> Result<Client, ClientError>
     } = tokio::time::timeout(config.join_timeout, await_joined(&mut socket))
         .await
         .map_err(|_| ClientError::Timeout(config.join_timeout))??;
-    let mut participant = Participant::new(participant_id, &identity, config.session)?;
-    let first = participant.start(!others.is_empty());
+    let device = match &config.device_key {
+        Some(bytes) => DeviceKey::from_bytes(bytes, config.session.ciphersuite)?,
+        None => DeviceKey::generate(config.session.ciphersuite)?,
+    };
+    let mut participant =
+        Participant::with_device_key(participant_id, &identity, &others, device, config.session)?;
+    let first = participant.start();
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (event_tx, events) = mpsc::unbounded_channel();
     let mut driver = Driver {
@@ -111,6 +117,13 @@ async fn await_joined(socket: &mut Socket) -> Result<Joined, ClientError> {
     Err(ClientError::Protocol("closed before joining".into()))
 }
 
+/// What the [`Client`] asks its connection task to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(ClientMessage),
+    Acknowledge(u32),
+}
+
 struct Driver {
     socket: Socket,
     participant: Participant,
@@ -140,7 +153,7 @@ impl Driver {
         None
     }
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<ClientMessage>) {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let reason = loop {
             tokio::select! {
                 frame = self.socket.next() => match frame {
@@ -162,7 +175,13 @@ impl Driver {
                     Some(Err(e)) => break format!("connection lost: {e}"),
                 },
                 command = commands.recv() => match command {
-                    Some(message) => self.send(&message).await,
+                    Some(Command::Send(message)) => self.send(&message).await,
+                    Some(Command::Acknowledge(leaf)) => {
+                        let outputs = self.participant.acknowledge(leaf);
+                        if let Some(reason) = self.apply(outputs).await {
+                            break reason;
+                        }
+                    }
                     // The Client was dropped: leave.
                     None => {
                         self.send(&ClientMessage::Leave).await;

@@ -14,7 +14,7 @@ use signaling_protocol::{ClientMessage, IceCandidate};
 use tokio::sync::mpsc;
 
 pub use error::ClientError;
-pub use signaling_participant::Event;
+pub use signaling_participant::{Event, LeafProblem, LeafWarning};
 
 /// Where and how to join.
 #[derive(Debug, Clone)]
@@ -29,6 +29,9 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// How long to wait for the server to accept the join (default 10 s).
     pub join_timeout: Duration,
+    /// This device's signature key, as [`media_crypto::mls::DeviceKey::to_bytes`] stored it
+    /// (default: a fresh one for each connection).
+    pub device_key: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 impl ClientConfig {
@@ -40,6 +43,7 @@ impl ClientConfig {
             token: token.into(),
             session: SessionConfig::default(),
             join_timeout: Duration::from_secs(10),
+            device_key: None,
         }
     }
 }
@@ -49,7 +53,7 @@ impl ClientConfig {
 pub struct Client {
     participant_id: signaling_protocol::ParticipantId,
     ice_servers: Vec<signaling_protocol::IceServer>,
-    commands: mpsc::UnboundedSender<ClientMessage>,
+    commands: mpsc::UnboundedSender<driver::Command>,
     events: mpsc::UnboundedReceiver<Event>,
 }
 
@@ -80,28 +84,38 @@ impl Client {
         self.events.try_recv().ok()
     }
 
+    fn send(&self, message: ClientMessage) {
+        let _ = self.commands.send(driver::Command::Send(message));
+    }
+
     /// Leaves the room: the server queues this member's removal and closes the connection.
     pub fn leave(&self) {
-        let _ = self.commands.send(ClientMessage::Leave);
+        self.send(ClientMessage::Leave);
     }
 
     /// Sends an SDP offer to the SFU.
     pub fn send_sdp_offer(&self, sdp: String) {
-        let _ = self.commands.send(ClientMessage::SdpOffer { sdp });
+        self.send(ClientMessage::SdpOffer { sdp });
     }
 
     /// Sends an SDP answer to the SFU.
     pub fn send_sdp_answer(&self, sdp: String) {
-        let _ = self.commands.send(ClientMessage::SdpAnswer { sdp });
+        self.send(ClientMessage::SdpAnswer { sdp });
     }
 
     /// Sends a trickled ICE candidate to the SFU.
     pub fn send_ice_candidate(&self, candidate: IceCandidate) {
-        let _ = self.commands.send(ClientMessage::IceCandidate(candidate));
+        self.send(ClientMessage::IceCandidate(candidate));
+    }
+
+    /// The user knows who holds the unexplained `leaf` ([`Event::NewEpoch`]'s warnings):
+    /// media may be sent again (an [`Event::SendGate`] follows).
+    pub fn acknowledge(&self, leaf: u32) {
+        let _ = self.commands.send(driver::Command::Acknowledge(leaf));
     }
 
     /// Sends any protocol message as is (for tests of the server's refusals).
     pub fn send_raw(&self, message: ClientMessage) {
-        let _ = self.commands.send(message);
+        self.send(message);
     }
 }

@@ -1,7 +1,9 @@
-//! What the client reports.
+//! What the participant reports.
 
 use media_crypto::mls::{EpochKey, RosterEntry, SafetyNumber};
 use signaling_protocol::{ErrorCode, IceCandidate, Participant, ParticipantId};
+
+use crate::checks::LeafWarning;
 
 /// Something that happened in the room or the group.
 #[derive(Debug, Clone)]
@@ -16,7 +18,41 @@ pub enum Event {
         safety_number: SafetyNumber,
         added: Vec<RosterEntry>,
         removed: Vec<RosterEntry>,
+        /// Leaves that entered with this epoch unexplained ([`crate::checks`]).
+        warnings: Vec<LeafWarning>,
+        /// Whether this member may send media now: no unexplained leaf is in the group, or
+        /// the user acknowledged each one ([`crate::Participant::acknowledge`]).
+        may_send: bool,
     },
+    /// Whether media may be sent changed without a new epoch (an acknowledgement).
+    SendGate {
+        may_send: bool,
+        /// The unexplained leaves still in the group and not acknowledged.
+        unexplained: Vec<LeafWarning>,
+    },
+    /// The delivery service's account of a commit (`added`, `removed`) differs from what the
+    /// commit does.
+    AccountMismatch {
+        epoch: u64,
+        claimed_added: Vec<ParticipantId>,
+        added: Vec<ParticipantId>,
+        claimed_removed: Vec<ParticipantId>,
+        removed: Vec<ParticipantId>,
+    },
+    /// As committer, this member refused to add a key package the delivery service asked it
+    /// to add.
+    RefusedAdd {
+        participant_id: ParticipantId,
+        reason: String,
+    },
+    /// A proposal from another member was refused (not kept for any commit).
+    RefusedProposal { from: ParticipantId, reason: String },
+    /// The delivery service re-created the group (or stopped counting this member in it):
+    /// this member dropped the group and asked to be added to the next one.
+    GroupReset { reason: String },
+    /// This member could not process a commit; it dropped the group and asked to be added
+    /// again.
+    GroupLost { epoch: u64, reason: String },
     /// A commit removed this member: it holds no keys for later epochs.
     Removed { epoch: u64 },
     /// Someone entered the room (not yet the group).

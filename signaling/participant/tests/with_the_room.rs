@@ -62,9 +62,10 @@ impl Meeting {
                         },
                         None,
                     ) => {
-                        let mut p = Participant::new(to, identity, SessionConfig::default())
-                            .expect("participant");
-                        let out = p.start(!participants.is_empty());
+                        let mut p =
+                            Participant::new(to, identity, participants, SessionConfig::default())
+                                .expect("participant");
+                        let out = p.start();
                         self.participants.insert(to, p);
                         out
                     }
@@ -85,6 +86,11 @@ impl Meeting {
                                 .insert(to, (epoch, safety_number.to_string(), names));
                         }
                         Output::Event(Event::MlsFailure(m)) => panic!("{to}: {m}"),
+                        Output::Event(
+                            e @ (Event::RefusedAdd { .. }
+                            | Event::GroupLost { .. }
+                            | Event::AccountMismatch { .. }),
+                        ) => panic!("{to}: {e:?}"),
                         _ => {}
                     }
                 }

@@ -26,8 +26,19 @@ pub enum ClientMessage {
     GroupCreated { group_info: Base64Bytes },
     /// A commit, as asked by [`crate::ServerMessage::CommitRequest`].
     Commit(CommitMessage),
-    /// An MLS proposal for the other members (for the epoch it names).
+    /// An MLS proposal for the other members (for the epoch it names): only the sender's own
+    /// removal or an update of its own leaf; adds go through `key_package`.
     Proposal { epoch: u64, proposal: Base64Bytes },
+    /// This participant processed its Welcome and is in the group at `epoch`. Until then the
+    /// delivery service does not count it as a member (it is never asked to commit).
+    WelcomeAck { epoch: u64 },
+    /// This member could not process the accepted commit that made `epoch`: it has dropped its
+    /// group state, and `key_package` is a fresh one to be added again with.
+    CommitFailed {
+        epoch: u64,
+        reason: String,
+        key_package: Base64Bytes,
+    },
     /// Leaving: the server queues this participant's removal and closes the connection.
     Leave,
     /// SDP offer for the media connection with the SFU.
@@ -48,6 +59,8 @@ impl KnownTypes for ClientMessage {
         "group_created",
         "commit",
         "proposal",
+        "welcome_ack",
+        "commit_failed",
         "leave",
         "sdp_offer",
         "sdp_answer",

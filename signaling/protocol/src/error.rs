@@ -42,6 +42,8 @@ pub enum ErrorCode {
     NotAMember,
     /// This action does not fit the room's state (e.g. creating a group that exists).
     InvalidState,
+    /// A proposal the delivery service does not relay (only a member's own removal or update).
+    ProposalRefused,
     /// Media negotiation is not available on this server.
     MediaUnavailable,
     /// An SDP offer or answer that cannot be applied: malformed, or with no usable codec.

@@ -42,8 +42,12 @@ pub enum CommitRejection {
     StaleEpoch,
     /// The sender is not a member of the group.
     NotAMember,
-    /// The MLS bytes do not parse as a commit of this room's group.
+    /// The MLS bytes do not parse as a commit of this room's group, or fail verification
+    /// against the group's public tree (signature, tree, path, sender).
     InvalidMls,
+    /// The commit adds or removes other than what the delivery service queued, or its
+    /// `added`/`removed` lists do not say what it does.
+    NotAsQueued,
 }
 
 /// A message from the server.
@@ -74,12 +78,22 @@ pub enum ServerMessage {
         remove: Vec<ParticipantId>,
     },
     /// The commit accepted for `epoch - 1`: every member processes it to reach `epoch`. Its
-    /// author receives it too, as the acceptance of its commit.
+    /// author receives it too, as the acceptance of its commit. `added` and `removed` are the
+    /// participants the delivery service verified it adds and removes; members compare them
+    /// with what the commit itself does.
     Commit {
         epoch: u64,
         from: ParticipantId,
         commit: Base64Bytes,
+        #[serde(default)]
+        added: Vec<ParticipantId>,
+        #[serde(default)]
+        removed: Vec<ParticipantId>,
     },
+    /// The delivery service no longer counts this participant in the group (the group was
+    /// re-created, or it did not confirm its Welcome in time): drop the group and send a fresh
+    /// key package (unless asked to create the next group).
+    Rejoin { reason: String },
     /// A commit of this participant's was refused; `epoch` is the room's current epoch.
     CommitRejected { epoch: u64, reason: CommitRejection },
     /// The Welcome that adds this participant to the group at `epoch`.
@@ -116,6 +130,7 @@ impl KnownTypes for ServerMessage {
         "commit_request",
         "commit",
         "commit_rejected",
+        "rejoin",
         "welcome",
         "proposal",
         "participant_joined",
@@ -180,6 +195,11 @@ mod tests {
                 epoch: 4,
                 from: 1,
                 commit: vec![1, 2].into(),
+                added: vec![2],
+                removed: vec![3],
+            },
+            ServerMessage::Rejoin {
+                reason: "the group was re-created".into(),
             },
             ServerMessage::CommitRejected {
                 epoch: 4,

@@ -4,11 +4,11 @@
 //!
 //! - [`room`]: the IO-free room and delivery-service state machine.
 //! - [`token`]: HS256 access tokens.
-//! - [`mls_framing`]: the public parts of MLS messages the delivery service reads.
+//! - [`mls`]: the public parts of MLS the delivery service reads, and its verification of commits.
 //! - [`server`]: the axum driver (WebSocket connections, room tasks, limits, dev tokens).
 
 pub mod config;
-pub mod mls_framing;
+pub mod mls;
 pub mod room;
 pub mod server;
 pub mod token;

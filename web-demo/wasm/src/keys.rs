@@ -18,6 +18,9 @@ pub struct SenderKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EpochKeys {
     pub suite: u16,
+    /// The MLS group (hex): epochs count from 0 in each group, so keys of another group
+    /// replace all others at once.
+    pub group: String,
     pub epoch: u64,
     /// The KID this participant sends under.
     pub own_kid: Option<u64>,
@@ -48,6 +51,7 @@ pub fn epoch_keys(key: &EpochKey, config: &KeyringConfig) -> Result<EpochKeys, S
     }
     Ok(EpochKeys {
         suite: config.suite.id(),
+        group: key.group_id.iter().map(|b| format!("{b:02x}")).collect(),
         epoch: key.epoch,
         own_kid: key.own_leaf.map(|leaf| layout.kid(leaf, key.epoch)),
         senders,
@@ -63,6 +67,7 @@ mod tests {
     fn the_keys_handed_to_the_worker_open_what_the_keyring_seals() {
         let config = KeyringConfig::default();
         let key = EpochKey {
+            group_id: Vec::new(),
             epoch: 3,
             base_key: vec![7u8; 16].into(),
             own_leaf: Some(1),

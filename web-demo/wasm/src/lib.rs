@@ -1,37 +1,56 @@
 //! The browser's side of a meeting, compiled to wasm: [`Meeting`] runs the participant's MLS
 //! session from the signaling server's messages (JSON text in, JSON text out), and hands the
-//! page each epoch's SFrame keys, derived here by RFC 9605 §4.4.2 for every member. The
-//! per-frame AES-GCM runs in WebCrypto in the media worker (`static/sframe.js`), on exactly
-//! these keys and salts.
+//! page each epoch's SFrame keys, derived here by RFC 9605 §4.4.2 for every member, and the
+//! roster as the group states it, judged ([`roster`]): fingerprints, devices seen before,
+//! leaves nobody announced. The per-frame AES-GCM runs in WebCrypto in the media worker
+//! (`static/sframe.js`), on exactly these keys and salts.
 
 mod keys;
 mod outputs;
+mod roster;
 
 use std::time::Duration;
 
-use media_crypto::mls::{KeyringConfig, SessionConfig};
+use media_crypto::mls::{DeviceKey, KeyringConfig, SessionConfig};
 use signaling_participant::Participant;
+use signaling_participant::trust::TrustStore;
 use signaling_protocol::{ServerMessage, decode_server};
 use wasm_bindgen::prelude::*;
 
 pub use keys::{EpochKeys, SenderKey, epoch_keys, sframe_key};
-pub use outputs::{JsOutput, to_js};
+pub use outputs::{Converter, JsOutput};
+pub use roster::{Devices, Member, Warning};
 
 /// One participant in one room, after the server's `joined`.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Meeting {
     participant: Participant,
-    others_present: bool,
     keyring: KeyringConfig,
+    devices: Devices,
+    /// `performance.timeOrigin`: wall-clock milliseconds at the page's time 0.
+    wall_origin_ms: f64,
+    last_now_ms: f64,
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
 }
 
 #[wasm_bindgen]
 impl Meeting {
-    /// Starts from the server's `joined` message (its JSON text).
+    /// Starts from the server's `joined` message (its JSON text), signing with this device's
+    /// key (`device_key`, as [`Meeting::device_key`] handed it out; empty: a fresh one) and
+    /// judging devices with the trust store kept from earlier visits (`trust`, JSON; empty:
+    /// none). `wall_origin_ms` is `performance.timeOrigin`.
     #[wasm_bindgen(constructor)]
-    pub fn new(joined: &str) -> Result<Meeting, JsError> {
-        let message = decode_server(joined).map_err(|e| JsError::new(&e.to_string()))?;
+    pub fn new(
+        joined: &str,
+        device_key: &[u8],
+        trust: &str,
+        wall_origin_ms: f64,
+    ) -> Result<Meeting, JsError> {
+        let message = decode_server(joined).map_err(js_error)?;
         let ServerMessage::Joined {
             participant_id,
             identity,
@@ -41,13 +60,33 @@ impl Meeting {
         else {
             return Err(JsError::new("expected a joined message"));
         };
-        let participant = Participant::new(participant_id, &identity, SessionConfig::default())
-            .map_err(|e| JsError::new(&e.to_string()))?;
+        let config = SessionConfig::default();
+        let device = if device_key.is_empty() {
+            DeviceKey::generate(config.ciphersuite)
+        } else {
+            DeviceKey::from_bytes(device_key, config.ciphersuite)
+        }
+        .map_err(js_error)?;
+        let participant =
+            Participant::with_device_key(participant_id, &identity, &participants, device, config)
+                .map_err(js_error)?;
+        // A damaged store is dropped rather than trusted.
+        let store = TrustStore::from_json(trust).unwrap_or_default();
         Ok(Meeting {
             participant,
-            others_present: !participants.is_empty(),
             keyring: KeyringConfig::default(),
+            devices: Devices::new(store),
+            wall_origin_ms,
+            last_now_ms: 0.0,
         })
+    }
+
+    /// A fresh device key, to store (IndexedDB) and pass to [`Meeting::new`] on every visit.
+    #[wasm_bindgen(js_name = newDeviceKey)]
+    pub fn new_device_key() -> Result<Vec<u8>, JsError> {
+        DeviceKey::generate(SessionConfig::default().ciphersuite)
+            .map(|k| k.to_bytes().to_vec())
+            .map_err(js_error)
     }
 
     /// This participant's id in the room.
@@ -62,19 +101,68 @@ impl Meeting {
         self.keyring.suite.id()
     }
 
+    /// The trust store now (JSON), to keep.
+    #[wasm_bindgen(js_name = trustStore)]
+    pub fn trust_store(&self) -> String {
+        self.devices.store().to_json()
+    }
+
+    fn converter(&mut self) -> Converter<'_> {
+        Converter {
+            participant: &self.participant,
+            devices: &mut self.devices,
+            keyring: &self.keyring,
+            wall_ms: (self.wall_origin_ms + self.last_now_ms).max(0.0) as u64,
+        }
+    }
+
     /// What to do first: a JSON array of outputs (see [`JsOutput`]).
     pub fn start(&mut self) -> String {
-        let outputs = self.participant.start(self.others_present);
-        to_js(outputs, &self.keyring)
+        let outputs = self.participant.start();
+        self.converter().to_js(outputs)
     }
 
     /// Applies a server message (JSON text) at `now_ms` (milliseconds since any origin that
     /// never goes back, e.g. `performance.now()`); returns a JSON array of outputs.
     pub fn handle(&mut self, message: &str, now_ms: f64) -> Result<String, JsError> {
-        let message = decode_server(message).map_err(|e| JsError::new(&e.to_string()))?;
+        let message = decode_server(message).map_err(js_error)?;
+        self.last_now_ms = now_ms.max(self.last_now_ms);
         let now = Duration::from_secs_f64(now_ms.max(0.0) / 1000.0);
         let outputs = self.participant.handle(message, now);
-        Ok(to_js(outputs, &self.keyring))
+        Ok(self.converter().to_js(outputs))
+    }
+
+    /// The user knows who is at the unexplained `leaf`: media may be sent again once every
+    /// unexplained leaf is acknowledged. Returns outputs (the send gate, the roster).
+    pub fn acknowledge(&mut self, leaf: u32) -> String {
+        let outputs = self.participant.acknowledge(leaf);
+        let mut c = self.converter();
+        let mut list = c.to_list(outputs);
+        list.push(JsOutput::Roster { roster: c.roster() });
+        c.finish(list)
+    }
+
+    /// The person at `leaf` compared its fingerprint and it matched: this browser remembers
+    /// the device as verified. Returns outputs (the roster, the trust store to keep).
+    pub fn verify(&mut self, leaf: u32) -> String {
+        let Some(entry) = self
+            .participant
+            .session()
+            .roster()
+            .into_iter()
+            .find(|r| r.leaf == leaf)
+        else {
+            return "[]".into();
+        };
+        let identity = entry.name();
+        let identity = signaling_protocol::parse_credential_identity(&identity)
+            .map(|(_, i)| i.to_owned())
+            .unwrap_or(identity);
+        let wall = (self.wall_origin_ms + self.last_now_ms).max(0.0) as u64;
+        self.devices.verify(&identity, &entry.signature_key, wall);
+        let mut c = self.converter();
+        let list = vec![JsOutput::Roster { roster: c.roster() }];
+        c.finish(list)
     }
 }
 

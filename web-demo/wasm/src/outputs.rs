@@ -1,39 +1,14 @@
 //! The participant's outputs as JSON for the page: messages to send (already serialized) and
-//! events, with each new epoch's SFrame keys derived for the media worker.
+//! events, with each new epoch's SFrame keys derived for the media worker and the roster as
+//! the page shows it ([`crate::roster`]).
 
 use media_crypto::mls::{KeyringConfig, RosterEntry};
 use serde::Serialize;
-use signaling_participant::{Event, Output};
-use signaling_protocol::{IceCandidate, ParticipantId, parse_credential_identity};
+use signaling_participant::{Event, Output, Participant};
+use signaling_protocol::{IceCandidate, ParticipantId};
 
 use crate::keys::{EpochKeys, epoch_keys};
-
-/// A group member as the MLS group states it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Member {
-    pub leaf: u32,
-    /// The participant id bound into the credential (`"<participant_id>:<identity>"`).
-    pub participant_id: Option<ParticipantId>,
-    pub identity: String,
-}
-
-impl From<&RosterEntry> for Member {
-    fn from(r: &RosterEntry) -> Self {
-        let name = r.name();
-        match parse_credential_identity(&name) {
-            Some((pid, identity)) => Member {
-                leaf: r.leaf,
-                participant_id: Some(pid),
-                identity: identity.to_owned(),
-            },
-            None => Member {
-                leaf: r.leaf,
-                participant_id: None,
-                identity: name,
-            },
-        }
-    }
-}
+use crate::roster::{Devices, Member, Warning, members};
 
 /// One output, as the page sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +26,40 @@ pub enum JsOutput {
         added: Vec<Member>,
         removed: Vec<Member>,
         keys: EpochKeys,
+        /// Leaves that entered unexplained in this epoch.
+        warnings: Vec<Warning>,
+        /// False while an unexplained leaf is in the group and not acknowledged: send no media.
+        may_send: bool,
+    },
+    /// The roster changed without a new epoch (a device verified, a leaf acknowledged).
+    Roster {
+        roster: Vec<Member>,
+    },
+    SendGate {
+        may_send: bool,
+        unexplained: Vec<Warning>,
+    },
+    AccountMismatch {
+        epoch: u64,
+        claimed_added: Vec<ParticipantId>,
+        added: Vec<ParticipantId>,
+        claimed_removed: Vec<ParticipantId>,
+        removed: Vec<ParticipantId>,
+    },
+    RefusedAdd {
+        participant_id: ParticipantId,
+        reason: String,
+    },
+    RefusedProposal {
+        from: ParticipantId,
+        reason: String,
+    },
+    GroupReset {
+        reason: String,
+    },
+    GroupLost {
+        epoch: u64,
+        reason: String,
     },
     Removed {
         epoch: u64,
@@ -81,18 +90,56 @@ pub enum JsOutput {
     Failure {
         message: String,
     },
+    /// The trust store changed: keep this (JSON) for the next visit.
+    Trust {
+        store: String,
+    },
     Stop {
         reason: String,
     },
 }
 
-fn convert(output: Output, config: &KeyringConfig) -> Option<JsOutput> {
-    Some(match output {
-        Output::Send(message) => JsOutput::Send {
-            text: serde_json::to_string(&message).ok()?,
-        },
-        Output::Stop(reason) => JsOutput::Stop { reason },
-        Output::Event(event) => match event {
+/// Turns outputs into what the page sees, with what it needs to judge the roster.
+#[derive(Debug)]
+pub struct Converter<'a> {
+    pub participant: &'a Participant,
+    pub devices: &'a mut Devices,
+    pub keyring: &'a KeyringConfig,
+    /// Milliseconds since the Unix epoch, for the trust store's "first seen".
+    pub wall_ms: u64,
+}
+
+impl Converter<'_> {
+    /// The current roster for the page.
+    pub fn roster(&mut self) -> Vec<Member> {
+        let roster = self.participant.session().roster();
+        self.members(&roster)
+    }
+
+    fn members(&mut self, entries: &[RosterEntry]) -> Vec<Member> {
+        members(
+            entries,
+            self.participant.session().own_leaf(),
+            self.participant.presence(),
+            &self.participant.unexplained(),
+            self.devices,
+            self.wall_ms,
+        )
+    }
+
+    fn convert(&mut self, output: Output) -> Option<JsOutput> {
+        Some(match output {
+            Output::Send(message) => JsOutput::Send {
+                text: serde_json::to_string(&message).ok()?,
+            },
+            Output::Stop(reason) => JsOutput::Stop { reason },
+            Output::Event(event) => self.event(event)?,
+            _ => return None,
+        })
+    }
+
+    fn event(&mut self, event: Event) -> Option<JsOutput> {
+        Some(match event {
             Event::NewEpoch {
                 epoch,
                 key,
@@ -100,17 +147,52 @@ fn convert(output: Output, config: &KeyringConfig) -> Option<JsOutput> {
                 safety_number,
                 added,
                 removed,
-            } => match epoch_keys(&key, config) {
+                warnings,
+                may_send,
+                ..
+            } => match epoch_keys(&key, self.keyring) {
                 Ok(keys) => JsOutput::NewEpoch {
                     epoch,
-                    roster: roster.iter().map(Member::from).collect(),
+                    roster: self.members(&roster),
                     safety_number: safety_number.groups().to_vec(),
-                    added: added.iter().map(Member::from).collect(),
-                    removed: removed.iter().map(Member::from).collect(),
+                    added: self.members(&added),
+                    removed: self.members(&removed),
                     keys,
+                    warnings: warnings.iter().map(Warning::from).collect(),
+                    may_send,
                 },
                 Err(message) => JsOutput::Failure { message },
             },
+            Event::SendGate {
+                may_send,
+                unexplained,
+            } => JsOutput::SendGate {
+                may_send,
+                unexplained: unexplained.iter().map(Warning::from).collect(),
+            },
+            Event::AccountMismatch {
+                epoch,
+                claimed_added,
+                added,
+                claimed_removed,
+                removed,
+            } => JsOutput::AccountMismatch {
+                epoch,
+                claimed_added,
+                added,
+                claimed_removed,
+                removed,
+            },
+            Event::RefusedAdd {
+                participant_id,
+                reason,
+            } => JsOutput::RefusedAdd {
+                participant_id,
+                reason,
+            },
+            Event::RefusedProposal { from, reason } => JsOutput::RefusedProposal { from, reason },
+            Event::GroupReset { reason } => JsOutput::GroupReset { reason },
+            Event::GroupLost { epoch, reason } => JsOutput::GroupLost { epoch, reason },
             Event::Removed { epoch } => JsOutput::Removed { epoch },
             Event::ParticipantJoined(p) => JsOutput::ParticipantJoined {
                 participant_id: p.participant_id,
@@ -131,16 +213,28 @@ fn convert(output: Output, config: &KeyringConfig) -> Option<JsOutput> {
             Event::MlsFailure(message) => JsOutput::Failure { message },
             Event::Closed { reason } => JsOutput::Stop { reason },
             _ => return None,
-        },
-        _ => return None,
-    })
-}
+        })
+    }
 
-/// The outputs as a JSON array.
-pub fn to_js(outputs: Vec<Output>, config: &KeyringConfig) -> String {
-    let list: Vec<JsOutput> = outputs
-        .into_iter()
-        .filter_map(|o| convert(o, config))
-        .collect();
-    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
+    /// The outputs for the page.
+    pub fn to_list(&mut self, outputs: Vec<Output>) -> Vec<JsOutput> {
+        outputs
+            .into_iter()
+            .filter_map(|o| self.convert(o))
+            .collect()
+    }
+
+    /// `list` as a JSON array, with the trust store last if it changed.
+    pub fn finish(&mut self, mut list: Vec<JsOutput>) -> String {
+        if let Some(store) = self.devices.take_changes() {
+            list.push(JsOutput::Trust { store });
+        }
+        serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// The outputs as a JSON array, with the trust store last if it changed.
+    pub fn to_js(&mut self, outputs: Vec<Output>) -> String {
+        let list = self.to_list(outputs);
+        self.finish(list)
+    }
 }

@@ -3,27 +3,34 @@
 use std::time::Duration;
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
 use super::wire::{self, decode, encode, kind};
-use super::{CommitOutput, MlsSession, SessionConfig};
+use super::{CommitOutput, DeviceKey, MlsSession, SessionConfig};
 use crate::mls::error::MlsError;
 use crate::mls::keyring::Keyring;
 
 impl MlsSession {
     /// A new member identity (a basic credential with a fresh signature key) and no group yet.
     pub fn new(identity: impl Into<Vec<u8>>, config: SessionConfig) -> Result<Self, MlsError> {
+        Self::with_device_key(identity, DeviceKey::generate(config.ciphersuite)?, config)
+    }
+
+    /// A member identity whose credential carries this device's own signature key.
+    pub fn with_device_key(
+        identity: impl Into<Vec<u8>>,
+        signer: DeviceKey,
+        config: SessionConfig,
+    ) -> Result<Self, MlsError> {
         let identity = identity.into();
         let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(config.ciphersuite.signature_algorithm())
-            .map_err(|e| MlsError::Internal(format!("signature key: {e:?}")))?;
         signer
+            .pair()
             .store(provider.storage())
             .map_err(|e| MlsError::Internal(format!("storing the signature key: {e:?}")))?;
         let credential = CredentialWithKey {
             credential: BasicCredential::new(identity.clone()).into(),
-            signature_key: signer.to_public_vec().into(),
+            signature_key: signer.public().to_vec().into(),
         };
         Ok(MlsSession {
             keyring: Keyring::new(config.keyring),
@@ -154,6 +161,24 @@ impl MlsSession {
             .export_group_info(self.provider.crypto(), &self.signer, true)
             .map_err(|e| MlsError::Internal(format!("group info: {e}")))?;
         encode(&gi)
+    }
+
+    /// Forgets the group (the delivery service re-created it, or this member could not follow
+    /// it): the session can then join or create another. The keys held stay for their grace
+    /// time, until a key of the next group replaces them.
+    pub fn forget_group(&mut self, now: Duration) {
+        self.group = None;
+        self.pending_external = None;
+        self.keyring.retire(now);
+    }
+
+    /// The identity in a key package's credential (its validity is [`Self::validate_key_package`]'s
+    /// to check).
+    pub fn key_package_identity(&self, bytes: &[u8]) -> Result<Vec<u8>, MlsError> {
+        let kp = wire::key_package(bytes, self.provider.crypto())?;
+        BasicCredential::try_from(kp.leaf_node().credential().clone())
+            .map(|c| c.identity().to_vec())
+            .map_err(|e| MlsError::InvalidKeyPackage(format!("credential: {e}")))
     }
 
     /// Checks that `bytes` are a valid key package; the delivery service's clients use this

@@ -19,6 +19,8 @@ pub struct CommitOutput {
     pub welcome: Option<Vec<u8>>,
     /// The GroupInfo of the new epoch (with its ratchet tree), for later external joins.
     pub group_info: Option<Vec<u8>>,
+    /// The leaves it removes: those asked for and those of proposals it carries.
+    pub removed: Vec<u32>,
 }
 
 impl std::fmt::Debug for CommitOutput {
@@ -27,6 +29,7 @@ impl std::fmt::Debug for CommitOutput {
             .field("commit_len", &self.commit.len())
             .field("welcome", &self.welcome.is_some())
             .field("group_info", &self.group_info.is_some())
+            .field("removed", &self.removed)
             .finish()
     }
 }
@@ -41,6 +44,7 @@ impl CommitOutput {
             commit: encode(&commit)?,
             welcome: welcome.as_ref().map(encode).transpose()?,
             group_info: group_info.as_ref().map(encode).transpose()?,
+            removed: Vec::new(),
         })
     }
 }
@@ -93,7 +97,20 @@ impl MlsSession {
             .stage_commit(&self.provider)
             .map_err(|e| MlsError::Internal(format!("staging the commit: {e}")))?;
         let (commit, welcome, group_info) = bundle.into_messages();
-        CommitOutput::new(commit, welcome, group_info)
+        let mut out = CommitOutput::new(commit, welcome, group_info)?;
+        if let Some(staged) = group.pending_commit() {
+            out.removed = staged
+                .queued_proposals()
+                .filter_map(|q| match (q.proposal(), q.sender()) {
+                    (Proposal::Remove(r), _) => Some(r.removed().u32()),
+                    (Proposal::SelfRemove, Sender::Member(leaf)) => Some(leaf.u32()),
+                    _ => None,
+                })
+                .collect();
+            out.removed.sort_unstable();
+            out.removed.dedup();
+        }
+        Ok(out)
     }
 
     /// The delivery service accepted our pending commit: move to its epoch and install keys.
@@ -144,6 +161,25 @@ impl MlsSession {
             .leave_group(&self.provider, &self.signer)
             .map_err(|e| MlsError::Invalid(format!("leaving: {e}")))?;
         encode(&proposal)
+    }
+
+    /// A proposal to add the member of `key_package`. MLS allows it; the members and the
+    /// delivery service of this project refuse it (adds come only through the delivery
+    /// service's queue), so this exists to play a misbehaving member in tests.
+    pub fn propose_add(&mut self, key_package: &[u8]) -> Result<Vec<u8>, MlsError> {
+        let kp = wire::key_package(key_package, self.provider.crypto())?;
+        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let (proposal, _) = group
+            .propose_add_member(&self.provider, &self.signer, &kp)
+            .map_err(|e| MlsError::Invalid(format!("proposing an add: {e}")))?;
+        encode(&proposal)
+    }
+
+    /// Whether proposals received since the last epoch wait to be committed.
+    pub fn has_pending_proposals(&self) -> bool {
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.has_pending_proposals())
     }
 
     /// True while a commit of ours waits for the delivery service.

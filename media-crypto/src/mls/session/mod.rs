@@ -10,6 +10,7 @@
 //! the members.
 
 mod creation;
+mod device_key;
 mod membership;
 mod processing;
 mod wire;
@@ -17,7 +18,6 @@ mod wire;
 use std::time::Duration;
 
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use zeroize::Zeroizing;
 
@@ -25,6 +25,7 @@ use super::error::MlsError;
 use super::keyring::{EpochKey, Keyring, KeyringConfig};
 use super::safety_number::SafetyNumber;
 
+pub use device_key::DeviceKey;
 pub use membership::CommitOutput;
 pub use openmls::prelude::Ciphersuite as MlsCiphersuite;
 pub use processing::Processed;
@@ -84,7 +85,7 @@ pub struct EpochChange {
 pub struct MlsSession {
     config: SessionConfig,
     provider: OpenMlsRustCrypto,
-    signer: SignatureKeyPair,
+    signer: DeviceKey,
     credential: CredentialWithKey,
     identity: Vec<u8>,
     group: Option<MlsGroup>,
@@ -114,6 +115,12 @@ impl MlsSession {
     /// The identity in this member's credential.
     pub fn identity(&self) -> &[u8] {
         &self.identity
+    }
+
+    /// This device's signature key, which its credential carries (keep it to stay the same
+    /// device across sessions).
+    pub fn device_key(&self) -> &DeviceKey {
+        &self.signer
     }
 
     /// True while this session is a member of a group (a pending external join is not yet).
@@ -220,6 +227,7 @@ fn epoch_key_of(
             e => MlsError::Internal(e.to_string()),
         })?;
     Ok(EpochKey {
+        group_id: group.group_id().as_slice().to_vec(),
         epoch: group.epoch().as_u64(),
         base_key: Zeroizing::new(base_key),
         own_leaf: Some(group.own_leaf_index().u32()),

@@ -74,20 +74,30 @@ impl MlsSession {
         let processed = group
             .process_message(&self.provider, protocol)
             .map_err(|e| MlsError::Invalid(e.to_string()))?;
+        // An external commit (RFC 9420 §12.4.3.2) carries its own ExternalInit.
+        let external = matches!(processed.sender(), Sender::NewMemberCommit);
         match processed.into_content() {
             ProcessedMessageContent::ProposalMessage(p) => {
+                allowed_standalone(group, &p)?;
                 group
                     .store_pending_proposal(self.provider.storage(), *p)
                     .map_err(|e| MlsError::Internal(format!("storing a proposal: {e:?}")))?;
                 Ok(Processed::Proposal)
             }
-            ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
-                group
-                    .store_pending_proposal(self.provider.storage(), *p)
-                    .map_err(|e| MlsError::Internal(format!("storing a proposal: {e:?}")))?;
-                Ok(Processed::Proposal)
+            ProcessedMessageContent::ExternalJoinProposalMessage(_) => {
+                Err(MlsError::ForbiddenProposal("external join"))
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
+                if let Some(p) =
+                    staged
+                        .queued_proposals()
+                        .find_map(|q| match (q.proposal(), external) {
+                            (Proposal::ExternalInit(_), true) => None,
+                            (p, _) => forbidden_in_commit(p),
+                        })
+                {
+                    return Err(MlsError::ForbiddenProposal(p));
+                }
                 let removed = staged.self_removed();
                 // Another member's commit won this epoch: ours, if any, is void.
                 if group.pending_commit().is_some() {
@@ -116,5 +126,46 @@ impl MlsSession {
                 got: "application message",
             }),
         }
+    }
+}
+
+/// The name of a proposal kind no commit of ours may carry (RFC 9420 §12.1): only adds,
+/// removes and updates are used.
+fn forbidden_in_commit(p: &Proposal) -> Option<&'static str> {
+    match p {
+        Proposal::Add(_) | Proposal::Remove(_) | Proposal::Update(_) | Proposal::SelfRemove => None,
+        Proposal::PreSharedKey(_) => Some("pre-shared key"),
+        Proposal::ReInit(_) => Some("re-init"),
+        Proposal::ExternalInit(_) => Some("external init"),
+        Proposal::GroupContextExtensions(_) => Some("group context extensions"),
+        #[allow(unreachable_patterns)]
+        _ => Some("custom"),
+    }
+}
+
+/// A proposal on its own is kept only if it is its sender's own removal, or an update of its
+/// sender's own leaf that keeps its credential. An Add proposal would put someone in the group
+/// whom the delivery service never queued (and nobody checked), so it is refused.
+fn allowed_standalone(group: &MlsGroup, p: &QueuedProposal) -> Result<(), MlsError> {
+    let sender = match p.sender() {
+        Sender::Member(leaf) => *leaf,
+        _ => return Err(MlsError::ForbiddenProposal("non-member")),
+    };
+    match p.proposal() {
+        Proposal::SelfRemove => Ok(()),
+        Proposal::Remove(r) if r.removed() == sender => Ok(()),
+        Proposal::Remove(_) => Err(MlsError::ForbiddenProposal("remove of another member")),
+        Proposal::Update(u) => {
+            let before = group.member_at(sender).map(|m| m.credential);
+            if before.as_ref() == Some(u.leaf_node().credential()) {
+                Ok(())
+            } else {
+                Err(MlsError::ForbiddenProposal("credential-changing update"))
+            }
+        }
+        Proposal::Add(_) => Err(MlsError::ForbiddenProposal("add")),
+        other => Err(MlsError::ForbiddenProposal(
+            forbidden_in_commit(other).unwrap_or("unknown"),
+        )),
     }
 }

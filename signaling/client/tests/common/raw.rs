@@ -161,9 +161,10 @@ impl Raw {
         .await;
     }
 
-    /// Joins from the Welcome that comes (the second half of [`Self::get_added`]).
+    /// Joins from the Welcome that comes and acknowledges it (the second half of
+    /// [`Self::get_added`]).
     pub async fn finish_added(&mut self) {
-        let ServerMessage::Welcome { welcome, .. } = self
+        let ServerMessage::Welcome { welcome, epoch } = self
             .recv_until(|m| matches!(m, ServerMessage::Welcome { .. }))
             .await
         else {
@@ -172,6 +173,7 @@ impl Raw {
         self.session
             .join_from_welcome(welcome.as_slice(), T)
             .expect("welcome");
+        self.send(&ClientMessage::WelcomeAck { epoch }).await;
     }
 
     /// Sends a key package and joins from the Welcome that follows.

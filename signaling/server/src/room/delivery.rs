@@ -1,193 +1,249 @@
-//! The MLS delivery service of a room: group creation, queued adds and removes, commit
-//! requests, and accepting exactly one commit per epoch.
+//! Commits: one member at a time is asked to commit what is queued; each commit is verified
+//! against the public tree and compared with what was queued before it is accepted; exactly
+//! one commit wins each epoch; proposals are verified and relayed.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
-use openmls::prelude::ContentType;
 use signaling_protocol::{
     CommitMessage, CommitRejection, ErrorCode, ParticipantId, PendingAdd, ServerMessage,
-    credential_identity,
+    parse_credential_identity,
 };
 
-use super::{InFlight, Room};
-use crate::mls_framing;
+use super::{InFlight, LastCommit, Membership, PROPOSALS_PER_EPOCH_BASE, Room};
+use crate::mls::{VerifiedCommit, VerifyError, public_group};
+
+/// What a verified commit does, in participants.
+struct Effects {
+    added: BTreeSet<ParticipantId>,
+    removed: BTreeSet<ParticipantId>,
+}
 
 impl Room {
-    /// With no group and no one asked to create it, asks the longest-present participant.
-    pub(super) fn ensure_creator(&mut self) {
-        if self.epoch.is_some() || self.creator.is_some() {
-            return;
-        }
-        let Some(&pid) = self.occupants.keys().next() else {
-            return;
-        };
-        self.creator = Some(pid);
-        self.pending_adds.retain(|(p, _)| *p != pid);
-        let group_id = self.group_id();
-        self.send(
-            pid,
-            ServerMessage::CreateGroup {
-                group_id: group_id.into(),
-            },
-        );
-    }
-
-    /// Every member left: the group is gone with them. The next group gets a new id; queued
-    /// key packages stay (they are not tied to a group).
-    pub(super) fn reset_group(&mut self) {
-        tracing::info!(room = %self.name, "last member left; the next participant starts a new group");
-        self.epoch = None;
-        self.group_info = None;
-        self.generation += 1;
-        self.pending_removes.clear();
-        self.request = None;
-        self.creator = None;
-        for o in self.occupants.values_mut() {
-            o.member = false;
-        }
-    }
-
-    pub(super) fn key_package(&mut self, from: ParticipantId, kp: Vec<u8>, now: Instant) {
-        let Some(occupant) = self.occupants.get(&from) else {
-            return;
-        };
-        if occupant.member || self.creator == Some(from) {
-            return self.error(
-                from,
-                ErrorCode::InvalidState,
-                "already in the group (or creating it)",
-            );
-        }
-        let expected = credential_identity(from, &occupant.identity);
-        match mls_framing::key_package_identity(&kp) {
-            Err(e) => return self.error(from, ErrorCode::InvalidMls, e.to_string()),
-            Ok(identity) if identity != expected.as_bytes() => {
-                return self.error(
-                    from,
-                    ErrorCode::CredentialMismatch,
-                    format!("the key package's credential must be {expected:?}"),
-                );
-            }
-            Ok(_) => {}
-        }
-        self.pending_adds.retain(|(p, _)| *p != from);
-        self.pending_adds.push((from, kp));
-        self.maybe_request(now);
-    }
-
-    pub(super) fn group_created(&mut self, from: ParticipantId, group_info: Vec<u8>, now: Instant) {
-        if self.creator != Some(from) || self.epoch.is_some() {
-            return self.error(
-                from,
-                ErrorCode::InvalidState,
-                "not asked to create the group",
-            );
-        }
-        if let Err(e) = mls_framing::check_group_info(&group_info, &self.group_id(), 0) {
-            return self.error(from, ErrorCode::InvalidMls, e.to_string());
-        }
-        self.creator = None;
-        self.epoch = Some(0);
-        self.group_info = Some(group_info);
-        if let Some(o) = self.occupants.get_mut(&from) {
-            o.member = true;
-        }
-        tracing::info!(room = %self.name, participant = from, "group created");
-        self.maybe_request(now);
-    }
-
     fn reject(&mut self, to: ParticipantId, epoch: u64, reason: CommitRejection) {
         self.send(to, ServerMessage::CommitRejected { epoch, reason });
     }
 
     pub(super) fn commit(&mut self, from: ParticipantId, c: CommitMessage, now: Instant) {
-        let Some(current) = self.epoch else {
+        let Some(current) = self.epoch() else {
             return self.error(
                 from,
                 ErrorCode::InvalidState,
                 "the group does not exist yet",
             );
         };
-        if !self.occupants.get(&from).is_some_and(|o| o.member) {
+        if !self
+            .occupants
+            .get(&from)
+            .is_some_and(|o| o.state == Membership::Member)
+        {
             return self.reject(from, current, CommitRejection::NotAMember);
         }
         if c.epoch != current {
             return self.reject(from, current, CommitRejection::StaleEpoch);
         }
-        let group_id = self.group_id();
-        let framing = mls_framing::check_handshake(
-            c.commit.as_slice(),
-            &group_id,
-            current,
-            ContentType::Commit,
-        )
-        .and_then(|()| {
-            mls_framing::check_group_info(c.group_info.as_slice(), &group_id, current + 1)
-        })
-        .and_then(|()| match (&c.welcome, c.added.is_empty()) {
-            (Some(w), _) => mls_framing::check_welcome(w.as_slice()),
-            (None, true) => Ok(()),
-            (None, false) => Err(mls_framing::FramingError::WrongKind {
-                expected: "a welcome for the added participants",
-                got: "none",
-            }),
-        });
-        if let Err(e) = framing {
-            tracing::debug!(room = %self.name, participant = from, error = %e, "commit refused");
-            return self.reject(from, current, CommitRejection::InvalidMls);
-        }
-        self.accept(from, c, now);
+        let verified = match self.verify(from, &c) {
+            Ok(v) => v,
+            Err((reason, e)) => {
+                tracing::info!(room = %self.name, participant = from, error = %e, ?reason, "commit refused");
+                return self.reject(from, current, reason);
+            }
+        };
+        self.accept(from, c, verified, now);
     }
 
-    fn accept(&mut self, from: ParticipantId, c: CommitMessage, now: Instant) {
+    /// Verifies `c` against the public tree and the queue: signed by `from`'s leaf, adding
+    /// only queued key packages and removing only leaves due to go, saying so truthfully in
+    /// `added`/`removed`, with a Welcome for exactly those it adds and a GroupInfo of the
+    /// epoch it makes.
+    fn verify(
+        &self,
+        from: ParticipantId,
+        c: &CommitMessage,
+    ) -> Result<(VerifiedCommit, Effects), (CommitRejection, VerifyError)> {
+        let invalid = |e| (CommitRejection::InvalidMls, e);
+        let not_queued = |what: String| (CommitRejection::NotAsQueued, VerifyError::Invalid(what));
+        let tree = self
+            .tree
+            .as_ref()
+            .ok_or_else(|| invalid(VerifyError::Invalid("no group".into())))?;
+        let v = tree.verify_commit(c.commit.as_slice()).map_err(invalid)?;
+        let leaf_pid = |leaf: u32| {
+            tree.leaves()
+                .into_iter()
+                .find(|l| l.index == leaf)
+                .and_then(|l| {
+                    parse_credential_identity(&String::from_utf8_lossy(&l.identity)).map(|(p, _)| p)
+                })
+        };
+        if leaf_pid(v.sender) != Some(from) {
+            return Err(invalid(VerifyError::Invalid(
+                "signed by another member's leaf".into(),
+            )));
+        }
+        let queued = self.queued_adds();
+        let mut added = BTreeSet::new();
+        for add in &v.adds {
+            let Some((pid, _)) = queued.iter().find(|(_, kp)| kp.reference == add.reference) else {
+                return Err(not_queued("adds a key package that was not queued".into()));
+            };
+            added.insert(*pid);
+        }
+        let due = self.needed_removals();
+        let mut removed = BTreeSet::new();
+        for &leaf in &v.removes {
+            match leaf_pid(leaf) {
+                Some(pid) if due.contains(&pid) => {
+                    removed.insert(pid);
+                }
+                _ => {
+                    return Err(not_queued(format!(
+                        "removes leaf {leaf}, which is not due to go"
+                    )));
+                }
+            }
+        }
+        // Nobody may end up with two leaves: an add of someone still in the tree must remove
+        // every leaf it had.
+        let leaves = self.leaves();
+        for pid in &added {
+            let kept = leaves
+                .get(pid)
+                .is_some_and(|ls| ls.iter().any(|l| !v.removes.contains(l)));
+            if kept {
+                return Err(not_queued(format!("adds participant {pid} a second leaf")));
+            }
+        }
+        let claimed_added: BTreeSet<_> = c.added.iter().copied().collect();
+        let claimed_removed: BTreeSet<_> = c.removed.iter().copied().collect();
+        if claimed_added != added || claimed_removed != removed {
+            return Err(not_queued(format!(
+                "says it adds {claimed_added:?} and removes {claimed_removed:?}; it adds {added:?} and removes {removed:?}"
+            )));
+        }
+        match (&c.welcome, v.adds.is_empty()) {
+            (None, true) => {}
+            (Some(w), false) => {
+                let refs: Vec<Vec<u8>> = v.adds.iter().map(|a| a.reference.clone()).collect();
+                public_group::check_welcome(w.as_slice(), &refs).map_err(invalid)?;
+            }
+            (None, false) => {
+                return Err(invalid(VerifyError::Invalid(
+                    "no welcome for the members it adds".into(),
+                )));
+            }
+            (Some(_), true) => {
+                return Err(invalid(VerifyError::Invalid(
+                    "a welcome, but nobody is added".into(),
+                )));
+            }
+        }
+        v.check_group_info(c.group_info.as_slice())
+            .map_err(invalid)?;
+        Ok((v, Effects { added, removed }))
+    }
+
+    fn accept(
+        &mut self,
+        from: ParticipantId,
+        c: CommitMessage,
+        (verified, effects): (VerifiedCommit, Effects),
+        now: Instant,
+    ) {
+        // Everyone who holds the group now processes it, the removed included (they learn
+        // they are out).
+        let recipients = self.holders();
+        if let Some(tree) = &mut self.tree
+            && let Err(e) = tree.apply(verified)
+        {
+            // A verified commit that does not merge is a bug of ours or openmls's: nobody gets
+            // it, and the group stays where it was.
+            tracing::error!(room = %self.name, error = %e, "cannot apply a verified commit");
+            let epoch = tree.epoch();
+            return self.reject(from, epoch, CommitRejection::InvalidMls);
+        }
         let epoch = c.epoch + 1;
-        self.epoch = Some(epoch);
         self.group_info = Some(c.group_info.into_vec());
         tracing::info!(
             room = %self.name, participant = from, epoch,
-            added = c.added.len(), removed = c.removed.len(), "commit accepted"
+            added = effects.added.len(), removed = effects.removed.len(), "commit accepted"
         );
-        let commit = ServerMessage::Commit {
+        let message = ServerMessage::Commit {
             epoch,
             from,
             commit: c.commit,
+            added: effects.added.iter().copied().collect(),
+            removed: effects.removed.iter().copied().collect(),
         };
-        for member in self.members() {
-            self.send(member, commit.clone());
+        for member in recipients {
+            self.send(member, message.clone());
         }
-        for &pid in &c.removed {
-            self.pending_removes.remove(&pid);
-            if let Some(o) = self.occupants.get_mut(&pid) {
-                o.member = false;
+        for pid in &effects.removed {
+            if let Some(o) = self.occupants.get_mut(pid)
+                && !effects.added.contains(pid)
+            {
+                o.state = Membership::Outside;
             }
         }
-        for &pid in &c.added {
-            self.pending_adds.retain(|(p, _)| *p != pid);
-            match (self.occupants.get_mut(&pid), &c.welcome) {
-                (Some(o), Some(welcome)) => {
-                    o.member = true;
-                    let welcome = welcome.clone();
-                    self.send(pid, ServerMessage::Welcome { epoch, welcome });
+        let deadline = now + self.config.commit_timeout;
+        if let Some(welcome) = c.welcome {
+            for &pid in &effects.added {
+                if let Some(o) = self.occupants.get_mut(&pid) {
+                    o.state = Membership::Welcomed { deadline };
+                    o.key_package = None;
+                    self.send(
+                        pid,
+                        ServerMessage::Welcome {
+                            epoch,
+                            welcome: welcome.clone(),
+                        },
+                    );
                 }
-                // Added but already gone: its leaf must go in a later commit.
-                _ => {
-                    self.pending_removes.insert(pid);
-                }
+                // Added but already gone: its leaf is due to go in a later commit.
             }
         }
-        self.request = None;
-        self.maybe_request(now);
+        // A committer that left out what it was asked for is not asked first next time.
+        self.avoid = match self.request.take() {
+            Some(r)
+                if r.committer == from
+                    && (!r.add.is_subset(&effects.added)
+                        || !r.remove.is_subset(&effects.removed)) =>
+            {
+                tracing::info!(room = %self.name, participant = from, "the commit left out part of the request");
+                Some(from)
+            }
+            _ => None,
+        };
+        self.timed_out.clear();
+        self.self_removals.clear();
+        self.proposals_this_epoch = 0;
+        self.last_commit = Some(LastCommit {
+            epoch,
+            author: from,
+            failed: BTreeSet::new(),
+        });
+        self.settle(now);
     }
 
-    pub(super) fn proposal(&mut self, from: ParticipantId, epoch: u64, proposal: Vec<u8>) {
-        let Some(current) = self.epoch else {
+    pub(super) fn proposal(
+        &mut self,
+        from: ParticipantId,
+        epoch: u64,
+        proposal: Vec<u8>,
+        now: Instant,
+    ) {
+        let Some(current) = self.epoch() else {
             return self.error(
                 from,
                 ErrorCode::InvalidState,
                 "the group does not exist yet",
             );
         };
-        if !self.occupants.get(&from).is_some_and(|o| o.member) {
+        if !self
+            .occupants
+            .get(&from)
+            .is_some_and(|o| o.state == Membership::Member)
+        {
             return self.error(from, ErrorCode::NotAMember, "only members may propose");
         }
         if epoch != current {
@@ -197,73 +253,108 @@ impl Room {
                 format!("the group is at epoch {current}"),
             );
         }
-        if let Err(e) = mls_framing::check_handshake(
-            &proposal,
-            &self.group_id(),
-            current,
-            ContentType::Proposal,
-        ) {
-            return self.error(from, ErrorCode::InvalidMls, e.to_string());
+        let holders = self.holders();
+        let limit = PROPOSALS_PER_EPOCH_BASE + 2 * holders.len();
+        if self.proposals_this_epoch >= limit {
+            return self.error(
+                from,
+                ErrorCode::RateLimited,
+                format!("at most {limit} proposals an epoch in this room"),
+            );
+        }
+        let Some(tree) = self.tree.as_mut() else {
+            return;
+        };
+        let verified = match tree.verify_proposal(&proposal) {
+            Ok(v) => v,
+            Err(e @ (VerifyError::ForbiddenProposal(_) | VerifyError::RemovesAnother)) => {
+                return self.error(from, ErrorCode::ProposalRefused, e.to_string());
+            }
+            Err(e) => return self.error(from, ErrorCode::InvalidMls, e.to_string()),
+        };
+        let self_remove = verified.self_remove;
+        if let Err(e) = tree.keep(verified) {
+            return self.error(from, ErrorCode::Internal, e.to_string());
+        }
+        self.proposals_this_epoch += 1;
+        if self_remove {
+            self.self_removals.insert(from);
         }
         let message = ServerMessage::Proposal {
             from,
             proposal: proposal.into(),
         };
-        for member in self.members().into_iter().filter(|&m| m != from) {
+        for member in holders.into_iter().filter(|&m| m != from) {
             self.send(member, message.clone());
         }
+        self.settle(now);
     }
 
     /// Asks a member to commit what is queued, unless a commit is already in flight.
     pub(super) fn maybe_request(&mut self, now: Instant) {
-        if self.request.is_some() || self.epoch.is_none() {
+        if self.request.is_some() || self.tree.is_none() {
             return;
         }
-        if self.pending_adds.is_empty() && self.pending_removes.is_empty() {
+        if self.queued_adds().is_empty() && self.needed_removals().is_empty() {
             return;
         }
-        if let Some(&committer) = self.members().first() {
-            self.request_from(committer, now);
+        let candidates: Vec<ParticipantId> = self
+            .members()
+            .into_iter()
+            .filter(|m| !self.timed_out.contains(m))
+            .collect();
+        let committer = candidates
+            .iter()
+            .find(|&&m| Some(m) != self.avoid)
+            .or(candidates.first())
+            .copied();
+        match committer {
+            Some(c) => self.request_from(c, now),
+            None if !self.members().is_empty() => {
+                // Every member was asked and none committed: the group cannot move on with
+                // them, so it starts again among everyone present.
+                tracing::warn!(room = %self.name, "no member commits: the group is re-created");
+                self.new_group("no member committed in time", &[], now);
+            }
+            // Only joiners that have not acknowledged their Welcome hold the group: wait.
+            None => {}
         }
     }
 
-    /// The committer did not commit in time or is gone: ask the next member in turn.
+    /// The committer did not commit in time: ask the next member.
     pub(super) fn reassign(&mut self, now: Instant) {
         let Some(previous) = self.request.take() else {
             return;
         };
-        let members = self.members();
-        let next = members
-            .iter()
-            .find(|&&m| m > previous.committer)
-            .or_else(|| members.first());
-        if let Some(&committer) = next {
-            tracing::info!(
-                room = %self.name, previous = previous.committer, next = committer,
-                "commit request moves to another member"
-            );
-            self.request_from(committer, now);
-        }
+        tracing::info!(room = %self.name, previous = previous.committer, "the commit request moves to another member");
+        self.timed_out.insert(previous.committer);
+        self.maybe_request(now);
     }
 
     fn request_from(&mut self, committer: ParticipantId, now: Instant) {
-        let Some(epoch) = self.epoch else { return };
-        let add = self
-            .pending_adds
-            .iter()
-            .map(|(pid, kp)| PendingAdd {
-                participant_id: *pid,
-                key_package: kp.clone().into(),
-            })
-            .collect();
-        let remove = self.pending_removes.iter().copied().collect();
+        let Some(epoch) = self.epoch() else { return };
+        let adds = self.queued_adds();
+        let remove = self.needed_removals();
         self.request = Some(InFlight {
             committer,
             deadline: now + self.config.commit_timeout,
+            add: adds.iter().map(|(p, _)| *p).collect(),
+            remove: remove.clone(),
         });
+        let add = adds
+            .into_iter()
+            .map(|(participant_id, kp)| PendingAdd {
+                participant_id,
+                key_package: kp.bytes.into(),
+            })
+            .collect();
         self.send(
             committer,
-            ServerMessage::CommitRequest { epoch, add, remove },
+            ServerMessage::CommitRequest {
+                epoch,
+                add,
+                remove: remove.into_iter().collect(),
+            },
         );
     }
 }

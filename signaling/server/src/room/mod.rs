@@ -1,15 +1,21 @@
 //! A room: who is in it, and the MLS delivery service for its group. IO-free: the driver feeds
 //! it joins, messages, disconnects and clock ticks, and carries out the [`Effect`]s it returns.
 //!
-//! The delivery service (DESIGN.md, "Membership"): the first participant creates the group;
-//! key packages of later joiners and the removals of leavers queue up; one member at a time is
-//! asked to commit everything queued; the first valid commit for the current epoch wins and is
-//! fanned out to every member (its author included, as its acceptance), its Welcome goes to the
-//! joiners it adds, and competing commits get a typed "stale epoch" reply. What arrives while a
-//! commit is in flight goes into the next one. A committer that goes silent or disconnects is
-//! replaced. The room never holds an MLS private key or a frame key.
+//! The delivery service (DESIGN.md, "Membership"), split by what it does:
+//! - [`group`]: the group's life: its creation by the first participant (with a deadline,
+//!   after which the next is asked), key packages, Welcome acknowledgements, members that
+//!   cannot follow a commit, and re-creating the group when it cannot go on.
+//! - [`delivery`]: one member at a time is asked to commit what is queued; a commit is
+//!   verified against the room's public copy of the ratchet tree ([`crate::mls`]) and compared
+//!   with what was queued before it is accepted and fanned out; the first valid commit for an
+//!   epoch wins; a silent committer is replaced.
+//!
+//! Who is in the group is read from the public tree, never kept apart: a participant's
+//! [`Membership`] says only how far it has come (asked to create, welcomed, acknowledged).
+//! The room never holds an MLS private key or a frame key.
 
 mod delivery;
+mod group;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,7 +23,10 @@ use std::time::{Duration, Instant};
 
 use signaling_protocol::{
     ClientMessage, ErrorCode, IceServer, Participant, ParticipantId, ServerMessage,
+    parse_credential_identity,
 };
+
+use crate::mls::PublicTree;
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,31 +43,86 @@ pub struct Occupancy {
     pub participant_id: ParticipantId,
     pub identity: String,
     pub may_publish: bool,
-    /// In the MLS group, as far as the delivery service knows.
+    /// In the MLS group and acknowledged it (a Welcome, or creating the group).
     pub member: bool,
+    /// How far it is: `outside`, `creating`, `welcomed` (added, not yet acknowledged) or
+    /// `member`.
+    pub state: &'static str,
 }
 
 /// Per-room limits and timings.
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
     pub max_participants: usize,
+    /// How long a member asked to commit, a participant asked to create the group, and a
+    /// joiner sent its Welcome each have before the room moves on.
     pub commit_timeout: Duration,
     /// Handed to each participant in `joined`.
     pub ice_servers: Arc<[IceServer]>,
+}
+
+/// How far a participant has come into the group, as the delivery service has seen it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    /// Not in the group (it may still hold an old leaf, which the next commit removes).
+    Outside,
+    /// Asked to create the group, until the deadline.
+    Creating { deadline: Instant },
+    /// Added by an accepted commit and sent its Welcome; must acknowledge by the deadline.
+    Welcomed { deadline: Instant },
+    /// In the group: it created it or acknowledged its Welcome.
+    Member,
+}
+
+impl Membership {
+    fn name(self) -> &'static str {
+        match self {
+            Membership::Outside => "outside",
+            Membership::Creating { .. } => "creating",
+            Membership::Welcomed { .. } => "welcomed",
+            Membership::Member => "member",
+        }
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Membership::Creating { deadline } | Membership::Welcomed { deadline } => Some(deadline),
+            _ => None,
+        }
+    }
+}
+
+/// A key package waiting to be added.
+#[derive(Debug, Clone)]
+struct QueuedKeyPackage {
+    bytes: Vec<u8>,
+    /// Its reference (RFC 9420 §5.2), by which commits and Welcomes name it.
+    reference: Vec<u8>,
 }
 
 #[derive(Debug)]
 struct Occupant {
     identity: String,
     may_publish: bool,
-    /// In the MLS group (as far as the delivery service knows).
-    member: bool,
+    state: Membership,
+    key_package: Option<QueuedKeyPackage>,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// The commit request in flight.
+#[derive(Debug, Clone)]
 struct InFlight {
     committer: ParticipantId,
     deadline: Instant,
+    add: BTreeSet<ParticipantId>,
+    remove: BTreeSet<ParticipantId>,
+}
+
+/// The last accepted commit, to judge reports that it could not be processed.
+#[derive(Debug, Clone)]
+struct LastCommit {
+    epoch: u64,
+    author: ParticipantId,
+    failed: BTreeSet<ParticipantId>,
 }
 
 /// One room's state.
@@ -70,14 +134,28 @@ pub struct Room {
     group_id_base: [u8; 16],
     generation: u64,
     occupants: BTreeMap<ParticipantId, Occupant>,
-    epoch: Option<u64>,
+    /// The public copy of the group, once it exists.
+    tree: Option<PublicTree>,
     group_info: Option<Vec<u8>>,
-    creator: Option<ParticipantId>,
-    pending_adds: Vec<(ParticipantId, Vec<u8>)>,
-    pending_removes: BTreeSet<ParticipantId>,
     request: Option<InFlight>,
+    /// Members whose commit request timed out since the group last moved on.
+    timed_out: BTreeSet<ParticipantId>,
+    /// A member not to ask first next time: its commit left out what it was asked for.
+    avoid: Option<ParticipantId>,
+    last_commit: Option<LastCommit>,
+    /// Members who proposed their own removal in this epoch.
+    self_removals: BTreeSet<ParticipantId>,
+    proposals_this_epoch: usize,
+    /// The participant after whom the next creator is looked for (after a silent one).
+    creator_after: Option<ParticipantId>,
+    /// Who should create the next group (one who reported a commit nobody else followed).
+    preferred_creator: Option<ParticipantId>,
     effects: Vec<Effect>,
 }
+
+/// Proposals relayed per epoch at most: enough for every member to leave or update itself,
+/// never a flood (each one is fanned out to every member).
+const PROPOSALS_PER_EPOCH_BASE: usize = 8;
 
 impl Room {
     /// An empty room. `group_id_base` must be random (it names the room's MLS groups).
@@ -88,12 +166,16 @@ impl Room {
             group_id_base,
             generation: 0,
             occupants: BTreeMap::new(),
-            epoch: None,
+            tree: None,
             group_info: None,
-            creator: None,
-            pending_adds: Vec::new(),
-            pending_removes: BTreeSet::new(),
             request: None,
+            timed_out: BTreeSet::new(),
+            avoid: None,
+            last_commit: None,
+            self_removals: BTreeSet::new(),
+            proposals_this_epoch: 0,
+            creator_after: None,
+            preferred_creator: None,
             effects: Vec::new(),
         }
     }
@@ -105,10 +187,10 @@ impl Room {
 
     /// The MLS group's epoch, once the group exists.
     pub fn epoch(&self) -> Option<u64> {
-        self.epoch
+        self.tree.as_ref().map(PublicTree::epoch)
     }
 
-    /// The latest GroupInfo.
+    /// The latest GroupInfo (verified to describe the current epoch).
     pub fn group_info(&self) -> Option<&[u8]> {
         self.group_info.as_deref()
     }
@@ -128,26 +210,44 @@ impl Room {
         self.occupants.is_empty()
     }
 
-    /// Connected participants that are group members.
+    /// Connected participants that are acknowledged group members (those who may commit).
     pub fn members(&self) -> Vec<ParticipantId> {
         self.occupants
             .iter()
-            .filter(|(_, o)| o.member)
+            .filter(|(_, o)| o.state == Membership::Member)
             .map(|(&p, _)| p)
             .collect()
+    }
+
+    /// The participant ids in the group's tree, with their leaves, read from the credentials
+    /// (`"<participant id>:<identity>"`).
+    pub fn leaves(&self) -> BTreeMap<ParticipantId, Vec<u32>> {
+        let mut out: BTreeMap<ParticipantId, Vec<u32>> = BTreeMap::new();
+        for leaf in self.tree.iter().flat_map(PublicTree::leaves) {
+            if let Some((pid, _)) =
+                parse_credential_identity(&String::from_utf8_lossy(&leaf.identity))
+            {
+                out.entry(pid).or_default().push(leaf.index);
+            }
+        }
+        out
     }
 
     /// Participants whose adds or removals wait for a commit.
     pub fn pending(&self) -> (Vec<ParticipantId>, Vec<ParticipantId>) {
         (
-            self.pending_adds.iter().map(|(p, _)| *p).collect(),
-            self.pending_removes.iter().copied().collect(),
+            self.queued_adds().into_iter().map(|(p, _)| p).collect(),
+            self.needed_removals().into_iter().collect(),
         )
     }
 
     /// When [`Room::tick`] has something to do.
     pub fn deadline(&self) -> Option<Instant> {
-        self.request.map(|r| r.deadline)
+        self.occupants
+            .values()
+            .filter_map(|o| o.state.deadline())
+            .chain(self.request.as_ref().map(|r| r.deadline))
+            .min()
     }
 
     /// The effects produced since the last call.
@@ -201,7 +301,8 @@ impl Room {
             Occupant {
                 identity: identity.clone(),
                 may_publish,
-                member: false,
+                state: Membership::Outside,
+                key_package: None,
             },
         );
         self.send(
@@ -212,14 +313,14 @@ impl Room {
                 identity,
                 may_publish,
                 participants,
-                epoch: self.epoch,
+                epoch: self.epoch(),
                 ice_servers: self.config.ice_servers.to_vec(),
             },
         );
         for other in self.others(pid) {
             self.send(other, ServerMessage::ParticipantJoined(me.clone()));
         }
-        self.ensure_creator();
+        self.ensure_creator(now);
         self.maybe_request(now);
         Ok(())
     }
@@ -239,8 +340,14 @@ impl Room {
             }
             ClientMessage::Commit(commit) => self.commit(from, commit, now),
             ClientMessage::Proposal { epoch, proposal } => {
-                self.proposal(from, epoch, proposal.into_vec())
+                self.proposal(from, epoch, proposal.into_vec(), now)
             }
+            ClientMessage::WelcomeAck { epoch } => self.welcome_ack(from, epoch, now),
+            ClientMessage::CommitFailed {
+                epoch,
+                reason,
+                key_package,
+            } => self.commit_failed(from, epoch, &reason, key_package.into_vec(), now),
             ClientMessage::Leave => {
                 self.send(
                     from,
@@ -272,7 +379,8 @@ impl Room {
                 participant_id,
                 identity: o.identity.clone(),
                 may_publish: o.may_publish,
-                member: o.member,
+                member: o.state == Membership::Member,
+                state: o.state.name(),
             })
             .collect()
     }
@@ -295,11 +403,12 @@ impl Room {
         true
     }
 
-    /// A participant's connection is gone (closed, failed, timed out, or left).
+    /// A participant's connection is gone (closed, failed, timed out, or left). Its leaf, if
+    /// it has one, is removed by the next commit.
     pub fn disconnect(&mut self, pid: ParticipantId, now: Instant) {
-        let Some(gone) = self.occupants.remove(&pid) else {
+        if self.occupants.remove(&pid).is_none() {
             return;
-        };
+        }
         for other in self.others(pid) {
             self.send(
                 other,
@@ -308,28 +417,27 @@ impl Room {
                 },
             );
         }
-        if gone.member {
-            self.pending_removes.insert(pid);
+        self.timed_out.remove(&pid);
+        self.self_removals.remove(&pid);
+        if self.request.as_ref().is_some_and(|r| r.committer == pid) {
+            self.request = None;
         }
-        self.pending_adds.retain(|(p, _)| *p != pid);
-        if self.creator == Some(pid) {
-            self.creator = None;
-        }
-        if self.epoch.is_some() && self.members().is_empty() {
-            self.reset_group();
-        }
-        self.ensure_creator();
-        if self.request.is_some_and(|r| r.committer == pid) {
-            self.reassign(now);
-        }
-        self.maybe_request(now);
+        self.settle(now);
     }
 
-    /// Moves on from a committer that did not commit in time.
+    /// Moves on from whoever let a deadline pass: a silent committer, a creator that did not
+    /// create, a joiner that did not acknowledge its Welcome.
     pub fn tick(&mut self, now: Instant) {
-        if self.request.is_some_and(|r| r.deadline <= now) {
-            self.reassign(now);
-        }
+        self.expire(now);
+        self.settle(now);
+    }
+
+    /// After any change: a group nobody holds is gone, the group needs a creator, and what is
+    /// queued needs a committer.
+    fn settle(&mut self, now: Instant) {
+        self.drop_group_if_unheld(now);
+        self.ensure_creator(now);
+        self.maybe_request(now);
     }
 }
 

@@ -151,25 +151,37 @@ impl Harness {
             welcome: out.welcome.map(Into::into),
             group_info: out.group_info.expect("group info").into(),
             added,
-            removed,
+            removed: removed
+                .into_iter()
+                .filter(|r| {
+                    roster
+                        .iter()
+                        .any(|e| e.name().starts_with(&format!("{r}:")))
+                })
+                .collect(),
         }
     }
 
-    /// Every participant applies what it received (commits, welcomes).
+    /// Every participant applies what it received (commits, welcomes), and joiners
+    /// acknowledge their Welcome.
     fn apply_all(&mut self) {
         let pids: Vec<_> = self.inbox.keys().copied().collect();
         let now = self.mls_now();
+        let mut acks = Vec::new();
         for pid in pids {
             let msgs = self.inbox.get(&pid).cloned().unwrap_or_default();
-            let s = self.sessions.get_mut(&pid).expect("s");
+            let Some(s) = self.sessions.get_mut(&pid) else {
+                continue;
+            };
             for m in msgs {
                 match m {
                     ServerMessage::Commit { commit, .. } => {
                         s.process(commit.as_slice(), now).expect("process");
                     }
-                    ServerMessage::Welcome { welcome, .. } => {
+                    ServerMessage::Welcome { welcome, epoch } => {
                         s.join_from_welcome(welcome.as_slice(), now)
                             .expect("welcome");
+                        acks.push((pid, epoch));
                     }
                     _ => {}
                 }
@@ -180,6 +192,9 @@ impl Harness {
                     ServerMessage::Commit { .. } | ServerMessage::Welcome { .. }
                 )
             });
+        }
+        for (pid, epoch) in acks {
+            self.send(pid, ClientMessage::WelcomeAck { epoch });
         }
     }
 
@@ -470,4 +485,399 @@ fn leaving_says_goodbye_closes_and_queues_the_removal() {
             ServerMessage::CommitRequest { .. }
         ]
     ));
+}
+
+// ---- a hostile or broken member, and the delivery service's verification ----
+
+/// Zeroes the signature of a commit `PublicMessage`: its tail is the signature (64 bytes),
+/// the confirmation tag and the membership tag (32 bytes each), each behind a one-byte length.
+fn zero_signature(commit: &mut [u8]) {
+    let n = commit.len();
+    assert_eq!(
+        (commit[n - 131], commit[n - 66], commit[n - 33]),
+        (64, 32, 32),
+        "the commit's tail is signature, confirmation tag, membership tag"
+    );
+    commit[n - 130..n - 66].fill(0);
+}
+
+fn rejection(h: &mut Harness, pid: ParticipantId) -> Option<CommitRejection> {
+    h.take(pid).into_iter().rev().find_map(|m| match m {
+        ServerMessage::CommitRejected { reason, .. } => Some(reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_commit_with_a_zeroed_signature_is_refused_and_the_group_goes_on() {
+    let mut h = Harness::with_members(2);
+    let epoch = h.room.epoch();
+    for _ in 0..3 {
+        let mut c = {
+            let s = h.sessions.get_mut(&1).expect("s");
+            let out = s.commit(&[], &[]).expect("commit");
+            s.discard_pending_commit().expect("discard");
+            CommitMessage {
+                epoch: epoch.expect("epoch"),
+                commit: out.commit.into(),
+                welcome: None,
+                group_info: out.group_info.expect("gi").into(),
+                added: vec![],
+                removed: vec![],
+            }
+        };
+        let mut bytes = c.commit.into_vec();
+        zero_signature(&mut bytes);
+        c.commit = bytes.into();
+        h.send(1, ClientMessage::Commit(c));
+        assert_eq!(rejection(&mut h, 1), Some(CommitRejection::InvalidMls));
+    }
+    assert_eq!(h.room.epoch(), epoch, "no forged commit moved the group");
+    // Honest members still converge and a joiner still gets in.
+    h.join(3);
+    h.key_package(3);
+    let c = h.make_commit(1);
+    h.send(1, ClientMessage::Commit(c));
+    h.apply_all();
+    h.assert_converged(&[1, 2, 3]);
+}
+
+#[test]
+fn a_commit_whose_lists_lie_is_refused() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    let honest = h.make_commit(1);
+    // Says it adds someone who never sent a key package.
+    let mut more = honest.clone();
+    more.added.push(2);
+    h.send(1, ClientMessage::Commit(more));
+    assert_eq!(rejection(&mut h, 1), Some(CommitRejection::NotAsQueued));
+    // Says it removes bob, without removing his leaf.
+    let mut removes_bob = honest.clone();
+    removes_bob.removed.push(2);
+    h.send(1, ClientMessage::Commit(removes_bob));
+    assert_eq!(rejection(&mut h, 1), Some(CommitRejection::NotAsQueued));
+    // Hides the add it makes.
+    let mut hides = honest.clone();
+    hides.added.clear();
+    h.send(1, ClientMessage::Commit(hides));
+    assert_eq!(rejection(&mut h, 1), Some(CommitRejection::NotAsQueued));
+    assert_eq!(h.room.members(), vec![1, 2], "nobody was made a member");
+    // The honest version is still good.
+    h.send(1, ClientMessage::Commit(honest));
+    h.apply_all();
+    h.assert_converged(&[1, 2, 3]);
+}
+
+#[test]
+fn a_member_cannot_add_a_key_package_the_room_never_queued() {
+    let mut h = Harness::with_members(2);
+    let mut ghost =
+        MlsSession::new(credential_identity(99, "ghost"), SessionConfig::default()).expect("s");
+    let ghost_kp = ghost.key_package().expect("kp");
+    let epoch = h.room.epoch().expect("epoch");
+    let s = h.sessions.get_mut(&1).expect("s");
+    let out = s
+        .commit(std::slice::from_ref(&ghost_kp), &[])
+        .expect("commit");
+    s.discard_pending_commit().expect("discard");
+    for added in [vec![], vec![99]] {
+        let c = CommitMessage {
+            epoch,
+            commit: out.commit.clone().into(),
+            welcome: out.welcome.clone().map(Into::into),
+            group_info: out.group_info.clone().expect("gi").into(),
+            added,
+            removed: vec![],
+        };
+        h.send(1, ClientMessage::Commit(c));
+        assert_eq!(rejection(&mut h, 1), Some(CommitRejection::NotAsQueued));
+    }
+    // Nor by an Add proposal: refused, and relayed to nobody.
+    let proposal = h
+        .sessions
+        .get_mut(&2)
+        .expect("s")
+        .propose_add(&ghost_kp)
+        .expect("proposal");
+    h.take(1);
+    h.send(
+        2,
+        ClientMessage::Proposal {
+            epoch,
+            proposal: proposal.into(),
+        },
+    );
+    assert!(matches!(
+        h.take(2).last(),
+        Some(ServerMessage::Error {
+            code: ErrorCode::ProposalRefused,
+            ..
+        })
+    ));
+    assert!(h.take(1).is_empty(), "member 1 saw nothing of it");
+    assert_eq!(h.room.epoch(), Some(epoch));
+}
+
+#[test]
+fn a_welcome_for_other_key_packages_is_refused() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    let mut c = h.make_commit(1);
+    // A Welcome from another commit, for someone else's key package.
+    let mut other =
+        MlsSession::new(credential_identity(98, "other"), SessionConfig::default()).expect("s");
+    let other_kp = other.key_package().expect("kp");
+    let s = h.sessions.get_mut(&2).expect("s");
+    let theirs = s.commit(&[other_kp], &[]).expect("commit");
+    s.discard_pending_commit().expect("discard");
+    c.welcome = theirs.welcome.map(Into::into);
+    h.send(1, ClientMessage::Commit(c));
+    assert_eq!(rejection(&mut h, 1), Some(CommitRejection::InvalidMls));
+    assert!(
+        h.take(3)
+            .iter()
+            .all(|m| !matches!(m, ServerMessage::Welcome { .. }))
+    );
+}
+
+#[test]
+fn a_joiner_is_a_member_only_once_it_acknowledges_and_one_that_cannot_is_added_again() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    let c = h.make_commit(1);
+    h.send(1, ClientMessage::Commit(c));
+    assert_eq!(h.room.members(), vec![1, 2], "welcomed, not yet a member");
+    assert!(
+        h.take(3)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Welcome { .. }))
+    );
+    // Its Welcome did not work: it sends a fresh key package instead of an acknowledgement.
+    h.sessions.insert(
+        3,
+        MlsSession::new(credential_identity(3, "p3"), SessionConfig::default()).expect("s"),
+    );
+    h.apply_all();
+    h.key_package(3);
+    let (_, add, remove, _) = h.request(1).expect("request");
+    assert_eq!(
+        (add, remove),
+        (vec![3], vec![3]),
+        "old leaf out, new one in"
+    );
+    h.inbox.get_mut(&1).expect("inbox").clear();
+    h.room.tick(h.now + TIMEOUT);
+    h.collect();
+    // (member 1 was slow; member 2 is asked and does it)
+    let c = h.make_commit(2);
+    h.send(2, ClientMessage::Commit(c));
+    h.apply_all();
+    h.assert_converged(&[1, 2, 3]);
+}
+
+#[test]
+fn a_joiner_that_never_acknowledges_is_told_to_rejoin_and_its_leaf_goes() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    let c = h.make_commit(1);
+    h.send(1, ClientMessage::Commit(c));
+    h.inbox.remove(&3);
+    h.apply_all();
+    h.now += TIMEOUT;
+    h.room.tick(h.now);
+    h.collect();
+    assert!(
+        h.take(3)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Rejoin { .. }))
+    );
+    assert_eq!(h.room.pending().1, vec![3]);
+}
+
+#[test]
+fn a_creator_that_never_creates_is_passed_over() {
+    let mut h = Harness::new(10);
+    h.join(1);
+    h.join(2);
+    assert!(
+        h.take(2)
+            .iter()
+            .all(|m| !matches!(m, ServerMessage::CreateGroup { .. }))
+    );
+    h.now += TIMEOUT;
+    h.room.tick(h.now);
+    h.collect();
+    h.create(2);
+    assert_eq!(h.room.epoch(), Some(0));
+    // The silent one can still join the group it did not make.
+    h.key_package(1);
+    let c = h.make_commit(2);
+    h.send(2, ClientMessage::Commit(c));
+    h.apply_all();
+    h.assert_converged(&[1, 2]);
+}
+
+#[test]
+fn a_member_that_cannot_process_a_commit_is_added_again() {
+    let mut h = Harness::with_members(3);
+    let epoch = h.room.epoch().expect("epoch");
+    let mut fresh =
+        MlsSession::new(credential_identity(3, "p3"), SessionConfig::default()).expect("s");
+    let key_package = fresh.key_package().expect("kp").into();
+    h.sessions.insert(3, fresh);
+    h.send(
+        3,
+        ClientMessage::CommitFailed {
+            epoch,
+            reason: "test".into(),
+            key_package,
+        },
+    );
+    assert_eq!(h.room.members(), vec![1, 2]);
+    let c = h.make_commit(1);
+    assert_eq!((c.added.clone(), c.removed.clone()), (vec![3], vec![3]));
+    h.send(1, ClientMessage::Commit(c));
+    h.apply_all();
+    h.assert_converged(&[1, 2, 3]);
+}
+
+#[test]
+fn when_only_its_author_could_process_a_commit_the_group_is_made_again_by_another() {
+    let mut h = Harness::with_members(3);
+    let epoch = h.room.epoch().expect("epoch");
+    // Member 1 commits (a key update); 2 and 3 say they cannot process it.
+    let s = h.sessions.get_mut(&1).expect("s");
+    let out = s.commit(&[], &[]).expect("commit");
+    h.send(
+        1,
+        ClientMessage::Commit(CommitMessage {
+            epoch,
+            commit: out.commit.into(),
+            welcome: None,
+            group_info: out.group_info.expect("gi").into(),
+            added: vec![],
+            removed: vec![],
+        }),
+    );
+    let old_group = h.room.group_id();
+    let mut fresh = HashMap::new();
+    for pid in [1, 2, 3] {
+        fresh.insert(
+            pid,
+            MlsSession::new(
+                credential_identity(pid, &format!("p{pid}")),
+                SessionConfig::default(),
+            )
+            .expect("s"),
+        );
+    }
+    for pid in [2, 3] {
+        let key_package = fresh.get_mut(&pid).expect("s").key_package().expect("kp");
+        h.send(
+            pid,
+            ClientMessage::CommitFailed {
+                epoch: epoch + 1,
+                reason: "test".into(),
+                key_package: key_package.into(),
+            },
+        );
+    }
+    assert_ne!(h.room.group_id(), old_group, "a new group");
+    assert!(
+        h.take(1)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Rejoin { .. })),
+        "the author is told to rejoin"
+    );
+    // Member 2, the first to report, makes the new group; the others join it (3's key
+    // package from its report is still queued: it is for no group in particular).
+    h.sessions = fresh;
+    h.take(1);
+    h.take(3);
+    h.key_package(1);
+    h.create(2);
+    let c = h.make_commit(2);
+    h.send(2, ClientMessage::Commit(c));
+    h.apply_all();
+    h.assert_converged(&[1, 2, 3]);
+}
+
+#[test]
+fn when_no_member_commits_in_time_the_group_is_made_again() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    let old_group = h.room.group_id();
+    for _ in 0..2 {
+        h.now += TIMEOUT;
+        h.room.tick(h.now);
+        h.collect();
+    }
+    assert_ne!(h.room.group_id(), old_group);
+    assert_eq!(h.room.epoch(), None);
+    let asked: Vec<_> = [1, 2, 3]
+        .into_iter()
+        .filter(|&p| {
+            h.inbox.get(&p).is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| matches!(m, ServerMessage::CreateGroup { .. }))
+            })
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "one participant is asked to create it");
+}
+
+#[test]
+fn a_member_leaving_by_proposal_is_removed_and_proposals_are_capped() {
+    let mut h = Harness::with_members(3);
+    let epoch = h.room.epoch().expect("epoch");
+    let leave = h.sessions.get_mut(&3).expect("s").leave().expect("leave");
+    h.take(1);
+    h.send(
+        3,
+        ClientMessage::Proposal {
+            epoch,
+            proposal: leave.clone().into(),
+        },
+    );
+    assert!(
+        h.inbox[&1]
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Proposal { from: 3, .. }))
+    );
+    let now = h.mls_now();
+    for pid in [1, 2] {
+        let s = h.sessions.get_mut(&pid).expect("s");
+        s.process(&leave, now).expect("proposal");
+    }
+    // Resent again and again: the room relays only so many in an epoch.
+    let mut refused = 0;
+    for _ in 0..40 {
+        h.send(
+            3,
+            ClientMessage::Proposal {
+                epoch,
+                proposal: leave.clone().into(),
+            },
+        );
+        if h.take(3).iter().any(|m| {
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            )
+        }) {
+            refused += 1;
+        }
+    }
+    assert!(refused > 20, "refused {refused}");
+    let (_, _, remove, _) = h.request(1).expect("request");
+    assert_eq!(remove, vec![3]);
 }

@@ -1,0 +1,202 @@
+//! The checks every member makes of each leaf that enters its group (DESIGN.md, "Trust and
+//! what the user sees"): the leaf's credential must name a participant the server announced,
+//! under the identity it announced, no other leaf may name the same participant, and the
+//! delivery service must have said it was adding it. A leaf that fails is someone in the group
+//! that nobody was shown: it is reported by name, and this member sends no media until the
+//! leaf is gone or the user acknowledges it.
+
+use media_crypto::mls::RosterEntry;
+use signaling_protocol::{ParticipantId, parse_credential_identity};
+
+use crate::presence::Presence;
+
+/// What is wrong with a leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeafProblem {
+    /// Its credential is not `"<participant id>:<identity>"`.
+    UnreadableCredential,
+    /// The server never announced this participant in the room.
+    NotAnnounced,
+    /// The server announced this participant under another identity.
+    IdentityMismatch { announced: String },
+    /// Another leaf names the same participant.
+    DuplicateParticipant { other_leaf: u32 },
+    /// The delivery service's account of the commit that added it did not list it.
+    NotInServerAccount,
+}
+
+impl std::fmt::Display for LeafProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeafProblem::UnreadableCredential => f.write_str("its credential names no participant"),
+            LeafProblem::NotAnnounced => f.write_str("the server never announced it in the room"),
+            LeafProblem::IdentityMismatch { announced } => {
+                write!(f, "the server announced this participant as {announced:?}")
+            }
+            LeafProblem::DuplicateParticipant { other_leaf } => {
+                write!(f, "leaf {other_leaf} names the same participant")
+            }
+            LeafProblem::NotInServerAccount => {
+                f.write_str("the server did not say the commit added it")
+            }
+        }
+    }
+}
+
+/// A leaf that entered the group unexplained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafWarning {
+    pub leaf: u32,
+    /// The participant id its credential names, if it names one.
+    pub participant_id: Option<ParticipantId>,
+    /// The identity its credential names (or the whole credential, if unreadable).
+    pub identity: String,
+    /// Its signature key (the device).
+    pub signature_key: Vec<u8>,
+    pub problem: LeafProblem,
+}
+
+impl std::fmt::Display for LeafWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.participant_id {
+            Some(pid) => write!(
+                f,
+                "{:?} (participant {pid}, leaf {}): {}",
+                self.identity, self.leaf, self.problem
+            ),
+            None => write!(
+                f,
+                "{:?} (leaf {}): {}",
+                self.identity, self.leaf, self.problem
+            ),
+        }
+    }
+}
+
+/// Checks each of `entering` (leaves of `roster`, the group after they entered) against what
+/// the server announced, and, for a commit, against the delivery service's account of it
+/// (`server_added`). At most one warning per leaf, the first problem found.
+pub fn check_leaves(
+    entering: &[RosterEntry],
+    roster: &[RosterEntry],
+    presence: &Presence,
+    server_added: Option<&[ParticipantId]>,
+) -> Vec<LeafWarning> {
+    let mut out = Vec::new();
+    for e in entering {
+        let name = e.name();
+        let warn = |participant_id, identity: &str, problem| LeafWarning {
+            leaf: e.leaf,
+            participant_id,
+            identity: identity.to_owned(),
+            signature_key: e.signature_key.clone(),
+            problem,
+        };
+        let Some((pid, identity)) = parse_credential_identity(&name) else {
+            out.push(warn(None, &name, LeafProblem::UnreadableCredential));
+            continue;
+        };
+        let problem = match presence.get(pid) {
+            None => Some(LeafProblem::NotAnnounced),
+            Some(a) if a.identity != identity => Some(LeafProblem::IdentityMismatch {
+                announced: a.identity.clone(),
+            }),
+            Some(_) => None,
+        }
+        .or_else(|| {
+            roster
+                .iter()
+                .find(|r| {
+                    r.leaf != e.leaf
+                        && parse_credential_identity(&r.name()).is_some_and(|(p, _)| p == pid)
+                })
+                .map(|r| LeafProblem::DuplicateParticipant { other_leaf: r.leaf })
+        })
+        .or_else(|| {
+            server_added
+                .is_some_and(|added| !added.contains(&pid))
+                .then_some(LeafProblem::NotInServerAccount)
+        });
+        if let Some(problem) = problem {
+            out.push(warn(Some(pid), identity, problem));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signaling_protocol::{Participant, credential_identity};
+
+    fn entry(leaf: u32, pid: ParticipantId, name: &str) -> RosterEntry {
+        RosterEntry {
+            leaf,
+            identity: credential_identity(pid, name).into_bytes(),
+            signature_key: vec![leaf as u8; 32],
+        }
+    }
+
+    fn presence() -> Presence {
+        let bob = Participant {
+            participant_id: 2,
+            identity: "bob".into(),
+            may_publish: true,
+        };
+        Presence::new(1, "alice", &[bob])
+    }
+
+    #[test]
+    fn an_announced_participant_passes() {
+        let roster = [entry(0, 1, "alice"), entry(1, 2, "bob")];
+        assert!(check_leaves(&roster[1..], &roster, &presence(), Some(&[2])).is_empty());
+    }
+
+    #[test]
+    fn ghosts_impostors_and_doubles_are_named() {
+        let p = presence();
+        let roster = [
+            entry(0, 1, "alice"),
+            entry(1, 2, "bob"),
+            entry(2, 9, "mallory"),
+            entry(3, 2, "mallory"),
+            entry(4, 1, "alice"),
+        ];
+        let found = check_leaves(&roster[2..], &roster, &p, Some(&[9, 2, 1]));
+        let problems: Vec<_> = found.iter().map(|w| (w.leaf, w.problem.clone())).collect();
+        assert_eq!(
+            problems,
+            vec![
+                (2, LeafProblem::NotAnnounced),
+                (
+                    3,
+                    LeafProblem::IdentityMismatch {
+                        announced: "bob".into()
+                    }
+                ),
+                (4, LeafProblem::DuplicateParticipant { other_leaf: 0 }),
+            ]
+        );
+        assert!(found[0].to_string().contains("mallory"));
+        let unlisted = check_leaves(&roster[1..2], &roster[..2], &p, Some(&[]));
+        assert_eq!(unlisted[0].problem, LeafProblem::NotInServerAccount);
+        let unreadable = RosterEntry {
+            leaf: 5,
+            identity: b"no id here".to_vec(),
+            signature_key: vec![],
+        };
+        assert_eq!(
+            check_leaves(std::slice::from_ref(&unreadable), &roster, &p, None)[0].problem,
+            LeafProblem::UnreadableCredential
+        );
+    }
+
+    #[test]
+    fn one_who_left_since_it_was_announced_is_no_ghost() {
+        let mut p = presence();
+        p.left(2);
+        let roster = [entry(0, 1, "alice"), entry(1, 2, "bob")];
+        assert!(check_leaves(&roster[1..], &roster, &p, None).is_empty());
+    }
+}

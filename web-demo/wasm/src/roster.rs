@@ -1,0 +1,214 @@
+//! The roster as the page shows it: each MLS member with what can be said of it: the
+//! participant and identity its credential names, its device fingerprint, what this browser
+//! knows of that device (trust on first use), whether the server announced it, and whether it
+//! entered the group unexplained. Nothing here comes from the server's participant list but
+//! the "announced" flag, which is its word and is labelled as such.
+
+use std::collections::{BTreeMap, HashMap};
+
+use media_crypto::mls::{Fingerprint, RosterEntry};
+use serde::Serialize;
+use signaling_participant::trust::{DeviceStatus, TrustStore};
+use signaling_participant::{LeafWarning, Presence};
+use signaling_protocol::{ParticipantId, parse_credential_identity};
+
+/// One member for the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub leaf: u32,
+    /// The participant id bound into the credential (`"<participant_id>:<identity>"`).
+    pub participant_id: Option<ParticipantId>,
+    pub identity: String,
+    /// Six groups of five digits, to compare with the person out of band.
+    pub fingerprint: Vec<String>,
+    /// What this browser knows of the device: `this_device`, `first_seen`, `known`,
+    /// `verified`, `new_device` or `verified_key_changed`.
+    pub device: &'static str,
+    /// Another member has the same identity (two devices, or someone posing).
+    pub duplicate_identity: bool,
+    /// The server announced this participant and has not said it left.
+    pub present: bool,
+    /// Why this leaf is unexplained, if it is (and not acknowledged).
+    pub problem: Option<String>,
+}
+
+/// A warning for the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub leaf: u32,
+    pub participant_id: Option<ParticipantId>,
+    pub identity: String,
+    pub text: String,
+}
+
+impl From<&LeafWarning> for Warning {
+    fn from(w: &LeafWarning) -> Self {
+        Warning {
+            leaf: w.leaf,
+            participant_id: w.participant_id,
+            identity: w.identity.clone(),
+            text: w.to_string(),
+        }
+    }
+}
+
+fn status_name(s: DeviceStatus) -> &'static str {
+    match s {
+        DeviceStatus::FirstSeen => "first_seen",
+        DeviceStatus::Known => "known",
+        DeviceStatus::Verified => "verified",
+        DeviceStatus::NewDevice => "new_device",
+        DeviceStatus::VerifiedKeyChanged => "verified_key_changed",
+    }
+}
+
+/// What this browser remembers of devices, and what it judged each one this visit.
+#[derive(Debug, Default)]
+pub struct Devices {
+    store: TrustStore,
+    /// The status of each device the first time it was seen in this visit (a new device stays
+    /// "new" for the whole meeting, although it is remembered from then on).
+    seen: HashMap<Vec<u8>, DeviceStatus>,
+    /// The store changed since it was last handed out to be saved.
+    dirty: bool,
+}
+
+impl Devices {
+    pub fn new(store: TrustStore) -> Self {
+        Devices {
+            store,
+            seen: HashMap::new(),
+            dirty: false,
+        }
+    }
+
+    fn status(&mut self, identity: &str, key: &[u8], now_ms: u64) -> DeviceStatus {
+        if let Some(&s) = self.seen.get(key) {
+            // Verified since: say so.
+            return match (s, self.store.assess(identity, key)) {
+                (_, DeviceStatus::Verified) => DeviceStatus::Verified,
+                (s, _) => s,
+            };
+        }
+        let s = self.store.observe(identity, key, now_ms);
+        self.seen.insert(key.to_vec(), s);
+        self.dirty = true;
+        s
+    }
+
+    /// Marks `identity` holding `key` verified.
+    pub fn verify(&mut self, identity: &str, key: &[u8], now_ms: u64) {
+        self.store.verify(identity, key, now_ms);
+        self.dirty = true;
+    }
+
+    /// The store as JSON if it changed since the last call.
+    pub fn take_changes(&mut self) -> Option<String> {
+        std::mem::take(&mut self.dirty).then(|| self.store.to_json())
+    }
+
+    pub fn store(&self) -> &TrustStore {
+        &self.store
+    }
+}
+
+/// The roster for the page.
+pub fn members(
+    roster: &[RosterEntry],
+    own_leaf: Option<u32>,
+    presence: &Presence,
+    unexplained: &[LeafWarning],
+    devices: &mut Devices,
+    now_ms: u64,
+) -> Vec<Member> {
+    let parsed: Vec<(Option<ParticipantId>, String)> = roster
+        .iter()
+        .map(|r| {
+            let name = r.name();
+            match parse_credential_identity(&name) {
+                Some((pid, identity)) => (Some(pid), identity.to_owned()),
+                None => (None, name),
+            }
+        })
+        .collect();
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, identity) in &parsed {
+        *names.entry(identity.as_str()).or_default() += 1;
+    }
+    roster
+        .iter()
+        .zip(&parsed)
+        .map(|(r, (pid, identity))| {
+            let device = if Some(r.leaf) == own_leaf {
+                // Remembered too, so a later visit knows this device.
+                devices.status(identity, &r.signature_key, now_ms);
+                "this_device"
+            } else {
+                status_name(devices.status(identity, &r.signature_key, now_ms))
+            };
+            Member {
+                leaf: r.leaf,
+                participant_id: *pid,
+                identity: identity.clone(),
+                fingerprint: Fingerprint::of(identity.as_bytes(), &r.signature_key)
+                    .groups()
+                    .to_vec(),
+                device,
+                duplicate_identity: names.get(identity.as_str()).is_some_and(|&n| n > 1),
+                present: pid.is_some_and(|p| presence.is_present_as(p, identity)),
+                problem: unexplained
+                    .iter()
+                    .find(|w| w.leaf == r.leaf && w.signature_key == r.signature_key)
+                    .map(|w| w.problem.to_string()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signaling_protocol::{Participant, credential_identity};
+
+    fn entry(leaf: u32, pid: ParticipantId, name: &str, key: u8) -> RosterEntry {
+        RosterEntry {
+            leaf,
+            identity: credential_identity(pid, name).into_bytes(),
+            signature_key: vec![key; 32],
+        }
+    }
+
+    #[test]
+    fn a_second_alice_on_another_device_is_flagged_twice() {
+        let presence = Presence::new(
+            1,
+            "bob",
+            &[Participant {
+                participant_id: 2,
+                identity: "alice".into(),
+                may_publish: true,
+            }],
+        );
+        // Last visit: alice on device 7.
+        let mut store = TrustStore::new();
+        store.observe("alice", &[7; 32], 0);
+        let mut devices = Devices::new(store);
+        let roster = [
+            entry(0, 1, "bob", 1),
+            entry(1, 2, "alice", 7),
+            entry(2, 3, "alice", 8),
+        ];
+        let m = members(&roster, Some(0), &presence, &[], &mut devices, 1);
+        assert_eq!(m[0].device, "this_device");
+        assert_eq!(m[1].device, "known");
+        assert_eq!(m[2].device, "new_device");
+        assert!(m[1].duplicate_identity && m[2].duplicate_identity);
+        assert!(m[1].present && !m[2].present, "3 was never announced");
+        assert_eq!(m[2].fingerprint.len(), 6);
+        // It stays "new" for the rest of the meeting.
+        let again = members(&roster, Some(0), &presence, &[], &mut devices, 2);
+        assert_eq!(again[2].device, "new_device");
+        assert!(devices.take_changes().is_some());
+        assert!(devices.take_changes().is_none());
+    }
+}
