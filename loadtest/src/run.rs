@@ -47,6 +47,8 @@ impl Target {
                     room: room.into(),
                     sub: identity.into(),
                     exp: token::unix_now() + 24 * 3600,
+                    nbf: None,
+                    iat: None,
                     publish: true,
                 },
                 secret.as_bytes(),

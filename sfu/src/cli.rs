@@ -253,10 +253,20 @@ pub fn token_create(args: &TokenArgs) -> anyhow::Result<String> {
         "--identity must not be empty"
     );
     anyhow::ensure!(!args.ttl.is_zero(), "--ttl must be more than zero");
+    let max = signaling_server::SignalingConfig::default().max_token_lifetime;
+    anyhow::ensure!(
+        args.ttl <= max,
+        "--ttl must be at most {} (the server refuses tokens that live longer)",
+        humantime::format_duration(max)
+    );
+    signaling_server::token::check_identity(&args.identity)
+        .map_err(|e| anyhow::anyhow!("--identity is refused: {e}"))?;
     let claims = Claims {
         room: args.room.clone(),
         sub: args.identity.clone(),
         exp: token::unix_now() + args.ttl.as_secs().max(1),
+        nbf: None,
+        iat: None,
         publish: !args.no_publish,
     };
     Ok(token::mint(&claims, secret.as_bytes())?)

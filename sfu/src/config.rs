@@ -271,12 +271,28 @@ impl SfuConfig {
                 Some("token_secret"),
                 "token_secret must be at least 16 bytes".into(),
             )),
+            Some(_) if self.dev => out.push((
+                Some("token_secret"),
+                "the insecure dev mode hands tokens to anyone: it runs only with a throwaway \
+                 secret of its own, never with a configured token_secret (remove one or the other)"
+                    .into(),
+            )),
             None if !self.dev => out.push((
                 None,
                 "set token_secret (or SFU_TOKEN_SECRET), or run the insecure dev mode with --dev"
                     .into(),
             )),
             _ => {}
+        }
+        if self.dev && !self.listen.ip().is_loopback() {
+            out.push((
+                Some("listen"),
+                format!(
+                    "the insecure dev mode hands tokens to anyone who asks, so it listens only on \
+                     loopback (127.0.0.1 or ::1), not on {}",
+                    self.listen.ip()
+                ),
+            ));
         }
         out
     }
@@ -500,5 +516,32 @@ mod tests {
             SfuConfig::default().validate().is_err(),
             "no secret, no dev"
         );
+    }
+
+    #[test]
+    fn dev_mode_stays_on_loopback_and_never_signs_with_a_real_secret() {
+        let dev = SfuConfig {
+            dev: true,
+            ..SfuConfig::default()
+        };
+        assert!(dev.validate().is_ok());
+        let public = SfuConfig {
+            listen: "0.0.0.0:8080".parse().expect("addr"),
+            ..dev.clone()
+        };
+        let problems = public.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, Some("listen"));
+        assert!(problems[0].1.contains("loopback"));
+        let ipv6 = SfuConfig {
+            listen: "[::1]:8080".parse().expect("addr"),
+            ..dev.clone()
+        };
+        assert!(ipv6.validate().is_ok());
+        let with_secret = SfuConfig {
+            token_secret: Some("a real secret of 32 bytes, really".into()),
+            ..dev
+        };
+        assert_eq!(with_secret.problems()[0].0, Some("token_secret"));
     }
 }

@@ -2,7 +2,8 @@
 //! in process.
 //!
 //! - [`config`]: settings, files, validation.
-//! - [`http`]: the one HTTP port (signaling, demo, health, metrics).
+//! - [`http`]: the one HTTP port (signaling, demo, health, metrics, security headers).
+//! - [`serve`]: its TCP listener, plain or TLS, with per-address and slow-client limits.
 //! - [`routing`]: the IO-free routing table of a room.
 //! - [`media`]: the webrtc-rs driver that forwards RTP it cannot decrypt.
 
@@ -14,4 +15,5 @@ pub mod http_client;
 pub mod media;
 pub mod metrics;
 pub mod routing;
+pub mod serve;
 pub mod tls;

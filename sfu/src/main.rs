@@ -135,30 +135,20 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             );
         }
     };
-    match (&config.tls_cert, &config.tls_key) {
+    let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = sfu::tls::load(cert, key).await?;
             sfu::tls::keep_fresh(tls.clone(), cert.clone(), key.clone());
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                stopping.await;
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-            });
-            axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle)
-                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .await?;
+            Some(tls)
         }
-        _ => {
-            axum::serve(
-                tokio::net::TcpListener::from_std(listener)?,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopping)
-            .await?;
-        }
-    }
+        _ => None,
+    };
+    let limits = sfu::serve::TcpLimits {
+        // A participant's WebSocket and as many plain requests (the page, its files) again.
+        per_address: config.max_connections_per_ip.saturating_mul(2),
+        exempt: config.trusted_proxies.clone(),
+    };
+    sfu::serve::serve(listener, app, tls, limits, stopping).await?;
     tracing::info!("stopped");
     Ok(())
 }

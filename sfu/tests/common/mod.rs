@@ -84,6 +84,8 @@ pub fn token_for(room: &str, identity: &str) -> String {
             room: room.into(),
             sub: identity.into(),
             exp: token::unix_now() + 600,
+            nbf: None,
+            iat: None,
             publish: true,
         },
         SECRET,

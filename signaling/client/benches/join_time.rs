@@ -20,6 +20,8 @@ fn token(room: &str, identity: &str) -> String {
             room: room.into(),
             sub: identity.into(),
             exp: token::unix_now() + 3600,
+            nbf: None,
+            iat: None,
             publish: true,
         },
         SECRET,

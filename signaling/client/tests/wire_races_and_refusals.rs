@@ -96,6 +96,8 @@ async fn expired_wrong_room_and_forged_tokens_are_refused_clearly() {
             room: "r".into(),
             sub: "mallory".into(),
             exp: signaling_server::token::unix_now() + 600,
+            nbf: None,
+            iat: None,
             publish: true,
         },
         b"wrong secret",
@@ -103,6 +105,25 @@ async fn expired_wrong_room_and_forged_tokens_are_refused_clearly() {
     .expect("mint");
     let (code, _) = refused(forged, "r").await;
     assert_eq!(code, ErrorCode::InvalidToken);
+    // Good for a year, or only from tomorrow: refused, saying why.
+    let mint = |claims: signaling_server::token::Claims| {
+        signaling_server::token::mint(&claims, common::SECRET).expect("mint")
+    };
+    let year = std::time::Duration::from_secs(365 * 86_400);
+    let (code, message) = refused(
+        mint(signaling_server::token::Claims::new("r", "alice", year)),
+        "r",
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidToken);
+    assert!(message.contains("longer than"), "{message}");
+    let tomorrow = signaling_server::token::Claims {
+        nbf: Some(signaling_server::token::unix_now() + 86_400),
+        ..signaling_server::token::Claims::new("r", "alice", std::time::Duration::from_secs(90_000))
+    };
+    let (code, message) = refused(mint(tomorrow), "r").await;
+    assert_eq!(code, ErrorCode::InvalidToken);
+    assert!(message.contains("not valid yet"), "{message}");
     assert_eq!(server.server.stats().rooms, 0, "no room was made");
 }
 

@@ -49,10 +49,12 @@ impl Meeting {
             if effects.is_empty() {
                 return;
             }
-            for effect in effects {
-                let Effect::Send(to, message) = effect else {
-                    continue;
-                };
+            let sends = effects.into_iter().flat_map(|e| match e {
+                Effect::Send(to, m) => vec![(to, m)],
+                Effect::Broadcast(to, m) => to.into_iter().map(|p| (p, m.clone())).collect(),
+                _ => Vec::new(),
+            });
+            for (to, message) in sends {
                 let outputs = match (&message, self.participants.get_mut(&to)) {
                     (
                         ServerMessage::Joined {

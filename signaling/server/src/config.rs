@@ -28,8 +28,16 @@ pub struct SignalingConfig {
     /// How long the member asked to commit has before another is asked (default 5 s).
     pub commit_timeout: Duration,
     /// Outgoing messages queued per connection before it counts as stuck and is dropped
-    /// (default 1024).
+    /// (default 1024) ...
     pub outbox_capacity: usize,
+    /// ... or bytes (default 8 MiB; a message sent to many is stored once, but counts in
+    /// each queue).
+    pub outbox_bytes: usize,
+    /// A message the peer does not take within this is a peer that does not read: its
+    /// connection is dropped (default 10 s).
+    pub send_timeout: Duration,
+    /// The longest an access token may live; longer ones are refused (default 24 h).
+    pub max_token_lifetime: Duration,
     /// STUN/TURN servers handed to participants in `joined` (default none).
     pub ice_servers: Vec<signaling_protocol::IceServer>,
     /// Open connections allowed per client address (default 50).
@@ -55,10 +63,23 @@ impl Default for SignalingConfig {
             idle_timeout: Duration::from_secs(30),
             commit_timeout: Duration::from_secs(5),
             outbox_capacity: 1024,
+            outbox_bytes: 8 << 20,
+            send_timeout: Duration::from_secs(10),
+            max_token_lifetime: Duration::from_secs(24 * 3600),
             ice_servers: Vec::new(),
             turn: None,
             max_connections_per_ip: 50,
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl SignalingConfig {
+    /// What access tokens must satisfy.
+    pub fn token_policy(&self) -> crate::token::TokenPolicy<'_> {
+        crate::token::TokenPolicy {
+            secret: &self.token_secret,
+            max_lifetime: self.max_token_lifetime,
         }
     }
 }

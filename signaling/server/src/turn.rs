@@ -39,9 +39,11 @@ impl TurnCredentials {
         }
     }
 
-    /// The username and password for `participant`, valid until `now + ttl`.
-    pub fn issue(&self, participant: ParticipantId, unix_now: u64) -> (String, String) {
-        let username = format!("{}:{participant}", unix_now + self.ttl.as_secs());
+    /// The username and password for `participant`, valid until `now + ttl` or `until` (its
+    /// access token's expiry), whichever comes first.
+    pub fn issue(&self, participant: ParticipantId, unix_now: u64, until: u64) -> (String, String) {
+        let expiry = (unix_now + self.ttl.as_secs()).min(until);
+        let username = format!("{expiry}:{participant}");
         let mut mac =
             Hmac::<Sha1>::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         mac.update(username.as_bytes());
@@ -50,12 +52,19 @@ impl TurnCredentials {
         (username, password)
     }
 
-    /// Fills in credentials for every `turn:`/`turns:` server that has none.
-    pub fn apply(&self, servers: &mut [IceServer], participant: ParticipantId, unix_now: u64) {
+    /// Fills in credentials for every `turn:`/`turns:` server that has none; they end no later
+    /// than `until` (the participant's access token's expiry).
+    pub fn apply(
+        &self,
+        servers: &mut [IceServer],
+        participant: ParticipantId,
+        unix_now: u64,
+        until: u64,
+    ) {
         for s in servers.iter_mut() {
             let turn = s.urls.iter().any(|u| is_turn_url(u));
             if turn && s.username.is_none() && s.credential.is_none() {
-                let (username, credential) = self.issue(participant, unix_now);
+                let (username, credential) = self.issue(participant, unix_now, until);
                 s.username = Some(username);
                 s.credential = Some(credential);
             }
@@ -72,7 +81,7 @@ mod tests {
         let t = TurnCredentials::new(b"turn shared secret".to_vec(), Duration::from_secs(3600));
         // Computed independently: base64(HMAC-SHA1("turn shared secret", "1700003600:42")).
         assert_eq!(
-            t.issue(42, 1_700_000_000),
+            t.issue(42, 1_700_000_000, u64::MAX),
             (
                 "1700003600:42".to_owned(),
                 "RwOf/yu0rIEXIwsKVsaYe3Vwngw=".to_owned()
@@ -93,10 +102,20 @@ mod tests {
             server("turns:turn.example.org:443?transport=tcp", None),
             server("turn:other.example.org", Some("fixed")),
         ];
-        t.apply(&mut servers, 7, 100);
+        t.apply(&mut servers, 7, 100, u64::MAX);
         assert_eq!(servers[0].username, None);
         assert_eq!(servers[1].username.as_deref(), Some("160:7"));
         assert!(servers[1].credential.is_some());
         assert_eq!(servers[2].username.as_deref(), Some("fixed"));
+    }
+
+    #[test]
+    fn credentials_end_with_the_access_token() {
+        let t = TurnCredentials::new(b"s".to_vec(), Duration::from_secs(12 * 3600));
+        assert_eq!(t.issue(7, 1000, 1300).0, "1300:7");
+        assert_eq!(
+            t.issue(7, 1000, u64::MAX).0,
+            format!("{}:7", 1000 + 12 * 3600)
+        );
     }
 }

@@ -40,7 +40,7 @@ async fn dev_mode_hands_out_tokens_that_verify() {
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["insecure_dev_mode"], true);
     let t = json["token"].as_str().expect("token");
-    let claims = token::verify(t, &server.config().token_secret, "standup").expect("verifies");
+    let claims = token::verify(t, &server.config().token_policy(), "standup").expect("verifies");
     assert_eq!(claims.sub, "alice");
     let (status, _) = get(addr, "/dev/token?room=&identity=alice").await;
     assert_eq!(status, 400);

@@ -175,6 +175,15 @@ impl MlsSession {
         encode(&proposal)
     }
 
+    /// Bytes every following handshake message of ours carries in the clear, signed
+    /// (`authenticated_data`, RFC 9420 §6.1). Nothing here uses it; a test plays with it to
+    /// send large valid messages.
+    pub fn set_authenticated_data(&mut self, aad: Vec<u8>) -> Result<(), MlsError> {
+        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        group.set_aad(aad);
+        Ok(())
+    }
+
     /// Whether proposals received since the last epoch wait to be committed.
     pub fn has_pending_proposals(&self) -> bool {
         self.group

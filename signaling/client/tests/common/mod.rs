@@ -43,6 +43,8 @@ pub fn token_for(room: &str, identity: &str, ttl_seconds: i64) -> String {
             room: room.into(),
             sub: identity.into(),
             exp,
+            nbf: None,
+            iat: None,
             publish: true,
         },
         SECRET,

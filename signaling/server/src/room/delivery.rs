@@ -175,9 +175,7 @@ impl Room {
             added: effects.added.iter().copied().collect(),
             removed: effects.removed.iter().copied().collect(),
         };
-        for member in recipients {
-            self.send(member, message.clone());
-        }
+        self.broadcast(recipients, message);
         for pid in &effects.removed {
             if let Some(o) = self.occupants.get_mut(pid)
                 && !effects.added.contains(pid)
@@ -284,9 +282,10 @@ impl Room {
             from,
             proposal: proposal.into(),
         };
-        for member in holders.into_iter().filter(|&m| m != from) {
-            self.send(member, message.clone());
-        }
+        self.broadcast(
+            holders.into_iter().filter(|&m| m != from).collect(),
+            message,
+        );
         self.settle(now);
     }
 

@@ -33,6 +33,8 @@ use crate::mls::PublicTree;
 pub enum Effect {
     /// Send this message to this participant.
     Send(ParticipantId, ServerMessage),
+    /// Send this message to each of these participants (serialized once, shared).
+    Broadcast(Vec<ParticipantId>, ServerMessage),
     /// Close this participant's connection (after the messages sent to it so far).
     Close(ParticipantId),
 }
@@ -257,6 +259,12 @@ impl Room {
 
     fn send(&mut self, to: ParticipantId, message: ServerMessage) {
         self.effects.push(Effect::Send(to, message));
+    }
+
+    fn broadcast(&mut self, to: Vec<ParticipantId>, message: ServerMessage) {
+        if !to.is_empty() {
+            self.effects.push(Effect::Broadcast(to, message));
+        }
     }
 
     fn error(&mut self, to: ParticipantId, code: ErrorCode, message: impl Into<String>) {

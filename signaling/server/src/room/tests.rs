@@ -55,6 +55,11 @@ impl Harness {
         for e in self.room.take_effects() {
             match e {
                 Effect::Send(to, m) => self.inbox.entry(to).or_default().push(m),
+                Effect::Broadcast(to, m) => {
+                    for pid in to {
+                        self.inbox.entry(pid).or_default().push(m.clone());
+                    }
+                }
                 Effect::Close(to) => self.closed.push(to),
             }
         }

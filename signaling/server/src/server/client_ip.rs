@@ -3,31 +3,11 @@
 //! (read from the right, skipping trusted proxies). Nobody else's forwarded headers count.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-
-/// The TCP peer, when the server was started with connect info.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Peer(pub Option<SocketAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
-    }
-}
-
 /// The client's address: `peer`, or what trusted proxies say in `forwarded_for`.
-pub(super) fn client_ip(
+pub fn client_ip(
     peer: Option<IpAddr>,
     forwarded_for: Option<&str>,
     trusted: &[IpAddr],
@@ -52,13 +32,13 @@ pub(super) fn client_ip(
 
 /// Open connections per client address, with a ceiling.
 #[derive(Debug, Clone, Default)]
-pub(super) struct PerIp {
+pub struct PerIp {
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 /// One counted connection; uncounted when dropped.
 #[derive(Debug)]
-pub(super) struct Slot {
+pub struct Slot {
     ip: IpAddr,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
@@ -77,7 +57,7 @@ impl Drop for Slot {
 
 impl PerIp {
     /// A slot for `ip`, unless it already holds `max`.
-    pub(super) fn take(&self, ip: IpAddr, max: usize) -> Option<Slot> {
+    pub fn take(&self, ip: IpAddr, max: usize) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(ip).or_insert(0);
         if *n >= max {

@@ -1,44 +1,55 @@
-//! One WebSocket connection: the join handshake, then frames in (size and rate limits,
-//! decoding) and messages out, pings and idle detection, until it closes.
+//! One WebSocket connection: the join handshake (a few kilobytes at most until it succeeds),
+//! then frames in (every frame counted by the rate limiter; size limits; decoding) and
+//! messages out (bounded queue, a send that does not complete in time drops the connection),
+//! pings and idle detection, until it closes.
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use signaling_protocol::{
     ClientMessage, ErrorCode, PROTOCOL_VERSION, ParticipantId, ServerMessage, decode_client,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::Instrument;
 
 use super::SignalingServer;
 use super::limits::RateLimiter;
 use super::media::{MediaSender, MediaSignal};
-use super::registry::{Command, Outbound, RoomHandle};
+use super::outbox::{Inbox, Outbound, outbox};
+use super::registry::{Command, RoomHandle};
+use super::websocket::{Budget, Socket};
 use crate::token;
 
-type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
-type Stream = futures_util::stream::SplitStream<WebSocket>;
+type Sink = futures_util::stream::SplitSink<Socket, Message>;
+type Stream = futures_util::stream::SplitStream<Socket>;
+
+/// The most frames it takes to report a running total of undecryptable frames that grew by
+/// this much since the last report is beyond belief; larger increments are clamped.
+const MAX_REPORTED_FAILURES_PER_REPORT: u64 = 100_000;
 
 /// Tells a connection why it is refused, and closes it.
-pub(super) async fn refuse(socket: WebSocket, code: ErrorCode, message: &str) {
+pub(super) async fn refuse(socket: Socket, code: ErrorCode, message: &str) {
     let (mut sink, _) = socket.split();
-    let _ = send(&mut sink, &ServerMessage::error(code, message)).await;
+    let _ = send(&mut sink, &ServerMessage::error(code, message), LAST_WORDS).await;
     let _ = sink.send(Message::Close(None)).await;
 }
 
-pub(super) async fn run(server: SignalingServer, socket: WebSocket) {
+/// How long the last words to a refused or departing connection may take.
+const LAST_WORDS: Duration = Duration::from_secs(2);
+
+pub(super) async fn run(server: SignalingServer, socket: Socket, budget: Budget) {
     let (mut sink, mut stream) = socket.split();
     let joined = match handshake(&server, &mut stream).await {
         Ok(joined) => joined,
         Err((code, message)) => {
             tracing::info!(?code, %message, "join refused");
-            let _ = send(&mut sink, &ServerMessage::error(code, message)).await;
+            let _ = send(&mut sink, &ServerMessage::error(code, message), LAST_WORDS).await;
             let _ = sink.send(Message::Close(None)).await;
             return;
         }
     };
+    budget.lift();
     let span = tracing::info_span!("participant", room = %joined.room, participant = joined.pid);
     serve(server, sink, stream, joined).instrument(span).await;
 }
@@ -47,14 +58,30 @@ struct Joined {
     room: String,
     pid: ParticipantId,
     handle: RoomHandle,
-    outbox: mpsc::Receiver<Outbound>,
+    inbox: Inbox,
+    /// When the access token expires (TURN credentials end then too).
+    token_expires: u64,
 }
 
-async fn send(sink: &mut Sink, message: &ServerMessage) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(message).unwrap_or_else(|e| {
+/// Sends a text frame; a send that does not complete within `limit` fails (the peer does not
+/// read, and its TCP window is full).
+async fn send_text(sink: &mut Sink, text: Utf8Bytes, limit: Duration) -> Result<(), String> {
+    match tokio::time::timeout(limit, sink.send(Message::Text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the peer does not read".into()),
+    }
+}
+
+async fn send(sink: &mut Sink, message: &ServerMessage, limit: Duration) -> Result<(), String> {
+    send_text(sink, Utf8Bytes::from(encode(message)), limit).await
+}
+
+/// A message as JSON text.
+pub(super) fn encode(message: &ServerMessage) -> String {
+    serde_json::to_string(message).unwrap_or_else(|e| {
         format!(r#"{{"type":"error","code":"internal","message":"encoding: {e}"}}"#)
-    });
-    sink.send(Message::Text(Utf8Bytes::from(text))).await
+    })
 }
 
 /// Waits for `join`, checks version and token, and enters the room.
@@ -74,11 +101,14 @@ async fn handshake(
         .map_err(|_| (ErrorCode::NotJoined, "no join message in time".to_owned()))?;
     let text = match first {
         Some(Ok(Message::Text(t))) => t,
+        Some(Err(_)) => {
+            return Err((
+                ErrorCode::MessageTooLarge,
+                "the join message is too large or malformed".into(),
+            ));
+        }
         _ => return Err((ErrorCode::NotJoined, "expected a join message".into())),
     };
-    if text.len() > config.max_message_bytes {
-        return Err((ErrorCode::MessageTooLarge, "join message too large".into()));
-    }
     let (protocol, room, token) = match decode_client(&text) {
         Ok(ClientMessage::Join {
             protocol,
@@ -99,9 +129,9 @@ async fn handshake(
             format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
         ));
     }
-    let claims = token::verify(&token, &config.token_secret, &room)
+    let claims = token::verify(&token, &config.token_policy(), &room)
         .map_err(|e| (e.code(), e.to_string()))?;
-    let (tx, outbox) = mpsc::channel(config.outbox_capacity);
+    let (tx, inbox) = outbox(config.outbox_capacity, config.outbox_bytes);
     let (pid, handle) = server
         .inner
         .registry
@@ -115,8 +145,17 @@ async fn handshake(
         room,
         pid,
         handle,
-        outbox,
+        inbox,
+        token_expires: claims.exp,
     })
+}
+
+/// What one incoming frame asks for.
+enum Incoming {
+    /// Nothing to say back.
+    Quiet,
+    Reply(ServerMessage),
+    Stop(&'static str),
 }
 
 async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut joined: Joined) {
@@ -137,99 +176,132 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
     if server.is_shutting_down() {
         shutdown.mark_changed();
     }
+    let limit = config.send_timeout;
     let reason = loop {
         tokio::select! {
             // The flag only ever goes from false to true.
             Ok(()) = shutdown.changed() => {
                 let goodbye = ServerMessage::Goodbye { reason: "the server is shutting down".into() };
-                let _ = send(&mut sink, &goodbye).await;
+                let _ = send(&mut sink, &goodbye, LAST_WORDS).await;
                 break "server shutting down";
             }
             frame = stream.next() => {
-                let Some(Ok(frame)) = frame else { break "connection lost" };
-                last_seen = Instant::now();
-                let reply = match frame {
-                    Message::Text(text) => {
-                        if text.len() > config.max_message_bytes {
-                            Some(ServerMessage::error(
-                                ErrorCode::MessageTooLarge,
-                                format!("messages are limited to {} bytes", config.max_message_bytes),
-                            ))
-                        } else if !limiter.allow(last_seen.into_std()) {
-                            // One rate-limit reply a second at most: no reply floods.
-                            let quiet = last_rate_reply
-                                .is_some_and(|t| last_seen.duration_since(t) < Duration::from_secs(1));
-                            last_rate_reply = Some(last_seen);
-                            (!quiet).then(|| ServerMessage::error(
-                                ErrorCode::RateLimited,
-                                format!("more than {} messages a second", config.messages_per_second),
-                            ))
-                        } else {
-                            match decode_client(&text) {
-                                Ok(ClientMessage::MediaStats { decrypt_failures }) => {
-                                    // A running total: add what is new (a smaller one restarts).
-                                    let new = decrypt_failures
-                                        .checked_sub(reported_failures)
-                                        .unwrap_or(decrypt_failures);
-                                    reported_failures = decrypt_failures;
-                                    server.inner.client_decrypt_failures.fetch_add(new, std::sync::atomic::Ordering::Relaxed);
-                                    None
-                                }
-                                Ok(message) => match (media_signal(&message), &server.inner.media) {
-                                    (Some(signal), Some(media)) => {
-                                        media.signal(&joined.room, pid, signal);
-                                        None
-                                    }
-                                    _ => {
-                                        if !joined.handle.send(Command::Message { pid, message }) {
-                                            break "room closed";
-                                        }
-                                        None
-                                    }
-                                },
-                                Err(e) => Some(ServerMessage::error(e.code(), e.to_string())),
-                            }
-                        }
+                let frame = match frame {
+                    Some(Ok(frame)) => frame,
+                    // Oversize frames (beyond what the WebSocket layer accepts) end here too.
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "unreadable frame");
+                        break "connection lost";
                     }
-                    Message::Binary(_) => Some(ServerMessage::error(
+                    None => break "connection lost",
+                };
+                last_seen = Instant::now();
+                // Every frame counts against the rate, whatever it is.
+                if !limiter.allow(last_seen.into_std()) {
+                    // One rate-limit reply a second at most: no reply floods.
+                    let quiet = last_rate_reply
+                        .is_some_and(|t| last_seen.duration_since(t) < Duration::from_secs(1));
+                    last_rate_reply = Some(last_seen);
+                    if quiet {
+                        continue;
+                    }
+                    let reply = ServerMessage::error(
+                        ErrorCode::RateLimited,
+                        format!("more than {} messages a second", config.messages_per_second),
+                    );
+                    if send(&mut sink, &reply, limit).await.is_err() {
+                        break "connection lost";
+                    }
+                    continue;
+                }
+                let incoming = match frame {
+                    Message::Text(text) if text.len() > config.max_message_bytes => {
+                        Incoming::Reply(ServerMessage::error(
+                            ErrorCode::MessageTooLarge,
+                            format!("messages are limited to {} bytes", config.max_message_bytes),
+                        ))
+                    }
+                    Message::Text(text) => match decode_client(&text) {
+                        Ok(ClientMessage::MediaStats { decrypt_failures }) => {
+                            // A running total: add what is new (a smaller one restarts), and
+                            // never more at once than a participant could have seen.
+                            let new = decrypt_failures
+                                .checked_sub(reported_failures)
+                                .unwrap_or(decrypt_failures)
+                                .min(MAX_REPORTED_FAILURES_PER_REPORT);
+                            reported_failures = decrypt_failures;
+                            let counter = &server.inner.client_decrypt_failures;
+                            let _ = counter.fetch_update(
+                                std::sync::atomic::Ordering::Relaxed,
+                                std::sync::atomic::Ordering::Relaxed,
+                                |n| Some(n.saturating_add(new)),
+                            );
+                            Incoming::Quiet
+                        }
+                        Ok(message) => match (media_signal(&message), &server.inner.media) {
+                            (Some(signal), Some(media)) => {
+                                media.signal(&joined.room, pid, signal);
+                                Incoming::Quiet
+                            }
+                            _ => {
+                                if joined.handle.send(Command::Message { pid, message }) {
+                                    Incoming::Quiet
+                                } else {
+                                    Incoming::Stop("room closed")
+                                }
+                            }
+                        },
+                        Err(e) => Incoming::Reply(ServerMessage::error(e.code(), e.to_string())),
+                    },
+                    Message::Binary(_) => Incoming::Reply(ServerMessage::error(
                         ErrorCode::MalformedMessage,
                         "binary frames are not part of the protocol",
                     )),
-                    Message::Close(_) => break "closed by the client",
-                    Message::Ping(_) | Message::Pong(_) => None,
+                    Message::Close(_) => Incoming::Stop("closed by the client"),
+                    _ => Incoming::Quiet,
                 };
-                if let Some(reply) = reply
-                    && send(&mut sink, &reply).await.is_err()
-                {
+                match incoming {
+                    Incoming::Quiet => {}
+                    Incoming::Stop(reason) => break reason,
+                    Incoming::Reply(reply) => {
+                        if send(&mut sink, &reply, limit).await.is_err() {
+                            break "connection lost";
+                        }
+                    }
+                }
+            }
+            out = joined.inbox.recv() => {
+                let sent = match out {
+                    Some(Outbound::Message(mut message)) => {
+                        if let (ServerMessage::Joined { ice_servers, .. }, Some(turn)) =
+                            (&mut message, &config.turn)
+                        {
+                            turn.apply(ice_servers, pid, token::unix_now(), joined.token_expires);
+                        }
+                        send(&mut sink, &message, limit).await
+                    }
+                    Some(Outbound::Frame(text)) => send_text(&mut sink, text, limit).await,
+                    Some(Outbound::Close) | None => break "closed by the server",
+                };
+                if let Err(e) = sent {
+                    tracing::info!(error = %e, "cannot deliver");
                     break "connection lost";
                 }
             }
-            out = joined.outbox.recv() => match out {
-                Some(Outbound::Message(mut message)) => {
-                    if let (ServerMessage::Joined { ice_servers, .. }, Some(turn)) =
-                        (&mut message, &config.turn)
-                    {
-                        turn.apply(ice_servers, pid, token::unix_now());
-                    }
-                    if send(&mut sink, &message).await.is_err() {
-                        break "connection lost";
-                    }
-                }
-                Some(Outbound::Close) | None => break "closed by the server",
-            },
             _ = ping.tick() => {
                 if last_seen.elapsed() > config.idle_timeout {
-                    let _ = send(&mut sink, &ServerMessage::Goodbye { reason: "idle timeout".into() }).await;
+                    let _ = send(&mut sink, &ServerMessage::Goodbye { reason: "idle timeout".into() }, LAST_WORDS).await;
                     break "idle timeout";
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                let ping = tokio::time::timeout(limit, sink.send(Message::Ping(Default::default())));
+                if !matches!(ping.await, Ok(Ok(()))) {
                     break "connection lost";
                 }
             }
         }
     };
     tracing::info!(reason, "participant disconnected");
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(LAST_WORDS, sink.send(Message::Close(None))).await;
     joined.handle.send(Command::Disconnect { pid });
     if let Some(media) = &server.inner.media {
         media.left(&joined.room, pid);

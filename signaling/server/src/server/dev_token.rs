@@ -10,7 +10,8 @@ use super::SignalingServer;
 use crate::token::{self, Claims};
 
 const TTL_SECONDS: u64 = 3600;
-const MAX_NAME: usize = 128;
+/// Room names, in bytes.
+const MAX_ROOM: usize = 128;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct TokenRequest {
@@ -31,19 +32,23 @@ pub(super) async fn issue(
     State(server): State<SignalingServer>,
     Query(req): Query<TokenRequest>,
 ) -> Result<Json<TokenResponse>, (StatusCode, String)> {
-    let valid = |s: &str| !s.trim().is_empty() && s.len() <= MAX_NAME;
-    if !valid(&req.room) || !valid(&req.identity) {
+    if req.room.trim().is_empty() || req.room.len() > MAX_ROOM {
         return Err((
             StatusCode::BAD_REQUEST,
-            format!("room and identity must be 1 to {MAX_NAME} bytes"),
+            format!("the room name must be 1 to {MAX_ROOM} bytes"),
         ));
     }
-    let claims = Claims {
-        room: req.room.clone(),
-        sub: req.identity.clone(),
-        exp: token::unix_now() + TTL_SECONDS,
-        publish: true,
-    };
+    if let Err(e) = token::check_identity(&req.identity) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("this name is refused: {e}"),
+        ));
+    }
+    let claims = Claims::new(
+        req.room.clone(),
+        req.identity.clone(),
+        std::time::Duration::from_secs(TTL_SECONDS),
+    );
     let token = token::mint(&claims, &server.inner.config.token_secret)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(TokenResponse {

@@ -2,9 +2,8 @@
 //! which room and to exchange SDP and ICE with each participant over its signaling connection.
 
 use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId, ServerMessage};
-use tokio::sync::mpsc;
 
-use super::registry::Outbound;
+use super::outbox::{Outbound, Outbox};
 
 /// Media negotiation messages from a participant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +17,7 @@ pub enum MediaSignal {
 /// Sends SDP and ICE to one participant's signaling connection.
 #[derive(Debug, Clone)]
 pub struct MediaSender {
-    pub(super) outbox: mpsc::Sender<Outbound>,
+    pub(super) outbox: Outbox,
 }
 
 impl MediaSender {
@@ -29,13 +28,13 @@ impl MediaSender {
             MediaSignal::Answer(sdp) => ServerMessage::SdpAnswer { sdp },
             MediaSignal::Candidate(c) => ServerMessage::IceCandidate(c),
         };
-        self.outbox.try_send(Outbound::Message(message)).is_ok()
+        self.outbox.push(Outbound::Message(message)).is_ok()
     }
 
     /// Tells the participant who the active speaker is.
     pub fn active_speaker(&self, participant_id: Option<ParticipantId>) -> bool {
         self.outbox
-            .try_send(Outbound::Message(ServerMessage::ActiveSpeaker {
+            .push(Outbound::Message(ServerMessage::ActiveSpeaker {
                 participant_id,
             }))
             .is_ok()
@@ -44,7 +43,7 @@ impl MediaSender {
     /// Tells the participant that its media request failed, and why.
     pub fn error(&self, code: ErrorCode, message: impl Into<String>) -> bool {
         self.outbox
-            .try_send(Outbound::Message(ServerMessage::error(code, message)))
+            .push(Outbound::Message(ServerMessage::error(code, message)))
             .is_ok()
     }
 
@@ -53,8 +52,8 @@ impl MediaSender {
     pub fn disconnect(&self, code: ErrorCode, message: impl Into<String>) {
         let _ = self
             .outbox
-            .try_send(Outbound::Message(ServerMessage::error(code, message)));
-        let _ = self.outbox.try_send(Outbound::Close);
+            .push(Outbound::Message(ServerMessage::error(code, message)));
+        let _ = self.outbox.push(Outbound::Close);
     }
 }
 

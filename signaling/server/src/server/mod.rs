@@ -6,16 +6,19 @@ mod connection;
 mod dev_token;
 mod limits;
 mod media;
+mod outbox;
 mod registry;
+mod websocket;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
 use crate::config::SignalingConfig;
+pub use client_ip::{PerIp, Slot, client_ip};
 pub use media::{MediaHandler, MediaSender, MediaSignal};
 use registry::Registry;
 pub use registry::{RoomInfo, RoomStats};
@@ -66,11 +69,13 @@ impl SignalingServer {
         mut config: SignalingConfig,
         media: Option<Arc<dyn MediaHandler>>,
     ) -> Result<Self, ConfigError> {
-        if config.token_secret.is_empty() {
-            if !config.insecure_dev_tokens {
-                return Err(ConfigError::NoTokenSecret);
-            }
-            config.token_secret = (0..32).map(|_| rand::random::<u8>()).collect();
+        match (config.token_secret.is_empty(), config.insecure_dev_tokens) {
+            (true, false) => return Err(ConfigError::NoTokenSecret),
+            // Dev mode hands out tokens to anyone: signed with a real secret, they would be
+            // good on every server that shares it.
+            (false, true) => return Err(ConfigError::DevModeWithSecret),
+            (true, true) => config.token_secret = (0..32).map(|_| rand::random::<u8>()).collect(),
+            (false, false) => {}
         }
         if config.insecure_dev_tokens {
             tracing::warn!(
@@ -168,27 +173,39 @@ impl SignalingServer {
 pub enum ConfigError {
     #[error("no token secret configured (set one, or turn on the insecure dev mode)")]
     NoTokenSecret,
+    #[error(
+        "the insecure dev mode hands out tokens to anyone, so it runs only with a throwaway secret of its own: remove the configured token secret, or turn dev mode off"
+    )]
+    DevModeWithSecret,
 }
 
 async fn upgrade(
     State(server): State<SignalingServer>,
-    peer: client_ip::Peer,
-    headers: axum::http::HeaderMap,
-    ws: WebSocketUpgrade,
+    request: axum::extract::Request,
 ) -> Response {
     let config = &server.inner.config;
     // The address limits count (none when the server runs without connect info).
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let ip = client_ip::client_ip(
-        peer.0.map(|a| a.ip()),
-        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        peer,
+        request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
         &config.trusted_proxies,
     );
+    // Frames up to 4x the limit reach us and get a typed "too large" reply; beyond that the
+    // WebSocket layer closes the connection.
+    let frame_limit = config.max_message_bytes.saturating_mul(4);
     let slot = match ip {
         Some(ip) => match server.inner.per_ip.take(ip, config.max_connections_per_ip) {
             Some(slot) => Some(slot),
             None => {
                 tracing::info!(%ip, "too many connections from one address");
-                return ws.on_upgrade(move |socket| {
+                return websocket::upgrade(request, frame_limit, |socket, _| {
                     connection::refuse(
                         socket,
                         signaling_protocol::ErrorCode::TooManyConnections,
@@ -199,13 +216,8 @@ async fn upgrade(
         },
         None => None,
     };
-    // Frames up to 4x the limit reach us and get a typed "too large" reply; beyond that the
-    // WebSocket layer closes the connection.
-    let frame_limit = config.max_message_bytes.saturating_mul(4);
-    ws.max_message_size(frame_limit)
-        .max_frame_size(frame_limit)
-        .on_upgrade(move |socket| async move {
-            connection::run(server, socket).await;
-            drop(slot);
-        })
+    websocket::upgrade(request, frame_limit, move |socket, budget| async move {
+        connection::run(server, socket, budget).await;
+        drop(slot);
+    })
 }

@@ -8,23 +8,19 @@ use std::sync::{Arc, Mutex};
 use signaling_protocol::{ClientMessage, ErrorCode, ParticipantId, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::connection::encode;
+use super::outbox::{Outbound, Outbox, PushError};
 use crate::config::SignalingConfig;
 use crate::room::{Effect, Occupancy, Room, RoomConfig};
-
-/// What a connection task receives from its room.
-#[derive(Debug)]
-pub(super) enum Outbound {
-    Message(ServerMessage),
-    Close,
-}
 
 pub(super) enum Command {
     Join {
         pid: ParticipantId,
         identity: String,
         may_publish: bool,
-        outbox: mpsc::Sender<Outbound>,
+        outbox: Outbox,
         reply: oneshot::Sender<Result<(), ErrorCode>>,
     },
     Message {
@@ -182,7 +178,7 @@ impl Registry {
         room: &str,
         identity: String,
         may_publish: bool,
-        outbox: mpsc::Sender<Outbound>,
+        outbox: Outbox,
     ) -> Result<(ParticipantId, RoomHandle), ErrorCode> {
         let pid = self.next_participant.fetch_add(1, Ordering::Relaxed);
         loop {
@@ -246,7 +242,7 @@ async fn run_room(
 ) {
     let span = tracing::info_span!("room", room = %room.name());
     let _enter = span.enter();
-    let mut outboxes: HashMap<ParticipantId, mpsc::Sender<Outbound>> = HashMap::new();
+    let mut outboxes: HashMap<ParticipantId, Outbox> = HashMap::new();
     loop {
         let deadline = room.deadline().map(Instant::from_std);
         let command = tokio::select! {
@@ -326,38 +322,46 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Hands the room's effects to the connections. A connection whose queue is full is stuck:
-/// it is dropped like a disconnect; one whose task has ended is simply gone.
-fn deliver(
-    room: &mut Room,
-    outboxes: &mut HashMap<ParticipantId, mpsc::Sender<Outbound>>,
-    counters: &Counters,
-) {
+/// Hands the room's effects to the connections. A message for many is serialized once and
+/// shared. A connection whose queue is full is stuck: it is dropped like a disconnect; one
+/// whose task has ended is simply gone.
+fn deliver(room: &mut Room, outboxes: &mut HashMap<ParticipantId, Outbox>, counters: &Counters) {
     loop {
         let effects = room.take_effects();
         if effects.is_empty() {
             return;
         }
         let mut stuck = Vec::new();
+        let push = |pid: ParticipantId, out: Outbound, stuck: &mut Vec<_>| {
+            if let Some(tx) = outboxes.get(&pid) {
+                match tx.push(out) {
+                    Ok(()) => {}
+                    Err(PushError::Full) => stuck.push((pid, true)),
+                    Err(PushError::Closed) => stuck.push((pid, false)),
+                }
+            }
+        };
+        let mut closing = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Send(pid, message) => {
                     if matches!(message, ServerMessage::CommitRejected { .. }) {
                         counters.commits_rejected.fetch_add(1, Ordering::Relaxed);
                     }
-                    if let Some(tx) = outboxes.get(&pid) {
-                        match tx.try_send(Outbound::Message(message)) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(_)) => stuck.push((pid, true)),
-                            Err(mpsc::error::TrySendError::Closed(_)) => stuck.push((pid, false)),
-                        }
+                    push(pid, Outbound::Message(message), &mut stuck);
+                }
+                Effect::Broadcast(pids, message) => {
+                    let text = Utf8Bytes::from(encode(&message));
+                    for pid in pids {
+                        push(pid, Outbound::Frame(text.clone()), &mut stuck);
                     }
                 }
-                Effect::Close(pid) => {
-                    if let Some(tx) = outboxes.remove(&pid) {
-                        let _ = tx.try_send(Outbound::Close);
-                    }
-                }
+                Effect::Close(pid) => closing.push(pid),
+            }
+        }
+        for pid in closing {
+            if let Some(tx) = outboxes.remove(&pid) {
+                let _ = tx.push(Outbound::Close);
             }
         }
         let now = Instant::now().into_std();

@@ -1,15 +1,22 @@
 //! Access tokens: JWT, HS256, signed with the server's secret.
 //!
-//! Claims: `room`, `sub` (the identity), `exp` (seconds since the Unix epoch) and `publish`
-//! (may send media; default true).
+//! Claims: `room`, `sub` (the identity), `exp` (seconds since the Unix epoch), optionally
+//! `nbf` and `iat`, and `publish` (may send media; default true). A token is refused before
+//! `nbf`, after `exp`, when it lives longer than the server allows, and when its identity is
+//! one people could misread (see [`check_identity`]).
 
 mod hs256;
+
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use signaling_protocol::ErrorCode;
 use thiserror::Error;
+
+/// The longest an identity may be, in bytes (UTF-8).
+pub const MAX_IDENTITY_BYTES: usize = 64;
 
 /// What a token grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +27,12 @@ pub struct Claims {
     pub sub: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
+    /// Not valid before, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issued at, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
     /// May publish audio and video.
     #[serde(default = "yes")]
     pub publish: bool,
@@ -27,6 +40,29 @@ pub struct Claims {
 
 fn yes() -> bool {
     true
+}
+
+impl Claims {
+    /// A token for `identity` in `room`, valid from now for `lifetime`, that may publish.
+    pub fn new(room: impl Into<String>, identity: impl Into<String>, lifetime: Duration) -> Self {
+        let now = unix_now();
+        Claims {
+            room: room.into(),
+            sub: identity.into(),
+            exp: now + lifetime.as_secs(),
+            nbf: None,
+            iat: Some(now),
+            publish: true,
+        }
+    }
+}
+
+/// What the server accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenPolicy<'a> {
+    pub secret: &'a [u8],
+    /// The longest a token may live (from `iat`, or from now if it has none).
+    pub max_lifetime: Duration,
 }
 
 /// A token that is refused.
@@ -37,13 +73,33 @@ pub enum TokenError {
     Invalid(String),
     #[error("access token expired")]
     Expired,
+    #[error("access token not valid yet")]
+    NotYetValid,
+    #[error("access token lives {lifetime:?}, longer than the {max:?} this server allows")]
+    TooLong { lifetime: Duration, max: Duration },
     #[error("access token is for room {token_room:?}, not {requested:?}")]
     WrongRoom {
         token_room: String,
         requested: String,
     },
-    #[error("access token has an empty identity")]
-    EmptyIdentity,
+    #[error("access token's identity is refused: {0}")]
+    BadIdentity(IdentityError),
+}
+
+/// Why an identity is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it is longer than {MAX_IDENTITY_BYTES} bytes")]
+    TooLong,
+    #[error("it starts or ends with a space")]
+    Padded,
+    #[error("it holds a control character")]
+    Control,
+    #[error("it holds a character that reorders or hides text (bidi control, zero-width)")]
+    Invisible,
 }
 
 impl TokenError {
@@ -57,8 +113,38 @@ impl TokenError {
     }
 }
 
-/// Signs `claims` with `secret`.
+/// Characters that change how text around them is shown without being seen: bidirectional
+/// controls (which can make "alice" out of other letters' order) and zero-width characters.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// The rules for an identity, the name everyone sees: 1 to [`MAX_IDENTITY_BYTES`] bytes, no
+/// leading or trailing space, no control characters, nothing that reorders or hides text.
+pub fn check_identity(identity: &str) -> Result<(), IdentityError> {
+    if identity.trim().is_empty() {
+        return Err(IdentityError::Empty);
+    }
+    if identity.len() > MAX_IDENTITY_BYTES {
+        return Err(IdentityError::TooLong);
+    }
+    if identity.trim() != identity {
+        return Err(IdentityError::Padded);
+    }
+    if identity.chars().any(char::is_control) {
+        return Err(IdentityError::Control);
+    }
+    if identity.chars().any(invisible) {
+        return Err(IdentityError::Invisible);
+    }
+    Ok(())
+}
+
+/// Signs `claims` with `secret`. An identity [`check_identity`] refuses is refused here too.
 pub fn mint(claims: &Claims, secret: &[u8]) -> Result<String, TokenError> {
+    check_identity(&claims.sub).map_err(TokenError::BadIdentity)?;
     hs256::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -68,28 +154,45 @@ pub fn mint(claims: &Claims, secret: &[u8]) -> Result<String, TokenError> {
     .map_err(|e| TokenError::Invalid(e.to_string()))
 }
 
-/// Verifies a token for `room`: signature, expiry (no leeway) and room.
-pub fn verify(token: &str, secret: &[u8], room: &str) -> Result<Claims, TokenError> {
+/// Verifies a token for `room`: signature, `nbf` and `exp` (no leeway), lifetime, room, and
+/// identity.
+pub fn verify(token: &str, policy: &TokenPolicy<'_>, room: &str) -> Result<Claims, TokenError> {
     hs256::install();
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
+    validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    let data =
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid(e.to_string()),
-            })?;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(policy.secret),
+        &validation,
+    )
+    .map_err(|e| match e.kind() {
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        _ => TokenError::Invalid(e.to_string()),
+    })?;
     let claims = data.claims;
+    let now = unix_now();
+    let from = claims
+        .iat
+        .unwrap_or(now)
+        .min(now)
+        .max(claims.nbf.unwrap_or(0));
+    let lifetime = Duration::from_secs(claims.exp.saturating_sub(from));
+    if lifetime > policy.max_lifetime {
+        return Err(TokenError::TooLong {
+            lifetime,
+            max: policy.max_lifetime,
+        });
+    }
     if claims.room != room {
         return Err(TokenError::WrongRoom {
             token_room: claims.room,
             requested: room.to_owned(),
         });
     }
-    if claims.sub.trim().is_empty() {
-        return Err(TokenError::EmptyIdentity);
-    }
+    check_identity(&claims.sub).map_err(TokenError::BadIdentity)?;
     Ok(claims)
 }
 
@@ -105,12 +208,19 @@ pub fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn policy(secret: &[u8]) -> TokenPolicy<'_> {
+        TokenPolicy {
+            secret,
+            max_lifetime: DAY,
+        }
+    }
+
     fn claims(room: &str, exp: u64) -> Claims {
         Claims {
-            room: room.into(),
-            sub: "alice".into(),
             exp,
-            publish: true,
+            ..Claims::new(room, "alice", Duration::ZERO)
         }
     }
 
@@ -118,27 +228,28 @@ mod tests {
     fn a_fresh_token_for_the_room_is_accepted() {
         let t = mint(&claims("r1", unix_now() + 60), b"secret").expect("mint");
         assert_eq!(
-            verify(&t, b"secret", "r1").map(|c| c.sub),
+            verify(&t, &policy(b"secret"), "r1").map(|c| c.sub),
             Ok("alice".into())
         );
     }
 
     #[test]
     fn expired_wrong_room_and_bad_signature_are_refused_distinctly() {
+        let p = policy(b"secret");
         let expired = mint(&claims("r1", unix_now() - 1), b"secret").expect("mint");
-        assert_eq!(verify(&expired, b"secret", "r1"), Err(TokenError::Expired));
+        assert_eq!(verify(&expired, &p, "r1"), Err(TokenError::Expired));
         let other = mint(&claims("r2", unix_now() + 60), b"secret").expect("mint");
         assert!(matches!(
-            verify(&other, b"secret", "r1"),
+            verify(&other, &p, "r1"),
             Err(TokenError::WrongRoom { .. })
         ));
         let forged = mint(&claims("r1", unix_now() + 60), b"not the secret").expect("mint");
         assert!(matches!(
-            verify(&forged, b"secret", "r1"),
+            verify(&forged, &p, "r1"),
             Err(TokenError::Invalid(_))
         ));
         assert!(matches!(
-            verify("garbage", b"secret", "r1"),
+            verify("garbage", &p, "r1"),
             Err(TokenError::Invalid(_))
         ));
         // Another algorithm, even with the right secret, is refused.
@@ -148,9 +259,84 @@ mod tests {
             t_payload(&claims("r1", unix_now() + 60))
         );
         assert!(matches!(
-            verify(&none_alg, b"secret", "r1"),
+            verify(&none_alg, &p, "r1"),
             Err(TokenError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn not_before_and_the_longest_lifetime_are_honoured() {
+        let p = policy(b"secret");
+        let early = Claims {
+            nbf: Some(unix_now() + 3600),
+            ..Claims::new("r", "alice", Duration::from_secs(7200))
+        };
+        let t = mint(&early, b"secret").expect("mint");
+        assert_eq!(verify(&t, &p, "r"), Err(TokenError::NotYetValid));
+        let forever = mint(&Claims::new("r", "alice", 30 * DAY), b"secret").expect("mint");
+        assert!(matches!(
+            verify(&forever, &p, "r"),
+            Err(TokenError::TooLong { .. })
+        ));
+        // Without iat, the lifetime counts from now.
+        let no_iat = Claims {
+            iat: None,
+            ..Claims::new("r", "alice", 2 * DAY)
+        };
+        let t = mint(&no_iat, b"secret").expect("mint");
+        assert!(matches!(
+            verify(&t, &p, "r"),
+            Err(TokenError::TooLong { .. })
+        ));
+        let day = mint(&Claims::new("r", "alice", DAY), b"secret").expect("mint");
+        assert!(verify(&day, &p, "r").is_ok());
+    }
+
+    #[test]
+    fn identities_people_could_misread_are_refused() {
+        assert_eq!(check_identity("alice"), Ok(()));
+        assert_eq!(check_identity("Zoë 🙂 O'Brien"), Ok(()));
+        assert_eq!(check_identity("alice:laptop"), Ok(()));
+        assert_eq!(check_identity(""), Err(IdentityError::Empty));
+        assert_eq!(check_identity("   "), Err(IdentityError::Empty));
+        assert_eq!(check_identity(" alice"), Err(IdentityError::Padded));
+        assert_eq!(check_identity("al\nice"), Err(IdentityError::Control));
+        assert_eq!(check_identity("al\u{7f}ice"), Err(IdentityError::Control));
+        assert_eq!(
+            check_identity("\u{202E}ecila"),
+            Err(IdentityError::Invisible)
+        );
+        assert_eq!(
+            check_identity("ali\u{200B}ce"),
+            Err(IdentityError::Invisible)
+        );
+        assert_eq!(
+            check_identity(&"🙂".repeat(17)),
+            Err(IdentityError::TooLong)
+        );
+        assert_eq!(check_identity(&"a".repeat(64)), Ok(()));
+        // A token naming such an identity is not even made.
+        assert!(matches!(
+            mint(&Claims::new("r", "\u{2066}bob", DAY), b"s"),
+            Err(TokenError::BadIdentity(IdentityError::Invisible))
+        ));
+    }
+
+    #[test]
+    fn a_token_made_elsewhere_with_a_misleading_identity_is_refused() {
+        // Signed correctly by some other tool that does not check identities.
+        hs256::install();
+        let claims = Claims::new("r", "bob\u{202E}ecila", Duration::from_secs(60));
+        let t = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .expect("encode");
+        assert_eq!(
+            verify(&t, &policy(b"secret"), "r"),
+            Err(TokenError::BadIdentity(IdentityError::Invisible))
+        );
     }
 
     fn t_payload(c: &Claims) -> String {
