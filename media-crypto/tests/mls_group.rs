@@ -336,3 +336,41 @@ fn an_external_join_that_loses_the_race_is_abandoned_cleanly() {
     d.confirm_pending_commit(T0).expect("accepted");
     assert_converged(&[&a, &d]);
 }
+
+#[test]
+fn a_device_that_comes_back_replaces_its_old_leaf_in_one_commit() {
+    use media_crypto::mls::DeviceKey;
+    let (mut a, mut b, c) = three();
+    let suite = SessionConfig::default().ciphersuite;
+    let device = c.device_key().to_bytes();
+    drop(c);
+    // Carol reloads her page: a new session on the same device key, while her old leaf is
+    // still in the group (it goes in the same commit that adds her again).
+    let mut again = MlsSession::with_device_key(
+        "carol",
+        DeviceKey::from_bytes(&device, suite).expect("device"),
+        SessionConfig::default(),
+    )
+    .expect("session");
+    let old_leaf = a
+        .roster()
+        .iter()
+        .find(|r| r.name() == "carol")
+        .expect("carol")
+        .leaf;
+    let out = a
+        .commit(&[again.key_package().expect("kp")], &[old_leaf])
+        .expect("remove and add in one commit");
+    a.confirm_pending_commit(T0).expect("confirm");
+    b.process(&out.commit, T0).expect("process");
+    again
+        .join_from_welcome(&out.welcome.expect("welcome"), T0)
+        .expect("join");
+    assert_converged(&[&a, &b, &again]);
+    let carol = a
+        .roster()
+        .into_iter()
+        .find(|r| r.name() == "carol")
+        .expect("carol");
+    assert_eq!(carol.signature_key, again.device_key().public());
+}

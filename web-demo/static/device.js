@@ -37,14 +37,16 @@ async function put(store, key, value) {
   await request(tx.objectStore(store).put(value, key));
 }
 
-/** Holds the lock of `slot` for as long as this page lives; false if another tab has it. */
+/** Holds the lock of `slot` for as long as this page lives; false if another tab keeps it.
+ * A moment's wait lets a reloaded page take back the slot its previous self just released. */
 function claim(slot) {
   return new Promise((ok) => {
-    navigator.locks.request(`e2ee-sfu-device-${slot}`, { ifAvailable: true }, (lock) => {
-      if (!lock) return ok(false);
-      ok(true);
-      return new Promise(() => {}); // released when the page goes
-    });
+    navigator.locks
+      .request(`e2ee-sfu-device-${slot}`, { signal: AbortSignal.timeout(400) }, () => {
+        ok(true);
+        return new Promise(() => {}); // released when the page goes
+      })
+      .catch(() => ok(false));
   });
 }
 

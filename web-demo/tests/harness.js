@@ -49,27 +49,57 @@ export function selfSigned(name) {
   return { cert, key };
 }
 
-/** Starts the sfu (built by cargo, path in SFU_BIN) in dev mode on a free port; with `tls`
- * ({cert, key}) it serves HTTPS/WSS itself; `args` are further flags. */
-export async function startSfu({ tls, args = [] } = {}) {
-  const bin = process.env.SFU_BIN ?? join(ROOT, "target/debug/sfu");
-  const tlsArgs = tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : [];
-  const child = spawn(bin, [
-    "--dev", "--listen", "127.0.0.1:0", "--demo-dir", join(ROOT, "web-demo/static"),
-    "--udp-port-min", "0", "--udp-port-max", "0", ...tlsArgs, ...args,
-  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
+/** Where cargo put the binaries. */
+const BIN = process.env.CARGO_TARGET_DIR ? join(process.env.CARGO_TARGET_DIR, "debug") : join(ROOT, "target/debug");
+
+/** Runs `bin` with `args` until it prints a line matching `ready` (whose first group is
+ * returned as `url`). */
+async function startServer(what, bin, args, ready) {
+  const child = spawn(bin, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
   let log = "";
   child.stderr.on("data", (d) => (log += d));
   const url = await new Promise((ok, fail) => {
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
-      const m = out.match(/sfu listening on (https?:\/\/\S+)/);
+      const m = out.match(ready);
       if (m) ok(m[1]);
     });
-    child.on("exit", (code) => fail(new Error(`sfu exited (${code}): ${log}`)));
+    child.on("exit", (code) => fail(new Error(`${what} exited (${code}): ${log}`)));
   });
   return { url, pid: child.pid, log: () => log, stop: () => child.kill("SIGINT") };
+}
+
+/** Starts the sfu (built by cargo, path in SFU_BIN) on a free port: in dev mode, or with
+ * `secret` as its token secret; with `tls` ({cert, key}) it serves HTTPS/WSS itself; `args`
+ * are further flags. */
+export async function startSfu({ tls, secret, args = [] } = {}) {
+  const bin = process.env.SFU_BIN ?? join(BIN, "sfu");
+  const tlsArgs = tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : [];
+  const mode = secret ? ["--token-secret", secret] : ["--dev"];
+  return startServer("sfu", bin, [
+    ...mode, "--listen", "127.0.0.1:0", "--demo-dir", join(ROOT, "web-demo/static"),
+    "--udp-port-min", "0", "--udp-port-max", "0", ...tlsArgs, ...args,
+  ], /sfu listening on (https?:\/\/\S+)/);
+}
+
+/** The hostile server (the `hostile-proxy` test binary) in front of `sfu`, with its token
+ * secret: the page is served by the proxy, and every signaling connection goes through it. */
+export async function startHostile({ sfu, secret }) {
+  const proxy = await startServer("hostile-proxy", join(BIN, "hostile-proxy"), [
+    "--upstream", `${sfu.url.replace(/^http/, "ws")}/ws`, "--secret", secret,
+    "--demo-dir", join(ROOT, "web-demo/static"),
+  ], /hostile proxy listening on (http:\/\/\S+)/);
+  /** Tells it to lie: POST /hostile/{what}?{query}. */
+  proxy.lie = async (what, query) => {
+    const r = await fetch(`${proxy.url}/hostile/${what}?${query}`, { method: "POST" });
+    if (!r.ok) throw new Error(`${what}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
+  return proxy;
 }
 
 /** One browser for all participants (Playwright gives it a fresh profile); each participant

@@ -74,6 +74,32 @@ impl std::fmt::Display for LeafWarning {
     }
 }
 
+/// Two or more members under one identity (with different participant ids): two devices of one
+/// person, or someone posing as them. Not a reason to hold media back by itself (both were
+/// announced), but shown: people compare fingerprints to tell which is which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameName {
+    pub identity: String,
+    pub leaves: Vec<u32>,
+}
+
+/// The identities more than one member of `roster` holds.
+pub fn same_names(roster: &[RosterEntry]) -> Vec<SameName> {
+    let mut by_name: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for r in roster {
+        let name = r.name();
+        let identity = parse_credential_identity(&name)
+            .map(|(_, i)| i.to_owned())
+            .unwrap_or(name);
+        by_name.entry(identity).or_default().push(r.leaf);
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, leaves)| leaves.len() > 1)
+        .map(|(identity, leaves)| SameName { identity, leaves })
+        .collect()
+}
+
 /// Checks each of `entering` (leaves of `roster`, the group after they entered) against what
 /// the server announced, and, for a commit, against the delivery service's account of it
 /// (`server_added`). At most one warning per leaf, the first problem found.
@@ -190,6 +216,23 @@ mod tests {
             check_leaves(std::slice::from_ref(&unreadable), &roster, &p, None)[0].problem,
             LeafProblem::UnreadableCredential
         );
+    }
+
+    #[test]
+    fn two_members_under_one_name_are_found() {
+        let roster = [
+            entry(0, 1, "alice"),
+            entry(1, 2, "bob"),
+            entry(2, 3, "alice"),
+        ];
+        assert_eq!(
+            same_names(&roster),
+            vec![SameName {
+                identity: "alice".into(),
+                leaves: vec![0, 2]
+            }]
+        );
+        assert!(same_names(&roster[..2]).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use media_crypto::mls::{EpochKey, RosterEntry, SafetyNumber};
 use signaling_protocol::{ErrorCode, IceCandidate, Participant, ParticipantId};
 
-use crate::checks::LeafWarning;
+use crate::checks::{LeafWarning, SameName};
 
 /// Something that happened in the room or the group.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub enum Event {
         /// Whether this member may send media now: no unexplained leaf is in the group, or
         /// the user acknowledged each one ([`crate::Participant::acknowledge`]).
         may_send: bool,
+        /// Identities more than one member holds, in this epoch.
+        same_names: Vec<SameName>,
     },
     /// Whether media may be sent changed without a new epoch (an acknowledgement).
     SendGate {

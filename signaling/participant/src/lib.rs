@@ -24,7 +24,7 @@ use signaling_protocol::{
     parse_credential_identity,
 };
 
-pub use checks::{LeafProblem, LeafWarning};
+pub use checks::{LeafProblem, LeafWarning, SameName};
 pub use event::Event;
 pub use presence::Presence;
 
@@ -499,6 +499,7 @@ impl Participant {
         out.push(Output::Event(Event::NewEpoch {
             epoch: change.epoch,
             key,
+            same_names: checks::same_names(&roster),
             roster,
             safety_number,
             added: change.added,

@@ -34,7 +34,7 @@ pub enum DeviceStatus {
     /// This identity was seen before with other keys: a new device (or someone else).
     NewDevice,
     /// This identity was verified on another key: whoever this is, it is not the verified
-    /// device.
+    /// device (until this key is verified too).
     VerifiedKeyChanged,
 }
 
@@ -78,10 +78,13 @@ impl TrustStore {
             return DeviceStatus::FirstSeen;
         };
         let key = hex(key);
+        let verified_elsewhere = devices.iter().any(|d| d.verified && d.key != key);
         match devices.iter().find(|d| d.key == key) {
             Some(d) if d.verified => DeviceStatus::Verified,
+            // Seen before, but this identity is verified on another key: it stays loud until
+            // this key is verified too.
+            _ if verified_elsewhere => DeviceStatus::VerifiedKeyChanged,
             Some(_) => DeviceStatus::Known,
-            None if devices.iter().any(|d| d.verified) => DeviceStatus::VerifiedKeyChanged,
             None => DeviceStatus::NewDevice,
         }
     }

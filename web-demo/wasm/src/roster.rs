@@ -4,10 +4,11 @@
 //! entered the group unexplained. Nothing here comes from the server's participant list but
 //! the "announced" flag, which is its word and is labelled as such.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use media_crypto::mls::{Fingerprint, RosterEntry};
 use serde::Serialize;
+use signaling_participant::checks::same_names;
 use signaling_participant::trust::{DeviceStatus, TrustStore};
 use signaling_participant::{LeafWarning, Presence};
 use signaling_protocol::{ParticipantId, parse_credential_identity};
@@ -131,10 +132,10 @@ pub fn members(
             }
         })
         .collect();
-    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, identity) in &parsed {
-        *names.entry(identity.as_str()).or_default() += 1;
-    }
+    let doubles: Vec<u32> = same_names(roster)
+        .into_iter()
+        .flat_map(|s| s.leaves)
+        .collect();
     roster
         .iter()
         .zip(&parsed)
@@ -154,7 +155,7 @@ pub fn members(
                     .groups()
                     .to_vec(),
                 device,
-                duplicate_identity: names.get(identity.as_str()).is_some_and(|&n| n > 1),
+                duplicate_identity: doubles.contains(&r.leaf),
                 present: pid.is_some_and(|p| presence.is_present_as(p, identity)),
                 problem: unexplained
                     .iter()

@@ -182,17 +182,28 @@ fn proposal_kind(p: &Proposal) -> &'static str {
     }
 }
 
-/// The reference of a key package sent as an `MLSMessage` (RFC 9420 §5.2), which is how a
-/// Welcome names the member it is for.
-pub fn key_package_reference(bytes: &[u8]) -> Result<Vec<u8>, VerifyError> {
+/// A key package's reference (RFC 9420 §5.2, how a Welcome names the member it is for) and
+/// its signature key (the device), once its signature verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPackageFacts {
+    pub reference: Vec<u8>,
+    pub signature_key: Vec<u8>,
+}
+
+/// The facts of a key package sent as an `MLSMessage`.
+pub fn key_package_facts(bytes: &[u8]) -> Result<KeyPackageFacts, VerifyError> {
     match decode(bytes, "key package")? {
         MlsMessageBodyIn::KeyPackage(kp) => {
             let kp = kp
                 .validate(&VerifyOnlyCrypto, ProtocolVersion::Mls10)
                 .map_err(|e| VerifyError::Invalid(e.to_string()))?;
-            kp.hash_ref(&VerifyOnlyCrypto)
-                .map(|r| r.as_slice().to_vec())
-                .map_err(|e| VerifyError::Invalid(e.to_string()))
+            Ok(KeyPackageFacts {
+                reference: kp
+                    .hash_ref(&VerifyOnlyCrypto)
+                    .map(|r| r.as_slice().to_vec())
+                    .map_err(|e| VerifyError::Invalid(e.to_string()))?,
+                signature_key: kp.leaf_node().signature_key().as_slice().to_vec(),
+            })
         }
         other => Err(VerifyError::WrongKind {
             expected: "key package",

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use signaling_protocol::{ErrorCode, ParticipantId, ServerMessage, credential_identity};
+use signaling_protocol::{
+    ErrorCode, ParticipantId, ServerMessage, credential_identity, parse_credential_identity,
+};
 
 use super::{Membership, QueuedKeyPackage, Room};
 use crate::mls::{PublicTree, framing, public_group};
@@ -25,12 +27,26 @@ impl Room {
             .collect()
     }
 
-    /// Key packages waiting to be added, by participant.
+    /// Key packages waiting to be added, by participant. One whose device still holds a leaf
+    /// that is not due to go waits (a reloaded page whose old connection the server has not
+    /// yet seen close): a group may not hold one signature key twice.
     pub(super) fn queued_adds(&self) -> Vec<(ParticipantId, QueuedKeyPackage)> {
+        let due = self.needed_removals();
+        let held: Vec<Vec<u8>> = self
+            .tree
+            .iter()
+            .flat_map(PublicTree::leaves)
+            .filter(|l| {
+                parse_credential_identity(&String::from_utf8_lossy(&l.identity))
+                    .is_none_or(|(p, _)| !due.contains(&p))
+            })
+            .map(|l| l.signature_key)
+            .collect();
         self.occupants
             .iter()
             .filter(|(_, o)| o.state == Membership::Outside)
             .filter_map(|(&p, o)| o.key_package.clone().map(|kp| (p, kp)))
+            .filter(|(_, kp)| !held.contains(&kp.signature_key))
             .collect()
     }
 
@@ -192,10 +208,11 @@ impl Room {
             }
             Ok(_) => {}
         }
-        match public_group::key_package_reference(&kp) {
-            Ok(reference) => Some(QueuedKeyPackage {
+        match public_group::key_package_facts(&kp) {
+            Ok(facts) => Some(QueuedKeyPackage {
                 bytes: kp,
-                reference,
+                reference: facts.reference,
+                signature_key: facts.signature_key,
             }),
             Err(e) => {
                 self.error(from, ErrorCode::InvalidMls, e.to_string());

@@ -100,6 +100,8 @@ struct QueuedKeyPackage {
     bytes: Vec<u8>,
     /// Its reference (RFC 9420 §5.2), by which commits and Welcomes name it.
     reference: Vec<u8>,
+    /// Its device's signature key.
+    signature_key: Vec<u8>,
 }
 
 #[derive(Debug)]

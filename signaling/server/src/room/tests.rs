@@ -886,3 +886,37 @@ fn a_member_leaving_by_proposal_is_removed_and_proposals_are_capped() {
     let (_, _, remove, _) = h.request(1).expect("request");
     assert_eq!(remove, vec![3]);
 }
+
+#[test]
+fn a_device_that_rejoins_before_its_old_connection_is_gone_waits_for_it() {
+    use media_crypto::mls::DeviceKey;
+    let mut h = Harness::with_members(3);
+    let suite = SessionConfig::default().ciphersuite;
+    let device = h.sessions[&3].device_key().to_bytes();
+    // The page reloads: participant 4 is the same device as 3, whose connection lingers.
+    h.join(4);
+    h.sessions.insert(
+        4,
+        MlsSession::with_device_key(
+            credential_identity(4, "p4"),
+            DeviceKey::from_bytes(&device, suite).expect("device"),
+            SessionConfig::default(),
+        )
+        .expect("session"),
+    );
+    h.key_package(4);
+    assert!(
+        h.request(1).is_none(),
+        "no commit while the key is in the group"
+    );
+    // The old connection is noticed gone: one commit removes it and adds the new one.
+    h.room.disconnect(3, h.now);
+    h.collect();
+    h.sessions.remove(&3);
+    h.inbox.remove(&3);
+    let c = h.make_commit(1);
+    assert_eq!((c.added.clone(), c.removed.clone()), (vec![4], vec![3]));
+    h.send(1, ClientMessage::Commit(c));
+    h.apply_all();
+    h.assert_converged(&[1, 2, 4]);
+}

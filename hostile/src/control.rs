@@ -1,0 +1,161 @@
+//! The proxy's control routes: tests tell it which lie to tell (`POST /hostile/...`), and ask
+//! what the clients did (`GET /hostile/observed`). It also hands out tokens (`/dev/token`),
+//! signed with the operator's secret, as a server in dev mode would.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use media_crypto::mls::{MlsSession, SessionConfig};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use signaling_protocol::{ServerMessage, credential_identity};
+use signaling_server::token::{self, Claims};
+
+use crate::{Accomplice, Proxy};
+
+type Reply = Result<Json<Value>, (StatusCode, String)>;
+
+fn bad(e: impl std::fmt::Display) -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, e.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Who {
+    room: String,
+    #[serde(alias = "identity")]
+    name: Option<String>,
+    #[serde(rename = "as")]
+    as_identity: Option<String>,
+}
+
+/// The participant id the injected key package names, and the fake Add proposal's.
+pub const INTRUDER: u64 = 4242;
+pub const PROPOSED: u64 = 777;
+
+impl Proxy {
+    fn token(&self, room: &str, identity: &str) -> Result<String, (StatusCode, String)> {
+        token::mint(
+            &Claims::new(room, identity, Duration::from_secs(3600)),
+            &self.config.secret,
+        )
+        .map_err(bad)
+    }
+
+    async fn accomplice(&self, room: &str, name: &str) -> Result<Accomplice, (StatusCode, String)> {
+        let token = self.token(room, name)?;
+        let a = Accomplice::join(&self.config.upstream, room, &token)
+            .await
+            .map_err(bad)?;
+        self.lock()
+            .rooms
+            .entry(room.to_owned())
+            .or_default()
+            .accomplices
+            .push(a.clone());
+        Ok(a)
+    }
+}
+
+pub(crate) async fn dev_token(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let identity = w.name.ok_or_else(|| bad("identity?"))?;
+    Ok(Json(json!({
+        "token": p.token(&w.room, &identity)?,
+        "room": w.room,
+        "identity": identity,
+        "expires_in": 3600,
+        "insecure_dev_mode": true,
+    })))
+}
+
+/// A member of the proxy's own, visible to all (it joins first, so it creates the group and
+/// is asked to commit).
+pub(crate) async fn member(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let name = w.name.ok_or_else(|| bad("name?"))?;
+    let a = p.accomplice(&w.room, &name).await?;
+    Ok(Json(json!({ "participant_id": a.participant_id })))
+}
+
+/// A member nobody relayed is told about (but a deceived committer).
+pub(crate) async fn ghost(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let name = w.name.ok_or_else(|| bad("name?"))?;
+    p.lock()
+        .rooms
+        .entry(w.room.clone())
+        .or_default()
+        .hidden
+        .push(name.clone());
+    let a = p.accomplice(&w.room, &name).await?;
+    Ok(Json(json!({ "participant_id": a.participant_id })))
+}
+
+/// A second participant under a name already in use, on its own new device.
+pub(crate) async fn double(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let name = w.name.ok_or_else(|| bad("name?"))?;
+    let a = p.accomplice(&w.room, &name).await?;
+    Ok(Json(json!({ "participant_id": a.participant_id })))
+}
+
+/// An Add proposal signed by one of the proxy's members, handed to every relayed client.
+pub(crate) async fn propose_add(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let (from, proposal, targets) = {
+        let state = p.lock();
+        let rules = state
+            .rooms
+            .get(&w.room)
+            .ok_or_else(|| bad("no such room"))?;
+        let a = rules
+            .accomplices
+            .iter()
+            .find(|a| a.epoch().is_some())
+            .ok_or_else(|| bad("no member of ours is in the group"))?;
+        let proposal = a.propose_add(PROPOSED, "eve").map_err(bad)?;
+        let targets: Vec<_> = state
+            .clients
+            .values()
+            .filter(|c| c.room == w.room)
+            .map(|c| c.inject.clone())
+            .collect();
+        (a.participant_id, proposal, targets)
+    };
+    for t in &targets {
+        let _ = t.send(ServerMessage::Proposal {
+            from,
+            proposal: proposal.clone().into(),
+        });
+    }
+    Ok(Json(json!({ "delivered": targets.len() })))
+}
+
+/// From now on, commit requests to relayed clients carry a key package of a participant
+/// nobody announced.
+pub(crate) async fn inject_key_package(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let kp = MlsSession::new(
+        credential_identity(INTRUDER, "intruder"),
+        SessionConfig::default(),
+    )
+    .and_then(|mut s| s.key_package())
+    .map_err(bad)?;
+    p.lock().rooms.entry(w.room).or_default().inject = Some((INTRUDER, kp));
+    Ok(Json(json!({ "participant_id": INTRUDER })))
+}
+
+/// From now on, offers to relayed clients label `name`'s streams as `as`'s.
+pub(crate) async fn relabel(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let from = w.name.ok_or_else(|| bad("identity?"))?;
+    let to = w.as_identity.ok_or_else(|| bad("as?"))?;
+    p.lock()
+        .rooms
+        .entry(w.room)
+        .or_default()
+        .relabel
+        .push((from, to));
+    Ok(Json(json!({ "ok": true })))
+}
+
+pub(crate) async fn observed(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    Ok(Json(
+        serde_json::to_value(p.observed(&w.room)).unwrap_or_default(),
+    ))
+}

@@ -1,0 +1,248 @@
+//! Rust participants against a hostile server: the real sfu with a man in the middle that has
+//! the operator's powers ([`hostile`]). Each lie is caught: a participant the server hid is
+//! named and our media stops; a key package nobody announced is refused by the committer; an
+//! Add proposal from a member is refused; a second person under a known name is shown as such;
+//! streams labelled as someone else's are found out by the keys that open them.
+
+mod process;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hostile::{Proxy, ProxyConfig};
+use loadtest::bot::{Bot, BotSpec, RunContext};
+use loadtest::media::TestMedia;
+use loadtest::stats::{Commits, SendLog};
+use process::{Running, start_sfu};
+use signaling_client::{Client, ClientConfig, Event, LeafProblem};
+use signaling_server::token::{self, Claims};
+
+const SECRET: &str = "the operator's token secret, 32 b";
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Scene {
+    _sfu: Running,
+    proxy_addr: String,
+    proxy: Proxy,
+}
+
+impl Scene {
+    async fn new() -> Scene {
+        let sfu = start_sfu(&["--token-secret", SECRET]);
+        let (proxy, addr) = Proxy::start(ProxyConfig {
+            upstream: format!("ws://{}/ws", sfu.addr),
+            secret: SECRET.as_bytes().to_vec(),
+            demo_dir: None,
+        })
+        .await
+        .expect("proxy");
+        Scene {
+            _sfu: sfu,
+            proxy_addr: addr.to_string(),
+            proxy,
+        }
+    }
+
+    fn token(room: &str, identity: &str) -> String {
+        token::mint(
+            &Claims::new(room, identity, Duration::from_secs(600)),
+            SECRET.as_bytes(),
+        )
+        .expect("mint")
+    }
+
+    /// A participant whose connection goes through the proxy.
+    async fn client(&self, room: &str, identity: &str) -> Client {
+        Client::connect(ClientConfig::new(
+            format!("ws://{}/ws", self.proxy_addr),
+            room,
+            Self::token(room, identity),
+        ))
+        .await
+        .expect("connect")
+    }
+
+    /// Tells the proxy to lie: `POST /hostile/{what}?{query}`.
+    async fn lie(&self, what: &str, query: &str) -> serde_json::Value {
+        let (status, body) = sfu::http_client::request(
+            &self.proxy_addr,
+            "POST",
+            &format!("/hostile/{what}?{query}"),
+            &[],
+        )
+        .await
+        .expect("control");
+        assert_eq!(status, 200, "{what}: {body}");
+        serde_json::from_str(&body).expect("json")
+    }
+}
+
+/// Events until `pick` finds one, or panics after [`WAIT`].
+async fn until<T>(c: &mut Client, what: &str, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let e = tokio::time::timeout_at(deadline, c.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("closed while waiting for {what}"));
+        if let Some(t) = pick(e) {
+            return t;
+        }
+    }
+}
+
+/// Waits for an epoch whose roster has `n` members; its warnings and send gate.
+async fn epoch_with(c: &mut Client, n: usize) -> (Vec<signaling_client::LeafWarning>, bool) {
+    until(c, &format!("{n} members"), |e| match e {
+        Event::NewEpoch {
+            roster,
+            warnings,
+            may_send,
+            ..
+        } if roster.len() == n => Some((warnings, may_send)),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_the_server_hid_is_named_and_our_media_stops() {
+    let s = Scene::new().await;
+    s.lie("member", "room=r&name=carol").await;
+    let mut alice = s.client("r", "alice").await;
+    let mut bob = s.client("r", "bob").await;
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    // Mallory joins; nobody relayed is told; carol (connected straight to the sfu) adds her.
+    let ghost = s.lie("ghost", "room=r&name=mallory").await["participant_id"]
+        .as_u64()
+        .expect("pid");
+    for c in [&mut alice, &mut bob] {
+        let (warnings, may_send) = epoch_with(c, 4).await;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].participant_id, Some(ghost));
+        assert_eq!(warnings[0].identity, "mallory");
+        assert_eq!(warnings[0].problem, LeafProblem::NotAnnounced);
+        assert!(!may_send, "nothing goes out while mallory is in");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committer_refuses_a_key_package_of_someone_never_announced() {
+    let s = Scene::new().await;
+    let mut alice = s.client("k", "alice").await;
+    s.lie("inject-key-package", "room=k").await;
+    let mut bob = s.client("k", "bob").await;
+    let bob_id = bob.participant_id();
+    let (pid, reason) = until(&mut alice, "a refused add", |e| match e {
+        Event::RefusedAdd {
+            participant_id,
+            reason,
+        } => Some((participant_id, reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(pid, hostile::control::INTRUDER);
+    assert!(reason.contains("never announced"), "{reason}");
+    // Bob is added, the intruder is not.
+    let (warnings, _) = epoch_with(&mut bob, 2).await;
+    assert!(warnings.is_empty());
+    let commits: Vec<serde_json::Value> = s
+        .proxy
+        .observed("k")
+        .into_iter()
+        .filter(|o| o.message["type"] == "commit")
+        .map(|o| o.message)
+        .collect();
+    assert_eq!(commits.len(), 1, "{commits:?}");
+    assert_eq!(commits[0]["added"], serde_json::json!([bob_id]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_proposal_from_a_member_is_refused_by_everyone() {
+    let s = Scene::new().await;
+    s.lie("member", "room=p&name=carol").await;
+    let mut alice = s.client("p", "alice").await;
+    let mut bob = s.client("p", "bob").await;
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    let delivered = s.lie("propose-add", "room=p").await["delivered"]
+        .as_u64()
+        .expect("n");
+    assert_eq!(delivered, 2);
+    for c in [&mut alice, &mut bob] {
+        let reason = until(c, "a refused proposal", |e| match e {
+            Event::RefusedProposal { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .await;
+        assert!(reason.contains("add"), "{reason}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_alice_on_a_new_device_is_shown_as_two_members_named_alice() {
+    let s = Scene::new().await;
+    s.lie("member", "room=d&name=carol").await;
+    let mut alice = s.client("d", "alice").await;
+    let mut bob = s.client("d", "bob").await;
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    s.lie("double", "room=d&name=alice").await;
+    let same = until(&mut bob, "two alices", |e| match e {
+        Event::NewEpoch {
+            roster, same_names, ..
+        } if roster.len() == 4 => Some(same_names),
+        _ => None,
+    })
+    .await;
+    assert_eq!(same.len(), 1, "{same:?}");
+    assert_eq!(same[0].identity, "alice");
+    assert_eq!(same[0].leaves.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_the_server_labels_as_someone_else_s_are_found_out_by_their_keys() {
+    let s = Scene::new().await;
+    s.lie("member", "room=m&name=carol").await;
+    s.lie("relabel", "room=m&identity=bob&as=carol").await;
+    let ctx = RunContext {
+        url: format!("ws://{}/ws", s.proxy_addr),
+        media: Arc::new(TestMedia::load().expect("media")),
+        log: Arc::new(SendLog::default()),
+        commits: Arc::new(Commits::default()),
+        start: Instant::now(),
+    };
+    let spec = |name: &str, expected| BotSpec {
+        room: "m".into(),
+        name: name.into(),
+        token: Scene::token("m", name),
+        audio: true,
+        video: true,
+        expected_publishers: expected,
+        late: false,
+    };
+    let alice = Bot::join(&ctx, spec("alice", 0)).await.expect("alice");
+    let bob = Bot::join(&ctx, spec("bob", 1)).await.expect("bob");
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline
+        && (alice.stats().mislabelled_frames < 20 || bob.stats().frames_received < 20)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (a, b) = (alice.stats(), bob.stats());
+    assert!(
+        a.mislabelled_frames >= 20,
+        "alice got bob's frames under carol's name: {} of {}",
+        a.mislabelled_frames,
+        a.frames_received
+    );
+    assert_eq!(
+        a.mislabelled_frames, a.frames_received,
+        "every one of bob's frames"
+    );
+    assert!(b.frames_received >= 20);
+    assert_eq!(b.mislabelled_frames, 0, "offers to bob were not relabelled");
+    alice.leave().await;
+    bob.leave().await;
+}

@@ -1,0 +1,93 @@
+// Two real browsers against a hostile server: the sfu behind a man in the middle with the
+// operator's powers (the hostile-proxy test binary). The pages catch its lies and say so:
+// a participant the server hid from them is named, and their media stops until the user says
+// they know who it is; a publisher's streams labelled as someone else's are named by the key
+// that opens them.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { participant, seesPlaying, startBrowser, startHostile, startSfu, until } from "./harness.js";
+
+const SECRET = "the operator's token secret, 32 b";
+let sfu, proxy, browser, closeBrowser;
+
+before(async () => {
+  sfu = await startSfu({ secret: SECRET });
+  proxy = await startHostile({ sfu, secret: SECRET });
+  ({ browser, close: closeBrowser } = await startBrowser());
+});
+
+after(async () => {
+  await closeBrowser?.();
+  proxy?.stop();
+  sfu?.stop();
+});
+
+function closing(t, ...ps) {
+  t.after(() => Promise.all(ps.map((p) => p.context.close().catch(() => {}))));
+  return ps;
+}
+
+const members = async (p) => (await p.snapshot()).members;
+
+test("a participant the server hid is named on both pages, and their media stops until acknowledged", async (t) => {
+  await proxy.lie("member", "room=ghost&name=carol");
+  const [alice, bob] = closing(
+    t,
+    await participant(browser, proxy.url, "ghost", "alice"),
+    await participant(browser, proxy.url, "ghost", "bob"),
+  );
+  await until("alice and bob seeing each other", async () =>
+    (await seesPlaying(alice, ["bob"])) && (await seesPlaying(bob, ["alice"])));
+  await until("three members on both pages", async () =>
+    (await members(alice)).length === 3 && (await members(bob)).length === 3);
+
+  const { participant_id: ghost } = await proxy.lie("ghost", "room=ghost&name=mallory");
+  for (const p of [alice, bob]) {
+    const s = await until(`${p.name} naming mallory`, async () => {
+      const x = await p.snapshot();
+      const m = x.members.find((y) => y.identity === "mallory");
+      return m?.problem && !x.mayShare && x;
+    });
+    const m = s.members.find((y) => y.identity === "mallory");
+    assert.equal(m.participant_id, ghost);
+    assert.match(m.problem, /never announced/);
+    assert.ok(s.alerts.some((a) => a.kind === "danger" && /mallory/.test(a.text)), JSON.stringify(s.alerts));
+    assert.ok(s.alerts.some((a) => /not being sent/.test(a.text)));
+    assert.equal(await p.page.locator("#alerts li.danger", { hasText: "mallory" }).count(), 1);
+    await p.screenshot(`hostile-ghost-${p.name}.png`);
+  }
+  // Nothing of theirs goes out: each stops seeing the other's video.
+  await until("alice's frames withheld", async () => (await alice.snapshot()).withheld > 30);
+  await until("bob no longer seeing alice", async () => !(await seesPlaying(bob, ["alice"])));
+  // Alice says she knows who mallory is: her media flows again (bob's stays held back).
+  await alice.page.click(`#alerts button[data-acknowledge]`);
+  await until("alice sending again", async () => (await alice.snapshot()).mayShare);
+  await until("bob seeing alice again", () => seesPlaying(bob, ["alice"]));
+  assert.equal((await bob.snapshot()).mayShare, false);
+});
+
+test("a publisher's streams labelled as someone else's are named by the key that opens them", async (t) => {
+  await proxy.lie("member", "room=relabel&name=carol");
+  await proxy.lie("relabel", "room=relabel&identity=bob&as=carol");
+  const [alice, bob] = closing(
+    t,
+    await participant(browser, proxy.url, "relabel", "alice"),
+    await participant(browser, proxy.url, "relabel", "bob"),
+  );
+  const s = await until("alice's tile of bob's media, relabelled", async () => {
+    const x = await alice.snapshot();
+    const tile = x.tiles.find((y) => y.byKey && y.name === "bob");
+    return tile?.mislabelled && tile.frames > 10 && x;
+  });
+  const tile = s.tiles.find((y) => y.name === "bob");
+  assert.equal(tile.claimed, "carol", "the server said carol");
+  assert.ok(s.alerts.some((a) => a.kind === "danger" && /labelled bob's media as carol's/.test(a.text)), JSON.stringify(s.alerts));
+  assert.match(await alice.page.textContent(".tile.mislabelled .relabel"), /its frames are bob's/);
+  await alice.screenshot("hostile-relabel-alice.png");
+  // Bob's offers were not rewritten: his tile of alice is alice, and says nothing.
+  const b = await until("bob's tile of alice", async () => {
+    const x = await bob.snapshot();
+    return x.tiles.find((y) => y.byKey && y.name === "alice") && x;
+  });
+  assert.ok(!b.tiles.some((y) => y.mislabelled));
+});
