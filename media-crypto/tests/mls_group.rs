@@ -374,3 +374,23 @@ fn a_device_that_comes_back_replaces_its_old_leaf_in_one_commit() {
         .expect("carol");
     assert_eq!(carol.signature_key, again.device_key().public());
 }
+
+#[test]
+fn a_member_that_forgets_its_group_can_be_welcomed_into_it_again() {
+    let (mut a, mut b, mut c) = three();
+    c.forget_group(T0);
+    assert_eq!(c.epoch(), None);
+    let leaf = a
+        .roster()
+        .iter()
+        .find(|r| r.name() == "carol")
+        .expect("carol")
+        .leaf;
+    let kp = c.key_package().expect("kp");
+    let out = a.commit(&[kp], &[leaf]).expect("commit");
+    a.confirm_pending_commit(T0).expect("confirm");
+    b.process(&out.commit, T0).expect("process");
+    c.join_from_welcome(&out.welcome.expect("welcome"), T0)
+        .expect("the same group id again");
+    assert_converged(&[&a, &b, &c]);
+}

@@ -138,6 +138,50 @@ async fn a_participant_beyond_the_port_range_is_told_media_is_unavailable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_that_do_not_parse_or_cannot_be_answered_take_no_port() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let ports = free_ports(1);
+    let sfu = start_with(
+        MediaConfig::new(LOCALHOST, ports, None),
+        SignalingConfig::default(),
+    )
+    .await;
+    let mallory = signaling_client::Client::connect(signaling_client::ClientConfig::new(
+        sfu.url.clone(),
+        "meeting",
+        common::token_for("meeting", "mallory"),
+    ))
+    .await
+    .expect("connect");
+    // Garbage, and a well-formed offer with no codec the SFU carries, again and again.
+    let unusable = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+        a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\n\
+        a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\n\
+        a=rtpmap:96 NOTACODEC/8000\r\na=sendonly\r\n";
+    for i in 0..6 {
+        mallory.send_sdp_offer(if i % 2 == 0 {
+            "not sdp".to_owned()
+        } else {
+            unusable.to_owned()
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        sfu.media.ports_in_use(),
+        0,
+        "no port is held for refused offers"
+    );
+    // The one port is still there for someone with a real offer.
+    let ledger = Arc::new(Ledger::default());
+    let alice = Bot::join(&sfu, "meeting", "alice", ledger).await;
+    eventually("alice's media connection", || sfu.media.ports_in_use() == 1).await;
+    assert!(alice.errors.lock().expect("lock").is_empty());
+    alice.leave().await;
+    drop(mallory);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_left_running_after_a_meeting() {
     let _one = ONE_MEETING_AT_A_TIME.lock().await;
     let sfu = start().await;

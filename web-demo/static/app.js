@@ -26,7 +26,6 @@ const view = {
   safety: [],
   roster: [], // the group's members, as wasm judged them (roster.rs)
   mayShare: true, // false while someone unexplained is in the group: nothing is sent
-  kidLeaf: new Map(), // kid (string) -> leaf
   stats: null,
   timing: null,
   speaker: null,
@@ -112,14 +111,8 @@ function dropTile(pid) {
 }
 
 function senderStats(leaf) {
-  const total = { decrypted: 0, failed: 0, noKey: 0 };
-  for (const [kid, s] of Object.entries(view.stats?.perKid ?? {})) {
-    if (view.kidLeaf.get(kid) !== leaf) continue;
-    total.decrypted += s.decrypted;
-    total.failed += s.failed;
-    total.noKey += s.noKey;
-  }
-  return total;
+  const s = view.stats?.perLeaf?.[leaf];
+  return { decrypted: s?.decrypted ?? 0, failed: s?.failed ?? 0, noKey: s?.noKey ?? 0 };
 }
 
 function renderTiles() {
@@ -286,7 +279,6 @@ function onevent(e) {
       view.epoch = e.epoch;
       view.safety = e.safety_number;
       view.roster = e.roster;
-      for (const s of e.keys.senders) view.kidLeaf.set(String(s.kid), s.leaf);
       media.e2ee.setKeys(e.keys);
       share(e.may_send);
       // Someone new: a key frame under the new key lets them see us at once.
@@ -408,8 +400,8 @@ async function join(room, name) {
     // Counts only, for the operator's metrics: how many received frames failed here.
     let reported = 0;
     view.reporter = setInterval(() => {
-      const failing = Object.values(view.stats?.perKid ?? {})
-        .reduce((n, s) => n + s.failed + s.noKey, 0);
+      const failing = Object.values(view.stats?.perLeaf ?? {})
+        .reduce((n, s) => n + s.failed + s.noKey, view.stats?.unknownKid ?? 0);
       if (failing !== reported) {
         reported = failing;
         signaling?.send({ type: "media_stats", decrypt_failures: failing });

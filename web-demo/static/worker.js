@@ -20,16 +20,21 @@ let mayShare = true; // false while the page holds our media back (someone unexp
 const waiters = new Set(); // frames waiting for a key: { kid, resolve }
 const senders = []; // RTCRtpScriptTransformer of outgoing video, for key frame requests
 const stats = {
-  perKid: {}, // only KIDs whose keys were installed: an attacker's made-up KIDs add nothing
+  // Per sender (leaf) of the current group, over the whole visit: only leaves whose keys were
+  // installed have an entry, so an attacker's made-up KIDs add nothing.
+  perLeaf: {},
   perTrack: {}, // track id -> { kind, leaves: { leaf: frames decrypted } }
   unknownKid: 0, sent: 0, unsent: 0, withheld: 0, malformed: 0, staleKeys: 0,
   firstDecrypted: {}, keyframes: 0,
 };
 const timing = { encrypt: [], decrypt: [] }; // recent [kind, bytes, ms]
 
-function kidStats(kid) {
-  return (stats.perKid[kid.toString()] ??= { decrypted: 0, failed: 0, noKey: 0, replayed: 0 });
+function leafStats(leaf) {
+  return (stats.perLeaf[leaf] ??= { decrypted: 0, failed: 0, noKey: 0, replayed: 0 });
 }
+
+// The leaf each KID of the current group was last installed for (bounded by the keys held).
+const kidLeaf = new Map(); // kid (BigInt) -> leaf
 
 function remember(list, kind, bytes, ms) {
   list.push([kind, bytes, ms]);
@@ -57,7 +62,13 @@ async function installKeys(epochKeys) {
   const now = performance.now();
   if (epochKeys.group !== group) {
     keys.clear();
-    stats.perKid = {};
+    kidLeaf.clear();
+    stats.perLeaf = {};
+    stats.perTrack = {};
+  }
+  for (const s of epochKeys.senders) {
+    kidLeaf.set(BigInt(s.kid), s.leaf);
+    leafStats(s.leaf);
   }
   for (const k of keys.values()) if (k.expires === Infinity) k.expires = now + GRACE_MS;
   for (const [kid, k] of fresh) keys.set(kid, k);
@@ -86,12 +97,7 @@ function queueInstall(epochKeys) {
 
 setInterval(() => {
   const now = performance.now();
-  for (const [kid, k] of keys) {
-    if (k.expires <= now) {
-      keys.delete(kid);
-      delete stats.perKid[kid.toString()];
-    }
-  }
+  for (const [kid, k] of keys) if (k.expires <= now) keys.delete(kid);
 }, 1000);
 
 function waitForKey(kid) {
@@ -137,12 +143,14 @@ async function decryptFrame(frame, controller, kind, track) {
   }
   const k = keys.get(header.kid) ?? (await waitForKey(header.kid));
   if (!k) {
-    // No key: counted per KID only for KIDs of the group (a key may have just expired).
-    if (stats.perKid[header.kid.toString()]) kidStats(header.kid).noKey++;
+    // No key: counted for its sender if the KID was ever one of the group's (its key may
+    // have just expired), else apart.
+    const leaf = kidLeaf.get(header.kid);
+    if (leaf !== undefined) leafStats(leaf).noKey++;
     else stats.unknownKid++;
     return;
   }
-  const st = kidStats(header.kid);
+  const st = leafStats(k.leaf);
   if (!k.replay.fresh(header.ctr)) {
     st.replayed++;
     return;

@@ -234,7 +234,15 @@ impl RoomMedia {
         };
         match signal {
             MediaSignal::Offer(sdp) => {
-                if p.peer.is_none() {
+                // An offer that does not parse takes nothing: no connection, no port.
+                if let Err(e) = rtc::peer_connection::sdp::RTCSessionDescription::offer(sdp.clone())
+                {
+                    tracing::info!(participant = pid, error = %e, "offer refused before any port was taken");
+                    p.sender.error(ErrorCode::InvalidSdp, e.to_string());
+                    return;
+                }
+                let fresh = p.peer.is_none();
+                if fresh {
                     match SfuPeer::new(pid, &config, input).await {
                         Ok(peer) => p.peer = Some(peer),
                         Err(e) => {
@@ -256,6 +264,10 @@ impl RoomMedia {
                     Err(e) => {
                         tracing::info!(participant = pid, error = %e, "offer refused");
                         p.sender.error(ErrorCode::InvalidSdp, e.to_string());
+                        // A connection made for this offer goes with it, and its port.
+                        if fresh && let Some(peer) = p.peer.take() {
+                            let _ = peer.pc.close().await;
+                        }
                         return;
                     }
                 }

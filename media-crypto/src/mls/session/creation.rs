@@ -167,7 +167,11 @@ impl MlsSession {
     /// it): the session can then join or create another. The keys held stay for their grace
     /// time, until a key of the next group replaces them.
     pub fn forget_group(&mut self, now: Duration) {
-        self.group = None;
+        if let Some(mut group) = self.group.take() {
+            // Out of storage too: openmls refuses a Welcome into a group id it still holds.
+            // (The in-memory storage does not fail.)
+            let _ = group.delete(self.provider.storage());
+        }
         self.pending_external = None;
         self.keyring.retire(now);
     }

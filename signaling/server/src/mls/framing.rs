@@ -23,13 +23,15 @@ pub enum FramingError {
     WrongEpoch { expected: u64, got: u64 },
 }
 
-fn parse(bytes: &[u8]) -> Result<MlsMessageBodyIn, FramingError> {
+/// One whole `MLSMessage`; trailing bytes are an error.
+pub(crate) fn parse(bytes: &[u8]) -> Result<MlsMessageBodyIn, FramingError> {
     MlsMessageIn::tls_deserialize_exact(bytes)
         .map(MlsMessageIn::extract)
         .map_err(|e| FramingError::Malformed(e.to_string()))
 }
 
-fn kind(body: &MlsMessageBodyIn) -> &'static str {
+/// What kind of MLS message `body` is, for error messages.
+pub(crate) fn kind(body: &MlsMessageBodyIn) -> &'static str {
     match body {
         MlsMessageBodyIn::PublicMessage(_) => "public message",
         MlsMessageBodyIn::PrivateMessage(_) => "private message",

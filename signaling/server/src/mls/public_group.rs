@@ -8,11 +8,12 @@
 //! openmls's `PublicGroup` does the RFC's checks with [`VerifyOnlyCrypto`], which can hash
 //! and verify and do nothing else: no frame key, or any other secret, can be derived here.
 
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use openmls_memory_storage::MemoryStorage;
 use thiserror::Error;
 
+use super::framing::kind;
 use super::verify_crypto::VerifyOnlyCrypto;
 
 /// Why an MLS message was refused.
@@ -141,24 +142,10 @@ impl std::fmt::Debug for PublicTree {
 }
 
 fn decode(bytes: &[u8], what: &'static str) -> Result<MlsMessageBodyIn, VerifyError> {
-    MlsMessageIn::tls_deserialize_exact(bytes)
-        .map(MlsMessageIn::extract)
-        .map_err(|e| VerifyError::Malformed {
-            what,
-            reason: e.to_string(),
-        })
-}
-
-fn kind(body: &MlsMessageBodyIn) -> &'static str {
-    match body {
-        MlsMessageBodyIn::PublicMessage(_) => "public message",
-        MlsMessageBodyIn::PrivateMessage(_) => "private message",
-        MlsMessageBodyIn::Welcome(_) => "welcome",
-        MlsMessageBodyIn::GroupInfo(_) => "group info",
-        MlsMessageBodyIn::KeyPackage(_) => "key package",
-        #[allow(unreachable_patterns)]
-        _ => "other MLS message",
-    }
+    super::framing::parse(bytes).map_err(|e| VerifyError::Malformed {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 fn identity_of(credential: &Credential) -> Result<Vec<u8>, VerifyError> {
@@ -365,13 +352,18 @@ impl PublicTree {
         }
     }
 
-    /// Verifies a commit for the current epoch from a member. Nothing changes until
-    /// [`PublicTree::apply`].
-    pub fn verify_commit(&self, bytes: &[u8]) -> Result<VerifiedCommit, VerifyError> {
+    /// Runs openmls's public processing on a handshake message of `content` type for the
+    /// current epoch; its sender's leaf and what it holds.
+    fn process(
+        &self,
+        bytes: &[u8],
+        content: ContentType,
+        expected: &'static str,
+    ) -> Result<(u32, ProcessedMessageContent), VerifyError> {
         let message = self.protocol_message(bytes)?;
-        if message.content_type() != ContentType::Commit {
+        if message.content_type() != content {
             return Err(VerifyError::WrongKind {
-                expected: "commit",
+                expected,
                 got: "another handshake message",
             });
         }
@@ -380,7 +372,14 @@ impl PublicTree {
             .process_message(&VerifyOnlyCrypto, message)
             .map_err(|e| VerifyError::Invalid(e.to_string()))?;
         let sender = Self::sender_leaf(processed.sender())?;
-        let ProcessedMessageContent::StagedCommitMessage(staged) = processed.into_content() else {
+        Ok((sender, processed.into_content()))
+    }
+
+    /// Verifies a commit for the current epoch from a member. Nothing changes until
+    /// [`PublicTree::apply`].
+    pub fn verify_commit(&self, bytes: &[u8]) -> Result<VerifiedCommit, VerifyError> {
+        let (sender, content) = self.process(bytes, ContentType::Commit, "commit")?;
+        let ProcessedMessageContent::StagedCommitMessage(staged) = content else {
             return Err(VerifyError::WrongKind {
                 expected: "commit",
                 got: "another handshake message",
@@ -434,19 +433,8 @@ impl PublicTree {
     /// that keeps its credential. Kept (see [`PublicTree::keep`]) so that commits may refer
     /// to it.
     pub fn verify_proposal(&self, bytes: &[u8]) -> Result<VerifiedProposal, VerifyError> {
-        let message = self.protocol_message(bytes)?;
-        if message.content_type() != ContentType::Proposal {
-            return Err(VerifyError::WrongKind {
-                expected: "proposal",
-                got: "another handshake message",
-            });
-        }
-        let processed = self
-            .group
-            .process_message(&VerifyOnlyCrypto, message)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
-        let sender = Self::sender_leaf(processed.sender())?;
-        let ProcessedMessageContent::ProposalMessage(queued) = processed.into_content() else {
+        let (sender, content) = self.process(bytes, ContentType::Proposal, "proposal")?;
+        let ProcessedMessageContent::ProposalMessage(queued) = content else {
             return Err(VerifyError::NotFromAMember);
         };
         let self_remove = match queued.proposal() {

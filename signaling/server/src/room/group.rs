@@ -134,7 +134,11 @@ impl Room {
                     o.state = Membership::Outside;
                     o.key_package = None;
                 }
-                Membership::Creating { .. } => o.state = Membership::Outside,
+                // It may have made a group of its own by now: that one is void too.
+                Membership::Creating { .. } => {
+                    told.push(pid);
+                    o.state = Membership::Outside;
+                }
                 // Waiting to join: its key package is for no group in particular; it stays.
                 Membership::Outside => {}
             }
@@ -177,6 +181,9 @@ impl Room {
             // Its Welcome did not work: its leaf goes and it is added again.
             Membership::Welcomed { .. } => {
                 tracing::info!(room = %self.name, participant = from, "a joiner could not use its welcome; it is added again");
+                if !self.count_rejoin(from, now) {
+                    return;
+                }
             }
             Membership::Outside => {}
         }
@@ -280,7 +287,19 @@ impl Room {
         if !matches!(o.state, Membership::Member | Membership::Welcomed { .. }) {
             return self.error(from, ErrorCode::InvalidState, "not in the group");
         }
+        if !self.count_rejoin(from, now) {
+            return;
+        }
         let queued = self.check_key_package(from, key_package);
+        if queued.is_none() {
+            // Out of the group, and nothing to add it back with: it must send another.
+            self.send(
+                from,
+                ServerMessage::Rejoin {
+                    reason: "your key package was refused: send another".into(),
+                },
+            );
+        }
         if let Some(o) = self.occupants.get_mut(&from) {
             o.state = Membership::Outside;
             o.key_package = queued;
@@ -315,6 +334,25 @@ impl Room {
         self.settle(now);
     }
 
+    /// Counts one more time `pid` has to be added again; past [`super::MAX_REJOINS`] it is sent
+    /// away instead (false).
+    fn count_rejoin(&mut self, pid: ParticipantId, now: Instant) -> bool {
+        let Some(o) = self.occupants.get_mut(&pid) else {
+            return false;
+        };
+        o.rejoins += 1;
+        if o.rejoins <= super::MAX_REJOINS {
+            return true;
+        }
+        tracing::warn!(room = %self.name, participant = pid, "could not follow the group, again and again: sent away");
+        self.remove(
+            pid,
+            "you could not follow the group; reconnect to try again",
+            now,
+        );
+        false
+    }
+
     /// Deadlines that passed: a creator that did not create, a joiner that did not confirm
     /// its Welcome, a committer that did not commit.
     pub(super) fn expire(&mut self, now: Instant) {
@@ -336,6 +374,13 @@ impl Room {
         if let Some(pid) = late_creator {
             tracing::info!(room = %self.name, participant = pid, "did not create the group in time; the next participant is asked");
             self.creator_after = Some(pid);
+            // Whatever group it made late is nobody's: it drops it and asks to be added.
+            self.send(
+                pid,
+                ServerMessage::Rejoin {
+                    reason: "the group was not created in time".into(),
+                },
+            );
         }
         for pid in late_joiners {
             tracing::info!(room = %self.name, participant = pid, "did not confirm its welcome in time");

@@ -110,6 +110,9 @@ struct Occupant {
     may_publish: bool,
     state: Membership,
     key_package: Option<QueuedKeyPackage>,
+    /// Times it had to be added again (a Welcome it could not use, a commit it could not
+    /// process): each costs the room a commit, so there is a ceiling.
+    rejoins: u32,
 }
 
 /// The commit request in flight.
@@ -156,6 +159,11 @@ pub struct Room {
     preferred_creator: Option<ParticipantId>,
     effects: Vec<Effect>,
 }
+
+/// How many times a participant may be added again in one visit before it is sent away (it
+/// can reconnect): a client that never manages to follow the group must not make the room
+/// commit for ever.
+const MAX_REJOINS: u32 = 8;
 
 /// Proposals relayed per epoch at most: enough for every member to leave or update itself,
 /// never a flood (each one is fanned out to every member).
@@ -313,6 +321,7 @@ impl Room {
                 may_publish,
                 state: Membership::Outside,
                 key_package: None,
+                rejoins: 0,
             },
         );
         self.send(
