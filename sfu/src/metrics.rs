@@ -12,6 +12,7 @@
 //! | `sfu_commits_rejected_total` | counter | MLS commits refused |
 //! | `sfu_client_decrypt_failures_total` | counter | frames participants could not decrypt |
 //! | `sfu_udp_dropped_datagrams_total` | counter | single-port mode: datagrams for no connection |
+//! | `sfu_media_events_dropped_total` | counter | audio levels and key-frame requests a busy room dropped |
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub struct Metrics {
     commits_rejected: Counter<u64, AtomicU64>,
     client_decrypt_failures: Counter<u64, AtomicU64>,
     udp_dropped: Counter<u64, AtomicU64>,
+    media_events_dropped: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -83,6 +85,10 @@ impl Default for Metrics {
             "udp_dropped_datagrams",
             "Single-port mode: datagrams on the shared UDP port for no connection, or beyond its full queue",
         );
+        let media_events_dropped = counter(
+            "media_events_dropped",
+            "Audio levels and key-frame requests dropped because a room's media task was behind",
+        );
         Metrics {
             registry: Arc::new(registry),
             rooms,
@@ -95,6 +101,7 @@ impl Default for Metrics {
             commits_rejected,
             client_decrypt_failures,
             udp_dropped,
+            media_events_dropped,
         }
     }
 }
@@ -118,6 +125,10 @@ impl Metrics {
         catch_up(&self.commits_rejected, stats.commits_rejected);
         catch_up(&self.client_decrypt_failures, stats.client_decrypt_failures);
         catch_up(&self.udp_dropped, server.udp_dropped());
+        catch_up(
+            &self.media_events_dropped,
+            load(&media.media_events_dropped),
+        );
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -138,7 +138,7 @@ async fn a_participant_beyond_the_port_range_is_told_media_is_unavailable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offers_that_do_not_parse_or_cannot_be_answered_take_no_port() {
+async fn offers_that_do_not_parse_cannot_be_answered_or_ask_too_much_take_no_port() {
     let _one = ONE_MEETING_AT_A_TIME.lock().await;
     let ports = free_ports(1);
     let sfu = start_with(
@@ -146,7 +146,7 @@ async fn offers_that_do_not_parse_or_cannot_be_answered_take_no_port() {
         SignalingConfig::default(),
     )
     .await;
-    let mallory = signaling_client::Client::connect(signaling_client::ClientConfig::new(
+    let mallory = Client::connect(ClientConfig::new(
         sfu.url.clone(),
         "meeting",
         common::token_for("meeting", "mallory"),
@@ -159,6 +159,12 @@ async fn offers_that_do_not_parse_or_cannot_be_answered_take_no_port() {
         m=audio 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\n\
         a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\n\
         a=rtpmap:96 NOTACODEC/8000\r\na=sendonly\r\n";
+    // And an offer that would publish more tracks than anyone may (five microphones).
+    let mut greedy = unusable.replace("a=group:BUNDLE 0", "a=group:BUNDLE 0 1 2 3 4");
+    let section = &unusable[unusable.find("m=audio").expect("a section")..];
+    for mid in 1..5 {
+        greedy.push_str(&section.replace("a=mid:0", &format!("a=mid:{mid}")));
+    }
     for i in 0..6 {
         mallory.send_sdp_offer(if i % 2 == 0 {
             "not sdp".to_owned()
@@ -166,7 +172,24 @@ async fn offers_that_do_not_parse_or_cannot_be_answered_take_no_port() {
             unusable.to_owned()
         });
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    mallory.send_sdp_offer(greedy);
+    let mut mallory = mallory;
+    let refusal = tokio::time::timeout(common::WAIT, async {
+        while let Some(event) = mallory.next_event().await {
+            if let Event::ServerError {
+                code: ErrorCode::PublishNotAllowed,
+                message,
+            } = event
+            {
+                return message;
+            }
+        }
+        panic!("mallory's connection closed");
+    })
+    .await
+    .expect("the five-track offer is refused");
+    assert!(refusal.contains("sends 5 media sections"), "{refusal}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(
         sfu.media.ports_in_use(),
         0,

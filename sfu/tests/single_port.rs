@@ -23,6 +23,25 @@ fn binding_request(username: &str) -> Vec<u8> {
     m
 }
 
+/// `check` with a MESSAGE-INTEGRITY attribute of 20 made-up bytes (and its length fixed).
+fn with_made_up_integrity(mut check: Vec<u8>) -> Vec<u8> {
+    check.extend_from_slice(&0x0008u16.to_be_bytes());
+    check.extend_from_slice(&20u16.to_be_bytes());
+    check.extend_from_slice(&[0x5a; 20]);
+    let len = (check.len() - 20) as u16;
+    check[2..4].copy_from_slice(&len.to_be_bytes());
+    check
+}
+
+/// The ICE username fragment an SDP names.
+fn ice_ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("an ice-ufrag")
+        .trim()
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_meeting_runs_on_one_udp_port_and_strangers_datagrams_reach_nobody() {
     let _one = ONE_MEETING_AT_A_TIME.lock().await;
@@ -68,6 +87,39 @@ async fn a_meeting_runs_on_one_udp_port_and_strangers_datagrams_reach_nobody() {
     }
     assert_eq!(mux.connections(), 3);
     assert_eq!(sfu.media.ports_in_use(), 0, "no port of the range is taken");
+    let routes = mux.routes();
+    assert!(routes >= 3, "each bot's path is a route ({routes})");
+
+    // A second stranger knows alice's username fragment (it travels in clear in every check)
+    // and sends checks of its own, with a made-up MESSAGE-INTEGRITY: alice's connection gets
+    // them, its ICE agent refuses them, and the stranger's address routes nowhere.
+    let alice_frag = ice_ufrag(&bots[0].remote_sdp().await);
+    let spoofer = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    for _ in 0..20 {
+        let check = with_made_up_integrity(binding_request(&format!("{alice_frag}:spoofer")));
+        spoofer
+            .send_to(&check, ("127.0.0.1", port))
+            .await
+            .expect("send");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut buf = [0u8; 1500];
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        spoofer.recv_from(&mut buf),
+    )
+    .await;
+    assert!(
+        answer.is_err(),
+        "a check without the password is answered: {answer:?}"
+    );
+    assert_eq!(
+        mux.routes(),
+        routes,
+        "the spoofer's address is nobody's route"
+    );
     eventually("the stranger's datagrams to be dropped", || {
         mux.dropped() > 30
     })

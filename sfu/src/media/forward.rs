@@ -6,12 +6,11 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::room::RoomInput;
+use super::events::{Events, MediaEvent};
 use crate::routing::TrackId;
 
 /// One subscriber's copy of a published track.
@@ -33,6 +32,8 @@ pub struct ForwardStats {
     pub bytes_out: AtomicU64,
     /// PLIs sent to publishers (for joiners and for subscribers' requests, after throttling).
     pub keyframe_requests_sent: AtomicU64,
+    /// Audio levels and key-frame requests dropped because a room's task was behind.
+    pub media_events_dropped: AtomicU64,
 }
 
 /// Where an audio track's RFC 6464 levels go: the room task's active-speaker detection.
@@ -40,7 +41,7 @@ pub(super) struct Levels {
     /// The header extension id the publisher negotiated for audio levels.
     pub extension_id: u8,
     pub track: TrackId,
-    pub room: mpsc::UnboundedSender<RoomInput>,
+    pub events: Events,
 }
 
 /// Reads the published track until it ends and writes each packet to every subscriber.
@@ -62,7 +63,7 @@ pub(super) async fn forward(
                 .as_deref()
                 .and_then(|b| b.first())
         {
-            let _ = l.room.send(RoomInput::AudioLevel {
+            l.events.send(MediaEvent::AudioLevel {
                 track: l.track,
                 level: byte & 0x7f,
             });

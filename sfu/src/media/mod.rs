@@ -4,8 +4,10 @@
 //! [`MediaServer`] is the signaling server's [`MediaHandler`]: joins, leaves and SDP/ICE go to
 //! one task per room ([`room`]), which owns the routing table and the PeerConnections.
 
+mod events;
 mod forward;
 pub mod keyframes;
+pub mod offer;
 mod peer;
 pub mod ports;
 mod room;
@@ -123,13 +125,16 @@ impl MediaServer {
             return tx.clone();
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let (events, events_rx) = events::channel(self.stats.clone());
         let media = RoomMedia::new(
             name.to_owned(),
             self.config.clone(),
             self.stats.clone(),
             tx.clone(),
+            events,
         );
-        self.runtime.spawn(media.run(rx, self.rooms.clone()));
+        self.runtime
+            .spawn(media.run(rx, events_rx, self.rooms.clone()));
         rooms.insert(name.to_owned(), tx.clone());
         tx
     }

@@ -24,6 +24,7 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::MediaConfig;
+use super::events::{Events, MediaEvent};
 use super::forward::{self, DownTrack, DownTracks, ForwardStats};
 use super::peer::{AUDIO_LEVEL_URI, PeerError, SfuPeer};
 use crate::routing::{
@@ -53,15 +54,6 @@ pub(crate) enum RoomInput {
         participant: ParticipantId,
         track: Arc<dyn TrackRemote>,
         payload_type: u8,
-    },
-    /// A subscriber asked for a key frame of this track (PLI or FIR).
-    KeyframeRequest {
-        track: TrackId,
-    },
-    /// An audio packet's RFC 6464 level (0 loudest, 127 silence).
-    AudioLevel {
-        track: TrackId,
-        level: u8,
     },
 }
 
@@ -105,6 +97,7 @@ pub(crate) struct RoomMedia {
     published: HashMap<TrackId, Published>,
     stats: Arc<ForwardStats>,
     input: mpsc::UnboundedSender<RoomInput>,
+    events: Events,
 }
 
 impl RoomMedia {
@@ -113,6 +106,7 @@ impl RoomMedia {
         config: MediaConfig,
         stats: Arc<ForwardStats>,
         input: mpsc::UnboundedSender<RoomInput>,
+        events: Events,
     ) -> Self {
         RoomMedia {
             name,
@@ -125,6 +119,7 @@ impl RoomMedia {
             published: HashMap::new(),
             stats,
             input,
+            events,
         }
     }
 
@@ -133,6 +128,7 @@ impl RoomMedia {
     pub(crate) async fn run(
         mut self,
         mut inputs: mpsc::UnboundedReceiver<RoomInput>,
+        mut events: mpsc::Receiver<MediaEvent>,
         rooms: super::Rooms,
     ) {
         let span = tracing::info_span!("media", room = %self.name);
@@ -145,6 +141,10 @@ impl RoomMedia {
                     Some(input) => input,
                     None => break,
                 },
+                Some(event) = events.recv() => {
+                    self.event(event).await;
+                    continue;
+                }
                 _ = speaker_tick.tick() => {
                     if let Some(action) = self.router.tick(Instant::now()) {
                         self.apply(vec![action]).await;
@@ -215,12 +215,17 @@ impl RoomMedia {
                 track,
                 payload_type,
             } => self.track(participant, track, payload_type).await,
-            RoomInput::KeyframeRequest { track } => {
+        }
+    }
+
+    async fn event(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::KeyframeRequest { track } => {
                 if let Some(action) = self.router.keyframe_request(track, Instant::now()) {
                     self.apply(vec![action]).await;
                 }
             }
-            RoomInput::AudioLevel { track, level } => {
+            MediaEvent::AudioLevel { track, level } => {
                 self.router.audio_level(track, level, Instant::now())
             }
         }
@@ -234,11 +239,11 @@ impl RoomMedia {
         };
         match signal {
             MediaSignal::Offer(sdp) => {
-                // An offer that does not parse takes nothing: no connection, no port.
-                if let Err(e) = rtc::peer_connection::sdp::RTCSessionDescription::offer(sdp.clone())
-                {
+                // An offer that does not parse, or asks for more than a participant may have,
+                // takes nothing: no connection, no port.
+                if let Err(e) = super::offer::check(&sdp) {
                     tracing::info!(participant = pid, error = %e, "offer refused before any port was taken");
-                    p.sender.error(ErrorCode::InvalidSdp, e.to_string());
+                    p.sender.error(e.code(), e.to_string());
                     return;
                 }
                 let fresh = p.peer.is_none();
@@ -343,6 +348,8 @@ impl RoomMedia {
                 if let Some(p) = self.participants.get(&pid) {
                     p.sender.error(ErrorCode::PublishNotAllowed, e.to_string());
                 }
+                // Its packets are read and dropped, so they queue nowhere.
+                tokio::spawn(async move { while remote.poll().await.is_some() {} });
                 return;
             }
         };
@@ -357,7 +364,7 @@ impl RoomMedia {
                 .map(|id| forward::Levels {
                     extension_id: id,
                     track: published.id,
-                    room: self.input.clone(),
+                    events: self.events.clone(),
                 }),
             MediaKind::Video => None,
         };
@@ -507,15 +514,13 @@ impl RoomMedia {
         }
         // The subscriber's PLI/FIR for this copy go to the routing table (throttled there).
         let feedback = {
-            let (local, input, id) = (down.local.clone(), self.input.clone(), track.id);
+            let (local, events, id) = (down.local.clone(), self.events.clone(), track.id);
             tokio::spawn(async move {
                 while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = local.poll().await {
                     if packets
                         .iter()
                         .any(|p| super::keyframes::is_keyframe_request(p.as_ref()))
-                        && input
-                            .send(RoomInput::KeyframeRequest { track: id })
-                            .is_err()
+                        && !events.send(MediaEvent::KeyframeRequest { track: id })
                     {
                         break;
                     }

@@ -14,6 +14,10 @@ use signaling_protocol::ParticipantId;
 pub use keyframes::KeyframeThrottle;
 pub use speaker::ActiveSpeaker;
 
+/// Tracks one participant may publish at once: a microphone, a camera, and a screen share
+/// with its sound.
+pub const MAX_TRACKS_PER_PUBLISHER: usize = 4;
+
 /// Audio or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MediaKind {
@@ -62,6 +66,10 @@ pub enum RouteError {
     PublishNotAllowed(ParticipantId),
     #[error("track {0:?} does not exist")]
     UnknownTrack(TrackId),
+    #[error(
+        "participant {0} already publishes {MAX_TRACKS_PER_PUBLISHER} tracks, the most one may"
+    )]
+    TooManyTracks(ParticipantId),
 }
 
 #[derive(Debug)]
@@ -166,6 +174,9 @@ impl RoomRouter {
             .ok_or(RouteError::UnknownParticipant(pid))?;
         if !member.may_publish {
             return Err(RouteError::PublishNotAllowed(pid));
+        }
+        if self.tracks.values().filter(|t| t.publisher == pid).count() >= MAX_TRACKS_PER_PUBLISHER {
+            return Err(RouteError::TooManyTracks(pid));
         }
         let track = PublishedTrack {
             id: TrackId(self.next_track),

@@ -111,6 +111,26 @@ fn listeners_cannot_publish_and_strangers_are_refused() {
 }
 
 #[test]
+fn a_publisher_has_a_few_tracks_at_most_and_a_stopped_one_frees_its_place() {
+    let now = Instant::now();
+    let mut r = router();
+    r.join(1, true, now);
+    let mut mine = Vec::new();
+    for _ in 0..MAX_TRACKS_PER_PUBLISHER {
+        mine.push(r.publish(1, MediaKind::Video).expect("within the cap").0);
+    }
+    assert_eq!(
+        r.publish(1, MediaKind::Audio).map(|_| ()),
+        Err(RouteError::TooManyTracks(1))
+    );
+    // Another publisher is not affected.
+    r.join(2, true, now);
+    assert!(r.publish(2, MediaKind::Audio).is_ok());
+    r.unpublish(mine[0].id).expect("published");
+    assert!(r.publish(1, MediaKind::Audio).is_ok());
+}
+
+#[test]
 fn audio_levels_pick_the_active_speaker() {
     let now = Instant::now();
     let mut r = router();

@@ -4,9 +4,13 @@
 //! views of the shared one ([`socket`]).
 //!
 //! Routing an arriving datagram: a STUN Binding request names the connection by its ICE
-//! username fragment (chosen by us, registered here) and teaches the route from its source
-//! address; everything else (DTLS, SRTP, STUN responses) follows the source address. Datagrams
-//! for nobody are dropped and counted.
+//! username fragment (chosen by us, registered here) and goes to it; everything else (DTLS,
+//! SRTP, STUN responses) follows the source address. An address becomes a connection's route
+//! only when that connection's ICE agent answers a check from it with a Binding success
+//! response, that is after it verified the request's MESSAGE-INTEGRITY with the connection's
+//! password: a stranger who learns or guesses a username fragment teaches no route. A
+//! connection keeps at most [`MAX_REMOTES`] addresses, and a route in use is never taken by
+//! another connection. Datagrams for nobody are dropped and counted.
 
 mod socket;
 pub mod stun;
@@ -16,6 +20,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
@@ -34,13 +39,32 @@ struct Datagram {
 /// kernel buffer would).
 const INBOX: usize = 1024;
 
+/// Addresses one connection may be reached at: the paths of its candidate pairs that passed a
+/// check (a browser checks a handful). Beyond it the one heard from longest ago goes.
+pub const MAX_REMOTES: usize = 8;
+
+/// A route heard from within this long stays with its connection: another connection answering
+/// a check from the same address (a spoofed source, or a NAT that reused it) does not take it.
+/// ICE consent expires after 30 s without a check (RFC 7675), so a real path reused by a NAT is
+/// free by then.
+const ROUTE_HOLD: Duration = Duration::from_secs(30);
+
 type ConnId = u64;
+
+/// A path: the shared socket's local address and the remote address.
+type Remote = (IpAddr, SocketAddr);
+
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    conn: ConnId,
+    /// When a datagram last came this way (or the route was learned).
+    seen: Instant,
+}
 
 #[derive(Debug, Default)]
 struct Routes {
     by_ufrag: HashMap<String, ConnId>,
-    /// (local address, remote address) → connection.
-    by_remote: HashMap<(IpAddr, SocketAddr), ConnId>,
+    by_remote: HashMap<Remote, Route>,
     conns: HashMap<ConnId, Conn>,
 }
 
@@ -49,7 +73,54 @@ struct Conn {
     ufrag: String,
     /// One inbox per local address the connection's ICE agent bound.
     inboxes: Vec<(IpAddr, mpsc::Sender<Datagram>)>,
-    remotes: Vec<(IpAddr, SocketAddr)>,
+    remotes: Vec<Remote>,
+}
+
+impl Routes {
+    /// Connection `id` answered a check from `remote`: the path becomes its route, unless
+    /// another live connection heard from it lately. Returns whether it did.
+    fn learn(&mut self, id: ConnId, remote: Remote, now: Instant) -> bool {
+        if !self.conns.contains_key(&id) {
+            return false;
+        }
+        if let Some(route) = self.by_remote.get_mut(&remote) {
+            if route.conn == id {
+                route.seen = now;
+                return true;
+            }
+            let held = self.conns.contains_key(&route.conn)
+                && now.saturating_duration_since(route.seen) < ROUTE_HOLD;
+            if held {
+                return false;
+            }
+            let old = route.conn;
+            if let Some(c) = self.conns.get_mut(&old) {
+                c.remotes.retain(|r| *r != remote);
+            }
+        }
+        self.by_remote.insert(
+            remote,
+            Route {
+                conn: id,
+                seen: now,
+            },
+        );
+        let Some(c) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        c.remotes.push(remote);
+        if c.remotes.len() > MAX_REMOTES {
+            let by_remote = &self.by_remote;
+            let seen = |r: &Remote| by_remote.get(r).map(|route| route.seen);
+            if let Some(stale) = c.remotes.iter().copied().min_by_key(seen) {
+                c.remotes.retain(|r| *r != stale);
+                if self.by_remote.get(&stale).is_some_and(|r| r.conn == id) {
+                    self.by_remote.remove(&stale);
+                }
+            }
+        }
+        true
+    }
 }
 
 /// What the receive loops share with the mux.
@@ -69,27 +140,16 @@ impl Shared {
     fn route(&self, local: IpAddr, from: SocketAddr, data: &[u8]) {
         let inbox = {
             let mut routes = self.routes();
+            // A check goes to the connection it names, whose agent verifies it; it teaches no
+            // route by itself.
             let by_ufrag = stun::binding_request_ufrag(data)
                 .and_then(|ufrag| routes.by_ufrag.get(ufrag).copied());
-            let id = match by_ufrag {
-                Some(id) => {
-                    // The request proves who this address talks to (a new path, or an address
-                    // a NAT gave to someone else).
-                    if let Some(old) = routes.by_remote.insert((local, from), id)
-                        && old != id
-                        && let Some(c) = routes.conns.get_mut(&old)
-                    {
-                        c.remotes.retain(|r| *r != (local, from));
-                    }
-                    if let Some(c) = routes.conns.get_mut(&id)
-                        && !c.remotes.contains(&(local, from))
-                    {
-                        c.remotes.push((local, from));
-                    }
-                    Some(id)
-                }
-                None => routes.by_remote.get(&(local, from)).copied(),
-            };
+            let id = by_ufrag.or_else(|| {
+                routes.by_remote.get_mut(&(local, from)).map(|route| {
+                    route.seen = Instant::now();
+                    route.conn
+                })
+            });
             id.and_then(|id| routes.conns.get(&id)).and_then(|c| {
                 c.inboxes
                     .iter()
@@ -168,6 +228,11 @@ impl UdpMux {
         self.shared.routes().conns.len()
     }
 
+    /// Paths (local address, remote address) that route to a connection now.
+    pub fn routes(&self) -> usize {
+        self.shared.routes().by_remote.len()
+    }
+
     /// Datagrams dropped so far: for no known connection, or beyond a full inbox.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
@@ -202,8 +267,9 @@ impl UdpMux {
         rx
     }
 
-    /// The shared socket for `local`, or one of the same family.
-    fn socket_for(&self, local: IpAddr) -> Option<Arc<UdpSocket>> {
+    /// The shared socket for `local`, or one of the same family, and the address it is bound
+    /// to (which keys the routes through it).
+    fn socket_for(&self, local: IpAddr) -> Option<(IpAddr, Arc<UdpSocket>)> {
         self.sockets
             .iter()
             .find(|(ip, _)| *ip == local)
@@ -212,7 +278,7 @@ impl UdpMux {
                     .iter()
                     .find(|(ip, _)| ip.is_ipv4() == local.is_ipv4())
             })
-            .map(|(_, s)| s.clone())
+            .map(|(ip, s)| (*ip, s.clone()))
     }
 }
 
@@ -243,7 +309,11 @@ impl Drop for MuxConnection {
                 routes.by_ufrag.remove(&c.ufrag);
             }
             for r in c.remotes {
-                if routes.by_remote.get(&r) == Some(&self.id) {
+                if routes
+                    .by_remote
+                    .get(&r)
+                    .is_some_and(|route| route.conn == self.id)
+                {
                     routes.by_remote.remove(&r);
                 }
             }
@@ -302,3 +372,6 @@ async fn receive(local: IpAddr, socket: Arc<UdpSocket>, shared: Arc<Shared>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

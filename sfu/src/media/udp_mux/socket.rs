@@ -2,15 +2,16 @@
 //! sockets. The PeerConnection binds a socket of its own as usual (its host candidate's
 //! address; the SFU announces the shared port instead); [`MuxRuntime::wrap_udp_socket`] closes
 //! it and hands back a view of the shared socket: sends go out from the shared port, receives
-//! come from this connection's inbox.
+//! come from this connection's inbox. A Binding success response it sends teaches the mux the
+//! route to its destination.
 
 use std::future::Future;
 use std::io::{self, IoSliceMut};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -19,7 +20,7 @@ use webrtc::runtime::{
     TokioRuntime, Transmit,
 };
 
-use super::{ConnId, Datagram, UdpMux};
+use super::{ConnId, Datagram, Shared, UdpMux, stun};
 
 /// One connection's runtime on the shared port.
 #[derive(Debug)]
@@ -55,7 +56,7 @@ impl Runtime for MuxRuntime {
     fn wrap_udp_socket(&self, own: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
         let local = own.local_addr()?;
         drop(own);
-        let shared = self.mux.socket_for(local.ip()).ok_or_else(|| {
+        let (route_ip, shared) = self.mux.socket_for(local.ip()).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
                 format!("the shared UDP port has no socket for {}", local.ip()),
@@ -63,6 +64,9 @@ impl Runtime for MuxRuntime {
         })?;
         Ok(Arc::new(MuxSocket {
             local,
+            route_ip,
+            id: self.id,
+            routes: self.mux.shared.clone(),
             shared,
             inbox: Mutex::new(self.mux.inbox(self.id, local.ip())),
         }))
@@ -115,6 +119,10 @@ impl Runtime for MuxRuntime {
 struct MuxSocket {
     /// The address the PeerConnection bound (and keys this socket by).
     local: SocketAddr,
+    /// The shared socket's address, which keys the routes through it.
+    route_ip: IpAddr,
+    id: ConnId,
+    routes: Arc<Shared>,
     shared: Arc<UdpSocket>,
     inbox: Mutex<mpsc::Receiver<Datagram>>,
 }
@@ -125,6 +133,13 @@ impl AsyncUdpSocket for MuxSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        if stun::is_binding_success(transmit.contents) {
+            // The agent verified a check from there: that path is ours.
+            let remote = (self.route_ip, transmit.destination);
+            if !self.routes.routes().learn(self.id, remote, Instant::now()) {
+                tracing::debug!(destination = %transmit.destination, "a route held by another connection stays with it");
+            }
+        }
         // One datagram per send: `max_gso_segments` is 1, so no caller batches.
         self.shared
             .poll_send_to(cx, transmit.contents, transmit.destination)

@@ -1,9 +1,12 @@
 //! Just enough STUN (RFC 5389) to route a datagram on the shared port: the USERNAME of a
 //! Binding request, whose first half is the ICE username fragment of the connection it is for
-//! (RFC 8445 §7.2.2: "RFRAG:LFRAG", RFRAG being the receiver's).
+//! (RFC 8445 §7.2.2: "RFRAG:LFRAG", RFRAG being the receiver's), and whether a datagram a
+//! connection sends is a Binding success response (its ICE agent checked a request's
+//! MESSAGE-INTEGRITY and answered it).
 
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const BINDING_REQUEST: [u8; 2] = [0x00, 0x01];
+const BINDING_SUCCESS: [u8; 2] = [0x01, 0x01];
 const USERNAME: u16 = 0x0006;
 const HEADER_LEN: usize = 20;
 
@@ -34,9 +37,16 @@ pub fn binding_request_ufrag(datagram: &[u8]) -> Option<&str> {
     None
 }
 
+/// Whether `datagram` is a STUN Binding success response.
+pub fn is_binding_success(datagram: &[u8]) -> bool {
+    datagram.len() >= HEADER_LEN
+        && datagram[0..2] == BINDING_SUCCESS
+        && datagram[4..8] == MAGIC_COOKIE
+}
+
 #[cfg(test)]
 mod tests {
-    use super::binding_request_ufrag;
+    use super::{binding_request_ufrag, is_binding_success};
 
     fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
         let mut a = kind.to_be_bytes().to_vec();
@@ -96,6 +106,18 @@ mod tests {
         truncated.truncate(30);
         assert_eq!(binding_request_ufrag(&truncated), None);
         assert_eq!(binding_request_ufrag(&[]), None);
+    }
+
+    #[test]
+    fn a_binding_success_response_is_recognised() {
+        let user = [attribute(0x0006, b"a:b")];
+        assert!(is_binding_success(&message([1, 1], &[])));
+        assert!(!is_binding_success(&message([0, 1], &user)));
+        assert!(!is_binding_success(&message([1, 0x11], &[])));
+        let mut no_cookie = message([1, 1], &[]);
+        no_cookie[4] = 0;
+        assert!(!is_binding_success(&no_cookie));
+        assert!(!is_binding_success(&[1, 1, 0, 0]));
     }
 
     proptest::proptest! {
