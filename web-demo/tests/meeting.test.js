@@ -74,7 +74,8 @@ test("two, then three participants see each other; a leaver advances the epoch",
 
   // Stopping the camera stops the video the other side sees; starting it brings it back.
   await alice.page.click("#camera");
-  assert.equal(await alice.page.getAttribute("#camera", "aria-pressed"), "true");
+  // The button says so once the track is off (the handler awaits replacing it).
+  await alice.page.waitForSelector('#camera[aria-pressed="true"]');
   await until("alice's video to stop at bob", async () => !(await seesPlaying(bob, ["alice"])));
   await alice.page.click("#camera");
   await until("alice's video to come back", () => seesPlaying(bob, ["alice"]));

@@ -6,16 +6,20 @@
 //! Routing an arriving datagram: a STUN Binding request names the connection by its ICE
 //! username fragment (chosen by us, registered here) and goes to it; everything else (DTLS,
 //! SRTP, STUN responses) follows the source address. An address becomes a connection's route
-//! only when that connection's ICE agent answers a check from it with a Binding success
-//! response, that is after it verified the request's MESSAGE-INTEGRITY with the connection's
-//! password: a stranger who learns or guesses a username fragment teaches no route. A
-//! connection keeps at most [`MAX_REMOTES`] addresses, and a route in use is never taken by
-//! another connection. Datagrams for nobody are dropped and counted.
+//! only through a check that succeeded, in either direction: the connection's ICE agent
+//! answers a check from it with a Binding success response (after verifying the request's
+//! MESSAGE-INTEGRITY with the connection's password), or a Binding success response comes from
+//! it carrying the transaction id of a check the connection sent there (96 random bits only
+//! the path sees). webrtc-rs answers a nominating check only once its own check of the pair
+//! succeeded, so browsers that nominate at once need the second way. A stranger who learns or
+//! guesses a username fragment teaches no route. A connection keeps at most [`MAX_REMOTES`]
+//! addresses, and a route in use is never taken by another connection. Datagrams for nobody are
+//! dropped and counted.
 
 mod socket;
 pub mod stun;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +53,13 @@ pub const MAX_REMOTES: usize = 8;
 /// free by then.
 const ROUTE_HOLD: Duration = Duration::from_secs(30);
 
+/// Checks in flight (sent, not yet answered) the mux remembers, for all connections; the oldest
+/// is forgotten first. An ICE agent retransmits a handful of checks per pair.
+const MAX_CHECKS: usize = 4096;
+
+/// How long a check sent may be answered.
+const CHECK_ANSWERED_WITHIN: Duration = Duration::from_secs(10);
+
 type ConnId = u64;
 
 /// A path: the shared socket's local address and the remote address.
@@ -66,6 +77,10 @@ struct Routes {
     by_ufrag: HashMap<String, ConnId>,
     by_remote: HashMap<Remote, Route>,
     conns: HashMap<ConnId, Conn>,
+    /// Checks connections sent, by transaction id: who sent it, where, when.
+    checks: HashMap<[u8; 12], (ConnId, Remote, Instant)>,
+    /// Their transaction ids, oldest first.
+    check_order: VecDeque<[u8; 12]>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +92,30 @@ struct Conn {
 }
 
 impl Routes {
+    /// Connection `id` sent a check with this transaction id to `remote`.
+    fn sent_check(&mut self, id: ConnId, tid: [u8; 12], remote: Remote, now: Instant) {
+        if self.checks.insert(tid, (id, remote, now)).is_none() {
+            self.check_order.push_back(tid);
+        }
+        while self.check_order.len() > MAX_CHECKS {
+            if let Some(old) = self.check_order.pop_front() {
+                self.checks.remove(&old);
+            }
+        }
+    }
+
+    /// A Binding success response with transaction id `tid` came from `remote`: the connection
+    /// whose check it answers, if that check went there, lately.
+    fn answered_check(&mut self, tid: [u8; 12], remote: Remote, now: Instant) -> Option<ConnId> {
+        let &(id, to, at) = self.checks.get(&tid)?;
+        if to != remote || now.saturating_duration_since(at) > CHECK_ANSWERED_WITHIN {
+            return None;
+        }
+        self.checks.remove(&tid);
+        self.check_order.retain(|t| *t != tid);
+        self.learn(id, remote, now).then_some(id)
+    }
+
     /// Connection `id` answered a check from `remote`: the path becomes its route, unless
     /// another live connection heard from it lately. Returns whether it did.
     fn learn(&mut self, id: ConnId, remote: Remote, now: Instant) -> bool {
@@ -144,7 +183,13 @@ impl Shared {
             // route by itself.
             let by_ufrag = stun::binding_request_ufrag(data)
                 .and_then(|ufrag| routes.by_ufrag.get(ufrag).copied());
-            let id = by_ufrag.or_else(|| {
+            let answered = if by_ufrag.is_none() && stun::is_binding_success(data) {
+                stun::transaction_id(data)
+                    .and_then(|tid| routes.answered_check(tid, (local, from), Instant::now()))
+            } else {
+                None
+            };
+            let id = by_ufrag.or(answered).or_else(|| {
                 routes.by_remote.get_mut(&(local, from)).map(|route| {
                     route.seen = Instant::now();
                     route.conn

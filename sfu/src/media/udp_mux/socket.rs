@@ -3,7 +3,7 @@
 //! address; the SFU announces the shared port instead); [`MuxRuntime::wrap_udp_socket`] closes
 //! it and hands back a view of the shared socket: sends go out from the shared port, receives
 //! come from this connection's inbox. A Binding success response it sends teaches the mux the
-//! route to its destination.
+//! route to its destination; a Binding request it sends is remembered, so that its answer does.
 
 use std::future::Future;
 use std::io::{self, IoSliceMut};
@@ -133,12 +133,19 @@ impl AsyncUdpSocket for MuxSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        let remote = (self.route_ip, transmit.destination);
         if stun::is_binding_success(transmit.contents) {
             // The agent verified a check from there: that path is ours.
-            let remote = (self.route_ip, transmit.destination);
             if !self.routes.routes().learn(self.id, remote, Instant::now()) {
                 tracing::debug!(destination = %transmit.destination, "a route held by another connection stays with it");
             }
+        } else if stun::is_binding_request(transmit.contents)
+            && let Some(tid) = stun::transaction_id(transmit.contents)
+        {
+            // A check of ours: its answer, from there, will show the path works.
+            self.routes
+                .routes()
+                .sent_check(self.id, tid, remote, Instant::now());
         }
         // One datagram per send: `max_gso_segments` is 1, so no caller batches.
         self.shared

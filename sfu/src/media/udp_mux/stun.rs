@@ -1,8 +1,8 @@
 //! Just enough STUN (RFC 5389) to route a datagram on the shared port: the USERNAME of a
 //! Binding request, whose first half is the ICE username fragment of the connection it is for
-//! (RFC 8445 §7.2.2: "RFRAG:LFRAG", RFRAG being the receiver's), and whether a datagram a
-//! connection sends is a Binding success response (its ICE agent checked a request's
-//! MESSAGE-INTEGRITY and answered it).
+//! (RFC 8445 §7.2.2: "RFRAG:LFRAG", RFRAG being the receiver's); whether a datagram is a
+//! Binding request or success response; and the transaction id that ties a response to its
+//! request.
 
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const BINDING_REQUEST: [u8; 2] = [0x00, 0x01];
@@ -39,14 +39,26 @@ pub fn binding_request_ufrag(datagram: &[u8]) -> Option<&str> {
 
 /// Whether `datagram` is a STUN Binding success response.
 pub fn is_binding_success(datagram: &[u8]) -> bool {
-    datagram.len() >= HEADER_LEN
-        && datagram[0..2] == BINDING_SUCCESS
-        && datagram[4..8] == MAGIC_COOKIE
+    is(datagram, BINDING_SUCCESS)
+}
+
+/// Whether `datagram` is a STUN Binding request.
+pub fn is_binding_request(datagram: &[u8]) -> bool {
+    is(datagram, BINDING_REQUEST)
+}
+
+/// The 96-bit transaction id of a STUN message (a response carries its request's).
+pub fn transaction_id(datagram: &[u8]) -> Option<[u8; 12]> {
+    datagram.get(8..HEADER_LEN)?.try_into().ok()
+}
+
+fn is(datagram: &[u8], kind: [u8; 2]) -> bool {
+    datagram.len() >= HEADER_LEN && datagram[0..2] == kind && datagram[4..8] == MAGIC_COOKIE
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{binding_request_ufrag, is_binding_success};
+    use super::{binding_request_ufrag, is_binding_request, is_binding_success, transaction_id};
 
     fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
         let mut a = kind.to_be_bytes().to_vec();
@@ -118,6 +130,10 @@ mod tests {
         no_cookie[4] = 0;
         assert!(!is_binding_success(&no_cookie));
         assert!(!is_binding_success(&[1, 1, 0, 0]));
+        assert!(is_binding_request(&message([0, 1], &user)));
+        assert!(!is_binding_request(&message([1, 1], &[])));
+        assert_eq!(transaction_id(&message([1, 1], &[])), Some([7; 12]));
+        assert_eq!(transaction_id(&[1, 1, 0, 0]), None);
     }
 
     proptest::proptest! {

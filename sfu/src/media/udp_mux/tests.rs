@@ -166,3 +166,45 @@ async fn an_address_routes_only_after_its_check_is_answered() {
     drop(connection);
     assert_eq!(mux.routes(), 0, "a connection that leaves takes its routes");
 }
+
+#[test]
+fn a_check_answered_from_where_it_went_teaches_the_route_and_nothing_else_does() {
+    let mut routes = routes_with(&[1, 2]);
+    let t0 = Instant::now();
+    routes.sent_check(1, [1; 12], remote(1000), t0);
+    // An answer with another transaction id, or from another address, or too late: nothing.
+    assert_eq!(routes.answered_check([2; 12], remote(1000), t0), None);
+    assert_eq!(routes.answered_check([1; 12], remote(1001), t0), None);
+    assert_eq!(
+        routes.answered_check([1; 12], remote(1000), t0 + Duration::from_secs(11)),
+        None
+    );
+    assert_eq!(owner(&routes, remote(1000)), None);
+    routes.sent_check(1, [3; 12], remote(1000), t0);
+    assert_eq!(routes.answered_check([3; 12], remote(1000), t0), Some(1));
+    assert_eq!(owner(&routes, remote(1000)), Some(1));
+    // Used once.
+    assert_eq!(routes.answered_check([3; 12], remote(1000), t0), None);
+    // A check of connection 2 to an address connection 1 uses does not take it.
+    routes.sent_check(2, [4; 12], remote(1000), t0);
+    assert_eq!(routes.answered_check([4; 12], remote(1000), t0), None);
+    assert_eq!(owner(&routes, remote(1000)), Some(1));
+}
+
+#[test]
+fn the_checks_remembered_are_bounded() {
+    let mut routes = routes_with(&[1]);
+    let t0 = Instant::now();
+    for i in 0..(super::MAX_CHECKS as u32 + 100) {
+        let mut tid = [0u8; 12];
+        tid[..4].copy_from_slice(&i.to_be_bytes());
+        routes.sent_check(1, tid, remote(1000), t0);
+    }
+    assert_eq!(routes.checks.len(), super::MAX_CHECKS);
+    assert_eq!(routes.check_order.len(), super::MAX_CHECKS);
+    assert_eq!(
+        routes.answered_check([0; 12], remote(1000), t0),
+        None,
+        "the oldest is forgotten"
+    );
+}
