@@ -11,7 +11,7 @@ use media_crypto::mls::{MlsSession, SessionConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use signaling_protocol::{ServerMessage, credential_identity};
-use signaling_server::token::{self, Claims};
+use signaling_token::{self as token, Claims};
 
 use crate::{Accomplice, Proxy};
 

@@ -207,36 +207,20 @@ impl Report {
         t
     }
 
-    /// A self-contained HTML page: the summary, the latency histogram, and time series.
+    /// A self-contained HTML page: the summary, the latency histogram, and time series
+    /// (`report.html`, with the table and the report's JSON put in).
     pub fn html(&self) -> String {
+        // Inside <script>, "</" could end the element: JSON allows "<\/" for it.
         let json = serde_json::to_string(self)
             .unwrap_or_default()
             .replace("</", "<\\/");
-        format!(
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>E2EE load test</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2rem;max-width:70rem}}pre{{background:#f4f4f4;padding:1rem}}
-svg{{background:#fafafa;border:1px solid #ddd;margin:.5rem 0}}</style></head><body>
-<h1>E2EE load test</h1><pre id="table">{table}</pre>
-<h2>Frame latency (encrypt at the sender to decrypt at the receiver)</h2><svg id="hist" width="900" height="260"></svg>
-<h2>Frames decrypted per second, and the worst latency in each second</h2><svg id="recv" width="900" height="260"></svg>
-<h2>SFU: forwarded packets per second and CPU</h2><svg id="sfu" width="900" height="260"></svg>
-<script>const r={json};
-function chart(id,xs,series,xl){{const s=document.getElementById(id),W=900,H=260,P=45;
-const X=Math.max(...xs,1);let out='';
-series.forEach(([ys,color,label,bars],k)=>{{const Y=Math.max(...ys,1e-9);
-ys.forEach((y,i)=>{{const x=P+(W-2*P)*(bars?i/ys.length:xs[i]/X),h=(H-2*P)*y/Y;
-out+=bars?`<rect x="${{x}}" y="${{H-P-h}}" width="${{(W-2*P)/ys.length-1}}" height="${{h}}" fill="${{color}}"/>`
-:(i?`<line x1="${{P+(W-2*P)*xs[i-1]/X}}" y1="${{H-P-(H-2*P)*ys[i-1]/Y}}" x2="${{x}}" y2="${{H-P-h}}" stroke="${{color}}" stroke-width="2"/>`:'');}});
-out+=`<text x="${{P+k*260}}" y="15" fill="${{color}}">${{label}} (max ${{Y.toFixed(1)}})</text>`;}});
-out+=`<text x="${{W/2}}" y="${{H-8}}">${{xl}}</text>`;s.innerHTML=out;}}
-chart('hist',r.latency_histogram.map(b=>b[0]),[[r.latency_histogram.map(b=>b[1]),'#1a73e8','frames',true]],'latency bucket, ms (upper bound)');
-chart('recv',r.received_per_second.map((_,i)=>i),[[r.received_per_second.map(v=>v[0]),'#188038','frames/s'],[r.received_per_second.map(v=>v[1]),'#d93025','worst latency ms']],'second of the run');
-chart('sfu',r.sfu_samples.map(s=>s.second),[[r.sfu_samples.map(s=>s.packets_per_second),'#1a73e8','packets/s'],[r.sfu_samples.map(s=>s.cpu_percent??0),'#e37400','CPU %']],'second of the meeting');
-</script></body></html>"#,
-            table = html_escape(&self.table()),
-        )
+        HTML_TEMPLATE
+            .replace("{{TABLE}}", &html_escape(&self.table()))
+            .replace("{{REPORT_JSON}}", &json)
     }
 }
+
+const HTML_TEMPLATE: &str = include_str!("report.html");
 
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -257,4 +241,40 @@ fn buckets(h: &Histogram<u64>) -> Vec<Bucket> {
         below = upto;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_holds_the_table_and_the_report() {
+        let scenario = Scenario::default();
+        let samples = vec![SfuSample {
+            second: 1.0,
+            packets_per_second: 500.0,
+            cpu_percent: Some(12.5),
+        }];
+        let report = Report::build(
+            &scenario,
+            &[],
+            &histogram(),
+            0,
+            1.0,
+            None,
+            None,
+            samples,
+            0.0,
+        );
+        let html = report.html();
+        assert!(!html.contains("{{"), "every placeholder is filled");
+        assert!(html.contains("participants joined"));
+        let json = html
+            .split("const report = ")
+            .nth(1)
+            .and_then(|rest| rest.split(";\n").next())
+            .expect("the report in the page");
+        let parsed: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+        assert_eq!(parsed["sfu_samples"][0]["cpu_percent"], 12.5);
+    }
 }

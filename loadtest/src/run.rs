@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::IndexedRandom;
-use signaling_server::token::{self, Claims};
+use signaling_token::{self as token, Claims};
 
 use crate::bot::{Bot, BotSpec, JOIN_TIMEOUT, RunContext};
 use crate::media::TestMedia;
@@ -43,14 +43,7 @@ impl Target {
         };
         match secret {
             Some(secret) => Ok(token::mint(
-                &Claims {
-                    room: room.into(),
-                    sub: identity.into(),
-                    exp: token::unix_now() + 24 * 3600,
-                    nbf: None,
-                    iat: None,
-                    publish: true,
-                },
+                &Claims::new(room, identity, token::DEFAULT_MAX_LIFETIME),
                 secret.as_bytes(),
             )?),
             None => {

@@ -1,6 +1,6 @@
 //! The SFU under test: a local `sfu` process started for the run (so its CPU time and memory
-//! can be read from /proc), or a running one reached by URL. Plain HTTP GETs for tokens and
-//! metrics.
+//! can be read from /proc), or a running one reached by URL. Plain HTTP GETs (ureq) for
+//! tokens and metrics.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Linux's USER_HZ: /proc CPU times are in these ticks.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -98,21 +97,22 @@ impl LocalSfu {
     }
 }
 
-/// `GET path` on `addr` (`host:port`); the status and the body.
+/// `GET path` on `addr` (`host:port`, plain HTTP); the status and the body.
 pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).await?;
-    let status = response.get(9..12).context("HTTP status")?.parse()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let url = format!("http://{addr}{path}");
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    // ureq blocks; the runtime's blocking pool carries it.
+    tokio::task::spawn_blocking(move || {
+        let mut response = agent.get(&url).call().with_context(|| url.clone())?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string()?;
+        Ok((status, body))
+    })
+    .await?
 }
 
 /// A counter's value from the SFU's /metrics.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use media_crypto::mls::{MlsError, MlsSession, Processed, SessionConfig};
+use media_crypto::mls::{Misuse, MlsError, MlsSession, PeerFault, Processed, SessionConfig};
 use media_crypto::sframe::DecryptError;
 
 const T0: Duration = Duration::ZERO;
@@ -238,10 +238,10 @@ fn in_a_commit_race_the_delivery_service_picks_one_and_nobody_forks() {
     // Bob's losing commit, delivered late, is refused as stale by everyone.
     assert_eq!(
         c.process(&from_b.commit, T0),
-        Err(MlsError::StaleEpoch {
+        Err(MlsError::Peer(PeerFault::StaleEpoch {
             message_epoch: 1,
             current: 2
-        })
+        }))
     );
     assert_converged(&[&a, &b, &c]);
 }
@@ -250,7 +250,10 @@ fn in_a_commit_race_the_delivery_service_picks_one_and_nobody_forks() {
 fn a_lost_commit_can_be_discarded_and_retried() {
     let (mut a, mut b, _c) = three();
     let out = a.commit(&[], &[]).expect("commit");
-    assert_eq!(a.commit(&[], &[]).map(|_| ()), Err(MlsError::CommitPending));
+    assert_eq!(
+        a.commit(&[], &[]).map(|_| ()),
+        Err(MlsError::Misuse(Misuse::CommitPending))
+    );
     a.discard_pending_commit().expect("discard");
     assert_eq!(a.epoch(), Some(1));
     // The discarded commit never happened; bob may still take it.
@@ -269,29 +272,29 @@ fn garbage_and_misdirected_messages_are_typed_errors_that_change_nothing() {
     for garbage in [&b""[..], b"\x00\x01", &[0xff; 64]] {
         assert!(matches!(
             a.process(garbage, T0),
-            Err(MlsError::Malformed { .. })
+            Err(MlsError::Peer(PeerFault::Malformed { .. }))
         ));
         assert!(matches!(
             a.join_from_welcome(garbage, T0),
-            Err(MlsError::AlreadyInGroup)
+            Err(MlsError::Misuse(Misuse::AlreadyInGroup))
         ));
         assert!(matches!(
             member("x").join_from_welcome(garbage, T0),
-            Err(MlsError::Malformed { .. })
+            Err(MlsError::Peer(PeerFault::Malformed { .. }))
         ));
         assert!(matches!(
             a.commit(&[garbage.to_vec()], &[]),
-            Err(MlsError::Malformed { .. })
+            Err(MlsError::Peer(PeerFault::Malformed { .. }))
         ));
     }
     // A key package where a commit is expected.
     let kp = member("y").key_package().expect("kp");
     assert_eq!(
         a.process(&kp, T0),
-        Err(MlsError::UnexpectedMessage {
+        Err(MlsError::Peer(PeerFault::UnexpectedMessage {
             expected: "proposal or commit",
             got: "key package"
-        })
+        }))
     );
     // A commit with one byte flipped inside fails validation.
     let out = b.commit(&[], &[]).expect("commit");
@@ -303,11 +306,14 @@ fn garbage_and_misdirected_messages_are_typed_errors_that_change_nothing() {
     let mut other = member("z");
     other.create_group(b"elsewhere", T0).expect("create");
     let foreign = other.commit(&[], &[]).expect("commit");
-    assert_eq!(a.process(&foreign.commit, T0), Err(MlsError::WrongGroup));
+    assert_eq!(
+        a.process(&foreign.commit, T0),
+        Err(MlsError::Peer(PeerFault::WrongGroup))
+    );
     // Removing a leaf that is nobody.
     assert_eq!(
         a.commit(&[], &[42]).map(|_| ()),
-        Err(MlsError::NotAMember(42))
+        Err(MlsError::Misuse(Misuse::NotAMember(42)))
     );
     assert_eq!((a.epoch(), a.safety_number()), (epoch, number));
     // And the untampered commit still works afterwards.

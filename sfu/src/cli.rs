@@ -3,14 +3,14 @@
 //! Flags (each also from an environment variable) override the configuration file, which
 //! overrides the defaults.
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use signaling_server::token::{self, Claims};
+use clap::{ArgMatches, Args, Parser, Subcommand};
+use signaling_token::{self as token, Claims};
 
-use crate::config::{self, SfuConfig};
+use crate::config::{self, Problem, SfuConfig};
+use crate::http_client::{self, HttpClient, Trust};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "End-to-end encrypted video conferencing SFU")]
@@ -37,9 +37,15 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// The server's HTTP listen address.
+    /// The server: its listen address, http:// or https:// (when it serves TLS).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// Believe only the CAs in this PEM file for an https:// URL (a private CA).
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub ca: Option<PathBuf>,
+    /// Do not check the server's certificate (self-signed test servers only).
+    #[arg(long)]
+    pub insecure: bool,
     /// The admin token.
     #[arg(long, env = "SFU_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: String,
@@ -66,7 +72,7 @@ pub enum AdminCommand {
 }
 
 /// `sfu admin ...`: what the server answered.
-pub async fn admin(args: &AdminArgs) -> anyhow::Result<String> {
+pub async fn admin(args: &AdminArgs) -> Result<String, http_client::AdminError> {
     let (method, path) = match &args.action {
         AdminCommand::Rooms => ("GET", "/admin/rooms".to_owned()),
         AdminCommand::Remove { room, participant } => (
@@ -75,21 +81,24 @@ pub async fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         ),
         AdminCommand::Close { room } => ("DELETE", format!("/admin/rooms/{}", encode(room))),
     };
-    let body = crate::http_client::admin(&args.url, &args.admin_token, method, &path).await?;
+    let trust = match (&args.ca, args.insecure) {
+        (Some(ca), _) => Trust::Ca(ca.clone()),
+        (None, true) => Trust::Insecure,
+        (None, false) => Trust::PublicCas,
+    };
+    let client = HttpClient::new(&trust).map_err(http_client::AdminError::Http)?;
+    let body = http_client::admin(&client, &args.url, &args.admin_token, method, &path).await?;
     Ok(if body.is_empty() { "ok".into() } else { body })
 }
 
-/// Percent-encodes a path segment.
+/// Percent-encodes a path segment: everything but RFC 3986's unreserved characters.
 fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(segment, NOT_UNRESERVED).to_string()
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,65 +132,12 @@ pub struct TokenArgs {
 /// The server's settings.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// TOML configuration file.
+    /// TOML configuration file (sfu/sfu.example.toml shows every setting); flags and SFU_*
+    /// variables outrank it.
     #[arg(long, env = "SFU_CONFIG")]
     pub config: Option<PathBuf>,
-    /// HTTP listen address [default: 127.0.0.1:8080].
-    #[arg(long, env = "SFU_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// The address media binds [default: the listen address's]; 0.0.0.0 for every interface.
-    #[arg(long, env = "SFU_MEDIA_IP")]
-    pub media_ip: Option<IpAddr>,
-    /// Public IP for ICE host candidates (1:1 NAT).
-    #[arg(long, env = "SFU_PUBLIC_IP")]
-    pub public_ip: Option<IpAddr>,
-    /// Lowest UDP port for media [default: 50000]; 0 lets the OS pick any port.
-    #[arg(long, env = "SFU_UDP_PORT_MIN")]
-    pub udp_port_min: Option<u16>,
-    /// Highest UDP port for media [default: 50199]. One port per participant.
-    #[arg(long, env = "SFU_UDP_PORT_MAX")]
-    pub udp_port_max: Option<u16>,
-    /// Single-port mode: all participants' media on this one UDP port (instead of the
-    /// range); 0 lets the OS pick it.
-    #[arg(long, env = "SFU_UDP_PORT")]
-    pub udp_port: Option<u16>,
-    /// A STUN or TURN URL handed to clients (repeat the flag for several;
-    /// comma-separated in SFU_ICE_SERVERS).
-    #[arg(long = "ice-server", env = "SFU_ICE_SERVERS", value_delimiter = ',')]
-    pub ice_servers: Option<Vec<String>>,
-    /// The TURN server's shared secret (coturn static-auth-secret), for time-limited
-    /// credentials.
-    #[arg(long, env = "SFU_TURN_SECRET", hide_env_values = true)]
-    pub turn_secret: Option<String>,
-    /// Secret for HS256 access tokens (at least 16 bytes).
-    #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
-    pub token_secret: Option<String>,
-    /// PEM certificate chain: serve HTTPS/WSS (with --tls-key).
-    #[arg(long, env = "SFU_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, env = "SFU_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// Open signaling connections per client address [default: 50].
-    #[arg(long, env = "SFU_MAX_CONNECTIONS_PER_IP")]
-    pub max_connections_per_ip: Option<usize>,
-    /// A reverse proxy whose X-Forwarded-For names the client (repeat for several;
-    /// comma-separated in SFU_TRUSTED_PROXIES).
-    #[arg(
-        long = "trusted-proxy",
-        env = "SFU_TRUSTED_PROXIES",
-        value_delimiter = ','
-    )]
-    pub trusted_proxies: Option<Vec<IpAddr>>,
-    /// Bearer token that opens the /admin API (at least 16 bytes); without one there is none.
-    #[arg(long, env = "SFU_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-    /// INSECURE dev mode: anyone can get an access token from /dev/token. Local demos only.
-    #[arg(long, env = "SFU_DEV")]
-    pub dev: bool,
-    /// Folder with the browser demo's files.
-    #[arg(long, env = "SFU_DEMO_DIR")]
-    pub demo_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SfuConfig,
     /// Log format.
     #[arg(long, env = "SFU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -194,73 +150,64 @@ pub enum LogFormat {
 }
 
 impl RunArgs {
-    /// The configuration: defaults, then the file, then these flags.
-    pub fn load(&self) -> anyhow::Result<SfuConfig> {
-        let mut config = SfuConfig::default();
-        if let Some(path) = &self.config {
-            config.apply_file(path)?;
-        }
-        config.apply(self.overrides());
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// What these flags and environment variables set, over any file.
-    pub fn overrides(&self) -> config::FileConfig {
-        config::FileConfig {
-            listen: self.listen,
-            media_ip: self.media_ip,
-            public_ip: self.public_ip,
-            udp_port_min: self.udp_port_min,
-            udp_port_max: self.udp_port_max,
-            udp_port: self.udp_port,
-            ice_servers: self.ice_servers.clone(),
-            turn_secret: self.turn_secret.clone(),
-            token_secret: self.token_secret.clone(),
-            admin_token: self.admin_token.clone(),
-            max_connections_per_ip: self.max_connections_per_ip,
-            trusted_proxies: self.trusted_proxies.clone(),
-            tls_cert: self.tls_cert.clone(),
-            tls_key: self.tls_key.clone(),
-            dev: self.dev.then_some(true),
-            demo_dir: self.demo_dir.clone(),
-            ..config::FileConfig::default()
-        }
+    /// The configuration: defaults, then the file, then the environment, then flags
+    /// (`matches` are the command line's, which say which settings were given).
+    pub fn load(&self, matches: &ArgMatches) -> Result<SfuConfig, config::ConfigError> {
+        config::load(&self.settings, matches, self.config.as_deref())
     }
 }
 
+/// Why `sfu token create` made no token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenCreateError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("{} sets no token_secret", .0.display())]
+    NoSecretInFile(PathBuf),
+    #[error("no token secret: pass --token-secret, set SFU_TOKEN_SECRET, or --config FILE")]
+    NoSecret,
+    #[error("the token secret must be at least 16 bytes")]
+    ShortSecret,
+    #[error("--room must not be empty")]
+    EmptyRoom,
+    #[error("--identity must not be empty")]
+    EmptyIdentity,
+    #[error("--identity is refused: {0}")]
+    Identity(#[from] token::IdentityError),
+    #[error("--ttl must be more than zero")]
+    ZeroTtl,
+    #[error("--ttl must be at most {} (the server refuses tokens that live longer)", humantime::format_duration(*.0))]
+    TtlTooLong(Duration),
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+}
+
 /// `sfu token create`: the signed token.
-pub fn token_create(args: &TokenArgs) -> anyhow::Result<String> {
+pub fn token_create(args: &TokenArgs) -> Result<String, TokenCreateError> {
     let secret = match (&args.token_secret, &args.config) {
         (Some(s), _) => s.clone(),
-        (None, Some(path)) => {
-            let mut c = SfuConfig::default();
-            c.apply_file(path)?;
-            c.token_secret
-                .ok_or_else(|| anyhow::anyhow!("{} sets no token_secret", path.display()))?
-        }
-        (None, None) => anyhow::bail!(
-            "no token secret: pass --token-secret, set SFU_TOKEN_SECRET, or --config FILE"
-        ),
+        (None, Some(path)) => config::read_file(path)?
+            .token_secret
+            .ok_or_else(|| TokenCreateError::NoSecretInFile(path.clone()))?,
+        (None, None) => return Err(TokenCreateError::NoSecret),
     };
-    anyhow::ensure!(
-        secret.len() >= 16,
-        "the token secret must be at least 16 bytes"
-    );
-    anyhow::ensure!(!args.room.trim().is_empty(), "--room must not be empty");
-    anyhow::ensure!(
-        !args.identity.trim().is_empty(),
-        "--identity must not be empty"
-    );
-    anyhow::ensure!(!args.ttl.is_zero(), "--ttl must be more than zero");
-    let max = signaling_server::SignalingConfig::default().max_token_lifetime;
-    anyhow::ensure!(
-        args.ttl <= max,
-        "--ttl must be at most {} (the server refuses tokens that live longer)",
-        humantime::format_duration(max)
-    );
-    signaling_server::token::check_identity(&args.identity)
-        .map_err(|e| anyhow::anyhow!("--identity is refused: {e}"))?;
+    if secret.len() < 16 {
+        return Err(TokenCreateError::ShortSecret);
+    }
+    if args.room.trim().is_empty() {
+        return Err(TokenCreateError::EmptyRoom);
+    }
+    if args.identity.trim().is_empty() {
+        return Err(TokenCreateError::EmptyIdentity);
+    }
+    if args.ttl.is_zero() {
+        return Err(TokenCreateError::ZeroTtl);
+    }
+    if args.ttl > token::DEFAULT_MAX_LIFETIME {
+        return Err(TokenCreateError::TtlTooLong(token::DEFAULT_MAX_LIFETIME));
+    }
+    token::check_identity(&args.identity)?;
     let claims = Claims {
         room: args.room.clone(),
         sub: args.identity.clone(),
@@ -275,18 +222,29 @@ pub fn token_create(args: &TokenArgs) -> anyhow::Result<String> {
 /// `sfu check-config FILE`: `Ok` or every problem found, each naming its line. The
 /// environment variables and flags in `run` count, as they would for the server (so a token
 /// secret kept in `SFU_TOKEN_SECRET` is not reported missing).
-pub fn check_config(path: &Path, run: &RunArgs) -> Result<(), Vec<String>> {
+pub fn check_config(path: &Path, run: &RunArgs, matches: &ArgMatches) -> Result<(), Vec<String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    config::check(&text, run.overrides())
+    config::check(&text, &run.settings, matches)
         .map(|_| ())
         .map_err(|problems| {
             problems
                 .into_iter()
-                .map(|p| match p.line {
-                    Some(line) => format!("{}:{line}: {}", path.display(), p.message),
-                    None => format!("{}: {}", path.display(), p.message),
+                .map(|p| Problem {
+                    file: Some(path.to_owned()),
+                    ..p
                 })
+                .map(|p| p.to_string())
                 .collect()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_segments_are_percent_encoded_but_unreserved_characters() {
+        assert_eq!(super::encode("team-a_1.0~x"), "team-a_1.0~x");
+        assert_eq!(super::encode("a b/c?d%"), "a%20b%2Fc%3Fd%25");
+        assert_eq!(super::encode("café"), "caf%C3%A9");
+    }
 }

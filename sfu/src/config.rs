@@ -1,98 +1,102 @@
-//! The server's configuration: documented defaults, overridden by a TOML file, then by
-//! environment variables, then by flags.
+//! The server's configuration, declared once: [`SfuConfig`] is at the same time the TOML file
+//! (serde, unknown keys refused), the flags and their `SFU_*` environment variables (clap), and
+//! the documented defaults (clap's `default_value`s, which `Default` reads too). Layers, lowest
+//! first: defaults, the file, the environment, flags ([`load`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches};
+use serde::{Deserialize, Serialize};
 
 /// Everything the server needs to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SfuConfig {
     /// HTTP listen address: signaling WebSocket, demo, /healthz, /metrics.
-    /// Default `127.0.0.1:8080`.
+    #[arg(long, env = "SFU_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// UDP ports for media, inclusive, one per participant. Default 50000 to 50199. A range
-    /// starting at 0 lets the OS pick any port.
-    pub udp_ports: (u16, u16),
-    /// Single-port mode: every participant's media on this one UDP port (one firewall rule);
-    /// `udp_ports` is then unused. Default: none (the range).
+    /// Lowest UDP port for media, one port per participant; 0 lets the OS pick any port.
+    #[arg(long, env = "SFU_UDP_PORT_MIN", default_value_t = 50000)]
+    pub udp_port_min: u16,
+    /// Highest UDP port for media.
+    #[arg(long, env = "SFU_UDP_PORT_MAX", default_value_t = 50199)]
+    pub udp_port_max: u16,
+    /// Single-port mode: every participant's media on this one UDP port instead of the range
+    /// (one firewall rule); 0 lets the OS pick it. Default: none (the range).
+    #[arg(long, env = "SFU_UDP_PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub udp_port: Option<u16>,
-    /// The address media binds. Default: the listen address's (so behind a reverse proxy,
-    /// with `listen` on loopback, set it: `0.0.0.0` or this machine's address).
+    /// The address media binds; 0.0.0.0 for every interface. Default: the listen address's
+    /// (behind a reverse proxy, with `listen` on loopback, set it).
+    #[arg(long, env = "SFU_MEDIA_IP")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub media_ip: Option<IpAddr>,
     /// The public IP to announce in ICE host candidates (1:1 NAT). Default: none.
+    #[arg(long, env = "SFU_PUBLIC_IP")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<IpAddr>,
-    /// STUN/TURN URLs handed to clients. Default: none (fine on one machine or one LAN).
+    /// A STUN or TURN URL handed to clients (repeat the flag for several; comma-separated in
+    /// SFU_ICE_SERVERS). Default: none (fine on one machine or one LAN).
+    #[arg(long = "ice-server", env = "SFU_ICE_SERVERS", value_delimiter = ',')]
     pub ice_servers: Vec<String>,
-    /// The TURN server's shared secret (coturn `static-auth-secret`): each participant gets
-    /// credentials for the `turn:`/`turns:` URLs, valid 12 hours. Default: none.
+    /// The TURN server's shared secret (coturn static-auth-secret): each participant gets
+    /// credentials for the turn:/turns: URLs, valid 12 hours. Default: none.
+    #[arg(long, env = "SFU_TURN_SECRET", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub turn_secret: Option<String>,
-    /// Participants per room. Default 100.
+    /// Participants per room.
+    #[arg(long, env = "SFU_MAX_PARTICIPANTS_PER_ROOM", default_value_t = 100)]
     pub max_participants_per_room: usize,
-    /// Open signaling connections per client address. Default 50.
+    /// Open signaling connections per client address.
+    #[arg(long, env = "SFU_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
     pub max_connections_per_ip: usize,
-    /// Reverse proxies whose `X-Forwarded-For` names the client. Default none.
+    /// A reverse proxy whose X-Forwarded-For names the client (repeat for several;
+    /// comma-separated in SFU_TRUSTED_PROXIES). Default: none.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SFU_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<IpAddr>,
-    /// Secret for HS256 access tokens. Required unless `dev` is on.
+    /// Secret for HS256 access tokens (at least 16 bytes). Required unless --dev.
+    #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_secret: Option<String>,
-    /// PEM certificate chain and private key: with both, the sfu serves HTTPS and WSS itself
-    /// (reloaded on SIGHUP and when the files change). Default: plain HTTP (behind a proxy).
+    /// PEM certificate chain: with --tls-key, the sfu serves HTTPS and WSS itself (reloaded on
+    /// SIGHUP and when the files change). Default: plain HTTP (behind a proxy).
+    #[arg(long, env = "SFU_TLS_CERT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SFU_TLS_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
-    /// Bearer token for the `/admin` API (at least 16 bytes). Default: none, no admin API.
+    /// Bearer token that opens the /admin API (at least 16 bytes). Default: none, no admin
+    /// API.
+    #[arg(long, env = "SFU_ADMIN_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
-    /// Insecure dev mode: `GET /dev/token` hands tokens to anyone. Default off.
+    /// INSECURE dev mode: anyone can get an access token from /dev/token. Local demos only.
+    #[arg(long, env = "SFU_DEV")]
     pub dev: bool,
-    /// Folder of the browser demo's files, served at `/`. Default `web-demo/static` when it
+    /// Folder with the browser demo's files, served at /. Default: web-demo/static when it
     /// exists.
+    #[arg(long, env = "SFU_DEMO_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub demo_dir: Option<PathBuf>,
 }
 
 impl Default for SfuConfig {
+    /// The documented defaults: the flags' defaults, with no flag, environment or file.
     fn default() -> Self {
-        SfuConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            udp_ports: (50000, 50199),
-            udp_port: None,
-            media_ip: None,
-            public_ip: None,
-            ice_servers: Vec::new(),
-            turn_secret: None,
-            max_participants_per_room: 100,
-            max_connections_per_ip: 50,
-            trusted_proxies: Vec::new(),
-            token_secret: None,
-            admin_token: None,
-            tls_cert: None,
-            tls_key: None,
-            dev: false,
-            demo_dir: Some(PathBuf::from("web-demo/static")).filter(|p| p.is_dir()),
-        }
+        let command = SfuConfig::augment_args(clap::Command::new("sfu")).mut_args(|a| a.env(None));
+        let matches = command
+            .try_get_matches_from(["sfu"])
+            .expect("the defaults parse");
+        SfuConfig::from_arg_matches(&matches).expect("the defaults parse")
     }
-}
-
-/// The TOML file: every field optional, unknown fields refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub listen: Option<SocketAddr>,
-    pub udp_port_min: Option<u16>,
-    pub udp_port_max: Option<u16>,
-    pub udp_port: Option<u16>,
-    pub media_ip: Option<IpAddr>,
-    pub public_ip: Option<IpAddr>,
-    pub ice_servers: Option<Vec<String>>,
-    pub turn_secret: Option<String>,
-    pub max_participants_per_room: Option<usize>,
-    pub max_connections_per_ip: Option<usize>,
-    pub trusted_proxies: Option<Vec<IpAddr>>,
-    pub token_secret: Option<String>,
-    pub admin_token: Option<String>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub dev: Option<bool>,
-    pub demo_dir: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -101,76 +105,57 @@ pub struct FileConfig {
 pub enum ConfigError {
     #[error("cannot read {0}: {1}")]
     Read(PathBuf, std::io::Error),
-    #[error("{0}: {1}")]
-    Parse(PathBuf, String),
+    #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    File(Vec<Problem>),
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
+/// The configuration the server runs with: `args` (flags, environment and defaults, as clap
+/// parsed them into `matches`), with `file`'s settings in place of the defaults.
+pub fn load(
+    args: &SfuConfig,
+    matches: &ArgMatches,
+    file: Option<&Path>,
+) -> Result<SfuConfig, ConfigError> {
+    let config = match file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+            check(&text, args, matches).map_err(|problems| {
+                ConfigError::File(problems.into_iter().map(|p| p.in_file(path)).collect())
+            })?
+        }
+        None => args.clone(),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// A file's settings over the defaults (no flag or environment): for tools that read one
+/// setting from the server's file, such as `sfu token create --config`.
+pub fn read_file(path: &Path) -> Result<SfuConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+    toml::from_str(&text).map_err(|e| {
+        ConfigError::File(vec![Problem {
+            file: Some(path.to_owned()),
+            line: e.span().map(|s| line_of_offset(&text, s.start)),
+            message: e.message().trim().to_owned(),
+        }])
+    })
+}
+
 impl SfuConfig {
-    /// Applies a TOML file over this configuration.
-    pub fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
-        let file: FileConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse(path.display().to_string().into(), e.to_string()))?;
-        self.apply(file);
-        Ok(())
+    /// The UDP port range for media, inclusive.
+    pub fn udp_ports(&self) -> (u16, u16) {
+        (self.udp_port_min, self.udp_port_max)
     }
 
-    /// Applies the fields that are set.
-    pub fn apply(&mut self, f: FileConfig) {
-        if let Some(v) = f.listen {
-            self.listen = v;
-        }
-        if let Some(v) = f.udp_port_min {
-            self.udp_ports.0 = v;
-        }
-        if let Some(v) = f.udp_port_max {
-            self.udp_ports.1 = v;
-        }
-        if f.udp_port.is_some() {
-            self.udp_port = f.udp_port;
-        }
-        if f.media_ip.is_some() {
-            self.media_ip = f.media_ip;
-        }
-        if f.public_ip.is_some() {
-            self.public_ip = f.public_ip;
-        }
-        if let Some(v) = f.ice_servers {
-            self.ice_servers = v;
-        }
-        if f.turn_secret.is_some() {
-            self.turn_secret = f.turn_secret;
-        }
-        if let Some(v) = f.max_participants_per_room {
-            self.max_participants_per_room = v;
-        }
-        if let Some(v) = f.max_connections_per_ip {
-            self.max_connections_per_ip = v;
-        }
-        if let Some(v) = f.trusted_proxies {
-            self.trusted_proxies = v;
-        }
-        if f.token_secret.is_some() {
-            self.token_secret = f.token_secret;
-        }
-        if f.admin_token.is_some() {
-            self.admin_token = f.admin_token;
-        }
-        if f.tls_cert.is_some() {
-            self.tls_cert = f.tls_cert;
-        }
-        if f.tls_key.is_some() {
-            self.tls_key = f.tls_key;
-        }
-        if let Some(v) = f.dev {
-            self.dev = v;
-        }
-        if f.demo_dir.is_some() {
-            self.demo_dir = f.demo_dir;
-        }
+    /// The demo's folder: `demo_dir`, else `web-demo/static` when it exists here.
+    pub fn demo_dir(&self) -> Option<PathBuf> {
+        self.demo_dir
+            .clone()
+            .or_else(|| Some(PathBuf::from("web-demo/static")).filter(|p| p.is_dir()))
     }
 
     /// Checks what cannot be checked by types: the first problem.
@@ -203,12 +188,12 @@ impl SfuConfig {
                 ),
             ));
         }
-        if self.udp_ports.0 != 0 && self.udp_ports.0 > self.udp_ports.1 {
+        if self.udp_port_min != 0 && self.udp_port_min > self.udp_port_max {
             out.push((
                 Some("udp_port_min"),
                 format!(
                     "udp port range {}-{} is empty",
-                    self.udp_ports.0, self.udp_ports.1
+                    self.udp_port_min, self.udp_port_max
                 ),
             ));
         }
@@ -301,30 +286,32 @@ impl SfuConfig {
 /// One problem of a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The file, once known.
+    pub file: Option<PathBuf>,
     /// 1-based, when it belongs to a line.
     pub line: Option<usize>,
     pub message: String,
 }
 
-const KEYS: &[&str] = &[
-    "listen",
-    "udp_port_min",
-    "udp_port_max",
-    "udp_port",
-    "media_ip",
-    "public_ip",
-    "ice_servers",
-    "turn_secret",
-    "max_participants_per_room",
-    "max_connections_per_ip",
-    "trusted_proxies",
-    "token_secret",
-    "admin_token",
-    "tls_cert",
-    "tls_key",
-    "dev",
-    "demo_dir",
-];
+impl Problem {
+    fn in_file(self, path: &Path) -> Problem {
+        Problem {
+            file: Some(path.to_owned()),
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{line}: {}", file.display(), self.message),
+            (Some(file), None) => write!(f, "{}: {}", file.display(), self.message),
+            (None, Some(line)) => write!(f, "line {line}: {}", self.message),
+            (None, None) => write!(f, "{}", self.message),
+        }
+    }
+}
 
 fn line_of_offset(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
@@ -341,44 +328,87 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The settings' names (file keys), in the type's order.
+pub fn settings() -> Vec<String> {
+    SfuConfig::augment_args(clap::Command::new("sfu"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
+
+/// Whether a setting was given on the command line or in the environment (which outrank the
+/// file), not left to its default.
+fn given(matches: &ArgMatches, key: &str) -> bool {
+    matches!(
+        matches.value_source(key),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
 /// Checks a configuration file's text: syntax, unknown keys, each value's type, then what the
-/// values mean together once `overrides` (the environment and flags the server would also
-/// read, such as `SFU_TOKEN_SECRET`) apply. Every problem found, not just the first.
-pub fn check(text: &str, overrides: FileConfig) -> Result<SfuConfig, Vec<Problem>> {
+/// values mean together once `args` (the flags and environment the server would also read,
+/// such as `SFU_TOKEN_SECRET`; `matches` says which were given) outrank it. Every problem
+/// found, not just the first; the configuration when there is none.
+pub fn check(
+    text: &str,
+    args: &SfuConfig,
+    matches: &ArgMatches,
+) -> Result<SfuConfig, Vec<Problem>> {
     let table: toml::Table = toml::from_str(text).map_err(|e| {
         vec![Problem {
+            file: None,
             line: e.span().map(|s| line_of_offset(text, s.start)),
             message: e.message().trim().to_owned(),
         }]
     })?;
     let mut problems = Vec::new();
-    let mut good = toml::Table::new();
+    let mut merged = toml::Table::try_from(args).map_err(|e| {
+        vec![Problem {
+            file: None,
+            line: None,
+            message: format!("the flags do not form a configuration: {e}"),
+        }]
+    })?;
+    let known = settings();
     for (key, value) in table {
         let line = line_of_key(text, &key);
-        if !KEYS.contains(&key.as_str()) {
+        if !known.contains(&key) {
             problems.push(Problem {
+                file: None,
                 line,
-                message: format!("unknown setting `{key}` (known: {})", KEYS.join(", ")),
+                message: format!("unknown setting `{key}` (known: {})", known.join(", ")),
             });
             continue;
         }
+        // One setting alone, over the defaults: a value of the wrong type.
         let mut one = toml::Table::new();
-        one.insert(key.clone(), value);
-        match toml::Value::Table(one.clone()).try_into::<FileConfig>() {
-            Ok(_) => good.extend(one),
-            Err(e) => problems.push(Problem {
+        one.insert(key.clone(), value.clone());
+        if let Err(e) = toml::Value::Table(one).try_into::<SfuConfig>() {
+            problems.push(Problem {
+                file: None,
                 line,
                 message: format!("`{key}`: {}", e.message().trim()),
-            }),
+            });
+            continue;
+        }
+        if !given(matches, &key) {
+            merged.insert(key, value);
         }
     }
-    let mut config = SfuConfig::default();
-    if let Ok(file) = toml::Value::Table(good).try_into::<FileConfig>() {
-        config.apply(file);
-    }
-    config.apply(overrides);
+    let config: SfuConfig = match toml::Value::Table(merged).try_into() {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(Problem {
+                file: None,
+                line: None,
+                message: e.message().trim().to_owned(),
+            });
+            return Err(problems);
+        }
+    };
     for (key, message) in config.problems() {
         problems.push(Problem {
+            file: None,
             line: key.and_then(|k| line_of_key(text, k)),
             message,
         });
@@ -394,6 +424,23 @@ pub fn check(text: &str, overrides: FileConfig) -> Result<SfuConfig, Vec<Problem
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the server would parse from `flags` (no environment: tests must not depend on it).
+    fn parsed(flags: &[&str]) -> (SfuConfig, ArgMatches) {
+        let command = SfuConfig::augment_args(clap::Command::new("sfu")).mut_args(|a| a.env(None));
+        let matches = command
+            .try_get_matches_from(std::iter::once("sfu").chain(flags.iter().copied()))
+            .expect("flags parse");
+        (
+            SfuConfig::from_arg_matches(&matches).expect("config"),
+            matches,
+        )
+    }
+
+    fn example() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sfu.example.toml"))
+            .expect("example")
+    }
 
     #[test]
     fn media_binds_the_listen_address_unless_told_and_never_loopback_behind_a_nat() {
@@ -415,99 +462,131 @@ mod tests {
     }
 
     #[test]
-    fn the_known_keys_are_exactly_the_file_s_fields() {
-        // serde names every field it expects when it meets an unknown one.
-        let err = toml::from_str::<FileConfig>("not_a_setting = 1").expect_err("unknown");
-        let message = err.message();
-        let expected = message
-            .split_once("expected one of ")
-            .map(|(_, list)| list)
-            .unwrap_or_else(|| panic!("{message}"));
-        let fields: Vec<&str> = expected
-            .split(", ")
-            .map(|f| f.trim().trim_matches('`'))
-            .collect();
-        assert_eq!(fields, KEYS, "KEYS must list FileConfig's fields, in order");
+    fn every_setting_has_a_flag_an_environment_variable_and_a_line_in_the_example() {
+        let command = SfuConfig::augment_args(clap::Command::new("sfu"));
+        let example = example();
+        let mut count = 0;
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            count += 1;
+            assert!(arg.get_long().is_some(), "{id} has a flag");
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(format!("SFU_{}", id.to_uppercase()).as_str()),
+                "{id}'s environment variable"
+            );
+            assert!(arg.get_help().is_some(), "{id} is documented");
+            assert!(
+                example.lines().any(|l| {
+                    l.trim_start_matches(['#', ' '])
+                        .strip_prefix(id)
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                }),
+                "sfu.example.toml names {id}"
+            );
+        }
+        // And the file knows exactly these keys.
+        let serialized = toml::Table::try_from(SfuConfig {
+            udp_port: Some(1),
+            media_ip: Some(IpAddr::from([0, 0, 0, 0])),
+            public_ip: Some(IpAddr::from([0, 0, 0, 0])),
+            turn_secret: Some("t".into()),
+            token_secret: Some("t".into()),
+            tls_cert: Some("c".into()),
+            tls_key: Some("k".into()),
+            admin_token: Some("a".into()),
+            demo_dir: Some("d".into()),
+            ..SfuConfig::default()
+        })
+        .expect("serializes");
+        assert_eq!(serialized.len(), count);
     }
 
     #[test]
     fn check_finds_every_problem_with_its_line() {
+        let (args, matches) = parsed(&[]);
         let text = "listen = \"0.0.0.0:9000\"\nlisen = 3\nudp_port_min = \"many\"\n\
                     max_participants_per_room = 0\ntoken_secret = \"short\"\n";
-        let problems = check(text, FileConfig::default()).expect_err("broken");
+        let problems = check(text, &args, &matches).expect_err("broken");
         let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line).collect();
         assert_eq!(
             lines,
             vec![Some(2), Some(3), Some(4), Some(5)],
             "{problems:#?}"
         );
-        assert!(problems[0].message.contains("unknown setting `lisen`"));
+        assert!(
+            problems[0]
+                .message
+                .contains("unknown setting `lisen` (known: listen, udp_port_min,"),
+            "{}",
+            problems[0].message
+        );
         assert!(problems[1].message.contains("udp_port_min"));
-        assert!(problems[3].message.contains("16 bytes"));
         assert!(problems[2].message.contains("at least 1"));
-        let syntax = check("listen = \n", FileConfig::default()).expect_err("syntax");
+        assert!(problems[3].message.contains("16 bytes"));
+        let syntax = check("listen = \n", &args, &matches).expect_err("syntax");
         assert_eq!(syntax[0].line, Some(1));
         assert!(
-            check(
-                &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sfu.example.toml"))
-                    .expect("example"),
-                FileConfig::default()
-            )
-            .is_err_and(|p| p.len() == 1 && p[0].line.is_none()),
+            check(&example(), &args, &matches).is_err_and(|p| p.len() == 1 && p[0].line.is_none()),
             "the example has no secret"
         );
-        // The secret can come from where the server would read it (SFU_TOKEN_SECRET).
-        let from_env = FileConfig {
-            token_secret: Some("0123456789abcdef".into()),
-            ..FileConfig::default()
-        };
-        assert!(
-            check(
-                &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sfu.example.toml"))
-                    .expect("example"),
-                from_env
-            )
-            .is_ok()
-        );
+        // The secret can come from where the server would read it (a flag, SFU_TOKEN_SECRET).
+        let (args, matches) = parsed(&["--token-secret", "0123456789abcdef"]);
+        assert!(check(&example(), &args, &matches).is_ok());
     }
 
     #[test]
     fn the_example_file_states_the_defaults() {
-        let mut c = SfuConfig::default();
-        c.apply_file(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/sfu.example.toml"
-        )))
-        .expect("example parses");
-        assert_eq!(c, SfuConfig::default());
+        let (args, matches) = parsed(&["--dev"]);
+        let c = check(&example(), &args, &matches).expect("example parses");
+        assert_eq!(
+            c,
+            SfuConfig {
+                dev: true,
+                ..SfuConfig::default()
+            }
+        );
+        assert_eq!(SfuConfig::default().udp_ports(), (50000, 50199));
+        assert_eq!(SfuConfig::default().listen.to_string(), "127.0.0.1:8080");
     }
 
     #[test]
-    fn a_file_overrides_only_what_it_sets() {
-        let mut c = SfuConfig::default();
-        let f: FileConfig = toml::from_str(
-            "listen = \"0.0.0.0:9000\"\nudp_port_min = 40000\ntoken_secret = \"0123456789abcdef\"",
-        )
-        .expect("toml");
-        c.apply(f);
+    fn the_file_outranks_the_defaults_and_flags_outrank_the_file() {
+        let text = "listen = \"0.0.0.0:9000\"\nudp_port_min = 40000\nmax_participants_per_room = 7\n\
+                    token_secret = \"0123456789abcdef\"\nice_servers = [\"stun:a.example\"]\n";
+        let (args, matches) = parsed(&[]);
+        let c = check(text, &args, &matches).expect("valid");
         assert_eq!(
             c.listen,
             "0.0.0.0:9000".parse::<SocketAddr>().expect("addr")
         );
-        assert_eq!(c.udp_ports, (40000, 50199));
+        assert_eq!(c.udp_ports(), (40000, 50199));
         assert_eq!(c.udp_port, None, "the range, unless one port is asked for");
+        assert_eq!(c.max_participants_per_room, 7);
+        assert_eq!(c.ice_servers, ["stun:a.example"]);
+        // A flag wins over the file, also one that states the default.
+        let (args, matches) = parsed(&[
+            "--max-participants-per-room",
+            "100",
+            "--udp-port",
+            "50000",
+            "--ice-server",
+            "stun:b.example,stun:c.example",
+        ]);
+        let c = check(text, &args, &matches).expect("valid");
         assert_eq!(c.max_participants_per_room, 100);
-        assert!(c.validate().is_ok());
-        c.apply(toml::from_str("udp_port = 50000").expect("toml"));
         assert_eq!(c.udp_port, Some(50000));
+        assert_eq!(c.ice_servers, ["stun:b.example", "stun:c.example"]);
+        assert_eq!(c.udp_port_min, 40000, "what no flag names stays the file's");
     }
 
     #[test]
     fn unknown_fields_and_bad_values_are_refused() {
-        assert!(toml::from_str::<FileConfig>("lisen = \"0.0.0.0:1\"").is_err());
-        assert!(toml::from_str::<FileConfig>("listen = \"not an address\"").is_err());
+        assert!(toml::from_str::<SfuConfig>("lisen = \"0.0.0.0:1\"").is_err());
+        assert!(toml::from_str::<SfuConfig>("listen = \"not an address\"").is_err());
         let c = SfuConfig {
-            udp_ports: (10, 5),
+            udp_port_min: 10,
+            udp_port_max: 5,
             dev: true,
             ..SfuConfig::default()
         };

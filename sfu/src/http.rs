@@ -39,7 +39,7 @@ pub fn router(config: &SfuConfig, signaling: &SignalingServer, media: Arc<MediaS
     if let Some(token) = &config.admin_token {
         app = app.merge(crate::admin::router(signaling, token));
     }
-    if let Some(dir) = &config.demo_dir {
+    if let Some(dir) = &config.demo_dir() {
         app = app.fallback_service(ServeDir::new(dir));
     }
     SECURITY_HEADERS.iter().fold(app, |app, &(name, value)| {

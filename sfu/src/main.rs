@@ -3,7 +3,7 @@
 //! and `/metrics`. It holds no key that opens a frame and links no frame-key code.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use sfu::cli::{Cli, Command, LogFormat, TokenCommand};
 use sfu::http;
 use sfu::media::MediaConfig;
@@ -15,7 +15,10 @@ use signaling_server::{SignalingConfig, SignalingServer};
 const TURN_CREDENTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // The matches too: they say which settings came from flags or the environment (which
+    // outrank the configuration file) and which are defaults.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match &cli.command {
         Some(Command::Token(TokenCommand::Create(args))) => {
             println!("{}", sfu::cli::token_create(args)?);
@@ -28,19 +31,21 @@ fn main() -> anyhow::Result<()> {
             println!("{}", runtime.block_on(sfu::cli::admin(args))?);
             Ok(())
         }
-        Some(Command::CheckConfig { file }) => match sfu::cli::check_config(file, &cli.run) {
-            Ok(()) => {
-                println!("{}: ok", file.display());
-                Ok(())
-            }
-            Err(problems) => {
-                for p in &problems {
-                    eprintln!("{p}");
+        Some(Command::CheckConfig { file }) => {
+            match sfu::cli::check_config(file, &cli.run, &matches) {
+                Ok(()) => {
+                    println!("{}: ok", file.display());
+                    Ok(())
                 }
-                std::process::exit(1);
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    std::process::exit(1);
+                }
             }
-        },
-        None => serve(cli),
+        }
+        None => serve(cli, matches),
     }
 }
 
@@ -60,8 +65,10 @@ async fn stop_signal() {
 fn init_logs(format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colour only on a terminal: logs written to a file or a journal stay plain text.
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter);
     match format {
         LogFormat::Text => logs.init(),
@@ -70,13 +77,13 @@ fn init_logs(format: LogFormat) {
 }
 
 #[tokio::main]
-async fn serve(cli: Cli) -> anyhow::Result<()> {
+async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
     init_logs(cli.run.log_format);
-    let config = cli.run.load()?;
+    let config = cli.run.load(&matches)?;
     let media_config = match config.udp_port {
         Some(port) => MediaConfig::single_port(config.media_ip(), port, config.public_ip)
             .map_err(|e| anyhow::anyhow!("cannot bind UDP port {port} for media: {e}"))?,
-        None => MediaConfig::new(config.media_ip(), config.udp_ports, config.public_ip),
+        None => MediaConfig::new(config.media_ip(), config.udp_ports(), config.public_ip),
     };
     if let Some(mux) = &media_config.udp_mux {
         tracing::info!(port = mux.port(), "media on one UDP port");
@@ -122,7 +129,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     };
     // Tests and scripts read this line to find the port.
     println!("sfu listening on {scheme}://{addr}");
-    tracing::info!(%addr, scheme, dev = config.dev, demo = ?config.demo_dir, "serving");
+    tracing::info!(%addr, scheme, dev = config.dev, demo = ?config.demo_dir(), "serving");
     let draining = signaling.clone();
     let stopping = async move {
         stop_signal().await;

@@ -14,7 +14,7 @@
 //! | `sfu_udp_dropped_datagrams_total` | counter | single-port mode: datagrams for no connection |
 //! | `sfu_media_events_dropped_total` | counter | audio levels and key-frame requests a busy room dropped |
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -40,6 +40,8 @@ pub struct Metrics {
     client_decrypt_failures: Counter<u64, AtomicU64>,
     udp_dropped: Counter<u64, AtomicU64>,
     media_events_dropped: Counter<u64, AtomicU64>,
+    /// Held while a scrape brings the counters up to date.
+    scrape: Arc<Mutex<()>>,
 }
 
 impl Default for Metrics {
@@ -102,8 +104,25 @@ impl Default for Metrics {
             client_decrypt_failures,
             udp_dropped,
             media_events_dropped,
+            scrape: Arc::default(),
         }
     }
+}
+
+/// What the metrics must show, read from the servers at one scrape.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    rooms: i64,
+    participants: i64,
+    forwarded_packets: u64,
+    forwarded_bytes: u64,
+    received_packets: u64,
+    keyframe_requests: u64,
+    mls_epochs: u64,
+    commits_rejected: u64,
+    client_decrypt_failures: u64,
+    udp_dropped: u64,
+    media_events_dropped: u64,
 }
 
 impl Metrics {
@@ -111,28 +130,69 @@ impl Metrics {
     pub fn render(&self, signaling: &SignalingServer, server: &MediaServer) -> String {
         let media = server.stats();
         let stats = signaling.stats();
-        self.rooms.set(stats.rooms as i64);
-        self.participants.set(stats.participants as i64);
-        let catch_up = |c: &Counter<u64, AtomicU64>, total: u64| {
-            c.inc_by(total.saturating_sub(c.get()));
-        };
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        catch_up(&self.forwarded_packets, load(&media.packets_out));
-        catch_up(&self.forwarded_bytes, load(&media.bytes_out));
-        catch_up(&self.received_packets, load(&media.packets_in));
-        catch_up(&self.keyframe_requests, load(&media.keyframe_requests_sent));
-        catch_up(&self.mls_epochs, stats.epochs);
-        catch_up(&self.commits_rejected, stats.commits_rejected);
-        catch_up(&self.client_decrypt_failures, stats.client_decrypt_failures);
-        catch_up(&self.udp_dropped, server.udp_dropped());
-        catch_up(
-            &self.media_events_dropped,
-            load(&media.media_events_dropped),
-        );
+        self.publish(&Totals {
+            rooms: stats.rooms as i64,
+            participants: stats.participants as i64,
+            forwarded_packets: load(&media.packets_out),
+            forwarded_bytes: load(&media.bytes_out),
+            received_packets: load(&media.packets_in),
+            keyframe_requests: load(&media.keyframe_requests_sent),
+            mls_epochs: stats.epochs,
+            commits_rejected: stats.commits_rejected,
+            client_decrypt_failures: stats.client_decrypt_failures,
+            udp_dropped: server.udp_dropped(),
+            media_events_dropped: load(&media.media_events_dropped),
+        });
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+
+    /// Brings every metric up to `t`. Counters only go up by the difference to what they show,
+    /// so concurrent scrapes take turns here: two that read the same counter before either
+    /// adds would both add the difference.
+    fn publish(&self, t: &Totals) {
+        let _turn = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        self.rooms.set(t.rooms);
+        self.participants.set(t.participants);
+        let catch_up = |c: &Counter<u64, AtomicU64>, total: u64| {
+            c.inc_by(total.saturating_sub(c.get()));
+        };
+        catch_up(&self.forwarded_packets, t.forwarded_packets);
+        catch_up(&self.forwarded_bytes, t.forwarded_bytes);
+        catch_up(&self.received_packets, t.received_packets);
+        catch_up(&self.keyframe_requests, t.keyframe_requests);
+        catch_up(&self.mls_epochs, t.mls_epochs);
+        catch_up(&self.commits_rejected, t.commits_rejected);
+        catch_up(&self.client_decrypt_failures, t.client_decrypt_failures);
+        catch_up(&self.udp_dropped, t.udp_dropped);
+        catch_up(&self.media_events_dropped, t.media_events_dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_scrapes_count_each_difference_once() {
+        let metrics = Metrics::default();
+        let totals = |n: u64| Totals {
+            forwarded_packets: n,
+            forwarded_bytes: 1200 * n,
+            ..Totals::default()
+        };
+        for round in 1..=50u64 {
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| metrics.publish(&totals(round * 1000)));
+                }
+            });
+            assert_eq!(metrics.forwarded_packets.get(), round * 1000);
+            assert_eq!(metrics.forwarded_bytes.get(), round * 1_200_000);
+        }
     }
 }

@@ -5,18 +5,31 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 
 const CHECK_EVERY: Duration = Duration::from_secs(30);
 
+/// A certificate and key that cannot be served.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS certificate {} / key {}: {source}", cert.display(), key.display())]
+pub struct TlsError {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// The TLS configuration from `cert` and `key`.
-pub async fn load(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
+pub async fn load(cert: &Path, key: &Path) -> Result<RustlsConfig, TlsError> {
     // One process-wide provider; a second install is refused, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
     RustlsConfig::from_pem_file(cert, key)
         .await
-        .with_context(|| format!("TLS certificate {} / key {}", cert.display(), key.display()))
+        .map_err(|source| TlsError {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            source,
+        })
 }
 
 fn modified(paths: &[&Path]) -> Option<SystemTime> {

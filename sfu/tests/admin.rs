@@ -1,6 +1,6 @@
 //! The admin API as an operator uses it: refused without the token; lists rooms and
 //! participants; removes a participant (who is told and then leaves the MLS group); closes a
-//! room.
+//! room; `sfu admin` over plain HTTP and over TLS (a private CA, or no checks).
 
 mod process;
 
@@ -141,4 +141,79 @@ async fn the_cli_speaks_to_the_admin_api() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("admin token"));
+}
+
+/// A CA, and a certificate for 127.0.0.1 it signed, written to `dir`: (ca.pem, cert.pem,
+/// key.pem).
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("certificate");
+    let paths = ["ca.pem", "cert.pem", "key.pem"].map(|f| dir.join(f));
+    std::fs::write(&paths[0], ca.pem()).expect("write");
+    std::fs::write(&paths[1], cert.pem()).expect("write");
+    std::fs::write(&paths[2], key.serialize_pem()).expect("write");
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reaches_a_server_that_serves_tls_with_its_ca_or_told_not_to_check() {
+    let dir = std::env::temp_dir().join(format!("sfu-admin-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let [ca, cert, key] = certificates(&dir);
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let sfu = start_sfu(&[
+        "--dev",
+        "--admin-token",
+        ADMIN,
+        "--tls-cert",
+        &path(&cert),
+        "--tls-key",
+        &path(&key),
+    ]);
+    let url = format!("https://{}", sfu.addr);
+    let admin = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sfu"))
+            .args(["admin", "--url", &url, "--admin-token", ADMIN])
+            .args(extra)
+            .arg("rooms")
+            .output()
+            .expect("run")
+    };
+    for trust in [
+        vec!["--ca".to_owned(), path(&ca)],
+        vec!["--insecure".to_owned()],
+    ] {
+        let trust: Vec<&str> = trust.iter().map(String::as_str).collect();
+        let out = admin(&trust);
+        assert!(
+            out.status.success(),
+            "{trust:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    }
+    // The public CAs did not sign it, and a CA file that holds no certificate is said so.
+    let out = admin(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        err.contains("certificate") || err.contains("issuer"),
+        "{err}"
+    );
+    let out = admin(&["--ca", &path(&key)]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,7 +15,7 @@ use loadtest::media::TestMedia;
 use loadtest::stats::{Commits, SendLog};
 use process::{Running, start_sfu};
 use signaling_client::{Client, ClientConfig, Event, LeafProblem};
-use signaling_server::token::{self, Claims};
+use signaling_token::{self as token, Claims};
 
 const SECRET: &str = "the operator's token secret, 32 b";
 const WAIT: Duration = Duration::from_secs(30);

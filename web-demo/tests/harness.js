@@ -49,8 +49,9 @@ export function selfSigned(name) {
   return { cert, key };
 }
 
-/** Where cargo put the binaries. */
-const BIN = process.env.CARGO_TARGET_DIR ? join(process.env.CARGO_TARGET_DIR, "debug") : join(ROOT, "target/debug");
+/** Where cargo put the binaries: CARGO_TARGET_DIR (relative to the checkout, where
+ * scripts/test runs cargo) or ./target. */
+const BIN = resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target", "debug");
 
 /** Runs `bin` with `args` until it prints a line matching `ready` (whose first group is
  * returned as `url`). */

@@ -18,10 +18,30 @@ pub enum KeyringError {
     LeafOutOfRange { leaf: u32 },
 }
 
-/// An MLS operation failed.
+/// An MLS operation failed: by whose fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum MlsError {
+    /// A peer (another member, or the delivery service) sent something wrong: log it, tell the
+    /// server if the protocol says so, and go on.
+    #[error(transparent)]
+    Peer(#[from] PeerFault),
+    /// The caller asked for something this session cannot do in its state: a bug of the
+    /// caller's.
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
+    /// The keyring refused the new epoch.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// openmls or this crate failed in a way no input should cause: a bug.
+    #[error("internal MLS error: {0}")]
+    Internal(String),
+}
+
+/// What a peer sent wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PeerFault {
     /// Bytes from the network are not the MLS structure expected.
     #[error("malformed {what}: {reason}")]
     Malformed { what: &'static str, reason: String },
@@ -55,6 +75,12 @@ pub enum MlsError {
     /// A Welcome that does not add this member (no key package of ours matches).
     #[error("welcome cannot be joined: {0}")]
     Welcome(String),
+}
+
+/// What the caller asked wrongly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Misuse {
     /// The operation needs a group and this session has none (or was removed).
     #[error("not a member of a group")]
     NotInGroup,
@@ -73,10 +99,4 @@ pub enum MlsError {
     /// A leaf index that names no member.
     #[error("leaf {0} is not a member")]
     NotAMember(u32),
-    /// The keyring refused the new epoch.
-    #[error(transparent)]
-    Keyring(#[from] KeyringError),
-    /// openmls or this crate failed in a way no input should cause: a bug.
-    #[error("internal MLS error: {0}")]
-    Internal(String),
 }

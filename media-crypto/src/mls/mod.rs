@@ -8,7 +8,7 @@ mod kid;
 mod safety_number;
 mod session;
 
-pub use error::{KeyringError, MlsError};
+pub use error::{KeyringError, Misuse, MlsError, PeerFault};
 pub use fingerprint::{FINGERPRINT_GROUPS, Fingerprint};
 pub use keyring::{DEFAULT_GRACE, EpochKey, Keyring, KeyringConfig, MAX_LEAVES, ReceivedFrame};
 pub use kid::{DEFAULT_EPOCH_BITS, KidLayout};

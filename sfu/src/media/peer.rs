@@ -37,13 +37,17 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 #[non_exhaustive]
 pub enum PeerError {
     #[error("cannot create the peer connection: {0}")]
-    Create(String),
+    Create(#[source] webrtc::error::Error),
     #[error(transparent)]
     NoPort(#[from] PortsExhausted),
     #[error("the SDP cannot be applied: {0}")]
-    Sdp(String),
+    Sdp(#[source] webrtc::error::Error),
+    #[error("no usable codec: this SFU forwards Opus audio and VP9 video")]
+    NoUsableCodec,
     #[error("negotiation failed: {0}")]
-    Negotiation(String),
+    Negotiation(#[source] webrtc::error::Error),
+    #[error("negotiation left no local description")]
+    NoLocalDescription,
 }
 
 /// Forwards the events of one participant's PeerConnection to its room task.
@@ -136,7 +140,7 @@ impl SfuPeer {
         let mut engine = MediaEngine::default();
         engine
             .register_default_codecs()
-            .map_err(|e| PeerError::Create(e.to_string()))?;
+            .map_err(PeerError::Create)?;
         engine
             .register_header_extension(
                 RTCRtpHeaderExtensionCapability {
@@ -145,9 +149,9 @@ impl SfuPeer {
                 RtpCodecKind::Audio,
                 None,
             )
-            .map_err(|e| PeerError::Create(e.to_string()))?;
+            .map_err(PeerError::Create)?;
         let registry = register_default_interceptors(Registry::new(), &mut engine)
-            .map_err(|e| PeerError::Create(e.to_string()))?
+            .map_err(PeerError::Create)?
             .with(
                 rtc::interceptor::Slot::from(super::keyframes::SLOT),
                 super::keyframes::KeyframeRequests::default(),
@@ -186,10 +190,7 @@ impl SfuPeer {
                 (builder, Udp::Port { _lease: port })
             }
         };
-        let pc = builder
-            .build()
-            .await
-            .map_err(|e| PeerError::Create(e.to_string()))?;
+        let pc = builder.build().await.map_err(PeerError::Create)?;
         Ok(SfuPeer {
             pc: Arc::new(pc),
             gathered,
@@ -209,32 +210,25 @@ impl SfuPeer {
             .local_description()
             .await
             .map(|d| d.sdp)
-            .ok_or_else(|| PeerError::Negotiation("no local description".into()))?;
+            .ok_or(PeerError::NoLocalDescription)?;
         Ok(announce(&sdp, self.public_ip, self.udp.announced_port()))
     }
 
     /// Applies the participant's offer and returns our answer.
     pub(super) async fn answer(&mut self, offer_sdp: String) -> Result<String, PeerError> {
-        let offer =
-            RTCSessionDescription::offer(offer_sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let offer = RTCSessionDescription::offer(offer_sdp).map_err(PeerError::Sdp)?;
         self.pc
             .set_remote_description(offer)
             .await
-            .map_err(|e| PeerError::Sdp(e.to_string()))?;
-        let answer = self
-            .pc
-            .create_answer(None)
-            .await
-            .map_err(|e| PeerError::Sdp(e.to_string()))?;
+            .map_err(PeerError::Sdp)?;
+        let answer = self.pc.create_answer(None).await.map_err(PeerError::Sdp)?;
         self.pc
             .set_local_description(answer)
             .await
-            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+            .map_err(PeerError::Negotiation)?;
         let sdp = self.gathered_local_sdp().await?;
         if rejects_all_media(&sdp) {
-            return Err(PeerError::Sdp(
-                "no usable codec: this SFU forwards Opus audio and VP9 video".into(),
-            ));
+            return Err(PeerError::NoUsableCodec);
         }
         Ok(sdp)
     }
@@ -245,22 +239,21 @@ impl SfuPeer {
             .pc
             .create_offer(None)
             .await
-            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+            .map_err(PeerError::Negotiation)?;
         self.pc
             .set_local_description(offer)
             .await
-            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+            .map_err(PeerError::Negotiation)?;
         self.gathered_local_sdp().await
     }
 
     /// Applies the participant's answer to our offer.
     pub(super) async fn accept_answer(&mut self, answer_sdp: String) -> Result<(), PeerError> {
-        let answer =
-            RTCSessionDescription::answer(answer_sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let answer = RTCSessionDescription::answer(answer_sdp).map_err(PeerError::Sdp)?;
         self.pc
             .set_remote_description(answer)
             .await
-            .map_err(|e| PeerError::Sdp(e.to_string()))
+            .map_err(PeerError::Sdp)
     }
 }
 

@@ -49,7 +49,11 @@ pub fn start_sfu(args: &[&str]) -> Running {
         .expect("read");
     let addr = line
         .trim()
-        .strip_prefix("sfu listening on http://")
+        .strip_prefix("sfu listening on ")
+        .and_then(|url| {
+            url.strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+        })
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     Running { child, addr }

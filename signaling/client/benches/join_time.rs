@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use signaling_client::{Client, ClientConfig, Event};
-use signaling_server::token::{self, Claims};
 use signaling_server::{SignalingConfig, SignalingServer};
+use signaling_token::{self as token, Claims};
 
 const SECRET: &[u8] = b"bench secret";
 

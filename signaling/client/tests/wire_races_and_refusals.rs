@@ -91,11 +91,11 @@ async fn expired_wrong_room_and_forged_tokens_are_refused_clearly() {
     let (code, message) = refused(token_for("other", "alice", 600), "r").await;
     assert_eq!(code, ErrorCode::WrongRoom);
     assert!(message.contains("other"), "{message}");
-    let forged = signaling_server::token::mint(
-        &signaling_server::token::Claims {
+    let forged = signaling_token::mint(
+        &signaling_token::Claims {
             room: "r".into(),
             sub: "mallory".into(),
-            exp: signaling_server::token::unix_now() + 600,
+            exp: signaling_token::unix_now() + 600,
             nbf: None,
             iat: None,
             publish: true,
@@ -106,20 +106,17 @@ async fn expired_wrong_room_and_forged_tokens_are_refused_clearly() {
     let (code, _) = refused(forged, "r").await;
     assert_eq!(code, ErrorCode::InvalidToken);
     // Good for a year, or only from tomorrow: refused, saying why.
-    let mint = |claims: signaling_server::token::Claims| {
-        signaling_server::token::mint(&claims, common::SECRET).expect("mint")
+    let mint = |claims: signaling_token::Claims| {
+        signaling_token::mint(&claims, common::SECRET).expect("mint")
     };
     let year = std::time::Duration::from_secs(365 * 86_400);
-    let (code, message) = refused(
-        mint(signaling_server::token::Claims::new("r", "alice", year)),
-        "r",
-    )
-    .await;
+    let (code, message) =
+        refused(mint(signaling_token::Claims::new("r", "alice", year)), "r").await;
     assert_eq!(code, ErrorCode::InvalidToken);
     assert!(message.contains("longer than"), "{message}");
-    let tomorrow = signaling_server::token::Claims {
-        nbf: Some(signaling_server::token::unix_now() + 86_400),
-        ..signaling_server::token::Claims::new("r", "alice", std::time::Duration::from_secs(90_000))
+    let tomorrow = signaling_token::Claims {
+        nbf: Some(signaling_token::unix_now() + 86_400),
+        ..signaling_token::Claims::new("r", "alice", std::time::Duration::from_secs(90_000))
     };
     let (code, message) = refused(mint(tomorrow), "r").await;
     assert_eq!(code, ErrorCode::InvalidToken);

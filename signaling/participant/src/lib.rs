@@ -17,7 +17,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use media_crypto::mls::{
-    DeviceKey, EpochChange, MlsError, MlsSession, Processed, RosterEntry, SessionConfig,
+    DeviceKey, EpochChange, Misuse, MlsError, MlsSession, PeerFault, Processed, RosterEntry,
+    SessionConfig,
 };
 use signaling_protocol::{
     ClientMessage, CommitMessage, ParticipantId, PendingAdd, ServerMessage, credential_identity,
@@ -242,7 +243,7 @@ impl Participant {
             ServerMessage::Proposal { from, proposal } => {
                 match self.session.process(proposal.as_slice(), now) {
                     Ok(_) => {}
-                    Err(e @ MlsError::ForbiddenProposal(_)) => {
+                    Err(e @ MlsError::Peer(PeerFault::ForbiddenProposal(_))) => {
                         out.push(Output::Event(Event::RefusedProposal {
                             from,
                             reason: e.to_string(),
@@ -467,7 +468,7 @@ impl Participant {
                     removed: removed.into_iter().collect(),
                 })))
             }
-            Err(MlsError::CommitPending) => {}
+            Err(MlsError::Misuse(Misuse::CommitPending)) => {}
             Err(e) => out.push(Output::Event(Event::MlsFailure(format!("committing: {e}")))),
         }
     }

@@ -65,7 +65,7 @@ impl Default for SignalingConfig {
             outbox_capacity: 1024,
             outbox_bytes: 8 << 20,
             send_timeout: Duration::from_secs(10),
-            max_token_lifetime: Duration::from_secs(24 * 3600),
+            max_token_lifetime: signaling_token::DEFAULT_MAX_LIFETIME,
             ice_servers: Vec::new(),
             turn: None,
             max_connections_per_ip: 50,
@@ -76,8 +76,8 @@ impl Default for SignalingConfig {
 
 impl SignalingConfig {
     /// What access tokens must satisfy.
-    pub fn token_policy(&self) -> crate::token::TokenPolicy<'_> {
-        crate::token::TokenPolicy {
+    pub fn token_policy(&self) -> signaling_token::TokenPolicy<'_> {
+        signaling_token::TokenPolicy {
             secret: &self.token_secret,
             max_lifetime: self.max_token_lifetime,
         }

@@ -3,7 +3,8 @@
 //! key: it links no frame-key code.
 //!
 //! - [`room`]: the IO-free room and delivery-service state machine.
-//! - [`token`]: HS256 access tokens.
+//! - access tokens are [`signaling_token`]'s (the loadtest and tools mint them without the
+//!   server).
 //! - [`mls`]: the public parts of MLS the delivery service reads, and its verification of commits.
 //! - [`server`]: the axum driver (WebSocket connections, room tasks, limits, dev tokens).
 
@@ -11,7 +12,6 @@ pub mod config;
 pub mod mls;
 pub mod room;
 pub mod server;
-pub mod token;
 pub mod turn;
 
 pub use config::SignalingConfig;

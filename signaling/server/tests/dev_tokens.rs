@@ -1,6 +1,7 @@
 //! The insecure dev-token route exists only when switched on, and its tokens verify.
 
-use signaling_server::{SignalingConfig, SignalingServer, token};
+use signaling_server::{SignalingConfig, SignalingServer};
+use signaling_token as token;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use signaling_protocol::ErrorCode;
 use thiserror::Error;
 
+/// The longest a token may live unless a server allows more (or less).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// The longest an identity may be, in bytes (UTF-8).
 pub const MAX_IDENTITY_BYTES: usize = 64;
 

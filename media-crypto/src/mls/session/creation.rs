@@ -7,7 +7,7 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 
 use super::wire::{self, decode, encode, kind};
 use super::{CommitOutput, DeviceKey, MlsSession, SessionConfig};
-use crate::mls::error::MlsError;
+use crate::mls::error::{Misuse, MlsError, PeerFault};
 use crate::mls::keyring::Keyring;
 
 impl MlsSession {
@@ -76,7 +76,7 @@ impl MlsSession {
     /// Creates a group with this member alone in it, at epoch 0, and installs its keys.
     pub fn create_group(&mut self, group_id: &[u8], now: Duration) -> Result<(), MlsError> {
         if self.group.is_some() {
-            return Err(MlsError::AlreadyInGroup);
+            return Err(MlsError::Misuse(Misuse::AlreadyInGroup));
         }
         let group = MlsGroup::new_with_group_id(
             &self.provider,
@@ -94,21 +94,21 @@ impl MlsSession {
     /// Joins from a Welcome that added one of this member's key packages.
     pub fn join_from_welcome(&mut self, welcome: &[u8], now: Duration) -> Result<(), MlsError> {
         if self.group.is_some() {
-            return Err(MlsError::AlreadyInGroup);
+            return Err(MlsError::Misuse(Misuse::AlreadyInGroup));
         }
         let welcome = match decode(welcome, "welcome")? {
             MlsMessageBodyIn::Welcome(w) => w,
             other => {
-                return Err(MlsError::UnexpectedMessage {
+                return Err(MlsError::Peer(PeerFault::UnexpectedMessage {
                     expected: "welcome",
                     got: kind(&other),
-                });
+                }));
             }
         };
         let group =
             StagedWelcome::new_from_welcome(&self.provider, &self.join_config(), welcome, None)
                 .and_then(|staged| staged.into_group(&self.provider))
-                .map_err(|e| MlsError::Welcome(e.to_string()))?;
+                .map_err(|e| MlsError::Peer(PeerFault::Welcome(e.to_string())))?;
         self.group = Some(group);
         self.enter_epoch(Vec::new(), now)?;
         Ok(())
@@ -119,21 +119,21 @@ impl MlsSession {
     /// [`MlsSession::confirm_pending_commit`] makes this session a member.
     pub fn join_by_external_commit(&mut self, group_info: &[u8]) -> Result<CommitOutput, MlsError> {
         if self.group.is_some() {
-            return Err(MlsError::AlreadyInGroup);
+            return Err(MlsError::Misuse(Misuse::AlreadyInGroup));
         }
         let info = match decode(group_info, "group info")? {
             MlsMessageBodyIn::GroupInfo(gi) => gi,
             other => {
-                return Err(MlsError::UnexpectedMessage {
+                return Err(MlsError::Peer(PeerFault::UnexpectedMessage {
                     expected: "group info",
                     got: kind(&other),
-                });
+                }));
             }
         };
         let (group, bundle) = MlsGroup::external_commit_builder()
             .with_config(self.join_config())
             .build_group(&self.provider, info, self.credential.clone())
-            .map_err(|e| MlsError::Invalid(format!("group info: {e}")))?
+            .map_err(|e| MlsError::Peer(PeerFault::Invalid(format!("group info: {e}"))))?
             .load_psks(self.provider.storage())
             .map_err(|e| MlsError::Internal(format!("external commit PSKs: {e:?}")))?
             .build(
@@ -156,7 +156,10 @@ impl MlsSession {
 
     /// The group's current GroupInfo, with its ratchet tree, for joiners by external commit.
     pub fn group_info(&self) -> Result<Vec<u8>, MlsError> {
-        let group = self.group.as_ref().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_ref()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         let gi = group
             .export_group_info(self.provider.crypto(), &self.signer, true)
             .map_err(|e| MlsError::Internal(format!("group info: {e}")))?;
@@ -182,7 +185,7 @@ impl MlsSession {
         let kp = wire::key_package(bytes, self.provider.crypto())?;
         BasicCredential::try_from(kp.leaf_node().credential().clone())
             .map(|c| c.identity().to_vec())
-            .map_err(|e| MlsError::InvalidKeyPackage(format!("credential: {e}")))
+            .map_err(|e| MlsError::Peer(PeerFault::InvalidKeyPackage(format!("credential: {e}"))))
     }
 
     /// Checks that `bytes` are a valid key package; the delivery service's clients use this

@@ -8,7 +8,7 @@ use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::signatures::{Signer, SignerError};
 use zeroize::Zeroizing;
 
-use crate::mls::error::MlsError;
+use crate::mls::error::{MlsError, PeerFault};
 
 /// The storage format: a version byte, the scheme (u16, big-endian), then the private and
 /// public key each behind a u16 length.
@@ -70,9 +70,11 @@ impl DeviceKey {
 
     /// A key stored by [`DeviceKey::to_bytes`]. It must be a key of `ciphersuite`'s scheme.
     pub fn from_bytes(bytes: &[u8], ciphersuite: Ciphersuite) -> Result<Self, MlsError> {
-        let bad = |reason: &str| MlsError::Malformed {
-            what: "device key",
-            reason: reason.to_owned(),
+        let bad = |reason: &str| {
+            MlsError::Peer(PeerFault::Malformed {
+                what: "device key",
+                reason: reason.to_owned(),
+            })
         };
         let (&format, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
         if format != FORMAT {

@@ -8,7 +8,7 @@ use openmls::prelude::*;
 
 use super::wire::{self, encode};
 use super::{EpochChange, MlsSession};
-use crate::mls::error::MlsError;
+use crate::mls::error::{Misuse, MlsError, PeerFault};
 
 /// The messages of a commit.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,11 +60,14 @@ impl MlsSession {
         remove_leaves: &[u32],
     ) -> Result<CommitOutput, MlsError> {
         if self.pending_external.is_some() {
-            return Err(MlsError::CommitPending);
+            return Err(MlsError::Misuse(Misuse::CommitPending));
         }
-        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         if group.pending_commit().is_some() {
-            return Err(MlsError::CommitPending);
+            return Err(MlsError::Misuse(Misuse::CommitPending));
         }
         let adds = key_packages
             .iter()
@@ -74,7 +77,7 @@ impl MlsSession {
         for &leaf in remove_leaves {
             let index = LeafNodeIndex::new(leaf);
             if group.member_at(index).is_none() {
-                return Err(MlsError::NotAMember(leaf));
+                return Err(MlsError::Misuse(Misuse::NotAMember(leaf)));
             }
             removes.push(index);
         }
@@ -93,7 +96,8 @@ impl MlsSession {
                 &self.signer,
                 |_| true,
             )
-            .map_err(|e| MlsError::Invalid(format!("building the commit: {e}")))?
+            // The key packages to add are peers' (one may clash with a member's leaf).
+            .map_err(|e| MlsError::Peer(PeerFault::Invalid(format!("building the commit: {e}"))))?
             .stage_commit(&self.provider)
             .map_err(|e| MlsError::Internal(format!("staging the commit: {e}")))?;
         let (commit, welcome, group_info) = bundle.into_messages();
@@ -127,9 +131,12 @@ impl MlsSession {
         if self.pending_external.take().is_some() {
             return self.enter_epoch(Vec::new(), now);
         }
-        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         if group.pending_commit().is_none() {
-            return Err(MlsError::NoPendingCommit);
+            return Err(MlsError::Misuse(Misuse::NoPendingCommit));
         }
         group
             .merge_pending_commit(&self.provider)
@@ -145,9 +152,12 @@ impl MlsSession {
             self.group = None;
             return Ok(());
         }
-        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         if group.pending_commit().is_none() {
-            return Err(MlsError::NoPendingCommit);
+            return Err(MlsError::Misuse(Misuse::NoPendingCommit));
         }
         group
             .clear_pending_commit(self.provider.storage())
@@ -156,10 +166,13 @@ impl MlsSession {
 
     /// A proposal to remove this member, for another member to commit (leaving politely).
     pub fn leave(&mut self) -> Result<Vec<u8>, MlsError> {
-        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         let proposal = group
             .leave_group(&self.provider, &self.signer)
-            .map_err(|e| MlsError::Invalid(format!("leaving: {e}")))?;
+            .map_err(|e| MlsError::Internal(format!("leaving: {e}")))?;
         encode(&proposal)
     }
 
@@ -168,10 +181,13 @@ impl MlsSession {
     /// service's queue), so this exists to play a misbehaving member in tests.
     pub fn propose_add(&mut self, key_package: &[u8]) -> Result<Vec<u8>, MlsError> {
         let kp = wire::key_package(key_package, self.provider.crypto())?;
-        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         let (proposal, _) = group
             .propose_add_member(&self.provider, &self.signer, &kp)
-            .map_err(|e| MlsError::Invalid(format!("proposing an add: {e}")))?;
+            .map_err(|e| MlsError::Internal(format!("proposing an add: {e}")))?;
         encode(&proposal)
     }
 
@@ -179,7 +195,10 @@ impl MlsSession {
     /// (`authenticated_data`, RFC 9420 §6.1). Nothing here uses it; a test plays with it to
     /// send large valid messages.
     pub fn set_authenticated_data(&mut self, aad: Vec<u8>) -> Result<(), MlsError> {
-        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         group.set_aad(aad);
         Ok(())
     }

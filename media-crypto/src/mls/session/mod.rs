@@ -21,7 +21,7 @@ use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use zeroize::Zeroizing;
 
-use super::error::MlsError;
+use super::error::{Misuse, MlsError};
 use super::keyring::{EpochKey, Keyring, KeyringConfig};
 use super::safety_number::SafetyNumber;
 
@@ -171,7 +171,10 @@ impl MlsSession {
 
     /// The current epoch's key material, to hand to another keyring (a media worker).
     pub fn epoch_key(&self) -> Result<EpochKey, MlsError> {
-        let group = self.group.as_ref().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_ref()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         epoch_key_of(group, &self.provider, &self.config)
     }
 
@@ -223,7 +226,7 @@ fn epoch_key_of(
             config.keyring.suite.key_len(),
         )
         .map_err(|e| match e {
-            ExportSecretError::GroupStateError(_) => MlsError::NotInGroup,
+            ExportSecretError::GroupStateError(_) => MlsError::Misuse(Misuse::NotInGroup),
             e => MlsError::Internal(e.to_string()),
         })?;
     Ok(EpochKey {

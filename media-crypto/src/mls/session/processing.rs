@@ -7,7 +7,7 @@ use openmls::prelude::*;
 
 use super::wire::{decode, kind};
 use super::{EpochChange, MlsSession};
-use crate::mls::error::MlsError;
+use crate::mls::error::{Misuse, MlsError, PeerFault};
 
 /// What a processed message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,46 +34,49 @@ impl MlsSession {
             if ours.as_slice() == message {
                 return self.confirm_pending_commit(now).map(Processed::NewEpoch);
             }
-            return Err(MlsError::CommitPending);
+            return Err(MlsError::Misuse(Misuse::CommitPending));
         }
         let body = decode(message, "handshake message")?;
         let protocol: ProtocolMessage = match body {
             MlsMessageBodyIn::PublicMessage(m) => m.into(),
             MlsMessageBodyIn::PrivateMessage(m) => m.into(),
             other => {
-                return Err(MlsError::UnexpectedMessage {
+                return Err(MlsError::Peer(PeerFault::UnexpectedMessage {
                     expected: "proposal or commit",
                     got: kind(&other),
-                });
+                }));
             }
         };
         let before = self.roster();
-        let group = self.group.as_mut().ok_or(MlsError::NotInGroup)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
         if protocol.group_id() != group.group_id() {
-            return Err(MlsError::WrongGroup);
+            return Err(MlsError::Peer(PeerFault::WrongGroup));
         }
         let (message_epoch, current) = (protocol.epoch().as_u64(), group.epoch().as_u64());
         if message_epoch < current {
-            return Err(MlsError::StaleEpoch {
+            return Err(MlsError::Peer(PeerFault::StaleEpoch {
                 message_epoch,
                 current,
-            });
+            }));
         }
         if message_epoch > current {
-            return Err(MlsError::FutureEpoch {
+            return Err(MlsError::Peer(PeerFault::FutureEpoch {
                 message_epoch,
                 current,
-            });
+            }));
         }
         if protocol.content_type() == ContentType::Application {
-            return Err(MlsError::UnexpectedMessage {
+            return Err(MlsError::Peer(PeerFault::UnexpectedMessage {
                 expected: "proposal or commit",
                 got: "application message",
-            });
+            }));
         }
         let processed = group
             .process_message(&self.provider, protocol)
-            .map_err(|e| MlsError::Invalid(e.to_string()))?;
+            .map_err(|e| MlsError::Peer(PeerFault::Invalid(e.to_string())))?;
         // An external commit (RFC 9420 §12.4.3.2) carries its own ExternalInit.
         let external = matches!(processed.sender(), Sender::NewMemberCommit);
         match processed.into_content() {
@@ -84,9 +87,9 @@ impl MlsSession {
                     .map_err(|e| MlsError::Internal(format!("storing a proposal: {e:?}")))?;
                 Ok(Processed::Proposal)
             }
-            ProcessedMessageContent::ExternalJoinProposalMessage(_) => {
-                Err(MlsError::ForbiddenProposal("external join"))
-            }
+            ProcessedMessageContent::ExternalJoinProposalMessage(_) => Err(MlsError::Peer(
+                PeerFault::ForbiddenProposal("external join"),
+            )),
             ProcessedMessageContent::StagedCommitMessage(staged) => {
                 if let Some(p) =
                     staged
@@ -96,7 +99,7 @@ impl MlsSession {
                             (p, _) => forbidden_in_commit(p),
                         })
                 {
-                    return Err(MlsError::ForbiddenProposal(p));
+                    return Err(MlsError::Peer(PeerFault::ForbiddenProposal(p)));
                 }
                 let removed = staged.self_removed();
                 // Another member's commit won this epoch: ours, if any, is void.
@@ -121,10 +124,12 @@ impl MlsSession {
                 .confirm_pending_commit_from(before, now)
                 .map(Processed::NewEpoch),
             ProcessedMessageContent::OwnPrivateMessage => Ok(Processed::OwnMessage),
-            ProcessedMessageContent::ApplicationMessage(_) => Err(MlsError::UnexpectedMessage {
-                expected: "proposal or commit",
-                got: "application message",
-            }),
+            ProcessedMessageContent::ApplicationMessage(_) => {
+                Err(MlsError::Peer(PeerFault::UnexpectedMessage {
+                    expected: "proposal or commit",
+                    got: "application message",
+                }))
+            }
         }
     }
 }
@@ -149,23 +154,27 @@ fn forbidden_in_commit(p: &Proposal) -> Option<&'static str> {
 fn allowed_standalone(group: &MlsGroup, p: &QueuedProposal) -> Result<(), MlsError> {
     let sender = match p.sender() {
         Sender::Member(leaf) => *leaf,
-        _ => return Err(MlsError::ForbiddenProposal("non-member")),
+        _ => return Err(MlsError::Peer(PeerFault::ForbiddenProposal("non-member"))),
     };
     match p.proposal() {
         Proposal::SelfRemove => Ok(()),
         Proposal::Remove(r) if r.removed() == sender => Ok(()),
-        Proposal::Remove(_) => Err(MlsError::ForbiddenProposal("remove of another member")),
+        Proposal::Remove(_) => Err(MlsError::Peer(PeerFault::ForbiddenProposal(
+            "remove of another member",
+        ))),
         Proposal::Update(u) => {
             let before = group.member_at(sender).map(|m| m.credential);
             if before.as_ref() == Some(u.leaf_node().credential()) {
                 Ok(())
             } else {
-                Err(MlsError::ForbiddenProposal("credential-changing update"))
+                Err(MlsError::Peer(PeerFault::ForbiddenProposal(
+                    "credential-changing update",
+                )))
             }
         }
-        Proposal::Add(_) => Err(MlsError::ForbiddenProposal("add")),
-        other => Err(MlsError::ForbiddenProposal(
+        Proposal::Add(_) => Err(MlsError::Peer(PeerFault::ForbiddenProposal("add"))),
+        other => Err(MlsError::Peer(PeerFault::ForbiddenProposal(
             forbidden_in_commit(other).unwrap_or("unknown"),
-        )),
+        ))),
     }
 }

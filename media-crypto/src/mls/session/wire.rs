@@ -3,15 +3,17 @@
 use openmls::prelude::tls_codec::{Deserialize, Serialize};
 use openmls::prelude::*;
 
-use crate::mls::error::MlsError;
+use crate::mls::error::{MlsError, PeerFault};
 
 /// Parses one whole `MLSMessage`; trailing bytes are an error.
 pub(super) fn decode(bytes: &[u8], what: &'static str) -> Result<MlsMessageBodyIn, MlsError> {
     MlsMessageIn::tls_deserialize_exact(bytes)
         .map(MlsMessageIn::extract)
-        .map_err(|e| MlsError::Malformed {
-            what,
-            reason: e.to_string(),
+        .map_err(|e| {
+            MlsError::Peer(PeerFault::Malformed {
+                what,
+                reason: e.to_string(),
+            })
         })
 }
 
@@ -40,10 +42,10 @@ pub(super) fn key_package(
     match decode(bytes, "key package")? {
         MlsMessageBodyIn::KeyPackage(kp) => kp
             .validate(crypto, ProtocolVersion::Mls10)
-            .map_err(|e| MlsError::InvalidKeyPackage(e.to_string())),
-        other => Err(MlsError::UnexpectedMessage {
+            .map_err(|e| MlsError::Peer(PeerFault::InvalidKeyPackage(e.to_string()))),
+        other => Err(MlsError::Peer(PeerFault::UnexpectedMessage {
             expected: "key package",
             got: kind(&other),
-        }),
+        })),
     }
 }

@@ -6,8 +6,8 @@ pub mod raw;
 use std::time::Duration;
 
 use signaling_client::{Client, ClientConfig, Event};
-use signaling_server::token::{self, Claims};
 use signaling_server::{SignalingConfig, SignalingServer};
+use signaling_token::{self as token, Claims};
 
 pub const SECRET: &[u8] = b"test secret";
 pub const WAIT: Duration = Duration::from_secs(60);

@@ -19,7 +19,7 @@ use super::media::{MediaSender, MediaSignal};
 use super::outbox::{Inbox, Outbound, outbox};
 use super::registry::{Command, RoomHandle};
 use super::websocket::{Budget, Socket};
-use crate::token;
+use signaling_token as token;
 
 type Sink = futures_util::stream::SplitSink<Socket, Message>;
 type Stream = futures_util::stream::SplitStream<Socket>;

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::SignalingServer;
-use crate::token::{self, Claims};
+use signaling_token::{self as token, Claims};
 
 const TTL_SECONDS: u64 = 3600;
 /// Room names, in bytes.
