@@ -1,6 +1,7 @@
 //! Any frame and metadata into a receiver and a keyring that hold real keys: no panic, and
 //! nothing decrypts that was not encrypted under those keys (the chance of a forgery passing a
-//! 16-byte tag is nil, so any success is a bug).
+//! 16-byte tag is nil, so any success is a bug). The path for an outside cipher (the browser
+//! worker's) reads the same bytes: no panic, and a plan only with a key the keyring holds.
 #![no_main]
 
 use std::sync::Mutex;
@@ -40,4 +41,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(keyring
         .decrypt_into(metadata, frame, &mut out, Duration::ZERO)
         .is_err());
+    if let Ok(plan) = keyring.plan_open(frame, frame.len(), Duration::ZERO) {
+        assert!(keyring.aead_key(plan.epoch, plan.header.kid).is_some());
+        assert!(plan.header_len + 16 <= frame.len());
+    }
 });

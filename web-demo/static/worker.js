@@ -3,21 +3,24 @@
 // back); incoming frames are decrypted under their sender's key, or dropped and counted
 // (never handed to the decoder) when that fails. Each received track reports which member's
 // key opens its frames, so the page names it by the key, not by the server's label.
-import {
-  encodeHeader, fromHex, parseHeader, seal, open, importKey, toHex, ReplayWindow,
-} from "./sframe.js";
+//
+// What each frame is (its header, the key of its KID, its nonce, the sending counter, grace
+// times, dropped epochs, the replay window) is decided by the Rust keyring compiled to wasm
+// (`FrameKeys`, the code bots and tests run); only AES-GCM runs here, in WebCrypto.
+import init, { FrameKeys, OpenStatus, encodeHeader, frameNonce, parseHeader } from "./pkg/web_demo_wasm.js";
+import { fromHex, importKey, open, seal, toHex } from "./sframe.js";
 
-const GRACE_MS = 5000; // a previous epoch's keys still decrypt this long (as in media-crypto)
 const KEY_WAIT_MS = 1000; // a frame whose key has not arrived waits this long, then is dropped
 const MAX_WAITING = 256; // frames waiting for a key at most; beyond, they are dropped at once
 const EMPTY = new Uint8Array(0);
+const HEAD = 17; // the longest SFrame header: what the keyring reads of a frame
 
-const keys = new Map(); // kid (BigInt) -> { key, salt, leaf, epoch, expires, replay }
+const ready = init();
+let keys = null; // FrameKeys, from the first epoch's suite on
 let group = null; // the MLS group whose keys are held (hex)
-let newestEpoch = -1;
-let sending = null; // { kid, key, salt, ctr }
+const cryptoKeys = new Map(); // `${epoch}:${kid}` -> Promise<CryptoKey>, for the epochs held
 let mayShare = true; // false while the page holds our media back (someone unexplained is in the group)
-const waiters = new Set(); // frames waiting for a key: { kid, resolve }
+const waiters = new Set(); // frames waiting for keys: resolve functions
 const senders = []; // RTCRtpScriptTransformer of outgoing video, for key frame requests
 const stats = {
   // Per sender (leaf) of the current group, over the whole visit: only leaves whose keys were
@@ -33,60 +36,53 @@ function leafStats(leaf) {
   return (stats.perLeaf[leaf] ??= { decrypted: 0, failed: 0, noKey: 0, replayed: 0 });
 }
 
-// The leaf each KID of the current group was last installed for (bounded by the keys held).
-const kidLeaf = new Map(); // kid (BigInt) -> leaf
+// The leaf of each KID of the epochs held (bounded by the keys held).
+let kidLeaf = new Map(); // kid (BigInt) -> leaf
 
 function remember(list, kind, bytes, ms) {
   list.push([kind, bytes, ms]);
   if (list.length > 2000) list.splice(0, list.length - 2000);
 }
 
-/** Installs an epoch's keys. Within a group only newer epochs count (an older or repeated one
- * is ignored); keys of another group replace everything at once (their KIDs may collide). */
-async function installKeys(epochKeys) {
-  if (epochKeys.group === group && epochKeys.epoch <= newestEpoch) {
+/** The WebCrypto key of `kid` in `epoch`, imported once; null when the keyring holds none. */
+function cryptoKey(epoch, kid) {
+  const id = `${epoch}:${kid}`;
+  let key = cryptoKeys.get(id);
+  if (!key) {
+    const raw = keys.aeadKey(epoch, kid);
+    if (!raw.length) return null;
+    key = importKey(raw);
+    cryptoKeys.set(id, key);
+  }
+  return key;
+}
+
+/** Installs an epoch's keys. Within a group only newer epochs count (the keyring ignores an
+ * older or repeated one); keys of another group replace everything at once. */
+async function installKeys(epoch) {
+  await ready;
+  keys ??= new FrameKeys(epoch.suite);
+  const g = toHex(epoch.group);
+  const installed = keys.install(
+    new Uint8Array(epoch.group), BigInt(epoch.epoch), new Uint8Array(epoch.base_key),
+    BigInt(epoch.own_leaf ?? -1), new Uint32Array(epoch.members), performance.now(),
+  );
+  if (!installed) {
     stats.staleKeys++;
     return;
   }
-  const fresh = new Map();
-  for (const s of epochKeys.senders) {
-    fresh.set(BigInt(s.kid), {
-      key: await importKey(s.key),
-      salt: new Uint8Array(s.salt),
-      leaf: s.leaf,
-      epoch: epochKeys.epoch,
-      expires: Infinity,
-      replay: new ReplayWindow(1024),
-    });
-  }
-  const now = performance.now();
-  if (epochKeys.group !== group) {
-    keys.clear();
-    kidLeaf.clear();
+  if (g !== group) {
     stats.perLeaf = {};
     stats.perTrack = {};
   }
-  for (const s of epochKeys.senders) {
-    kidLeaf.set(BigInt(s.kid), s.leaf);
-    leafStats(s.leaf);
-  }
-  for (const k of keys.values()) if (k.expires === Infinity) k.expires = now + GRACE_MS;
-  for (const [kid, k] of fresh) keys.set(kid, k);
-  group = epochKeys.group;
-  newestEpoch = epochKeys.epoch;
-  if (epochKeys.own_kid !== null && epochKeys.own_kid !== undefined) {
-    const kid = BigInt(epochKeys.own_kid);
-    const k = fresh.get(kid);
-    sending = { kid, key: k.key, salt: k.salt, ctr: 0n };
-  } else {
-    sending = null;
-  }
-  for (const w of [...waiters]) {
-    if (keys.has(w.kid)) {
-      waiters.delete(w);
-      w.resolve(keys.get(w.kid));
-    }
-  }
+  group = g;
+  const kids = keys.memberKids(), leaves = keys.memberLeaves();
+  kidLeaf = new Map([...kids].map((kid, i) => [kid, leaves[i]]));
+  for (const leaf of epoch.members) leafStats(leaf);
+  const held = new Set([...keys.epochs()].map(String));
+  for (const id of cryptoKeys.keys()) if (!held.has(id.split(":")[0])) cryptoKeys.delete(id);
+  for (const resolve of [...waiters]) resolve(true);
+  waiters.clear();
 }
 
 // Key installs run one after another, in the order the page sent them.
@@ -95,80 +91,111 @@ function queueInstall(epochKeys) {
   installing = installing.then(() => installKeys(epochKeys)).catch(() => {});
 }
 
-setInterval(() => {
-  const now = performance.now();
-  for (const [kid, k] of keys) if (k.expires <= now) keys.delete(kid);
-}, 1000);
-
-function waitForKey(kid) {
-  if (waiters.size >= MAX_WAITING) return Promise.resolve(null);
+/** Resolves true at the next install, false after KEY_WAIT_MS (or at once when too many
+ * frames wait already). */
+function waitForKeys() {
+  if (waiters.size >= MAX_WAITING) return Promise.resolve(false);
   return new Promise((resolve) => {
-    const w = { kid, resolve };
-    waiters.add(w);
+    waiters.add(resolve);
     setTimeout(() => {
-      if (waiters.delete(w)) resolve(null);
+      if (waiters.delete(resolve)) resolve(false);
     }, KEY_WAIT_MS);
   });
 }
 
 async function encryptFrame(frame, controller, kind) {
-  const s = sending;
-  if (!s) {
-    stats.unsent++; // no key yet: nothing leaves in the clear
-    return;
-  }
   if (!mayShare) {
     stats.withheld++; // someone unexplained is in the group: nothing leaves at all
     return;
   }
-  const ctr = s.ctr;
-  s.ctr += 1n;
-  const plain = new Uint8Array(frame.data);
-  const t0 = performance.now();
-  const out = await seal(s.key, s.salt, s.kid, ctr, EMPTY, plain);
-  remember(timing.encrypt, kind, plain.length, performance.now() - t0);
-  frame.data = out.buffer;
-  stats.sent++;
-  controller.enqueue(frame);
+  let s;
+  try {
+    s = keys.seal();
+  } catch {
+    stats.unsent++; // no key yet: nothing leaves in the clear
+    return;
+  }
+  try {
+    const key = await cryptoKey(s.epoch, s.kid);
+    if (!key) {
+      stats.unsent++;
+      return;
+    }
+    const plain = new Uint8Array(frame.data);
+    const t0 = performance.now();
+    const out = await seal(key, s.nonce, s.header, EMPTY, plain);
+    remember(timing.encrypt, kind, plain.length, performance.now() - t0);
+    frame.data = out.buffer;
+    stats.sent++;
+    controller.enqueue(frame);
+  } finally {
+    s.free();
+  }
+}
+
+/** The keyring's reading of a received frame. */
+function read(data) {
+  return keys
+    ? keys.open(data.subarray(0, HEAD), data.length, performance.now())
+    : { status: OpenStatus.NoKeyYet, kid: 0n, free() {} };
 }
 
 async function decryptFrame(frame, controller, kind, track) {
   const data = new Uint8Array(frame.data);
-  let header;
+  let o = read(data);
+  if (o.status === OpenStatus.NoKeyYet && (await waitForKeys())) {
+    o.free();
+    o = read(data);
+  }
   try {
-    header = parseHeader(data);
-  } catch {
-    stats.malformed++;
-    return;
+    await decryptRead(o, data, frame, controller, kind, track);
+  } finally {
+    o.free();
   }
-  const k = keys.get(header.kid) ?? (await waitForKey(header.kid));
-  if (!k) {
-    // No key: counted for its sender if the KID was ever one of the group's (its key may
-    // have just expired), else apart.
-    const leaf = kidLeaf.get(header.kid);
-    if (leaf !== undefined) leafStats(leaf).noKey++;
-    else stats.unknownKid++;
-    return;
+}
+
+async function decryptRead(o, data, frame, controller, kind, track) {
+  const leaf = kidLeaf.get(o.kid);
+  switch (o.status) {
+    case OpenStatus.Ready:
+      break;
+    case OpenStatus.Malformed:
+      stats.malformed++;
+      return;
+    case OpenStatus.NoKeyYet:
+    case OpenStatus.Stale:
+      // Counted for its sender if the KID is one of the group's, else apart.
+      if (leaf !== undefined) leafStats(leaf).noKey++;
+      else stats.unknownKid++;
+      return;
+    case OpenStatus.Replayed:
+      if (leaf !== undefined) leafStats(leaf).replayed++;
+      return;
+    case OpenStatus.TooShort:
+      if (leaf !== undefined) leafStats(leaf).failed++;
+      else stats.malformed++;
+      return;
+    default:
+      stats.unknownKid++;
+      return;
   }
-  const st = leafStats(k.leaf);
-  if (!k.replay.fresh(header.ctr)) {
-    st.replayed++;
-    return;
-  }
+  const st = leafStats(o.sender);
+  const key = await cryptoKey(o.epoch, o.kid);
   const t0 = performance.now();
-  let plain;
-  try {
-    plain = await open(k.key, k.salt, header, EMPTY, data);
-  } catch {
+  const plain = key && await open(key, o.nonce, o.headerLen, EMPTY, data);
+  if (!plain) {
     st.failed++;
     return;
   }
+  if (!keys.opened(o)) {
+    st.replayed++; // another frame with its counter came first
+    return;
+  }
   remember(timing.decrypt, kind, plain.length, performance.now() - t0);
-  k.replay.record(header.ctr);
   st.decrypted++;
   if (track) {
     const t = (stats.perTrack[track] ??= { kind, leaves: {} });
-    t.leaves[k.leaf] = (t.leaves[k.leaf] ?? 0) + 1;
+    t.leaves[o.sender] = (t.leaves[o.sender] ?? 0) + 1;
   }
   stats.firstDecrypted[kind] ??= performance.timeOrigin + performance.now();
   frame.data = plain.buffer;
@@ -211,48 +238,87 @@ setInterval(() => {
   });
 }, 500);
 
-// RFC 9605 vectors through the same functions frames use. Keys and salts were derived by the
-// wasm module on the page (the same derivation meetings use).
+// RFC 9605 vectors through the same code frames use: headers and nonces from the Rust code,
+// AES-GCM from WebCrypto. Keys and salts were derived by the wasm module on the page (the
+// same derivation meetings use).
 async function selfTest({ headers, frames }) {
+  await ready;
   const failures = [];
   let passed = 0;
   for (const v of headers) {
     const kid = BigInt(v.kid), ctr = BigInt(v.ctr);
     const enc = toHex(encodeHeader(kid, ctr));
-    const parsed = parseHeader(fromHex(v.encoded));
-    if (enc === v.encoded && parsed.kid === kid && parsed.ctr === ctr) passed++;
+    const [pkid, pctr] = parseHeader(fromHex(v.encoded));
+    if (enc === v.encoded && pkid === kid && pctr === ctr) passed++;
     else failures.push(`header kid=${v.kid} ctr=${v.ctr}: ${enc}`);
   }
   for (const v of frames) {
+    const kid = BigInt(v.kid), ctr = BigInt(v.ctr);
     const key = await importKey(v.derived_key);
-    const salt = new Uint8Array(v.derived_salt);
-    const sealed = await seal(key, salt, BigInt(v.kid), BigInt(v.ctr), fromHex(v.metadata), fromHex(v.pt));
-    const opened = await open(key, salt, parseHeader(sealed), fromHex(v.metadata), sealed);
-    if (toHex(sealed) === v.ct && toHex(opened) === v.pt) passed++;
+    const nonce = frameNonce(v.cipher_suite, kid, ctr, fromHex(v.base_key));
+    const sealed = await seal(key, nonce, encodeHeader(kid, ctr), fromHex(v.metadata), fromHex(v.pt));
+    const [, , headerLen] = parseHeader(sealed);
+    const opened = await open(key, nonce, Number(headerLen), fromHex(v.metadata), sealed);
+    if (toHex(sealed) === v.ct && opened && toHex(opened) === v.pt) passed++;
     else failures.push(`sframe suite ${v.cipher_suite} kid=${v.kid} ctr=${v.ctr}`);
   }
   return { passed, failed: failures.length, failures };
 }
 
-// Per-frame cost of seal and open for frames of these sizes, in this worker: the mean over
-// `n` frames one after another (the page's timers are coarse, 100 µs, without cross-origin
-// isolation, so single frames are not timed).
+// Per-frame cost in this worker, for frames of these sizes: the mean over `n` frames one after
+// another (the page's timers are coarse, 100 µs, without cross-origin isolation, so single
+// frames are not timed). Side by side: the whole per-frame path (the keyring's decisions in
+// wasm, then WebCrypto) and WebCrypto's AES-GCM alone on the same frames, its floor.
 async function bench({ sizes, n }) {
-  const key = await importKey(crypto.getRandomValues(new Uint8Array(16)));
-  const salt = crypto.getRandomValues(new Uint8Array(12));
+  await ready;
+  const bk = new FrameKeys(4);
+  bk.install(new Uint8Array([1]), 1n, crypto.getRandomValues(new Uint8Array(16)), 0n, new Uint32Array([0]), 0);
   const results = [];
   for (const size of sizes) {
     const plain = crypto.getRandomValues(new Uint8Array(Math.min(size, 65536)));
     const frames = [];
     let t0 = performance.now();
-    for (let i = 0; i < n; i++) frames.push(await seal(key, salt, 1n, BigInt(i), EMPTY, plain));
+    for (let i = 0; i < n; i++) {
+      const s = bk.seal();
+      const key = await (cryptoKeyOf(bk, s.epoch, s.kid));
+      frames.push(await seal(key, s.nonce, s.header, EMPTY, plain));
+      s.free();
+    }
     const encrypt = ((performance.now() - t0) * 1000) / n;
     t0 = performance.now();
-    for (const f of frames) await open(key, salt, parseHeader(f), EMPTY, f);
+    for (const f of frames) {
+      const o = bk.open(f.subarray(0, HEAD), f.length, performance.now());
+      const key = await cryptoKeyOf(bk, o.epoch, o.kid);
+      if (!(await open(key, o.nonce, o.headerLen, EMPTY, f)) || !bk.opened(o)) throw new Error("bench frame did not open");
+      o.free();
+    }
     const decrypt = ((performance.now() - t0) * 1000) / n;
-    results.push({ bytes: size, encrypt_us_mean: encrypt, decrypt_us_mean: decrypt });
+    // WebCrypto alone, with header and nonce made once.
+    const s = bk.seal();
+    const [key, nonce, header] = [await cryptoKeyOf(bk, s.epoch, s.kid), s.nonce, s.header];
+    s.free();
+    const sealed = [];
+    t0 = performance.now();
+    for (let i = 0; i < n; i++) sealed.push(await seal(key, nonce, header, EMPTY, plain));
+    const encryptFloor = ((performance.now() - t0) * 1000) / n;
+    t0 = performance.now();
+    for (const f of sealed) await open(key, nonce, header.length, EMPTY, f);
+    const decryptFloor = ((performance.now() - t0) * 1000) / n;
+    results.push({
+      bytes: size, encrypt_us_mean: encrypt, decrypt_us_mean: decrypt,
+      webcrypto_only_encrypt_us_mean: encryptFloor, webcrypto_only_decrypt_us_mean: decryptFloor,
+    });
   }
+  bk.free();
+  benchKeys.clear();
   return results;
+}
+
+const benchKeys = new Map();
+function cryptoKeyOf(k, epoch, kid) {
+  const id = `${epoch}:${kid}`;
+  if (!benchKeys.has(id)) benchKeys.set(id, importKey(k.aeadKey(epoch, kid)));
+  return benchKeys.get(id);
 }
 
 self.onmessage = async ({ data }) => {

@@ -203,7 +203,7 @@ export async function startNginx({ port, upstream, cert }) {
 }
 
 /** The line of static/worker.js that decrypts a received frame. */
-const DECRYPT_LINE = "plain = await open(k.key, k.salt, header, EMPTY, data);";
+const DECRYPT_LINE = "const plain = key && await open(key, o.nonce, o.headerLen, EMPTY, data);";
 
 /** A test build of the page with decryption off: the worker the browser gets hands every
  * received frame to the decoder as it arrived (counted as failed). The page the server serves

@@ -16,7 +16,7 @@ use super::error::KeyringError;
 use super::kid::KidLayout;
 use crate::sframe::{
     CipherSuite, DEFAULT_REPLAY_WINDOW, DecryptError, Decrypted, EncryptError, FrameBuf, FrameKey,
-    Header, ReceiveKey, Sender,
+    Header, ReceiveKey, Sender, derive_key_material,
 };
 
 /// Leaf indices at or above this are refused: no real group comes near a million members,
@@ -335,7 +335,19 @@ impl Keyring {
     ) -> Result<ReceivedFrame, DecryptError> {
         self.expire(now);
         let (header, hlen) = Header::parse(buf.frame())?;
-        let kid = header.kid;
+        let (receiver, sender, epoch) = self.receive_key(header.kid)?;
+        let len = receiver.open(header, hlen, metadata, buf)?;
+        Ok(ReceivedFrame {
+            sender,
+            epoch,
+            header,
+            len,
+        })
+    }
+
+    /// The receive key of `kid` (derived on first use), its sender's leaf and its epoch; or
+    /// why there is none.
+    fn receive_key(&mut self, kid: u64) -> Result<(&mut ReceiveKey, u32, u64), DecryptError> {
         let layout = self.config.kid_layout;
         let (leaf, low) = layout
             .split(kid)
@@ -363,13 +375,7 @@ impl Keyring {
                 empty.insert(ReceiveKey::new(key, window))
             }
         };
-        let len = receiver.open(header, hlen, metadata, buf)?;
-        Ok(ReceivedFrame {
-            sender: leaf,
-            epoch: epoch.epoch,
-            header,
-            len,
-        })
+        Ok((receiver, leaf, epoch.epoch))
     }
 
     /// Decrypts a frame into a new vector.
@@ -383,6 +389,131 @@ impl Keyring {
         let r = self.decrypt_into(metadata, frame, &mut out, now)?;
         out.truncate(r.len);
         Ok((r, out))
+    }
+}
+
+/// A frame to seal with an AEAD outside this crate (WebCrypto in a browser's media worker):
+/// everything SFrame decides but the cipher. The ciphertext is
+/// `AEAD(key of kid, nonce, aad = header || metadata, plaintext)` and the frame is
+/// `header || ciphertext`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealPlan {
+    pub kid: u64,
+    pub ctr: u64,
+    /// The MLS epoch of the key.
+    pub epoch: u64,
+    /// The encoded SFrame header.
+    pub header: Vec<u8>,
+    pub nonce: [u8; 12],
+}
+
+/// A received frame to open with an AEAD outside this crate; once it authenticated,
+/// [`Keyring::opened`] records its counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenPlan {
+    /// The sender's leaf index.
+    pub sender: u32,
+    /// The MLS epoch of the key.
+    pub epoch: u64,
+    pub header: Header,
+    /// The header's length: the ciphertext and tag follow it.
+    pub header_len: usize,
+    pub nonce: [u8; 12],
+}
+
+/// The frame path for an AEAD outside this crate: the same decisions as
+/// [`Keyring::encrypt_into`] and [`Keyring::decrypt_into`] (which KID, which counter, which
+/// epoch's key, grace times, dropped epochs, the replay window), with the cipher left out.
+impl Keyring {
+    /// Spends the next counter of this member's key in the newest epoch.
+    pub fn plan_seal(&mut self) -> Result<SealPlan, EncryptError> {
+        let epoch = self.current_epoch();
+        let sender = self.sender.as_mut().ok_or(EncryptError::NoSendingKey)?;
+        let ctr = sender.spend_ctr()?;
+        let key = sender.key();
+        Ok(SealPlan {
+            kid: key.kid(),
+            ctr,
+            epoch: epoch.unwrap_or_default(),
+            header: Header::new(key.kid(), ctr).to_bytes(),
+            nonce: key.nonce(ctr),
+        })
+    }
+
+    /// Reads a received frame's header at time `now` and picks its key: refuses a frame
+    /// whose key is not held (yet, or any more), whose counter was accepted before or is too
+    /// old, or that is too short to hold a tag. `head` is the frame's start (at least its
+    /// header: [`crate::sframe::MAX_HEADER_LEN`] bytes, or all of a shorter frame), and
+    /// `frame_len` its whole length, so the caller need not hand over the whole frame.
+    pub fn plan_open(
+        &mut self,
+        head: &[u8],
+        frame_len: usize,
+        now: Duration,
+    ) -> Result<OpenPlan, DecryptError> {
+        self.expire(now);
+        let (header, header_len) = Header::parse(head)?;
+        let needed = header_len + self.config.suite.tag_len();
+        if frame_len < needed {
+            return Err(DecryptError::CiphertextTooShort {
+                needed,
+                available: frame_len,
+            });
+        }
+        let (receiver, sender, epoch) = self.receive_key(header.kid)?;
+        receiver.check(header)?;
+        Ok(OpenPlan {
+            sender,
+            epoch,
+            header,
+            header_len,
+            nonce: receiver.key().nonce(header.ctr),
+        })
+    }
+
+    /// The frame of `plan` authenticated: its counter is taken, unless another frame with the
+    /// same counter was accepted meanwhile (then it is a replay) or its epoch went.
+    pub fn opened(&mut self, plan: &OpenPlan) -> Result<(), DecryptError> {
+        let (receiver, _, epoch) = self.receive_key(plan.header.kid)?;
+        if epoch != plan.epoch {
+            return Err(DecryptError::StaleEpoch {
+                kid: plan.header.kid,
+                epoch: plan.epoch,
+            });
+        }
+        receiver.accept(plan.header)
+    }
+
+    /// The AEAD key of `kid` in `epoch`, for the outside cipher to import; `None` when the
+    /// epoch is not held or `kid` names no member of it.
+    pub fn aead_key(&self, epoch: u64, kid: u64) -> Option<Zeroizing<Vec<u8>>> {
+        let (leaf, _) = self.config.kid_layout.split(kid)?;
+        let held = self.epochs.iter().find(|e| e.epoch == epoch)?;
+        if !matches!(held.senders.get(leaf as usize), Some(Some(_)))
+            || self.config.kid_layout.kid(leaf, epoch) != kid
+        {
+            return None;
+        }
+        Some(
+            derive_key_material(self.config.suite, kid, &held.base_key)
+                .ok()?
+                .key,
+        )
+    }
+
+    /// The (KID, leaf) of every member of every epoch held.
+    pub fn members(&self) -> Vec<(u64, u32)> {
+        let layout = self.config.kid_layout;
+        self.epochs
+            .iter()
+            .flat_map(|e| {
+                e.senders
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.is_some())
+                    .map(move |(leaf, _)| (layout.kid(leaf as u32, e.epoch), leaf as u32))
+            })
+            .collect()
     }
 }
 
@@ -589,5 +720,102 @@ mod tests {
             bob.decrypt(b"", &new, SEC).map(|(_, p)| p),
             Ok(b"new group".to_vec())
         );
+    }
+
+    /// The outside cipher of the external path (WebCrypto's AES-GCM in a browser).
+    fn outside_seal(k: &Keyring, plan: &SealPlan, plaintext: &[u8]) -> Vec<u8> {
+        let key = k.aead_key(plan.epoch, plan.kid).expect("key of the plan");
+        let aead = crate::sframe::Aead::new(k.config().suite, &key).expect("aead");
+        let mut frame = plan.header.clone();
+        frame.extend(aead.seal(&plan.nonce, &plan.header, plaintext));
+        frame
+    }
+
+    fn outside_open(k: &Keyring, plan: &OpenPlan, frame: &[u8]) -> Option<Vec<u8>> {
+        let key = k.aead_key(plan.epoch, plan.header.kid)?;
+        let aead = crate::sframe::Aead::new(k.config().suite, &key).expect("aead");
+        let (header, body) = frame.split_at(plan.header_len);
+        aead.open(&plan.nonce, header, body)
+    }
+
+    #[test]
+    fn the_outside_cipher_path_makes_the_same_frames_and_decisions() {
+        let (mut alice, mut bob) = alice_and_bob();
+        // Sealed outside, opened inside; counters go on from one path to the other.
+        let plan = alice.plan_seal().expect("plan");
+        assert_eq!(plan.ctr, 0);
+        let frame = outside_seal(&alice, &plan, b"outside");
+        let (r, plain) = bob.decrypt(b"", &frame, SEC).expect("opens");
+        assert_eq!(
+            (plain.as_slice(), r.sender, r.epoch),
+            (&b"outside"[..], 0, 1)
+        );
+        let inside = alice.encrypt(b"", b"inside").expect("encrypt");
+        assert_eq!(Header::parse(&inside).expect("header").0.ctr, 1);
+        // Sealed inside, opened outside, then its counter is taken once.
+        let plan = bob.plan_open(&inside, inside.len(), SEC).expect("plan");
+        assert_eq!((plan.sender, plan.epoch, plan.header.ctr), (0, 1, 1));
+        assert_eq!(
+            outside_open(&bob, &plan, &inside).as_deref(),
+            Some(&b"inside"[..])
+        );
+        bob.opened(&plan).expect("fresh");
+        assert!(matches!(
+            bob.opened(&plan),
+            Err(DecryptError::Replayed { .. })
+        ));
+        assert!(matches!(
+            bob.plan_open(&inside, inside.len(), SEC),
+            Err(DecryptError::Replayed { .. })
+        ));
+        assert!(matches!(
+            bob.decrypt(b"", &inside, SEC),
+            Err(DecryptError::Replayed { .. })
+        ));
+        // A forgery fails outside and leaves the window alone.
+        let mut forged = alice.encrypt(b"", b"x").expect("encrypt");
+        *forged.last_mut().expect("tag") ^= 1;
+        let plan = bob
+            .plan_open(&forged, forged.len(), SEC)
+            .expect("header and key are fine");
+        assert_eq!(outside_open(&bob, &plan, &forged), None);
+        // Too short for a tag, or for nobody: refused before any cipher runs.
+        assert!(matches!(
+            bob.plan_open(&forged, forged.len() - 10, SEC),
+            Err(DecryptError::CiphertextTooShort { .. })
+        ));
+        let stranger = Header::new(KidLayout::default().kid(7, 1), 0).to_bytes();
+        let mut junk = stranger.clone();
+        junk.extend([0u8; 32]);
+        assert!(matches!(
+            bob.plan_open(&junk, junk.len(), SEC),
+            Err(DecryptError::UnknownSender { .. })
+        ));
+        assert!(bob.aead_key(1, KidLayout::default().kid(7, 1)).is_none());
+        assert!(bob.aead_key(9, KidLayout::default().kid(0, 9)).is_none());
+    }
+
+    #[test]
+    fn the_outside_cipher_path_keeps_grace_and_drops_epochs_like_the_inside_one() {
+        let (mut alice, mut bob) = alice_and_bob();
+        let old = alice.encrypt(b"", b"old").expect("encrypt");
+        alice.install(epoch(2, Some(0)), SEC).expect("install");
+        bob.install(epoch(2, Some(1)), SEC).expect("install");
+        // Within the grace time the old epoch still opens; after it, it is stale.
+        assert!(bob.plan_open(&old, old.len(), SEC * 2).is_ok());
+        assert!(matches!(
+            bob.plan_open(&old, old.len(), SEC * 10),
+            Err(DecryptError::StaleEpoch { .. })
+        ));
+        // A key of the new epoch that arrives late waits: "no key yet" for an epoch not held.
+        let mut ahead = Keyring::new(KeyringConfig::default());
+        ahead.install(epoch(3, Some(0)), SEC).expect("install");
+        let early = ahead.encrypt(b"", b"early").expect("encrypt");
+        assert!(matches!(
+            bob.plan_open(&early, early.len(), SEC * 10),
+            Err(DecryptError::NoKeyYet { .. })
+        ));
+        assert_eq!(bob.plan_seal().expect("plan").epoch, 2);
+        assert_eq!(bob.members().len(), 3, "one epoch of three members is held");
     }
 }

@@ -123,8 +123,9 @@ impl FrameKey {
         Header::new(self.kid, ctr).len() + plaintext_len + self.suite.tag_len()
     }
 
-    /// `nonce = sframe_salt XOR CTR` (CTR big-endian, right-aligned).
-    fn nonce(&self, ctr: u64) -> [u8; NONCE_LEN] {
+    /// `nonce = sframe_salt XOR CTR` (CTR big-endian, right-aligned), for this crate's AEAD or
+    /// one outside it.
+    pub fn nonce(&self, ctr: u64) -> [u8; NONCE_LEN] {
         let mut nonce = *self.salt;
         for (n, c) in nonce[NONCE_LEN - 8..].iter_mut().zip(ctr.to_be_bytes()) {
             *n ^= c;

@@ -32,6 +32,23 @@ impl ReceiveKey {
         }
     }
 
+    /// The key.
+    pub(crate) fn key(&self) -> &FrameKey {
+        &self.key
+    }
+
+    /// Refuses a counter already accepted or too old for the window; changes nothing.
+    pub(crate) fn check(&self, header: Header) -> Result<(), DecryptError> {
+        self.window.check(header.kid, header.ctr)
+    }
+
+    /// Records a counter whose frame authenticated elsewhere, if it is still fresh.
+    pub(crate) fn accept(&mut self, header: Header) -> Result<(), DecryptError> {
+        self.window.check(header.kid, header.ctr)?;
+        self.window.accept(header.ctr);
+        Ok(())
+    }
+
     /// Checks the replay window, authenticates and decrypts, then records the counter. A frame
     /// that fails leaves the window as it was.
     pub(crate) fn open(

@@ -38,6 +38,15 @@ impl Sender {
         self.next_ctr
     }
 
+    /// Spends the next counter for a frame sealed elsewhere (an AEAD outside this crate).
+    pub(crate) fn spend_ctr(&mut self) -> Result<u64, EncryptError> {
+        let ctr = self.next_ctr.ok_or(EncryptError::CounterExhausted {
+            kid: self.key.kid(),
+        })?;
+        self.next_ctr = ctr.checked_add(1);
+        Ok(ctr)
+    }
+
     /// Encrypts the next frame into `out`; returns the bytes written. A counter is spent only
     /// when a frame is produced.
     pub fn encrypt_into(

@@ -1,10 +1,11 @@
 //! The browser's side of a meeting, compiled to wasm: [`Meeting`] runs the participant's MLS
 //! session from the signaling server's messages (JSON text in, JSON text out), and hands the
-//! page each epoch's SFrame keys, derived here by RFC 9605 §4.4.2 for every member, and the
-//! roster as the group states it, judged ([`roster`]): fingerprints, devices seen before,
-//! leaves nobody announced. The per-frame AES-GCM runs in WebCrypto in the media worker
-//! (`static/sframe.js`), on exactly these keys and salts.
+//! page each epoch's key material for the media worker and the roster as the group states it,
+//! judged ([`roster`]): fingerprints, devices seen before, leaves nobody announced. In the
+//! worker, [`FrameKeys`] makes every frame decision (header, KID, key, nonce, counter, replay
+//! window) with media-crypto's keyring; only AES-GCM runs in WebCrypto (`static/sframe.js`).
 
+mod frames;
 mod keys;
 mod outputs;
 mod roster;
@@ -17,6 +18,7 @@ use signaling_participant::trust::TrustStore;
 use signaling_protocol::{ServerMessage, decode_server};
 use wasm_bindgen::prelude::*;
 
+pub use frames::{FrameKeys, OpenStatus, Opening, Sealing};
 pub use keys::{EpochKeys, SenderKey, epoch_keys, sframe_key};
 pub use outputs::{Converter, JsOutput};
 pub use roster::{Devices, Member, Warning};

@@ -150,18 +150,15 @@ impl Converter<'_> {
                 warnings,
                 may_send,
                 ..
-            } => match epoch_keys(&key, self.keyring) {
-                Ok(keys) => JsOutput::NewEpoch {
-                    epoch,
-                    roster: self.members(&roster),
-                    safety_number: safety_number.groups().to_vec(),
-                    added: self.members(&added),
-                    removed: self.members(&removed),
-                    keys,
-                    warnings: warnings.iter().map(Warning::from).collect(),
-                    may_send,
-                },
-                Err(message) => JsOutput::Failure { message },
+            } => JsOutput::NewEpoch {
+                epoch,
+                roster: self.members(&roster),
+                safety_number: safety_number.groups().to_vec(),
+                added: self.members(&added),
+                removed: self.members(&removed),
+                keys: epoch_keys(&key, self.keyring),
+                warnings: warnings.iter().map(Warning::from).collect(),
+                may_send,
             },
             Event::SendGate {
                 may_send,
