@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::IndexedRandom;
 use signaling_token::{self as token, Claims};
 
+use crate::LoadError;
 use crate::bot::{Bot, BotSpec, JOIN_TIMEOUT, RunContext};
 use crate::media::TestMedia;
 use crate::report::{Report, SfuSample};
@@ -36,7 +36,7 @@ impl Target {
         }
     }
 
-    async fn token(&self, room: &str, identity: &str) -> anyhow::Result<String> {
+    async fn token(&self, room: &str, identity: &str) -> Result<String, LoadError> {
         let secret = match self {
             Target::Local(_, secret) => Some(secret.as_str()),
             Target::Remote { secret, .. } => secret.as_deref(),
@@ -49,12 +49,17 @@ impl Target {
             None => {
                 let path = format!("/dev/token?room={room}&identity={identity}");
                 let (status, body) = crate::sfu_process::http_get(self.addr(), &path).await?;
-                anyhow::ensure!(
-                    status == 200,
-                    "GET /dev/token: {status} (pass --token-secret for a server not in dev mode)"
-                );
-                let v: serde_json::Value = serde_json::from_str(&body)?;
-                Ok(v["token"].as_str().context("token")?.to_owned())
+                if status != 200 {
+                    return Err(LoadError::Sfu(format!(
+                        "GET /dev/token: {status} (pass --token-secret for a server not in dev mode)"
+                    )));
+                }
+                let v: serde_json::Value = serde_json::from_str(&body)
+                    .map_err(|e| LoadError::Sfu(format!("GET /dev/token: {e}")))?;
+                v["token"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| LoadError::Sfu("GET /dev/token: no token in the answer".into()))
             }
         }
     }
@@ -107,7 +112,7 @@ async fn join(
     scenario: &Scenario,
     late: bool,
     publishes: Option<bool>,
-) -> anyhow::Result<()> {
+) -> Result<(), LoadError> {
     let index = room.next;
     room.next += 1;
     let publishes = publishes.unwrap_or(index < scenario.publishers() || late);
@@ -122,7 +127,7 @@ async fn join(
 const CHURN_QUIET_END: Duration = Duration::from_secs(3);
 
 /// Runs `scenario` against `target`.
-pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> anyhow::Result<Report> {
+pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<Report, LoadError> {
     scenario.validate()?;
     let media = Arc::new(TestMedia::load()?);
     let ctx = RunContext {

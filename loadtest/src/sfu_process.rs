@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use crate::LoadError;
 
 /// Linux's USER_HZ: /proc CPU times are in these ticks.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -40,7 +40,7 @@ pub fn default_binary() -> Option<PathBuf> {
 impl LocalSfu {
     /// Starts `bin` on a loopback port with this token secret, and `extra` flags (such as
     /// `--udp-port 0` for single-port mode).
-    pub fn start(bin: &Path, token_secret: &str, extra: &[String]) -> anyhow::Result<LocalSfu> {
+    pub fn start(bin: &Path, token_secret: &str, extra: &[String]) -> Result<LocalSfu, LoadError> {
         let mut child = Command::new(bin)
             .args([
                 "--listen",
@@ -56,11 +56,21 @@ impl LocalSfu {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .map_err(|source| LoadError::Start {
+                bin: bin.to_owned(),
+                source,
+            })?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().context("sfu stdout")?).read_line(&mut line)?;
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out)
+                .read_line(&mut line)
+                .map_err(|source| LoadError::Start {
+                    bin: bin.to_owned(),
+                    source,
+                })?;
+        }
         let Some(addr) = line.trim().strip_prefix("sfu listening on http://") else {
-            bail!("the sfu did not start: {line:?}");
+            return Err(LoadError::Sfu(format!("it did not start: {line:?}")));
         };
         Ok(LocalSfu {
             addr: addr.to_owned(),
@@ -73,52 +83,62 @@ impl LocalSfu {
     }
 
     /// User plus system CPU time so far.
-    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+    pub fn cpu_time(&self) -> Result<Duration, LoadError> {
+        let path = format!("/proc/{}/stat", self.pid());
+        let stat =
+            std::fs::read_to_string(&path).map_err(|e| LoadError::Proc(format!("{path}: {e}")))?;
         // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        let rest = stat.rsplit_once(')').context("stat format")?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+        let ticks = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
+            .and_then(|f| Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?))
+            .ok_or_else(|| LoadError::Proc(format!("{path}: not the stat format")))?;
         Ok(Duration::from_secs_f64(ticks / TICKS_PER_SECOND))
     }
 
     /// Peak resident memory (VmHWM), in MiB.
-    pub fn peak_rss_mb(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+    pub fn peak_rss_mb(&self) -> Result<f64, LoadError> {
+        let path = format!("/proc/{}/status", self.pid());
+        let status =
+            std::fs::read_to_string(&path).map_err(|e| LoadError::Proc(format!("{path}: {e}")))?;
         let kb: f64 = status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
-            .context("VmHWM")?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()?;
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| LoadError::Proc(format!("{path}: no VmHWM")))?;
         Ok(kb / 1024.0)
     }
 }
 
 /// `GET path` on `addr` (`host:port`, plain HTTP); the status and the body.
-pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+pub async fn http_get(addr: &str, path: &str) -> Result<(u16, String), LoadError> {
     let url = format!("http://{addr}{path}");
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .new_agent();
+    let failed = |url: &str, source: ureq::Error| LoadError::Http {
+        url: url.to_owned(),
+        source: Box::new(source),
+    };
     // ureq blocks; the runtime's blocking pool carries it.
+    let fetch_url = url.clone();
     tokio::task::spawn_blocking(move || {
-        let mut response = agent.get(&url).call().with_context(|| url.clone())?;
+        let mut response = agent.get(&fetch_url).call()?;
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string()?;
         Ok((status, body))
     })
-    .await?
+    .await
+    .map_err(|e| failed(&url, ureq::Error::Io(std::io::Error::other(e))))?
+    .map_err(|e| failed(&url, e))
 }
 
 /// A counter's value from the SFU's /metrics.
-pub async fn metric(addr: &str, name: &str) -> anyhow::Result<f64> {
+pub async fn metric(addr: &str, name: &str) -> Result<f64, LoadError> {
     let (_, body) = http_get(addr, "/metrics").await?;
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .with_context(|| format!("{name} in /metrics"))
+        .ok_or_else(|| LoadError::Sfu(format!("no {name} in /metrics")))
 }

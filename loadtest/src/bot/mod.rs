@@ -6,6 +6,7 @@ pub mod peer;
 mod publish;
 mod receive;
 
+use crate::LoadError;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -135,7 +136,7 @@ impl std::fmt::Debug for Bot {
 
 impl Bot {
     /// Joins, negotiates media and starts publishing and receiving.
-    pub async fn join(ctx: &RunContext, spec: BotSpec) -> anyhow::Result<Bot> {
+    pub async fn join(ctx: &RunContext, spec: BotSpec) -> Result<Bot, LoadError> {
         let joined_at = Instant::now();
         let client = Client::connect(ClientConfig::new(&ctx.url, &spec.room, &spec.token)).await?;
         let participant_id = client.participant_id();

@@ -2,6 +2,7 @@
 //! default interceptors (NACK, RTCP reports), and the RFC 6464 audio-level extension the SFU
 //! reads. The bots use it, and so do the sfu's in-process tests.
 
+use crate::LoadError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,12 +59,12 @@ pub struct BotPeer {
 }
 
 /// A PeerConnection bound to a loopback port.
-pub async fn build() -> anyhow::Result<BotPeer> {
+pub async fn build() -> Result<BotPeer, LoadError> {
     build_with(RTCConfigurationBuilder::new().build()).await
 }
 
 /// The same with a configuration of the caller's (ICE servers, relay-only policy).
-pub async fn build_with(configuration: RTCConfiguration) -> anyhow::Result<BotPeer> {
+pub async fn build_with(configuration: RTCConfiguration) -> Result<BotPeer, LoadError> {
     let mut engine = MediaEngine::default();
     engine.register_default_codecs()?;
     engine.register_header_extension(
@@ -98,13 +99,13 @@ pub async fn build_with(configuration: RTCConfiguration) -> anyhow::Result<BotPe
 }
 
 /// The local description once ICE gathering is done (or after 5 s).
-pub async fn local_sdp(peer: &mut BotPeer) -> anyhow::Result<String> {
+pub async fn local_sdp(peer: &mut BotPeer) -> Result<String, LoadError> {
     let _ = tokio::time::timeout(Duration::from_secs(5), peer.gathered.wait_for(|&g| g)).await;
     peer.pc
         .local_description()
         .await
         .map(|d| d.sdp)
-        .ok_or_else(|| anyhow::anyhow!("no local description"))
+        .ok_or(LoadError::NoLocalDescription)
 }
 
 /// The negotiated payload type of a sender's first codec, and its audio-level extension id.

@@ -113,7 +113,7 @@ mod tests {
         );
         let mut worker = FrameKeys::new(handed.suite).expect("suite");
         let own = handed.own_leaf.map_or(-1, i64::from);
-        let mut install = |w: &mut FrameKeys| {
+        let install = |w: &mut FrameKeys| {
             w.install(
                 &handed.group,
                 handed.epoch,
