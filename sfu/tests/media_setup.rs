@@ -271,3 +271,32 @@ async fn a_participant_whose_media_connection_dies_is_removed_from_the_room() {
         bot.leave().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_opus_and_vp9_are_negotiated_whatever_is_offered() {
+    let _one = ONE_MEETING_AT_A_TIME.lock().await;
+    let sfu = start().await;
+    let ledger = Arc::new(Ledger::default());
+    // The bots offer every codec webrtc-rs knows (VP8, H264, AV1, G.722, PCMU, ...).
+    let bots = meeting(&sfu, &["alice", "bob"], &ledger).await;
+    for bot in &bots {
+        let sdp = bot.remote_sdp().await;
+        let codecs: std::collections::BTreeSet<String> = sdp
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter_map(|c| c.split('/').next())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        assert!(!codecs.is_empty(), "{sdp}");
+        for c in &codecs {
+            assert!(
+                ["opus", "vp9", "rtx"].contains(&c.as_str()),
+                "{c} negotiated: {sdp}"
+            );
+        }
+    }
+    for bot in bots {
+        bot.leave().await;
+    }
+}

@@ -13,11 +13,15 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use super::events::{Events, MediaEvent};
 use crate::routing::TrackId;
 
+/// A downtrack's payload type before its subscriber's answer names one. RTP payload types are
+/// 0 to 127 (0 is PCMU), so this is no payload type.
+pub(super) const NOT_NEGOTIATED: u8 = u8::MAX;
+
 /// One subscriber's copy of a published track.
 pub(super) struct DownTrack {
     pub local: Arc<TrackLocalStaticRTP>,
     pub ssrc: u32,
-    /// The payload type negotiated with the subscriber; 0 until known.
+    /// The payload type negotiated with the subscriber; [`NOT_NEGOTIATED`] until known.
     pub payload_type: AtomicU8,
 }
 
@@ -76,7 +80,7 @@ pub(super) async fn forward(
         };
         for d in targets {
             let payload_type = d.payload_type.load(Ordering::Relaxed);
-            if payload_type == 0 {
+            if payload_type == NOT_NEGOTIATED {
                 continue;
             }
             let mut out = packet.clone();

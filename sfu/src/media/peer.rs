@@ -138,9 +138,7 @@ impl SfuPeer {
         room: tokio::sync::mpsc::UnboundedSender<RoomInput>,
     ) -> Result<Self, PeerError> {
         let mut engine = MediaEngine::default();
-        engine
-            .register_default_codecs()
-            .map_err(PeerError::Create)?;
+        super::codecs::register(&mut engine).map_err(PeerError::Create)?;
         engine
             .register_header_extension(
                 RTCRtpHeaderExtensionCapability {

@@ -507,7 +507,7 @@ impl RoomMedia {
         let down = Arc::new(DownTrack {
             local,
             ssrc,
-            payload_type: Default::default(),
+            payload_type: forward::NOT_NEGOTIATED.into(),
         });
         if let Ok(mut list) = published.downtracks.write() {
             list.push(down.clone());
@@ -610,7 +610,7 @@ async fn learn_payload_types(p: &mut Participant) {
         down, rtp_sender, ..
     } in p.receiving.values()
     {
-        if down.payload_type.load(Ordering::Relaxed) != 0 {
+        if down.payload_type.load(Ordering::Relaxed) != forward::NOT_NEGOTIATED {
             continue;
         }
         let Ok(params) = rtp_sender.get_parameters().await else {
