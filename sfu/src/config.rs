@@ -118,18 +118,20 @@ pub fn load(
     matches: &ArgMatches,
     file: Option<&Path>,
 ) -> Result<SfuConfig, ConfigError> {
-    let config = match file {
+    match file {
+        // `check` validates the merged whole, with the file's lines.
         Some(path) => {
             let text =
                 std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
             check(&text, args, matches).map_err(|problems| {
                 ConfigError::File(problems.into_iter().map(|p| p.in_file(path)).collect())
-            })?
+            })
         }
-        None => args.clone(),
-    };
-    config.validate()?;
-    Ok(config)
+        None => {
+            args.validate()?;
+            Ok(args.clone())
+        }
+    }
 }
 
 /// A file's settings over the defaults (no flag or environment): for tools that read one

@@ -111,15 +111,19 @@ async fn media_uses_the_configured_ports_public_ip_and_ice_servers() {
     eventually("the port to be released", || sfu.media.ports_in_use() == 0).await;
 }
 
+/// An sfu whose media has one UDP port of the range to give.
+async fn with_one_port() -> common::TestSfu {
+    start_with(
+        MediaConfig::new(LOCALHOST, free_ports(1), None),
+        SignalingConfig::default(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_beyond_the_port_range_is_told_media_is_unavailable() {
     let _one = ONE_MEETING_AT_A_TIME.lock().await;
-    let ports = free_ports(1);
-    let sfu = start_with(
-        MediaConfig::new(LOCALHOST, ports, None),
-        SignalingConfig::default(),
-    )
-    .await;
+    let sfu = with_one_port().await;
     let ledger = Arc::new(Ledger::default());
     let first = Bot::join(&sfu, "meeting", "alice", ledger.clone()).await;
     let second = Bot::join(&sfu, "meeting", "bob", ledger).await;
@@ -140,12 +144,7 @@ async fn a_participant_beyond_the_port_range_is_told_media_is_unavailable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offers_that_do_not_parse_cannot_be_answered_or_ask_too_much_take_no_port() {
     let _one = ONE_MEETING_AT_A_TIME.lock().await;
-    let ports = free_ports(1);
-    let sfu = start_with(
-        MediaConfig::new(LOCALHOST, ports, None),
-        SignalingConfig::default(),
-    )
-    .await;
+    let sfu = with_one_port().await;
     let mallory = Client::connect(ClientConfig::new(
         sfu.url.clone(),
         "meeting",

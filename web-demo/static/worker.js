@@ -44,18 +44,22 @@ function remember(list, kind, bytes, ms) {
   if (list.length > 2000) list.splice(0, list.length - 2000);
 }
 
-/** The WebCrypto key of `kid` in `epoch`, imported once; null when the keyring holds none. */
-function cryptoKey(epoch, kid) {
+/** The WebCrypto key of `kid` in `epoch` from `frameKeys`, imported once into `cache`; null
+ * when the keyring holds none. */
+function importedKey(frameKeys, cache, epoch, kid) {
   const id = `${epoch}:${kid}`;
-  let key = cryptoKeys.get(id);
+  let key = cache.get(id);
   if (!key) {
-    const raw = keys.aeadKey(epoch, kid);
+    const raw = frameKeys.aeadKey(epoch, kid);
     if (!raw.length) return null;
     key = importKey(raw);
-    cryptoKeys.set(id, key);
+    cache.set(id, key);
   }
   return key;
 }
+
+/** The meeting's key of `kid` in `epoch`. */
+const cryptoKey = (epoch, kid) => importedKey(keys, cryptoKeys, epoch, kid);
 
 /** Installs an epoch's keys. Within a group only newer epochs count (the keyring ignores an
  * older or repeated one); keys of another group replace everything at once. */
@@ -272,6 +276,8 @@ async function selfTest({ headers, frames }) {
 async function bench({ sizes, n }) {
   await ready;
   const bk = new FrameKeys(4);
+  const benchKeys = new Map();
+  const cryptoKeyOf = (epoch, kid) => importedKey(bk, benchKeys, epoch, kid);
   bk.install(new Uint8Array([1]), 1n, crypto.getRandomValues(new Uint8Array(16)), 0n, new Uint32Array([0]), 0);
   const results = [];
   for (const size of sizes) {
@@ -280,7 +286,7 @@ async function bench({ sizes, n }) {
     let t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const s = bk.seal();
-      const key = await (cryptoKeyOf(bk, s.epoch, s.kid));
+      const key = await cryptoKeyOf(s.epoch, s.kid);
       frames.push(await seal(key, s.nonce, s.header, EMPTY, plain));
       s.free();
     }
@@ -288,14 +294,14 @@ async function bench({ sizes, n }) {
     t0 = performance.now();
     for (const f of frames) {
       const o = bk.open(f.subarray(0, HEAD), f.length, performance.now());
-      const key = await cryptoKeyOf(bk, o.epoch, o.kid);
+      const key = await cryptoKeyOf(o.epoch, o.kid);
       if (!(await open(key, o.nonce, o.headerLen, EMPTY, f)) || !bk.opened(o)) throw new Error("bench frame did not open");
       o.free();
     }
     const decrypt = ((performance.now() - t0) * 1000) / n;
     // WebCrypto alone, with header and nonce made once.
     const s = bk.seal();
-    const [key, nonce, header] = [await cryptoKeyOf(bk, s.epoch, s.kid), s.nonce, s.header];
+    const [key, nonce, header] = [await cryptoKeyOf(s.epoch, s.kid), s.nonce, s.header];
     s.free();
     const sealed = [];
     t0 = performance.now();
@@ -310,15 +316,7 @@ async function bench({ sizes, n }) {
     });
   }
   bk.free();
-  benchKeys.clear();
   return results;
-}
-
-const benchKeys = new Map();
-function cryptoKeyOf(k, epoch, kid) {
-  const id = `${epoch}:${kid}`;
-  if (!benchKeys.has(id)) benchKeys.set(id, importKey(k.aeadKey(epoch, kid)));
-  return benchKeys.get(id);
 }
 
 self.onmessage = async ({ data }) => {

@@ -3,8 +3,7 @@
 //! and it has at most [`MAX_SECTIONS`] sections in all (a later offer carries the sections the
 //! SFU added to send others' tracks, so the total grows with the room, but not without end).
 
-use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::sdp::description::media::MediaDescription;
+use rtc::sdp::{MediaDescription, SessionDescription};
 use signaling_protocol::ErrorCode;
 
 use crate::routing::MAX_TRACKS_PER_PUBLISHER;
@@ -36,8 +35,7 @@ impl OfferError {
 
 /// Checks `sdp` as an offer.
 pub fn check(sdp: &str) -> Result<(), OfferError> {
-    let parsed = RTCSessionDescription::offer(sdp.to_owned())
-        .and_then(|d| d.unmarshal())
+    let parsed = SessionDescription::unmarshal(&mut std::io::Cursor::new(sdp.as_bytes()))
         .map_err(|e| OfferError::Unparsable(e.to_string()))?;
     let sections = &parsed.media_descriptions;
     if sections.len() > MAX_SECTIONS {

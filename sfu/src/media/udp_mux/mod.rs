@@ -79,7 +79,7 @@ struct Routes {
     conns: HashMap<ConnId, Conn>,
     /// Checks connections sent, by transaction id: who sent it, where, when.
     checks: HashMap<[u8; 12], (ConnId, Remote, Instant)>,
-    /// Their transaction ids, oldest first.
+    /// Their transaction ids, oldest first (an answered one stays until it comes round).
     check_order: VecDeque<[u8; 12]>,
 }
 
@@ -112,7 +112,6 @@ impl Routes {
             return None;
         }
         self.checks.remove(&tid);
-        self.check_order.retain(|t| *t != tid);
         self.learn(id, remote, now).then_some(id)
     }
 
