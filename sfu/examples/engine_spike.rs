@@ -27,7 +27,6 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
@@ -75,19 +74,7 @@ fn peer(addr: SocketAddr, interceptors: bool, now: Instant) -> RTCPeerConnection
         .with_interceptor_registry(registry)
         .build(now)
         .unwrap();
-    let host = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()
-    .unwrap();
-    pc.add_local_candidate(RTCIceCandidate::from(&host).to_json().unwrap())
+    pc.add_local_candidate(sfu::media_room::host_candidate(addr).unwrap())
         .unwrap();
     pc
 }

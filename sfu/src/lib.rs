@@ -6,6 +6,7 @@
 //! - [`serve`]: its TCP listener, plain or TLS, with per-address and slow-client limits.
 //! - [`routing`]: the IO-free routing table of a room.
 //! - [`media`]: the webrtc-rs driver that forwards RTP it cannot decrypt.
+//! - [`media_room`]: the sans-IO media room (issue 13) that replaces it.
 
 pub mod admin;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod http;
 pub mod http_client;
 pub mod media;
+pub mod media_room;
 pub mod metrics;
 pub mod routing;
 pub mod serve;

@@ -4,10 +4,8 @@
 //! [`MediaServer`] is the signaling server's [`MediaHandler`]: joins, leaves and SDP/ICE go to
 //! one task per room ([`room`]), which owns the routing table and the PeerConnections.
 
-mod codecs;
 mod events;
 mod forward;
-pub mod keyframes;
 pub mod offer;
 mod peer;
 pub mod ports;

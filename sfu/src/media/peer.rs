@@ -138,7 +138,7 @@ impl SfuPeer {
         room: tokio::sync::mpsc::UnboundedSender<RoomInput>,
     ) -> Result<Self, PeerError> {
         let mut engine = MediaEngine::default();
-        super::codecs::register(&mut engine).map_err(PeerError::Create)?;
+        crate::media_room::codecs::register(&mut engine).map_err(PeerError::Create)?;
         engine
             .register_header_extension(
                 RTCRtpHeaderExtensionCapability {
@@ -151,8 +151,8 @@ impl SfuPeer {
         let registry = register_default_interceptors(Registry::new(), &mut engine)
             .map_err(PeerError::Create)?
             .with(
-                rtc::interceptor::Slot::from(super::keyframes::SLOT),
-                super::keyframes::KeyframeRequests::default(),
+                rtc::interceptor::Slot::from(crate::media_room::rtcp::pli::SLOT),
+                crate::media_room::rtcp::pli::KeyframeRequests::default(),
             );
         let (gathered_tx, gathered) = watch::channel(false);
         let builder = PeerConnectionBuilder::new()
@@ -225,7 +225,7 @@ impl SfuPeer {
             .await
             .map_err(PeerError::Negotiation)?;
         let sdp = self.gathered_local_sdp().await?;
-        if rejects_all_media(&sdp) {
+        if crate::media_room::rejects_all_media(&sdp) {
             return Err(PeerError::NoUsableCodec);
         }
         Ok(sdp)
@@ -323,20 +323,10 @@ fn random_ice_chars(n: usize) -> String {
         .collect()
 }
 
-/// True when an answer has media sections and rejects every one of them (port 0): nothing in
-/// the offer could be used.
-fn rejects_all_media(sdp: &str) -> bool {
-    let ports: Vec<&str> = sdp
-        .lines()
-        .filter_map(|l| l.strip_prefix("m="))
-        .filter_map(|m| m.split_whitespace().nth(1))
-        .collect();
-    !ports.is_empty() && ports.iter().all(|&p| p == "0")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{announce, rejects_all_media};
+    use super::announce;
+    use crate::media_room::rejects_all_media;
 
     #[test]
     fn host_candidates_announce_the_public_address_once() {

@@ -519,7 +519,7 @@ impl RoomMedia {
                 while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = local.poll().await {
                     if packets
                         .iter()
-                        .any(|p| super::keyframes::is_keyframe_request(p.as_ref()))
+                        .any(|p| crate::media_room::rtcp::pli::is_keyframe_request(p.as_ref()))
                         && !events.send(MediaEvent::KeyframeRequest { track: id })
                     {
                         break;

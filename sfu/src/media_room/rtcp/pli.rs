@@ -21,6 +21,28 @@ pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
+/// The SSRCs of the streams `packets` ask key frames of (PLI's media SSRC, each FIR entry's).
+pub fn keyframe_requests(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<u32> {
+    let mut ssrcs = Vec::new();
+    for p in packets {
+        let any = p.as_any();
+        if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+            ssrcs.push(pli.media_ssrc);
+        } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+            ssrcs.extend(fir.fir.iter().map(|e| e.ssrc));
+        }
+    }
+    ssrcs
+}
+
+/// A PLI asking the sender of `media_ssrc` for a key frame.
+pub fn picture_loss(media_ssrc: u32) -> Box<dyn rtc::rtcp::Packet> {
+    Box::new(PictureLossIndication {
+        sender_ssrc: 0,
+        media_ssrc,
+    })
+}
+
 /// Marks inbound key-frame requests for delivery to the application.
 #[derive(Default)]
 pub struct KeyframeRequests {

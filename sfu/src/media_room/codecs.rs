@@ -12,7 +12,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 
 /// Registers Opus and VP9 (and nothing else) on `engine`.
-pub(super) fn register(engine: &mut MediaEngine) -> Result<(), webrtc::error::Error> {
+pub fn register(engine: &mut MediaEngine) -> Result<(), rtc::shared::error::Error> {
     engine.register_codec(
         RTCRtpCodecParameters {
             rtp_codec: RTCRtpCodec {

@@ -1,0 +1,211 @@
+//! One subscriber's copy of a track: the RTP header it sends is the publisher's, rewritten to
+//! the subscriber's SSRC, payload type and header-extension ids, with sequence numbers and
+//! timestamps that continue across a change of the source (a publisher's new SSRC, later a
+//! simulcast layer switch) so that the subscriber's jitter buffer sees one stream.
+
+use rtc::rtp::header::{Extension, Header};
+
+/// Header extensions a subscriber gets from the publisher, by URI: those that describe the media
+/// (RFC 6464 audio level, video orientation, playout delay, capture time). Transport-wide
+/// sequence numbers, send times and MID/RID are per hop: the sending connection adds its own.
+pub const END_TO_END_EXTENSIONS: &[&str] = &[
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    "urn:3gpp:video-orientation",
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+];
+
+/// What one downtrack writes into each forwarded header.
+#[derive(Debug, Clone)]
+pub struct Rewriter {
+    ssrc: u32,
+    payload_type: u8,
+    /// (publisher's id, subscriber's id) for each extension both negotiated.
+    extensions: Vec<(u8, u8)>,
+    source: Option<Source>,
+}
+
+/// The stream being forwarded now and how its numbers map onto the output.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    ssrc: u32,
+    seq_offset: u16,
+    ts_offset: u32,
+    last_seq: u16,
+    last_ts: u32,
+}
+
+/// The timestamp step assumed between the last packet of one source and the first of the next
+/// (one 30 fps video frame at 90 kHz; an audio switch is rarer and this is close enough).
+const SWITCH_TS_STEP: u32 = 3000;
+
+impl Rewriter {
+    /// A downtrack sending as `ssrc` with `payload_type`; `extensions` maps publisher ids to
+    /// subscriber ids.
+    pub fn new(ssrc: u32, payload_type: u8, extensions: Vec<(u8, u8)>) -> Self {
+        Rewriter {
+            ssrc,
+            payload_type,
+            extensions,
+            source: None,
+        }
+    }
+
+    /// The SSRC this downtrack sends as.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// The header for the subscriber, from the publisher's `header`.
+    pub fn rewrite(&mut self, header: &Header) -> Header {
+        let source = match self.source {
+            Some(s) if s.ssrc == header.ssrc => s,
+            previous => {
+                // A new source continues where the last one stopped; the first starts as is.
+                let (seq_offset, ts_offset) = match previous {
+                    None => (0, 0),
+                    Some(p) => (
+                        p.last_seq
+                            .wrapping_add(1)
+                            .wrapping_sub(header.sequence_number),
+                        p.last_ts
+                            .wrapping_add(SWITCH_TS_STEP)
+                            .wrapping_sub(header.timestamp),
+                    ),
+                };
+                Source {
+                    ssrc: header.ssrc,
+                    seq_offset,
+                    ts_offset,
+                    last_seq: header
+                        .sequence_number
+                        .wrapping_add(seq_offset)
+                        .wrapping_sub(1),
+                    last_ts: header.timestamp.wrapping_add(ts_offset),
+                }
+            }
+        };
+        let sequence_number = header.sequence_number.wrapping_add(source.seq_offset);
+        let timestamp = header.timestamp.wrapping_add(source.ts_offset);
+        let mut s = source;
+        // Retransmitted or reordered packets do not move the high-water mark back.
+        if seq_newer(sequence_number, s.last_seq) {
+            s.last_seq = sequence_number;
+            s.last_ts = timestamp;
+        }
+        self.source = Some(s);
+        let extensions = header
+            .extensions
+            .iter()
+            .filter_map(|e| {
+                self.extensions
+                    .iter()
+                    .find(|(from, _)| *from == e.id)
+                    .map(|&(_, to)| Extension {
+                        id: to,
+                        payload: e.payload.clone(),
+                    })
+            })
+            .collect::<Vec<_>>();
+        Header {
+            version: 2,
+            padding: false,
+            extension: !extensions.is_empty(),
+            marker: header.marker,
+            payload_type: self.payload_type,
+            sequence_number,
+            timestamp,
+            ssrc: self.ssrc,
+            csrc: Vec::new(),
+            extension_profile: if extensions.is_empty() {
+                0
+            } else {
+                header.extension_profile
+            },
+            extensions,
+            extensions_padding: 0,
+        }
+    }
+}
+
+/// RFC 3550 sequence comparison: `a` comes after `b` (modulo 2^16).
+fn seq_newer(a: u16, b: u16) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn header(ssrc: u32, seq: u16, ts: u32) -> Header {
+        Header {
+            version: 2,
+            payload_type: 96,
+            sequence_number: seq,
+            timestamp: ts,
+            ssrc,
+            extension: true,
+            extension_profile: 0xBEDE,
+            extensions: vec![
+                Extension {
+                    id: 1,
+                    payload: Bytes::from_static(&[0x85]),
+                },
+                Extension {
+                    id: 3,
+                    payload: Bytes::from_static(&[0, 7]),
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ssrc_payload_type_and_extension_ids_are_the_subscribers() {
+        let mut r = Rewriter::new(42, 111, vec![(1, 5)]);
+        let out = r.rewrite(&header(7, 100, 9000));
+        assert_eq!((out.ssrc, out.payload_type), (42, 111));
+        assert_eq!((out.sequence_number, out.timestamp), (100, 9000));
+        assert_eq!(
+            out.extensions.len(),
+            1,
+            "only extensions both sides negotiated"
+        );
+        assert_eq!(out.extensions[0].id, 5);
+        assert_eq!(&out.extensions[0].payload[..], &[0x85]);
+        let bare = Rewriter::new(42, 111, Vec::new()).rewrite(&header(7, 1, 1));
+        assert!(!bare.extension && bare.extensions.is_empty());
+    }
+
+    #[test]
+    fn a_new_source_continues_the_numbers_of_the_last() {
+        let mut r = Rewriter::new(42, 96, Vec::new());
+        for seq in 100..=110u16 {
+            r.rewrite(&header(7, seq, u32::from(seq) * 3000));
+        }
+        // The publisher restarts with another SSRC and unrelated numbers.
+        let out = r.rewrite(&header(8, 60_000, 5));
+        assert_eq!(out.sequence_number, 111);
+        assert_eq!(out.timestamp, 110 * 3000 + SWITCH_TS_STEP);
+        let next = r.rewrite(&header(8, 60_001, 3005));
+        assert_eq!(
+            (next.sequence_number, next.timestamp),
+            (112, 110 * 3000 + SWITCH_TS_STEP + 3000)
+        );
+    }
+
+    #[test]
+    fn a_late_packet_keeps_its_place_and_does_not_move_the_high_water_mark() {
+        let mut r = Rewriter::new(42, 96, Vec::new());
+        r.rewrite(&header(7, 65_535, 10));
+        r.rewrite(&header(7, 1, 30)); // wrapped
+        let late = r.rewrite(&header(7, 0, 20));
+        assert_eq!(late.sequence_number, 0);
+        let switched = r.rewrite(&header(9, 500, 0));
+        assert_eq!(
+            switched.sequence_number, 2,
+            "continues after 1, not after the late 0"
+        );
+    }
+}

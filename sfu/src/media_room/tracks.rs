@@ -1,0 +1,134 @@
+//! The room's one track table: every published track with the publisher's stream it comes
+//! from, and every subscriber's copy of it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use signaling_protocol::ParticipantId;
+
+use super::rewrite::Rewriter;
+use crate::routing::{MediaKind, TrackId};
+
+/// A track someone publishes.
+#[derive(Debug)]
+pub struct Published {
+    pub publisher: ParticipantId,
+    pub kind: MediaKind,
+    /// The publisher's receiver for it, and the id its connection gives the track.
+    pub receiver: RTCRtpReceiverId,
+    pub engine_track: String,
+    /// The SSRC it arrives with (key-frame requests name it).
+    pub media_ssrc: u32,
+    pub codec: RTCRtpCodec,
+    /// The publisher's header-extension ids by URI.
+    pub extensions: Vec<(String, u8)>,
+    /// The RFC 6464 audio-level extension id, if negotiated.
+    pub audio_level: Option<u8>,
+    pub downtracks: Vec<Downtrack>,
+}
+
+/// One subscriber's copy.
+#[derive(Debug)]
+pub struct Downtrack {
+    pub subscriber: ParticipantId,
+    pub sender: RTCRtpSenderId,
+    pub ssrc: u32,
+    /// Set once the subscriber's answer negotiated the payload type; nothing is sent before.
+    pub rewriter: Option<Rewriter>,
+}
+
+/// Published tracks by id, and the lookups the packet path needs.
+#[derive(Debug, Default)]
+pub struct TrackTable {
+    tracks: BTreeMap<TrackId, Published>,
+    /// (publisher, its connection's track id) to the track.
+    by_engine_track: HashMap<(ParticipantId, String), TrackId>,
+    /// (subscriber, the SSRC we send it) to the track, for its RTCP.
+    by_downtrack_ssrc: HashMap<(ParticipantId, u32), TrackId>,
+    next: u64,
+}
+
+impl TrackTable {
+    pub fn get(&self, id: TrackId) -> Option<&Published> {
+        self.tracks.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: TrackId) -> Option<&mut Published> {
+        self.tracks.get_mut(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (TrackId, &Published)> {
+        self.tracks.iter().map(|(&id, t)| (id, t))
+    }
+
+    /// The tracks `publisher` publishes.
+    pub fn of(&self, publisher: ParticipantId) -> Vec<TrackId> {
+        self.tracks
+            .iter()
+            .filter(|(_, t)| t.publisher == publisher)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// The track a publisher's connection delivers as `engine_track`.
+    pub fn by_engine_track(&self, publisher: ParticipantId, engine_track: &str) -> Option<TrackId> {
+        self.by_engine_track
+            .get(&(publisher, engine_track.to_owned()))
+            .copied()
+    }
+
+    /// The track `subscriber` receives as `ssrc`.
+    pub fn by_downtrack_ssrc(&self, subscriber: ParticipantId, ssrc: u32) -> Option<TrackId> {
+        self.by_downtrack_ssrc.get(&(subscriber, ssrc)).copied()
+    }
+
+    /// True if `ssrc` is free for `subscriber`.
+    pub fn ssrc_free(&self, subscriber: ParticipantId, ssrc: u32) -> bool {
+        ssrc != 0 && !self.by_downtrack_ssrc.contains_key(&(subscriber, ssrc))
+    }
+
+    pub fn insert(&mut self, track: Published) -> TrackId {
+        self.next += 1;
+        let id = TrackId(self.next);
+        self.by_engine_track
+            .insert((track.publisher, track.engine_track.clone()), id);
+        self.tracks.insert(id, track);
+        id
+    }
+
+    /// Takes the track out, with its downtracks.
+    pub fn remove(&mut self, id: TrackId) -> Option<Published> {
+        let track = self.tracks.remove(&id)?;
+        self.by_engine_track
+            .remove(&(track.publisher, track.engine_track.clone()));
+        for d in &track.downtracks {
+            self.by_downtrack_ssrc.remove(&(d.subscriber, d.ssrc));
+        }
+        Some(track)
+    }
+
+    pub fn add_downtrack(&mut self, id: TrackId, downtrack: Downtrack) {
+        if let Some(t) = self.tracks.get_mut(&id) {
+            self.by_downtrack_ssrc
+                .insert((downtrack.subscriber, downtrack.ssrc), id);
+            t.downtracks.push(downtrack);
+        }
+    }
+
+    /// Takes `subscriber`'s copy of `id` out.
+    pub fn remove_downtrack(
+        &mut self,
+        id: TrackId,
+        subscriber: ParticipantId,
+    ) -> Option<Downtrack> {
+        let t = self.tracks.get_mut(&id)?;
+        let i = t
+            .downtracks
+            .iter()
+            .position(|d| d.subscriber == subscriber)?;
+        let d = t.downtracks.swap_remove(i);
+        self.by_downtrack_ssrc.remove(&(subscriber, d.ssrc));
+        Some(d)
+    }
+}
