@@ -10,6 +10,7 @@
 //! call waits on the network.
 
 pub mod codecs;
+pub mod emulated;
 mod negotiation;
 pub mod rewrite;
 pub mod rtcp;

@@ -1,0 +1,601 @@
+//! An emulated network with a fake clock for the room's tests and benchmarks: real WebRTC
+//! clients (`rtc` peer connections, the bots' engine) and one [`MediaRoom`], with loss, delay
+//! and jitter (so reordering) from a seeded generator; deterministic and fast, no sockets.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rtc::interceptor::{Registry, Slot};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp::header::{Extension, Header};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use signaling_protocol::{ErrorCode, ParticipantId};
+use signaling_server::server::MediaSignal;
+
+use super::{Input, MediaRoom, Output, Transport, codecs, host_candidate, rtcp};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+
+const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// Loss, delay and jitter of every link.
+#[derive(Debug, Clone, Copy)]
+pub struct Conditions {
+    pub loss: f64,
+    pub delay: Duration,
+    pub jitter: Duration,
+}
+
+pub const CLEAN: Conditions = Conditions {
+    loss: 0.0,
+    delay: Duration::from_millis(5),
+    jitter: Duration::ZERO,
+};
+
+struct InFlight {
+    at: Instant,
+    order: u64,
+    from: SocketAddr,
+    to: SocketAddr,
+    data: BytesMut,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for InFlight {
+    /// The earliest first (a max-heap reversed).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.order).cmp(&(self.at, self.order))
+    }
+}
+
+/// What a client saw of one remote track.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub publisher: String,
+    pub packets: usize,
+    /// (publisher's original sequence number carried in the payload) seen.
+    pub seen: std::collections::BTreeSet<u32>,
+    pub corrupt: usize,
+}
+
+pub struct Client {
+    pub pc: RTCPeerConnection,
+    pub addr: SocketAddr,
+    /// Our tracks: sender, SSRC, kind, next sequence number.
+    pub senders: Vec<(RTCRtpSenderId, u32, RtpCodecKind, u16)>,
+    /// Remote tracks by the connection's track id.
+    pub received: HashMap<String, Received>,
+    pub errors: Vec<(ErrorCode, String)>,
+    pub keyframe_requests: usize,
+    pub disconnected: bool,
+    /// Audio level to send (0 loudest, 127 silence).
+    pub level: u8,
+    /// Not answering the network any more.
+    pub vanished: bool,
+    /// Offers from the room are held here instead of answered (to make offers cross).
+    pub hold_offers: bool,
+    pub held: Vec<String>,
+}
+
+pub struct World {
+    pub now: Instant,
+    pub room: MediaRoom,
+    pub clients: BTreeMap<ParticipantId, Client>,
+    /// The room's transport address per participant.
+    transports: HashMap<SocketAddr, ParticipantId>,
+    net: BinaryHeap<InFlight>,
+    order: u64,
+    rng: StdRng,
+    pub conditions: Conditions,
+    pub speaker: Option<ParticipantId>,
+    pub closed_transports: Vec<ParticipantId>,
+    /// CPU time spent inside the room's `handle_input` (the clients' work excluded).
+    pub room_time: Duration,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("room", &self.room)
+            .field("clients", &self.clients.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("addr", &self.addr)
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
+    let mut engine = MediaEngine::default();
+    codecs::register(&mut engine).unwrap();
+    engine
+        .register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: AUDIO_LEVEL.into(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )
+        .unwrap();
+    let registry = register_default_interceptors(Registry::new(), &mut engine)
+        .unwrap()
+        .with(
+            Slot::from(rtcp::pli::SLOT),
+            rtcp::pli::KeyframeRequests::default(),
+        );
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .build(now)
+        .unwrap();
+    pc.add_local_candidate(host_candidate(addr).unwrap())
+        .unwrap();
+    pc
+}
+
+/// A payload that says whose packet it is and which: publisher's SSRC and sequence number,
+/// then filler derived from both, so a receiver can check every byte.
+fn payload(ssrc: u32, seq: u16, len: usize) -> Bytes {
+    let mut b = Vec::with_capacity(len);
+    b.extend_from_slice(&ssrc.to_be_bytes());
+    b.extend_from_slice(&u32::from(seq).to_be_bytes());
+    while b.len() < len {
+        b.push((b.len() as u32 ^ ssrc ^ u32::from(seq)) as u8);
+    }
+    Bytes::from(b)
+}
+
+fn payload_ok(p: &[u8]) -> Option<u32> {
+    if p.len() < 8 {
+        return None;
+    }
+    let ssrc = u32::from_be_bytes(p[0..4].try_into().ok()?);
+    let seq = u32::from_be_bytes(p[4..8].try_into().ok()?);
+    let ok = p
+        .iter()
+        .enumerate()
+        .skip(8)
+        .all(|(i, &b)| b == (i as u32 ^ ssrc ^ seq) as u8);
+    ok.then_some(seq)
+}
+
+impl World {
+    pub fn new(seed: u64, conditions: Conditions) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+        World {
+            now: Instant::now(),
+            room: MediaRoom::new(),
+            clients: BTreeMap::new(),
+            transports: HashMap::new(),
+            net: BinaryHeap::new(),
+            order: 0,
+            rng: StdRng::seed_from_u64(seed),
+            conditions,
+            speaker: None,
+            closed_transports: Vec::new(),
+            room_time: Duration::ZERO,
+        }
+    }
+
+    /// One input to the room, timed.
+    pub fn input(&mut self, input: Input) {
+        let start = Instant::now();
+        self.room.handle_input(self.now, input);
+        self.room_time += start.elapsed();
+    }
+
+    pub fn send(&mut self, from: SocketAddr, to: SocketAddr, data: BytesMut) {
+        let c = self.conditions;
+        if self.rng.random_bool(c.loss) {
+            return;
+        }
+        let jitter = if c.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            c.jitter.mul_f64(self.rng.random::<f64>())
+        };
+        self.order += 1;
+        self.net.push(InFlight {
+            at: self.now + c.delay + jitter,
+            order: self.order,
+            from,
+            to,
+            data,
+        });
+    }
+
+    /// A participant joins and offers (to send audio and video if `sends`).
+    pub fn join(&mut self, pid: ParticipantId, sends: bool) {
+        self.join_with(pid, sends, true);
+    }
+
+    pub fn join_with(&mut self, pid: ParticipantId, sends: bool, may_publish: bool) {
+        let addr: SocketAddr = format!("10.0.1.{pid}:5000").parse().unwrap();
+        let mut pc = client_pc(addr, self.now);
+        let mut senders = Vec::new();
+        if sends {
+            for (kind, codec) in [
+                (RtpCodecKind::Audio, "audio/opus"),
+                (RtpCodecKind::Video, "video/VP9"),
+            ] {
+                let ssrc = 1000 * pid as u32 + kind as u32;
+                let codec = if codec == "audio/opus" {
+                    rtc::rtp_transceiver::rtp_sender::RTCRtpCodec {
+                        mime_type: codec.into(),
+                        clock_rate: 48000,
+                        channels: 2,
+                        sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+                        rtcp_feedback: Vec::new(),
+                    }
+                } else {
+                    rtc::rtp_transceiver::rtp_sender::RTCRtpCodec {
+                        mime_type: codec.into(),
+                        clock_rate: 90000,
+                        channels: 0,
+                        sdp_fmtp_line: "profile-id=0".into(),
+                        rtcp_feedback: Vec::new(),
+                    }
+                };
+                let track = MediaStreamTrack::new(
+                    format!("stream-{pid}"),
+                    format!("{pid}-{kind}"),
+                    format!("{kind}"),
+                    kind,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec,
+                        ..Default::default()
+                    }],
+                );
+                let sender = pc.add_track(track).unwrap();
+                senders.push((sender, ssrc, kind, 1u16));
+            }
+        }
+        if !sends {
+            // A listener offers to receive, so the connection has media sections to set up.
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                let init = RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    streams: Vec::new(),
+                    send_encodings: Vec::new(),
+                };
+                pc.add_transceiver_from_kind(kind, Some(init)).unwrap();
+            }
+        }
+        let offer = pc.create_offer(None).unwrap();
+        pc.set_local_description(self.now, offer.clone()).unwrap();
+        self.clients.insert(
+            pid,
+            Client {
+                pc,
+                addr,
+                senders,
+                received: HashMap::new(),
+                errors: Vec::new(),
+                keyframe_requests: 0,
+                disconnected: false,
+                level: 127,
+                vanished: false,
+                hold_offers: false,
+                held: Vec::new(),
+            },
+        );
+        self.input(Input::Joined {
+            participant: pid,
+            may_publish,
+        });
+        self.input(Input::Signal {
+            participant: pid,
+            signal: MediaSignal::Offer(offer.sdp),
+        });
+    }
+
+    /// The participant offers again (with what changed since its last offer).
+    pub fn reoffer(&mut self, pid: ParticipantId) {
+        let c = self.clients.get_mut(&pid).unwrap();
+        let offer = c.pc.create_offer(None).unwrap();
+        c.pc.set_local_description(self.now, offer.clone()).unwrap();
+        self.input(Input::Signal {
+            participant: pid,
+            signal: MediaSignal::Offer(offer.sdp),
+        });
+    }
+
+    /// The participant stops its video track and offers again.
+    pub fn stop_video(&mut self, pid: ParticipantId) {
+        let c = self.clients.get_mut(&pid).unwrap();
+        let i = c
+            .senders
+            .iter()
+            .position(|s| s.2 == RtpCodecKind::Video)
+            .unwrap();
+        let (sender, ..) = c.senders.remove(i);
+        c.pc.remove_track(sender).unwrap();
+        self.reoffer(pid);
+    }
+
+    pub fn room_outputs(&mut self) {
+        while let Some(out) = self.room.poll_output() {
+            match out {
+                Output::Transmit {
+                    local,
+                    remote,
+                    data,
+                    ..
+                } => self.send(local, remote, data),
+                Output::OpenTransport { participant } => {
+                    let local: SocketAddr = format!("192.0.2.1:{}", 10_000 + participant)
+                        .parse()
+                        .unwrap();
+                    self.transports.insert(local, participant);
+                    let transport = Transport {
+                        local,
+                        ice_ufrag: format!("sfu{participant}ufragxxxxxx"),
+                        ice_pwd: format!("sfu{participant}passwordpasswordpasswordxx"),
+                    };
+                    self.input(Input::TransportOpened {
+                        participant,
+                        transport,
+                    });
+                }
+                Output::CloseTransport { participant } => {
+                    self.closed_transports.push(participant);
+                    self.transports.retain(|_, p| *p != participant);
+                }
+                Output::Signal {
+                    participant,
+                    signal,
+                } => {
+                    let now = self.now;
+                    let Some(c) = self.clients.get_mut(&participant) else {
+                        continue;
+                    };
+                    match signal {
+                        MediaSignal::Answer(sdp) => {
+                            c.pc.set_remote_description(
+                                now,
+                                RTCSessionDescription::answer(sdp).unwrap(),
+                            )
+                            .unwrap()
+                        }
+                        MediaSignal::Offer(sdp) if c.hold_offers => c.held.push(sdp),
+                        MediaSignal::Offer(sdp) => {
+                            c.pc.set_remote_description(
+                                now,
+                                RTCSessionDescription::offer(sdp).unwrap(),
+                            )
+                            .unwrap();
+                            let answer = c.pc.create_answer(None).unwrap();
+                            c.pc.set_local_description(now, answer.clone()).unwrap();
+                            self.input(Input::Signal {
+                                participant,
+                                signal: MediaSignal::Answer(answer.sdp),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                Output::Error {
+                    participant,
+                    code,
+                    message,
+                } => {
+                    if let Some(c) = self.clients.get_mut(&participant) {
+                        c.errors.push((code, message));
+                    }
+                }
+                Output::Disconnect { participant, .. } => {
+                    if let Some(c) = self.clients.get_mut(&participant) {
+                        c.disconnected = true;
+                    }
+                }
+                Output::ActiveSpeaker { participant } => self.speaker = participant,
+            }
+        }
+    }
+
+    /// Everything the clients have: datagrams out, events, packets in.
+    pub fn clients(&mut self) {
+        let mut out = Vec::new();
+        for c in self.clients.values_mut() {
+            while let Some(d) = c.pc.poll_write() {
+                if !c.vanished {
+                    out.push((c.addr, d.transport.peer_addr, d.message));
+                }
+            }
+            while let Some(e) = c.pc.poll_event() {
+                if let RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) = e {
+                    let r = c.received.entry(init.track_id.clone()).or_default();
+                    r.publisher = init.stream_ids.first().cloned().unwrap_or_default();
+                }
+            }
+            while let Some(m) = c.pc.poll_read() {
+                match m.message {
+                    RTCMessage::RtpPacket(track, p) => {
+                        let r = c.received.entry(track).or_default();
+                        r.packets += 1;
+                        match payload_ok(&p.payload) {
+                            Some(seq) => {
+                                r.seen.insert(seq);
+                            }
+                            None => r.corrupt += 1,
+                        }
+                    }
+                    RTCMessage::RtcpPacket(_, packets) => {
+                        c.keyframe_requests += rtcp::pli::keyframe_requests(&packets).len();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (from, to, data) in out {
+            self.send(from, to, data);
+        }
+    }
+
+    pub fn deliver(&mut self) {
+        while self.net.peek().is_some_and(|d| d.at <= self.now) {
+            let d = self.net.pop().unwrap();
+            if let Some(&participant) = self.transports.get(&d.to) {
+                self.input(Input::Datagram {
+                    participant,
+                    remote: d.from,
+                    data: d.data,
+                });
+            } else if let Some(c) = self.clients.values_mut().find(|c| c.addr == d.to) {
+                if c.vanished {
+                    continue;
+                }
+                let _ = c.pc.handle_read(TaggedBytesMut {
+                    now: self.now,
+                    transport: TransportContext {
+                        local_addr: d.to,
+                        peer_addr: d.from,
+                        ecn: None,
+                        transport_protocol: TransportProtocol::UDP,
+                    },
+                    message: d.data,
+                });
+            }
+        }
+    }
+
+    /// Each publishing client sends one audio packet per 20 ms and a 3-packet video frame per
+    /// 40 ms.
+    pub fn media(&mut self, tick: u64) {
+        let now = self.now;
+        for c in self.clients.values_mut() {
+            if c.vanished {
+                continue;
+            }
+            let level = c.level;
+            for (sender, ssrc, kind, seq) in c.senders.iter_mut() {
+                let (every, packets, len) = match kind {
+                    RtpCodecKind::Audio => (20, 1, 160),
+                    _ => (40, 3, 1100),
+                };
+                if !tick.is_multiple_of(every) {
+                    continue;
+                }
+                let Some(mut s) = c.pc.rtp_sender(*sender) else {
+                    continue;
+                };
+                let params = s.get_parameters().rtp_parameters.clone();
+                let Some(pt) = params.codecs.first().map(|c| c.payload_type) else {
+                    continue;
+                };
+                let level_id = params
+                    .header_extensions
+                    .iter()
+                    .find(|h| h.uri == AUDIO_LEVEL)
+                    .map(|h| h.id as u8);
+                for i in 0..packets {
+                    let mut header = Header {
+                        version: 2,
+                        payload_type: pt,
+                        sequence_number: *seq,
+                        timestamp: (tick * 90) as u32,
+                        ssrc: *ssrc,
+                        marker: i + 1 == packets,
+                        ..Default::default()
+                    };
+                    if let (RtpCodecKind::Audio, Some(id)) = (*kind, level_id) {
+                        header.extension = true;
+                        header.extension_profile = 0xBEDE;
+                        header.extensions = vec![Extension {
+                            id,
+                            payload: Bytes::copy_from_slice(&[level]),
+                        }];
+                    }
+                    let packet = rtc::rtp::packet::Packet {
+                        header,
+                        payload: payload(*ssrc, *seq, len),
+                    };
+                    let _ = s.write_rtp(now, packet);
+                    *seq = seq.wrapping_add(1);
+                }
+            }
+        }
+    }
+
+    pub fn timers(&mut self) {
+        if self.room.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.input(Input::Timeout);
+        }
+        let now = self.now;
+        for c in self.clients.values_mut() {
+            if c.pc.poll_timeout().is_some_and(|t| t <= now) {
+                let _ = c.pc.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Runs the world for `d`, in 1 ms steps, with media flowing if `media`.
+    pub fn run(&mut self, d: Duration, media: bool) {
+        let steps = d.as_millis() as u64;
+        for tick in 0..steps {
+            self.room_outputs();
+            self.clients();
+            self.deliver();
+            self.room_outputs();
+            self.clients();
+            if media {
+                self.media(tick);
+            }
+            self.timers();
+            self.now += Duration::from_millis(1);
+        }
+        self.room_outputs();
+        self.clients();
+    }
+
+    /// Tracks `pid` receives, by publisher: (packets, distinct original packets, corrupt).
+    pub fn received(&self, pid: ParticipantId) -> BTreeMap<String, Vec<(usize, usize, usize)>> {
+        let mut by: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for r in self.clients[&pid].received.values() {
+            by.entry(r.publisher.clone())
+                .or_default()
+                .push((r.packets, r.seen.len(), r.corrupt));
+        }
+        by
+    }
+}
