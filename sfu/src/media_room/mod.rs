@@ -617,25 +617,31 @@ impl MediaRoom {
             });
             return None;
         }
-        let s = p.session()?;
+        let Link::Open(s) = &mut p.link else {
+            return None;
+        };
         let mut receiver = s.pc.rtp_receiver(opening.receiver)?;
         let kind = match receiver.track().kind() {
-            RtpCodecKind::Audio => MediaKind::Audio,
-            RtpCodecKind::Video => MediaKind::Video,
-            _ => return None,
+            RtpCodecKind::Audio => Some(MediaKind::Audio),
+            RtpCodecKind::Video => Some(MediaKind::Video),
+            _ => None,
         };
         let params = receiver.get_parameters().rtp_parameters.clone();
-        let Some(codec) = params
+        let codec = params
             .codecs
             .iter()
             .find(|c| c.payload_type == payload_type)
-            .map(|c| c.rtp_codec.clone())
-        else {
+            .map(|c| c.rtp_codec.clone());
+        let (Some(kind), Some(codec)) = (kind, codec) else {
+            // Its packets are dropped from now on, without looking again.
             tracing::info!(
                 participant = pid,
                 payload_type,
                 "a track in a codec not negotiated"
             );
+            if let Some(t) = p.opening.get_mut(engine_track) {
+                t.refused = true;
+            }
             return None;
         };
         let extensions: Vec<(String, u8)> = params
