@@ -4,9 +4,9 @@
 //! - [`config`]: settings, files, validation.
 //! - [`http`]: the one HTTP port (signaling, demo, health, metrics, security headers).
 //! - [`serve`]: its TCP listener, plain or TLS, with per-address and slow-client limits.
-//! - [`routing`]: the IO-free routing table of a room.
-//! - [`media`]: the webrtc-rs driver that forwards RTP it cannot decrypt.
-//! - [`media_room`]: the sans-IO media room (issue 13) that replaces it.
+//! - [`media_room`]: the sans-IO media room: sessions, tracks, forwarding of RTP it cannot
+//!   decrypt, key frames, the active speaker, negotiation.
+//! - [`media`]: its driver: UDP sockets (a port range or one shared port) and the room tasks.
 
 pub mod admin;
 pub mod cli;
@@ -16,6 +16,5 @@ pub mod http_client;
 pub mod media;
 pub mod media_room;
 pub mod metrics;
-pub mod routing;
 pub mod serve;
 pub mod tls;

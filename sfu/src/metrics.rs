@@ -12,7 +12,7 @@
 //! | `sfu_commits_rejected_total` | counter | MLS commits refused |
 //! | `sfu_client_decrypt_failures_total` | counter | frames participants could not decrypt |
 //! | `sfu_udp_dropped_datagrams_total` | counter | single-port mode: datagrams for no connection |
-//! | `sfu_media_events_dropped_total` | counter | audio levels and key-frame requests a busy room dropped |
+//! | `sfu_room_datagrams_dropped_total` | counter | datagrams dropped because a room's task was behind |
 
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +39,7 @@ pub struct Metrics {
     commits_rejected: Counter<u64, AtomicU64>,
     client_decrypt_failures: Counter<u64, AtomicU64>,
     udp_dropped: Counter<u64, AtomicU64>,
-    media_events_dropped: Counter<u64, AtomicU64>,
+    room_datagrams_dropped: Counter<u64, AtomicU64>,
     /// Held while a scrape brings the counters up to date.
     scrape: Arc<Mutex<()>>,
 }
@@ -87,9 +87,9 @@ impl Default for Metrics {
             "udp_dropped_datagrams",
             "Single-port mode: datagrams on the shared UDP port for no connection, or beyond its full queue",
         );
-        let media_events_dropped = counter(
-            "media_events_dropped",
-            "Audio levels and key-frame requests dropped because a room's media task was behind",
+        let room_datagrams_dropped = counter(
+            "room_datagrams_dropped",
+            "Datagrams dropped because a room's media task was behind (its queue was full)",
         );
         Metrics {
             registry: Arc::new(registry),
@@ -103,7 +103,7 @@ impl Default for Metrics {
             commits_rejected,
             client_decrypt_failures,
             udp_dropped,
-            media_events_dropped,
+            room_datagrams_dropped,
             scrape: Arc::default(),
         }
     }
@@ -122,7 +122,7 @@ struct Totals {
     commits_rejected: u64,
     client_decrypt_failures: u64,
     udp_dropped: u64,
-    media_events_dropped: u64,
+    room_datagrams_dropped: u64,
 }
 
 impl Metrics {
@@ -142,7 +142,7 @@ impl Metrics {
             commits_rejected: stats.commits_rejected,
             client_decrypt_failures: stats.client_decrypt_failures,
             udp_dropped: server.udp_dropped(),
-            media_events_dropped: load(&media.media_events_dropped),
+            room_datagrams_dropped: load(&media.datagrams_dropped),
         });
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
@@ -169,7 +169,7 @@ impl Metrics {
         catch_up(&self.commits_rejected, t.commits_rejected);
         catch_up(&self.client_decrypt_failures, t.client_decrypt_failures);
         catch_up(&self.udp_dropped, t.udp_dropped);
-        catch_up(&self.media_events_dropped, t.media_events_dropped);
+        catch_up(&self.room_datagrams_dropped, t.room_datagrams_dropped);
     }
 }
 

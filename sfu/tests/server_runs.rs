@@ -50,7 +50,7 @@ async fn the_dev_server_serves_health_metrics_tokens_and_signaling() {
         "sfu_commits_rejected_total",
         "sfu_client_decrypt_failures_total",
         "sfu_udp_dropped_datagrams_total",
-        "sfu_media_events_dropped_total",
+        "sfu_room_datagrams_dropped_total",
     ] {
         assert!(
             metrics.lines().any(|l| l.starts_with(&format!("{name} "))),

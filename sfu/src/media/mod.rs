@@ -1,41 +1,51 @@
-//! The media side of the SFU on webrtc-rs 0.21: one PeerConnection per participant, each
-//! published track forwarded to every other participant without being decrypted.
+//! The driver of the media rooms ([`crate::media_room`]): UDP transports (a port of the range
+//! per participant, or one shared port) and one task per room.
 //!
 //! [`MediaServer`] is the signaling server's [`MediaHandler`]: joins, leaves and SDP/ICE go to
-//! one task per room ([`room`]), which owns the routing table and the PeerConnections.
+//! the room's task ([`room`]), which feeds them to its `MediaRoom` with the datagrams of the
+//! room's transports ([`transport`]) and carries out what the room asks.
 
-mod events;
-mod forward;
-pub mod offer;
-mod peer;
 pub mod ports;
 mod room;
+mod transport;
 pub mod udp_mux;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use signaling_protocol::ParticipantId;
 use signaling_server::server::{MediaHandler, MediaSender, MediaSignal};
 use tokio::sync::mpsc;
 
-pub use forward::ForwardStats;
-pub use peer::PeerError;
 use ports::PortPool;
-use room::{RoomInput, RoomMedia};
+use room::{RoomInput, RoomTask};
+pub use transport::TransportError;
 
-/// Where media flows: the address and port range PeerConnections bind, and the address they
+/// Counters for /metrics and benchmarks, summed over the rooms.
+#[derive(Debug, Default)]
+pub struct ForwardStats {
+    pub packets_in: AtomicU64,
+    pub packets_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// PLIs sent to publishers (for new subscribers and subscribers' requests, throttled).
+    pub keyframe_requests_sent: AtomicU64,
+    /// Datagrams dropped because a room's task was behind (its queue was full).
+    pub datagrams_dropped: AtomicU64,
+}
+
+/// Where media flows: the address and port range transports bind, and the address they
 /// announce.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
     /// The address to bind (a wildcard binds every interface).
     pub ip: IpAddr,
-    /// The UDP ports PeerConnections take, one each.
+    /// The UDP ports transports take, one each.
     pub ports: PortPool,
     /// The public address announced in ICE host candidates instead of the bound one (1:1 NAT).
     pub public_ip: Option<IpAddr>,
-    /// Single-port mode: every PeerConnection on this one port instead of `ports`.
+    /// Single-port mode: every transport on this one port instead of `ports`.
     pub udp_mux: Option<Arc<udp_mux::UdpMux>>,
 }
 
@@ -96,7 +106,7 @@ impl MediaServer {
         self.lock().len()
     }
 
-    /// UDP ports held by PeerConnections now.
+    /// UDP ports held by transports now.
     pub fn ports_in_use(&self) -> usize {
         self.config.ports.in_use()
     }
@@ -124,16 +134,19 @@ impl MediaServer {
             return tx.clone();
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let (events, events_rx) = events::channel(self.stats.clone());
-        let media = RoomMedia::new(
-            name.to_owned(),
-            self.config.clone(),
-            self.stats.clone(),
-            tx.clone(),
-            events,
-        );
+        let (datagrams, datagrams_rx) = mpsc::channel(room::DATAGRAM_QUEUE);
+        let task = RoomTask {
+            name: name.to_owned(),
+            config: self.config.clone(),
+            stats: self.stats.clone(),
+            datagrams,
+            room: crate::media_room::MediaRoom::new(),
+            senders: HashMap::new(),
+            transports: HashMap::new(),
+            counted: Default::default(),
+        };
         self.runtime
-            .spawn(media.run(rx, events_rx, self.rooms.clone()));
+            .spawn(task.run(rx, datagrams_rx, tx.clone(), self.rooms.clone()));
         rooms.insert(name.to_owned(), tx.clone());
         tx
     }

@@ -368,7 +368,7 @@ impl World {
                         .unwrap();
                     self.transports.insert(local, participant);
                     let transport = Transport {
-                        local,
+                        locals: vec![local],
                         ice_ufrag: format!("sfu{participant}ufragxxxxxx"),
                         ice_pwd: format!("sfu{participant}passwordpasswordpasswordxx"),
                     };
@@ -478,6 +478,7 @@ impl World {
             if let Some(&participant) = self.transports.get(&d.to) {
                 self.input(Input::Datagram {
                     participant,
+                    local: d.to,
                     remote: d.from,
                     data: d.data,
                 });

@@ -12,9 +12,11 @@
 pub mod codecs;
 pub mod emulated;
 mod negotiation;
+pub mod offer;
 pub mod rewrite;
 pub mod rtcp;
 mod session;
+pub mod speaker;
 mod tracks;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -34,13 +36,13 @@ use rtc::sansio::Protocol;
 use signaling_protocol::{ErrorCode, ParticipantId};
 use signaling_server::server::MediaSignal;
 
-use crate::routing::{
-    ActiveSpeaker, KeyframeThrottle, MAX_TRACKS_PER_PUBLISHER, MediaKind, TrackId,
-};
 use negotiation::{Negotiation, OnOffer};
 use rewrite::{END_TO_END_EXTENSIONS, Rewriter};
+use rtcp::pli::KeyframeThrottle;
 pub use session::{Session, SessionError, Transport, host_candidate, rejects_all_media};
+use speaker::ActiveSpeaker;
 use tracks::{Downtrack, Published, TrackTable};
+pub use tracks::{MAX_TRACKS_PER_PUBLISHER, MediaKind, TrackId};
 
 /// How often the active speaker is re-evaluated.
 const SPEAKER_TICK: Duration = Duration::from_millis(250);
@@ -73,9 +75,11 @@ pub enum Input {
         code: ErrorCode,
         message: String,
     },
-    /// A datagram the driver attributed to `participant`'s transport.
+    /// A datagram the driver attributed to `participant`'s transport: it came from `remote`
+    /// to `local` (one of the transport's addresses).
     Datagram {
         participant: ParticipantId,
+        local: SocketAddr,
         remote: SocketAddr,
         data: BytesMut,
     },
@@ -293,13 +297,14 @@ impl MediaRoom {
             }
             Input::Datagram {
                 participant,
+                local,
                 remote,
                 data,
             } => {
                 if let Some(p) = self.participants.get_mut(&participant)
                     && let Some(s) = p.session()
                 {
-                    s.receive(now, remote, data);
+                    s.receive(now, local, remote, data);
                     self.pump(participant, now);
                 }
             }
@@ -346,7 +351,7 @@ impl MediaRoom {
             MediaSignal::Offer(sdp) => {
                 // An offer that does not parse, or asks for more than a participant may have,
                 // takes nothing: no connection, no transport.
-                if let Err(e) = crate::media::offer::check(&sdp) {
+                if let Err(e) = offer::check(&sdp) {
                     tracing::info!(participant = pid, error = %e, "offer refused");
                     self.outputs.push_back(Output::Error {
                         participant: pid,
@@ -913,7 +918,7 @@ impl MediaRoom {
             while let Some(d) = s.pc.poll_write() {
                 self.outputs.push_back(Output::Transmit {
                     participant: pid,
-                    local: s.transport.local,
+                    local: d.transport.local_addr,
                     remote: d.transport.peer_addr,
                     data: d.message,
                 });
@@ -936,7 +941,7 @@ impl MediaRoom {
             while let Some(d) = s.pc.poll_write() {
                 self.outputs.push_back(Output::Transmit {
                     participant: pid,
-                    local: s.transport.local,
+                    local: d.transport.local_addr,
                     remote: d.transport.peer_addr,
                     data: d.message,
                 });

@@ -27,11 +27,12 @@ use super::codecs;
 use super::rewrite::END_TO_END_EXTENSIONS;
 use super::rtcp::pli;
 
-/// Where a session's media flows: the address its host candidate announces (and datagrams are
-/// tagged with), and the ICE credentials the driver demultiplexes by.
+/// Where a session's media flows: the addresses its host candidates announce (datagrams are
+/// tagged with the one they arrived at, and leave from the one the agent picked), and the ICE
+/// credentials the driver demultiplexes by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transport {
-    pub local: SocketAddr,
+    pub locals: Vec<SocketAddr>,
     pub ice_ufrag: String,
     pub ice_pwd: String,
 }
@@ -101,9 +102,11 @@ impl Session {
             .with_interceptor_registry(registry)
             .build(now)
             .map_err(SessionError::Create)?;
-        let init = host_candidate(transport.local).map_err(SessionError::Create)?;
-        pc.add_local_candidate(init).map_err(SessionError::Create)?;
-        // Gathering is complete: the host candidate is the only one.
+        for &local in &transport.locals {
+            let init = host_candidate(local).map_err(SessionError::Create)?;
+            pc.add_local_candidate(init).map_err(SessionError::Create)?;
+        }
+        // Gathering is complete: the host candidates are the only ones.
         pc.add_local_candidate(RTCIceCandidateInit::default())
             .map_err(SessionError::Create)?;
         Ok(Session { pc, transport })
@@ -168,12 +171,12 @@ impl Session {
             .map_err(SessionError::Sdp)
     }
 
-    /// A datagram from `remote` for this session.
-    pub fn receive(&mut self, now: Instant, remote: SocketAddr, data: BytesMut) {
+    /// A datagram from `remote` that arrived at `local`.
+    pub fn receive(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: BytesMut) {
         let datagram = TaggedBytesMut {
             now,
             transport: TransportContext {
-                local_addr: self.transport.local,
+                local_addr: local,
                 peer_addr: remote,
                 ecn: None,
                 transport_protocol: TransportProtocol::UDP,

@@ -6,9 +6,9 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::ErrorCode;
 use signaling_server::server::MediaSignal;
 
+use super::MediaKind;
 use super::emulated::{CLEAN, Conditions, World};
 use super::{Input, Output};
-use crate::routing::MediaKind;
 
 #[test]
 fn participants_receive_every_track_of_the_others_byte_for_byte() {

@@ -8,7 +8,21 @@ use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use signaling_protocol::ParticipantId;
 
 use super::rewrite::Rewriter;
-use crate::routing::{MediaKind, TrackId};
+
+/// Tracks one participant may publish at once: a microphone, a camera, and a screen share
+/// with its sound.
+pub const MAX_TRACKS_PER_PUBLISHER: usize = 4;
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// A published track, numbered by the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackId(pub u64);
 
 /// A track someone publishes.
 #[derive(Debug)]

@@ -1,7 +1,6 @@
-//! Single-port mode: every participant's PeerConnection on one UDP port, so the firewall needs
-//! one rule. webrtc 0.21 has no UDP mux of its own (its `with_udp_network` is a TODO), so
-//! each PeerConnection gets a [`Runtime`](webrtc::runtime::Runtime) whose UDP sockets are
-//! views of the shared one ([`socket`]).
+//! Single-port mode: every participant's media session on one UDP port, so the firewall needs
+//! one rule. Each session's transport is a [`MuxConnection`]: its datagrams arrive in an inbox
+//! per local address, and it sends from the shared socket.
 //!
 //! Routing an arriving datagram: a STUN Binding request names the connection by its ICE
 //! username fragment (chosen by us, registered here) and goes to it; everything else (DTLS,
@@ -16,7 +15,6 @@
 //! addresses, and a route in use is never taken by another connection. Datagrams for nobody are
 //! dropped and counted.
 
-mod socket;
 pub mod stun;
 
 use std::collections::{HashMap, VecDeque};
@@ -26,17 +24,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-pub use socket::MuxRuntime;
-
 /// A datagram for one connection, and who sent it.
 #[derive(Debug)]
-struct Datagram {
-    data: Bytes,
-    from: SocketAddr,
+pub struct Datagram {
+    pub data: BytesMut,
+    pub from: SocketAddr,
 }
 
 /// Datagrams queued for one connection's socket before new ones are dropped (as a full
@@ -204,7 +200,7 @@ impl Shared {
         };
         let delivered = inbox.is_some_and(|tx| {
             tx.try_send(Datagram {
-                data: Bytes::copy_from_slice(data),
+                data: BytesMut::from(data),
                 from,
             })
             .is_ok()
@@ -301,7 +297,8 @@ impl UdpMux {
         }
     }
 
-    /// A new inbox for connection `id`'s socket on `local` (replacing an earlier one).
+    /// A new inbox for connection `id`'s datagrams arriving on `local` (replacing an earlier
+    /// one).
     fn inbox(&self, id: ConnId, local: IpAddr) -> mpsc::Receiver<Datagram> {
         let (tx, rx) = mpsc::channel(INBOX);
         if let Some(c) = self.shared.routes().conns.get_mut(&id) {
@@ -311,18 +308,12 @@ impl UdpMux {
         rx
     }
 
-    /// The shared socket for `local`, or one of the same family, and the address it is bound
-    /// to (which keys the routes through it).
-    fn socket_for(&self, local: IpAddr) -> Option<(IpAddr, Arc<UdpSocket>)> {
+    /// The shared socket bound to `local`.
+    fn socket(&self, local: IpAddr) -> Option<&Arc<UdpSocket>> {
         self.sockets
             .iter()
             .find(|(ip, _)| *ip == local)
-            .or_else(|| {
-                self.sockets
-                    .iter()
-                    .find(|(ip, _)| ip.is_ipv4() == local.is_ipv4())
-            })
-            .map(|(ip, s)| (*ip, s.clone()))
+            .map(|(_, s)| s)
     }
 }
 
@@ -339,9 +330,52 @@ impl MuxConnection {
         self.mux.port()
     }
 
-    /// The runtime to build this connection's PeerConnection with.
-    pub fn runtime(&self) -> Arc<dyn webrtc::runtime::Runtime> {
-        Arc::new(MuxRuntime::new(self.mux.clone(), self.id))
+    /// The addresses of the shared sockets (one per local address), which this connection's
+    /// host candidates name.
+    pub fn locals(&self) -> Vec<SocketAddr> {
+        self.mux
+            .sockets
+            .iter()
+            .map(|(ip, _)| SocketAddr::new(*ip, self.mux.port))
+            .collect()
+    }
+
+    /// This connection's datagrams arriving on `local` (replacing an earlier inbox).
+    pub fn inbox(&self, local: IpAddr) -> mpsc::Receiver<Datagram> {
+        self.mux.inbox(self.id, local)
+    }
+
+    /// Sends `data` to `to` from the shared socket on `local`. A Binding success response
+    /// (the session's ICE agent verified a check from there) makes that path the connection's
+    /// route; a Binding request (a check of ours) is remembered, so that its answer does.
+    /// A full socket buffer drops the datagram, as UDP would.
+    pub fn send(&self, local: IpAddr, to: SocketAddr, data: &[u8]) -> io::Result<()> {
+        let socket = self.mux.socket(local).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::AddrNotAvailable, "no shared socket there")
+        })?;
+        let remote = (local, to);
+        if stun::is_binding_success(data) {
+            if !self
+                .mux
+                .shared
+                .routes()
+                .learn(self.id, remote, Instant::now())
+            {
+                tracing::debug!(destination = %to, "a route held by another connection stays with it");
+            }
+        } else if stun::is_binding_request(data)
+            && let Some(tid) = stun::transaction_id(data)
+        {
+            self.mux
+                .shared
+                .routes()
+                .sent_check(self.id, tid, remote, Instant::now());
+        }
+        match socket.try_send_to(data, to) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -367,7 +401,7 @@ impl Drop for MuxConnection {
 
 /// The addresses to bind for `ip`: itself, or for a wildcard each usable interface address of
 /// its family (not loopback, not link-local), or the wildcard when there is none.
-fn local_addresses(ip: IpAddr) -> Vec<IpAddr> {
+pub(crate) fn local_addresses(ip: IpAddr) -> Vec<IpAddr> {
     if !ip.is_unspecified() {
         return vec![ip];
     }

@@ -1,12 +1,11 @@
 //! Route learning on the shared port: the rules, and the datagrams on a real socket.
 
-use std::io::IoSliceMut;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Transmit};
+use tokio::sync::mpsc;
 
-use super::{Conn, MAX_REMOTES, ROUTE_HOLD, Remote, Routes, UdpMux};
+use super::{Conn, Datagram, MAX_REMOTES, ROUTE_HOLD, Remote, Routes, UdpMux};
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -81,20 +80,11 @@ fn a_connection_keeps_at_most_a_few_addresses_and_drops_the_quietest() {
     assert_eq!(owner(&routes, remote(5019)), Some(1));
 }
 
-/// A datagram on `socket` within a short wait, and who sent it.
-async fn receive(socket: &dyn AsyncUdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
-    let mut buf = vec![0u8; 2048];
-    let mut meta = [RecvMeta::default()];
-    let got = tokio::time::timeout(
-        Duration::from_millis(300),
-        std::future::poll_fn(|cx| {
-            let mut bufs = [IoSliceMut::new(&mut buf)];
-            socket.poll_recv(cx, &mut bufs, &mut meta)
-        }),
-    )
-    .await;
+/// A datagram in `inbox` within a short wait, and who sent it.
+async fn receive(inbox: &mut mpsc::Receiver<Datagram>) -> Option<(Vec<u8>, SocketAddr)> {
+    let got = tokio::time::timeout(Duration::from_millis(300), inbox.recv()).await;
     match got {
-        Ok(Ok(n)) if n > 0 => Some((buf[..meta[0].len].to_vec(), meta[0].addr)),
+        Ok(Some(d)) => Some((d.data.to_vec(), d.from)),
         _ => None,
     }
 }
@@ -117,41 +107,26 @@ async fn an_address_routes_only_after_its_check_is_answered() {
     let mux = UdpMux::bind(LOCAL, 0).expect("bind");
     let port = mux.port();
     let connection = mux.connect("sfuFrag");
-    let own = std::net::UdpSocket::bind((LOCAL, 0)).expect("bind");
-    let socket = connection.runtime().wrap_udp_socket(own).expect("wrap");
+    let mut inbox = connection.inbox(LOCAL);
     let peer = tokio::net::UdpSocket::bind((LOCAL, 0)).await.expect("bind");
     let peer_addr = peer.local_addr().expect("addr");
 
     // A check naming the connection reaches it (its agent decides), and teaches nothing.
     let check = binding([0, 1], "sfuFrag:peerFrag");
     peer.send_to(&check, (LOCAL, port)).await.expect("send");
-    let (data, from) = receive(socket.as_ref()).await.expect("the check arrives");
+    let (data, from) = receive(&mut inbox).await.expect("the check arrives");
     assert_eq!((data, from), (check, peer_addr));
     assert_eq!(mux.routes(), 0);
     let dropped = mux.dropped();
     peer.send_to(b"\x80dtls or srtp", (LOCAL, port))
         .await
         .expect("send");
-    assert!(receive(socket.as_ref()).await.is_none(), "no route yet");
+    assert!(receive(&mut inbox).await.is_none(), "no route yet");
     assert_eq!(mux.dropped(), dropped + 1);
 
     // The agent answers it: from now on the peer's address is the connection's.
     let success = binding([1, 1], "");
-    let sent = std::future::poll_fn(|cx| {
-        socket.poll_send(
-            cx,
-            &Transmit {
-                destination: peer_addr,
-                ecn: None,
-                contents: &success,
-                segment_size: None,
-                src_ip: None,
-            },
-        )
-    })
-    .await
-    .expect("send");
-    assert_eq!(sent, success.len());
+    connection.send(LOCAL, peer_addr, &success).expect("send");
     let mut buf = [0u8; 64];
     let (n, _) = peer.recv_from(&mut buf).await.expect("the answer arrives");
     assert_eq!(&buf[..n], &success[..]);
@@ -159,10 +134,10 @@ async fn an_address_routes_only_after_its_check_is_answered() {
     peer.send_to(b"\x80media", (LOCAL, port))
         .await
         .expect("send");
-    let (data, _) = receive(socket.as_ref()).await.expect("routed");
+    let (data, _) = receive(&mut inbox).await.expect("routed");
     assert_eq!(data, b"\x80media");
 
-    drop(socket);
+    drop(inbox);
     drop(connection);
     assert_eq!(mux.routes(), 0, "a connection that leaves takes its routes");
 }

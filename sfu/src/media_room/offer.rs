@@ -6,7 +6,7 @@
 use rtc::sdp::{MediaDescription, SessionDescription};
 use signaling_protocol::ErrorCode;
 
-use crate::routing::MAX_TRACKS_PER_PUBLISHER;
+use super::MAX_TRACKS_PER_PUBLISHER;
 
 /// Media sections one offer may hold.
 pub const MAX_SECTIONS: usize = 512;

@@ -1,0 +1,275 @@
+//! A participant's UDP transport: sockets of its own on a port of the range, or its place on
+//! the shared port; the addresses its host candidates announce (the public one directly, if
+//! configured); and the reader tasks that hand its datagrams to the room task.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::BytesMut;
+use signaling_protocol::ParticipantId;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::ports::{PortLease, PortsExhausted};
+use super::udp_mux::{MuxConnection, local_addresses};
+use super::{ForwardStats, MediaConfig};
+use crate::media_room::Transport;
+
+/// A datagram for a room: whose transport it came to, where, and from whom.
+#[derive(Debug)]
+pub(crate) struct RoomDatagram {
+    pub participant: ParticipantId,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub data: BytesMut,
+}
+
+/// Why a transport could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    #[error(transparent)]
+    NoPort(#[from] PortsExhausted),
+    #[error("cannot bind the media port: {0}")]
+    Bind(#[source] std::io::Error),
+}
+
+/// One announced address and the socket behind it.
+#[derive(Debug)]
+struct Endpoint {
+    announced: SocketAddr,
+    /// The local address bound (the shared socket's key in single-port mode).
+    bound: IpAddr,
+    /// Port-range mode: the participant's own socket.
+    own: Option<Arc<UdpSocket>>,
+}
+
+#[derive(Debug)]
+enum Io {
+    Own { _lease: PortLease },
+    Shared(MuxConnection),
+}
+
+/// A participant's open transport; its sockets and readers go when it is dropped.
+#[derive(Debug)]
+pub(crate) struct ParticipantTransport {
+    io: Io,
+    endpoints: Vec<Endpoint>,
+    readers: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for ParticipantTransport {
+    fn drop(&mut self) {
+        for r in &self.readers {
+            r.abort();
+        }
+    }
+}
+
+impl ParticipantTransport {
+    /// Opens `participant`'s transport as `config` says; its datagrams go to `room`. Must be
+    /// called inside a tokio runtime.
+    pub(crate) fn open(
+        config: &MediaConfig,
+        participant: ParticipantId,
+        room: mpsc::Sender<RoomDatagram>,
+        stats: Arc<ForwardStats>,
+    ) -> Result<(Self, Transport), TransportError> {
+        let ice_ufrag = random_ice_chars(16);
+        let ice_pwd = random_ice_chars(32);
+        let mut endpoints = Vec::new();
+        let mut readers = Vec::new();
+        let io = match &config.udp_mux {
+            Some(mux) => {
+                let connection = mux.connect(&ice_ufrag);
+                for local in announced(connection.locals(), config.public_ip) {
+                    let (bound, announced) = local;
+                    let mut inbox = connection.inbox(bound.ip());
+                    let (room, stats) = (room.clone(), stats.clone());
+                    readers.push(
+                        tokio::spawn(async move {
+                            while let Some(d) = inbox.recv().await {
+                                let d = RoomDatagram {
+                                    participant,
+                                    local: announced,
+                                    remote: d.from,
+                                    data: d.data,
+                                };
+                                if !hand_over(&room, d, &stats) {
+                                    return;
+                                }
+                            }
+                        })
+                        .abort_handle(),
+                    );
+                    endpoints.push(Endpoint {
+                        announced,
+                        bound: bound.ip(),
+                        own: None,
+                    });
+                }
+                Io::Shared(connection)
+            }
+            None => {
+                let lease = config.ports.lease()?;
+                let mut bound_addrs = Vec::new();
+                let mut sockets = Vec::new();
+                for ip in local_addresses(config.ip) {
+                    let std = std::net::UdpSocket::bind(SocketAddr::new(ip, lease.port()))
+                        .map_err(TransportError::Bind)?;
+                    std.set_nonblocking(true).map_err(TransportError::Bind)?;
+                    let addr = std.local_addr().map_err(TransportError::Bind)?;
+                    let socket = UdpSocket::from_std(std).map_err(TransportError::Bind)?;
+                    bound_addrs.push(addr);
+                    sockets.push((addr, Arc::new(socket)));
+                }
+                for (bound, announced) in announced(bound_addrs, config.public_ip) {
+                    let Some((_, socket)) = sockets.iter().find(|(a, _)| *a == bound) else {
+                        continue;
+                    };
+                    let (room, stats, reader) = (room.clone(), stats.clone(), socket.clone());
+                    readers.push(
+                        tokio::spawn(read_socket(reader, participant, announced, room, stats))
+                            .abort_handle(),
+                    );
+                    endpoints.push(Endpoint {
+                        announced,
+                        bound: bound.ip(),
+                        own: Some(socket.clone()),
+                    });
+                }
+                Io::Own { _lease: lease }
+            }
+        };
+        let transport = Transport {
+            locals: endpoints.iter().map(|e| e.announced).collect(),
+            ice_ufrag,
+            ice_pwd,
+        };
+        Ok((
+            ParticipantTransport {
+                io,
+                endpoints,
+                readers,
+            },
+            transport,
+        ))
+    }
+
+    /// Sends `data` to `remote` from the socket behind the announced address `local`. A full
+    /// socket buffer drops it, as UDP would.
+    pub(crate) fn send(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+        let Some(e) = self
+            .endpoints
+            .iter()
+            .find(|e| e.announced == local)
+            .or_else(|| self.endpoints.first())
+        else {
+            return;
+        };
+        let sent = match (&self.io, &e.own) {
+            (_, Some(socket)) => match socket.try_send_to(data, remote) {
+                Err(err) if err.kind() != std::io::ErrorKind::WouldBlock => Err(err),
+                _ => Ok(()),
+            },
+            (Io::Shared(connection), None) => connection.send(e.bound, remote, data),
+            (Io::Own { .. }, None) => Ok(()),
+        };
+        if let Err(err) = sent {
+            tracing::debug!(%remote, error = %err, "datagram not sent");
+        }
+    }
+}
+
+/// The addresses to announce for the bound ones: each as it is, or, with a public address (1:1
+/// NAT), that address with the port of the first bound one of its family, alone.
+fn announced(bound: Vec<SocketAddr>, public: Option<IpAddr>) -> Vec<(SocketAddr, SocketAddr)> {
+    match public {
+        None => bound.into_iter().map(|b| (b, b)).collect(),
+        Some(ip) => bound
+            .into_iter()
+            .find(|b| b.is_ipv4() == ip.is_ipv4())
+            .map(|b| (b, SocketAddr::new(ip, b.port())))
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Hands a datagram to the room task; a full queue drops it (counted). False once the room is
+/// gone.
+fn hand_over(room: &mpsc::Sender<RoomDatagram>, d: RoomDatagram, stats: &ForwardStats) -> bool {
+    match room.try_send(d) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            stats.datagrams_dropped.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// Reads a participant's own socket until the transport is dropped.
+async fn read_socket(
+    socket: Arc<UdpSocket>,
+    participant: ParticipantId,
+    announced: SocketAddr,
+    room: mpsc::Sender<RoomDatagram>,
+    stats: Arc<ForwardStats>,
+) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, remote)) => {
+                let d = RoomDatagram {
+                    participant,
+                    local: announced,
+                    remote,
+                    data: BytesMut::from(&buf[..n]),
+                };
+                if !hand_over(&room, d, &stats) {
+                    return;
+                }
+            }
+            // ICMP errors about one peer surface here; the socket is fine.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::WouldBlock
+                ) => {}
+            Err(e) => {
+                tracing::warn!(participant, error = %e, "media socket cannot receive");
+                return;
+            }
+        }
+    }
+}
+
+/// ICE credentials (RFC 8445 §5.3: ice-chars): `n` letters and digits.
+fn random_ice_chars(n: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announced;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn a_public_address_is_announced_alone_with_the_bound_port() {
+        let a: SocketAddr = "10.0.0.5:50000".parse().unwrap();
+        let b: SocketAddr = "10.0.1.5:50000".parse().unwrap();
+        assert_eq!(announced(vec![a, b], None), vec![(a, a), (b, b)]);
+        let public = "203.0.113.9".parse().unwrap();
+        let want: SocketAddr = "203.0.113.9:50000".parse().unwrap();
+        assert_eq!(announced(vec![a, b], Some(public)), vec![(a, want)]);
+    }
+}
