@@ -5,6 +5,7 @@
 //! the room's task ([`room`]), which feeds them to its `MediaRoom` with the datagrams of the
 //! room's transports ([`transport`]) and carries out what the room asks.
 
+pub mod batch;
 pub mod ports;
 mod room;
 mod transport;
@@ -144,6 +145,7 @@ impl MediaServer {
             senders: HashMap::new(),
             transports: HashMap::new(),
             counted: Default::default(),
+            outgoing: Vec::new(),
         };
         self.runtime
             .spawn(task.run(rx, datagrams_rx, tx.clone(), self.rooms.clone()));

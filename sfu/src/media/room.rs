@@ -3,14 +3,18 @@
 //! transports opened and closed, SDP and errors to the participants), timers in between.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use bytes::BytesMut;
 use signaling_protocol::{ErrorCode, ParticipantId};
 use signaling_server::server::{MediaSender, MediaSignal};
+use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::batch;
 use super::transport::{ParticipantTransport, RoomDatagram};
 use super::{ForwardStats, MediaConfig, Rooms};
 use crate::media_room::{Counters, Input, MediaRoom, Output};
@@ -21,6 +25,9 @@ pub(crate) const DATAGRAM_QUEUE: usize = 8192;
 
 /// Datagrams taken in one go before the task looks at signaling and timers again.
 const BATCH: usize = 64;
+
+/// Datagrams to send from one socket: (destination, bytes).
+pub(crate) type Outgoing = Vec<(SocketAddr, BytesMut)>;
 
 /// Signaling for a room's task.
 pub(crate) enum RoomInput {
@@ -48,6 +55,8 @@ pub(crate) struct RoomTask {
     pub senders: HashMap<ParticipantId, MediaSender>,
     pub transports: HashMap<ParticipantId, ParticipantTransport>,
     pub counted: Counters,
+    /// Datagrams the room gave since the last flush, by the socket they leave from.
+    pub outgoing: Vec<(Arc<UdpSocket>, Outgoing)>,
 }
 
 impl RoomTask {
@@ -81,6 +90,7 @@ impl RoomTask {
                 }
                 () = sleep_until(deadline) => self.input(Input::Timeout),
             }
+            self.flush();
             self.count();
             if self.room.is_empty() && self.senders.is_empty() {
                 let mut map = rooms.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,8 +161,20 @@ impl RoomTask {
                 remote,
                 data,
             } => {
-                if let Some(t) = self.transports.get(&participant) {
-                    t.send(local, remote, &data);
+                let Some(socket) = self
+                    .transports
+                    .get(&participant)
+                    .and_then(|t| t.sending(local, remote, &data))
+                else {
+                    return;
+                };
+                match self
+                    .outgoing
+                    .iter_mut()
+                    .find(|(s, _)| Arc::ptr_eq(s, &socket))
+                {
+                    Some((_, queue)) => queue.push((remote, data)),
+                    None => self.outgoing.push((socket, vec![(remote, data)])),
                 }
             }
             Output::OpenTransport { participant } => {
@@ -215,6 +237,15 @@ impl RoomTask {
                     s.active_speaker(participant);
                 }
             }
+        }
+    }
+
+    /// Sends what the room gave, a batch per socket.
+    fn flush(&mut self) {
+        for (socket, queue) in self.outgoing.drain(..) {
+            let datagrams: Vec<(SocketAddr, &[u8])> =
+                queue.iter().map(|(to, d)| (*to, &d[..])).collect();
+            batch::send_all(&socket, &datagrams);
         }
     }
 

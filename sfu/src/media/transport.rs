@@ -11,6 +11,7 @@ use signaling_protocol::ParticipantId;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::batch::{RecvBuffers, recv_batch};
 use super::ports::{PortLease, PortsExhausted};
 use super::udp_mux::{MuxConnection, local_addresses};
 use super::{ForwardStats, MediaConfig};
@@ -157,27 +158,23 @@ impl ParticipantTransport {
         ))
     }
 
-    /// Sends `data` to `remote` from the socket behind the announced address `local`. A full
-    /// socket buffer drops it, as UDP would.
-    pub(crate) fn send(&self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
-        let Some(e) = self
+    /// The socket to send `data` to `remote` from, for the announced address `local` (on the
+    /// shared port, what the datagram teaches the mux is learned now).
+    pub(crate) fn sending(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) -> Option<Arc<UdpSocket>> {
+        let e = self
             .endpoints
             .iter()
             .find(|e| e.announced == local)
-            .or_else(|| self.endpoints.first())
-        else {
-            return;
-        };
-        let sent = match (&self.io, &e.own) {
-            (_, Some(socket)) => match socket.try_send_to(data, remote) {
-                Err(err) if err.kind() != std::io::ErrorKind::WouldBlock => Err(err),
-                _ => Ok(()),
-            },
-            (Io::Shared(connection), None) => connection.send(e.bound, remote, data),
-            (Io::Own { .. }, None) => Ok(()),
-        };
-        if let Err(err) = sent {
-            tracing::debug!(%remote, error = %err, "datagram not sent");
+            .or_else(|| self.endpoints.first())?;
+        match (&self.io, &e.own) {
+            (_, Some(socket)) => Some(socket.clone()),
+            (Io::Shared(connection), None) => connection.sending(e.bound, remote, data),
+            (Io::Own { .. }, None) => None,
         }
     }
 }
@@ -209,7 +206,7 @@ fn hand_over(room: &mpsc::Sender<RoomDatagram>, d: RoomDatagram, stats: &Forward
     }
 }
 
-/// Reads a participant's own socket until the transport is dropped.
+/// Reads a participant's own socket, a batch per system call, until the transport is dropped.
 async fn read_socket(
     socket: Arc<UdpSocket>,
     participant: ParticipantId,
@@ -217,20 +214,25 @@ async fn read_socket(
     room: mpsc::Sender<RoomDatagram>,
     stats: Arc<ForwardStats>,
 ) {
-    let mut buf = vec![0u8; 65536];
+    // Datagrams on WebRTC paths stay under the MTU (1500 bytes, often 1200).
+    let mut buffers = RecvBuffers::new(16, 2048);
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, remote)) => {
-                let d = RoomDatagram {
-                    participant,
-                    local: announced,
-                    remote,
-                    data: BytesMut::from(&buf[..n]),
-                };
-                if !hand_over(&room, d, &stats) {
-                    return;
-                }
-            }
+        let mut open = true;
+        let got = recv_batch(&socket, &mut buffers, |data, remote| {
+            let d = RoomDatagram {
+                participant,
+                local: announced,
+                remote,
+                data: BytesMut::from(data),
+            };
+            open &= hand_over(&room, d, &stats);
+        })
+        .await;
+        if !open {
+            return;
+        }
+        match got {
+            Ok(_) => {}
             // ICMP errors about one peer surface here; the socket is fine.
             Err(e)
                 if matches!(
@@ -238,7 +240,6 @@ async fn read_socket(
                     std::io::ErrorKind::ConnectionRefused
                         | std::io::ErrorKind::ConnectionReset
                         | std::io::ErrorKind::Interrupted
-                        | std::io::ErrorKind::WouldBlock
                 ) => {}
             Err(e) => {
                 tracing::warn!(participant, error = %e, "media socket cannot receive");

@@ -345,14 +345,25 @@ impl MuxConnection {
         self.mux.inbox(self.id, local)
     }
 
-    /// Sends `data` to `to` from the shared socket on `local`. A Binding success response
-    /// (the session's ICE agent verified a check from there) makes that path the connection's
-    /// route; a Binding request (a check of ours) is remembered, so that its answer does.
+    /// Sends `data` to `to` from the shared socket on `local` (see [`MuxConnection::sending`]).
     /// A full socket buffer drops the datagram, as UDP would.
     pub fn send(&self, local: IpAddr, to: SocketAddr, data: &[u8]) -> io::Result<()> {
-        let socket = self.mux.socket(local).ok_or_else(|| {
+        let socket = self.sending(local, to, data).ok_or_else(|| {
             io::Error::new(io::ErrorKind::AddrNotAvailable, "no shared socket there")
         })?;
+        match socket.try_send_to(data, to) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The shared socket to send `data` to `to` from, on `local`; what it teaches the mux is
+    /// learned now. A Binding success response (the session's ICE agent verified a check from
+    /// there) makes that path the connection's route; a Binding request (a check of ours) is
+    /// remembered, so that its answer does.
+    pub fn sending(&self, local: IpAddr, to: SocketAddr, data: &[u8]) -> Option<Arc<UdpSocket>> {
+        let socket = self.mux.socket(local)?.clone();
         let remote = (local, to);
         if stun::is_binding_success(data) {
             if !self
@@ -371,11 +382,7 @@ impl MuxConnection {
                 .routes()
                 .sent_check(self.id, tid, remote, Instant::now());
         }
-        match socket.try_send_to(data, to) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
-        }
+        Some(socket)
     }
 }
 
@@ -428,12 +435,16 @@ pub(crate) fn local_addresses(ip: IpAddr) -> Vec<IpAddr> {
     found
 }
 
-/// Reads the shared socket on `local` and routes each datagram.
+/// Reads the shared socket on `local`, a batch per system call, and routes each datagram.
 async fn receive(local: IpAddr, socket: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let mut buf = vec![0u8; 65536];
+    let mut buffers = super::batch::RecvBuffers::new(super::batch::BATCH, 2048);
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => shared.route(local, from, &buf[..n]),
+        let got = super::batch::recv_batch(&socket, &mut buffers, |data, from| {
+            shared.route(local, from, data)
+        })
+        .await;
+        match got {
+            Ok(_) => {}
             // ICMP errors about one peer surface here; the socket is fine.
             Err(e)
                 if matches!(
@@ -441,7 +452,6 @@ async fn receive(local: IpAddr, socket: Arc<UdpSocket>, shared: Arc<Shared>) {
                     io::ErrorKind::ConnectionRefused
                         | io::ErrorKind::ConnectionReset
                         | io::ErrorKind::Interrupted
-                        | io::ErrorKind::WouldBlock
                 ) => {}
             Err(e) => {
                 tracing::error!(%local, error = %e, "the shared UDP port cannot receive");
