@@ -49,6 +49,10 @@ impl LocalSfu {
                 "0",
                 "--udp-port-max",
                 "0",
+                // Every bot connects from loopback: the per-address cap that guards a public
+                // server would stop the load at 50.
+                "--max-connections-per-ip",
+                "1000000",
             ])
             .args(extra)
             .env("SFU_TOKEN_SECRET", token_secret)

@@ -1,5 +1,5 @@
-//! The UDP floor the sfu is measured against (issue 13): a relay that receives 1200-byte
-//! datagrams (`recvmmsg`) and sends each to every other participant (`sendmmsg`), sealing each
+//! The UDP floor the sfu is measured against (issue 13): a relay that receives datagrams (1200
+//! bytes unless `--size` says otherwise) (`recvmmsg`) and sends each to every other participant (`sendmmsg`), sealing each
 //! copy with AES-128-GCM under that destination's key, as SRTP would. No WebRTC, no parsing,
 //! no state: what forwarding costs on this machine before any SFU logic.
 //!
@@ -8,7 +8,7 @@
 //! (`/proc/PID/stat`) per forwarded packet, as the loadtest does for the sfu.
 //!
 //! ```sh
-//! cargo run --release -p sfu --example floor_relay -- --participants 20 --rate 125 --seconds 10
+//! cargo run --release -p sfu --example floor_relay -- --participants 20 --rate 125 --seconds 10 [--size 1200]
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
@@ -23,7 +23,6 @@ use nix::sys::socket::{
 };
 use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
-const SIZE: usize = 1200;
 const BATCH: usize = 64;
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -129,6 +128,8 @@ fn main() {
         relay(socket, participants);
     }
     let rate = arg("--rate", 125);
+    // 1200 bytes: a video packet; an Opus packet with SRTP is about 100.
+    let size = arg("--size", 1200) as usize;
     let seconds = arg("--seconds", 10);
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--serve", "--participants", &participants.to_string()])
@@ -162,7 +163,7 @@ fn main() {
         }));
         let s = stop.clone();
         threads.push(std::thread::spawn(move || {
-            let payload = vec![p as u8; SIZE];
+            let payload = vec![p as u8; size];
             let start = Instant::now();
             let mut sent = 0u64;
             while !s.load(Ordering::Relaxed) {
@@ -199,7 +200,7 @@ fn main() {
     let secs = (t1 - t0).as_secs_f64();
     let cpu_s = (c1 - c0) as f64 / 100.0;
     println!(
-        "floor relay, {participants} participants at {rate} packets/s each: {:.0} forwarded packets/s, relay CPU {:.1}%, {:.2} us per forwarded packet",
+        "floor relay, {participants} participants at {rate} packets/s of {size} bytes each: {:.0} forwarded packets/s, relay CPU {:.1}%, {:.2} us per forwarded packet",
         forwarded / secs,
         100.0 * cpu_s / secs,
         cpu_s * 1e6 / forwarded

@@ -84,39 +84,57 @@ pub async fn recv_batch(
 ) -> io::Result<usize> {
     loop {
         socket.readable().await?;
-        let mut got: Vec<(usize, Option<SocketAddr>)> = Vec::new();
-        let result = socket.try_io(Interest::READABLE, || {
-            let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers
-                .bufs
-                .iter_mut()
-                .map(|b| [IoSliceMut::new(b)])
-                .collect();
-            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(slices.len(), None);
-            let results = recvmmsg(
-                socket.as_raw_fd(),
-                &mut headers,
-                slices.iter_mut(),
-                MsgFlags::MSG_DONTWAIT,
-                None,
-            )
-            .map_err(io::Error::from)?;
-            got = results
-                .map(|m| (m.bytes, m.address.and_then(|a| socket_addr(&a))))
-                .collect();
-            Ok(got.len())
-        });
-        match result {
-            Ok(_) => {
-                for (i, (len, from)) in got.iter().enumerate() {
-                    if let Some(from) = from {
-                        each(&buffers.bufs[i][..*len], *from);
-                    }
-                }
-                return Ok(got.len());
-            }
+        match try_recv_batch(socket, buffers, &mut each) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            other => return other,
         }
+    }
+}
+
+/// Takes what has arrived, without waiting (`WouldBlock` if nothing has, and tokio then waits
+/// for the socket again), handing each datagram to `each`; returns how many.
+pub fn try_recv_batch(
+    socket: &UdpSocket,
+    buffers: &mut RecvBuffers,
+    mut each: impl FnMut(&[u8], SocketAddr),
+) -> io::Result<usize> {
+    let mut got: Vec<(usize, Option<SocketAddr>)> = Vec::new();
+    socket.try_io(Interest::READABLE, || {
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers
+            .bufs
+            .iter_mut()
+            .map(|b| [IoSliceMut::new(b)])
+            .collect();
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(slices.len(), None);
+        let results = recvmmsg(
+            socket.as_raw_fd(),
+            &mut headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        got = results
+            .map(|m| (m.bytes, m.address.and_then(|a| socket_addr(&a))))
+            .collect();
+        Ok(())
+    })?;
+    for (i, (len, from)) in got.iter().enumerate() {
+        if let Some(from) = from {
+            each(&buffers.bufs[i][..*len], *from);
+        }
+    }
+    Ok(got.len())
+}
+
+impl RecvBuffers {
+    /// How many datagrams one call takes at most.
+    pub fn len(&self) -> usize {
+        self.bufs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bufs.is_empty()
     }
 }
 

@@ -146,6 +146,7 @@ impl MediaServer {
             transports: HashMap::new(),
             counted: Default::default(),
             outgoing: Vec::new(),
+            recv_buffers: batch::RecvBuffers::new(batch::BATCH, 2048),
         };
         self.runtime
             .spawn(task.run(rx, datagrams_rx, tx.clone(), self.rooms.clone()));

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -14,7 +15,7 @@ use signaling_server::server::{MediaSender, MediaSignal};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::batch;
+use super::batch::{self, RecvBuffers};
 use super::transport::{ParticipantTransport, RoomDatagram};
 use super::{ForwardStats, MediaConfig, Rooms};
 use crate::media_room::{Counters, Input, MediaRoom, Output};
@@ -57,6 +58,8 @@ pub(crate) struct RoomTask {
     pub counted: Counters,
     /// Datagrams the room gave since the last flush, by the socket they leave from.
     pub outgoing: Vec<(Arc<UdpSocket>, Outgoing)>,
+    /// Where datagrams from the room's own sockets are read into.
+    pub recv_buffers: RecvBuffers,
 }
 
 impl RoomTask {
@@ -86,6 +89,11 @@ impl RoomTask {
                             Ok(d) => self.datagram(d),
                             Err(_) => break,
                         }
+                    }
+                }
+                batch = own_sockets(&self.transports, &mut self.recv_buffers) => {
+                    for d in batch {
+                        self.datagram(d);
                     }
                 }
                 () = sleep_until(deadline) => self.input(Input::Timeout),
@@ -269,6 +277,25 @@ impl RoomTask {
             now.keyframe_requests_sent - before.keyframe_requests_sent,
         );
     }
+}
+
+/// The datagrams waiting on the room's own sockets (port-range mode), once there are any.
+async fn own_sockets(
+    transports: &HashMap<ParticipantId, ParticipantTransport>,
+    buffers: &mut RecvBuffers,
+) -> Vec<RoomDatagram> {
+    std::future::poll_fn(|cx| {
+        let mut out = Vec::new();
+        for (&participant, t) in transports {
+            t.poll_read(cx, participant, buffers, &mut out);
+        }
+        if out.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(out)
+        }
+    })
+    .await
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

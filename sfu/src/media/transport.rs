@@ -5,13 +5,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use signaling_protocol::ParticipantId;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::batch::{RecvBuffers, recv_batch};
+use super::batch::{RecvBuffers, try_recv_batch};
 use super::ports::{PortLease, PortsExhausted};
 use super::udp_mux::{MuxConnection, local_addresses};
 use super::{ForwardStats, MediaConfig};
@@ -125,15 +126,12 @@ impl ParticipantTransport {
                     bound_addrs.push(addr);
                     sockets.push((addr, Arc::new(socket)));
                 }
+                // Read by the room task itself ([`ParticipantTransport::poll_read`]): no task
+                // of its own, no queue.
                 for (bound, announced) in announced(bound_addrs, config.public_ip) {
                     let Some((_, socket)) = sockets.iter().find(|(a, _)| *a == bound) else {
                         continue;
                     };
-                    let (room, stats, reader) = (room.clone(), stats.clone(), socket.clone());
-                    readers.push(
-                        tokio::spawn(read_socket(reader, participant, announced, room, stats))
-                            .abort_handle(),
-                    );
                     endpoints.push(Endpoint {
                         announced,
                         bound: bound.ip(),
@@ -206,44 +204,48 @@ fn hand_over(room: &mpsc::Sender<RoomDatagram>, d: RoomDatagram, stats: &Forward
     }
 }
 
-/// Reads a participant's own socket, a batch per system call, until the transport is dropped.
-async fn read_socket(
-    socket: Arc<UdpSocket>,
-    participant: ParticipantId,
-    announced: SocketAddr,
-    room: mpsc::Sender<RoomDatagram>,
-    stats: Arc<ForwardStats>,
-) {
-    // Datagrams on WebRTC paths stay under the MTU (1500 bytes, often 1200).
-    let mut buffers = RecvBuffers::new(16, 2048);
-    loop {
-        let mut open = true;
-        let got = recv_batch(&socket, &mut buffers, |data, remote| {
-            let d = RoomDatagram {
-                participant,
-                local: announced,
-                remote,
-                data: BytesMut::from(data),
-            };
-            open &= hand_over(&room, d, &stats);
-        })
-        .await;
-        if !open {
-            return;
-        }
-        match got {
-            Ok(_) => {}
-            // ICMP errors about one peer surface here; the socket is fine.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionRefused
-                        | std::io::ErrorKind::ConnectionReset
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => {
-                tracing::warn!(participant, error = %e, "media socket cannot receive");
-                return;
+impl ParticipantTransport {
+    /// Takes the datagrams waiting on the participant's own sockets (port-range mode) into
+    /// `out`, a batch per system call; registers `cx` for those with none. On the shared port
+    /// nothing: its datagrams come through the room's queue.
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        participant: ParticipantId,
+        buffers: &mut RecvBuffers,
+        out: &mut Vec<RoomDatagram>,
+    ) {
+        for e in &self.endpoints {
+            let Some(socket) = &e.own else { continue };
+            loop {
+                match socket.poll_recv_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(err)) => {
+                        tracing::debug!(participant, error = %err, "media socket cannot receive");
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+                let got = try_recv_batch(socket, buffers, |data, remote| {
+                    out.push(RoomDatagram {
+                        participant,
+                        local: e.announced,
+                        remote,
+                        data: BytesMut::from(data),
+                    })
+                });
+                match got {
+                    // A full batch: there may be more.
+                    Ok(n) if n == buffers.len() => continue,
+                    Ok(_) => break,
+                    // Not ready after all: poll_recv_ready registers `cx` next time round.
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    // ICMP errors about one peer surface here; the socket is fine.
+                    Err(err) => {
+                        tracing::debug!(participant, error = %err, "media socket error");
+                        break;
+                    }
+                }
             }
         }
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
-use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -313,7 +313,7 @@ impl MediaRoom {
         if std::mem::take(&mut self.renegotiate) {
             self.settle(now);
         }
-        self.flush();
+        self.flush(now);
     }
 
     fn timeout(&mut self, now: Instant) {
@@ -707,14 +707,18 @@ impl MediaRoom {
                 continue;
             };
             let Link::Open(s) = &mut p.link else { continue };
-            let Some(mut sender) = s.pc.rtp_sender(d.sender) else {
-                continue;
-            };
             let out = rtc::rtp::packet::Packet {
                 header: rewriter.rewrite(&packet.header),
                 payload: packet.payload.clone(),
             };
-            match sender.write_rtp(now, out) {
+            // Straight to the connection: the rewriter already gives the SSRC, payload type
+            // and extension ids this sender negotiated, which the sender's `write_rtp` would
+            // otherwise check again on every packet by rebuilding its parameters.
+            let message = TaggedRTCMessage {
+                now,
+                message: RTCMessage::RtpPacket(String::new(), out),
+            };
+            match s.pc.handle_write(message) {
                 Ok(()) => {
                     self.counters.packets_out += 1;
                     self.counters.bytes_out += packet.payload.len() as u64;
@@ -931,8 +935,9 @@ impl MediaRoom {
         p.deadline = None;
     }
 
-    /// Datagrams of every connection touched, and their next deadlines.
-    fn flush(&mut self) {
+    /// Datagrams of every connection touched, and their next deadlines (never before the next
+    /// millisecond: a connection that keeps naming a past instant does not spin the driver).
+    fn flush(&mut self, now: Instant) {
         for (&pid, p) in self.participants.iter_mut() {
             if !std::mem::take(&mut p.dirty) {
                 continue;
@@ -946,7 +951,9 @@ impl MediaRoom {
                     data: d.message,
                 });
             }
-            p.deadline = s.pc.poll_timeout();
+            p.deadline =
+                s.pc.poll_timeout()
+                    .map(|d| d.max(now + Duration::from_millis(1)));
         }
     }
 }
