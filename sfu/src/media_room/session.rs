@@ -11,7 +11,9 @@ use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -25,7 +27,7 @@ use signaling_protocol::IceCandidate;
 
 use super::codecs;
 use super::rewrite::END_TO_END_EXTENSIONS;
-use super::rtcp::pli;
+use super::rtcp::{nack, pli};
 
 /// Where a session's media flows: the addresses its host candidates announce (datagrams are
 /// tagged with the one they arrived at, and leave from the one the agent picked), and the ICE
@@ -86,10 +88,14 @@ impl Session {
                 )
                 .map_err(SessionError::Create)?;
         }
-        // NACK generator and responder, TWCC feedback, sender and receiver reports; PLI and
-        // FIR marked for the room, which relays them.
-        let registry = register_default_interceptors(Registry::new(), &mut engine)
-            .map_err(SessionError::Create)?
+        // NACK generator and responder (with a shorter buffer than the default), TWCC
+        // feedback, sender and receiver reports; PLI and FIR marked for the room, which relays
+        // them.
+        configure_simulcast_extension_headers(&mut engine).map_err(SessionError::Create)?;
+        let registry = nack::register(Registry::new(), &mut engine);
+        let registry =
+            configure_twcc_receiver_only(registry, &mut engine).map_err(SessionError::Create)?;
+        let registry = configure_rtcp_reports(registry)
             .with(Slot::from(pli::SLOT), pli::KeyframeRequests::default());
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(transport.ice_ufrag.clone(), transport.ice_pwd.clone())
