@@ -340,6 +340,20 @@ impl World {
         });
     }
 
+    /// The participant leaves (its signaling connection closes).
+    pub fn leave(&mut self, pid: ParticipantId) {
+        self.clients.remove(&pid);
+        self.input(Input::Left { participant: pid });
+    }
+
+    /// Packets `pid` received so far from each publisher (by participant id).
+    pub fn packets_from(&self, pid: ParticipantId) -> BTreeMap<String, usize> {
+        self.received(pid)
+            .into_iter()
+            .map(|(publisher, tracks)| (publisher, tracks.iter().map(|t| t.0).sum()))
+            .collect()
+    }
+
     /// The participant stops its video track and offers again.
     pub fn stop_video(&mut self, pid: ParticipantId) {
         let c = self.clients.get_mut(&pid).unwrap();

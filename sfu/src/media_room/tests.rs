@@ -1,5 +1,6 @@
 //! The room with real WebRTC clients on the emulated network ([`super::emulated`]).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -254,4 +255,94 @@ fn an_offer_that_crosses_the_rooms_offer_is_answered_and_the_room_offers_again()
     let got = w.received(2);
     assert_eq!(got["1"].len(), 2, "audio and video of 1 arrive: {got:?}");
     assert!(got["1"].iter().all(|t| t.0 > 20));
+}
+
+/// Random joins, leaves, stopped tracks and crossing offers, on a lossy network: once things
+/// settle, every participant receives every track of everyone else present, and nothing of
+/// anyone gone.
+#[test]
+fn under_churn_everyone_present_receives_everyone_else_and_nothing_of_the_departed() {
+    use rand::{Rng, SeedableRng};
+    let lossy = Conditions {
+        loss: 0.01,
+        delay: Duration::from_millis(10),
+        jitter: Duration::from_millis(5),
+    };
+    for seed in 0..5u64 {
+        let mut w = World::new(100 + seed, lossy);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut next = 1u64;
+        for _ in 0..20 {
+            let present: Vec<u64> = w.clients.keys().copied().collect();
+            match rng.random_range(0..10) {
+                0..=4 if present.len() < 5 => {
+                    w.join(next, rng.random_bool(0.7));
+                    next += 1;
+                }
+                5..=6 if !present.is_empty() => {
+                    w.leave(present[rng.random_range(0..present.len())]);
+                }
+                7 => {
+                    let video: Vec<u64> = present
+                        .iter()
+                        .copied()
+                        .filter(|p| {
+                            w.clients[p]
+                                .senders
+                                .iter()
+                                .any(|s| s.2 == RtpCodecKind::Video)
+                        })
+                        .collect();
+                    if let Some(&p) = video.first() {
+                        w.stop_video(p);
+                    }
+                }
+                8 if !present.is_empty() => w.reoffer(present[rng.random_range(0..present.len())]),
+                _ => {}
+            }
+            w.run(Duration::from_millis(rng.random_range(50..400)), true);
+        }
+        // Some arrive last, into whatever the churn left.
+        while w.clients.len() < 3 {
+            w.join(next, true);
+            next += 1;
+        }
+        w.run(Duration::from_secs(2), true);
+        let before: BTreeMap<u64, BTreeMap<String, usize>> =
+            w.clients.keys().map(|&p| (p, w.packets_from(p))).collect();
+        w.run(Duration::from_secs(1), true);
+        let present: Vec<u64> = w.clients.keys().copied().collect();
+        for &sub in &present {
+            let now = w.packets_from(sub);
+            for &publisher in &present {
+                let sends = w.clients[&publisher].senders.len();
+                if publisher == sub || sends == 0 {
+                    continue;
+                }
+                let key = publisher.to_string();
+                let grew = now.get(&key).copied().unwrap_or(0)
+                    - before[&sub].get(&key).copied().unwrap_or(0);
+                // One second: 50 audio packets, 75 more with video.
+                assert!(
+                    grew >= 40,
+                    "seed {seed}: {sub} got {grew} packets of {publisher} in 1 s"
+                );
+            }
+            assert!(
+                w.clients[&sub].errors.is_empty(),
+                "seed {seed}: {:?}",
+                w.clients[&sub].errors
+            );
+        }
+        for (publisher, _, subscribers) in w.room.published() {
+            assert!(
+                present.contains(&publisher),
+                "seed {seed}: a track of {publisher}, who left"
+            );
+            assert!(
+                subscribers.iter().all(|s| present.contains(s)),
+                "seed {seed}"
+            );
+        }
+    }
 }
