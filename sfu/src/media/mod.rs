@@ -1,9 +1,10 @@
 //! The driver of the media rooms ([`crate::media_room`]): UDP transports (a port of the range
 //! per participant, or one shared port) and one task per room.
 //!
-//! [`MediaServer`] is the signaling server's [`MediaHandler`]: joins, leaves and SDP/ICE go to
-//! the room's task ([`room`]), which feeds them to its `MediaRoom` with the datagrams of the
-//! room's transports ([`transport`]) and carries out what the room asks.
+//! [`MediaServer`] is the signaling server's [`MediaFactory`]: each room's task (which also runs
+//! the room's delivery service, so a room has one task and one membership) drives the room's
+//! [`RoomDriver`] ([`room`]), which feeds joins, leaves, SDP/ICE and the datagrams of the room's
+//! transports ([`transport`]) to its `MediaRoom` and carries out what the room asks.
 
 pub mod batch;
 pub mod ports;
@@ -13,15 +14,14 @@ pub mod udp_mux;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use signaling_protocol::ParticipantId;
-use signaling_server::server::{MediaHandler, MediaSender, MediaSignal};
+use signaling_server::server::{MediaFactory, RoomMedia};
 use tokio::sync::mpsc;
 
 use ports::PortPool;
-use room::{RoomInput, RoomTask};
+use room::RoomDriver;
 pub use transport::TransportError;
 
 /// Counters for /metrics and benchmarks, summed over the rooms.
@@ -72,15 +72,12 @@ impl MediaConfig {
     }
 }
 
-/// Running room tasks by name. A task removes itself when its room is empty.
-pub(crate) type Rooms = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<RoomInput>>>>;
-
-/// The SFU's media handling for every room.
+/// The SFU's media for every room: it makes each room's [`RoomDriver`], which the room's
+/// task (the one that runs its delivery service) drives.
 pub struct MediaServer {
     config: MediaConfig,
-    rooms: Rooms,
     stats: Arc<ForwardStats>,
-    runtime: tokio::runtime::Handle,
+    live: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for MediaServer {
@@ -92,19 +89,17 @@ impl std::fmt::Debug for MediaServer {
 }
 
 impl MediaServer {
-    /// Must be created inside a tokio runtime.
     pub fn new(config: MediaConfig) -> Self {
         MediaServer {
             config,
-            rooms: Arc::new(Mutex::new(HashMap::new())),
             stats: Arc::new(ForwardStats::default()),
-            runtime: tokio::runtime::Handle::current(),
+            live: Arc::default(),
         }
     }
 
-    /// Rooms with a running media task.
+    /// Rooms with media now.
     pub fn room_count(&self) -> usize {
-        self.lock().len()
+        self.live.load(Ordering::Relaxed)
     }
 
     /// UDP ports held by transports now.
@@ -122,72 +117,27 @@ impl MediaServer {
     pub fn stats(&self) -> Arc<ForwardStats> {
         self.stats.clone()
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<RoomInput>>> {
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn room(&self, name: &str) -> mpsc::UnboundedSender<RoomInput> {
-        let mut rooms = self.lock();
-        if let Some(tx) = rooms.get(name)
-            && !tx.is_closed()
-        {
-            return tx.clone();
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
+impl MediaFactory for MediaServer {
+    /// Called by the room's task, inside the tokio runtime.
+    fn room(&self, name: &str) -> Box<dyn RoomMedia> {
         let (datagrams, datagrams_rx) = mpsc::channel(room::DATAGRAM_QUEUE);
-        let task = RoomTask {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Box::new(RoomDriver {
             name: name.to_owned(),
             config: self.config.clone(),
             stats: self.stats.clone(),
             datagrams,
+            datagrams_rx,
             room: crate::media_room::MediaRoom::new(),
             senders: HashMap::new(),
             transports: HashMap::new(),
             counted: Default::default(),
             outgoing: Vec::new(),
             recv_buffers: batch::RecvBuffers::new(batch::BATCH, 2048),
-        };
-        self.runtime
-            .spawn(task.run(rx, datagrams_rx, tx.clone(), self.rooms.clone()));
-        rooms.insert(name.to_owned(), tx.clone());
-        tx
-    }
-
-    fn send(&self, room: &str, input: RoomInput) {
-        let _ = self.room(room).send(input);
-    }
-}
-
-impl MediaHandler for MediaServer {
-    fn joined(
-        &self,
-        room: &str,
-        participant: ParticipantId,
-        may_publish: bool,
-        sender: MediaSender,
-    ) {
-        self.send(
-            room,
-            RoomInput::Joined {
-                participant,
-                may_publish,
-                sender,
-            },
-        );
-    }
-
-    fn signal(&self, room: &str, participant: ParticipantId, signal: MediaSignal) {
-        self.send(
-            room,
-            RoomInput::Signal {
-                participant,
-                signal,
-            },
-        );
-    }
-
-    fn left(&self, room: &str, participant: ParticipantId) {
-        self.send(room, RoomInput::Left { participant });
+            timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
+            live: self.live.clone(),
+        })
     }
 }

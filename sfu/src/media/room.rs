@@ -1,57 +1,46 @@
-//! The task that drives one room's [`MediaRoom`]: signaling from the participants' connections
-//! and datagrams from their transports in, the room's outputs carried out (datagrams sent,
+//! One room's media as the room's task drives it (with the room's delivery service, in
+//! `signaling_server`): signaling from the participants and datagrams from their transports
+//! fed to the room's [`MediaRoom`], and what the room asks carried out (datagrams sent,
 //! transports opened and closed, SDP and errors to the participants), timers in between.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
 use signaling_protocol::{ErrorCode, ParticipantId};
-use signaling_server::server::{MediaSender, MediaSignal};
+use signaling_server::server::{MediaSender, MediaSignal, RoomMedia};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::batch::{self, RecvBuffers};
 use super::transport::{ParticipantTransport, RoomDatagram};
-use super::{ForwardStats, MediaConfig, Rooms};
+use super::{ForwardStats, MediaConfig};
 use crate::media_room::{Counters, Input, MediaRoom, Output};
 
-/// Datagrams queued for a room's task before new ones are dropped (as a full socket buffer
-/// would): about 0.1 s of a 20-participant room at its peak rate.
+/// Datagrams queued for a room (from the shared port) before new ones are dropped (as a full
+/// socket buffer would): about 0.1 s of a 20-participant room at its peak rate.
 pub(crate) const DATAGRAM_QUEUE: usize = 8192;
 
-/// Datagrams taken in one go before the task looks at signaling and timers again.
+/// Datagrams taken in one go before the room's task looks at signaling and timers again.
 const BATCH: usize = 64;
 
 /// Datagrams to send from one socket: (destination, bytes).
 pub(crate) type Outgoing = Vec<(SocketAddr, BytesMut)>;
 
-/// Signaling for a room's task.
-pub(crate) enum RoomInput {
-    Joined {
-        participant: ParticipantId,
-        may_publish: bool,
-        sender: MediaSender,
-    },
-    Signal {
-        participant: ParticipantId,
-        signal: MediaSignal,
-    },
-    Left {
-        participant: ParticipantId,
-    },
-}
-
-pub(crate) struct RoomTask {
+/// One room's media: the state machine and the IO around it.
+pub(crate) struct RoomDriver {
     pub name: String,
     pub config: MediaConfig,
     pub stats: Arc<ForwardStats>,
-    /// The sending side of this room's datagram queue, for the transports it opens.
+    /// The room's datagram queue (the shared port's datagrams for this room come through
+    /// it): the sending side for the transports it opens, and the receiving side.
     pub datagrams: mpsc::Sender<RoomDatagram>,
+    pub datagrams_rx: mpsc::Receiver<RoomDatagram>,
     pub room: MediaRoom,
     pub senders: HashMap<ParticipantId, MediaSender>,
     pub transports: HashMap<ParticipantId, ParticipantTransport>,
@@ -60,88 +49,90 @@ pub(crate) struct RoomTask {
     pub outgoing: Vec<(Arc<UdpSocket>, Outgoing)>,
     /// Where datagrams from the room's own sockets are read into.
     pub recv_buffers: RecvBuffers,
+    /// The room's next deadline.
+    pub timer: Pin<Box<tokio::time::Sleep>>,
+    /// Rooms with media now, server-wide.
+    pub live: Arc<AtomicUsize>,
 }
 
-impl RoomTask {
-    /// Runs until the room is empty with nothing more queued, then takes itself out of
-    /// `rooms`.
-    pub(crate) async fn run(
-        mut self,
-        mut inputs: mpsc::UnboundedReceiver<RoomInput>,
-        mut datagrams: mpsc::Receiver<RoomDatagram>,
-        control: mpsc::UnboundedSender<RoomInput>,
-        rooms: Rooms,
-    ) {
-        let span = tracing::info_span!("media", room = %self.name);
-        let _enter = span.enter();
-        loop {
-            let deadline = self.room.poll_timeout();
-            tokio::select! {
-                biased;
-                input = inputs.recv() => match input {
-                    Some(input) => self.control(input),
-                    None => break,
-                },
-                Some(d) = datagrams.recv() => {
-                    self.datagram(d);
-                    for _ in 1..BATCH {
-                        match datagrams.try_recv() {
-                            Ok(d) => self.datagram(d),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                batch = own_sockets(&self.transports, &mut self.recv_buffers) => {
-                    for d in batch {
-                        self.datagram(d);
-                    }
-                }
-                () = sleep_until(deadline) => self.input(Input::Timeout),
-            }
-            self.flush();
-            self.count();
-            if self.room.is_empty() && self.senders.is_empty() {
-                let mut map = rooms.lock().unwrap_or_else(|e| e.into_inner());
-                if inputs.is_empty() {
-                    if map
-                        .get(&self.name)
-                        .is_some_and(|tx| tx.same_channel(&control))
-                    {
-                        map.remove(&self.name);
-                    }
-                    break;
-                }
-            }
-        }
-        tracing::debug!("media room closed");
+impl Drop for RoomDriver {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(room = %self.name, "media room closed");
+    }
+}
+
+impl RoomMedia for RoomDriver {
+    fn joined(&mut self, participant: ParticipantId, may_publish: bool, sender: MediaSender) {
+        self.senders.insert(participant, sender);
+        self.input(Input::Joined {
+            participant,
+            may_publish,
+        });
+        self.settle();
     }
 
-    fn control(&mut self, input: RoomInput) {
-        match input {
-            RoomInput::Joined {
-                participant,
-                may_publish,
-                sender,
-            } => {
-                self.senders.insert(participant, sender);
-                self.input(Input::Joined {
-                    participant,
-                    may_publish,
-                });
-            }
-            RoomInput::Signal {
-                participant,
-                signal,
-            } => self.input(Input::Signal {
-                participant,
-                signal,
-            }),
-            RoomInput::Left { participant } => {
-                self.input(Input::Left { participant });
-                self.senders.remove(&participant);
-                self.transports.remove(&participant);
+    fn signal(&mut self, participant: ParticipantId, signal: MediaSignal) {
+        self.input(Input::Signal {
+            participant,
+            signal,
+        });
+        self.settle();
+    }
+
+    fn left(&mut self, participant: ParticipantId) {
+        self.input(Input::Left { participant });
+        self.senders.remove(&participant);
+        self.transports.remove(&participant);
+        self.settle();
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut worked = false;
+        // The shared port's datagrams for this room.
+        for _ in 0..BATCH {
+            match self.datagrams_rx.poll_recv(cx) {
+                Poll::Ready(Some(d)) => {
+                    self.datagram(d);
+                    worked = true;
+                }
+                _ => break,
             }
         }
+        // The participants' own sockets (port-range mode).
+        let mut own = Vec::new();
+        for (&participant, t) in &self.transports {
+            t.poll_read(cx, participant, &mut self.recv_buffers, &mut own);
+        }
+        for d in own {
+            self.datagram(d);
+            worked = true;
+        }
+        // Timers.
+        if let Some(deadline) = self.room.poll_timeout() {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            if self.timer.deadline() != deadline {
+                self.timer.as_mut().reset(deadline);
+            }
+            if self.timer.as_mut().poll(cx).is_ready() {
+                self.input(Input::Timeout);
+                worked = true;
+            }
+        }
+        self.settle();
+        if worked {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl RoomDriver {
+    /// What one call left to do: the datagrams it produced sent, its counts added.
+    fn settle(&mut self) {
+        self.flush();
+        self.count();
     }
 
     fn datagram(&mut self, d: RoomDatagram) {
@@ -276,31 +267,5 @@ impl RoomTask {
             &self.stats.keyframe_requests_sent,
             now.keyframe_requests_sent - before.keyframe_requests_sent,
         );
-    }
-}
-
-/// The datagrams waiting on the room's own sockets (port-range mode), once there are any.
-async fn own_sockets(
-    transports: &HashMap<ParticipantId, ParticipantTransport>,
-    buffers: &mut RecvBuffers,
-) -> Vec<RoomDatagram> {
-    std::future::poll_fn(|cx| {
-        let mut out = Vec::new();
-        for (&participant, t) in transports {
-            t.poll_read(cx, participant, buffers, &mut out);
-        }
-        if out.is_empty() {
-            Poll::Pending
-        } else {
-            Poll::Ready(out)
-        }
-    })
-    .await
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-        None => std::future::pending().await,
     }
 }

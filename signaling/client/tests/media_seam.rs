@@ -1,5 +1,5 @@
-//! The signaling side of media: SDP and ICE go between a participant and the media handler
-//! (the SFU), which also learns who joins and leaves.
+//! The signaling side of media: SDP and ICE go between a participant and its room's media side
+//! (the SFU's), which also learns who joins and leaves, from the room's own task.
 
 mod common;
 
@@ -7,42 +7,46 @@ use std::sync::{Arc, Mutex};
 
 use signaling_client::{Client, ClientConfig, Event};
 use signaling_protocol::{IceCandidate, ParticipantId};
-use signaling_server::server::{MediaHandler, MediaSender, MediaSignal};
+use signaling_server::server::{MediaFactory, MediaSender, MediaSignal, RoomMedia};
 use signaling_server::{SignalingConfig, SignalingServer};
 
-/// Answers every offer with "answer to <offer>" and records what it saw.
+/// Makes rooms that answer every offer with "answer to <offer>" and record what they saw.
 #[derive(Default)]
 struct Echo {
-    log: Mutex<Vec<String>>,
-    senders: Mutex<Vec<(ParticipantId, MediaSender)>>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
-impl MediaHandler for Echo {
-    fn joined(
-        &self,
-        room: &str,
-        participant: ParticipantId,
-        may_publish: bool,
-        sender: MediaSender,
-    ) {
-        self.log
-            .lock()
-            .expect("lock")
-            .push(format!("joined {room} {participant} {may_publish}"));
-        self.senders
-            .lock()
-            .expect("lock")
-            .push((participant, sender));
+struct EchoRoom {
+    name: String,
+    log: Arc<Mutex<Vec<String>>>,
+    senders: Vec<(ParticipantId, MediaSender)>,
+}
+
+impl MediaFactory for Echo {
+    fn room(&self, name: &str) -> Box<dyn RoomMedia> {
+        Box::new(EchoRoom {
+            name: name.to_owned(),
+            log: self.log.clone(),
+            senders: Vec::new(),
+        })
+    }
+}
+
+impl RoomMedia for EchoRoom {
+    fn joined(&mut self, participant: ParticipantId, may_publish: bool, sender: MediaSender) {
+        let line = format!("joined {} {participant} {may_publish}", self.name);
+        self.log.lock().expect("lock").push(line);
+        self.senders.push((participant, sender));
     }
 
-    fn signal(&self, _room: &str, participant: ParticipantId, signal: MediaSignal) {
+    fn signal(&mut self, participant: ParticipantId, signal: MediaSignal) {
         self.log
             .lock()
             .expect("lock")
             .push(format!("{participant} {signal:?}"));
         if let MediaSignal::Offer(sdp) = signal {
-            let senders = self.senders.lock().expect("lock");
-            let (_, s) = senders
+            let (_, s) = self
+                .senders
                 .iter()
                 .find(|(p, _)| *p == participant)
                 .expect("sender");
@@ -50,11 +54,13 @@ impl MediaHandler for Echo {
         }
     }
 
-    fn left(&self, room: &str, participant: ParticipantId) {
-        self.log
-            .lock()
-            .expect("lock")
-            .push(format!("left {room} {participant}"));
+    fn left(&mut self, participant: ParticipantId) {
+        let line = format!("left {} {participant}", self.name);
+        self.log.lock().expect("lock").push(line);
+    }
+
+    fn poll(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
     }
 }
 
@@ -110,7 +116,8 @@ async fn offers_reach_the_media_handler_and_answers_come_back() {
     {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never told of the leave"
+            "never told of the leave: {:?}",
+            echo.log.lock().expect("lock")
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }

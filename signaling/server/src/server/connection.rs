@@ -15,7 +15,6 @@ use tracing::Instrument;
 
 use super::SignalingServer;
 use super::limits::RateLimiter;
-use super::media::{MediaSender, MediaSignal};
 use super::outbox::{Inbox, Outbound, outbox};
 use super::registry::{Command, RoomHandle};
 use super::websocket::{Budget, Socket};
@@ -138,9 +137,6 @@ async fn handshake(
         .join(&room, claims.sub, claims.publish, tx.clone())
         .await
         .map_err(|code| (code, format!("cannot join room {room:?}")))?;
-    if let Some(media) = &server.inner.media {
-        media.joined(&room, pid, claims.publish, MediaSender { outbox: tx });
-    }
     Ok(Joined {
         room,
         pid,
@@ -238,19 +234,14 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                             );
                             Incoming::Quiet
                         }
-                        Ok(message) => match (media_signal(&message), &server.inner.media) {
-                            (Some(signal), Some(media)) => {
-                                media.signal(&joined.room, pid, signal);
+                        Ok(message) => {
+                            // Media signaling too: the room's task hands it to the room's media.
+                            if joined.handle.send(Command::Message { pid, message }) {
                                 Incoming::Quiet
+                            } else {
+                                Incoming::Stop("room closed")
                             }
-                            _ => {
-                                if joined.handle.send(Command::Message { pid, message }) {
-                                    Incoming::Quiet
-                                } else {
-                                    Incoming::Stop("room closed")
-                                }
-                            }
-                        },
+                        }
                         Err(e) => Incoming::Reply(ServerMessage::error(e.code(), e.to_string())),
                     },
                     Message::Binary(_) => Incoming::Reply(ServerMessage::error(
@@ -303,17 +294,4 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
     tracing::info!(reason, "participant disconnected");
     let _ = tokio::time::timeout(LAST_WORDS, sink.send(Message::Close(None))).await;
     joined.handle.send(Command::Disconnect { pid });
-    if let Some(media) = &server.inner.media {
-        media.left(&joined.room, pid);
-    }
-}
-
-/// The media negotiation messages, which go to the SFU rather than the room.
-fn media_signal(message: &ClientMessage) -> Option<MediaSignal> {
-    match message {
-        ClientMessage::SdpOffer { sdp } => Some(MediaSignal::Offer(sdp.clone())),
-        ClientMessage::SdpAnswer { sdp } => Some(MediaSignal::Answer(sdp.clone())),
-        ClientMessage::IceCandidate(c) => Some(MediaSignal::Candidate(c.clone())),
-        _ => None,
-    }
 }

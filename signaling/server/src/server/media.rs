@@ -57,18 +57,21 @@ impl MediaSender {
     }
 }
 
-/// What the media side (the SFU) is told. Calls come from connection tasks and must not block.
-pub trait MediaHandler: Send + Sync + 'static {
-    /// A participant entered `room`; `sender` reaches it until [`MediaHandler::left`].
-    fn joined(
-        &self,
-        room: &str,
-        participant: ParticipantId,
-        may_publish: bool,
-        sender: MediaSender,
-    );
+/// The media side of one room (the SFU's media room), driven by the room's task together with
+/// its delivery service: one task, one membership. Calls must not block.
+pub trait RoomMedia: Send + 'static {
+    /// A participant entered the room; `sender` reaches it until [`RoomMedia::left`].
+    fn joined(&mut self, participant: ParticipantId, may_publish: bool, sender: MediaSender);
     /// A participant sent an offer, an answer or a candidate.
-    fn signal(&self, room: &str, participant: ParticipantId, signal: MediaSignal);
-    /// A participant's signaling connection is gone (left, closed, timed out).
-    fn left(&self, room: &str, participant: ParticipantId);
+    fn signal(&mut self, participant: ParticipantId, signal: MediaSignal);
+    /// A participant's signaling connection is gone (left, closed, timed out, removed).
+    fn left(&mut self, participant: ParticipantId);
+    /// Takes in what arrived for the room's media (datagrams, timers) and acts on it: `Ready`
+    /// if it did something (poll again), `Pending` (with `cx` registered) if nothing was due.
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()>;
+}
+
+/// Makes the media side of each room as the room begins.
+pub trait MediaFactory: Send + Sync + 'static {
+    fn room(&self, name: &str) -> Box<dyn RoomMedia>;
 }

@@ -19,7 +19,7 @@ use axum::routing::get;
 
 use crate::config::SignalingConfig;
 pub use client_ip::{PerIp, Slot, client_ip};
-pub use media::{MediaHandler, MediaSender, MediaSignal};
+pub use media::{MediaFactory, MediaSender, MediaSignal, RoomMedia};
 use registry::Registry;
 pub use registry::{RoomInfo, RoomStats};
 use signaling_protocol::ParticipantId;
@@ -33,7 +33,6 @@ pub struct SignalingServer {
 struct Inner {
     config: SignalingConfig,
     registry: Registry,
-    media: Option<Arc<dyn MediaHandler>>,
     /// True once the server is shutting down: joins are refused, connections told goodbye.
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Frames participants reported they could not decrypt (sum of their running totals).
@@ -60,14 +59,14 @@ impl SignalingServer {
     /// and ICE messages are refused with `media_unavailable`.
     pub fn with_media(
         config: SignalingConfig,
-        media: Arc<dyn MediaHandler>,
+        media: Arc<dyn MediaFactory>,
     ) -> Result<Self, ConfigError> {
         Self::build(config, Some(media))
     }
 
     fn build(
         mut config: SignalingConfig,
-        media: Option<Arc<dyn MediaHandler>>,
+        media: Option<Arc<dyn MediaFactory>>,
     ) -> Result<Self, ConfigError> {
         match (config.token_secret.is_empty(), config.insecure_dev_tokens) {
             (true, false) => return Err(ConfigError::NoTokenSecret),
@@ -85,9 +84,8 @@ impl SignalingServer {
         }
         Ok(SignalingServer {
             inner: Arc::new(Inner {
-                registry: Registry::new(&config),
+                registry: Registry::new(&config, media),
                 config,
-                media,
                 shutdown: tokio::sync::watch::Sender::new(false),
                 client_decrypt_failures: Default::default(),
                 per_ip: Default::default(),

@@ -1,5 +1,6 @@
-//! Rooms by name, each run by its own task that owns the room state machine. A room is made on
-//! first join and ends when its last participant is gone.
+//! Rooms by name, each run by its own task that owns the room state machine (the delivery
+//! service) and the room's media side, if the server has one: one task, one membership. A room
+//! is made on first join and ends when its last participant is gone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::connection::encode;
+use super::media::{MediaFactory, MediaSender, MediaSignal, RoomMedia};
 use super::outbox::{Outbound, Outbox, PushError};
 use crate::config::SignalingConfig;
 use crate::room::{Effect, Occupancy, Room, RoomConfig};
@@ -95,10 +97,11 @@ pub(super) struct Registry {
     next_room: AtomicU64,
     next_participant: AtomicU64,
     room_config: RoomConfig,
+    media: Option<Arc<dyn MediaFactory>>,
 }
 
 impl Registry {
-    pub(super) fn new(config: &SignalingConfig) -> Self {
+    pub(super) fn new(config: &SignalingConfig, media: Option<Arc<dyn MediaFactory>>) -> Self {
         Registry {
             rooms: Arc::new(Mutex::new(HashMap::new())),
             counters: Arc::default(),
@@ -109,6 +112,7 @@ impl Registry {
                 commit_timeout: config.commit_timeout,
                 ice_servers: config.ice_servers.clone().into(),
             },
+            media,
         }
     }
 
@@ -218,8 +222,10 @@ impl Registry {
             },
         );
         let room = Room::new(name, self.room_config.clone(), rand::random());
+        let media = self.media.as_ref().map(|f| f.room(name));
         tokio::spawn(run_room(
             room,
+            media,
             handle.id,
             rx,
             self.rooms.clone(),
@@ -234,6 +240,7 @@ impl Registry {
 /// effects, until the room is empty.
 async fn run_room(
     mut room: Room,
+    mut media: Option<Box<dyn RoomMedia>>,
     id: u64,
     mut rx: mpsc::UnboundedReceiver<Command>,
     rooms: Arc<Mutex<HashMap<String, RoomEntry>>>,
@@ -243,6 +250,8 @@ async fn run_room(
     let span = tracing::info_span!("room", room = %room.name());
     let _enter = span.enter();
     let mut outboxes: HashMap<ParticipantId, Outbox> = HashMap::new();
+    // Who the room's media has been told of.
+    let mut m_members: std::collections::HashSet<ParticipantId> = Default::default();
     loop {
         let deadline = room.deadline().map(Instant::from_std);
         let command = tokio::select! {
@@ -250,8 +259,10 @@ async fn run_room(
             () = sleep_until(deadline) => {
                 room.tick(Instant::now().into_std());
                 deliver(&mut room, &mut outboxes, &counters);
+                media_follows(&mut media, &mut m_members, &outboxes);
                 continue;
             }
+            () = poll_media(&mut media) => continue,
         };
         let Some(command) = command else { break };
         let now = Instant::now().into_std();
@@ -266,14 +277,34 @@ async fn run_room(
             } => {
                 let result = room.join(pid, identity, may_publish, now);
                 if result.is_ok() {
+                    if let Some(m) = &mut media {
+                        m_members.insert(pid);
+                        m.joined(
+                            pid,
+                            may_publish,
+                            MediaSender {
+                                outbox: outbox.clone(),
+                            },
+                        );
+                    }
                     outboxes.insert(pid, outbox);
                 }
                 if reply.send(result).is_err() && result.is_ok() {
                     // The connection gave up waiting.
                     room.disconnect(pid, now);
+                    outboxes.remove(&pid);
                 }
             }
-            Command::Message { pid, message } => room.handle(pid, message, now),
+            Command::Message { pid, message } => match (media_signal(&message), &mut media) {
+                // Only from someone in the room (a connection whose join is still in flight
+                // has no outbox here yet).
+                (Some(signal), Some(m)) => {
+                    if outboxes.contains_key(&pid) {
+                        m.signal(pid, signal);
+                    }
+                }
+                _ => room.handle(pid, message, now),
+            },
             Command::Disconnect { pid } => {
                 room.disconnect(pid, now);
                 outboxes.remove(&pid);
@@ -298,6 +329,7 @@ async fn run_room(
             }
         }
         deliver(&mut room, &mut outboxes, &counters);
+        media_follows(&mut media, &mut m_members, &outboxes);
         if room.epoch().is_some() && room.epoch() != epoch_before {
             counters.epochs.fetch_add(1, Ordering::Relaxed);
         }
@@ -313,6 +345,44 @@ async fn run_room(
         }
     }
     tracing::debug!("room closed");
+}
+
+/// The media negotiation messages, which go to the room's media rather than its delivery
+/// service.
+fn media_signal(message: &ClientMessage) -> Option<MediaSignal> {
+    match message {
+        ClientMessage::SdpOffer { sdp } => Some(MediaSignal::Offer(sdp.clone())),
+        ClientMessage::SdpAnswer { sdp } => Some(MediaSignal::Answer(sdp.clone())),
+        ClientMessage::IceCandidate(c) => Some(MediaSignal::Candidate(c.clone())),
+        _ => None,
+    }
+}
+
+/// One membership: whoever the room no longer reaches (left, closed, removed, stuck) leaves its
+/// media too.
+fn media_follows(
+    media: &mut Option<Box<dyn RoomMedia>>,
+    members: &mut std::collections::HashSet<ParticipantId>,
+    outboxes: &HashMap<ParticipantId, Outbox>,
+) {
+    let Some(m) = media else { return };
+    let gone: Vec<ParticipantId> = members
+        .iter()
+        .copied()
+        .filter(|p| !outboxes.contains_key(p))
+        .collect();
+    for p in gone {
+        members.remove(&p);
+        m.left(p);
+    }
+}
+
+/// Drives the room's media until it has nothing to do now; never, without media.
+async fn poll_media(media: &mut Option<Box<dyn RoomMedia>>) {
+    match media {
+        Some(m) => std::future::poll_fn(|cx| m.poll(cx)).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
