@@ -12,13 +12,11 @@ mod room;
 mod transport;
 pub mod udp_mux;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use signaling_server::server::{MediaFactory, RoomMedia};
-use tokio::sync::mpsc;
 
 use ports::PortPool;
 use room::RoomDriver;
@@ -122,22 +120,11 @@ impl MediaServer {
 impl MediaFactory for MediaServer {
     /// Called by the room's task, inside the tokio runtime.
     fn room(&self, name: &str) -> Box<dyn RoomMedia> {
-        let (datagrams, datagrams_rx) = mpsc::channel(room::DATAGRAM_QUEUE);
-        self.live.fetch_add(1, Ordering::Relaxed);
-        Box::new(RoomDriver {
-            name: name.to_owned(),
-            config: self.config.clone(),
-            stats: self.stats.clone(),
-            datagrams,
-            datagrams_rx,
-            room: crate::media_room::MediaRoom::new(),
-            senders: HashMap::new(),
-            transports: HashMap::new(),
-            counted: Default::default(),
-            outgoing: Vec::new(),
-            recv_buffers: batch::RecvBuffers::new(batch::BATCH, 2048),
-            timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
-            live: self.live.clone(),
-        })
+        Box::new(RoomDriver::new(
+            name,
+            self.config.clone(),
+            self.stats.clone(),
+            self.live.clone(),
+        ))
     }
 }

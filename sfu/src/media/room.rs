@@ -24,7 +24,7 @@ use crate::media_room::{Counters, Input, MediaRoom, Output};
 
 /// Datagrams queued for a room (from the shared port) before new ones are dropped (as a full
 /// socket buffer would): about 0.1 s of a 20-participant room at its peak rate.
-pub(crate) const DATAGRAM_QUEUE: usize = 8192;
+const DATAGRAM_QUEUE: usize = 8192;
 
 /// Datagrams taken in one go before the room's task looks at signaling and timers again.
 const BATCH: usize = 64;
@@ -34,25 +34,53 @@ pub(crate) type Outgoing = Vec<(SocketAddr, BytesMut)>;
 
 /// One room's media: the state machine and the IO around it.
 pub(crate) struct RoomDriver {
-    pub name: String,
-    pub config: MediaConfig,
-    pub stats: Arc<ForwardStats>,
+    name: String,
+    config: MediaConfig,
+    stats: Arc<ForwardStats>,
     /// The room's datagram queue (the shared port's datagrams for this room come through
     /// it): the sending side for the transports it opens, and the receiving side.
-    pub datagrams: mpsc::Sender<RoomDatagram>,
-    pub datagrams_rx: mpsc::Receiver<RoomDatagram>,
-    pub room: MediaRoom,
-    pub senders: HashMap<ParticipantId, MediaSender>,
-    pub transports: HashMap<ParticipantId, ParticipantTransport>,
-    pub counted: Counters,
+    datagrams: mpsc::Sender<RoomDatagram>,
+    datagrams_rx: mpsc::Receiver<RoomDatagram>,
+    room: MediaRoom,
+    senders: HashMap<ParticipantId, MediaSender>,
+    transports: HashMap<ParticipantId, ParticipantTransport>,
+    counted: Counters,
     /// Datagrams the room gave since the last flush, by the socket they leave from.
-    pub outgoing: Vec<(Arc<UdpSocket>, Outgoing)>,
+    outgoing: Vec<(Arc<UdpSocket>, Outgoing)>,
     /// Where datagrams from the room's own sockets are read into.
-    pub recv_buffers: RecvBuffers,
+    recv_buffers: RecvBuffers,
     /// The room's next deadline.
-    pub timer: Pin<Box<tokio::time::Sleep>>,
-    /// Rooms with media now, server-wide.
-    pub live: Arc<AtomicUsize>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Rooms with media now, server-wide (this one counts until it is dropped).
+    live: Arc<AtomicUsize>,
+}
+
+impl RoomDriver {
+    /// Room `name`'s media, counted in `live`; must be made inside a tokio runtime.
+    pub(crate) fn new(
+        name: &str,
+        config: MediaConfig,
+        stats: Arc<ForwardStats>,
+        live: Arc<AtomicUsize>,
+    ) -> Self {
+        let (datagrams, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
+        live.fetch_add(1, Ordering::Relaxed);
+        RoomDriver {
+            name: name.to_owned(),
+            config,
+            stats,
+            datagrams,
+            datagrams_rx,
+            room: MediaRoom::new(),
+            senders: HashMap::new(),
+            transports: HashMap::new(),
+            counted: Counters::default(),
+            outgoing: Vec::new(),
+            recv_buffers: RecvBuffers::new(batch::BATCH, 2048),
+            timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
+            live,
+        }
+    }
 }
 
 impl Drop for RoomDriver {

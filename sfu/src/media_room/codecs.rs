@@ -11,22 +11,20 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
 
-/// Registers Opus and VP9 (and nothing else) on `engine`.
-pub fn register(engine: &mut MediaEngine) -> Result<(), rtc::shared::error::Error> {
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_OPUS.to_owned(),
-                clock_rate: 48000,
-                channels: 2,
-                sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-                rtcp_feedback: Vec::new(),
-            },
-            payload_type: 111,
-        },
-        RtpCodecKind::Audio,
-    )?;
-    let feedback: Vec<RTCPFeedback> = [
+/// Opus as the SFU negotiates it.
+pub fn opus() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: Vec::new(),
+    }
+}
+
+/// VP9 of `profile` (0 or 1) as the SFU negotiates it, with its RTCP feedback.
+pub fn vp9(profile: u8) -> RTCRtpCodec {
+    let rtcp_feedback = [
         ("goog-remb", ""),
         ("ccm", "fir"),
         ("nack", ""),
@@ -38,36 +36,46 @@ pub fn register(engine: &mut MediaEngine) -> Result<(), rtc::shared::error::Erro
         parameter: parameter.to_owned(),
     })
     .collect();
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP9.to_owned(),
+        clock_rate: 90000,
+        channels: 0,
+        sdp_fmtp_line: format!("profile-id={profile}"),
+        rtcp_feedback,
+    }
+}
+
+/// Registers Opus and VP9 (and nothing else) on `engine`.
+pub fn register(engine: &mut MediaEngine) -> Result<(), rtc::shared::error::Error> {
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: opus(),
+            payload_type: 111,
+        },
+        RtpCodecKind::Audio,
+    )?;
     for (payload_type, profile) in [(98, 0), (100, 1)] {
-        for (mime_type, pt, fmtp, rtcp_feedback) in [
-            (
-                MIME_TYPE_VP9,
+        engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: vp9(profile),
                 payload_type,
-                format!("profile-id={profile}"),
-                feedback.clone(),
-            ),
-            // RFC 4588 retransmission of that stream: browsers drop RTX for a codec without one.
-            (
-                MIME_TYPE_RTX,
-                payload_type + 1,
-                format!("apt={payload_type}"),
-                Vec::new(),
-            ),
-        ] {
-            engine.register_codec(
-                RTCRtpCodecParameters {
-                    rtp_codec: RTCRtpCodec {
-                        mime_type: mime_type.to_owned(),
-                        clock_rate: 90000,
-                        channels: 0,
-                        sdp_fmtp_line: fmtp,
-                        rtcp_feedback,
-                    },
-                    payload_type: pt,
+            },
+            RtpCodecKind::Video,
+        )?;
+        // RFC 4588 retransmission of that stream: browsers drop RTX for a codec without one.
+        engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_RTX.to_owned(),
+                    clock_rate: 90000,
+                    channels: 0,
+                    sdp_fmtp_line: format!("apt={payload_type}"),
+                    rtcp_feedback: Vec::new(),
                 },
-                RtpCodecKind::Video,
-            )?;
-        }
+                payload_type: payload_type + 1,
+            },
+            RtpCodecKind::Video,
+        )?;
     }
     Ok(())
 }

@@ -10,7 +10,6 @@ use bytes::{Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rtc::interceptor::{Registry, Slot};
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -21,15 +20,13 @@ use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::header::{Extension, Header};
 use rtc::rtp_transceiver::RTCRtpSenderId;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use signaling_protocol::{ErrorCode, ParticipantId};
 use signaling_server::server::MediaSignal;
 
-use super::{Input, MediaRoom, Output, Transport, codecs, host_candidate, rtcp};
+use super::{Input, MediaRoom, Output, Transport, codecs, host_candidate, one_stream_track, rtcp};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -251,40 +248,17 @@ impl World {
         let mut senders = Vec::new();
         if sends {
             for (kind, codec) in [
-                (RtpCodecKind::Audio, "audio/opus"),
-                (RtpCodecKind::Video, "video/VP9"),
+                (RtpCodecKind::Audio, codecs::opus()),
+                (RtpCodecKind::Video, codecs::vp9(0)),
             ] {
                 let ssrc = 1000 * pid as u32 + kind as u32;
-                let codec = if codec == "audio/opus" {
-                    rtc::rtp_transceiver::rtp_sender::RTCRtpCodec {
-                        mime_type: codec.into(),
-                        clock_rate: 48000,
-                        channels: 2,
-                        sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-                        rtcp_feedback: Vec::new(),
-                    }
-                } else {
-                    rtc::rtp_transceiver::rtp_sender::RTCRtpCodec {
-                        mime_type: codec.into(),
-                        clock_rate: 90000,
-                        channels: 0,
-                        sdp_fmtp_line: "profile-id=0".into(),
-                        rtcp_feedback: Vec::new(),
-                    }
-                };
-                let track = MediaStreamTrack::new(
+                let track = one_stream_track(
                     format!("stream-{pid}"),
                     format!("{pid}-{kind}"),
                     format!("{kind}"),
                     kind,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec,
-                        ..Default::default()
-                    }],
+                    codec,
+                    ssrc,
                 );
                 let sender = pc.add_track(track).unwrap();
                 senders.push((sender, ssrc, kind, 1u16));

@@ -24,13 +24,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use signaling_protocol::{ErrorCode, ParticipantId};
@@ -39,7 +36,9 @@ use signaling_server::server::MediaSignal;
 use negotiation::{Negotiation, OnOffer};
 use rewrite::{END_TO_END_EXTENSIONS, Rewriter};
 use rtcp::pli::KeyframeThrottle;
-pub use session::{Session, SessionError, Transport, host_candidate, rejects_all_media};
+pub use session::{
+    Session, SessionError, Transport, host_candidate, one_stream_track, rejects_all_media,
+};
 use speaker::ActiveSpeaker;
 use tracks::{Downtrack, Published, TrackTable};
 pub use tracks::{MAX_TRACKS_PER_PUBLISHER, MediaKind, TrackId};
@@ -288,11 +287,7 @@ impl MediaRoom {
                     && matches!(p.link, Link::Opening { .. })
                 {
                     p.link = Link::None;
-                    self.outputs.push_back(Output::Error {
-                        participant,
-                        code,
-                        message,
-                    });
+                    self.refuse(participant, code, message);
                 }
             }
             Input::Datagram {
@@ -353,11 +348,7 @@ impl MediaRoom {
                 // takes nothing: no connection, no transport.
                 if let Err(e) = offer::check(&sdp) {
                     tracing::info!(participant = pid, error = %e, "offer refused");
-                    self.outputs.push_back(Output::Error {
-                        participant: pid,
-                        code: e.code(),
-                        message: e.to_string(),
-                    });
+                    self.refuse(pid, e.code(), e.to_string());
                     return;
                 }
                 match &mut p.link {
@@ -376,19 +367,11 @@ impl MediaRoom {
                     return;
                 };
                 if !p.negotiation.answer_received() {
-                    self.outputs.push_back(Output::Error {
-                        participant: pid,
-                        code: ErrorCode::InvalidSdp,
-                        message: "an answer without an offer".into(),
-                    });
+                    self.refuse(pid, ErrorCode::InvalidSdp, "an answer without an offer");
                     return;
                 }
                 if let Err(e) = session.accept_answer(now, sdp) {
-                    self.outputs.push_back(Output::Error {
-                        participant: pid,
-                        code: ErrorCode::InvalidSdp,
-                        message: e.to_string(),
-                    });
+                    self.refuse(pid, ErrorCode::InvalidSdp, e.to_string());
                     return;
                 }
                 self.learn_downtracks(pid, now);
@@ -424,11 +407,7 @@ impl MediaRoom {
             }
             Err(e) => {
                 tracing::warn!(participant = pid, error = %e, "no media session");
-                self.outputs.push_back(Output::Error {
-                    participant: pid,
-                    code: ErrorCode::Internal,
-                    message: e.to_string(),
-                });
+                self.refuse(pid, ErrorCode::Internal, e.to_string());
                 self.outputs
                     .push_back(Output::CloseTransport { participant: pid });
             }
@@ -460,11 +439,7 @@ impl MediaRoom {
             }
             Err(e) => {
                 tracing::info!(participant = pid, error = %e, "offer refused");
-                self.outputs.push_back(Output::Error {
-                    participant: pid,
-                    code: ErrorCode::InvalidSdp,
-                    message: e.to_string(),
-                });
+                self.refuse(pid, ErrorCode::InvalidSdp, e.to_string());
                 if first {
                     // The connection made for this offer goes with it, and its transport.
                     self.close_session(pid);
@@ -615,11 +590,7 @@ impl MediaRoom {
             if let Some(t) = p.opening.get_mut(engine_track) {
                 t.refused = true;
             }
-            self.outputs.push_back(Output::Error {
-                participant: pid,
-                code: ErrorCode::PublishNotAllowed,
-                message,
-            });
+            self.refuse(pid, ErrorCode::PublishNotAllowed, message);
             return None;
         }
         let Link::Open(s) = &mut p.link else {
@@ -861,6 +832,15 @@ impl MediaRoom {
         }
     }
 
+    /// Tells `pid` its media request failed, and why.
+    fn refuse(&mut self, pid: ParticipantId, code: ErrorCode, message: impl Into<String>) {
+        self.outputs.push_back(Output::Error {
+            participant: pid,
+            code,
+            message: message.into(),
+        });
+    }
+
     /// Offers to every participant whose received tracks changed and who is not in the
     /// middle of an exchange.
     fn settle(&mut self, now: Instant) {
@@ -972,19 +952,13 @@ fn add_sender(
         MediaKind::Video => RtpCodecKind::Video,
     };
     // The stream id names the publisher, so a receiver can tell whose track it is.
-    let track = MediaStreamTrack::new(
+    let track = one_stream_track(
         publisher.to_string(),
         format!("{publisher}-{}", id.0),
         format!("participant {publisher}"),
         kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
+        codec,
+        ssrc,
     );
     // A transceiver of its own, send-only: never one of the participant's own sections.
     let init = RTCRtpTransceiverInit {

@@ -345,19 +345,6 @@ impl MuxConnection {
         self.mux.inbox(self.id, local)
     }
 
-    /// Sends `data` to `to` from the shared socket on `local` (see [`MuxConnection::sending`]).
-    /// A full socket buffer drops the datagram, as UDP would.
-    pub fn send(&self, local: IpAddr, to: SocketAddr, data: &[u8]) -> io::Result<()> {
-        let socket = self.sending(local, to, data).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::AddrNotAvailable, "no shared socket there")
-        })?;
-        match socket.try_send_to(data, to) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The shared socket to send `data` to `to` from, on `local`; what it teaches the mux is
     /// learned now. A Binding success response (the session's ICE agent verified a check from
     /// there) makes that path the connection's route; a Binding request (a check of ours) is

@@ -126,7 +126,10 @@ async fn an_address_routes_only_after_its_check_is_answered() {
 
     // The agent answers it: from now on the peer's address is the connection's.
     let success = binding([1, 1], "");
-    connection.send(LOCAL, peer_addr, &success).expect("send");
+    let shared = connection
+        .sending(LOCAL, peer_addr, &success)
+        .expect("the shared socket");
+    shared.send_to(&success, peer_addr).await.expect("send");
     let mut buf = [0u8; 64];
     let (n, _) = peer.recv_from(&mut buf).await.expect("the answer arrives");
     assert_eq!(&buf[..n], &success[..]);
