@@ -15,7 +15,9 @@ pub enum LoadError {
     #[error("signaling: {0}")]
     Signaling(#[from] signaling_client::ClientError),
     #[error("WebRTC: {0}")]
-    WebRtc(#[from] webrtc::error::Error),
+    WebRtc(#[from] rtc::shared::error::Error),
+    #[error("UDP: {0}")]
+    Io(#[from] std::io::Error),
     #[error("token: {0}")]
     Token(#[from] signaling_token::TokenError),
     /// The sfu answered something a run cannot use.
@@ -36,6 +38,4 @@ pub enum LoadError {
         #[source]
         source: Box<ureq::Error>,
     },
-    #[error("negotiation left no local description")]
-    NoLocalDescription,
 }

@@ -2,6 +2,9 @@
 //!
 //! `loadtest --participants 6 --duration 20s --json report.json` runs one local room of six
 //! bots that all publish audio and video, against an sfu it starts itself.
+//! `loadtest --participants 50 --audio-only --ramp 10 --verify 2` plays a larger room: each bot
+//! decrypts two of the tracks it receives and counts the rest; `--synthetic` sends random
+//! frames of the same sizes instead, to load the SFU and not the bots.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +45,14 @@ struct Cli {
     /// Leaves and rejoins per minute per room [default: 0].
     #[arg(long)]
     churn: Option<f64>,
+    /// Synthetic media: random payloads of the test media's sizes and rates, each with its
+    /// sender, counter and send time; no SFrame (the bots still join the MLS group).
+    #[arg(long, conflicts_with = "verify")]
+    synthetic: bool,
+    /// Each bot decrypts and checks the frames of K of the tracks it receives and counts the
+    /// others by their SFrame header [default: all].
+    #[arg(long, value_name = "K")]
+    verify: Option<usize>,
     /// No late joiner.
     #[arg(long)]
     no_late_joiner: bool,
@@ -96,6 +107,10 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     }
     if let Some(v) = cli.churn {
         s.churn = v;
+    }
+    s.synthetic |= cli.synthetic;
+    if cli.verify.is_some() {
+        s.verify = cli.verify;
     }
     if cli.no_late_joiner {
         s.late_joiner = false;

@@ -68,6 +68,9 @@ pub struct Report {
     pub participants_joined: usize,
     pub frames_sent: u64,
     pub frames_received: u64,
+    /// Of those, frames decrypted and checked in full (the rest counted by header, or
+    /// synthetic).
+    pub frames_verified: u64,
     pub frames_lost: u64,
     pub loss_percent: f64,
     /// All decrypt failures; by kind in `decrypt_failure_kinds`.
@@ -84,11 +87,22 @@ pub struct Report {
     /// CPU time of the local SFU per forwarded packet over the meeting.
     pub sfu_cpu_us_per_packet: Option<f64>,
     pub sfu_peak_rss_mb: Option<f64>,
+    /// What the bots themselves cost.
+    pub loadtest: OwnCost,
     pub video_kbps: f64,
     pub latency_histogram: Vec<Bucket>,
     /// Frames decrypted per second of the run, and the worst latency in each (ms).
     pub received_per_second: Vec<(u64, f64)>,
     pub sfu_samples: Vec<SfuSample>,
+}
+
+/// The load tool's own cost over the meeting: all bots, one process.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct OwnCost {
+    /// RTP packets the bots received, per second.
+    pub packets_per_second: f64,
+    /// CPU time of this process per RTP packet the bots received.
+    pub cpu_us_per_packet: Option<f64>,
 }
 
 impl Report {
@@ -101,6 +115,7 @@ impl Report {
         forwarded_per_second: f64,
         sfu_cpu_us_per_packet: Option<f64>,
         sfu_peak_rss_mb: Option<f64>,
+        loadtest: OwnCost,
         sfu_samples: Vec<SfuSample>,
         video_kbps: f64,
     ) -> Report {
@@ -133,6 +148,7 @@ impl Report {
             participants_joined: bots.len(),
             frames_sent: sum(|b| b.frames_sent),
             frames_received,
+            frames_verified: sum(|b| b.frames_verified),
             frames_lost,
             loss_percent: if frames_received + frames_lost == 0 {
                 0.0
@@ -150,6 +166,7 @@ impl Report {
             sfu_forwarded_packets_per_second: forwarded_per_second,
             sfu_cpu_us_per_packet,
             sfu_peak_rss_mb,
+            loadtest,
             video_kbps,
             latency_histogram: buckets(&latency),
             received_per_second: per_second,
@@ -176,6 +193,14 @@ impl Report {
                 format!("{} / {}", self.frames_sent, self.frames_received),
             ),
             (
+                "frames decrypted and checked",
+                if self.scenario.synthetic {
+                    "none (synthetic media)".into()
+                } else {
+                    self.frames_verified.to_string()
+                },
+            ),
+            (
                 "frames lost",
                 format!("{} ({:.3}%)", self.frames_lost, self.loss_percent),
             ),
@@ -200,6 +225,16 @@ impl Report {
             ),
             ("SFU CPU per packet", opt(self.sfu_cpu_us_per_packet, "µs")),
             ("SFU peak RSS", opt(self.sfu_peak_rss_mb, "MiB")),
+            (
+                "bots: packets/s received",
+                format!("{:.0}", self.loadtest.packets_per_second),
+            ),
+            (
+                "bots: CPU per packet",
+                self.loadtest
+                    .cpu_us_per_packet
+                    .map_or("n/a".into(), |v| format!("{v:.2} µs")),
+            ),
         ];
         for (k, v) in rows {
             let _ = writeln!(t, "{k:<28} {v}");
@@ -263,6 +298,10 @@ mod tests {
             1.0,
             None,
             None,
+            OwnCost {
+                packets_per_second: 0.0,
+                cpu_us_per_packet: None,
+            },
             samples,
             0.0,
         );

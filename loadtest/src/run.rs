@@ -11,9 +11,9 @@ use signaling_token::{self as token, Claims};
 use crate::LoadError;
 use crate::bot::{Bot, BotSpec, JOIN_TIMEOUT, RunContext};
 use crate::media::TestMedia;
-use crate::report::{Report, SfuSample};
+use crate::report::{OwnCost, Report, SfuSample};
 use crate::scenario::Scenario;
-use crate::sfu_process::{LocalSfu, metric};
+use crate::sfu_process::{LocalSfu, cpu_time, metric};
 use crate::stats::{BotStats, Commits, SendLog};
 
 /// Where the SFU is.
@@ -136,6 +136,8 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         log: Arc::new(SendLog::default()),
         commits: Arc::new(Commits::default()),
         start: Instant::now(),
+        synthetic: scenario.synthetic,
+        verify: scenario.verify,
     };
     let mut rooms: Vec<Room> = (0..scenario.rooms)
         .map(|r| Room {
@@ -182,6 +184,8 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let start_packets = metric(&addr, "sfu_forwarded_packets_total")
         .await
         .unwrap_or(0.0);
+    let own_start = cpu_time(std::process::id()).ok();
+    let received_start = packets_received(&rooms);
     let meeting_start = Instant::now();
     let mut samples = Vec::new();
     let churn_every =
@@ -253,6 +257,16 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         _ => None,
     };
     let sfu_peak_rss_mb = target.local().map(|s| s.peak_rss_mb()).transpose()?;
+    let own = own_start
+        .zip(cpu_time(std::process::id()).ok())
+        .map(|(a, b)| b.saturating_sub(a));
+    let received = packets_received(&rooms) - received_start;
+    let loadtest = OwnCost {
+        packets_per_second: received as f64 / meeting_start.elapsed().as_secs_f64(),
+        cpu_us_per_packet: own
+            .filter(|_| received > 0)
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / received as f64),
+    };
     bar.finish_and_clear();
 
     let mut all = Vec::new();
@@ -270,9 +284,24 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         forwarded / scenario.duration.as_secs_f64(),
         sfu_cpu_us_per_packet,
         sfu_peak_rss_mb,
+        loadtest,
         samples,
         ctx.media.video_kbps(),
     ))
+}
+
+/// RTP packets the bots received so far, those that left included.
+fn packets_received(rooms: &[Room]) -> u64 {
+    rooms
+        .iter()
+        .map(|r| {
+            r.gone.iter().map(|b| b.packets_received).sum::<u64>()
+                + r.bots
+                    .iter()
+                    .map(|b| b.stats().packets_received)
+                    .sum::<u64>()
+        })
+        .sum()
 }
 
 /// Waits until every bot heard every publisher it expected, or `limit` passes.

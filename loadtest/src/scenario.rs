@@ -27,6 +27,14 @@ pub struct Scenario {
     /// One more participant per room joins once the meeting runs, and its time to the first
     /// frames is reported apart (default on).
     pub late_joiner: bool,
+    /// Synthetic media: random payloads of the test media's sizes and rates, each frame
+    /// carrying its sender, counter and send time, no SFrame (default off: every frame is the
+    /// test media, SFrame-encrypted under the group's key).
+    pub synthetic: bool,
+    /// Encrypted mode: each bot decrypts and checks the frames of this many of the tracks it
+    /// receives (the first to arrive) and only counts the others by their SFrame header
+    /// (default: all).
+    pub verify: Option<usize>,
 }
 
 impl Default for Scenario {
@@ -40,6 +48,8 @@ impl Default for Scenario {
             ramp: 5.0,
             churn: 0.0,
             late_joiner: true,
+            synthetic: false,
+            verify: None,
         }
     }
 }
@@ -73,6 +83,9 @@ impl Scenario {
         }
         if !(self.churn >= 0.0 && self.churn.is_finite()) {
             return bad("churn must be zero or more per minute");
+        }
+        if self.synthetic && self.verify.is_some() {
+            return bad("verify counts decrypted tracks; synthetic media is not encrypted");
         }
         if self.duration.is_zero() {
             return bad("duration must be more than zero");

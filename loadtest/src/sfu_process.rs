@@ -88,16 +88,7 @@ impl LocalSfu {
 
     /// User plus system CPU time so far.
     pub fn cpu_time(&self) -> Result<Duration, LoadError> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let stat =
-            std::fs::read_to_string(&path).map_err(|e| LoadError::Proc(format!("{path}: {e}")))?;
-        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        let ticks = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
-            .and_then(|f| Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?))
-            .ok_or_else(|| LoadError::Proc(format!("{path}: not the stat format")))?;
-        Ok(Duration::from_secs_f64(ticks / TICKS_PER_SECOND))
+        cpu_time(self.pid())
     }
 
     /// Peak resident memory (VmHWM), in MiB.
@@ -112,6 +103,20 @@ impl LocalSfu {
             .ok_or_else(|| LoadError::Proc(format!("{path}: no VmHWM")))?;
         Ok(kb / 1024.0)
     }
+}
+
+/// User plus system CPU time of process `pid` so far (this one: `std::process::id()`).
+pub fn cpu_time(pid: u32) -> Result<Duration, LoadError> {
+    let path = format!("/proc/{pid}/stat");
+    let stat =
+        std::fs::read_to_string(&path).map_err(|e| LoadError::Proc(format!("{path}: {e}")))?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let ticks = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
+        .and_then(|f| Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?))
+        .ok_or_else(|| LoadError::Proc(format!("{path}: not the stat format")))?;
+    Ok(Duration::from_secs_f64(ticks / TICKS_PER_SECOND))
 }
 
 /// `GET path` on `addr` (`host:port`, plain HTTP); the status and the body.

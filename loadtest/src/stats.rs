@@ -24,6 +24,10 @@ pub fn record(h: &mut Histogram<u64>, d: Duration) {
 pub struct BotStats {
     pub frames_sent: u64,
     pub frames_received: u64,
+    /// Of those, frames decrypted and checked (the rest were counted by their header).
+    pub frames_verified: u64,
+    /// RTP packets the bot's connection delivered (media only, retransmissions included).
+    pub packets_received: u64,
     /// Frames that never arrived: gaps in a sender's counters as this bot saw them.
     pub frames_lost: u64,
     pub no_key_yet: u64,
@@ -52,6 +56,8 @@ impl Default for BotStats {
         BotStats {
             frames_sent: 0,
             frames_received: 0,
+            frames_verified: 0,
+            packets_received: 0,
             frames_lost: 0,
             no_key_yet: 0,
             authentication_failed: 0,

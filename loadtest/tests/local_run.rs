@@ -106,3 +106,50 @@ async fn listeners_and_rejoiners_hear_every_publisher() {
     assert_eq!(report.decrypt_failure_kinds.authentication_failed, 0);
     assert_eq!(report.decrypt_failure_kinds.other, 0);
 }
+
+/// The cheap modes: synthetic frames are counted and timed by their own header, and
+/// `--verify 1` decrypts one track per bot and counts the others by their SFrame header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_and_partly_verified_runs_count_every_frame() {
+    let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
+    let secret = "loadtest secret 0123456789";
+    for (synthetic, verify) in [(true, None), (false, Some(1))] {
+        let target = Target::Local(
+            LocalSfu::start(&bin, secret, &[]).expect("sfu"),
+            secret.into(),
+        );
+        let scenario = Scenario {
+            participants: 3,
+            duration: Duration::from_secs(5),
+            late_joiner: false,
+            synthetic,
+            verify,
+            ..Scenario::default()
+        };
+        let report = run(&scenario, target, false).await.expect("run");
+        let mode = format!("synthetic {synthetic}, verify {verify:?}");
+        assert_eq!(report.decrypt_failures, 0, "{mode}: {report:#?}");
+        assert!(
+            report.frames_received as f64 > report.frames_sent as f64 * 1.5,
+            "{mode}: {} received of {} sent",
+            report.frames_received,
+            report.frames_sent
+        );
+        assert!(report.loss_percent < 1.0, "{mode}: {report:#?}");
+        assert!(report.latency_ms.count > 500, "{mode}: timed by the header");
+        assert_eq!(report.join_ms.count, 2, "{mode}");
+        if synthetic {
+            assert_eq!(report.frames_verified, 0);
+        } else {
+            // Each bot receives four tracks (two publishers, audio and video) and decrypts one.
+            assert!(
+                report.frames_verified > 0 && report.frames_verified < report.frames_received / 2,
+                "{mode}: {} verified of {}",
+                report.frames_verified,
+                report.frames_received
+            );
+        }
+        assert!(report.loadtest.packets_per_second > 100.0);
+        assert!(report.loadtest.cpu_us_per_packet.is_some_and(|v| v > 0.0));
+    }
+}

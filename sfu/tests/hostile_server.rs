@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use hostile::{Proxy, ProxyConfig};
 use loadtest::bot::{Bot, BotSpec, RunContext};
 use loadtest::media::TestMedia;
-use loadtest::stats::{Commits, SendLog};
 use process::{Running, start_sfu};
 use signaling_client::{Client, ClientConfig, Event, LeafProblem};
 use signaling_token::{self as token, Claims};
@@ -206,13 +205,10 @@ async fn streams_the_server_labels_as_someone_else_s_are_found_out_by_their_keys
     let s = Scene::new().await;
     s.lie("member", "room=m&name=carol").await;
     s.lie("relabel", "room=m&identity=bob&as=carol").await;
-    let ctx = RunContext {
-        url: format!("ws://{}/ws", s.proxy_addr),
-        media: Arc::new(TestMedia::load().expect("media")),
-        log: Arc::new(SendLog::default()),
-        commits: Arc::new(Commits::default()),
-        start: Instant::now(),
-    };
+    let ctx = RunContext::new(
+        format!("ws://{}/ws", s.proxy_addr),
+        Arc::new(TestMedia::load().expect("media")),
+    );
     let spec = |name: &str, expected| BotSpec {
         room: "m".into(),
         name: name.into(),

@@ -1,28 +1,41 @@
 //! A bot: a real participant. It joins through signaling with an access token, is an MLS
 //! member (the Rust signaling client drives its session), publishes SFrame-encrypted Opus and
-//! VP9 from the test media, subscribes to everyone, and decrypts and checks every frame.
+//! VP9 from the test media (or synthetic frames of their sizes), subscribes to everyone, and
+//! decrypts and checks every frame (or counts those of the tracks it does not verify).
+//!
+//! Each bot is one task that owns its signaling client and a sans-IO `rtc` peer connection
+//! with its UDP socket (the engine under the sfu), so it waits on nothing but its inputs:
+//! datagrams, signaling events, its media ticks and the connection's next timeout.
 
 pub mod peer;
 mod publish;
 mod receive;
+mod state;
+pub mod synthetic;
 
 use crate::LoadError;
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use media_crypto::mls::{Keyring, KeyringConfig};
-use media_crypto::sframe::DecryptError;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP9};
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
 use signaling_client::{Client, ClientConfig, Event};
-use tokio::sync::{Notify, watch};
-use webrtc::peer_connection::PeerConnection;
+use tokio::sync::{oneshot, watch};
+use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::media::TestMedia;
-use crate::stats::{BotStats, Commits, Gaps, SendLog};
+use crate::stats::{BotStats, Commits, SendLog};
+use peer::Peer;
+use publish::Outgoing;
+use receive::Tracks;
+pub use state::BotState;
 
 /// What a bot does in its room.
 #[derive(Debug, Clone)]
@@ -46,71 +59,23 @@ pub struct RunContext {
     pub log: Arc<SendLog>,
     pub commits: Arc<Commits>,
     pub start: Instant,
+    /// Synthetic frames instead of the encrypted test media.
+    pub synthetic: bool,
+    /// Tracks each bot decrypts in full (the first to arrive); `None`: all.
+    pub verify: Option<usize>,
 }
 
-/// A bot's keys and measurements, shared by its tasks.
-#[derive(Debug)]
-pub struct BotState {
-    /// One keyring for sending and receiving (the group's keys).
-    keyring: Keyring,
-    /// No unexplained member is in the group (or each was acknowledged): frames may go out.
-    may_send: bool,
-    /// The participant id each leaf's credential names, in the current epoch.
-    leaf_participants: std::collections::HashMap<u32, u64>,
-    pub stats: BotStats,
-    gaps: Gaps,
-    senders_seen: HashSet<u32>,
-    expected: usize,
-    joined_at: Instant,
-    log: Arc<SendLog>,
-    run_start: Instant,
-}
-
-impl BotState {
-    /// Decrypts and checks a frame. "No key yet" is returned (not counted) so the caller can
-    /// hold the frame; every other outcome is counted here.
-    /// `publisher` is the participant the server named as the track's (its stream id).
-    fn open(&mut self, frame: &[u8], publisher: Option<u64>) -> Result<(), DecryptError> {
-        let now = Instant::now();
-        let since = now.duration_since(self.run_start);
-        match self.keyring.decrypt(b"", frame, since) {
-            Ok((r, _plaintext)) => {
-                // The key names the sender; the server's label must agree with it.
-                if let (Some(claimed), Some(&actual)) =
-                    (publisher, self.leaf_participants.get(&r.sender))
-                    && claimed != actual
-                {
-                    self.stats.mislabelled_frames += 1;
-                }
-                let latency = self
-                    .log
-                    .sent_at(r.header.kid, r.header.ctr)
-                    .map(|t| now.saturating_duration_since(t));
-                self.stats.received(since.as_secs() as usize, latency);
-                self.gaps.saw(r.header.kid, r.header.ctr);
-                self.senders_seen.insert(r.sender);
-                if self.stats.join_time.is_none()
-                    && self.expected > 0
-                    && self.senders_seen.len() >= self.expected
-                {
-                    self.stats.join_time = Some(now.duration_since(self.joined_at));
-                }
-                Ok(())
-            }
-            Err(e @ DecryptError::NoKeyYet { .. }) => Err(e),
-            Err(e @ DecryptError::Replayed { .. }) => {
-                self.stats.duplicates += 1;
-                Err(e)
-            }
-            Err(e @ DecryptError::AuthenticationFailed { .. }) => {
-                self.stats.authentication_failed += 1;
-                Err(e)
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "decrypt failure");
-                self.stats.other_failures += 1;
-                Err(e)
-            }
+impl RunContext {
+    /// A context for encrypted media, every frame verified, timed from now.
+    pub fn new(url: String, media: Arc<TestMedia>) -> Self {
+        RunContext {
+            url,
+            media,
+            log: Arc::new(SendLog::default()),
+            commits: Arc::new(Commits::default()),
+            start: Instant::now(),
+            synthetic: false,
+            verify: None,
         }
     }
 }
@@ -120,8 +85,9 @@ pub struct Bot {
     pub spec: BotSpec,
     pub participant_id: u64,
     state: Arc<Mutex<BotState>>,
-    pc: Arc<dyn PeerConnection>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    /// Becomes true when the media connection fails.
     pub failed: watch::Receiver<bool>,
 }
 
@@ -135,136 +101,100 @@ impl std::fmt::Debug for Bot {
 }
 
 impl Bot {
-    /// Joins, negotiates media and starts publishing and receiving.
+    /// Joins, offers its media and starts publishing and receiving.
     pub async fn join(ctx: &RunContext, spec: BotSpec) -> Result<Bot, LoadError> {
         let joined_at = Instant::now();
         let client = Client::connect(ClientConfig::new(&ctx.url, &spec.room, &spec.token)).await?;
         let participant_id = client.participant_id();
-        let state = Arc::new(Mutex::new(BotState {
-            keyring: Keyring::new(KeyringConfig::default()),
-            may_send: true,
-            leaf_participants: Default::default(),
-            stats: BotStats {
+        let state = Arc::new(Mutex::new(BotState::new(
+            Keyring::new(KeyringConfig::default()),
+            BotStats {
                 late_joiner: spec.late,
                 ..BotStats::default()
             },
-            gaps: Gaps::default(),
-            senders_seen: HashSet::new(),
-            expected: spec.expected_publishers,
+            spec.expected_publishers,
             joined_at,
-            log: ctx.log.clone(),
-            run_start: ctx.start,
-        }));
-        let mut peer = peer::build().await?;
+            ctx.log.clone(),
+            ctx.start,
+            ctx.synthetic.then(|| synthetic::Maker::new(participant_id)),
+        )));
+        let mut peer = Peer::bind(Instant::now()).await?;
         let mut outgoing = Vec::new();
         if spec.audio {
             let ssrc = rand::random::<u32>() | 1;
-            let track = peer::local_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, ssrc);
-            let sender = peer.pc.add_track(track.clone()).await?;
-            outgoing.push((
-                RtpCodecKind::Audio,
-                publish::Outgoing {
-                    track,
-                    sender,
-                    ssrc,
-                },
-            ));
+            let sender = peer.add_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, ssrc)?;
+            outgoing.push(Outgoing::new(sender, ssrc, false));
         }
         if spec.video {
             let ssrc = rand::random::<u32>() | 1;
-            let track = peer::local_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, ssrc);
-            let sender = peer.pc.add_track(track.clone()).await?;
-            outgoing.push((
-                RtpCodecKind::Video,
-                publish::Outgoing {
-                    track,
-                    sender,
-                    ssrc,
-                },
-            ));
+            let sender = peer.add_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, ssrc)?;
+            outgoing.push(Outgoing::new(sender, ssrc, true));
         }
         if outgoing.is_empty() {
             // A listener offers to receive, so the connection has media sections to set up.
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-                peer.pc
-                    .add_transceiver_from_kind(
-                        kind,
-                        Some(RTCRtpTransceiverInit {
-                            direction: RTCRtpTransceiverDirection::Recvonly,
-                            streams: Vec::new(),
-                            send_encodings: Vec::new(),
-                        }),
-                    )
-                    .await?;
+                peer.pc.add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        streams: Vec::new(),
+                        send_encodings: Vec::new(),
+                    }),
+                )?;
             }
         }
-        let offer = peer.pc.create_offer(None).await?;
-        peer.pc.set_local_description(offer).await?;
-        let offer_sdp = peer::local_sdp(&mut peer).await?;
-        if !offer_sdp.contains("a=ice-ufrag") {
-            tracing::warn!(sdp = %offer_sdp, "offer without ICE credentials");
-        }
-        client.send_sdp_offer(offer_sdp);
+        let offer = peer.pc.create_offer(None)?;
+        peer.pc
+            .set_local_description(Instant::now(), offer.clone())?;
+        client.send_sdp_offer(offer.sdp);
 
-        let (answered_tx, answered) = watch::channel(false);
-        let keys = Arc::new(Notify::new());
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(events(
+        let (failed_tx, failed) = watch::channel(false);
+        let (stop, stopped) = oneshot::channel();
+        let task = Task {
             client,
-            peer.pc.clone(),
-            state.clone(),
-            answered_tx,
-            keys.clone(),
-            ctx.clone(),
-            spec.room.clone(),
-        )));
-        let shared = publish::Shared {
-            log: ctx.log.clone(),
+            peer,
             state: state.clone(),
-            media: ctx.media.clone(),
-            answered,
+            tracks: Tracks::new(ctx.synthetic, ctx.verify),
+            outgoing,
+            // A level per bot, so one of them is the loudest.
+            level: 20 + (participant_id % 40) as u8,
+            ctx: ctx.clone(),
+            room: spec.room.clone(),
+            failed: failed_tx,
         };
-        // A level per bot, so one of them is the loudest.
-        let level = 20 + (participant_id % 40) as u8;
-        for (kind, out) in outgoing {
-            tasks.push(match kind {
-                RtpCodecKind::Audio => tokio::spawn(publish::audio(out, shared.clone(), level)),
-                _ => tokio::spawn(publish::video(out, shared.clone())),
-            });
-        }
-        let receiving = receive::Receiving {
-            state: state.clone(),
-            keys,
-        };
-        let mut tracks = peer.tracks;
-        tasks.push(tokio::spawn(async move {
-            while let Some(track) = tracks.recv().await {
-                tokio::spawn(receive::track(track, receiving.clone()));
-            }
-        }));
+        let task = tokio::spawn(task.run(stopped));
         Ok(Bot {
             spec,
             participant_id,
             state,
-            pc: peer.pc,
-            tasks,
-            failed: peer.failed,
+            stop: Some(stop),
+            task,
+            failed,
         })
     }
 
-    /// Leaves: the signaling client goes (it says leave) and the peer closes. Returns what
-    /// this bot measured.
-    pub async fn leave(self) -> BotStats {
-        for t in &self.tasks {
-            t.abort();
+    /// Leaves: the peer connection closes and the signaling client goes (it says leave).
+    /// Returns what this bot measured.
+    pub async fn leave(mut self) -> BotStats {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        let _ = self.pc.close().await;
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
         self.stats()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A copy of what this bot measured so far.
     pub fn stats(&self) -> BotStats {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self.lock();
         BotStats {
             frames_lost: s.gaps.lost(),
             ..s.stats.clone()
@@ -273,22 +203,133 @@ impl Bot {
 
     /// Whether this bot has a frame from every publisher it expected.
     pub fn joined(&self) -> bool {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.expected == 0 || s.stats.join_time.is_some()
+        self.lock().joined()
     }
 }
 
-/// The signaling side of a bot: keys and epochs from MLS, SDP from the SFU.
-async fn events(
-    mut client: Client,
-    pc: Arc<dyn PeerConnection>,
+impl Drop for Bot {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A bot's task: everything the bot has, driven by its inputs.
+struct Task {
+    client: Client,
+    peer: Peer,
     state: Arc<Mutex<BotState>>,
-    answered: watch::Sender<bool>,
-    keys: Arc<Notify>,
+    tracks: Tracks,
+    outgoing: Vec<Outgoing>,
+    level: u8,
     ctx: RunContext,
     room: String,
-) {
-    while let Some(event) = client.next_event().await {
+    failed: watch::Sender<bool>,
+}
+
+/// A tick of `interval`, or never if there is none.
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn every(period: Duration, wanted: bool) -> Option<Interval> {
+    wanted.then(|| {
+        let mut i = tokio::time::interval(period);
+        i.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        i
+    })
+}
+
+impl Task {
+    async fn run(mut self, mut stopped: oneshot::Receiver<()>) {
+        let media = self.ctx.media.clone();
+        let mut audio = every(media.audio_interval, self.outgoing.iter().any(|o| !o.video));
+        let mut video = every(media.video_interval, self.outgoing.iter().any(|o| o.video));
+        loop {
+            let deadline = self
+                .peer
+                .pc
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let key_wait = self.tracks.waiting();
+            tokio::select! {
+                _ = &mut stopped => break,
+                ready = self.peer.socket().readable() => {
+                    if ready.is_err() {
+                        break;
+                    }
+                    self.peer.read(Instant::now());
+                }
+                event = self.client.next_event() => match event {
+                    Some(event) => {
+                        if !self.signal(event) {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick(&mut audio) => self.publish(false),
+                _ = tick(&mut video) => self.publish(true),
+                _ = tokio::time::sleep_until(deadline.into()) => self.peer.timeout(Instant::now()),
+                _ = tokio::time::sleep(receive::KEY_WAIT), if key_wait => {
+                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    self.tracks.retry(&mut s, Instant::now());
+                }
+            }
+            self.drain();
+        }
+        let _ = self.peer.pc.close();
+        self.peer.write();
+    }
+
+    /// What the connection has for the bot: events, media, datagrams to send.
+    fn drain(&mut self) {
+        while let Some(event) = self.peer.pc.poll_event() {
+            match event {
+                RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                    let video = self
+                        .peer
+                        .pc
+                        .rtp_receiver(init.receiver_id)
+                        .is_some_and(|r| r.track().kind() == RtpCodecKind::Video);
+                    let stream = init.stream_ids.first().map(String::as_str);
+                    self.tracks.opened(init.track_id.clone(), stream, video);
+                }
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                    RTCPeerConnectionState::Failed,
+                ) => {
+                    let _ = self.failed.send(true);
+                }
+                _ => {}
+            }
+        }
+        let now = Instant::now();
+        let mut locked = None;
+        while let Some(m) = self.peer.pc.poll_read() {
+            if let RTCMessage::RtpPacket(track, packet) = m.message {
+                let s = locked
+                    .get_or_insert_with(|| self.state.lock().unwrap_or_else(|e| e.into_inner()));
+                self.tracks.packet(s, &track, packet, now);
+            }
+        }
+        drop(locked);
+        self.peer.write();
+    }
+
+    fn publish(&mut self, video: bool) {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for out in self.outgoing.iter_mut().filter(|o| o.video == video) {
+            out.send_next(&mut self.peer, &mut s, &self.ctx.media, self.level, now);
+        }
+    }
+
+    /// A signaling event; false when the bot is out of the room.
+    fn signal(&mut self, event: Event) -> bool {
         match event {
             Event::NewEpoch {
                 epoch,
@@ -299,9 +340,10 @@ async fn events(
                 ..
             } => {
                 {
-                    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-                    let now = Instant::now().duration_since(ctx.start);
-                    if let Err(e) = s.keyring.install(key, now) {
+                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    let now = Instant::now();
+                    let since = s.since_start(now);
+                    if let Err(e) = s.keyring.install(key, since) {
                         tracing::warn!(error = %e, "cannot install an epoch key");
                     }
                     s.may_send = may_send;
@@ -313,38 +355,32 @@ async fn events(
                                 .map(|(p, _)| (r.leaf, p))
                         })
                         .collect();
+                    self.tracks.retry(&mut s, now);
                 }
                 for w in &warnings {
                     tracing::warn!(warning = %w, "a member entered the group unexplained; sending stops");
                 }
-                ctx.commits
-                    .arrived(&room, epoch, roster.len(), Instant::now());
-                keys.notify_waiters();
+                self.ctx
+                    .commits
+                    .arrived(&self.room, epoch, roster.len(), Instant::now());
             }
             Event::SdpAnswer(sdp) => {
-                let applied = match RTCSessionDescription::answer(sdp) {
-                    Ok(a) => pc.set_remote_description(a).await,
-                    Err(e) => Err(e),
-                };
-                match applied {
-                    Ok(()) => {
-                        let _ = answered.send(true);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot apply the SFU's answer"),
+                let applied = RTCSessionDescription::answer(sdp)
+                    .and_then(|a| self.peer.pc.set_remote_description(Instant::now(), a));
+                if let Err(e) = applied {
+                    tracing::warn!(error = %e, "cannot apply the SFU's answer");
                 }
             }
             Event::SdpOffer(sdp) => {
-                let answer = async {
-                    pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
-                        .await?;
-                    let answer = pc.create_answer(None).await?;
-                    pc.set_local_description(answer).await?;
-                    Ok::<_, webrtc::error::Error>(pc.local_description().await.map(|d| d.sdp))
-                }
-                .await;
+                let answer = RTCSessionDescription::offer(sdp).and_then(|offer| {
+                    let now = Instant::now();
+                    self.peer.pc.set_remote_description(now, offer)?;
+                    let answer = self.peer.pc.create_answer(None)?;
+                    self.peer.pc.set_local_description(now, answer.clone())?;
+                    Ok(answer.sdp)
+                });
                 match answer {
-                    Ok(Some(sdp)) => client.send_sdp_answer(sdp),
-                    Ok(None) => tracing::warn!("no local answer"),
+                    Ok(sdp) => self.client.send_sdp_answer(sdp),
                     Err(e) => tracing::warn!(error = %e, "cannot answer the SFU's offer"),
                 }
             }
@@ -352,12 +388,16 @@ async fn events(
                 tracing::warn!(?code, %message, "server error")
             }
             Event::SendGate { may_send, .. } => {
-                state.lock().unwrap_or_else(|e| e.into_inner()).may_send = may_send;
+                self.state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .may_send = may_send;
             }
             Event::MlsFailure(m) => tracing::warn!(%m, "MLS failure"),
-            Event::Removed { .. } | Event::Closed { .. } => break,
+            Event::Removed { .. } | Event::Closed { .. } => return false,
             _ => {}
         }
+        true
     }
 }
 

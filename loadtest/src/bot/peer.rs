@@ -1,151 +1,195 @@
-//! A participant's PeerConnection on webrtc-rs: default codecs (Opus, VP9 among them), the
-//! default interceptors (NACK, RTCP reports), and the RFC 6464 audio-level extension the SFU
-//! reads. The bots use it, and so do the sfu's in-process tests.
+//! A bot's WebRTC connection on webrtc-rs's sans-IO `rtc` engine (the one under the sfu), with
+//! a UDP socket of its own: the default codecs (the SFU picks Opus and VP9 of them), the
+//! default interceptors (NACK, RTCP reports, TWCC) and the RFC 6464 audio-level extension the
+//! SFU reads. The bot's task feeds it datagrams and timeouts and sends what it writes; nothing
+//! here blocks or spawns.
 
-use crate::LoadError;
-use std::sync::Arc;
-use std::time::Duration;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
 
+use bytes::BytesMut;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::peer_connection::configuration::{RTCConfiguration, RTCConfigurationBuilder};
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
     RtpCodecKind,
 };
-use tokio::sync::{mpsc, watch};
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
-    RTCPeerConnectionState,
-};
-use webrtc::rtp_transceiver::RtpSender;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::net::UdpSocket;
+
+use crate::LoadError;
 
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
-struct Handler {
-    gathered: watch::Sender<bool>,
-    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
-    failed: watch::Sender<bool>,
+/// Datagrams read per readiness before the task looks at its other inputs again.
+const READ_BURST: usize = 64;
+
+/// A peer connection and its socket.
+pub struct Peer {
+    pub pc: RTCPeerConnection,
+    socket: UdpSocket,
+    local: SocketAddr,
+    buf: Vec<u8>,
+    /// Datagrams the socket refused (a full send buffer): lost, as on a congested link.
+    pub send_dropped: u64,
 }
 
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.gathered.send(true);
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Peer {
+    /// A connection on a new loopback UDP port, with that port as its one ICE candidate.
+    pub async fn bind(now: Instant) -> Result<Peer, LoadError> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let local = socket.local_addr()?;
+        let mut engine = MediaEngine::default();
+        engine.register_default_codecs()?;
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: AUDIO_LEVEL_URI.into(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )?;
+        let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(engine)
+            .with_interceptor_registry(registry)
+            .build(now)?;
+        pc.add_local_candidate(host_candidate(local)?)?;
+        Ok(Peer {
+            pc,
+            socket,
+            local,
+            buf: vec![0; 1500],
+            send_dropped: 0,
+        })
+    }
+
+    /// Adds a track of `kind` with one encoding of `mime` under `ssrc`.
+    pub fn add_track(
+        &mut self,
+        kind: RtpCodecKind,
+        mime: &str,
+        clock_rate: u32,
+        channels: u16,
+        ssrc: u32,
+    ) -> Result<RTCRtpSenderId, LoadError> {
+        let track = MediaStreamTrack::new(
+            "bot".into(),
+            format!("{kind}-{ssrc}"),
+            format!("{kind}"),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: RTCRtpCodec {
+                    mime_type: mime.into(),
+                    clock_rate,
+                    channels,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+        );
+        Ok(self.pc.add_track(track)?)
+    }
+
+    /// The negotiated payload type of a sender's first codec, and its audio-level extension
+    /// id; `None` before the answer.
+    pub fn negotiated(&mut self, sender: RTCRtpSenderId) -> Option<(u8, Option<u8>)> {
+        let mut s = self.pc.rtp_sender(sender)?;
+        let p = &s.get_parameters().rtp_parameters;
+        let pt = p.codecs.first()?.payload_type;
+        let level = p
+            .header_extensions
+            .iter()
+            .find(|h| h.uri == AUDIO_LEVEL_URI)
+            .and_then(|h| u8::try_from(h.id).ok());
+        Some((pt, level))
+    }
+
+    /// The socket, to wait until it has a datagram (`readable` is cancel-safe).
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// Hands the connection what the socket holds, up to a burst.
+    pub fn read(&mut self, now: Instant) {
+        for _ in 0..READ_BURST {
+            match self.socket.try_recv_from(&mut self.buf) {
+                Ok((n, from)) => {
+                    let message = BytesMut::from(&self.buf[..n]);
+                    let _ = self.pc.handle_read(TaggedBytesMut {
+                        now,
+                        transport: TransportContext {
+                            local_addr: self.local,
+                            peer_addr: from,
+                            ecn: None,
+                            transport_protocol: TransportProtocol::UDP,
+                        },
+                        message,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // An ICMP error of an earlier send (the peer's port is gone): nothing to read.
+                Err(_) => return,
+            }
         }
     }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        if state == RTCPeerConnectionState::Failed {
-            let _ = self.failed.send(true);
+
+    /// Sends everything the connection wrote.
+    pub fn write(&mut self) {
+        while let Some(d) = self.pc.poll_write() {
+            if self
+                .socket
+                .try_send_to(&d.message, d.transport.peer_addr)
+                .is_err()
+            {
+                self.send_dropped += 1;
+            }
         }
     }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tracks.send(track);
+
+    /// Runs the connection's timers that are due.
+    pub fn timeout(&mut self, now: Instant) {
+        if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+            let _ = self.pc.handle_timeout(now);
+        }
     }
 }
 
-/// A PeerConnection with what its events report.
-#[allow(missing_debug_implementations)]
-pub struct BotPeer {
-    pub pc: Arc<dyn PeerConnection>,
-    pub gathered: watch::Receiver<bool>,
-    pub failed: watch::Receiver<bool>,
-    pub tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
-}
-
-/// A PeerConnection bound to a loopback port.
-pub async fn build() -> Result<BotPeer, LoadError> {
-    build_with(RTCConfigurationBuilder::new().build()).await
-}
-
-/// The same with a configuration of the caller's (ICE servers, relay-only policy).
-pub async fn build_with(configuration: RTCConfiguration) -> Result<BotPeer, LoadError> {
-    let mut engine = MediaEngine::default();
-    engine.register_default_codecs()?;
-    engine.register_header_extension(
-        RTCRtpHeaderExtensionCapability {
-            uri: AUDIO_LEVEL_URI.into(),
-        },
-        RtpCodecKind::Audio,
-        None,
-    )?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
-    let (gathered_tx, gathered) = watch::channel(false);
-    let (failed_tx, failed) = watch::channel(false);
-    let (tracks_tx, tracks) = mpsc::unbounded_channel();
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(configuration)
-        .with_media_engine(engine)
-        .with_interceptor_registry(registry)
-        .with_handler(Arc::new(Handler {
-            gathered: gathered_tx,
-            tracks: tracks_tx,
-            failed: failed_tx,
-        }))
-        .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-        .build()
-        .await?;
-    Ok(BotPeer {
-        pc: Arc::new(pc),
-        gathered,
-        failed,
-        tracks,
-    })
-}
-
-/// The local description once ICE gathering is done (or after 5 s).
-pub async fn local_sdp(peer: &mut BotPeer) -> Result<String, LoadError> {
-    let _ = tokio::time::timeout(Duration::from_secs(5), peer.gathered.wait_for(|&g| g)).await;
-    peer.pc
-        .local_description()
-        .await
-        .map(|d| d.sdp)
-        .ok_or(LoadError::NoLocalDescription)
-}
-
-/// The negotiated payload type of a sender's first codec, and its audio-level extension id.
-pub async fn negotiated(sender: &Arc<dyn RtpSender>) -> Option<(u8, Option<u8>)> {
-    let p = sender.get_parameters().await.ok()?;
-    let pt = p.rtp_parameters.codecs.first()?.payload_type;
-    let level = p
-        .rtp_parameters
-        .header_extensions
-        .iter()
-        .find(|h| h.uri == AUDIO_LEVEL_URI)
-        .and_then(|h| u8::try_from(h.id).ok());
-    Some((pt, level))
-}
-
-/// A local track with one encoding of `mime` under `ssrc`.
-pub fn local_track(
-    kind: RtpCodecKind,
-    mime: &str,
-    clock: u32,
-    channels: u16,
-    ssrc: u32,
-) -> Arc<TrackLocalStaticRTP> {
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "bot".into(),
-        format!("{kind}-{ssrc}"),
-        mime.into(),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: RTCRtpCodec {
-                mime_type: mime.into(),
-                clock_rate: clock,
-                channels,
-                ..Default::default()
-            },
+/// The ICE host candidate (RFC 8445 §5.1.1.1) of the UDP socket at `addr`.
+fn host_candidate(addr: SocketAddr) -> Result<RTCIceCandidateInit, LoadError> {
+    let host = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
             ..Default::default()
-        }],
-    )))
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    Ok(RTCIceCandidate::from(&host).to_json()?)
 }

@@ -1,142 +1,104 @@
-//! Publishing: the test media in a loop, each frame SFrame-encrypted under the group's current
-//! key, packetized (Opus: one packet; VP9: RFC draft payload descriptor, 1200-byte packets)
-//! and written with the negotiated payload type.
+//! Publishing: the test media in a loop, each frame sealed (SFrame under the group's current
+//! key, or a synthetic frame of its size), packetized (Opus: one packet; VP9: RFC 9628
+//! payload descriptor, 1200-byte packets) and written with the negotiated payload type. The
+//! bot's task calls these on its audio and video ticks.
 
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use media_crypto::sframe::Header;
 use rtc::rtp::codec::vp9::Vp9Payloader;
 use rtc::rtp::header::Header as RtpHeader;
 use rtc::rtp::packetizer::Payloader;
-use tokio::sync::watch;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::rtp_transceiver::RtpSender;
+use rtc::rtp_transceiver::RTCRtpSenderId;
 
-use super::BotState;
-use super::peer::negotiated;
+use super::peer::Peer;
+use super::state::BotState;
 use crate::media::TestMedia;
-use crate::stats::SendLog;
 
 const MTU: usize = 1200;
 
-/// One outgoing track.
+/// One outgoing track and where it is in the test media.
+#[derive(Debug)]
 pub struct Outgoing {
-    pub track: Arc<TrackLocalStaticRTP>,
-    pub sender: Arc<dyn RtpSender>,
+    pub sender: RTCRtpSenderId,
     pub ssrc: u32,
+    pub video: bool,
+    seq: u16,
+    ts: u32,
+    frame: usize,
+    vp9: Vp9Payloader,
 }
 
-/// What every publishing loop shares.
-#[derive(Clone)]
-pub struct Shared {
-    pub log: Arc<SendLog>,
-    pub state: Arc<Mutex<BotState>>,
-    pub media: Arc<TestMedia>,
-    /// Becomes true once the SFU answered (payload types are known).
-    pub answered: watch::Receiver<bool>,
-}
+impl Outgoing {
+    pub fn new(sender: RTCRtpSenderId, ssrc: u32, video: bool) -> Self {
+        Outgoing {
+            sender,
+            ssrc,
+            video,
+            seq: rand::random(),
+            ts: rand::random(),
+            frame: 0,
+            vp9: Vp9Payloader::default(),
+        }
+    }
 
-impl Shared {
-    /// Encrypts a frame and notes when; `None` before the bot holds a sending key.
-    fn seal(&self, frame: &[u8]) -> Option<Vec<u8>> {
-        let sealed = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if !state.may_send {
-                // Someone unexplained is in the group: nothing goes out.
-                state.stats.frames_withheld += 1;
-                return None;
+    /// Sends the next frame; false if the connection has no payload type for it yet.
+    /// Audio carries an RFC 6464 level of `level` (-dBov, voice flagged).
+    pub fn send_next(
+        &mut self,
+        peer: &mut Peer,
+        state: &mut BotState,
+        media: &TestMedia,
+        level: u8,
+        now: Instant,
+    ) -> bool {
+        let Some((pt, level_id)) = peer.negotiated(self.sender) else {
+            return false;
+        };
+        let i = self.frame;
+        self.frame += 1;
+        let (frame, clock_step) = if self.video {
+            (&media.video[i % media.video.len()].data, 3000)
+        } else {
+            (&media.audio[i % media.audio.len()], 960)
+        };
+        let Some(sealed) = state.seal(self.video, frame) else {
+            return true;
+        };
+        let payloads = if self.video {
+            match self.vp9.payload(MTU, &Bytes::from(sealed)) {
+                Ok(p) => p,
+                Err(_) => return true,
             }
-            let sealed = state.keyring.encrypt(b"", frame).ok()?;
-            state.stats.frames_sent += 1;
-            sealed
+        } else {
+            vec![Bytes::from(sealed)]
         };
-        if let Ok((h, _)) = Header::parse(&sealed) {
-            self.log.sent(h.kid, h.ctr, Instant::now());
-        }
-        Some(sealed)
-    }
-}
-
-/// Sends Opus frames every 20 ms with an RFC 6464 level of `level` (-dBov, voice flagged).
-pub async fn audio(out: Outgoing, shared: Shared, level: u8) {
-    let mut answered = shared.answered.clone();
-    let _ = answered.wait_for(|&a| a).await;
-    let Some((pt, level_id)) = negotiated(&out.sender).await else {
-        return;
-    };
-    let mut tick = tokio::time::interval(shared.media.audio_interval);
-    let (mut seq, mut ts) = (rand::random::<u16>(), rand::random::<u32>());
-    for i in 0usize.. {
-        tick.tick().await;
-        let frame = &shared.media.audio[i % shared.media.audio.len()];
-        let Some(sealed) = shared.seal(frame) else {
-            continue;
-        };
-        let mut header = RtpHeader {
-            version: 2,
-            marker: i == 0,
-            payload_type: pt,
-            sequence_number: seq,
-            timestamp: ts,
-            ssrc: out.ssrc,
-            ..Default::default()
-        };
-        if let Some(id) = level_id {
-            let _ = header.set_extension(id, Bytes::from(vec![0x80 | level.min(127)]));
-        }
-        let packet = rtc::rtp::Packet {
-            header,
-            payload: Bytes::from(sealed),
-        };
-        if out.track.write_rtp(packet).await.is_err() {
-            return;
-        }
-        seq = seq.wrapping_add(1);
-        ts = ts.wrapping_add(960);
-    }
-}
-
-/// Sends VP9 frames at the media's frame rate.
-pub async fn video(out: Outgoing, shared: Shared) {
-    let mut answered = shared.answered.clone();
-    let _ = answered.wait_for(|&a| a).await;
-    let Some((pt, _)) = negotiated(&out.sender).await else {
-        return;
-    };
-    let mut tick = tokio::time::interval(shared.media.video_interval);
-    let mut payloader = Vp9Payloader::default();
-    let (mut seq, mut ts) = (rand::random::<u16>(), rand::random::<u32>());
-    for i in 0usize.. {
-        tick.tick().await;
-        let frame = &shared.media.video[i % shared.media.video.len()];
-        let Some(sealed) = shared.seal(&frame.data) else {
-            continue;
-        };
-        let Ok(payloads) = payloader.payload(MTU, &Bytes::from(sealed)) else {
-            continue;
+        let Some(mut sender) = peer.pc.rtp_sender(self.sender) else {
+            return false;
         };
         let last = payloads.len().saturating_sub(1);
         for (n, payload) in payloads.into_iter().enumerate() {
-            let packet = rtc::rtp::Packet {
-                header: RtpHeader {
-                    version: 2,
-                    marker: n == last,
-                    payload_type: pt,
-                    sequence_number: seq,
-                    timestamp: ts,
-                    ssrc: out.ssrc,
-                    ..Default::default()
-                },
-                payload,
+            let mut header = RtpHeader {
+                version: 2,
+                marker: if self.video { n == last } else { i == 0 },
+                payload_type: pt,
+                sequence_number: self.seq,
+                timestamp: self.ts,
+                ssrc: self.ssrc,
+                ..Default::default()
             };
-            if out.track.write_rtp(packet).await.is_err() {
-                return;
+            if let (false, Some(id)) = (self.video, level_id) {
+                let _ = header.set_extension(id, Bytes::from(vec![0x80 | level.min(127)]));
             }
-            seq = seq.wrapping_add(1);
+            if sender
+                .write_rtp(now, rtc::rtp::Packet { header, payload })
+                .is_err()
+            {
+                return false;
+            }
+            self.seq = self.seq.wrapping_add(1);
         }
-        ts = ts.wrapping_add(3000);
+        self.ts = self.ts.wrapping_add(clock_step);
+        true
     }
 }

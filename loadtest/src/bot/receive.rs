@@ -1,122 +1,151 @@
 //! Receiving: every track the SFU sends is reassembled into frames (VP9 by its payload
-//! descriptor, Opus one per packet), decrypted and checked. A frame whose key has not arrived
-//! waits up to a second for it (as the browser does); a frame with a lost packet is counted
-//! lost, not failed.
+//! descriptor, Opus one per packet) and handed to the bot's state, which decrypts, counts or
+//! reads each as the run's mode says. A frame whose key has not arrived waits up to a second
+//! for it (as the browser does); a frame with a lost packet is counted lost, not failed.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use media_crypto::sframe::DecryptError;
+use rtc::rtp::Packet;
 use rtc::rtp::codec::vp9::Vp9Packet;
 use rtc::rtp::packetizer::Depacketizer;
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use tokio::sync::Notify;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::BotState;
+use super::state::{BotState, Check, Opened};
 
 /// How long a frame may wait for its key.
 pub const KEY_WAIT: Duration = Duration::from_secs(1);
 
-/// What the receive tasks of one bot share.
-#[derive(Clone)]
-pub struct Receiving {
-    pub state: Arc<Mutex<BotState>>,
-    /// Signalled when a new epoch's key is installed.
-    pub keys: Arc<Notify>,
+/// One track the SFU sends.
+#[derive(Debug)]
+struct Incoming {
+    /// The participant the server names as the track's publisher (its stream id).
+    publisher: Option<u64>,
+    video: bool,
+    check: Check,
+    vp9: Vp9Packet,
+    assembling: Option<BytesMut>,
+    next_seq: Option<u16>,
+    /// Frames waiting for their key, with when they arrived.
+    pending: Vec<(Bytes, Instant)>,
 }
 
-impl Receiving {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BotState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// Every track a bot receives.
+#[derive(Debug)]
+pub struct Tracks {
+    tracks: HashMap<String, Incoming>,
+    /// Whether frames are synthetic.
+    synthetic: bool,
+    /// Tracks still to be decrypted in full (None: every one).
+    verify_left: Option<usize>,
+}
 
-    /// Decrypts one frame of a track the server says `publisher` sends, or parks it when its
-    /// key has not arrived.
-    fn frame(
-        &self,
-        frame: Bytes,
-        publisher: Option<u64>,
-        arrived: Instant,
-        pending: &mut Vec<(Bytes, Instant)>,
-    ) {
-        let mut s = self.lock();
-        if let Err(DecryptError::NoKeyYet { .. }) = s.open(&frame, publisher) {
-            pending.push((frame, arrived));
+impl Tracks {
+    pub fn new(synthetic: bool, verify: Option<usize>) -> Self {
+        Tracks {
+            tracks: HashMap::new(),
+            synthetic,
+            verify_left: verify,
         }
     }
 
-    /// Retries parked frames; those that waited too long count as "no key yet".
-    fn retry(&self, publisher: Option<u64>, pending: &mut Vec<(Bytes, Instant)>) {
-        if pending.is_empty() {
+    /// A track opened: `stream` is the stream id the SFU gave it.
+    pub fn opened(&mut self, track: String, stream: Option<&str>, video: bool) {
+        let check = if self.synthetic {
+            Check::Synthetic
+        } else {
+            match self.verify_left.as_mut() {
+                None => Check::Decrypt,
+                Some(0) => Check::Count,
+                Some(n) => {
+                    *n -= 1;
+                    Check::Decrypt
+                }
+            }
+        };
+        self.tracks.insert(
+            track,
+            Incoming {
+                publisher: stream.and_then(|s| s.parse().ok()),
+                video,
+                check,
+                vp9: Vp9Packet::default(),
+                assembling: None,
+                next_seq: None,
+                pending: Vec::new(),
+            },
+        );
+    }
+
+    /// One RTP packet of `track`.
+    pub fn packet(&mut self, state: &mut BotState, track: &str, packet: Packet, now: Instant) {
+        state.stats.packets_received += 1;
+        let Some(t) = self.tracks.get_mut(track) else {
             return;
-        }
-        let mut s = self.lock();
-        let now = Instant::now();
-        pending.retain(|(frame, arrived)| match s.open(frame, publisher) {
-            Err(DecryptError::NoKeyYet { .. }) if now.duration_since(*arrived) < KEY_WAIT => true,
-            Err(DecryptError::NoKeyYet { .. }) => {
-                s.stats.no_key_yet += 1;
-                false
-            }
-            _ => false,
-        });
-    }
-}
-
-/// Reads one remote track until it ends.
-pub async fn track(remote: Arc<dyn TrackRemote>, r: Receiving) {
-    let video = remote.kind().await == RtpCodecKind::Video;
-    // The SFU names each track's publisher by its stream id; the keys say who it really is.
-    let publisher: Option<u64> = remote.stream_id().await.parse().ok();
-    let mut vp9 = Vp9Packet::default();
-    let mut assembling: Option<BytesMut> = None;
-    let mut next_seq: Option<u16> = None;
-    let mut pending: Vec<(Bytes, Instant)> = Vec::new();
-    loop {
-        let event = tokio::select! {
-            e = remote.poll() => e,
-            _ = r.keys.notified(), if !pending.is_empty() => {
-                r.retry(publisher, &mut pending);
-                continue;
-            }
-            _ = tokio::time::sleep(KEY_WAIT), if !pending.is_empty() => {
-                r.retry(publisher, &mut pending);
-                continue;
-            }
         };
-        let packet = match event {
-            Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
-            Some(TrackRemoteEvent::OnEnded) | None => break,
-            Some(_) => continue,
-        };
-        let now = Instant::now();
-        r.retry(publisher, &mut pending);
-        if !video {
-            r.frame(packet.payload, publisher, now, &mut pending);
-            continue;
+        t.retry(state, now);
+        if !t.video {
+            t.frame(state, packet.payload, now);
+            return;
         }
         // A gap in sequence numbers inside a frame spoils that frame.
         let seq = packet.header.sequence_number;
-        if next_seq.is_some_and(|n| n != seq) {
-            assembling = None;
+        if t.next_seq.is_some_and(|n| n != seq) {
+            t.assembling = None;
         }
-        next_seq = Some(seq.wrapping_add(1));
-        let Ok(payload) = vp9.depacketize(&packet.payload) else {
-            assembling = None;
-            continue;
+        t.next_seq = Some(seq.wrapping_add(1));
+        let Ok(payload) = t.vp9.depacketize(&packet.payload) else {
+            t.assembling = None;
+            return;
         };
-        if vp9.b {
-            assembling = Some(BytesMut::new());
+        if t.vp9.b {
+            t.assembling = Some(BytesMut::new());
         }
-        if let Some(buf) = assembling.as_mut() {
+        if let Some(buf) = t.assembling.as_mut() {
             buf.extend_from_slice(&payload);
         }
-        if (vp9.e || packet.header.marker)
-            && let Some(buf) = assembling.take()
+        if (t.vp9.e || packet.header.marker)
+            && let Some(buf) = t.assembling.take()
         {
-            r.frame(buf.freeze(), publisher, now, &mut pending);
+            t.frame(state, buf.freeze(), now);
         }
+    }
+
+    /// Retries every held frame (a key arrived, or time passed).
+    pub fn retry(&mut self, state: &mut BotState, now: Instant) {
+        for t in self.tracks.values_mut() {
+            t.retry(state, now);
+        }
+    }
+
+    /// Whether any frame waits for a key.
+    pub fn waiting(&self) -> bool {
+        self.tracks.values().any(|t| !t.pending.is_empty())
+    }
+}
+
+impl Incoming {
+    fn frame(&mut self, state: &mut BotState, frame: Bytes, arrived: Instant) {
+        if state.open(&frame, self.publisher, self.check) == Opened::NoKeyYet {
+            self.pending.push((frame, arrived));
+        }
+    }
+
+    /// Retries held frames; those that waited too long count as "no key yet".
+    fn retry(&mut self, state: &mut BotState, now: Instant) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let (publisher, check) = (self.publisher, self.check);
+        self.pending.retain(
+            |(frame, arrived)| match state.open(frame, publisher, check) {
+                Opened::NoKeyYet if now.duration_since(*arrived) < KEY_WAIT => true,
+                Opened::NoKeyYet => {
+                    state.stats.no_key_yet += 1;
+                    false
+                }
+                Opened::Done => false,
+            },
+        );
     }
 }

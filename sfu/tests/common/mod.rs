@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod lossy;
+pub mod peer;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use loadtest::bot::peer;
+
 use media_crypto::mls::{Keyring, KeyringConfig};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP9};
 use rtc::peer_connection::configuration::{

@@ -1,0 +1,196 @@
+//! A bot's keys and measurements: how it seals what it sends and what it makes of each frame
+//! it receives, in the run's mode. The bot's task owns it behind a lock the run reads for
+//! progress and the report.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use media_crypto::mls::Keyring;
+use media_crypto::sframe::{DecryptError, Header};
+
+use super::synthetic::{self, Maker};
+use crate::stats::{BotStats, Gaps, SendLog};
+
+/// How a received frame is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Decrypted and checked against the sender the server names.
+    Decrypt,
+    /// Counted by its SFrame header (KID and counter), not decrypted.
+    Count,
+    /// A synthetic frame: counted by its own header.
+    Synthetic,
+}
+
+/// What became of a received frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    Done,
+    /// Its epoch's key has not arrived: the caller holds it and tries again.
+    NoKeyYet,
+}
+
+#[derive(Debug)]
+pub struct BotState {
+    /// One keyring for sending and receiving (the group's keys).
+    pub keyring: Keyring,
+    /// No unexplained member is in the group (or each was acknowledged): frames may go out.
+    pub may_send: bool,
+    /// The participant id each leaf's credential names, in the current epoch.
+    pub leaf_participants: HashMap<u32, u64>,
+    pub stats: BotStats,
+    pub gaps: Gaps,
+    /// Publishers heard from (MLS leaves, or participant ids of synthetic frames).
+    senders_seen: HashSet<u64>,
+    expected: usize,
+    joined_at: Instant,
+    log: Arc<SendLog>,
+    run_start: Instant,
+    /// Synthetic frames of this bot, when the run is synthetic.
+    pub maker: Option<Maker>,
+}
+
+impl BotState {
+    pub fn new(
+        keyring: Keyring,
+        stats: BotStats,
+        expected: usize,
+        joined_at: Instant,
+        log: Arc<SendLog>,
+        run_start: Instant,
+        maker: Option<Maker>,
+    ) -> Self {
+        BotState {
+            keyring,
+            may_send: true,
+            leaf_participants: HashMap::new(),
+            stats,
+            gaps: Gaps::default(),
+            senders_seen: HashSet::new(),
+            expected,
+            joined_at,
+            log,
+            run_start,
+            maker,
+        }
+    }
+
+    /// Time since the run started.
+    pub fn since_start(&self, now: Instant) -> Duration {
+        now.duration_since(self.run_start)
+    }
+
+    /// The frame to send for `frame` of the test media (video if `video`): synthetic of its
+    /// size, or sealed under the group's key; `None` while sending is withheld or no key is
+    /// held yet.
+    pub fn seal(&mut self, video: bool, frame: &[u8]) -> Option<Vec<u8>> {
+        if !self.may_send {
+            // Someone unexplained is in the group: nothing goes out.
+            self.stats.frames_withheld += 1;
+            return None;
+        }
+        let now = Instant::now();
+        let since = self.since_start(now);
+        let sealed = match self.maker.as_mut() {
+            Some(m) => m.frame(video, frame.len(), since),
+            None => {
+                let sealed = self.keyring.encrypt(b"", frame).ok()?;
+                if let Ok((h, _)) = Header::parse(&sealed) {
+                    self.log.sent(h.kid, h.ctr, now);
+                }
+                sealed
+            }
+        };
+        self.stats.frames_sent += 1;
+        Some(sealed)
+    }
+
+    /// Takes one received frame of a track the server says `publisher` sends (its stream
+    /// id). "No key yet" is returned (not counted) so the caller can hold the frame; every
+    /// other outcome is counted here.
+    pub fn open(&mut self, frame: &[u8], publisher: Option<u64>, check: Check) -> Opened {
+        let now = Instant::now();
+        let since = self.since_start(now);
+        let (sender, stream, counter, latency) = match check {
+            Check::Synthetic => match synthetic::read(frame) {
+                Ok(s) => (
+                    s.sender,
+                    s.stream(),
+                    s.counter,
+                    Some(since.saturating_sub(s.sent)),
+                ),
+                Err(e) => {
+                    tracing::debug!(error = %e, "not a synthetic frame");
+                    self.stats.other_failures += 1;
+                    return Opened::Done;
+                }
+            },
+            Check::Count => {
+                let Ok((h, _)) = Header::parse(frame) else {
+                    self.stats.other_failures += 1;
+                    return Opened::Done;
+                };
+                let Some((leaf, _)) = self.keyring.config().kid_layout.split(h.kid) else {
+                    self.stats.other_failures += 1;
+                    return Opened::Done;
+                };
+                (
+                    u64::from(leaf),
+                    h.kid,
+                    h.ctr,
+                    self.latency(h.kid, h.ctr, now),
+                )
+            }
+            Check::Decrypt => match self.keyring.decrypt(b"", frame, since) {
+                Ok((r, _plaintext)) => {
+                    // The key names the sender; the server's label must agree with it.
+                    if let (Some(claimed), Some(&actual)) =
+                        (publisher, self.leaf_participants.get(&r.sender))
+                        && claimed != actual
+                    {
+                        self.stats.mislabelled_frames += 1;
+                    }
+                    self.stats.frames_verified += 1;
+                    let (kid, ctr) = (r.header.kid, r.header.ctr);
+                    (u64::from(r.sender), kid, ctr, self.latency(kid, ctr, now))
+                }
+                Err(DecryptError::NoKeyYet { .. }) => return Opened::NoKeyYet,
+                Err(DecryptError::Replayed { .. }) => {
+                    self.stats.duplicates += 1;
+                    return Opened::Done;
+                }
+                Err(DecryptError::AuthenticationFailed { .. }) => {
+                    self.stats.authentication_failed += 1;
+                    return Opened::Done;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "decrypt failure");
+                    self.stats.other_failures += 1;
+                    return Opened::Done;
+                }
+            },
+        };
+        self.stats.received(since.as_secs() as usize, latency);
+        self.gaps.saw(stream, counter);
+        self.senders_seen.insert(sender);
+        if self.stats.join_time.is_none()
+            && self.expected > 0
+            && self.senders_seen.len() >= self.expected
+        {
+            self.stats.join_time = Some(now.duration_since(self.joined_at));
+        }
+        Opened::Done
+    }
+
+    fn latency(&self, kid: u64, ctr: u64, now: Instant) -> Option<Duration> {
+        self.log
+            .sent_at(kid, ctr)
+            .map(|t| now.saturating_duration_since(t))
+    }
+
+    /// Whether the bot has a frame from every publisher it expected.
+    pub fn joined(&self) -> bool {
+        self.expected == 0 || self.stats.join_time.is_some()
+    }
+}
