@@ -75,6 +75,9 @@ struct Cli {
     /// Write the HTML report here.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Threads the bots run on (1 leaves the other cores to a local sfu).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    bot_threads: usize,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -119,8 +122,23 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     Ok(s)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // By default one thread for every bot: no wake-ups across threads per packet, and the
+    // other core stays the local sfu's.
+    let runtime = match cli.bot_threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(load(cli))
+}
+
+async fn load(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -129,7 +147,6 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "error".into()),
         )
         .init();
-    let cli = Cli::parse();
     let scenario = scenario(&cli)?;
     let target = match &cli.url {
         Some(url) => Target::Remote {

@@ -49,8 +49,14 @@ impl Tracks {
         }
     }
 
-    /// A track opened: `stream` is the stream id the SFU gave it.
+    /// A track opened: `stream` is the stream id the SFU gave it. A track that opens again
+    /// (a renegotiation) keeps how it is checked.
     pub fn opened(&mut self, track: String, stream: Option<&str>, video: bool) {
+        let publisher = stream.and_then(|s| s.parse().ok());
+        if let Some(t) = self.tracks.get_mut(&track) {
+            (t.publisher, t.video) = (publisher, video);
+            return;
+        }
         let check = if self.synthetic {
             Check::Synthetic
         } else {
@@ -66,7 +72,7 @@ impl Tracks {
         self.tracks.insert(
             track,
             Incoming {
-                publisher: stream.and_then(|s| s.parse().ok()),
+                publisher,
                 video,
                 check,
                 vp9: Vp9Packet::default(),
