@@ -78,6 +78,8 @@ pub struct Report {
     pub decrypt_failure_kinds: DecryptFailures,
     /// Frames received twice and dropped by the replay check (not failures).
     pub duplicates: u64,
+    /// Frames sealed before their receiver joined, under keys it never had (not failures).
+    pub frames_before_join: u64,
     pub join_ms: Quantiles,
     pub late_join_ms: Quantiles,
     pub latency_ms: Quantiles,
@@ -158,6 +160,7 @@ impl Report {
             decrypt_failures: kinds.no_key_yet + kinds.authentication_failed + kinds.other,
             decrypt_failure_kinds: kinds,
             duplicates: sum(|b| b.duplicates),
+            frames_before_join: sum(|b| b.before_join),
             join_ms: Quantiles::of(&join),
             late_join_ms: Quantiles::of(&late),
             latency_ms: Quantiles::of(&latency),
@@ -215,6 +218,10 @@ impl Report {
                 ),
             ),
             ("duplicate frames dropped", self.duplicates.to_string()),
+            (
+                "frames sealed before their receiver joined",
+                self.frames_before_join.to_string(),
+            ),
             ("join to first frames, ms", q(&self.join_ms)),
             ("late joiner, ms", q(&self.late_join_ms)),
             ("frame latency, ms", q(&self.latency_ms)),

@@ -36,6 +36,10 @@ pub struct BotStats {
     /// Frames that arrived twice (a retransmission of a packet that was late, not lost): the
     /// replay check drops the copy; not a failure.
     pub duplicates: u64,
+    /// Frames sealed before this bot joined (under an epoch it never held, as a publisher
+    /// still sends until it takes the commit that adds the bot): not meant for it, not a
+    /// failure.
+    pub before_join: u64,
     pub latency: Histogram<u64>,
     /// Frames received per second of the run, and the worst latency in each (µs).
     pub per_second: Vec<(u64, u64)>,
@@ -63,6 +67,7 @@ impl Default for BotStats {
             authentication_failed: 0,
             other_failures: 0,
             duplicates: 0,
+            before_join: 0,
             latency: histogram(),
             per_second: Vec::new(),
             join_time: None,

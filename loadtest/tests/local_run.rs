@@ -7,14 +7,19 @@ use loadtest::run::{Target, run};
 use loadtest::scenario::Scenario;
 use loadtest::sfu_process::{LocalSfu, default_binary};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
+/// An sfu started here (the binary cargo built for the workspace's tests) with `args`.
+fn local_sfu(args: &[String]) -> Target {
     let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
     let secret = "loadtest secret 0123456789";
-    let target = Target::Local(
-        LocalSfu::start(&bin, secret, &[]).expect("sfu"),
+    Target::Local(
+        LocalSfu::start(&bin, secret, args).expect("sfu"),
         secret.into(),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
+    let target = local_sfu(&[]);
     let scenario = Scenario {
         participants: 3,
         duration: Duration::from_secs(6),
@@ -78,13 +83,7 @@ async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
 /// On the sfu's single-UDP-port mode: connections come and go on the shared port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_and_rejoiners_hear_every_publisher() {
-    let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
-    let secret = "loadtest secret 0123456789";
-    let one_port = ["--udp-port".to_owned(), "0".to_owned()];
-    let target = Target::Local(
-        LocalSfu::start(&bin, secret, &one_port).expect("sfu"),
-        secret.into(),
-    );
+    let target = local_sfu(&["--udp-port".to_owned(), "0".to_owned()]);
     let scenario = Scenario {
         participants: 4,
         publishers: Some(2),
@@ -111,13 +110,8 @@ async fn listeners_and_rejoiners_hear_every_publisher() {
 /// `--verify 1` decrypts one track per bot and counts the others by their SFrame header.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_and_partly_verified_runs_count_every_frame() {
-    let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
-    let secret = "loadtest secret 0123456789";
     for (synthetic, verify) in [(true, None), (false, Some(1))] {
-        let target = Target::Local(
-            LocalSfu::start(&bin, secret, &[]).expect("sfu"),
-            secret.into(),
-        );
+        let target = local_sfu(&[]);
         let scenario = Scenario {
             participants: 3,
             duration: Duration::from_secs(5),

@@ -28,6 +28,7 @@ const stats = {
   perLeaf: {},
   perTrack: {}, // track id -> { kind, leaves: { leaf: frames decrypted } }
   unknownKid: 0, sent: 0, unsent: 0, withheld: 0, malformed: 0, staleKeys: 0,
+  beforeJoin: 0, // frames sealed before this member joined (keys it never had)
   firstDecrypted: {}, keyframes: 0,
 };
 const timing = { encrypt: [], decrypt: [] }; // recent [kind, bytes, ms]
@@ -171,6 +172,9 @@ async function decryptRead(o, data, frame, controller, kind, track) {
       // Counted for its sender if the KID is one of the group's, else apart.
       if (leaf !== undefined) leafStats(leaf).noKey++;
       else stats.unknownKid++;
+      return;
+    case OpenStatus.BeforeJoin:
+      stats.beforeJoin++;
       return;
     case OpenStatus.Replayed:
       if (leaf !== undefined) leafStats(leaf).replayed++;

@@ -255,7 +255,7 @@ impl Task {
                 .pc
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            let key_wait = self.tracks.waiting();
+            let retry_at = self.tracks.retry_at();
             tokio::select! {
                 _ = &mut stopped => break,
                 ready = self.peer.socket().readable() => {
@@ -275,7 +275,7 @@ impl Task {
                 _ = tick(&mut audio) => self.publish(false),
                 _ = tick(&mut video) => self.publish(true),
                 _ = tokio::time::sleep_until(deadline.into()) => self.peer.timeout(Instant::now()),
-                _ = tokio::time::sleep(receive::KEY_WAIT), if key_wait => {
+                _ = tokio::time::sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     self.tracks.retry(&mut s, Instant::now());
                 }

@@ -22,7 +22,7 @@ use rtc::peer_connection::transport::{
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
-    RtpCodecKind,
+    RTCRtpParameters, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -58,16 +58,7 @@ impl Peer {
     pub async fn bind(now: Instant) -> Result<Peer, LoadError> {
         let socket = UdpSocket::bind("127.0.0.1:0").await?;
         let local = socket.local_addr()?;
-        let mut engine = MediaEngine::default();
-        engine.register_default_codecs()?;
-        engine.register_header_extension(
-            RTCRtpHeaderExtensionCapability {
-                uri: AUDIO_LEVEL_URI.into(),
-            },
-            RtpCodecKind::Audio,
-            None,
-        )?;
-        let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+        let (engine, registry) = engine()?;
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(engine)
@@ -92,25 +83,7 @@ impl Peer {
         channels: u16,
         ssrc: u32,
     ) -> Result<RTCRtpSenderId, LoadError> {
-        let track = MediaStreamTrack::new(
-            "bot".into(),
-            format!("{kind}-{ssrc}"),
-            format!("{kind}"),
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: RTCRtpCodec {
-                    mime_type: mime.into(),
-                    clock_rate,
-                    channels,
-                    ..Default::default()
-                },
-                ..Default::default()
-            }],
-        );
+        let track = one_ssrc_track(kind, mime, clock_rate, channels, ssrc);
         Ok(self.pc.add_track(track)?)
     }
 
@@ -118,14 +91,7 @@ impl Peer {
     /// id; `None` before the answer.
     pub fn negotiated(&mut self, sender: RTCRtpSenderId) -> Option<(u8, Option<u8>)> {
         let mut s = self.pc.rtp_sender(sender)?;
-        let p = &s.get_parameters().rtp_parameters;
-        let pt = p.codecs.first()?.payload_type;
-        let level = p
-            .header_extensions
-            .iter()
-            .find(|h| h.uri == AUDIO_LEVEL_URI)
-            .and_then(|h| u8::try_from(h.id).ok());
-        Some((pt, level))
+        negotiated_in(&s.get_parameters().rtp_parameters)
     }
 
     /// The socket, to wait until it has a datagram (`readable` is cancel-safe).
@@ -176,6 +142,62 @@ impl Peer {
             let _ = self.pc.handle_timeout(now);
         }
     }
+}
+
+/// What a participant's connection offers (the bots', and the sfu tests' webrtc-rs ones): the
+/// default codecs, the RFC 6464 audio-level extension, the default interceptors.
+pub fn engine() -> Result<(MediaEngine, Registry), rtc::shared::error::Error> {
+    let mut engine = MediaEngine::default();
+    engine.register_default_codecs()?;
+    engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.into(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
+    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    Ok((engine, registry))
+}
+
+/// A local track of `kind` with one encoding of `mime` under `ssrc`.
+pub fn one_ssrc_track(
+    kind: RtpCodecKind,
+    mime: &str,
+    clock_rate: u32,
+    channels: u16,
+    ssrc: u32,
+) -> MediaStreamTrack {
+    MediaStreamTrack::new(
+        "bot".into(),
+        format!("{kind}-{ssrc}"),
+        format!("{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: RTCRtpCodec {
+                mime_type: mime.into(),
+                clock_rate,
+                channels,
+                ..Default::default()
+            },
+            ..Default::default()
+        }],
+    )
+}
+
+/// The payload type of a sender's first negotiated codec, and its audio-level extension id.
+pub fn negotiated_in(p: &RTCRtpParameters) -> Option<(u8, Option<u8>)> {
+    let pt = p.codecs.first()?.payload_type;
+    let level = p
+        .header_extensions
+        .iter()
+        .find(|h| h.uri == AUDIO_LEVEL_URI)
+        .and_then(|h| u8::try_from(h.id).ok());
+    Some((pt, level))
 }
 
 /// The ICE host candidate (RFC 8445 §5.1.1.1) of the UDP socket at `addr`.

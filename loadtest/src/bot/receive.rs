@@ -38,6 +38,8 @@ pub struct Tracks {
     synthetic: bool,
     /// Tracks still to be decrypted in full (None: every one).
     verify_left: Option<usize>,
+    /// When the oldest held frame has waited long enough (none held: `None`).
+    retry_at: Option<Instant>,
 }
 
 impl Tracks {
@@ -46,6 +48,7 @@ impl Tracks {
             tracks: HashMap::new(),
             synthetic,
             verify_left: verify,
+            retry_at: None,
         }
     }
 
@@ -90,51 +93,69 @@ impl Tracks {
             return;
         };
         t.retry(state, now);
-        if !t.video {
-            t.frame(state, packet.payload, now);
-            return;
-        }
-        // A gap in sequence numbers inside a frame spoils that frame.
-        let seq = packet.header.sequence_number;
-        if t.next_seq.is_some_and(|n| n != seq) {
-            t.assembling = None;
-        }
-        t.next_seq = Some(seq.wrapping_add(1));
-        let Ok(payload) = t.vp9.depacketize(&packet.payload) else {
-            t.assembling = None;
-            return;
+        let frame = if t.video {
+            t.reassemble(packet)
+        } else {
+            Some(packet.payload)
         };
-        if t.vp9.b {
-            t.assembling = Some(BytesMut::new());
-        }
-        if let Some(buf) = t.assembling.as_mut() {
-            buf.extend_from_slice(&payload);
-        }
-        if (t.vp9.e || packet.header.marker)
-            && let Some(buf) = t.assembling.take()
+        if let Some(frame) = frame
+            && t.frame(state, frame, now)
         {
-            t.frame(state, buf.freeze(), now);
+            let due = now + KEY_WAIT;
+            self.retry_at = Some(self.retry_at.map_or(due, |at| at.min(due)));
         }
     }
 
-    /// Retries every held frame (a key arrived, or time passed).
+    /// Retries every held frame (a key arrived, or the oldest waited long enough).
     pub fn retry(&mut self, state: &mut BotState, now: Instant) {
         for t in self.tracks.values_mut() {
             t.retry(state, now);
         }
+        self.retry_at = self
+            .tracks
+            .values()
+            .flat_map(|t| t.pending.iter().map(|(_, arrived)| *arrived + KEY_WAIT))
+            .min();
     }
 
-    /// Whether any frame waits for a key.
-    pub fn waiting(&self) -> bool {
-        self.tracks.values().any(|t| !t.pending.is_empty())
+    /// When held frames are to be retried next, if any are held.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
     }
 }
 
 impl Incoming {
-    fn frame(&mut self, state: &mut BotState, frame: Bytes, arrived: Instant) {
-        if state.open(&frame, self.publisher, self.check) == Opened::NoKeyYet {
+    /// Adds a packet to the frame being assembled; the frame once its last packet is in.
+    fn reassemble(&mut self, packet: Packet) -> Option<Bytes> {
+        // A gap in sequence numbers inside a frame spoils that frame.
+        let seq = packet.header.sequence_number;
+        if self.next_seq.is_some_and(|n| n != seq) {
+            self.assembling = None;
+        }
+        self.next_seq = Some(seq.wrapping_add(1));
+        let Ok(payload) = self.vp9.depacketize(&packet.payload) else {
+            self.assembling = None;
+            return None;
+        };
+        if self.vp9.b {
+            self.assembling = Some(BytesMut::new());
+        }
+        if let Some(buf) = self.assembling.as_mut() {
+            buf.extend_from_slice(&payload);
+        }
+        if self.vp9.e || packet.header.marker {
+            return self.assembling.take().map(BytesMut::freeze);
+        }
+        None
+    }
+
+    /// Hands a frame to the state; true if it is held for its key.
+    fn frame(&mut self, state: &mut BotState, frame: Bytes, arrived: Instant) -> bool {
+        let held = state.open(&frame, self.publisher, self.check) == Opened::NoKeyYet;
+        if held {
             self.pending.push((frame, arrived));
         }
+        held
     }
 
     /// Retries held frames; those that waited too long count as "no key yet".

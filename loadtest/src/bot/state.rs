@@ -156,6 +156,10 @@ impl BotState {
                     (u64::from(r.sender), kid, ctr, self.latency(kid, ctr, now))
                 }
                 Err(DecryptError::NoKeyYet { .. }) => return Opened::NoKeyYet,
+                Err(DecryptError::BeforeJoin { .. }) => {
+                    self.stats.before_join += 1;
+                    return Opened::Done;
+                }
                 Err(DecryptError::Replayed { .. }) => {
                     self.stats.duplicates += 1;
                     return Opened::Done;

@@ -125,6 +125,9 @@ pub struct Keyring {
     epochs: Vec<EpochKeys>,
     /// Epochs dropped, by their low bits, to tell "stale" from "not yet".
     dropped: HashMap<u64, u64>,
+    /// The first epoch held of this group (this member joined at it), to tell "before the
+    /// join" from "not yet".
+    first_epoch: Option<u64>,
     sender: Option<Sender>,
 }
 
@@ -149,6 +152,7 @@ impl Keyring {
             group_id: None,
             epochs: Vec::new(),
             dropped: HashMap::new(),
+            first_epoch: None,
             sender: None,
         }
     }
@@ -182,6 +186,7 @@ impl Keyring {
             // group's, so nothing of the old one stays, not even for a grace time.
             self.epochs.clear();
             self.dropped.clear();
+            self.first_epoch = None;
             self.sender = None;
         }
         if let Some(current) = self.current_epoch()
@@ -239,6 +244,7 @@ impl Keyring {
         });
         self.sender = sender;
         self.group_id = Some(key.group_id);
+        self.first_epoch.get_or_insert(key.epoch);
         self.expire(now);
         Ok(())
     }
@@ -354,16 +360,18 @@ impl Keyring {
             .ok_or(DecryptError::UnknownSender { kid })?;
         let suite = self.config.suite;
         let window = self.config.replay_window;
-        let Some(epoch) = self
+        let Some(i) = self
             .epochs
-            .iter_mut()
-            .find(|e| layout.epoch_low_bits(e.epoch) == low)
+            .iter()
+            .position(|e| layout.epoch_low_bits(e.epoch) == low)
         else {
-            return Err(match self.dropped.get(&low) {
-                Some(&epoch) => DecryptError::StaleEpoch { kid, epoch },
-                None => DecryptError::NoKeyYet { kid },
+            return Err(match (self.dropped.get(&low), self.before_join(low)) {
+                (Some(&epoch), _) => DecryptError::StaleEpoch { kid, epoch },
+                (None, Some(epoch)) => DecryptError::BeforeJoin { kid, epoch },
+                (None, None) => DecryptError::NoKeyYet { kid },
             });
         };
+        let epoch = &mut self.epochs[i];
         let Some(Some(member)) = epoch.senders.get_mut(leaf as usize) else {
             return Err(DecryptError::UnknownSender { kid });
         };
@@ -376,6 +384,20 @@ impl Keyring {
             }
         };
         Ok((receiver, leaf, epoch.epoch))
+    }
+
+    /// The epoch before this member's first that KID low bits `low` name, if they name one:
+    /// read as the nearest epoch back from the newest (within half the space the bits span;
+    /// beyond that they are taken as an epoch still to come).
+    fn before_join(&self, low: u64) -> Option<u64> {
+        let (first, current) = (self.first_epoch?, self.current_epoch()?);
+        let layout = self.config.kid_layout;
+        let space = 1u64 << layout.epoch_bits();
+        let back = (layout.epoch_low_bits(current) + space - low) % space;
+        if back == 0 || back >= space / 2 {
+            return None;
+        }
+        current.checked_sub(back).filter(|&e| e < first)
     }
 
     /// Decrypts a frame into a new vector.
@@ -555,6 +577,44 @@ mod tests {
         bob.install(epoch(1, Some(1)), Duration::ZERO)
             .expect("install");
         (alice, bob)
+    }
+
+    #[test]
+    fn frames_sealed_before_the_join_are_told_from_frames_whose_key_is_still_to_come() {
+        // Alice sends in epochs 1 to 4; Carol joins at epoch 3.
+        let mut alice = Keyring::new(KeyringConfig::default());
+        let mut carol = Keyring::new(KeyringConfig::default());
+        let mut sealed = Vec::new();
+        for e in 1..=4 {
+            alice.install(epoch(e, Some(0)), SEC).expect("install");
+            sealed.push(alice.encrypt(b"", b"frame").expect("encrypt"));
+        }
+        carol.install(epoch(3, Some(2)), SEC).expect("install");
+        for (e, frame) in [1u64, 2].into_iter().zip(&sealed) {
+            assert!(
+                matches!(carol.decrypt(b"", frame, SEC), Err(DecryptError::BeforeJoin { epoch, .. }) if epoch == e),
+                "epoch {e} is before Carol's join"
+            );
+        }
+        assert!(carol.decrypt(b"", &sealed[2], SEC).is_ok());
+        let early = carol.decrypt(b"", &sealed[3], SEC);
+        assert!(
+            matches!(early, Err(DecryptError::NoKeyYet { .. })),
+            "epoch 4 may still come: {early:?}"
+        );
+        carol.install(epoch(4, Some(2)), SEC).expect("install");
+        assert!(carol.decrypt(b"", &sealed[3], SEC).is_ok());
+        // 200 epochs on, the low bits of epoch 1 come round again: a key still to come.
+        let later = epoch(257, Some(0));
+        let mut ahead = Keyring::new(KeyringConfig::default());
+        ahead.install(later, SEC).expect("install");
+        let frame = ahead.encrypt(b"", b"later").expect("encrypt");
+        let mut dave = Keyring::new(KeyringConfig::default());
+        dave.install(epoch(200, Some(1)), SEC).expect("install");
+        assert!(matches!(
+            dave.decrypt(b"", &frame, SEC),
+            Err(DecryptError::NoKeyYet { .. })
+        ));
     }
 
     #[test]

@@ -1,18 +1,13 @@
 //! A test participant's PeerConnection on webrtc-rs 0.21 (the async API, another driver of
 //! the engine than the sfu's): default codecs (Opus, VP9 among them), the default interceptors
-//! (NACK, RTCP reports), and the RFC 6464 audio-level extension the SFU reads.
+//! (NACK, RTCP reports), and the RFC 6464 audio-level extension the SFU reads: the bots'
+//! engine setup and tracks (`loadtest::bot::peer`), on another driver.
 
 use std::sync::Arc;
 
-use rtc::interceptor::Registry;
-use rtc::media_stream::MediaStreamTrack;
+use loadtest::bot::peer as bot;
 use rtc::peer_connection::configuration::RTCConfiguration;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
-    RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -21,8 +16,6 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState,
 };
 use webrtc::rtp_transceiver::RtpSender;
-
-pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 struct Handler {
     gathered: watch::Sender<bool>,
@@ -58,16 +51,7 @@ pub struct BotPeer {
 
 /// The same with a configuration of the caller's (ICE servers, relay-only policy).
 pub async fn build_with(configuration: RTCConfiguration) -> Result<BotPeer, webrtc::error::Error> {
-    let mut engine = MediaEngine::default();
-    engine.register_default_codecs()?;
-    engine.register_header_extension(
-        RTCRtpHeaderExtensionCapability {
-            uri: AUDIO_LEVEL_URI.into(),
-        },
-        RtpCodecKind::Audio,
-        None,
-    )?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    let (engine, registry) = bot::engine()?;
     let (gathered_tx, gathered) = watch::channel(false);
     let (failed_tx, failed) = watch::channel(false);
     let (tracks_tx, tracks) = mpsc::unbounded_channel();
@@ -93,15 +77,7 @@ pub async fn build_with(configuration: RTCConfiguration) -> Result<BotPeer, webr
 
 /// The negotiated payload type of a sender's first codec, and its audio-level extension id.
 pub async fn negotiated(sender: &Arc<dyn RtpSender>) -> Option<(u8, Option<u8>)> {
-    let p = sender.get_parameters().await.ok()?;
-    let pt = p.rtp_parameters.codecs.first()?.payload_type;
-    let level = p
-        .rtp_parameters
-        .header_extensions
-        .iter()
-        .find(|h| h.uri == AUDIO_LEVEL_URI)
-        .and_then(|h| u8::try_from(h.id).ok());
-    Some((pt, level))
+    bot::negotiated_in(&sender.get_parameters().await.ok()?.rtp_parameters)
 }
 
 /// A local track with one encoding of `mime` under `ssrc`.
@@ -112,23 +88,7 @@ pub fn local_track(
     channels: u16,
     ssrc: u32,
 ) -> Arc<TrackLocalStaticRTP> {
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "bot".into(),
-        format!("{kind}-{ssrc}"),
-        mime.into(),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: RTCRtpCodec {
-                mime_type: mime.into(),
-                clock_rate: clock,
-                channels,
-                ..Default::default()
-            },
-            ..Default::default()
-        }],
+    Arc::new(TrackLocalStaticRTP::new(bot::one_ssrc_track(
+        kind, mime, clock, channels, ssrc,
     )))
 }

@@ -36,6 +36,8 @@ pub enum OpenStatus {
     Replayed = 5,
     /// Shorter than a header and a tag.
     TooShort = 6,
+    /// Sealed before this member joined, under keys it never had: nothing to wait for.
+    BeforeJoin = 7,
 }
 
 fn status_of(e: &DecryptError) -> OpenStatus {
@@ -43,6 +45,7 @@ fn status_of(e: &DecryptError) -> OpenStatus {
         DecryptError::Header(_) => OpenStatus::Malformed,
         DecryptError::NoKeyYet { .. } => OpenStatus::NoKeyYet,
         DecryptError::StaleEpoch { .. } => OpenStatus::Stale,
+        DecryptError::BeforeJoin { .. } => OpenStatus::BeforeJoin,
         DecryptError::Replayed { .. } | DecryptError::TooOld { .. } => OpenStatus::Replayed,
         DecryptError::CiphertextTooShort { .. } => OpenStatus::TooShort,
         _ => OpenStatus::UnknownSender,
