@@ -37,6 +37,11 @@ pub struct SfuConfig {
     #[arg(long, env = "SFU_PUBLIC_IP")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<IpAddr>,
+    /// Send every media datagram on its own, instead of joining runs to one destination into
+    /// one UDP GSO send (Linux UDP_SEGMENT). The sfu falls back by itself when the host
+    /// refuses GSO; this flag is for comparing the two.
+    #[arg(long, env = "SFU_NO_GSO")]
+    pub no_gso: bool,
     /// A STUN or TURN URL handed to clients (repeat the flag for several; comma-separated in
     /// SFU_ICE_SERVERS). Default: none (fine on one machine or one LAN).
     #[arg(long = "ice-server", env = "SFU_ICE_SERVERS", value_delimiter = ',')]

@@ -80,11 +80,12 @@ fn init_logs(format: LogFormat) {
 async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
     init_logs(cli.run.log_format);
     let config = cli.run.load(&matches)?;
-    let media_config = match config.udp_port {
+    let mut media_config = match config.udp_port {
         Some(port) => MediaConfig::single_port(config.media_ip(), port, config.public_ip)
             .map_err(|e| anyhow::anyhow!("cannot bind UDP port {port} for media: {e}"))?,
         None => MediaConfig::new(config.media_ip(), config.udp_ports(), config.public_ip),
     };
+    media_config.gso = !config.no_gso;
     if let Some(mux) = &media_config.udp_mux {
         tracing::info!(port = mux.port(), "media on one UDP port");
     }

@@ -13,6 +13,8 @@
 //! | `sfu_client_decrypt_failures_total` | counter | frames participants could not decrypt |
 //! | `sfu_udp_dropped_datagrams_total` | counter | single-port mode: datagrams for no connection |
 //! | `sfu_room_datagrams_dropped_total` | counter | datagrams dropped because a room's task was behind |
+//! | `sfu_udp_datagrams_sent_total` | counter | media datagrams the rooms sent |
+//! | `sfu_udp_send_calls_total` | counter | system calls that sent them (`sendmmsg`, with GSO runs) |
 
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +42,8 @@ pub struct Metrics {
     client_decrypt_failures: Counter<u64, AtomicU64>,
     udp_dropped: Counter<u64, AtomicU64>,
     room_datagrams_dropped: Counter<u64, AtomicU64>,
+    udp_datagrams_sent: Counter<u64, AtomicU64>,
+    udp_send_calls: Counter<u64, AtomicU64>,
     /// Held while a scrape brings the counters up to date.
     scrape: Arc<Mutex<()>>,
 }
@@ -91,6 +95,11 @@ impl Default for Metrics {
             "room_datagrams_dropped",
             "Datagrams dropped because a room's media task was behind (its queue was full)",
         );
+        let udp_datagrams_sent = counter("udp_datagrams_sent", "Media datagrams the rooms sent");
+        let udp_send_calls = counter(
+            "udp_send_calls",
+            "System calls that sent the rooms' media datagrams (sendmmsg, runs to one destination as one GSO send)",
+        );
         Metrics {
             registry: Arc::new(registry),
             rooms,
@@ -104,6 +113,8 @@ impl Default for Metrics {
             client_decrypt_failures,
             udp_dropped,
             room_datagrams_dropped,
+            udp_datagrams_sent,
+            udp_send_calls,
             scrape: Arc::default(),
         }
     }
@@ -123,6 +134,8 @@ struct Totals {
     client_decrypt_failures: u64,
     udp_dropped: u64,
     room_datagrams_dropped: u64,
+    udp_datagrams_sent: u64,
+    udp_send_calls: u64,
 }
 
 impl Metrics {
@@ -143,6 +156,8 @@ impl Metrics {
             client_decrypt_failures: stats.client_decrypt_failures,
             udp_dropped: server.udp_dropped(),
             room_datagrams_dropped: load(&media.datagrams_dropped),
+            udp_datagrams_sent: load(&media.datagrams_sent),
+            udp_send_calls: load(&media.send_calls),
         });
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
@@ -170,6 +185,8 @@ impl Metrics {
         catch_up(&self.client_decrypt_failures, t.client_decrypt_failures);
         catch_up(&self.udp_dropped, t.udp_dropped);
         catch_up(&self.room_datagrams_dropped, t.room_datagrams_dropped);
+        catch_up(&self.udp_datagrams_sent, t.udp_datagrams_sent);
+        catch_up(&self.udp_send_calls, t.udp_send_calls);
     }
 }
 

@@ -51,6 +51,8 @@ async fn the_dev_server_serves_health_metrics_tokens_and_signaling() {
         "sfu_client_decrypt_failures_total",
         "sfu_udp_dropped_datagrams_total",
         "sfu_room_datagrams_dropped_total",
+        "sfu_udp_datagrams_sent_total",
+        "sfu_udp_send_calls_total",
     ] {
         assert!(
             metrics.lines().any(|l| l.starts_with(&format!("{name} "))),

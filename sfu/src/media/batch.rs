@@ -1,10 +1,11 @@
 //! Batched UDP: many datagrams per system call (Linux `sendmmsg` and `recvmmsg`, through nix's
-//! safe wrappers) on a tokio socket. A datagram the socket cannot take now (its buffer is full)
+//! safe wrappers, with GSO for runs to one destination) on a tokio socket. A datagram the socket cannot take now (its buffer is full)
 //! is dropped, as UDP would drop it on the wire.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::socket::{
     ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
@@ -12,49 +13,116 @@ use nix::sys::socket::{
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
+use super::gso::Plan;
+
 /// Datagrams per system call.
 pub const BATCH: usize = 64;
 
-/// Sends each `(destination, datagram)`; returns how many the socket took.
-pub fn send_all(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])]) -> usize {
-    let mut sent = 0;
-    for chunk in datagrams.chunks(BATCH) {
-        let mut offset = 0;
-        while offset < chunk.len() {
-            let rest = &chunk[offset..];
+/// Set once the host refused a GSO send (a network device without checksum offload, an old
+/// kernel): from then on every datagram goes on its own.
+static GSO_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// What [`send_all`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Datagrams the socket took.
+    pub datagrams: usize,
+    /// System calls made.
+    pub calls: usize,
+}
+
+/// Sends each `(destination, datagram)`, each destination's in the order given; with `gso`,
+/// runs to one destination go as one GSO send ([`super::gso`]).
+pub fn send_all(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])], gso: bool) -> Sent {
+    let gso = gso && !GSO_REFUSED.load(Ordering::Relaxed);
+    let plan = Plan::new(datagrams, gso, BATCH);
+    let mut sent = Sent::default();
+    for call in &plan.calls {
+        let mut next = call.messages.start;
+        while next < call.messages.end {
+            let rest = next..call.messages.end;
             // Straight to the (non-blocking) socket: tokio's write readiness is never awaited
             // here, so there is nothing of it to keep in step.
-            match send_chunk(socket, rest) {
+            sent.calls += 1;
+            match send_call(socket, datagrams, &plan, rest.clone(), call.segment) {
                 Ok(0) => break,
-                Ok(n) => offset += n,
-                // Full: the rest of this chunk is dropped; a later chunk may fit.
+                Ok(n) => {
+                    sent.datagrams += plan.datagrams_in(next..next + n);
+                    next += n;
+                }
+                // Full: the rest of this call is dropped; a later call may fit.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // One destination unreachable (ICMP) or similar: skip that datagram.
+                Err(e) if call.segment.is_some() && refuses_gso(&e) => {
+                    GSO_REFUSED.store(true, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "this host refuses UDP GSO: datagrams go one by one from now on");
+                    let singles: Vec<(SocketAddr, &[u8])> = plan.messages[rest]
+                        .iter()
+                        .flat_map(|m| plan.order[m.datagrams.clone()].iter())
+                        .map(|&i| datagrams[i])
+                        .collect();
+                    let more = send_all(socket, &singles, false);
+                    sent.datagrams += more.datagrams;
+                    sent.calls += more.calls;
+                    break;
+                }
+                // One destination unreachable (ICMP) or similar: skip that message.
                 Err(e) => {
                     tracing::debug!(error = %e, "datagram not sent");
-                    offset += 1;
+                    next += 1;
                 }
             }
         }
-        sent += offset.min(chunk.len());
     }
     sent
 }
 
-fn send_chunk(socket: &UdpSocket, chunk: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
-    let slices: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(_, d)| [IoSlice::new(d)]).collect();
-    let addrs: Vec<Option<SockaddrStorage>> = chunk
+/// Errors that say the kernel or device does not do GSO (rather than that one send failed).
+fn refuses_gso(e: &io::Error) -> bool {
+    matches!(
+        nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        nix::errno::Errno::EIO | nix::errno::Errno::EINVAL | nix::errno::Errno::EOPNOTSUPP
+    )
+}
+
+/// One `sendmmsg` of `messages` (a range of the plan's); how many messages went.
+fn send_call(
+    socket: &UdpSocket,
+    datagrams: &[(SocketAddr, &[u8])],
+    plan: &Plan,
+    messages: std::ops::Range<usize>,
+    segment: Option<u16>,
+) -> io::Result<usize> {
+    let messages = &plan.messages[messages];
+    let slices: Vec<Vec<IoSlice<'_>>> = messages
         .iter()
-        .map(|(a, _)| Some(SockaddrStorage::from(*a)))
+        .map(|m| {
+            plan.order[m.datagrams.clone()]
+                .iter()
+                .map(|&i| IoSlice::new(datagrams[i].1))
+                .collect()
+        })
         .collect();
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(chunk.len(), None);
-    let no_cmsgs: [ControlMessage<'_>; 0] = [];
+    let addrs: Vec<Option<SockaddrStorage>> = messages
+        .iter()
+        .map(|m| Some(SockaddrStorage::from(m.to)))
+        .collect();
+    let size = segment.unwrap_or(0);
+    let with_segment = [ControlMessage::UdpGsoSegments(&size)];
+    let cmsgs: &[ControlMessage<'_>] = if segment.is_some() {
+        &with_segment
+    } else {
+        &[]
+    };
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(
+        messages.len(),
+        segment.map(|_| nix::cmsg_space!(u16)),
+    );
     let results = sendmmsg(
         socket.as_raw_fd(),
         &mut headers,
         &slices,
         &addrs,
-        no_cmsgs,
+        cmsgs,
         MsgFlags::MSG_DONTWAIT,
     )
     .map_err(io::Error::from)?;
@@ -163,7 +231,7 @@ mod tests {
             .map(|(i, p)| (receivers[i % 3].local_addr().unwrap(), &p[..]))
             .collect();
         assert_eq!(
-            send_all(&sender, &datagrams),
+            send_all(&sender, &datagrams, false).datagrams,
             150,
             "in three calls of at most 64"
         );
@@ -181,6 +249,59 @@ mod tests {
             }
             let want: Vec<Vec<u8>> = payloads.iter().skip(r).step_by(3).cloned().collect();
             assert_eq!(seen, want, "every datagram, in order, byte for byte");
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_sent_with_gso_arrive_as_the_datagrams_they_were() {
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut receivers = Vec::new();
+        for _ in 0..3 {
+            receivers.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        }
+        // Per receiver: video frames of three full packets and a shorter last one, and audio
+        // packets between them; each datagram marked with its receiver and number.
+        let mut payloads: Vec<(usize, Vec<u8>)> = Vec::new();
+        for n in 0..40u8 {
+            for r in 0..3 {
+                let len = match n % 5 {
+                    0..=2 => 1200,
+                    3 => 500 + usize::from(n),
+                    _ => 90,
+                };
+                let mut p = vec![n; len];
+                p[0] = r as u8;
+                payloads.push((r, p));
+            }
+        }
+        let datagrams: Vec<(SocketAddr, &[u8])> = payloads
+            .iter()
+            .map(|(r, p)| (receivers[*r].local_addr().unwrap(), &p[..]))
+            .collect();
+        let sent = send_all(&sender, &datagrams, true);
+        assert_eq!(sent.datagrams, payloads.len());
+        assert_eq!(
+            sent.calls, 1,
+            "runs of one size and shorter singles share a call"
+        );
+        assert!(
+            !GSO_REFUSED.load(Ordering::Relaxed),
+            "this kernel takes UDP GSO on loopback"
+        );
+        for (r, socket) in receivers.iter().enumerate() {
+            let mut buffers = RecvBuffers::new(BATCH, 2048);
+            let mut seen = Vec::new();
+            while seen.len() < 40 {
+                recv_batch(socket, &mut buffers, |d, _| seen.push(d.to_vec()))
+                    .await
+                    .unwrap();
+            }
+            let want: Vec<Vec<u8>> = payloads
+                .iter()
+                .filter(|(to, _)| *to == r)
+                .map(|(_, p)| p.clone())
+                .collect();
+            assert_eq!(seen, want, "every datagram whole, in order, byte for byte");
         }
     }
 }

@@ -7,6 +7,7 @@
 //! transports ([`transport`]) to its `MediaRoom` and carries out what the room asks.
 
 pub mod batch;
+mod gso;
 pub mod ports;
 mod room;
 mod transport;
@@ -32,6 +33,9 @@ pub struct ForwardStats {
     pub keyframe_requests_sent: AtomicU64,
     /// Datagrams dropped because a room's task was behind (its queue was full).
     pub datagrams_dropped: AtomicU64,
+    /// Media datagrams sent, and the system calls that sent them.
+    pub datagrams_sent: AtomicU64,
+    pub send_calls: AtomicU64,
 }
 
 /// Where media flows: the address and port range transports bind, and the address they
@@ -46,6 +50,8 @@ pub struct MediaConfig {
     pub public_ip: Option<IpAddr>,
     /// Single-port mode: every transport on this one port instead of `ports`.
     pub udp_mux: Option<Arc<udp_mux::UdpMux>>,
+    /// Runs of datagrams to one destination go as one UDP GSO send.
+    pub gso: bool,
 }
 
 impl MediaConfig {
@@ -57,6 +63,7 @@ impl MediaConfig {
             ports: PortPool::new(ip, udp_ports),
             public_ip,
             udp_mux: None,
+            gso: true,
         }
     }
 

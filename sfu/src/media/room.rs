@@ -272,7 +272,13 @@ impl RoomDriver {
         for (socket, queue) in self.outgoing.drain(..) {
             let datagrams: Vec<(SocketAddr, &[u8])> =
                 queue.iter().map(|(to, d)| (*to, &d[..])).collect();
-            batch::send_all(&socket, &datagrams);
+            let sent = batch::send_all(&socket, &datagrams, self.config.gso);
+            self.stats
+                .datagrams_sent
+                .fetch_add(sent.datagrams as u64, Ordering::Relaxed);
+            self.stats
+                .send_calls
+                .fetch_add(sent.calls as u64, Ordering::Relaxed);
         }
     }
 
