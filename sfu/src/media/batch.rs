@@ -93,14 +93,19 @@ fn send_call(
     segment: Option<u16>,
 ) -> io::Result<usize> {
     let messages = &plan.messages[messages];
-    let slices: Vec<Vec<IoSlice<'_>>> = messages
+    // The messages' datagrams are consecutive in the plan's order: one list of buffers, each
+    // message a slice of it.
+    let (first, last) = match (messages.first(), messages.last()) {
+        (Some(a), Some(b)) => (a.datagrams.start, b.datagrams.end),
+        _ => return Ok(0),
+    };
+    let buffers: Vec<IoSlice<'_>> = plan.order[first..last]
         .iter()
-        .map(|m| {
-            plan.order[m.datagrams.clone()]
-                .iter()
-                .map(|&i| IoSlice::new(datagrams[i].1))
-                .collect()
-        })
+        .map(|&i| IoSlice::new(datagrams[i].1))
+        .collect();
+    let slices: Vec<&[IoSlice<'_>]> = messages
+        .iter()
+        .map(|m| &buffers[m.datagrams.start - first..m.datagrams.end - first])
         .collect();
     let addrs: Vec<Option<SockaddrStorage>> = messages
         .iter()

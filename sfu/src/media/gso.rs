@@ -48,13 +48,22 @@ impl Plan {
         // Grouped by destination, each destination's datagrams in the order given (so each
         // stream's packets stay in order).
         let mut groups: Vec<(SocketAddr, Vec<usize>)> = Vec::new();
-        let mut group_of: HashMap<SocketAddr, usize> = HashMap::new();
-        for (i, (to, _)) in datagrams.iter().enumerate() {
-            let g = *group_of.entry(*to).or_insert_with(|| {
-                groups.push((*to, Vec::new()));
-                groups.len() - 1
-            });
-            groups[g].1.push(i);
+        match datagrams.first() {
+            None => {}
+            // One destination (a port per participant: always): nothing to group.
+            Some((to, _)) if datagrams.iter().all(|(d, _)| d == to) => {
+                groups.push((*to, (0..datagrams.len()).collect()));
+            }
+            Some(_) => {
+                let mut group_of: HashMap<SocketAddr, usize> = HashMap::new();
+                for (i, (to, _)) in datagrams.iter().enumerate() {
+                    let g = *group_of.entry(*to).or_insert_with(|| {
+                        groups.push((*to, Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[g].1.push(i);
+                }
+            }
         }
         let mut plan = Plan::default();
         for (to, list) in groups {

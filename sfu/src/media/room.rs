@@ -116,25 +116,21 @@ impl RoomMedia for RoomDriver {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut worked = false;
-        // The shared port's datagrams for this room.
+        // The shared port's datagrams for this room, and the participants' own sockets'
+        // (port-range mode): one batch for the room.
+        let mut batch = Vec::new();
         for _ in 0..BATCH {
             match self.datagrams_rx.poll_recv(cx) {
-                Poll::Ready(Some(d)) => {
-                    self.datagram(d);
-                    worked = true;
-                }
+                Poll::Ready(Some(d)) => batch.push(d),
                 _ => break,
             }
         }
-        // The participants' own sockets (port-range mode).
-        let mut own = Vec::new();
         for (&participant, t) in &self.transports {
-            t.poll_read(cx, participant, &mut self.recv_buffers, &mut own);
+            t.poll_read(cx, participant, &mut self.recv_buffers, &mut batch);
         }
-        for d in own {
-            self.datagram(d);
-            worked = true;
+        let mut worked = !batch.is_empty();
+        if worked {
+            self.datagrams(batch);
         }
         // Timers.
         if let Some(deadline) = self.room.poll_timeout() {
@@ -163,13 +159,18 @@ impl RoomDriver {
         self.count();
     }
 
-    fn datagram(&mut self, d: RoomDatagram) {
-        self.input(Input::Datagram {
+    /// Datagrams read together, handed to the room as one batch.
+    fn datagrams(&mut self, batch: Vec<RoomDatagram>) {
+        let inputs = batch.into_iter().map(|d| Input::Datagram {
             participant: d.participant,
             local: d.local,
             remote: d.remote,
             data: d.data,
         });
+        self.room.handle_inputs(Instant::now(), inputs);
+        while let Some(out) = self.room.poll_output() {
+            self.output(out);
+        }
     }
 
     /// One input to the room, and everything it asks for carried out.

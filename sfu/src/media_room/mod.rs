@@ -254,6 +254,21 @@ impl MediaRoom {
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.apply(now, input);
+        self.finish(now);
+    }
+
+    /// Several inputs at `now`, such as the datagrams of one read: what they ask of each
+    /// connection is flushed once, after the last, so a connection's datagrams come out
+    /// together (and its pipeline is swept once, not once per input).
+    pub fn handle_inputs(&mut self, now: Instant, inputs: impl IntoIterator<Item = Input>) {
+        for input in inputs {
+            self.apply(now, input);
+        }
+        self.finish(now);
+    }
+
+    fn apply(&mut self, now: Instant, input: Input) {
         match input {
             Input::Joined {
                 participant,
@@ -305,6 +320,10 @@ impl MediaRoom {
             }
             Input::Timeout => self.timeout(now),
         }
+    }
+
+    /// What the inputs left to do: offers due, then every touched connection's datagrams.
+    fn finish(&mut self, now: Instant) {
         if std::mem::take(&mut self.renegotiate) {
             self.settle(now);
         }
