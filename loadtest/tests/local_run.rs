@@ -7,6 +7,18 @@ use loadtest::run::{Target, run};
 use loadtest::scenario::Scenario;
 use loadtest::sfu_process::{LocalSfu, default_binary};
 
+/// No decrypt failures, each frame reached most of the others, and little was lost.
+fn assert_delivered(report: &loadtest::report::Report, mode: &str) {
+    assert_eq!(report.decrypt_failures, 0, "{mode}: {report:#?}");
+    assert!(
+        report.frames_received as f64 > report.frames_sent as f64 * 1.5,
+        "{mode}: {} received of {} sent",
+        report.frames_received,
+        report.frames_sent
+    );
+    assert!(report.loss_percent < 1.0, "{mode}: {report:#?}");
+}
+
 /// An sfu started here (the binary cargo built for the workspace's tests) with `args`.
 fn local_sfu(args: &[String]) -> Target {
     let bin = default_binary().expect("target/debug/sfu (cargo test --workspace builds it)");
@@ -122,14 +134,7 @@ async fn synthetic_and_partly_verified_runs_count_every_frame() {
         };
         let report = run(&scenario, target, false).await.expect("run");
         let mode = format!("synthetic {synthetic}, verify {verify:?}");
-        assert_eq!(report.decrypt_failures, 0, "{mode}: {report:#?}");
-        assert!(
-            report.frames_received as f64 > report.frames_sent as f64 * 1.5,
-            "{mode}: {} received of {} sent",
-            report.frames_received,
-            report.frames_sent
-        );
-        assert!(report.loss_percent < 1.0, "{mode}: {report:#?}");
+        assert_delivered(&report, &mode);
         assert!(report.latency_ms.count > 500, "{mode}: timed by the header");
         assert_eq!(report.join_ms.count, 2, "{mode}");
         if synthetic {
@@ -145,5 +150,34 @@ async fn synthetic_and_partly_verified_runs_count_every_frame() {
         }
         assert!(report.loadtest.packets_per_second > 100.0);
         assert!(report.loadtest.cpu_us_per_packet.is_some_and(|v| v > 0.0));
+    }
+}
+
+/// Rooms on media threads of their own (`--media-threads`): two rooms on two threads, on a port
+/// each and on one shared port (whose reader then runs on the first thread), forward every
+/// frame as on the shared runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_on_media_threads_forward_every_frame() {
+    for one_port in [false, true] {
+        let mut args = vec!["--media-threads".to_owned(), "2".to_owned()];
+        if one_port {
+            args.extend(["--udp-port".to_owned(), "0".to_owned()]);
+        }
+        let target = local_sfu(&args);
+        let scenario = Scenario {
+            rooms: 2,
+            participants: 3,
+            duration: Duration::from_secs(5),
+            late_joiner: false,
+            ..Scenario::default()
+        };
+        let report = run(&scenario, target, false).await.expect("run");
+        let mode = format!("one port {one_port}");
+        assert_eq!(report.participants_joined, 6, "{mode}");
+        assert_delivered(&report, &mode);
+        assert_eq!(
+            report.join_ms.count, 4,
+            "{mode}: every joiner heard everyone"
+        );
     }
 }

@@ -37,6 +37,11 @@ pub struct SfuConfig {
     #[arg(long, env = "SFU_PUBLIC_IP")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<IpAddr>,
+    /// Media threads of their own for the rooms (each room on one, with its sockets and
+    /// timers; signaling and HTTP stay on the shared runtime; on one UDP port the port's
+    /// reader runs on the first). 0, the default: rooms run on the shared runtime.
+    #[arg(long, env = "SFU_MEDIA_THREADS", default_value_t = 0)]
+    pub media_threads: usize,
     /// Send every media datagram on its own, instead of joining runs to one destination into
     /// one UDP GSO send (Linux UDP_SEGMENT). The sfu falls back by itself when the host
     /// refuses GSO; this flag is for comparing the two.
@@ -235,6 +240,12 @@ impl SfuConfig {
             out.push((
                 Some("max_participants_per_room"),
                 "max_participants_per_room must be at least 1".into(),
+            ));
+        }
+        if self.media_threads > 256 {
+            out.push((
+                Some("media_threads"),
+                "media_threads must be at most 256".into(),
             ));
         }
         match (&self.tls_cert, &self.tls_key) {

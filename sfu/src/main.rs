@@ -80,16 +80,30 @@ fn init_logs(format: LogFormat) {
 async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
     init_logs(cli.run.log_format);
     let config = cli.run.load(&matches)?;
+    let threads = match config.media_threads {
+        0 => None,
+        n => Some(
+            sfu::media::threads::MediaThreads::start(n)
+                .map_err(|e| anyhow::anyhow!("cannot start the media threads: {e}"))?,
+        ),
+    };
     let mut media_config = match config.udp_port {
-        Some(port) => MediaConfig::single_port(config.media_ip(), port, config.public_ip)
-            .map_err(|e| anyhow::anyhow!("cannot bind UDP port {port} for media: {e}"))?,
+        Some(port) => {
+            // The shared port's readers run on the first media thread, if there are any.
+            let _on_media_thread = threads.as_ref().map(|t| t.first().enter());
+            MediaConfig::single_port(config.media_ip(), port, config.public_ip)
+                .map_err(|e| anyhow::anyhow!("cannot bind UDP port {port} for media: {e}"))?
+        }
         None => MediaConfig::new(config.media_ip(), config.udp_ports(), config.public_ip),
     };
     media_config.gso = !config.no_gso;
     if let Some(mux) = &media_config.udp_mux {
         tracing::info!(port = mux.port(), "media on one UDP port");
     }
-    let media = std::sync::Arc::new(sfu::media::MediaServer::new(media_config));
+    let media = std::sync::Arc::new(match threads {
+        Some(threads) => sfu::media::MediaServer::with_threads(media_config, threads),
+        None => sfu::media::MediaServer::new(media_config),
+    });
     let signaling = SignalingServer::with_media(
         SignalingConfig {
             token_secret: config

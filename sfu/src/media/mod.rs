@@ -10,6 +10,7 @@ pub mod batch;
 mod gso;
 pub mod ports;
 mod room;
+pub mod threads;
 mod transport;
 pub mod udp_mux;
 
@@ -17,10 +18,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use signaling_server::server::{MediaFactory, RoomMedia};
+use signaling_server::server::{MediaFactory, RoomMedia, RoomTask};
 
 use ports::PortPool;
 use room::RoomDriver;
+use threads::MediaThreads;
 pub use transport::TransportError;
 
 /// Counters for /metrics and benchmarks, summed over the rooms.
@@ -83,6 +85,8 @@ pub struct MediaServer {
     config: MediaConfig,
     stats: Arc<ForwardStats>,
     live: Arc<AtomicUsize>,
+    /// Where rooms run (`None`: on the runtime that starts them).
+    threads: Option<MediaThreads>,
 }
 
 impl std::fmt::Debug for MediaServer {
@@ -99,6 +103,15 @@ impl MediaServer {
             config,
             stats: Arc::new(ForwardStats::default()),
             live: Arc::default(),
+            threads: None,
+        }
+    }
+
+    /// Media whose rooms run on `threads` (media threads of their own).
+    pub fn with_threads(config: MediaConfig, threads: MediaThreads) -> Self {
+        MediaServer {
+            threads: Some(threads),
+            ..MediaServer::new(config)
         }
     }
 
@@ -133,5 +146,14 @@ impl MediaFactory for MediaServer {
             self.stats.clone(),
             self.live.clone(),
         ))
+    }
+
+    fn spawn_room(&self, task: RoomTask) {
+        match &self.threads {
+            Some(threads) => threads.spawn(task),
+            None => {
+                tokio::spawn(task);
+            }
+        }
     }
 }

@@ -71,7 +71,17 @@ pub trait RoomMedia: Send + 'static {
     fn poll(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()>;
 }
 
+/// A room's task (its delivery service and media), for [`MediaFactory::spawn_room`].
+pub type RoomTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
 /// Makes the media side of each room as the room begins.
 pub trait MediaFactory: Send + Sync + 'static {
+    /// Called inside the room's task, on the runtime [`MediaFactory::spawn_room`] chose.
     fn room(&self, name: &str) -> Box<dyn RoomMedia>;
+
+    /// Runs a room's task: by default on the caller's runtime; a media server may keep rooms
+    /// on threads of its own, next to their sockets.
+    fn spawn_room(&self, task: RoomTask) {
+        tokio::spawn(task);
+    }
 }

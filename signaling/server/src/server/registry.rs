@@ -222,16 +222,19 @@ impl Registry {
             },
         );
         let room = Room::new(name, self.room_config.clone(), rand::random());
-        let media = self.media.as_ref().map(|f| f.room(name));
-        tokio::spawn(run_room(
-            room,
-            media,
-            handle.id,
-            rx,
-            self.rooms.clone(),
-            participants,
-            self.counters.clone(),
-        ));
+        let (factory, id, rooms) = (self.media.clone(), handle.id, self.rooms.clone());
+        let counters = self.counters.clone();
+        let task = async move {
+            // Made inside the task, on the runtime it runs on (its sockets and timers too).
+            let media = factory.as_ref().map(|f| f.room(room.name()));
+            run_room(room, media, id, rx, rooms, participants, counters).await;
+        };
+        match &self.media {
+            Some(f) => f.spawn_room(Box::pin(task)),
+            None => {
+                tokio::spawn(task);
+            }
+        }
         handle
     }
 }
