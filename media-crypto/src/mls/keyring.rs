@@ -125,10 +125,20 @@ pub struct Keyring {
     epochs: Vec<EpochKeys>,
     /// Epochs dropped, by their low bits, to tell "stale" from "not yet".
     dropped: HashMap<u64, u64>,
-    /// The first epoch held of this group (this member joined at it), to tell "before the
-    /// join" from "not yet".
-    first_epoch: Option<u64>,
+    /// The epoch this member joined the group at, to tell "sealed before the join" from "not
+    /// yet".
+    joined: Option<Joined>,
     sender: Option<Sender>,
+}
+
+/// When this member joined its group.
+#[derive(Debug, Clone, Copy)]
+struct Joined {
+    epoch: u64,
+    /// Until then (the grace time after the join) frames of earlier epochs may still be in
+    /// flight; after it, one is a frame no sender could still be sending.
+    until: Duration,
+    over: bool,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -152,7 +162,7 @@ impl Keyring {
             group_id: None,
             epochs: Vec::new(),
             dropped: HashMap::new(),
-            first_epoch: None,
+            joined: None,
             sender: None,
         }
     }
@@ -186,7 +196,7 @@ impl Keyring {
             // group's, so nothing of the old one stays, not even for a grace time.
             self.epochs.clear();
             self.dropped.clear();
-            self.first_epoch = None;
+            self.joined = None;
             self.sender = None;
         }
         if let Some(current) = self.current_epoch()
@@ -244,7 +254,11 @@ impl Keyring {
         });
         self.sender = sender;
         self.group_id = Some(key.group_id);
-        self.first_epoch.get_or_insert(key.epoch);
+        self.joined.get_or_insert(Joined {
+            epoch: key.epoch,
+            until: now + self.config.grace,
+            over: false,
+        });
         self.expire(now);
         Ok(())
     }
@@ -260,8 +274,11 @@ impl Keyring {
         self.expire(now);
     }
 
-    /// Drops the epochs whose grace time has passed.
+    /// Drops the epochs whose grace time has passed (and ends the join's).
     pub fn expire(&mut self, now: Duration) {
+        if let Some(j) = self.joined.as_mut() {
+            j.over |= now >= j.until;
+        }
         self.drop_where(|e| e.expires_at.is_some_and(|t| t <= now));
     }
 
@@ -365,10 +382,11 @@ impl Keyring {
             .iter()
             .position(|e| layout.epoch_low_bits(e.epoch) == low)
         else {
-            return Err(match (self.dropped.get(&low), self.before_join(low)) {
-                (Some(&epoch), _) => DecryptError::StaleEpoch { kid, epoch },
-                (None, Some(epoch)) => DecryptError::BeforeJoin { kid, epoch },
-                (None, None) => DecryptError::NoKeyYet { kid },
+            return Err(match self.dropped.get(&low) {
+                Some(&epoch) => DecryptError::StaleEpoch { kid, epoch },
+                None => self
+                    .before_join(kid, low)
+                    .unwrap_or(DecryptError::NoKeyYet { kid }),
             });
         };
         let epoch = &mut self.epochs[i];
@@ -386,18 +404,24 @@ impl Keyring {
         Ok((receiver, leaf, epoch.epoch))
     }
 
-    /// The epoch before this member's first that KID low bits `low` name, if they name one:
-    /// read as the nearest epoch back from the newest (within half the space the bits span;
-    /// beyond that they are taken as an epoch still to come).
-    fn before_join(&self, low: u64) -> Option<u64> {
-        let (first, current) = (self.first_epoch?, self.current_epoch()?);
+    /// Why `kid` (epoch low bits `low`, no epoch held) has no key, if it names an epoch
+    /// before this member joined: sealed before the join while frames of it may still be in
+    /// flight, stale after that. The bits are read as the nearest epoch back from the newest
+    /// (within half the space they span; beyond that, as an epoch still to come).
+    fn before_join(&self, kid: u64, low: u64) -> Option<DecryptError> {
+        let (joined, current) = (self.joined?, self.current_epoch()?);
         let layout = self.config.kid_layout;
         let space = 1u64 << layout.epoch_bits();
         let back = (layout.epoch_low_bits(current) + space - low) % space;
         if back == 0 || back >= space / 2 {
             return None;
         }
-        current.checked_sub(back).filter(|&e| e < first)
+        let epoch = current.checked_sub(back).filter(|&e| e < joined.epoch)?;
+        Some(if joined.over {
+            DecryptError::StaleEpoch { kid, epoch }
+        } else {
+            DecryptError::BeforeJoin { kid, epoch }
+        })
     }
 
     /// Decrypts a frame into a new vector.
@@ -604,6 +628,13 @@ mod tests {
         );
         carol.install(epoch(4, Some(2)), SEC).expect("install");
         assert!(carol.decrypt(b"", &sealed[3], SEC).is_ok());
+        // Once the join's grace time is over no sender still sends under an earlier epoch: a
+        // frame claiming one is stale, a failure, not a pre-join frame to pass over.
+        let later = SEC + KeyringConfig::default().grace;
+        assert!(matches!(
+            carol.decrypt(b"", &sealed[0], later),
+            Err(DecryptError::StaleEpoch { epoch: 1, .. })
+        ));
         // 200 epochs on, the low bits of epoch 1 come round again: a key still to come.
         let later = epoch(257, Some(0));
         let mut ahead = Keyring::new(KeyringConfig::default());

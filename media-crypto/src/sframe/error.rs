@@ -65,9 +65,10 @@ pub enum DecryptError {
     /// There is no key for this KID yet: the frame may be retried once keys arrive.
     #[error("no key yet for KID {kid}")]
     NoKeyYet { kid: u64 },
-    /// The KID names an epoch before the first this receiver held: the frame was sealed
-    /// before it joined, under keys it never had (a joiner learns no earlier epoch's secrets,
-    /// RFC 9420 §8), so waiting for its key is pointless.
+    /// The KID names an epoch before the first this receiver held, within the grace time
+    /// after its join: the frame was sealed before it joined, under keys it never had (a
+    /// joiner learns no earlier epoch's secrets, RFC 9420 §8), so waiting for its key is
+    /// pointless. After that grace time such a frame is [`DecryptError::StaleEpoch`].
     #[error("KID {kid} belongs to epoch {epoch}, before this member joined")]
     BeforeJoin { kid: u64, epoch: u64 },
     /// The KID names an epoch whose keys were dropped after their grace time.
