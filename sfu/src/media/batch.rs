@@ -1,6 +1,6 @@
 //! Batched UDP: many datagrams per system call (Linux `sendmmsg` and `recvmmsg`, through nix's
-//! safe wrappers, with GSO for runs to one destination) on a tokio socket. A datagram the socket cannot take now (its buffer is full)
-//! is dropped, as UDP would drop it on the wire.
+//! safe wrappers, with GSO for runs to one destination) on a tokio socket. A datagram the
+//! socket cannot take now (its buffer is full) is dropped, as UDP would drop it on the wire.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;

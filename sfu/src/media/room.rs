@@ -168,14 +168,17 @@ impl RoomDriver {
             data: d.data,
         });
         self.room.handle_inputs(Instant::now(), inputs);
-        while let Some(out) = self.room.poll_output() {
-            self.output(out);
-        }
+        self.carry_out();
     }
 
     /// One input to the room, and everything it asks for carried out.
     fn input(&mut self, input: Input) {
         self.room.handle_input(Instant::now(), input);
+        self.carry_out();
+    }
+
+    /// Everything the room asks for now.
+    fn carry_out(&mut self) {
         while let Some(out) = self.room.poll_output() {
             self.output(out);
         }
@@ -270,16 +273,20 @@ impl RoomDriver {
 
     /// Sends what the room gave, a batch per socket.
     fn flush(&mut self) {
+        let (mut datagrams_sent, mut calls) = (0, 0);
         for (socket, queue) in self.outgoing.drain(..) {
             let datagrams: Vec<(SocketAddr, &[u8])> =
                 queue.iter().map(|(to, d)| (*to, &d[..])).collect();
             let sent = batch::send_all(&socket, &datagrams, self.config.gso);
+            datagrams_sent += sent.datagrams as u64;
+            calls += sent.calls as u64;
+        }
+        // Into the server-wide counters once per flush, not once per socket.
+        if calls > 0 {
             self.stats
                 .datagrams_sent
-                .fetch_add(sent.datagrams as u64, Ordering::Relaxed);
-            self.stats
-                .send_calls
-                .fetch_add(sent.calls as u64, Ordering::Relaxed);
+                .fetch_add(datagrams_sent, Ordering::Relaxed);
+            self.stats.send_calls.fetch_add(calls, Ordering::Relaxed);
         }
     }
 

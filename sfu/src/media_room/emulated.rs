@@ -212,8 +212,13 @@ impl World {
 
     /// One input to the room, timed.
     pub fn input(&mut self, input: Input) {
+        self.inputs(std::iter::once(input));
+    }
+
+    /// Inputs to the room in one batch, timed.
+    pub fn inputs(&mut self, inputs: impl IntoIterator<Item = Input>) {
         let start = Instant::now();
-        self.room.handle_input(self.now, input);
+        self.room.handle_inputs(self.now, inputs);
         self.room_time += start.elapsed();
     }
 
@@ -490,9 +495,7 @@ impl World {
             }
         }
         if !for_room.is_empty() {
-            let start = Instant::now();
-            self.room.handle_inputs(self.now, for_room);
-            self.room_time += start.elapsed();
+            self.inputs(for_room);
         }
     }
 
