@@ -27,6 +27,13 @@ struct Cli {
     /// Rooms [default: 1].
     #[arg(long)]
     rooms: Option<usize>,
+    /// The room to join (with --rooms N: the stem of their names, ROOM-0 ...) [default: load-0,
+    /// load-1, ...]; give a meeting's room to put bots in it.
+    #[arg(long)]
+    room: Option<String>,
+    /// What the bots are called: NAME-0, NAME-1, ... [default: bot].
+    #[arg(long)]
+    name: Option<String>,
     /// Participants per room [default: 6].
     #[arg(long)]
     participants: Option<usize>,
@@ -94,6 +101,12 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     };
     if let Some(v) = cli.rooms {
         s.rooms = v;
+    }
+    if cli.room.is_some() {
+        s.room.clone_from(&cli.room);
+    }
+    if let Some(v) = &cli.name {
+        s.name.clone_from(v);
     }
     if let Some(v) = cli.participants {
         s.participants = v;

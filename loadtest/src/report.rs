@@ -68,6 +68,8 @@ pub struct Report {
     pub participants_joined: usize,
     pub frames_sent: u64,
     pub frames_received: u64,
+    /// Of those, video frames (all of a frame's packets arrived).
+    pub video_frames_received: u64,
     /// Of those, frames decrypted and checked in full (the rest counted by header, or
     /// synthetic).
     pub frames_verified: u64,
@@ -150,6 +152,7 @@ impl Report {
             participants_joined: bots.len(),
             frames_sent: sum(|b| b.frames_sent),
             frames_received,
+            video_frames_received: sum(|b| b.video_frames_received),
             frames_verified: sum(|b| b.frames_verified),
             frames_lost,
             loss_percent: if frames_received + frames_lost == 0 {
@@ -193,7 +196,10 @@ impl Report {
             ("participants joined", self.participants_joined.to_string()),
             (
                 "frames sent / received",
-                format!("{} / {}", self.frames_sent, self.frames_received),
+                format!(
+                    "{} / {} ({} video)",
+                    self.frames_sent, self.frames_received, self.video_frames_received
+                ),
             ),
             (
                 "frames decrypted and checked",

@@ -47,7 +47,11 @@ impl Target {
                 secret.as_bytes(),
             )?),
             None => {
-                let path = format!("/dev/token?room={room}&identity={identity}");
+                let path = format!(
+                    "/dev/token?room={}&identity={}",
+                    query_text(room),
+                    query_text(identity)
+                );
                 let (status, body) = crate::sfu_process::http_get(self.addr(), &path).await?;
                 if status != 200 {
                     return Err(LoadError::Sfu(format!(
@@ -72,6 +76,11 @@ impl Target {
     }
 }
 
+/// `text` as a URL query value.
+fn query_text(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 struct Room {
     name: String,
     bots: Vec<Bot>,
@@ -94,7 +103,7 @@ fn spec_for(
         .count();
     BotSpec {
         room: room.name.clone(),
-        name: format!("bot-{index}"),
+        name: scenario.bot_name(index),
         token: String::new(),
         audio: publishes,
         video: publishes && !scenario.audio_only,
@@ -141,7 +150,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     };
     let mut rooms: Vec<Room> = (0..scenario.rooms)
         .map(|r| Room {
-            name: format!("load-{r}"),
+            name: scenario.room_name(r),
             bots: Vec::new(),
             gone: Vec::new(),
             next: 0,

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 pub struct Scenario {
     /// Rooms, each with the same participants (default 1).
     pub rooms: usize,
+    /// The room's name, or with several rooms their names' stem: `NAME-0`, `NAME-1`, ...
+    /// (default "load", so one room is `load-0`). Give a meeting's room to put bots in it.
+    pub room: Option<String>,
+    /// What the bots are called: `NAME-0`, `NAME-1`, ... in each room (default "bot").
+    pub name: String,
     /// Participants per room (default 6).
     pub participants: usize,
     /// How many of them publish (default: all); the others only listen.
@@ -41,6 +46,8 @@ impl Default for Scenario {
     fn default() -> Self {
         Scenario {
             rooms: 1,
+            room: None,
+            name: "bot".into(),
             participants: 6,
             publishers: None,
             audio_only: false,
@@ -53,6 +60,9 @@ impl Default for Scenario {
         }
     }
 }
+
+/// How long a room's name may be, in bytes (the server's limit).
+pub const MAX_ROOM_BYTES: usize = 128;
 
 /// A scenario that cannot run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -70,8 +80,36 @@ impl Scenario {
             .min(self.participants)
     }
 
+    /// The name of room `index`: the given room itself when there is one room and it was
+    /// named, else `STEM-index`.
+    pub fn room_name(&self, index: usize) -> String {
+        match &self.room {
+            Some(room) if self.rooms == 1 => room.clone(),
+            Some(stem) => format!("{stem}-{index}"),
+            None => format!("load-{index}"),
+        }
+    }
+
+    /// The name of the bot that joins a room `index`-th.
+    pub fn bot_name(&self, index: usize) -> String {
+        format!("{}-{index}", self.name)
+    }
+
     pub fn validate(&self) -> Result<(), ScenarioError> {
         let bad = |m: &str| Err(ScenarioError(m.into()));
+        if self.room.as_ref().is_some_and(|r| r.trim().is_empty()) {
+            return bad("a room name cannot be empty");
+        }
+        if self.room_name(self.rooms.saturating_sub(1)).len() > MAX_ROOM_BYTES {
+            return bad(&format!("room names are at most {MAX_ROOM_BYTES} bytes"));
+        }
+        let longest = self.bot_name(self.participants + 1);
+        if self.name.trim().is_empty() || signaling_token::check_identity(&longest).is_err() {
+            return bad(&format!(
+                "bot names must be printable and at most {} bytes ({longest:?} is not)",
+                signaling_token::MAX_IDENTITY_BYTES
+            ));
+        }
         if self.rooms == 0 || self.participants == 0 {
             return bad("rooms and participants must be at least 1");
         }
@@ -164,5 +202,50 @@ mod tests {
             .is_err()
         );
         assert!(Scenario::default().validate().is_ok());
+        for bad in [
+            Scenario {
+                room: Some(" ".into()),
+                ..Scenario::default()
+            },
+            Scenario {
+                room: Some("r".repeat(129)),
+                ..Scenario::default()
+            },
+            Scenario {
+                name: "b".repeat(63),
+                ..Scenario::default()
+            },
+            Scenario {
+                name: "bad\nname".into(),
+                ..Scenario::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rooms_and_bots_are_named_from_the_scenario() {
+        let s = Scenario::default();
+        assert_eq!(
+            (s.room_name(0), s.bot_name(3)),
+            ("load-0".into(), "bot-3".into())
+        );
+        let meeting = Scenario {
+            room: Some("standup".into()),
+            name: "probe".into(),
+            ..Scenario::default()
+        };
+        assert_eq!(
+            meeting.room_name(0),
+            "standup",
+            "one named room is that room"
+        );
+        assert_eq!(meeting.bot_name(0), "probe-0");
+        let several = Scenario {
+            rooms: 2,
+            ..meeting
+        };
+        assert_eq!(several.room_name(1), "standup-1");
     }
 }

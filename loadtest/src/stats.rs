@@ -24,6 +24,8 @@ pub fn record(h: &mut Histogram<u64>, d: Duration) {
 pub struct BotStats {
     pub frames_sent: u64,
     pub frames_received: u64,
+    /// Video frames reassembled from their packets (each then taken as `frames_received` is).
+    pub video_frames_received: u64,
     /// Of those, frames decrypted and checked (the rest were counted by their header).
     pub frames_verified: u64,
     /// RTP packets the bot's connection delivered (media only, retransmissions included).
@@ -60,6 +62,7 @@ impl Default for BotStats {
         BotStats {
             frames_sent: 0,
             frames_received: 0,
+            video_frames_received: 0,
             frames_verified: 0,
             packets_received: 0,
             frames_lost: 0,

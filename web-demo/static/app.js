@@ -314,8 +314,7 @@ function onevent(e) {
       note(`Could not follow the group at epoch ${e.epoch} (${e.reason}); asked to be added again.`);
       break;
     case "removed":
-      status("You were removed from the group.");
-      leave();
+      leave("You were removed from the meeting's group.");
       break;
     case "participant_left":
       dropTile(e.participant_id);
@@ -340,8 +339,7 @@ function onevent(e) {
       status(`Encryption: ${e.message}`);
       break;
     case "stop":
-      status(`Disconnected: ${e.reason}`);
-      leave();
+      leave(`Disconnected: ${e.reason}.`);
       break;
   }
 }
@@ -359,15 +357,39 @@ function ontrack(streamId, track) {
 
 // ---- join and leave ----
 
+const MAX_NAME_BYTES = 64; // the server's limit (signaling-token's MAX_IDENTITY_BYTES)
+const MAX_ROOM_BYTES = 128;
+const bytes = (text) => new TextEncoder().encode(text).length;
+
+/** What is wrong with a room and name as typed (already trimmed), or null. */
+function checkJoin(room, name) {
+  if (!room) return "Enter the room's name.";
+  if (bytes(room) > MAX_ROOM_BYTES) return `The room's name is ${bytes(room)} bytes long; at most ${MAX_ROOM_BYTES} are allowed.`;
+  if (!name) return "Enter your name: the others see it next to your video.";
+  if (bytes(name) > MAX_NAME_BYTES) {
+    return `Your name is ${bytes(name)} bytes long; at most ${MAX_NAME_BYTES} are allowed (letters beyond English and emoji take 2 to 4 bytes each).`;
+  }
+  if (/[\p{Cc}\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u.test(name)) {
+    return "Your name holds invisible or control characters: type it again.";
+  }
+  return null;
+}
+
 async function token(room, identity) {
   const fromUrl = new URLSearchParams(location.search).get("token");
   if (fromUrl) return fromUrl;
   const r = await fetch(`/dev/token?room=${encodeURIComponent(room)}&identity=${encodeURIComponent(identity)}`);
-  if (!r.ok) throw new Error("this server hands out no tokens here: open the link your organiser sent (…?token=…)");
+  if (r.status === 404) {
+    throw new Error("This server hands out no tokens here: open the link your organiser sent (…?token=…).");
+  }
+  if (!r.ok) throw new Error(`The server refused: ${(await r.text()) || r.statusText}.`);
   return (await r.json()).token;
 }
 
 async function join(room, name) {
+  const wrong = checkJoin(room, name);
+  if (wrong) return status(wrong, "lobby-status");
+  localStorage.setItem(NAME_KEY, name);
   view.joinClickedAt = now();
   $("join").disabled = true;
   status("Joining…", "lobby-status");
@@ -407,9 +429,11 @@ async function join(room, name) {
         signaling?.send({ type: "media_stats", decrypt_failures: failing });
       }
     }, 5000);
+    status("", "lobby-status");
     $("lobby").hidden = true;
     $("meeting").hidden = false;
     $("room-title").textContent = `Room ${room}`;
+    $("room-title").title = room;
     const me = tile(view.me);
     local.getTracks().forEach((tr) => me.stream.addTrack(tr));
     for (const e of early.splice(0)) onevent(e);
@@ -417,14 +441,14 @@ async function join(room, name) {
     history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
     selfTest().catch((e) => ($("selftest").textContent = `SFrame self-test could not run: ${e}`));
   } catch (e) {
-    status(String(e.message ?? e), "lobby-status");
-    leave(false);
+    leave(String(e.message ?? e));
   } finally {
     $("join").disabled = false;
   }
 }
 
-function leave(showLobby = true) {
+/** Leaves the meeting and shows the lobby with `why` (or nothing, for a leave by choice). */
+function leave(why = "") {
   clearInterval(view.reporter);
   signaling?.leave();
   media?.close();
@@ -434,10 +458,10 @@ function leave(showLobby = true) {
   early = [];
   Object.assign(view, { epoch: null, safety: [], roster: [], stats: null, speaker: null, mayShare: true, log: [] });
   renderAlerts();
-  if (showLobby) {
-    $("meeting").hidden = true;
-    $("lobby").hidden = false;
-  }
+  status("");
+  status(why, "lobby-status");
+  $("meeting").hidden = true;
+  $("lobby").hidden = false;
 }
 
 // ---- controls ----
@@ -477,7 +501,9 @@ $("join-form").onsubmit = (e) => {
   join($("room").value.trim(), $("name").value.trim());
 };
 
+const NAME_KEY = "e2ee.name"; // the name last joined with, offered again
 $("room").value = new URLSearchParams(location.search).get("room") ?? "";
+$("name").value = localStorage.getItem(NAME_KEY) ?? "";
 
 // ---- SFrame self-test: the RFC 9605 vectors through the worker's own code ----
 

@@ -5,6 +5,27 @@ import init, { Meeting } from "./pkg/web_demo_wasm.js";
 
 export { Meeting };
 
+/** Why the server refused a join, in words for the person at the page. */
+const REFUSALS = {
+  token_expired: "Your invitation has expired: ask the organiser for a new link.",
+  invalid_token: "This link's token is not valid on this server: ask the organiser for a new link.",
+  wrong_room: "This link is for another room: open the link as it was sent to you.",
+  room_full: "This room is full: try again when someone has left.",
+  publish_not_allowed: "Your invitation does not allow you to send audio or video here.",
+  too_many_connections: "Too many connections from your address: close other meeting tabs and try again.",
+  rate_limited: "The server asks you to slow down: try again in a moment.",
+  unsupported_version: "This page is older than the server: reload it.",
+  shutting_down: "The server is shutting down: try again in a moment.",
+};
+
+/** A join refused with `code` (the server's error code) and the server's own `message`. */
+export class Refused extends Error {
+  constructor(code, message) {
+    super(REFUSALS[code] ?? `The server refused: ${message} (${code}).`);
+    this.code = code;
+  }
+}
+
 const PROTOCOL_VERSION = 2;
 let wasmReady = null;
 
@@ -28,7 +49,7 @@ export class Signaling {
       ws.onclose = (e) => reject(new Error(`the server closed the connection ${e.reason || ""}`));
       ws.onmessage = ({ data }) => {
         const message = JSON.parse(data);
-        if (message.type === "error") return reject(new Error(`${message.code}: ${message.message}`));
+        if (message.type === "error") return reject(new Refused(message.code, message.message));
         if (message.type !== "joined") return reject(new Error(`unexpected ${message.type}`));
         s.meeting = new Meeting(data, deviceKey, trust, performance.timeOrigin);
         s.joined = message;

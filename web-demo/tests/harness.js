@@ -6,6 +6,7 @@ import { connect as connectTcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { connect as connectTls } from "node:tls";
 import { join, resolve } from "node:path";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -103,11 +104,43 @@ export async function startHostile({ sfu, secret }) {
   return proxy;
 }
 
+/** Bots of the loadtest binary joining `room` at `url` as `name`-0, `name`-1, ... for
+ * `duration` (e.g. "12s"); resolves with the loadtest's JSON report once they have left. */
+export async function runBots({ url, room, name = "bot", participants = 1, duration = "12s" }) {
+  const report = join(mkdtempSync(join(tmpdir(), "bots-")), "report.json");
+  const child = spawn(join(BIN, "loadtest"), [
+    "--url", url, "--room", room, "--name", name, "--participants", String(participants),
+    "--no-late-joiner", "--duration", duration, "--quiet", "--json", report,
+  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "error" } });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const code = await new Promise((ok) => child.on("exit", ok));
+  if (code !== 0) throw new Error(`loadtest exited (${code}): ${out}`);
+  return { ...JSON.parse(readFileSync(report, "utf8")), table: out };
+}
+
 /** One browser for all participants (Playwright gives it a fresh profile); each participant
  * is its own context (own storage). */
 export async function startBrowser() {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   return { browser, close: () => browser.close() };
+}
+
+/** The sfu (started with `options`, as `startSfu` takes them) and one browser, shared by the
+ * tests of a file: started before the first, stopped after the last; read as `env.sfu` and
+ * `env.browser` once the tests run. */
+export function sfuAndBrowser(options) {
+  const env = {};
+  before(async () => {
+    env.sfu = await startSfu(options);
+    ({ browser: env.browser, close: env.close } = await startBrowser());
+  });
+  after(async () => {
+    await env.close?.();
+    env.sfu?.stop();
+  });
+  return env;
 }
 
 /** A free TCP port on loopback (for a server started next). */

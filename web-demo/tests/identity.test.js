@@ -2,31 +2,21 @@
 // a page that reloads comes back as the same device (same fingerprint) and others do not flag
 // it; another browser profile under the same name is a new device, and a verified person on a
 // new device is a loud warning.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { newContext, participant, startBrowser, startSfu, until } from "./harness.js";
+import { newContext, participant, until, sfuAndBrowser } from "./harness.js";
 
-let sfu, browser, closeBrowser;
-
-before(async () => {
-  sfu = await startSfu();
-  ({ browser, close: closeBrowser } = await startBrowser());
-});
-
-after(async () => {
-  await closeBrowser?.();
-  sfu?.stop();
-});
+const env = sfuAndBrowser();
 
 const own = (s) => s.members.find((m) => m.device === "this_device");
 const named = (s, name) => s.members.filter((m) => m.identity === name);
 
 test("a reloaded page is the same device; another profile under the same name is flagged", async (t) => {
-  const profileA = await newContext(browser, sfu.url);
-  const profileB = await newContext(browser, sfu.url);
+  const profileA = await newContext(env.browser, env.sfu.url);
+  const profileB = await newContext(env.browser, env.sfu.url);
   t.after(() => Promise.all([profileA, profileB].map((c) => c.close().catch(() => {}))));
-  const alice = await participant(browser, sfu.url, "devices", "alice", { context: profileA });
-  const bob = await participant(browser, sfu.url, "devices", "bob", { context: profileB });
+  const alice = await participant(env.browser, env.sfu.url, "devices", "alice", { context: profileA });
+  const bob = await participant(env.browser, env.sfu.url, "devices", "bob", { context: profileB });
   const first = await until("two members", async () => {
     const x = await alice.snapshot();
     return x.members.length === 2 && own(x) && x;
@@ -63,9 +53,9 @@ test("a reloaded page is the same device; another profile under the same name is
     named(await bob.snapshot(), "alice")[0]?.device === "verified");
 
   // Someone in another profile joins as "alice": a new device, and a verified one changed.
-  const profileC = await newContext(browser, sfu.url);
+  const profileC = await newContext(env.browser, env.sfu.url);
   t.after(() => profileC.close().catch(() => {}));
-  await participant(browser, sfu.url, "devices", "alice", { context: profileC });
+  await participant(env.browser, env.sfu.url, "devices", "alice", { context: profileC });
   const flagged = await until("bob flagging the second alice", async () => {
     const x = await bob.snapshot();
     return named(x, "alice").length === 2 && x;

@@ -1,23 +1,13 @@
 // Browser meetings end to end: real chromium pages (fake camera and microphone) join rooms on
 // the sfu binary; MLS runs in wasm, SFrame in the page's worker. Screenshots go to
 // web-demo/tests/output/. Measurements are printed as `MEASURE {json}` lines.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, participant, seesPlaying, startBrowser, startSfu, until } from "./harness.js";
+import { ROOT, participant, seesPlaying, until, sfuAndBrowser } from "./harness.js";
 
-let sfu, browser, closeBrowser;
-
-before(async () => {
-  sfu = await startSfu();
-  ({ browser, close: closeBrowser } = await startBrowser());
-});
-
-after(async () => {
-  await closeBrowser?.();
-  sfu?.stop();
-});
+const env = sfuAndBrowser();
 
 const snapshots = (ps) => Promise.all(ps.map((p) => p.snapshot()));
 
@@ -49,8 +39,8 @@ function closing(t, ...ps) {
 test("two, then three participants see each other; a leaver advances the epoch", async (t) => {
   const [alice, bob] = closing(
     t,
-    await participant(browser, sfu.url, "standup", "alice"),
-    await participant(browser, sfu.url, "standup", "bob"),
+    await participant(env.browser, env.sfu.url, "standup", "alice"),
+    await participant(env.browser, env.sfu.url, "standup", "bob"),
   );
   await allSeeAll([alice, bob]);
   const [a] = await sameEpoch([alice, bob]);
@@ -81,7 +71,7 @@ test("two, then three participants see each other; a leaver advances the epoch",
   await until("alice's video to come back", () => seesPlaying(bob, ["alice"]));
 
   const keyframesBefore = (await alice.snapshot()).keyframes;
-  const [carol] = closing(t, await participant(browser, sfu.url, "standup", "carol"));
+  const [carol] = closing(t, await participant(env.browser, env.sfu.url, "standup", "carol"));
   await allSeeAll([alice, bob, carol]);
   // The sender asks its encoder for a key frame under the new key where the browser can
   // (RTCRtpScriptTransformer.generateKeyFrame); elsewhere the SFU's PLI for the new
@@ -119,8 +109,8 @@ test("two, then three participants see each other; a leaver advances the epoch",
 });
 
 test("with decryption switched off, a participant sees no video and counts the frames", async (t) => {
-  const [off] = closing(t, await participant(browser, sfu.url, "ciphertext", "eve", { decrypt: false }));
-  const [dave] = closing(t, await participant(browser, sfu.url, "ciphertext", "dave"));
+  const [off] = closing(t, await participant(env.browser, env.sfu.url, "ciphertext", "eve", { decrypt: false }));
+  const [dave] = closing(t, await participant(env.browser, env.sfu.url, "ciphertext", "dave"));
   // Dave decrypts eve's video, so media flows both ways ...
   await until("dave seeing eve", () => seesPlaying(dave, ["eve"]));
   // ... but what reaches eve is ciphertext: undecryptable, and her decoder shows nothing.
@@ -137,14 +127,14 @@ test("with decryption switched off, a participant sees no video and counts the f
   await off.screenshot("decryption-off-eve.png");
   // Eve's page reports the count (nothing else) and the operator sees it.
   await until("the failures in /metrics", async () => {
-    const text = await (await fetch(`${sfu.url}/metrics`)).text();
+    const text = await (await fetch(`${env.sfu.url}/metrics`)).text();
     const m = text.match(/^sfu_client_decrypt_failures_total (\d+)/m);
     return m && Number(m[1]) > 50;
   });
 });
 
 test("the RFC 9605 vectors pass through the worker's SFrame code; per-frame cost", async (t) => {
-  const [p] = closing(t, await participant(browser, sfu.url, "selftest", "vera"));
+  const [p] = closing(t, await participant(env.browser, env.sfu.url, "selftest", "vera"));
   await until("vera's media", async () => (await p.snapshot()).sent > 0);
   const vectors = readFileSync(join(ROOT, "media-crypto/tests/data/rfc9605.json"), "utf8");
   const r = await p.page.evaluate((text) => window.e2ee.selfTest(text), vectors);

@@ -12,6 +12,7 @@ mod publish;
 mod receive;
 mod state;
 pub mod synthetic;
+mod vp9;
 
 use crate::LoadError;
 use std::sync::{Arc, Mutex};

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rtc::rtp::Packet;
-use rtc::rtp::codec::vp9::Vp9Packet;
-use rtc::rtp::packetizer::Depacketizer;
 
 use super::state::{BotState, Check, Opened};
+use super::vp9;
 
 /// How long a frame may wait for its key.
 pub const KEY_WAIT: Duration = Duration::from_secs(1);
@@ -23,7 +22,6 @@ struct Incoming {
     publisher: Option<u64>,
     video: bool,
     check: Check,
-    vp9: Vp9Packet,
     assembling: Option<BytesMut>,
     next_seq: Option<u16>,
     /// Frames waiting for their key, with when they arrived.
@@ -78,7 +76,6 @@ impl Tracks {
                 publisher,
                 video,
                 check,
-                vp9: Vp9Packet::default(),
                 assembling: None,
                 next_seq: None,
                 pending: Vec::new(),
@@ -94,7 +91,9 @@ impl Tracks {
         };
         t.retry(state, now);
         let frame = if t.video {
-            t.reassemble(packet)
+            let frame = t.reassemble(packet);
+            state.stats.video_frames_received += u64::from(frame.is_some());
+            frame
         } else {
             Some(packet.payload)
         };
@@ -133,17 +132,17 @@ impl Incoming {
             self.assembling = None;
         }
         self.next_seq = Some(seq.wrapping_add(1));
-        let Ok(payload) = self.vp9.depacketize(&packet.payload) else {
+        let Ok(d) = vp9::descriptor(&packet.payload) else {
             self.assembling = None;
             return None;
         };
-        if self.vp9.b {
+        if d.begins {
             self.assembling = Some(BytesMut::new());
         }
         if let Some(buf) = self.assembling.as_mut() {
-            buf.extend_from_slice(&payload);
+            buf.extend_from_slice(&packet.payload[d.payload_start..]);
         }
-        if self.vp9.e || packet.header.marker {
+        if d.ends || packet.header.marker {
             return self.assembling.take().map(BytesMut::freeze);
         }
         None

@@ -1,0 +1,43 @@
+// Bots (the loadtest's E2EE participants) and browsers in one meeting: each decrypts every
+// frame of the other, so load figures in rooms with browsers count what really arrived.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { participant, runBots, seesPlaying, until, sfuAndBrowser } from "./harness.js";
+
+const env = sfuAndBrowser();
+
+test("a bot in a meeting with two browsers decrypts every frame they send, and they the bot's", async (t) => {
+  const pages = [
+    await participant(env.browser, env.sfu.url, "mixed", "alice"),
+    await participant(env.browser, env.sfu.url, "mixed", "bob"),
+  ];
+  t.after(() => Promise.all(pages.map((p) => p.context.close().catch(() => {}))));
+  const [alice, bob] = pages;
+  await until("alice and bob seeing each other", async () =>
+    (await seesPlaying(alice, ["bob"])) && (await seesPlaying(bob, ["alice"])));
+
+  const bots = runBots({ url: env.sfu.url, room: "mixed", name: "probe", duration: "15s" });
+  await until("both pages playing the bot's video", async () =>
+    (await seesPlaying(alice, ["probe-0"])) && (await seesPlaying(bob, ["probe-0"])));
+  const report = await bots;
+  console.log(`MEASURE ${JSON.stringify({
+    bot_among_browsers: {
+      frames_received: report.frames_received, frames_lost: report.frames_lost,
+      loss_percent: report.loss_percent, video_frames_received: report.video_frames_received,
+    },
+  })}`);
+
+  // Two browsers send Opus at 50 frames/s and VP9 (Chromium's flexible mode) for 15 s.
+  assert.ok(report.frames_verified > 1000, `the bot decrypted ${report.frames_verified} frames`);
+  assert.equal(report.frames_verified, report.frames_received, "every frame decrypted and checked");
+  assert.equal(report.decrypt_failures, 0, JSON.stringify(report.decrypt_failure_kinds));
+  // A sender's audio and video share its SFrame counter: a lost video frame is a gap too.
+  assert.ok(report.loss_percent < 1, `${report.loss_percent}% of the browsers' frames lost:\n${report.table}`);
+  assert.ok(report.video_frames_received > 200, `the browsers' video reached the bot (${report.video_frames_received} frames)`);
+
+  for (const p of pages) {
+    const bot = (await p.snapshot()).senders.find((s) => s.identity === "probe-0");
+    assert.ok(bot && bot.decrypted > 200, `${p.name} decrypted the bot's frames: ${JSON.stringify(bot)}`);
+    assert.equal(bot.failed, 0, `${p.name}: no frame of the bot fails`);
+  }
+});

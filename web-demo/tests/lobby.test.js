@@ -1,0 +1,72 @@
+// The lobby: what it says when a join cannot go ahead, and what it remembers.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { newContext, participant, seesPlaying, until, sfuAndBrowser } from "./harness.js";
+
+const env = sfuAndBrowser();
+
+const lobbyStatus = (page) => page.textContent("#lobby-status");
+
+test("names the server would refuse are explained before asking it, and the name is remembered", async (t) => {
+  const context = await newContext(env.browser, env.sfu.url);
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const asked = [];
+  page.on("request", (r) => r.url().includes("/dev/token") && asked.push(r.url()));
+  await page.goto(`${env.sfu.url}/?room=lobby`);
+
+  await page.fill("#name", "   ");
+  await page.click("#join");
+  assert.match(await lobbyStatus(page), /Enter your name/);
+
+  // 60 accented letters pass the input's limit (it counts UTF-16 units) but are 120 bytes.
+  await page.fill("#name", "é".repeat(60));
+  await page.click("#join");
+  assert.match(await lobbyStatus(page), /120 bytes long; at most 64/);
+  assert.deepEqual(asked, [], "nothing was sent for a name the server refuses");
+
+  // A name it takes: the meeting opens, the lobby's "Joining…" is gone once left.
+  await page.fill("#name", "Zoë 🙂");
+  await page.click("#join");
+  await page.waitForSelector("#meeting:not([hidden])");
+  assert.equal(await lobbyStatus(page), "");
+  await page.click("#leave");
+  await page.waitForSelector("#lobby:not([hidden])");
+  assert.equal(await lobbyStatus(page), "", "no stale status after a leave");
+
+  await page.reload();
+  assert.equal(await page.inputValue("#name"), "Zoë 🙂", "the name is offered again");
+});
+
+test("a join the server refuses says why in words", async (t) => {
+  const context = await newContext(env.browser, env.sfu.url);
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(`${env.sfu.url}/?room=lobby&token=not-a-token`);
+  await page.fill("#name", "mallory");
+  await page.click("#join");
+  await until("the refusal", async () => /not valid on this server/.test(await lobbyStatus(page)));
+  assert.ok(await page.isVisible("#lobby"), "back in the lobby");
+});
+
+test("long names wrap or ellipsize instead of pushing the page apart", async (t) => {
+  const long = "w".repeat(64);
+  const [a, b] = [
+    await participant(env.browser, env.sfu.url, "names", long),
+    await participant(env.browser, env.sfu.url, "names", "bea"),
+  ];
+  t.after(() => Promise.all([a, b].map((p) => p.context.close().catch(() => {}))));
+  await until("bea seeing the long name", () => seesPlaying(b, [long]));
+  const fits = await b.page.evaluate(() => {
+    const panel = document.getElementById("e2ee");
+    const roster = document.getElementById("roster");
+    const label = [...document.querySelectorAll(".tile .label")].find((l) => l.textContent.startsWith("www"));
+    return {
+      roster: roster.scrollWidth <= panel.clientWidth,
+      page: document.documentElement.scrollWidth <= window.innerWidth,
+      label: label.getBoundingClientRect().width <= label.parentElement.getBoundingClientRect().width,
+    };
+  });
+  assert.deepEqual(fits, { roster: true, page: true, label: true });
+  await b.screenshot("long-name-bea.png");
+});
