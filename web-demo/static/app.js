@@ -7,7 +7,7 @@
 // named by the member whose key opens its frames; a member nobody announced, a second member
 // with one name, a known name on a new device, and media the server labelled as someone else's
 // are each shown as an alert.
-import { Meeting, Signaling, loadWasm } from "./signaling.js";
+import { Meeting, Refused, Signaling, loadWasm } from "./signaling.js";
 import { Media } from "./media.js";
 import { deviceKey, loadTrust, saveTrust } from "./device.js";
 import { deriveSframeKey } from "./pkg/web_demo_wasm.js";
@@ -33,6 +33,7 @@ const view = {
   log: [], // what this member refused or noticed, newest last
   joinClickedAt: null,
   selftest: null,
+  reconnects: [], // { why, ms, attempts } of each reconnect of this meeting
 };
 
 function status(text, where = "meeting-status") {
@@ -339,7 +340,7 @@ function onevent(e) {
       status(`Encryption: ${e.message}`);
       break;
     case "stop":
-      leave(`Disconnected: ${e.reason}.`);
+      reconnect(e.reason);
       break;
   }
 }
@@ -386,6 +387,9 @@ async function token(room, identity) {
   return (await r.json()).token;
 }
 
+/** The meeting this page is in (null in the lobby): what a reconnect needs again. */
+let meeting = null; // { room, name, token (from the link, or null), generation, reconnecting }
+
 async function join(room, name) {
   const wrong = checkJoin(room, name);
   if (wrong) return status(wrong, "lobby-status");
@@ -393,51 +397,11 @@ async function join(room, name) {
   view.joinClickedAt = now();
   $("join").disabled = true;
   status("Joining…", "lobby-status");
+  const fromLink = new URLSearchParams(location.search).get("token");
+  meeting = { room, name, token: fromLink, generation: 0, reconnecting: null };
   try {
-    const t = await token(room, name);
-    await loadWasm();
-    const device = await deviceKey(() => Meeting.newDeviceKey());
-    const trust = await loadTrust();
     local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-    signaling = await Signaling.join({ room, token: t, onevent, deviceKey: device.key, trust });
-    view.me = signaling.joined.participant_id;
-    view.deviceSlot = device.slot;
-    const iceServers = (signaling.joined.ice_servers ?? []).map((s) => ({
-      urls: s.urls, username: s.username, credential: s.credential,
-    }));
-    const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
-    media = new Media({
-      signaling, iceServers, relayOnly, local, ontrack,
-      onstate: (s) => {
-        if (s === "failed") status("The media connection failed.");
-        if (s === "connected") showPath();
-      },
-    });
-    media.e2ee.onstats = ({ stats, timing }) => {
-      view.stats = stats;
-      view.timing = timing;
-      renderPanel();
-      renderTiles();
-    };
-    // Counts only, for the operator's metrics: how many received frames failed here.
-    let reported = 0;
-    view.reporter = setInterval(() => {
-      const failing = Object.values(view.stats?.perLeaf ?? {})
-        .reduce((n, s) => n + s.failed + s.noKey, view.stats?.unknownKid ?? 0);
-      if (failing !== reported) {
-        reported = failing;
-        signaling?.send({ type: "media_stats", decrypt_failures: failing });
-      }
-    }, 5000);
-    status("", "lobby-status");
-    $("lobby").hidden = true;
-    $("meeting").hidden = false;
-    $("room-title").textContent = `Room ${room}`;
-    $("room-title").title = room;
-    const me = tile(view.me);
-    local.getTracks().forEach((tr) => me.stream.addTrack(tr));
-    for (const e of early.splice(0)) onevent(e);
-    await media.offer();
+    await connect();
     history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
     selfTest().catch((e) => ($("selftest").textContent = `SFrame self-test could not run: ${e}`));
   } catch (e) {
@@ -447,17 +411,133 @@ async function join(room, name) {
   }
 }
 
-/** Leaves the meeting and shows the lobby with `why` (or nothing, for a leave by choice). */
-function leave(why = "") {
+/** Joins the room (again, after a reconnect) with this device's identity and the tracks
+ * already captured: signaling, the MLS group (the server adds us anew), the PeerConnection. */
+async function connect() {
+  const m = meeting;
+  const generation = ++m.generation;
+  // Events of an earlier connection (still in flight when it was dropped) are not this one's.
+  const current = (e) => meeting === m && m.generation === generation && onevent(e);
+  const t = m.token ?? await token(m.room, m.name);
+  await loadWasm();
+  const device = await deviceKey(() => Meeting.newDeviceKey());
+  const trust = await loadTrust();
+  const joined = await Signaling.join({ room: m.room, token: t, onevent: current, deviceKey: device.key, trust });
+  if (meeting !== m || m.generation !== generation) {
+    joined.leave(); // left, or another attempt won, while this one was joining
+    return;
+  }
+  signaling = joined;
+  view.me = signaling.joined.participant_id;
+  view.deviceSlot = device.slot;
+  const iceServers = (signaling.joined.ice_servers ?? []).map((s) => ({
+    urls: s.urls, username: s.username, credential: s.credential,
+  }));
+  const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
+  media = new Media({
+    signaling, iceServers, relayOnly, local, ontrack,
+    onstate: (s) => {
+      if (meeting !== m || m.generation !== generation) return;
+      if (s === "failed") reconnect("the media connection failed");
+      if (s === "connected") showPath();
+    },
+  });
+  media.e2ee.onstats = ({ stats, timing }) => {
+    view.stats = stats;
+    view.timing = timing;
+    renderPanel();
+    renderTiles();
+  };
+  // Counts only, for the operator's metrics: how many received frames failed here.
+  let reported = 0;
+  view.reporter = setInterval(() => {
+    const failing = Object.values(view.stats?.perLeaf ?? {})
+      .reduce((n, s) => n + s.failed + s.noKey, view.stats?.unknownKid ?? 0);
+    if (failing !== reported) {
+      reported = failing;
+      signaling?.send({ type: "media_stats", decrypt_failures: failing });
+    }
+  }, 5000);
+  status("", "lobby-status");
+  $("lobby").hidden = true;
+  $("meeting").hidden = false;
+  $("room-title").textContent = `Room ${m.room}`;
+  $("room-title").title = m.room;
+  const me = tile(view.me);
+  local.getTracks().forEach((tr) => me.stream.addTrack(tr));
+  for (const e of early.splice(0)) onevent(e);
+  await media.offer();
+}
+
+/** Ends this page's connection (signaling, MLS state, media) but not the meeting: the
+ * captured tracks stay. */
+function disconnect() {
   clearInterval(view.reporter);
   signaling?.leave();
   media?.close();
-  local?.getTracks().forEach((t) => t.stop());
   for (const pid of [...view.tiles.keys()]) dropTile(pid);
-  signaling = media = local = null;
+  signaling = media = null;
   early = [];
-  Object.assign(view, { epoch: null, safety: [], roster: [], stats: null, speaker: null, mayShare: true, log: [] });
+  Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, mayShare: true, log: [] });
   renderAlerts();
+  renderPanel();
+}
+
+/** Refusals a retry cannot change: the meeting ends with their reason. */
+const FINAL = new Set(["token_expired", "invalid_token", "wrong_room", "publish_not_allowed", "unsupported_version", "room_full"]);
+/** How long to wait before retry `n` (from 0): 0.25 s doubling to 2 s for the first ten
+ * (a network back within seconds is rejoined within about one), then 8 s; with jitter, so
+ * that a room does not come back all at once. */
+const backoff = (n) => (n < 10 ? Math.min(2000, 250 * 2 ** n) : 8000) * (0.75 + Math.random() / 2);
+/** How long to keep trying before giving up. */
+const RECONNECT_FOR_MS = 120000;
+
+/** The connection dropped (`why`): the meeting stays on screen as "reconnecting…" while this
+ * page joins again, with backoff, until it is back, refused for good, or left. */
+async function reconnect(why) {
+  const m = meeting;
+  if (!m || m.reconnecting) return;
+  m.reconnecting = { since: now(), why };
+  disconnect();
+  showReconnecting(`Reconnecting… (${why})`);
+  for (let attempt = 0; meeting === m; attempt++) {
+    if (now() - m.reconnecting.since > RECONNECT_FOR_MS) {
+      leave(`Lost the connection to the meeting (${why}), and could not reconnect for ${RECONNECT_FOR_MS / 1000} s.`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, backoff(attempt)));
+    if (meeting !== m) return;
+    try {
+      await connect();
+      if (meeting !== m) return;
+      view.reconnects.push({ why, ms: now() - m.reconnecting.since, attempts: attempt + 1 });
+      m.reconnecting = null;
+      showReconnecting(null);
+      note(`Reconnected after ${why}: the group is new, so compare the safety number again.`);
+      return;
+    } catch (e) {
+      if (e instanceof Refused && FINAL.has(e.code)) {
+        leave(e.message);
+        return;
+      }
+      disconnect();
+      showReconnecting(`Reconnecting… (${why}; attempt ${attempt + 1}: ${e.message ?? e})`);
+    }
+  }
+}
+
+function showReconnecting(text) {
+  $("reconnecting").hidden = !text;
+  $("reconnecting").textContent = text ?? "";
+}
+
+/** Leaves the meeting and shows the lobby with `why` (or nothing, for a leave by choice). */
+function leave(why = "") {
+  disconnect();
+  meeting = null;
+  showReconnecting(null);
+  local?.getTracks().forEach((t) => t.stop());
+  local = null;
   status("");
   status(why, "lobby-status");
   $("meeting").hidden = true;
@@ -584,6 +664,8 @@ window.e2ee = {
     withheld: view.stats?.withheld ?? 0,
     keyframes: view.stats?.keyframes ?? 0,
     keyframeError: view.stats?.keyframeError,
+    reconnecting: meeting?.reconnecting?.why ?? null,
+    reconnects: view.reconnects,
   }),
   selfTest: (text) => runSelfTest(parseVectors(text)),
   bench: (sizes, n) => media.e2ee.call("bench", { sizes, n }),

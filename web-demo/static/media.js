@@ -43,12 +43,15 @@ export class Media {
       ontrack(e.streams[0]?.id ?? "", e.track);
     };
     this.pc.onconnectionstatechange = () => onstate(this.pc.connectionState);
-    for (const track of local.getTracks()) {
+    // One sender per kind, even for a kind with no track now (the camera is off when a
+    // reconnect makes this connection): replaceVideo fills it later.
+    for (const kind of ["audio", "video"]) {
+      const track = local.getTracks().find((tr) => tr.kind === kind) ?? kind;
       const t = this.pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
-      if (track.kind === "video") t.setCodecPreferences(vp9Only("video"));
-      this.e2ee.attach(t.sender, "send", track.kind);
-      if (track.kind === "video") this.videoSender = t.sender;
-      if (track.kind === "audio") this.audioSender = t.sender;
+      if (kind === "video") t.setCodecPreferences(vp9Only("video"));
+      this.e2ee.attach(t.sender, "send", kind);
+      if (kind === "video") this.videoSender = t.sender;
+      if (kind === "audio") this.audioSender = t.sender;
     }
   }
 

@@ -45,12 +45,17 @@ export class Signaling {
     const s = new Signaling(ws, onevent);
     return new Promise((resolve, reject) => {
       ws.onopen = () => ws.send(JSON.stringify({ type: "join", protocol: PROTOCOL_VERSION, room, token }));
-      ws.onerror = () => reject(new Error("cannot reach the server"));
-      ws.onclose = (e) => reject(new Error(`the server closed the connection ${e.reason || ""}`));
+      const fail = (e) => {
+        ws.onclose = ws.onmessage = null;
+        ws.close();
+        reject(e);
+      };
+      ws.onerror = () => fail(new Error("cannot reach the server"));
+      ws.onclose = (e) => fail(new Error(`the server closed the connection ${e.reason || ""}`));
       ws.onmessage = ({ data }) => {
         const message = JSON.parse(data);
-        if (message.type === "error") return reject(new Refused(message.code, message.message));
-        if (message.type !== "joined") return reject(new Error(`unexpected ${message.type}`));
+        if (message.type === "error") return fail(new Refused(message.code, message.message));
+        if (message.type !== "joined") return fail(new Error(`unexpected ${message.type}`));
         s.meeting = new Meeting(data, deviceKey, trust, performance.timeOrigin);
         s.joined = message;
         ws.onmessage = ({ data }) => s.receive(data);

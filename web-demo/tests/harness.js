@@ -72,18 +72,24 @@ async function startServer(what, bin, args, ready) {
     });
     child.on("exit", (code) => fail(new Error(`${what} exited (${code}): ${log}`)));
   });
-  return { url, pid: child.pid, log: () => log, stop: () => child.kill("SIGINT") };
+  const exited = new Promise((ok) => child.on("exit", ok));
+  /** SIGINT (a graceful shutdown); resolves with the exit code once it has exited. */
+  const stop = () => {
+    child.kill("SIGINT");
+    return exited;
+  };
+  return { url, pid: child.pid, log: () => log, stop };
 }
 
-/** Starts the sfu (built by cargo, path in SFU_BIN) on a free port: in dev mode, or with
+/** Starts the sfu (built by cargo, path in SFU_BIN) on `port` (0: a free one): in dev mode, or with
  * `secret` as its token secret; with `tls` ({cert, key}) it serves HTTPS/WSS itself; `args`
  * are further flags. */
-export async function startSfu({ tls, secret, args = [] } = {}) {
+export async function startSfu({ tls, secret, port = 0, args = [] } = {}) {
   const bin = process.env.SFU_BIN ?? join(BIN, "sfu");
   const tlsArgs = tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : [];
   const mode = secret ? ["--token-secret", secret] : ["--dev"];
   return startServer("sfu", bin, [
-    ...mode, "--listen", "127.0.0.1:0", "--demo-dir", join(ROOT, "web-demo/static"),
+    ...mode, "--listen", `127.0.0.1:${port}`, "--demo-dir", join(ROOT, "web-demo/static"),
     "--udp-port-min", "0", "--udp-port-max", "0", ...tlsArgs, ...args,
   ], /sfu listening on (https?:\/\/\S+)/);
 }
@@ -141,6 +147,39 @@ export function sfuAndBrowser(options) {
     env.sfu?.stop();
   });
   return env;
+}
+
+/** A TCP relay on loopback in front of `url` (the sfu's http://host:port) whose `cut(ms)`
+ * drops every connection through it and refuses new ones for `ms`, as a network that goes
+ * away and comes back does to a page's signaling connection. */
+export async function startCuttable(url) {
+  const { hostname, port } = new URL(url);
+  const open = new Set();
+  let downUntil = 0;
+  const server = createServer((client) => {
+    if (Date.now() < downUntil) return client.destroy();
+    const upstream = connectTcp(Number(port), hostname);
+    open.add(client).add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on("error", close).on("close", close);
+    upstream.on("error", close).on("close", close);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    cut: async (ms) => {
+      downUntil = Date.now() + ms;
+      for (const s of open) s.destroy();
+      await new Promise((r) => setTimeout(r, ms));
+    },
+    stop: () => server.close(),
+  };
 }
 
 /** A free TCP port on loopback (for a server started next). */
@@ -295,6 +334,31 @@ export async function until(what, check, ms = 60000) {
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Every participant's snapshot. */
+export const snapshots = (ps) => Promise.all(ps.map((p) => p.snapshot()));
+
+/** Until every one of `ps` plays everyone else's video. */
+export async function allSeeAll(ps) {
+  await until(`${ps.map((p) => p.name).join(", ")} seeing each other`, async () => {
+    const ok = await Promise.all(
+      ps.map((p) => seesPlaying(p, ps.filter((o) => o !== p).map((o) => o.name))),
+    );
+    return ok.every(Boolean);
+  });
+}
+
+/** Until all of `ps` are in one epoch with one safety number and everyone in the roster;
+ * resolves with their snapshots. */
+export async function sameEpoch(ps) {
+  return until("one epoch and safety number", async () => {
+    const s = await snapshots(ps);
+    const same = s.every(
+      (x) => x.epoch !== null && x.epoch === s[0].epoch && x.safetyNumber === s[0].safetyNumber,
+    );
+    return same && s[0].roster.length === ps.length && s;
+  });
 }
 
 /** True when `p` shows every one of `others` with video frames advancing and a size. */

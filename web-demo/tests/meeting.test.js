@@ -5,30 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, participant, seesPlaying, until, sfuAndBrowser } from "./harness.js";
+import { ROOT, allSeeAll, participant, sameEpoch, seesPlaying, snapshots, until, sfuAndBrowser } from "./harness.js";
 
 const env = sfuAndBrowser();
-
-const snapshots = (ps) => Promise.all(ps.map((p) => p.snapshot()));
-
-async function allSeeAll(ps) {
-  await until(`${ps.map((p) => p.name).join(", ")} seeing each other`, async () => {
-    const ok = await Promise.all(
-      ps.map((p) => seesPlaying(p, ps.filter((o) => o !== p).map((o) => o.name))),
-    );
-    return ok.every(Boolean);
-  });
-}
-
-async function sameEpoch(ps) {
-  return until("one epoch and safety number", async () => {
-    const s = await snapshots(ps);
-    const same = s.every(
-      (x) => x.epoch !== null && x.epoch === s[0].epoch && x.safetyNumber === s[0].safetyNumber,
-    );
-    return same && s[0].roster.length === ps.length && s;
-  });
-}
 
 /** Closes the participants' pages when the test ends, passed or not. */
 function closing(t, ...ps) {

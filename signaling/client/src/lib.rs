@@ -7,6 +7,8 @@
 mod driver;
 mod error;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use media_crypto::mls::SessionConfig;
@@ -15,6 +17,7 @@ use tokio::sync::mpsc;
 
 pub use error::ClientError;
 pub use signaling_participant::{Event, LeafProblem, LeafWarning};
+pub use signaling_protocol::ErrorCode;
 
 /// Where and how to join.
 #[derive(Debug, Clone)]
@@ -30,8 +33,48 @@ pub struct ClientConfig {
     /// How long to wait for the server to accept the join (default 10 s).
     pub join_timeout: Duration,
     /// This device's signature key, as [`media_crypto::mls::DeviceKey::to_bytes`] stored it
-    /// (default: a fresh one for each connection).
+    /// (default: a fresh one for each client, kept across its reconnects).
     pub device_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// Join again by itself when the connection drops (default: off, the client closes).
+    pub reconnect: Option<Reconnect>,
+}
+
+/// How a client joins again after its connection drops: the server restarted, the network
+/// went away, the server said goodbye. Not after [`Client::leave`], a removal from the group,
+/// or a refusal no retry changes (an expired or invalid token, a full room).
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    /// The wait before the first attempt, doubled after each failed one ...
+    pub first_delay: Duration,
+    /// ... up to this.
+    pub max_delay: Duration,
+    /// Give up (and close) when not back within this long.
+    pub give_up_after: Duration,
+}
+
+impl Default for Reconnect {
+    /// 250 ms doubling to 2 s, for 2 minutes: a network back within seconds is rejoined
+    /// within about one.
+    fn default() -> Self {
+        Reconnect {
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(2),
+            give_up_after: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Reconnect {
+    /// The wait before attempt `attempt` (from 1), with ±25% jitter so that a room does not
+    /// come back all at once.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .first_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        doubled
+            .min(self.max_delay)
+            .mul_f64(0.75 + rand::random::<f64>() / 2.0)
+    }
 }
 
 impl ClientConfig {
@@ -44,6 +87,7 @@ impl ClientConfig {
             session: SessionConfig::default(),
             join_timeout: Duration::from_secs(10),
             device_key: None,
+            reconnect: None,
         }
     }
 }
@@ -51,7 +95,8 @@ impl ClientConfig {
 /// A connected participant.
 #[derive(Debug)]
 pub struct Client {
-    participant_id: signaling_protocol::ParticipantId,
+    /// This participant's id now (a reconnect makes a new one).
+    participant_id: Arc<AtomicU64>,
     ice_servers: Vec<signaling_protocol::IceServer>,
     commands: mpsc::UnboundedSender<driver::Command>,
     events: mpsc::UnboundedReceiver<Event>,
@@ -64,9 +109,9 @@ impl Client {
         driver::connect(config).await
     }
 
-    /// This participant's id in the room.
+    /// This participant's id in the room (since the last [`Event::Reconnected`], if any).
     pub fn participant_id(&self) -> signaling_protocol::ParticipantId {
-        self.participant_id
+        self.participant_id.load(Ordering::Relaxed)
     }
 
     /// The STUN/TURN servers the server told this participant to use for media.
@@ -88,9 +133,10 @@ impl Client {
         let _ = self.commands.send(driver::Command::Send(message));
     }
 
-    /// Leaves the room: the server queues this member's removal and closes the connection.
+    /// Leaves the room: the server queues this member's removal and closes the connection;
+    /// no reconnect follows.
     pub fn leave(&self) {
-        self.send(ClientMessage::Leave);
+        let _ = self.commands.send(driver::Command::Leave);
     }
 
     /// Sends an SDP offer to the SFU.

@@ -73,6 +73,13 @@ pub enum Event {
     ServerError { code: ErrorCode, message: String },
     /// Something the server sent could not be applied to the MLS session.
     MlsFailure(String),
+    /// The connection dropped (`reason`) and the client joins again by itself, attempt
+    /// `attempt` (from 1) after its backoff; the media connection made for the old one is
+    /// dead. Reported by the Rust client when reconnecting is on, never by the participant core.
+    Reconnecting { reason: String, attempt: u32 },
+    /// Joined again, as a new participant `participant_id` with the same device key; the
+    /// group adds it anew (new epochs follow): make the media connection again.
+    Reconnected { participant_id: ParticipantId },
     /// The connection is closed.
     Closed { reason: String },
 }

@@ -19,21 +19,25 @@ pub struct TestServer {
 }
 
 pub async fn start(config: SignalingConfig) -> TestServer {
+    start_on("127.0.0.1:0", config).await.0
+}
+
+/// A server on `addr` (a port of 0: any free one), and its accept loop's task.
+pub async fn start_on(
+    addr: &str,
+    config: SignalingConfig,
+) -> (TestServer, tokio::task::JoinHandle<std::io::Result<()>>) {
     let server = SignalingServer::new(SignalingConfig {
         token_secret: SECRET.to_vec(),
         ..config
     })
     .expect("server");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = server.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    TestServer {
-        url: format!("ws://{addr}/ws"),
-        server,
-    }
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("ws://{addr}/ws");
+    (TestServer { url, server }, task)
 }
 
 pub fn token_for(room: &str, identity: &str, ttl_seconds: i64) -> String {
