@@ -90,6 +90,9 @@ pub enum Misuse {
     /// A commit of ours is waiting for the delivery service's verdict.
     #[error("a commit of ours is pending; confirm or discard it first")]
     CommitPending,
+    /// A proposal waits for the next commit: no application message until that epoch.
+    #[error("a proposal waits for the next commit")]
+    ProposalPending,
     /// Confirm or discard with no pending commit.
     #[error("no pending commit")]
     NoPendingCommit,

@@ -16,6 +16,6 @@ pub use keyring::{
 pub use kid::{DEFAULT_EPOCH_BITS, KidLayout};
 pub use safety_number::{SAFETY_NUMBER_GROUPS, SafetyNumber};
 pub use session::{
-    CommitOutput, DeviceKey, EpochChange, MlsCiphersuite, MlsSession, Processed, RosterEntry,
-    SFRAME_EXPORTER_LABEL, SessionConfig,
+    Application, CommitOutput, DeviceKey, EpochChange, MlsCiphersuite, MlsSession, Processed,
+    RosterEntry, SFRAME_EXPORTER_LABEL, SessionConfig,
 };

@@ -167,6 +167,7 @@ async fn await_joined(socket: &mut Socket) -> Result<Joined, ClientError> {
 pub(crate) enum Command {
     Send(ClientMessage),
     Acknowledge(u32),
+    App(signaling_participant::AppMessage),
     Leave,
 }
 
@@ -280,6 +281,16 @@ impl Driver {
                         let outputs = self.connection.participant.acknowledge(leaf);
                         if let Some(ended) = self.apply(outputs).await {
                             return ended;
+                        }
+                    }
+                    Some(Command::App(message)) => {
+                        match self.connection.participant.send_app(message) {
+                            Ok((_, outputs)) => {
+                                if let Some(ended) = self.apply(outputs).await {
+                                    return ended;
+                                }
+                            }
+                            Err(e) => tracing::debug!(error = %e, "not sent"),
                         }
                     }
                     Some(Command::Leave) => {

@@ -16,7 +16,7 @@ use signaling_protocol::{ClientMessage, IceCandidate};
 use tokio::sync::mpsc;
 
 pub use error::ClientError;
-pub use signaling_participant::{Event, LeafProblem, LeafWarning};
+pub use signaling_participant::{AppMessage, AppMessageError, Event, LeafProblem, LeafWarning};
 pub use signaling_protocol::ErrorCode;
 
 /// Where and how to join.
@@ -158,6 +158,15 @@ impl Client {
     /// media may be sent again (an [`Event::SendGate`] follows).
     pub fn acknowledge(&self, leaf: u32) {
         let _ = self.commands.send(driver::Command::Acknowledge(leaf));
+    }
+
+    /// Says `message` to the other members, end to end (an MLS application message): sent
+    /// now, or once the group settles ([`Event::ApplicationWaiting`]); others get it as
+    /// [`Event::Application`].
+    pub fn send_app(&self, message: AppMessage) -> Result<(), AppMessageError> {
+        message.check()?;
+        let _ = self.commands.send(driver::Command::App(message));
+        Ok(())
     }
 
     /// Sends any protocol message as is (for tests of the server's refusals).

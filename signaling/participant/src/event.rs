@@ -3,6 +3,7 @@
 use media_crypto::mls::{EpochKey, RosterEntry, SafetyNumber};
 use signaling_protocol::{ErrorCode, IceCandidate, Participant, ParticipantId};
 
+use crate::app::AppMessage;
 use crate::checks::{LeafWarning, SameName};
 
 /// Something that happened in the room or the group.
@@ -73,6 +74,21 @@ pub enum Event {
     ServerError { code: ErrorCode, message: String },
     /// Something the server sent could not be applied to the MLS session.
     MlsFailure(String),
+    /// A member said something ([`crate::app::AppMessage`]), in `epoch`. `sender` is the
+    /// member whose key signed it; `claimed_from` is who the server said relayed it.
+    Application {
+        epoch: u64,
+        sender: RosterEntry,
+        claimed_from: ParticipantId,
+        message: AppMessage,
+    },
+    /// A message of ours (`id`) waits to be sealed: the group is changing, or someone
+    /// unexplained is in it. It goes out by itself when it can.
+    ApplicationWaiting { id: u64, reason: String },
+    /// An application message that is not shown: it did not open (another epoch, not a
+    /// member, tampered, replayed) or is not one this meeting sends; or the server refused
+    /// ours for good.
+    ApplicationRefused { from: ParticipantId, reason: String },
     /// The connection dropped (`reason`) and the client joins again by itself, attempt
     /// `attempt` (from 1) after its backoff; the media connection made for the old one is
     /// dead. Reported by the Rust client when reconnecting is on, never by the participant core.

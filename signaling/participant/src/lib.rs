@@ -8,6 +8,7 @@
 //! of participants it was told are present, once each; it keeps no proposal but a member's own
 //! removal or update; and it reports a commit it cannot process instead of going silent.
 
+pub mod app;
 pub mod checks;
 mod event;
 pub mod presence;
@@ -25,6 +26,7 @@ use signaling_protocol::{
     parse_credential_identity,
 };
 
+pub use app::{AppMessage, AppMessageError};
 pub use checks::{LeafProblem, LeafWarning, SameName};
 pub use event::Event;
 pub use presence::Presence;
@@ -55,6 +57,7 @@ pub struct Participant {
     session: MlsSession,
     presence: Presence,
     unexplained: Vec<Unexplained>,
+    outbox: app::Outbox,
 }
 
 fn participant_of(entry: &RosterEntry) -> Option<ParticipantId> {
@@ -99,6 +102,7 @@ impl Participant {
             session,
             presence: Presence::new(participant_id, identity, others),
             unexplained: Vec::new(),
+            outbox: app::Outbox::default(),
         })
     }
 
@@ -143,10 +147,12 @@ impl Participant {
         if before == self.may_send() {
             return Vec::new();
         }
-        vec![Output::Event(Event::SendGate {
+        let mut out = vec![Output::Event(Event::SendGate {
             may_send: self.may_send(),
             unexplained: self.unexplained(),
-        })]
+        })];
+        self.flush_outbox(&mut out);
+        out
     }
 
     /// The first step after `joined`: a room with others in it has a group (or will), so this
@@ -268,6 +274,12 @@ impl Participant {
             }
             ServerMessage::Error { code, message } => {
                 out.push(Output::Event(Event::ServerError { code, message }))
+            }
+            ServerMessage::Application { from, message, .. } => {
+                self.app_received(from, message.as_slice(), out)
+            }
+            ServerMessage::ApplicationRejected { id, epoch, reason } => {
+                self.app_rejected(id, epoch, reason, out)
             }
             ServerMessage::Goodbye { reason } => out.push(Output::Stop(reason)),
             _ => {}
@@ -508,5 +520,6 @@ impl Participant {
             warnings,
             may_send: self.may_send(),
         }));
+        self.flush_outbox(out);
     }
 }

@@ -1,11 +1,12 @@
 //! Participants driven by the delivery service's room state machine, with no network: they
-//! form one group, agree on its epoch, roster and safety number, and a leaver is removed.
+//! form one group, agree on its epoch, roster and safety number, and a leaver is removed;
+//! what they say reaches everyone in the group once, also across an epoch change.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use media_crypto::mls::SessionConfig;
-use signaling_participant::{Event, Output, Participant};
+use signaling_participant::{AppMessage, Event, Output, Participant};
 use signaling_protocol::{ParticipantId, ServerMessage};
 use signaling_server::room::{Effect, Room, RoomConfig};
 
@@ -14,6 +15,10 @@ struct Meeting {
     participants: BTreeMap<ParticipantId, Participant>,
     /// Each participant's last new epoch: (epoch, safety number digits, roster names).
     seen: BTreeMap<ParticipantId, (u64, String, Vec<String>)>,
+    /// What each participant heard: (the signer's roster name, the text).
+    heard: BTreeMap<ParticipantId, Vec<(String, String)>>,
+    /// A participant whose messages from the room are held back (as a slow network would).
+    held: Option<(ParticipantId, Vec<ServerMessage>)>,
     start: Instant,
 }
 
@@ -31,6 +36,8 @@ impl Meeting {
             ),
             participants: BTreeMap::new(),
             seen: BTreeMap::new(),
+            heard: BTreeMap::new(),
+            held: None,
             start: Instant::now(),
         }
     }
@@ -55,49 +62,91 @@ impl Meeting {
                 _ => Vec::new(),
             });
             for (to, message) in sends {
-                let outputs = match (&message, self.participants.get_mut(&to)) {
-                    (
-                        ServerMessage::Joined {
-                            identity,
-                            participants,
-                            ..
-                        },
-                        None,
-                    ) => {
-                        let mut p =
-                            Participant::new(to, identity, participants, SessionConfig::default())
-                                .expect("participant");
-                        let out = p.start();
-                        self.participants.insert(to, p);
-                        out
-                    }
-                    (_, Some(p)) => p.handle(message, self.start.elapsed()),
-                    (_, None) => Vec::new(),
-                };
-                for output in outputs {
-                    match output {
-                        Output::Send(m) => self.room.handle(to, m, Instant::now()),
-                        Output::Event(Event::NewEpoch {
-                            epoch,
-                            roster,
-                            safety_number,
-                            ..
-                        }) => {
-                            let names = roster.iter().map(|r| r.name()).collect();
-                            self.seen
-                                .insert(to, (epoch, safety_number.to_string(), names));
-                        }
-                        Output::Event(Event::MlsFailure(m)) => panic!("{to}: {m}"),
-                        Output::Event(
-                            e @ (Event::RefusedAdd { .. }
-                            | Event::GroupLost { .. }
-                            | Event::AccountMismatch { .. }),
-                        ) => panic!("{to}: {e:?}"),
-                        _ => {}
-                    }
+                if let Some((pid, queue)) = self.held.as_mut()
+                    && *pid == to
+                {
+                    queue.push(message);
+                    continue;
                 }
+                self.deliver(to, message);
             }
         }
+    }
+
+    fn deliver(&mut self, to: ParticipantId, message: ServerMessage) {
+        let outputs = match (&message, self.participants.get_mut(&to)) {
+            (
+                ServerMessage::Joined {
+                    identity,
+                    participants,
+                    ..
+                },
+                None,
+            ) => {
+                let mut p = Participant::new(to, identity, participants, SessionConfig::default())
+                    .expect("participant");
+                let out = p.start();
+                self.participants.insert(to, p);
+                out
+            }
+            (_, Some(p)) => p.handle(message, self.start.elapsed()),
+            (_, None) => Vec::new(),
+        };
+        self.route(to, outputs);
+    }
+
+    fn route(&mut self, to: ParticipantId, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Send(m) => self.room.handle(to, m, Instant::now()),
+                Output::Event(Event::NewEpoch {
+                    epoch,
+                    roster,
+                    safety_number,
+                    ..
+                }) => {
+                    let names = roster.iter().map(|r| r.name()).collect();
+                    self.seen
+                        .insert(to, (epoch, safety_number.to_string(), names));
+                }
+                Output::Event(Event::Application {
+                    sender,
+                    message: AppMessage::Chat { text },
+                    ..
+                }) => self
+                    .heard
+                    .entry(to)
+                    .or_default()
+                    .push((sender.name(), text)),
+                Output::Event(Event::MlsFailure(m)) => panic!("{to}: {m}"),
+                Output::Event(
+                    e @ (Event::RefusedAdd { .. }
+                    | Event::GroupLost { .. }
+                    | Event::AccountMismatch { .. }
+                    | Event::ApplicationRefused { .. }),
+                ) => panic!("{to}: {e:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    fn say(&mut self, from: ParticipantId, text: &str) {
+        let p = self.participants.get_mut(&from).expect("participant");
+        let (_, outputs) = p
+            .send_app(AppMessage::Chat { text: text.into() })
+            .expect("a chat message");
+        self.route(from, outputs);
+        self.run();
+    }
+
+    /// Delivers what was held back for the held participant, and holds nothing more.
+    fn release(&mut self) {
+        if let Some((pid, queue)) = self.held.take() {
+            for message in queue {
+                self.deliver(pid, message);
+            }
+        }
+        self.run();
     }
 
     fn agreed(&self) -> (u64, String, Vec<String>) {
@@ -129,4 +178,39 @@ fn three_participants_form_one_group_and_a_leaver_is_removed() {
     let (epoch, _, roster) = m.agreed();
     assert_eq!(epoch, 3);
     assert_eq!(roster, vec!["1:alice", "3:carol"]);
+}
+
+#[test]
+fn what_members_say_reaches_the_others_once_even_across_an_epoch_change() {
+    let mut m = Meeting::new();
+    m.join(1, "alice");
+    m.join(2, "bob");
+    m.join(3, "carol");
+    m.say(1, "hello");
+    for p in [2, 3] {
+        assert_eq!(m.heard[&p], [("1:alice".to_owned(), "hello".to_owned())]);
+    }
+    assert!(!m.heard.contains_key(&1), "not echoed to the sender");
+
+    // Bob's network is slow: dave is added (a new epoch) before bob hears of it, and bob
+    // speaks in the epoch he still holds. The delivery service refuses that as stale; bob
+    // takes the commit, seals it again, and everyone in the new epoch reads it once.
+    m.held = Some((2, Vec::new()));
+    m.join(4, "dave");
+    assert_eq!(m.room.epoch(), Some(3));
+    m.say(2, "during the change");
+    m.release();
+    for p in [1, 3, 4] {
+        let heard: Vec<_> = m.heard[&p]
+            .iter()
+            .filter(|(_, t)| t == "during the change")
+            .collect();
+        assert_eq!(
+            heard,
+            [&("2:bob".to_owned(), "during the change".to_owned())],
+            "p{p}"
+        );
+    }
+    // Dave reads from his join on: not what was said before.
+    assert!(m.heard[&4].iter().all(|(_, t)| t != "hello"));
 }

@@ -39,6 +39,14 @@ pub enum ClientMessage {
         reason: String,
         key_package: Base64Bytes,
     },
+    /// An MLS application message (a PrivateMessage of the room's group at `epoch`: chat,
+    /// reactions, the sender's own state) for every other member. `id` is the sender's own
+    /// number for it, named again if the delivery service refuses it.
+    Application {
+        id: u64,
+        epoch: u64,
+        message: Base64Bytes,
+    },
     /// Leaving: the server queues this participant's removal and closes the connection.
     Leave,
     /// SDP offer for the media connection with the SFU.
@@ -58,6 +66,7 @@ impl KnownTypes for ClientMessage {
         "key_package",
         "group_created",
         "commit",
+        "application",
         "proposal",
         "welcome_ack",
         "commit_failed",

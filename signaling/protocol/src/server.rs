@@ -98,6 +98,20 @@ pub enum ServerMessage {
     CommitRejected { epoch: u64, reason: CommitRejection },
     /// The Welcome that adds this participant to the group at `epoch`.
     Welcome { epoch: u64, welcome: Base64Bytes },
+    /// An application message from another member, in the delivery service's order (between
+    /// the commits, in the epoch it names). Who wrote it is the MLS sender inside, not `from`.
+    Application {
+        from: ParticipantId,
+        epoch: u64,
+        message: Base64Bytes,
+    },
+    /// An application message of this participant's (its `id`) was not relayed; `epoch` is
+    /// the room's current epoch (a stale one can be sealed again under it).
+    ApplicationRejected {
+        id: u64,
+        epoch: u64,
+        reason: CommitRejection,
+    },
     /// A proposal from another member.
     Proposal {
         from: ParticipantId,
@@ -132,6 +146,8 @@ impl KnownTypes for ServerMessage {
         "commit_rejected",
         "rejoin",
         "welcome",
+        "application",
+        "application_rejected",
         "proposal",
         "participant_joined",
         "participant_left",
@@ -208,6 +224,16 @@ mod tests {
             ServerMessage::Welcome {
                 epoch: 4,
                 welcome: vec![7].into(),
+            },
+            ServerMessage::Application {
+                from: 1,
+                epoch: 4,
+                message: vec![8].into(),
+            },
+            ServerMessage::ApplicationRejected {
+                id: 3,
+                epoch: 5,
+                reason: CommitRejection::StaleEpoch,
             },
             ServerMessage::Proposal {
                 from: 1,

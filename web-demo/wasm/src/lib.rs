@@ -13,8 +13,8 @@ mod roster;
 use std::time::Duration;
 
 use media_crypto::mls::{DeviceKey, KeyringConfig, SessionConfig};
-use signaling_participant::Participant;
 use signaling_participant::trust::TrustStore;
+use signaling_participant::{AppMessage, Participant};
 use signaling_protocol::{ServerMessage, decode_server};
 use wasm_bindgen::prelude::*;
 
@@ -142,6 +142,16 @@ impl Meeting {
         let mut list = c.to_list(outputs);
         list.push(JsOutput::Roster { roster: c.roster() });
         c.finish(list)
+    }
+
+    /// Says something to the other members, end to end: `message` is the JSON of an
+    /// application message (`{"kind": "chat", "text": ...}`, `reaction`, `hand`, `state`);
+    /// returns outputs (what to send, or that it waits). Refused if it is not one a member may
+    /// send (empty, too long, control characters).
+    pub fn say(&mut self, message: &str) -> Result<String, JsError> {
+        let message: AppMessage = serde_json::from_str(message).map_err(js_error)?;
+        let (_, outputs) = self.participant.send_app(message).map_err(js_error)?;
+        Ok(self.converter().to_js(outputs))
     }
 
     /// The person at `leaf` compared its fingerprint and it matched: this browser remembers

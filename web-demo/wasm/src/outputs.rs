@@ -4,7 +4,7 @@
 
 use media_crypto::mls::{KeyringConfig, RosterEntry};
 use serde::Serialize;
-use signaling_participant::{Event, Output, Participant};
+use signaling_participant::{AppMessage, Event, Output, Participant};
 use signaling_protocol::{IceCandidate, ParticipantId};
 
 use crate::keys::{EpochKeys, epoch_keys};
@@ -89,6 +89,25 @@ pub enum JsOutput {
     },
     Failure {
         message: String,
+    },
+    /// A member said something (chat, reaction, hand, its own state): `sender` is the member
+    /// whose key signed it (the roster's), `claimed_from` the participant the server named.
+    Said {
+        epoch: u64,
+        sender: Member,
+        claimed_from: ParticipantId,
+        message: AppMessage,
+    },
+    /// Something of ours (`id`) waits to be sent: the group is changing, or someone
+    /// unexplained is in it.
+    Waiting {
+        id: u64,
+        reason: String,
+    },
+    /// A message not shown (or ours refused for good), and why.
+    AppRefused {
+        from: ParticipantId,
+        reason: String,
     },
     /// The trust store changed: keep this (JSON) for the next visit.
     Trust {
@@ -207,6 +226,19 @@ impl Converter<'_> {
                     .unwrap_or_default(),
                 message,
             },
+            Event::Application {
+                epoch,
+                sender,
+                claimed_from,
+                message,
+            } => JsOutput::Said {
+                epoch,
+                sender: self.members(&[sender]).pop()?,
+                claimed_from,
+                message,
+            },
+            Event::ApplicationWaiting { id, reason } => JsOutput::Waiting { id, reason },
+            Event::ApplicationRefused { from, reason } => JsOutput::AppRefused { from, reason },
             Event::MlsFailure(message) => JsOutput::Failure { message },
             Event::Closed { reason } => JsOutput::Stop { reason },
             _ => return None,

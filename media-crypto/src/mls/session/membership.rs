@@ -50,6 +50,19 @@ impl CommitOutput {
 }
 
 impl MlsSession {
+    /// This member is in a group and no commit of ours (an external join included) waits for
+    /// the delivery service's verdict.
+    pub(super) fn ensure_settled(&self) -> Result<(), MlsError> {
+        let group = self
+            .group
+            .as_ref()
+            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
+        if self.pending_external.is_some() || group.pending_commit().is_some() {
+            return Err(MlsError::Misuse(Misuse::CommitPending));
+        }
+        Ok(())
+    }
+
     /// Commits, in one commit, the adds of `key_packages`, the removal of the members at
     /// `remove_leaves`, and every valid proposal received since the last epoch. With nothing
     /// to add or remove it is a key update (a new epoch with fresh keys). The commit stays
@@ -59,16 +72,8 @@ impl MlsSession {
         key_packages: &[Vec<u8>],
         remove_leaves: &[u32],
     ) -> Result<CommitOutput, MlsError> {
-        if self.pending_external.is_some() {
-            return Err(MlsError::Misuse(Misuse::CommitPending));
-        }
-        let group = self
-            .group
-            .as_mut()
-            .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
-        if group.pending_commit().is_some() {
-            return Err(MlsError::Misuse(Misuse::CommitPending));
-        }
+        self.ensure_settled()?;
+        let group = self.group.as_mut().expect("a settled member has a group");
         let adds = key_packages
             .iter()
             .map(|kp| wire::key_package(kp, self.provider.crypto()))

@@ -9,6 +9,7 @@
 //! group, epoch and content type to order commits (see docs/decisions). Frame keys never leave
 //! the members.
 
+mod application;
 mod creation;
 mod device_key;
 mod membership;
@@ -25,6 +26,7 @@ use super::error::{Misuse, MlsError};
 use super::keyring::{EpochKey, Keyring, KeyringConfig};
 use super::safety_number::SafetyNumber;
 
+pub use application::Application;
 pub use device_key::DeviceKey;
 pub use membership::CommitOutput;
 pub use openmls::prelude::Ciphersuite as MlsCiphersuite;

@@ -52,22 +52,7 @@ impl MlsSession {
             .group
             .as_mut()
             .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
-        if protocol.group_id() != group.group_id() {
-            return Err(MlsError::Peer(PeerFault::WrongGroup));
-        }
-        let (message_epoch, current) = (protocol.epoch().as_u64(), group.epoch().as_u64());
-        if message_epoch < current {
-            return Err(MlsError::Peer(PeerFault::StaleEpoch {
-                message_epoch,
-                current,
-            }));
-        }
-        if message_epoch > current {
-            return Err(MlsError::Peer(PeerFault::FutureEpoch {
-                message_epoch,
-                current,
-            }));
-        }
+        in_current_epoch(group, &protocol)?;
         if protocol.content_type() == ContentType::Application {
             return Err(MlsError::Peer(PeerFault::UnexpectedMessage {
                 expected: "proposal or commit",
@@ -132,6 +117,28 @@ impl MlsSession {
             }
         }
     }
+}
+
+/// A message is for this group and its current epoch: else it is refused as of another group,
+/// a stale epoch or a future one.
+pub(super) fn in_current_epoch(group: &MlsGroup, m: &ProtocolMessage) -> Result<(), MlsError> {
+    if m.group_id() != group.group_id() {
+        return Err(MlsError::Peer(PeerFault::WrongGroup));
+    }
+    let (message_epoch, current) = (m.epoch().as_u64(), group.epoch().as_u64());
+    if message_epoch < current {
+        return Err(MlsError::Peer(PeerFault::StaleEpoch {
+            message_epoch,
+            current,
+        }));
+    }
+    if message_epoch > current {
+        return Err(MlsError::Peer(PeerFault::FutureEpoch {
+            message_epoch,
+            current,
+        }));
+    }
+    Ok(())
 }
 
 /// The name of a proposal kind no commit of ours may carry (RFC 9420 §12.1): only adds,

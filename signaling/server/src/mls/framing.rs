@@ -43,6 +43,24 @@ pub(crate) fn kind(body: &MlsMessageBodyIn) -> &'static str {
     }
 }
 
+/// `message` is for `group_id` at `epoch`.
+fn of_group_and_epoch(
+    message: &ProtocolMessage,
+    group_id: &[u8],
+    epoch: u64,
+) -> Result<(), FramingError> {
+    if message.group_id().as_slice() != group_id {
+        return Err(FramingError::WrongGroup);
+    }
+    if message.epoch().as_u64() != epoch {
+        return Err(FramingError::WrongEpoch {
+            expected: epoch,
+            got: message.epoch().as_u64(),
+        });
+    }
+    Ok(())
+}
+
 /// Checks that `bytes` are a handshake message of `content` type (commit or proposal) for
 /// `group_id` at `epoch`.
 pub fn check_handshake(
@@ -61,15 +79,7 @@ pub fn check_handshake(
             });
         }
     };
-    if message.group_id().as_slice() != group_id {
-        return Err(FramingError::WrongGroup);
-    }
-    if message.epoch().as_u64() != epoch {
-        return Err(FramingError::WrongEpoch {
-            expected: epoch,
-            got: message.epoch().as_u64(),
-        });
-    }
+    of_group_and_epoch(&message, group_id, epoch)?;
     if message.content_type() != content {
         return Err(FramingError::WrongKind {
             expected: if content == ContentType::Commit {
@@ -82,6 +92,29 @@ pub fn check_handshake(
                 ContentType::Proposal => "proposal",
                 ContentType::Application => "application message",
             },
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `bytes` are an application message (a PrivateMessage whose clear header says
+/// content type application) for `group_id` at `epoch`. What it says and who sent it are
+/// encrypted: only the members can tell.
+pub fn check_application(bytes: &[u8], group_id: &[u8], epoch: u64) -> Result<(), FramingError> {
+    let message: ProtocolMessage = match parse(bytes)? {
+        MlsMessageBodyIn::PrivateMessage(m) => m.into(),
+        other => {
+            return Err(FramingError::WrongKind {
+                expected: "application message",
+                got: kind(&other),
+            });
+        }
+    };
+    of_group_and_epoch(&message, group_id, epoch)?;
+    if message.content_type() != ContentType::Application {
+        return Err(FramingError::WrongKind {
+            expected: "application message",
+            got: "handshake message",
         });
     }
     Ok(())

@@ -14,6 +14,7 @@
 //! [`Membership`] says only how far it has come (asked to create, welcomed, acknowledged).
 //! The room never holds an MLS private key or a frame key.
 
+mod application;
 mod delivery;
 mod group;
 
@@ -360,6 +361,9 @@ impl Room {
             ClientMessage::Commit(commit) => self.commit(from, commit, now),
             ClientMessage::Proposal { epoch, proposal } => {
                 self.proposal(from, epoch, proposal.into_vec(), now)
+            }
+            ClientMessage::Application { id, epoch, message } => {
+                self.application(from, id, epoch, message.into_vec())
             }
             ClientMessage::WelcomeAck { epoch } => self.welcome_ack(from, epoch, now),
             ClientMessage::CommitFailed {

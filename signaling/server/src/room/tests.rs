@@ -920,3 +920,141 @@ fn a_device_that_rejoins_before_its_old_connection_is_gone_waits_for_it() {
     h.apply_all();
     h.assert_converged(&[1, 2, 4]);
 }
+
+/// `pid` seals `text` as an application message of its current epoch.
+fn seal(h: &mut Harness, pid: ParticipantId, text: &str) -> (u64, Vec<u8>) {
+    let s = h.sessions.get_mut(&pid).expect("s");
+    s.seal_application(text.as_bytes()).expect("seal")
+}
+
+fn application_rejection(h: &mut Harness, pid: ParticipantId) -> Option<(u64, CommitRejection)> {
+    h.take(pid).into_iter().rev().find_map(|m| match m {
+        ServerMessage::ApplicationRejected { id, reason, .. } => Some((id, reason)),
+        _ => None,
+    })
+}
+
+#[test]
+fn application_messages_reach_the_other_members_only_and_only_in_their_epoch() {
+    let mut h = Harness::with_members(3);
+    h.join(4); // in the room, not yet in the group
+    for p in 1..=4 {
+        h.take(p);
+    }
+    let (epoch, sealed) = seal(&mut h, 1, "hello");
+    h.send(
+        1,
+        ClientMessage::Application {
+            id: 7,
+            epoch,
+            message: sealed.clone().into(),
+        },
+    );
+    assert!(h.take(1).is_empty(), "not echoed to its sender");
+    assert!(h.take(4).is_empty(), "not to someone outside the group");
+    for p in [2, 3] {
+        let got = h.take(p);
+        let [
+            ServerMessage::Application {
+                from: 1,
+                epoch: e,
+                message,
+            },
+        ] = got.as_slice()
+        else {
+            panic!("p{p} got {got:?}");
+        };
+        assert_eq!(*e, epoch);
+        let s = h.sessions.get_mut(&p).expect("s");
+        assert_eq!(
+            s.open_application(message.as_slice())
+                .expect("open")
+                .plaintext,
+            b"hello"
+        );
+    }
+
+    // After the next commit the old epoch's messages are refused back, never relayed.
+    let (old_epoch, stale) = seal(&mut h, 2, "late");
+    h.key_package(4);
+    let c = h.make_commit(1);
+    h.send(1, ClientMessage::Commit(c));
+    h.apply_all();
+    for p in 1..=4 {
+        h.take(p);
+    }
+    h.send(
+        2,
+        ClientMessage::Application {
+            id: 8,
+            epoch: old_epoch,
+            message: stale.clone().into(),
+        },
+    );
+    assert_eq!(
+        application_rejection(&mut h, 2),
+        Some((8, CommitRejection::StaleEpoch))
+    );
+    // Nor does naming the new epoch smuggle the old message through.
+    h.send(
+        2,
+        ClientMessage::Application {
+            id: 9,
+            epoch: old_epoch + 1,
+            message: stale.into(),
+        },
+    );
+    assert_eq!(
+        application_rejection(&mut h, 2),
+        Some((9, CommitRejection::StaleEpoch))
+    );
+    assert!(
+        [1, 3, 4].iter().all(|&p| h.take(p).is_empty()),
+        "nothing relayed"
+    );
+}
+
+#[test]
+fn handshakes_junk_and_non_members_are_not_relayed_as_application_messages() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    for p in 1..=3 {
+        h.take(p);
+    }
+    let epoch = h.room.epoch().expect("epoch");
+    let update = h
+        .sessions
+        .get_mut(&1)
+        .expect("s")
+        .commit(&[], &[])
+        .expect("commit");
+    for (id, bytes) in [(1, update.commit), (2, b"junk".to_vec())] {
+        h.send(
+            1,
+            ClientMessage::Application {
+                id,
+                epoch,
+                message: bytes.into(),
+            },
+        );
+        assert_eq!(
+            application_rejection(&mut h, 1),
+            Some((id, CommitRejection::InvalidMls))
+        );
+    }
+    // p3 is in the room but not in the group: whatever it sends goes nowhere.
+    let (_, sealed) = seal(&mut h, 2, "hi");
+    h.send(
+        3,
+        ClientMessage::Application {
+            id: 3,
+            epoch,
+            message: sealed.into(),
+        },
+    );
+    assert_eq!(
+        application_rejection(&mut h, 3),
+        Some((3, CommitRejection::NotAMember))
+    );
+    assert!(h.take(2).is_empty() && h.take(1).is_empty());
+}
