@@ -9,6 +9,7 @@
 // are each shown as an alert.
 import { Meeting, Refused, Signaling, loadWasm } from "./signaling.js";
 import { Media } from "./media.js";
+import { Chat } from "./chat.js";
 import { deviceKey, loadTrust, saveTrust } from "./device.js";
 import { deriveSframeKey } from "./pkg/web_demo_wasm.js";
 import { fromHex, toHex } from "./sframe.js";
@@ -20,6 +21,8 @@ let signaling = null;
 let media = null;
 let local = null;
 let early = []; // events that arrive before the PeerConnection exists
+const chat = new Chat();
+let handRaised = false;
 const view = {
   me: null,
   epoch: null,
@@ -90,9 +93,11 @@ function tile(pid) {
   warning.textContent = "Frames from this participant cannot be decrypted";
   const relabel = document.createElement("div");
   relabel.className = "relabel";
-  el.append(video, label, warning, relabel);
+  const badges = document.createElement("div");
+  badges.className = "badges";
+  el.append(video, label, warning, relabel, badges);
   $("grid").append(el);
-  t = { el, video, label, relabel, stream: new MediaStream(), tracks: new Set(), frames: 0 };
+  t = { el, video, label, relabel, badges, stream: new MediaStream(), tracks: new Set(), frames: 0 };
   video.srcObject = t.stream;
   const count = () => {
     t.frames++;
@@ -122,6 +127,17 @@ function renderTiles() {
     t.label.textContent = n.byKey ? n.name : `${n.name} (not yet decrypted)`;
     t.label.title = n.name;
     t.el.classList.toggle("speaking", view.speaker === pid);
+    // What the member says of itself (signed by its key), never what the server says.
+    const state = pid === view.me ? ownState() : chat.states.get(pid);
+    const badges = [
+      state?.muted && "🔇 muted", state?.camera_off && "camera off",
+      (pid === view.me ? handRaised : chat.hands.has(pid)) && "✋",
+    ].filter(Boolean);
+    t.badges.replaceChildren(...badges.map((b) => {
+      const span = document.createElement("span");
+      span.textContent = b;
+      return span;
+    }));
     t.el.classList.toggle("mislabelled", n.mislabelled);
     t.relabel.textContent = n.mislabelled
       ? `The server labels this as ${n.claimed}; its frames are ${n.name}'s.`
@@ -277,6 +293,8 @@ function onevent(e) {
   }
   switch (e.type) {
     case "new_epoch": {
+      // Someone new: they learn our state (the others know it already).
+      if (e.added.some((m) => m.participant_id !== view.me)) announceState();
       view.epoch = e.epoch;
       view.safety = e.safety_number;
       view.roster = e.roster;
@@ -318,7 +336,20 @@ function onevent(e) {
       leave("You were removed from the meeting's group.");
       break;
     case "participant_left":
+      chat.left(e.participant_id);
       dropTile(e.participant_id);
+      break;
+    case "said":
+      chat.said(e);
+      renderTiles();
+      break;
+    case "waiting":
+      chat.waiting++;
+      status(`Your message waits to be sent: ${e.reason}.`, "chat-status");
+      break;
+    case "app_refused":
+      chat.refused++;
+      note(`A message from participant ${e.from} was not shown: ${e.reason}.`);
       break;
     case "sdp_offer":
       media.onOffer(e.sdp);
@@ -478,6 +509,7 @@ function disconnect() {
   for (const pid of [...view.tiles.keys()]) dropTile(pid);
   signaling = media = null;
   early = [];
+  chat.reset();
   Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, mayShare: true, log: [] });
   renderAlerts();
   renderPanel();
@@ -538,6 +570,9 @@ function leave(why = "") {
   showReconnecting(null);
   local?.getTracks().forEach((t) => t.stop());
   local = null;
+  chat.messages = [];
+  chat.render();
+  handRaised = false;
   status("");
   status(why, "lobby-status");
   $("meeting").hidden = true;
@@ -552,6 +587,7 @@ $("mic").onclick = () => {
   track.enabled = !track.enabled;
   $("mic").setAttribute("aria-pressed", String(!track.enabled));
   $("mic").textContent = track.enabled ? "Mute microphone" : "Unmute microphone";
+  announceState();
 };
 
 $("camera").onclick = async () => {
@@ -564,6 +600,7 @@ $("camera").onclick = async () => {
     await media.replaceVideo(null);
     $("camera").setAttribute("aria-pressed", "true");
     $("camera").textContent = "Start camera";
+    announceState();
   } else if (local) {
     const [track] = (await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } })).getVideoTracks();
     local.addTrack(track);
@@ -571,10 +608,58 @@ $("camera").onclick = async () => {
     await media.replaceVideo(track);
     $("camera").setAttribute("aria-pressed", "false");
     $("camera").textContent = "Stop camera";
+    announceState();
   }
 };
 
 $("leave").onclick = () => leave();
+
+/** This member's microphone and camera, as its tile shows them to the others. */
+function ownState() {
+  const audio = local?.getAudioTracks()[0];
+  return { muted: !audio || !audio.enabled, camera_off: !local?.getVideoTracks().length };
+}
+
+/** Says `message` to the others; false (with the reason shown) if it cannot be said. */
+function say(message) {
+  try {
+    signaling?.say(message);
+    status("", "chat-status");
+    return true;
+  } catch (e) {
+    status(`Not sent: ${e.message ?? e}`, "chat-status");
+    return false;
+  }
+}
+
+/** Tells the others our state (on a change, and to newcomers). */
+function announceState() {
+  say({ kind: "state", ...ownState() });
+  if (handRaised) say({ kind: "hand", raised: true });
+  renderTiles();
+}
+
+$("chat-form").onsubmit = (e) => {
+  e.preventDefault();
+  const text = $("chat-text").value;
+  if (!text.trim()) return;
+  if (say({ kind: "chat", text })) {
+    chat.add({ from: memberOf(view.me)?.identity ?? "you", participant: view.me, text, mine: true });
+    $("chat-text").value = "";
+  }
+};
+
+$("hand").onclick = () => {
+  handRaised = !handRaised;
+  say({ kind: "hand", raised: handRaised });
+  $("hand").setAttribute("aria-pressed", String(handRaised));
+  $("hand").textContent = handRaised ? "Lower hand" : "Raise hand";
+  renderTiles();
+};
+
+for (const b of document.querySelectorAll(".react button")) {
+  b.onclick = () => say({ kind: "reaction", emoji: b.dataset.emoji }) && chat.react("you", b.dataset.emoji);
+}
 
 $("join-form").onsubmit = (e) => {
   e.preventDefault();
@@ -665,6 +750,7 @@ window.e2ee = {
     keyframes: view.stats?.keyframes ?? 0,
     keyframeError: view.stats?.keyframeError,
     reconnecting: meeting?.reconnecting?.why ?? null,
+    chat: chat.snapshot(),
     reconnects: view.reconnects,
   }),
   selfTest: (text) => runSelfTest(parseVectors(text)),

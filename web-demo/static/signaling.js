@@ -99,6 +99,12 @@ export class Signaling {
     this.apply(this.meeting.verify(leaf));
   }
 
+  /** Says `message` (an application message: chat, reaction, hand, state) to the other
+   * members, end to end; throws if it is not one a member may send. */
+  say(message) {
+    this.apply(this.meeting.say(JSON.stringify(message)));
+  }
+
   send(message) {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }

@@ -1,0 +1,89 @@
+// The meeting's chat, reactions, raised hands and members' own mute and camera state: MLS
+// application messages (the server relays ciphertext it cannot read). A message is named by
+// the member whose key signed it, as the group states it, never by the server.
+
+const $ = (id) => document.getElementById(id);
+
+export class Chat {
+  /** `say(message)` sends an application message (the signaling session's). */
+  constructor() {
+    this.messages = []; // { from, participant, text, mine, at }
+    this.hands = new Map(); // participant id -> name
+    this.states = new Map(); // participant id -> { muted, camera_off }
+    this.refused = 0;
+    this.waiting = 0;
+  }
+
+  /** Someone said `message` (`said` output: sender is the roster's member). */
+  said({ sender, message }) {
+    const who = { from: sender.identity, participant: sender.participant_id };
+    switch (message.kind) {
+      case "chat":
+        this.add({ ...who, text: message.text, mine: false });
+        break;
+      case "reaction":
+        this.react(who.from, message.emoji);
+        break;
+      case "hand":
+        if (message.raised) this.hands.set(who.participant, who.from);
+        else this.hands.delete(who.participant);
+        break;
+      case "state":
+        this.states.set(who.participant, { muted: message.muted, camera_off: message.camera_off });
+        break;
+    }
+  }
+
+  add(entry) {
+    this.messages.push({ ...entry, at: Date.now() });
+    if (this.messages.length > 500) this.messages.shift();
+    this.render();
+  }
+
+  react(from, emoji) {
+    const li = document.createElement("li");
+    li.textContent = `${emoji} ${from}`;
+    $("reactions").append(li);
+    setTimeout(() => li.remove(), 4000);
+  }
+
+  /** Someone left: their hand and state go with them. */
+  left(participant) {
+    this.hands.delete(participant);
+    this.states.delete(participant);
+  }
+
+  /** A new group (a reconnect): what members said of their state is to be said again. */
+  reset() {
+    this.hands.clear();
+    this.states.clear();
+  }
+
+  render() {
+    const list = $("messages");
+    list.replaceChildren(...this.messages.map((m) => {
+      const li = document.createElement("li");
+      li.className = m.mine ? "mine" : "";
+      const name = document.createElement("span");
+      name.className = "from";
+      name.textContent = m.mine ? "you" : m.from;
+      name.title = m.from;
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = m.text;
+      li.append(name, text);
+      return li;
+    }));
+    list.scrollTop = list.scrollHeight;
+  }
+
+  snapshot() {
+    return {
+      messages: this.messages.map(({ from, text, mine }) => ({ from, text, mine })),
+      hands: [...this.hands.values()],
+      states: Object.fromEntries(this.states),
+      refused: this.refused,
+      waiting: this.waiting,
+    };
+  }
+}
