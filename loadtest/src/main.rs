@@ -60,6 +60,10 @@ struct Cli {
     /// others by their SFrame header [default: all].
     #[arg(long, value_name = "K")]
     verify: Option<usize>,
+    /// Each publishing bot sends a chat message this often (e.g. 5s); the report gives their
+    /// delivery latency.
+    #[arg(long, value_parser = parse_duration, value_name = "EVERY")]
+    chat: Option<Duration>,
     /// No late joiner.
     #[arg(long)]
     no_late_joiner: bool,
@@ -127,6 +131,9 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     s.synthetic |= cli.synthetic;
     if cli.verify.is_some() {
         s.verify = cli.verify;
+    }
+    if cli.chat.is_some() {
+        s.chat = cli.chat;
     }
     if cli.no_late_joiner {
         s.late_joiner = false;

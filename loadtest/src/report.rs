@@ -86,6 +86,10 @@ pub struct Report {
     pub late_join_ms: Quantiles,
     pub latency_ms: Quantiles,
     pub commit_ms: Quantiles,
+    /// Chat messages the bots sent and received, and the bots' messages' delivery latency.
+    pub chat_sent: u64,
+    pub chat_received: u64,
+    pub chat_ms: Quantiles,
     pub churned: usize,
     pub sfu_forwarded_packets_per_second: f64,
     /// CPU time of the local SFU per forwarded packet over the meeting.
@@ -124,9 +128,11 @@ impl Report {
         video_kbps: f64,
     ) -> Report {
         let (mut latency, mut join, mut late) = (histogram(), histogram(), histogram());
+        let mut chat = histogram();
         let mut per_second: Vec<(u64, f64)> = Vec::new();
         for b in bots {
             latency.add(&b.latency).expect("same bounds");
+            chat.add(&b.chat_latency).expect("same bounds");
             if let Some(t) = b.join_time {
                 let h = if b.late_joiner { &mut late } else { &mut join };
                 crate::stats::record(h, t);
@@ -168,6 +174,9 @@ impl Report {
             late_join_ms: Quantiles::of(&late),
             latency_ms: Quantiles::of(&latency),
             commit_ms: Quantiles::of(commits),
+            chat_sent: sum(|b| b.chat_sent),
+            chat_received: sum(|b| b.chat_received),
+            chat_ms: Quantiles::of(&chat),
             churned,
             sfu_forwarded_packets_per_second: forwarded_per_second,
             sfu_cpu_us_per_packet,
@@ -232,6 +241,11 @@ impl Report {
             ("late joiner, ms", q(&self.late_join_ms)),
             ("frame latency, ms", q(&self.latency_ms)),
             ("commit to all members, ms", q(&self.commit_ms)),
+            (
+                "chat messages sent / received",
+                format!("{} / {}", self.chat_sent, self.chat_received),
+            ),
+            ("chat delivery, ms", q(&self.chat_ms)),
             (
                 "SFU forwarded packets/s",
                 format!("{:.0}", self.sfu_forwarded_packets_per_second),

@@ -147,6 +147,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         start: Instant::now(),
         synthetic: scenario.synthetic,
         verify: scenario.verify,
+        chat: scenario.chat,
     };
     let mut rooms: Vec<Room> = (0..scenario.rooms)
         .map(|r| Room {

@@ -40,6 +40,10 @@ pub struct Scenario {
     /// receives (the first to arrive) and only counts the others by their SFrame header
     /// (default: all).
     pub verify: Option<usize>,
+    /// Each publishing bot sends a chat message this often, e.g. "5s" (an MLS application
+    /// message); the report gives their delivery latency (default: no chat).
+    #[serde(with = "optional_duration_text")]
+    pub chat: Option<Duration>,
 }
 
 impl Default for Scenario {
@@ -57,6 +61,7 @@ impl Default for Scenario {
             late_joiner: true,
             synthetic: false,
             verify: None,
+            chat: None,
         }
     }
 }
@@ -125,6 +130,9 @@ impl Scenario {
         if self.synthetic && self.verify.is_some() {
             return bad("verify counts decrypted tracks; synthetic media is not encrypted");
         }
+        if self.chat.is_some_and(|c| c < Duration::from_millis(100)) {
+            return bad("chat messages at most every 100 ms");
+        }
         if self.duration.is_zero() {
             return bad("duration must be more than zero");
         }
@@ -141,6 +149,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(t)
         .map_err(|e| format!("{text:?} is not a duration like 20s or 2m: {e}"))
+}
+
+mod optional_duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::duration_text::deserialize(d).map(Some)
+    }
 }
 
 mod duration_text {

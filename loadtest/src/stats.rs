@@ -55,6 +55,11 @@ pub struct BotStats {
     /// Frames that decrypted under another member's key than the one the server named as
     /// the track's publisher (its stream id).
     pub mislabelled_frames: u64,
+    /// Chat messages this bot sent, and received (from bots and browsers alike).
+    pub chat_sent: u64,
+    pub chat_received: u64,
+    /// Send to receipt of bots' chat messages (the run's clock, one process).
+    pub chat_latency: Histogram<u64>,
 }
 
 impl Default for BotStats {
@@ -78,6 +83,9 @@ impl Default for BotStats {
             frames_withheld: 0,
             unexplained_members: 0,
             mislabelled_frames: 0,
+            chat_sent: 0,
+            chat_received: 0,
+            chat_latency: histogram(),
         }
     }
 }

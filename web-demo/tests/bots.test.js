@@ -16,9 +16,23 @@ test("a bot in a meeting with two browsers decrypts every frame they send, and t
   await until("alice and bob seeing each other", async () =>
     (await seesPlaying(alice, ["bob"])) && (await seesPlaying(bob, ["alice"])));
 
-  const bots = runBots({ url: env.sfu.url, room: "mixed", name: "probe", duration: "15s" });
+  const bots = runBots({ url: env.sfu.url, room: "mixed", name: "probe", duration: "15s", chat: "2s" });
   await until("both pages playing the bot's video", async () =>
     (await seesPlaying(alice, ["probe-0"])) && (await seesPlaying(bob, ["probe-0"])));
+  // Chat both ways: the bot's messages reach the pages named by its key, alice's the bot.
+  await until("both pages reading the bot's chat", async () => (await Promise.all(
+    pages.map(async (p) => (await p.snapshot()).chat.messages.some((m) => m.from === "probe-0")),
+  )).every(Boolean));
+  await alice.page.fill("#chat-text", "hello bot");
+  await alice.page.click("#chat-form button");
+  // While the bot is still in the group (its leaf goes with its leave).
+  for (const p of pages) {
+    const bot = await until(`${p.name} decrypting 200 of the bot's frames`, async () => {
+      const b = (await p.snapshot()).senders.find((s) => s.identity === "probe-0");
+      return b && b.decrypted > 200 && b;
+    });
+    assert.equal(bot.failed, 0, `${p.name}: no frame of the bot fails`);
+  }
   const report = await bots;
   console.log(`MEASURE ${JSON.stringify({
     bot_among_browsers: {
@@ -33,11 +47,7 @@ test("a bot in a meeting with two browsers decrypts every frame they send, and t
   assert.equal(report.decrypt_failures, 0, JSON.stringify(report.decrypt_failure_kinds));
   // A sender's audio and video share its SFrame counter: a lost video frame is a gap too.
   assert.ok(report.loss_percent < 1, `${report.loss_percent}% of the browsers' frames lost:\n${report.table}`);
+  assert.ok(report.chat_received >= 1, `the bot read alice's chat (${report.chat_received} received)`);
+  assert.ok(report.chat_sent >= 3, `the bot chatted (${report.chat_sent} sent)`);
   assert.ok(report.video_frames_received > 200, `the browsers' video reached the bot (${report.video_frames_received} frames)`);
-
-  for (const p of pages) {
-    const bot = (await p.snapshot()).senders.find((s) => s.identity === "probe-0");
-    assert.ok(bot && bot.decrypted > 200, `${p.name} decrypted the bot's frames: ${JSON.stringify(bot)}`);
-    assert.equal(bot.failed, 0, `${p.name}: no frame of the bot fails`);
-  }
 });

@@ -27,7 +27,7 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
-use signaling_client::{Client, ClientConfig, Event};
+use signaling_client::{AppMessage, Client, ClientConfig, Event};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -64,6 +64,8 @@ pub struct RunContext {
     pub synthetic: bool,
     /// Tracks each bot decrypts in full (the first to arrive); `None`: all.
     pub verify: Option<usize>,
+    /// How often each publishing bot chats; `None`: never.
+    pub chat: Option<Duration>,
 }
 
 impl RunContext {
@@ -77,6 +79,7 @@ impl RunContext {
             start: Instant::now(),
             synthetic: false,
             verify: None,
+            chat: None,
         }
     }
 }
@@ -250,6 +253,10 @@ impl Task {
         let media = self.ctx.media.clone();
         let mut audio = every(media.audio_interval, self.outgoing.iter().any(|o| !o.video));
         let mut video = every(media.video_interval, self.outgoing.iter().any(|o| o.video));
+        let mut chat = self
+            .ctx
+            .chat
+            .and_then(|period| every(period, !self.outgoing.is_empty()));
         loop {
             let deadline = self
                 .peer
@@ -275,6 +282,7 @@ impl Task {
                 },
                 _ = tick(&mut audio) => self.publish(false),
                 _ = tick(&mut video) => self.publish(true),
+                _ = tick(&mut chat) => self.chat(),
                 _ = tokio::time::sleep_until(deadline.into()) => self.peer.timeout(Instant::now()),
                 _ = tokio::time::sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -326,6 +334,16 @@ impl Task {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for out in self.outgoing.iter_mut().filter(|o| o.video == video) {
             out.send_next(&mut self.peer, &mut s, &self.ctx.media, self.level, now);
+        }
+    }
+
+    /// Says something in the chat, with when (on the run's clock) it was sent.
+    fn chat(&mut self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let sent = s.since_start(Instant::now()).as_micros();
+        let text = format!("load chat {} sent at {sent} us", s.stats.chat_sent);
+        if self.client.send_app(AppMessage::Chat { text }).is_ok() {
+            s.stats.chat_sent += 1;
         }
     }
 
@@ -393,6 +411,27 @@ impl Task {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .may_send = may_send;
+            }
+            Event::Application {
+                message: AppMessage::Chat { text },
+                ..
+            } => {
+                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.stats.chat_received += 1;
+                // A bot's message says when it was sent; a person's does not.
+                let sent = text
+                    .strip_prefix("load chat ")
+                    .and_then(|t| t.split(" sent at ").nth(1))
+                    .and_then(|t| t.strip_suffix(" us"))
+                    .and_then(|t| t.parse::<u64>().ok());
+                if let Some(sent) = sent {
+                    let now = s.since_start(Instant::now());
+                    let latency = now.saturating_sub(Duration::from_micros(sent));
+                    crate::stats::record(&mut s.stats.chat_latency, latency);
+                }
+            }
+            Event::ApplicationRefused { from, reason } => {
+                tracing::warn!(from, %reason, "an application message was refused")
             }
             Event::MlsFailure(m) => tracing::warn!(%m, "MLS failure"),
             Event::Removed { .. } | Event::Closed { .. } => return false,
