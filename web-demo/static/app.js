@@ -447,14 +447,16 @@ async function join(room, name) {
 async function connect() {
   const m = meeting;
   const generation = ++m.generation;
-  // Events of an earlier connection (still in flight when it was dropped) are not this one's.
-  const current = (e) => meeting === m && m.generation === generation && onevent(e);
+  // Whether this attempt is still the meeting's connection: events of an earlier one (still
+  // in flight when it was dropped) are not this one's.
+  const live = () => meeting === m && m.generation === generation;
+  const current = (e) => live() && onevent(e);
   const t = m.token ?? await token(m.room, m.name);
   await loadWasm();
   const device = await deviceKey(() => Meeting.newDeviceKey());
   const trust = await loadTrust();
   const joined = await Signaling.join({ room: m.room, token: t, onevent: current, deviceKey: device.key, trust });
-  if (meeting !== m || m.generation !== generation) {
+  if (!live()) {
     joined.leave(); // left, or another attempt won, while this one was joining
     return;
   }
@@ -468,7 +470,7 @@ async function connect() {
   media = new Media({
     signaling, iceServers, relayOnly, local, ontrack,
     onstate: (s) => {
-      if (meeting !== m || m.generation !== generation) return;
+      if (!live()) return;
       if (s === "failed") reconnect("the media connection failed");
       if (s === "connected") showPath();
     },
