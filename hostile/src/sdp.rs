@@ -1,13 +1,18 @@
 //! Relabelling streams in SDP (RFC 8830 `a=msid:<stream id> <track id>`): the sfu names each
-//! forwarded track's publisher by the stream id; a lying server can name another.
+//! forwarded track's publisher by the stream id (`<publisher>` or `<publisher>.<source>`); a
+//! lying server can name another.
 
-/// `sdp` with every stream id `from` replaced by `to`, in `a=msid:` and `a=ssrc:... msid:`
-/// lines.
+/// `sdp` with every stream of publisher `from` named as `to`'s, in `a=msid:` and
+/// `a=ssrc:... msid:` lines.
 pub fn relabel(sdp: &str, from: &str, to: &str) -> String {
+    let stream = |s: &str| match s.split_once('.') {
+        Some((p, source)) if p == from => format!("{to}.{source}"),
+        None if s == from => to.to_owned(),
+        _ => s.to_owned(),
+    };
     let swap = |rest: &str| match rest.split_once(' ') {
-        Some((stream, track)) if stream == from => format!("{to} {track}"),
-        None if rest == from => to.to_owned(),
-        _ => rest.to_owned(),
+        Some((s, track)) => format!("{} {track}", stream(s)),
+        None => stream(rest),
     };
     sdp.split_inclusive('\n')
         .map(|line| {
@@ -35,10 +40,10 @@ mod tests {
 
     #[test]
     fn only_the_named_stream_is_relabelled() {
-        let sdp = "v=0\r\na=msid:7 track-a\r\na=ssrc:1 msid:7 track-a\r\na=msid:8 track-b\r\n";
+        let sdp = "v=0\r\na=msid:7 track-a\r\na=ssrc:1 msid:7.s track-a\r\na=msid:8 track-b\r\n";
         assert_eq!(
             relabel(sdp, "7", "3"),
-            "v=0\r\na=msid:3 track-a\r\na=ssrc:1 msid:3 track-a\r\na=msid:8 track-b\r\n"
+            "v=0\r\na=msid:3 track-a\r\na=ssrc:1 msid:3.s track-a\r\na=msid:8 track-b\r\n"
         );
         assert_eq!(relabel(sdp, "70", "3"), sdp);
     }

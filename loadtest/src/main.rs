@@ -43,6 +43,9 @@ struct Cli {
     /// Publish audio only.
     #[arg(long)]
     audio_only: bool,
+    /// How many publishers per room also share a screen (the test video as a second stream).
+    #[arg(long, value_name = "N")]
+    screens: Option<usize>,
     /// Meeting length once everyone is in, e.g. 20s, 2m [default: 20s].
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -119,6 +122,9 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
         s.publishers = cli.publishers;
     }
     s.audio_only |= cli.audio_only;
+    if let Some(v) = cli.screens {
+        s.screens = v;
+    }
     if let Some(v) = cli.duration {
         s.duration = v;
     }

@@ -16,6 +16,33 @@ pub struct SfuSample {
     pub packets_per_second: f64,
     /// Of one core; `None` for a remote SFU.
     pub cpu_percent: Option<f64>,
+    /// Resident memory (VmRSS) of a local SFU, MiB.
+    pub rss_mb: Option<f64>,
+}
+
+/// The part of a meeting that counts as warm-up for the memory slope: its first fifth.
+const WARM_UP_SHARE: f64 = 0.2;
+
+/// How fast the SFU's resident memory grows after warm-up, MiB per minute (least squares over
+/// the samples after the first fifth); `None` without at least 3 such samples.
+pub fn rss_slope_mb_per_min(samples: &[SfuSample]) -> Option<f64> {
+    let end = samples.last()?.second;
+    let points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.second >= end * WARM_UP_SHARE)
+        .filter_map(|s| Some((s.second / 60.0, s.rss_mb?)))
+        .collect();
+    if points.len() < 3 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -95,6 +122,8 @@ pub struct Report {
     /// CPU time of the local SFU per forwarded packet over the meeting.
     pub sfu_cpu_us_per_packet: Option<f64>,
     pub sfu_peak_rss_mb: Option<f64>,
+    /// Growth of the local SFU's resident memory after warm-up ([`rss_slope_mb_per_min`]).
+    pub sfu_rss_slope_mb_per_min: Option<f64>,
     /// What the bots themselves cost.
     pub loadtest: OwnCost,
     pub video_kbps: f64,
@@ -181,6 +210,7 @@ impl Report {
             sfu_forwarded_packets_per_second: forwarded_per_second,
             sfu_cpu_us_per_packet,
             sfu_peak_rss_mb,
+            sfu_rss_slope_mb_per_min: rss_slope_mb_per_min(&sfu_samples),
             loadtest,
             video_kbps,
             latency_histogram: buckets(&latency),
@@ -253,6 +283,10 @@ impl Report {
             ("SFU CPU per packet", opt(self.sfu_cpu_us_per_packet, "µs")),
             ("SFU peak RSS", opt(self.sfu_peak_rss_mb, "MiB")),
             (
+                "SFU RSS growth after warm-up",
+                opt(self.sfu_rss_slope_mb_per_min, "MiB/min"),
+            ),
+            (
                 "bots: packets/s received",
                 format!("{:.0}", self.loadtest.packets_per_second),
             ),
@@ -316,6 +350,7 @@ mod tests {
             second: 1.0,
             packets_per_second: 500.0,
             cpu_percent: Some(12.5),
+            rss_mb: Some(20.0),
         }];
         let report = Report::build(
             &scenario,
@@ -342,5 +377,29 @@ mod tests {
             .expect("the report in the page");
         let parsed: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
         assert_eq!(parsed["sfu_samples"][0]["cpu_percent"], 12.5);
+    }
+
+    #[test]
+    fn the_memory_slope_leaves_out_the_warm_up() {
+        // Fast growth in the first fifth, then 0.5 MiB per minute.
+        let samples: Vec<SfuSample> = (0..=100)
+            .map(|s| {
+                let second = f64::from(s) * 6.0;
+                let rss = if s < 20 {
+                    10.0 + f64::from(s)
+                } else {
+                    30.0 + second / 120.0
+                };
+                SfuSample {
+                    second,
+                    packets_per_second: 0.0,
+                    cpu_percent: None,
+                    rss_mb: Some(rss),
+                }
+            })
+            .collect();
+        let slope = rss_slope_mb_per_min(&samples).expect("enough samples");
+        assert!((slope - 0.5).abs() < 1e-9, "{slope}");
+        assert_eq!(rss_slope_mb_per_min(&samples[..2]), None);
     }
 }

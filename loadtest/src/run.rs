@@ -107,6 +107,7 @@ fn spec_for(
         token: String::new(),
         audio: publishes,
         video: publishes && !scenario.audio_only,
+        screen: publishes && index < scenario.screens,
         expected_publishers: publishing,
         late,
     }
@@ -220,6 +221,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
                 (Some(c), Some(l)) => Some((c - l).as_secs_f64() * 100.0),
                 _ => None,
             },
+            rss_mb: target.local().map(|s| s.rss_mb()).transpose()?,
         });
         (last_cpu, last_packets) = (cpu, packets);
         if !late_done && Instant::now() >= late_at {

@@ -22,6 +22,9 @@ pub struct Scenario {
     pub publishers: Option<usize>,
     /// Publish audio only (default: audio and video).
     pub audio_only: bool,
+    /// How many of the publishers also share a screen (the test video again, as a stream of
+    /// its own, announced as their screen in a signed state message) (default 0).
+    pub screens: usize,
     /// How long the meeting runs once everyone is in, e.g. "20s", "2m" (default 20 s).
     #[serde(with = "duration_text")]
     pub duration: Duration,
@@ -55,6 +58,7 @@ impl Default for Scenario {
             participants: 6,
             publishers: None,
             audio_only: false,
+            screens: 0,
             duration: Duration::from_secs(20),
             ramp: 5.0,
             churn: 0.0,
@@ -120,6 +124,9 @@ impl Scenario {
         }
         if self.publishers.is_some_and(|p| p > self.participants) {
             return bad("publishers cannot exceed participants");
+        }
+        if self.screens > self.publishers() {
+            return bad("screens are shared by publishers: at most as many as publish");
         }
         if !(self.ramp > 0.0 && self.ramp.is_finite()) {
             return bad("ramp must be a positive number of joins per second");

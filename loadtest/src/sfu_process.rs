@@ -93,14 +93,24 @@ impl LocalSfu {
 
     /// Peak resident memory (VmHWM), in MiB.
     pub fn peak_rss_mb(&self) -> Result<f64, LoadError> {
+        self.status_mb("VmHWM:")
+    }
+
+    /// Resident memory now (VmRSS), in MiB.
+    pub fn rss_mb(&self) -> Result<f64, LoadError> {
+        self.status_mb("VmRSS:")
+    }
+
+    /// A kB field of /proc/<pid>/status, in MiB.
+    fn status_mb(&self, field: &str) -> Result<f64, LoadError> {
         let path = format!("/proc/{}/status", self.pid());
         let status =
             std::fs::read_to_string(&path).map_err(|e| LoadError::Proc(format!("{path}: {e}")))?;
         let kb: f64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| LoadError::Proc(format!("{path}: no VmHWM")))?;
+            .ok_or_else(|| LoadError::Proc(format!("{path}: no {field}")))?;
         Ok(kb / 1024.0)
     }
 }

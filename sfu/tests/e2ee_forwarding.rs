@@ -100,7 +100,7 @@ async fn a_leaver_s_tracks_leave_everyone_s_connection_and_an_empty_room_is_clea
     let mut bots = meeting(&sfu, &["alice", "bob", "carol"], &ledger).await;
     let carol = bots.pop().expect("carol");
     let carol_id = carol.participant_id;
-    let carol_stream = format!("a=msid:{carol_id} ");
+    let carol_stream = format!("a=msid:{carol_id}.");
     for bot in &bots {
         let sdp = bot.remote_sdp().await;
         assert!(sdp.contains(&carol_stream), "{sdp}");

@@ -215,6 +215,7 @@ async fn streams_the_server_labels_as_someone_else_s_are_found_out_by_their_keys
         token: Scene::token("m", name),
         audio: true,
         video: true,
+        screen: false,
         expected_publishers: expected,
         late: false,
     };

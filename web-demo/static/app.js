@@ -1,6 +1,7 @@
-// The meeting page: lobby, video grid, controls, alerts and the E2EE panel, glued to the
-// signaling session (signaling.js), the PeerConnection (media.js), the frame worker (e2ee.js)
-// and this device's identity and memory (device.js).
+// The meeting page: lobby (with a preview and the devices), video grid, controls, alerts and
+// the E2EE panel, glued to the signaling session (signaling.js), the PeerConnection
+// (media.js), the frame worker (e2ee.js), what is captured and played (capture.js), and this
+// device's identity and memory (device.js).
 //
 // What the page shows of people comes from the MLS group, never from the server's word: the
 // roster is the group's (identity, participant id, leaf, device fingerprint); a video tile is
@@ -10,6 +11,7 @@
 import { Meeting, Refused, Signaling, loadWasm } from "./signaling.js";
 import { Media } from "./media.js";
 import { Chat } from "./chat.js";
+import * as capture from "./capture.js";
 import { deviceKey, loadTrust, saveTrust } from "./device.js";
 import { deriveSframeKey } from "./pkg/web_demo_wasm.js";
 import { fromHex, toHex } from "./sframe.js";
@@ -23,6 +25,9 @@ let local = null;
 let early = []; // events that arrive before the PeerConnection exists
 const chat = new Chat();
 let handRaised = false;
+let screenTrack = null; // the screen shared, while it is
+let preview = null; // the lobby's capture, handed to the meeting on join
+const levels = new capture.Levels();
 const view = {
   me: null,
   epoch: null,
@@ -31,8 +36,11 @@ const view = {
   mayShare: true, // false while someone unexplained is in the group: nothing is sent
   stats: null,
   timing: null,
-  speaker: null,
-  tiles: new Map(), // stream id (the server's label) -> { el, video, stream, tracks, frames }
+  speaker: null, // the server's active speaker (its reading of the audio-level extension)
+  speaking: new Set(), // tile keys whose decrypted sound is loud now (measured here)
+  // "self", "self.screen", or a received stream id (the server's label, "<pid>.<source>")
+  // -> { key, pid, source, el, video, stream, tracks, frames, wasScreen }
+  tiles: new Map(),
   log: [], // what this member refused or noticed, newest last
   joinClickedAt: null,
   selftest: null,
@@ -76,16 +84,18 @@ function tileName(pid, t) {
   return { name, byKey: true, mislabelled, claimed };
 }
 
-function tile(pid) {
-  let t = view.tiles.get(pid);
+function tile(key, pid, source = null) {
+  let t = view.tiles.get(key);
   if (t) return t;
   const el = document.createElement("div");
   el.className = "tile";
   el.dataset.pid = pid;
+  el.dataset.key = key;
   const video = document.createElement("video");
   video.autoplay = true;
   video.playsInline = true;
   if (pid === view.me) video.muted = true;
+  else capture.routeSound(video);
   const label = document.createElement("span");
   label.className = "label";
   const warning = document.createElement("div");
@@ -97,23 +107,31 @@ function tile(pid) {
   badges.className = "badges";
   el.append(video, label, warning, relabel, badges);
   $("grid").append(el);
-  t = { el, video, label, relabel, badges, stream: new MediaStream(), tracks: new Set(), frames: 0 };
+  t = { key, pid, source, el, video, label, relabel, badges, stream: new MediaStream(), tracks: new Set(), frames: 0, wasScreen: false };
   video.srcObject = t.stream;
   const count = () => {
     t.frames++;
     video.requestVideoFrameCallback(count);
   };
   video.requestVideoFrameCallback(count);
-  view.tiles.set(pid, t);
+  view.tiles.set(key, t);
   renderTiles();
   return t;
 }
 
-function dropTile(pid) {
-  const t = view.tiles.get(pid);
+function dropTile(key) {
+  const t = view.tiles.get(key);
   if (!t) return;
   t.el.remove();
-  view.tiles.delete(pid);
+  levels.unwatch(key);
+  view.tiles.delete(key);
+}
+
+/** Whether tile `t` shows a screen share: our own, or a stream its member says (signed) is
+ * its screen. The server's label alone never makes a stream a screen. */
+function isScreen(t) {
+  if (t.key === "self.screen") return true;
+  return t.pid !== view.me && !!t.source && chat.states.get(t.pid)?.screen === t.source;
 }
 
 function senderStats(leaf) {
@@ -122,14 +140,21 @@ function senderStats(leaf) {
 }
 
 function renderTiles() {
-  for (const [pid, t] of view.tiles) {
+  for (const t of view.tiles.values()) {
+    const pid = t.pid;
     const n = tileName(pid, t);
-    t.label.textContent = n.byKey ? n.name : `${n.name} (not yet decrypted)`;
-    t.label.title = n.name;
-    t.el.classList.toggle("speaking", view.speaker === pid);
+    const screen = isScreen(t);
+    t.wasScreen ||= screen;
+    // A screen no longer shared: its stream stays negotiated but shows nothing.
+    t.el.hidden = t.wasScreen && !screen;
+    t.el.classList.toggle("screen", screen);
+    const name = screen ? `${n.name}: screen` : n.name;
+    t.label.textContent = n.byKey ? name : `${name} (not yet decrypted)`;
+    t.label.title = name;
+    t.el.classList.toggle("speaking", !screen && view.speaking.has(t.key));
     // What the member says of itself (signed by its key), never what the server says.
     const state = pid === view.me ? ownState() : chat.states.get(pid);
-    const badges = [
+    const badges = screen ? [] : [
       state?.muted && "🔇 muted", state?.camera_off && "camera off",
       (pid === view.me ? handRaised : chat.hands.has(pid)) && "✋",
     ].filter(Boolean);
@@ -192,8 +217,8 @@ function renderAlerts() {
       list.push(alertRow("notice", `More than one member is named ${m.identity}: check each one's fingerprint.`));
     }
   }
-  for (const [pid, t] of view.tiles) {
-    const n = tileName(pid, t);
+  for (const t of view.tiles.values()) {
+    const n = tileName(t.pid, t);
     if (n.mislabelled) list.push(alertRow("danger", `The server labelled ${n.name}'s media as ${n.claimed}'s.`));
   }
   if (!view.mayShare) {
@@ -337,7 +362,7 @@ function onevent(e) {
       break;
     case "participant_left":
       chat.left(e.participant_id);
-      dropTile(e.participant_id);
+      for (const t of [...view.tiles.values()]) if (t.pid === e.participant_id) dropTile(t.key);
       break;
     case "said":
       chat.said(e);
@@ -376,14 +401,23 @@ function onevent(e) {
   }
 }
 
+/** The publisher and its stream (`source`) a received stream id names (the SFU's label:
+ * "<pid>.<source>", or "<pid>"; signaling_protocol::media_stream). */
+function parseStreamId(id) {
+  const dot = id.indexOf(".");
+  const [pid, source] = dot < 0 ? [id, null] : [id.slice(0, dot), id.slice(dot + 1)];
+  return /^\d+$/.test(pid) ? { pid: Number(pid), source } : null;
+}
+
 function ontrack(streamId, track) {
-  const pid = Number(streamId);
-  if (!Number.isFinite(pid) || pid === view.me) return;
-  const t = tile(pid);
+  const named = parseStreamId(streamId);
+  if (!named || named.pid === view.me) return;
+  const t = tile(streamId, named.pid, named.source);
   t.tracks.add(track.id);
   t.stream.addTrack(track);
+  if (track.kind === "audio") levels.watch(streamId, t.stream);
   t.stream.onremovetrack = () => {
-    if (t.stream.getTracks().length === 0) dropTile(pid);
+    if (t.stream.getTracks().length === 0) dropTile(streamId);
   };
 }
 
@@ -431,7 +465,8 @@ async function join(room, name) {
   const fromLink = new URLSearchParams(location.search).get("token");
   meeting = { room, name, token: fromLink, generation: 0, reconnecting: null };
   try {
-    local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    levels.resume();
+    local = await meetingCapture();
     await connect();
     history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
     selfTest().catch((e) => ($("selftest").textContent = `SFrame self-test could not run: ${e}`));
@@ -468,7 +503,7 @@ async function connect() {
   }));
   const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
   media = new Media({
-    signaling, iceServers, relayOnly, local, ontrack,
+    signaling, iceServers, relayOnly, local, screen: screenTrack, ontrack,
     onstate: (s) => {
       if (!live()) return;
       if (s === "failed") reconnect("the media connection failed");
@@ -496,8 +531,12 @@ async function connect() {
   $("meeting").hidden = false;
   $("room-title").textContent = `Room ${m.room}`;
   $("room-title").title = m.room;
-  const me = tile(view.me);
+  const me = tile("self", view.me);
   local.getTracks().forEach((tr) => me.stream.addTrack(tr));
+  levels.watch("self", local);
+  if (screenTrack) tile("self.screen", view.me).stream.addTrack(screenTrack);
+  $("settings").append($("devices"));
+  capture.listDevices(local.getTracks());
   for (const e of early.splice(0)) onevent(e);
   await media.offer();
 }
@@ -508,11 +547,11 @@ function disconnect() {
   clearInterval(view.reporter);
   signaling?.leave();
   media?.close();
-  for (const pid of [...view.tiles.keys()]) dropTile(pid);
+  for (const key of [...view.tiles.keys()]) dropTile(key);
   signaling = media = null;
   early = [];
   chat.reset();
-  Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, mayShare: true, log: [] });
+  Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), mayShare: true, log: [] });
   renderAlerts();
   renderPanel();
 }
@@ -572,6 +611,10 @@ function leave(why = "") {
   showReconnecting(null);
   local?.getTracks().forEach((t) => t.stop());
   local = null;
+  stopScreen();
+  setCameraButton(true);
+  setMicButton(true);
+  $("invite-status").hidden = true;
   chat.messages = [];
   chat.render();
   handRaised = false;
@@ -579,39 +622,145 @@ function leave(why = "") {
   status(why, "lobby-status");
   $("meeting").hidden = true;
   $("lobby").hidden = false;
+  $("devices-home").append($("devices"));
+  startPreview();
 }
 
 // ---- controls ----
+
+function setMicButton(on) {
+  $("mic").setAttribute("aria-pressed", String(!on));
+  $("mic").textContent = on ? "Mute microphone" : "Unmute microphone";
+}
+
+function setCameraButton(on) {
+  $("camera").setAttribute("aria-pressed", String(!on));
+  $("camera").textContent = on ? "Stop camera" : "Start camera";
+}
 
 $("mic").onclick = () => {
   const track = local?.getAudioTracks()[0];
   if (!track) return;
   track.enabled = !track.enabled;
-  $("mic").setAttribute("aria-pressed", String(!track.enabled));
-  $("mic").textContent = track.enabled ? "Mute microphone" : "Unmute microphone";
+  setMicButton(track.enabled);
   announceState();
 };
 
-$("camera").onclick = async () => {
-  const me = view.tiles.get(view.me);
-  const current = local?.getVideoTracks()[0];
-  if (current) {
-    current.stop();
-    local.removeTrack(current);
-    me?.stream.removeTrack(current);
-    await media.replaceVideo(null);
-    $("camera").setAttribute("aria-pressed", "true");
-    $("camera").textContent = "Start camera";
-    announceState();
-  } else if (local) {
-    const [track] = (await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } })).getVideoTracks();
+/** Puts `track` in place of this meeting's track of its kind (or none): in the stream we
+ * show ourselves and in the PeerConnection's sender. No renegotiation; the keys stay. */
+async function replaceLocal(kind, track) {
+  const me = view.tiles.get("self");
+  const old = kind === "video" ? local.getVideoTracks() : local.getAudioTracks();
+  // The sender takes the new track first: it never holds a stopped one.
+  await (kind === "video" ? media?.replaceVideo(track) : media?.replaceAudio(track));
+  for (const t of old) {
+    t.stop();
+    local.removeTrack(t);
+    me?.stream.removeTrack(t);
+  }
+  if (track) {
     local.addTrack(track);
     me?.stream.addTrack(track);
-    await media.replaceVideo(track);
-    $("camera").setAttribute("aria-pressed", "false");
-    $("camera").textContent = "Stop camera";
-    announceState();
   }
+  if (kind === "audio") levels.watch("self", local);
+}
+
+$("camera").onclick = async () => {
+  if (!local) return;
+  if (local.getVideoTracks().length) {
+    await replaceLocal("video", null);
+    setCameraButton(false);
+  } else {
+    try {
+      await replaceLocal("video", await capture.camera());
+    } catch (e) {
+      return status(`Cannot start the camera: ${e.message ?? e}`);
+    }
+    setCameraButton(true);
+  }
+  announceState();
+};
+
+$("screen").onclick = () => (screenTrack ? stopScreen() : startScreen());
+
+async function startScreen() {
+  let track;
+  try {
+    track = await capture.screen();
+  } catch (e) {
+    return status(`Cannot share the screen: ${e.message ?? e}`);
+  }
+  if (!track || !meeting) return track?.stop();
+  screenTrack = track;
+  // Stopped from the browser's own "stop sharing" bar, or the window closed.
+  track.addEventListener("ended", () => track === screenTrack && stopScreen());
+  tile("self.screen", view.me).stream.addTrack(track);
+  await media?.replaceScreen(track);
+  $("screen").setAttribute("aria-pressed", "true");
+  $("screen").textContent = "Stop sharing";
+  announceState();
+}
+
+function stopScreen() {
+  const track = screenTrack;
+  if (!track) return;
+  screenTrack = null;
+  track.stop();
+  media?.replaceScreen(null);
+  dropTile("self.screen");
+  $("screen").setAttribute("aria-pressed", "false");
+  $("screen").textContent = "Share screen";
+  if (meeting) announceState();
+}
+
+// Devices: in the lobby the preview takes the new one; in the meeting the sender does.
+$("camera-select").onchange = async (e) => {
+  capture.choose("camera", e.target.value);
+  if (!meeting) return startPreview();
+  if (!local?.getVideoTracks().length) return; // used when the camera starts again
+  try {
+    await replaceLocal("video", await capture.camera());
+  } catch (err) {
+    status(`Cannot use that camera: ${err.message ?? err}`);
+  }
+};
+
+$("mic-select").onchange = async (e) => {
+  capture.choose("mic", e.target.value);
+  if (!meeting) return startPreview();
+  if (!local) return;
+  const enabled = local.getAudioTracks()[0]?.enabled ?? true;
+  try {
+    const track = await capture.microphone();
+    track.enabled = enabled; // a muted microphone stays muted
+    await replaceLocal("audio", track);
+  } catch (err) {
+    status(`Cannot use that microphone: ${err.message ?? err}`);
+  }
+};
+
+$("speaker-select").onchange = (e) => {
+  capture.choose("speaker", e.target.value);
+  for (const t of view.tiles.values()) if (t.pid !== view.me) capture.routeSound(t.video);
+};
+
+/** The room's link for others. A token is never in it: ours names us, so whoever opened it
+ * would join as us; in a room that needs tokens, each person gets their own link from the
+ * organiser. */
+$("invite").onclick = async () => {
+  if (!meeting) return;
+  const link = `${location.origin}${location.pathname}?room=${encodeURIComponent(meeting.room)}`;
+  let copied = true;
+  try {
+    await navigator.clipboard.writeText(link);
+  } catch {
+    copied = false;
+  }
+  const what = copied ? "Invite link copied" : "Copy this invite link";
+  $("invite-status").textContent = meeting.token
+    ? `${what}: ${link}. This room needs an invitation per person: your own link holds your token, which names you, so ask the organiser for one for each person you invite.`
+    : `${what}: ${link}`;
+  $("invite-status").hidden = false;
 };
 
 $("leave").onclick = () => leave();
@@ -619,7 +768,11 @@ $("leave").onclick = () => leave();
 /** This member's microphone and camera, as its tile shows them to the others. */
 function ownState() {
   const audio = local?.getAudioTracks()[0];
-  return { muted: !audio || !audio.enabled, camera_off: !local?.getVideoTracks().length };
+  return {
+    muted: !audio || !audio.enabled,
+    camera_off: !local?.getVideoTracks().length,
+    screen: screenTrack && media ? media.screenSource : null,
+  };
 }
 
 /** Says `message` to the others; false (with the reason shown) if it cannot be said. */
@@ -671,6 +824,108 @@ $("join-form").onsubmit = (e) => {
 const NAME_KEY = "e2ee.name"; // the name last joined with, offered again
 $("room").value = new URLSearchParams(location.search).get("room") ?? "";
 $("name").value = localStorage.getItem(NAME_KEY) ?? "";
+
+// ---- the lobby: an invitation in the link, the preview ----
+
+/** The claims of a token (a JWT), read without checking: only to say what the link is for.
+ * The server checks it. */
+function readToken(jwt) {
+  try {
+    const b64 = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))));
+    return typeof claims.sub === "string" && typeof claims.room === "string" ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A link with a token names the room and the person: both are shown, not asked. */
+function showInvitation() {
+  const jwt = new URLSearchParams(location.search).get("token");
+  const claims = jwt && readToken(jwt);
+  if (!claims) return;
+  $("room").value = claims.room;
+  $("name").value = claims.sub;
+  $("room").readOnly = $("name").readOnly = true;
+  const until = new Date(claims.exp * 1000);
+  $("invitation").hidden = false;
+  $("invitation").textContent = `This link invites ${claims.sub} to room ${claims.room}, until ${until.toLocaleString()}.`;
+  if (claims.exp * 1000 < Date.now()) {
+    status(`This invitation expired on ${until.toLocaleString()}: ask the organiser for a new link.`, "lobby-status");
+  }
+}
+
+let previewing = null; // the latest preview attempt: a Promise of its stream (or null)
+
+/** Shows the camera (unless audio only) and the microphone's level in the lobby, and lists
+ * the devices; the stream is the meeting's when joining. */
+function startPreview() {
+  stopPreview();
+  const audioOnly = $("audio-only").checked;
+  const attempt = (async () => {
+    try {
+      const stream = await capture.capture({ audioOnly });
+      if (previewing !== attempt || meeting) {
+        stream.getTracks().forEach((t) => t.stop());
+        return null;
+      }
+      preview = stream;
+      $("preview").srcObject = stream;
+      levels.watch("preview", stream);
+      status(audioOnly ? "Audio only: your camera stays off. Start it in the meeting if you like." : "", "preview-status");
+      await capture.listDevices(stream.getTracks());
+      return stream;
+    } catch (e) {
+      status(`Cannot use the camera or microphone: ${e.message ?? e}. Allow them in the browser, or choose other devices.`, "preview-status");
+      await capture.listDevices().catch(() => {});
+      return null;
+    }
+  })();
+  previewing = attempt;
+  return attempt;
+}
+
+function stopPreview() {
+  preview?.getTracks().forEach((t) => t.stop());
+  preview = null;
+  levels.unwatch("preview");
+  $("preview").srcObject = null;
+}
+
+/** The meeting's stream: the preview's, if it has what was asked, or a new capture. */
+async function meetingCapture() {
+  const audioOnly = $("audio-only").checked;
+  const stream = await previewing;
+  if (stream && stream === preview && stream.getVideoTracks().length === (audioOnly ? 0 : 1)) {
+    preview = null; // the meeting's now
+    levels.unwatch("preview");
+    $("preview").srcObject = null;
+    return stream;
+  }
+  stopPreview();
+  return capture.capture({ audioOnly });
+}
+
+$("audio-only").onchange = () => startPreview();
+
+// The speaking indicator and the lobby's level meter, from the sound itself.
+const SPEAKING = 0.01; // RMS above which a stream counts as speaking
+setInterval(() => {
+  if (!$("lobby").hidden) $("mic-level").value = Math.min(1, levels.level("preview") * 5);
+  if ($("meeting").hidden) return;
+  const speaking = new Set([...view.tiles.keys()].filter((k) => levels.level(k) > SPEAKING));
+  const changed = speaking.size !== view.speaking.size || [...speaking].some((k) => !view.speaking.has(k));
+  if (changed) {
+    view.speaking = speaking;
+    renderTiles();
+  }
+}, 200);
+// Sound may be measured once the person has touched the page.
+document.addEventListener("click", () => levels.resume());
+
+$("devices-home").append($("devices"));
+showInvitation();
+startPreview();
 
 // ---- SFrame self-test: the RFC 9605 vectors through the worker's own code ----
 
@@ -725,6 +980,7 @@ window.e2ee = {
     remote: media?.pc.remoteDescription?.sdp,
     local: media?.pc.localDescription?.sdp,
     inbound: [...(await media.pc.getStats()).values()].filter((r) => r.type === "inbound-rtp"),
+    outbound: [...(await media.pc.getStats()).values()].filter((r) => r.type === "outbound-rtp"),
   }),
   path: async () => media?.path(),
   snapshot: () => ({
@@ -739,9 +995,13 @@ window.e2ee = {
     alerts: [...$("alerts").querySelectorAll("li")].map((li) => ({ kind: li.className, text: li.textContent })),
     log: view.log,
     speaker: view.speaker,
+    speaking: [...view.speaking].map((k) => view.tiles.get(k)?.pid ?? null),
+    sharing: !!screenTrack,
+    devices: local?.getTracks().map((t) => ({ kind: t.kind, label: t.label, enabled: t.enabled, deviceId: t.getSettings().deviceId })) ?? [],
     selftest: view.selftest,
-    tiles: [...view.tiles].map(([pid, t]) => ({
-      pid, ...tileName(pid, t), frames: t.frames, width: t.video.videoWidth, height: t.video.videoHeight,
+    tiles: [...view.tiles.values()].map((t) => ({
+      pid: t.pid, key: t.key, ...tileName(t.pid, t), screen: isScreen(t), hidden: t.el.hidden,
+      frames: t.frames, width: t.video.videoWidth, height: t.video.videoHeight,
     })),
     senders: view.roster.map((m) => ({ identity: m.identity, leaf: m.leaf, ...senderStats(m.leaf) })),
     firstDecrypted: view.stats?.firstDecrypted ?? {},

@@ -9,7 +9,7 @@ export class Chat {
   constructor() {
     this.messages = []; // { from, participant, text, mine, at }
     this.hands = new Map(); // participant id -> name
-    this.states = new Map(); // participant id -> { muted, camera_off }
+    this.states = new Map(); // participant id -> { muted, camera_off, screen (its stream's source) }
     this.refused = 0;
     this.waiting = 0;
   }
@@ -29,7 +29,9 @@ export class Chat {
         else this.hands.delete(who.participant);
         break;
       case "state":
-        this.states.set(who.participant, { muted: message.muted, camera_off: message.camera_off });
+        this.states.set(who.participant, {
+          muted: message.muted, camera_off: message.camera_off, screen: message.screen ?? null,
+        });
         break;
     }
   }

@@ -1,7 +1,8 @@
-// The participant's one PeerConnection with the SFU: publishes the camera (VP9) and
-// microphone (Opus) through the E2EE worker, receives everyone else's tracks (the SFU labels
-// each with its publisher's participant id as the stream id; the page names it by the key
-// that opens its frames), and answers the SFU's renegotiations.
+// The participant's one PeerConnection with the SFU: publishes the camera (VP9), microphone
+// (Opus) and, when shared, a screen (VP9, a stream of its own) through the E2EE worker,
+// receives everyone else's tracks (the SFU labels each with "<publisher>.<its stream>" as the
+// stream id; the page names it by the key that opens its frames), and answers the SFU's
+// renegotiations.
 import { E2ee } from "./e2ee.js";
 
 /** VP9 first and only (whole-frame SFrame breaks the other codecs' packetizers), with RTX. */
@@ -30,7 +31,7 @@ function gathered(pc) {
 export class Media {
   /** `relayOnly`: media only through the TURN servers (the SFU and the network never see
    * this device's addresses; also the way through networks that allow only TURN/TCP). */
-  constructor({ signaling, iceServers, relayOnly = false, local, ontrack, onstate }) {
+  constructor({ signaling, iceServers, relayOnly = false, local, screen = null, ontrack, onstate }) {
     this.signaling = signaling;
     this.e2ee = new E2ee();
     this.pc = new RTCPeerConnection({
@@ -53,6 +54,18 @@ export class Media {
       if (kind === "video") this.videoSender = t.sender;
       if (kind === "audio") this.audioSender = t.sender;
     }
+    // The screen share: its own section and stream, idle until shared, so that sharing needs
+    // no renegotiation; the others learn its stream id (`screenSource`) from our signed state.
+    this.screenStream = new MediaStream();
+    const s = this.pc.addTransceiver(screen ?? "video", { direction: "sendonly", streams: [this.screenStream] });
+    s.setCodecPreferences(vp9Only("video"));
+    this.e2ee.attach(s.sender, "send", "video");
+    this.screenSender = s.sender;
+  }
+
+  /** The source part of the stream id the others see our screen share under. */
+  get screenSource() {
+    return this.screenStream.id;
   }
 
   /** How media travels now, from the selected ICE candidate pair: `{ type, protocol,
@@ -120,6 +133,15 @@ export class Media {
 
   async replaceVideo(track) {
     await this.videoSender?.replaceTrack(track);
+  }
+
+  async replaceAudio(track) {
+    await this.audioSender?.replaceTrack(track);
+  }
+
+  /** Shares `track` as the screen (null: stops sharing). */
+  async replaceScreen(track) {
+    await this.screenSender.replaceTrack(track);
   }
 
   close() {

@@ -2,7 +2,7 @@
 // frame of the other, so load figures in rooms with browsers count what really arrived.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { participant, runBots, seesPlaying, until, sfuAndBrowser } from "./harness.js";
+import { participant, runBots, seesPlaying, seesScreen, until, sfuAndBrowser } from "./harness.js";
 
 const env = sfuAndBrowser();
 
@@ -16,9 +16,11 @@ test("a bot in a meeting with two browsers decrypts every frame they send, and t
   await until("alice and bob seeing each other", async () =>
     (await seesPlaying(alice, ["bob"])) && (await seesPlaying(bob, ["alice"])));
 
-  const bots = runBots({ url: env.sfu.url, room: "mixed", name: "probe", duration: "15s", chat: "2s" });
+  const bots = runBots({ url: env.sfu.url, room: "mixed", name: "probe", duration: "15s", chat: "2s", screens: 1 });
   await until("both pages playing the bot's video", async () =>
     (await seesPlaying(alice, ["probe-0"])) && (await seesPlaying(bob, ["probe-0"])));
+  // The bot shares a screen (the test video again): the pages show it as the bot's screen.
+  await until("alice seeing the bot's screen", () => seesScreen(alice, "probe-0"));
   // Chat both ways: the bot's messages reach the pages named by its key, alice's the bot.
   await until("both pages reading the bot's chat", async () => (await Promise.all(
     pages.map(async (p) => (await p.snapshot()).chat.messages.some((m) => m.from === "probe-0")),

@@ -1,6 +1,7 @@
 // Test harness: the sfu binary with the demo, and participants as pages of Debian's chromium
 // (headless, fake camera and microphone) driven by playwright-core.
 import { execFileSync, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as connectTcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -34,10 +35,20 @@ const TONE = toneWav(join(OUTPUT, "tone.wav"));
 const FLAGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  // Three fake cameras (and microphones), so that switching devices can be tried: I420,
+  // Y16 (a depth format no encoder takes) and MJPEG.
+  "--use-fake-device-for-media-stream=device-count=3", "--use-fake-ui-for-media-stream",
   "--autoplay-policy=no-user-gesture-required",
   `--use-file-for-fake-audio-capture=${TONE}`,
 ];
+
+/** A token as an organiser's backend mints it (HS256 JWT, signaling-token's claims): for
+ * `sub` in `room`, expiring `expiresIn` seconds from now (negative: already expired). */
+export function mintToken(secret, { room, sub, expiresIn = 600 }) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ room, sub, exp: Math.floor(Date.now() / 1000) + expiresIn, publish: true })}`;
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
+}
 
 /** A self-signed certificate for 127.0.0.1 and localhost (openssl), as PEM files. */
 export function selfSigned(name) {
@@ -111,13 +122,15 @@ export async function startHostile({ sfu, secret }) {
 }
 
 /** Bots of the loadtest binary joining `room` at `url` as `name`-0, `name`-1, ... for
- * `duration` (e.g. "12s"), chatting every `chat` if given; resolves with the loadtest's JSON report once they have left. */
-export async function runBots({ url, room, name = "bot", participants = 1, duration = "12s", chat }) {
+ * `duration` (e.g. "12s"), chatting every `chat` if given, `screens` of them sharing a
+ * screen; resolves with the loadtest's JSON report once they have left. */
+export async function runBots({ url, room, name = "bot", participants = 1, duration = "12s", chat, screens }) {
   const report = join(mkdtempSync(join(tmpdir(), "bots-")), "report.json");
   const child = spawn(join(BIN, "loadtest"), [
     "--url", url, "--room", room, "--name", name, "--participants", String(participants),
     "--no-late-joiner", "--duration", duration, "--quiet", "--json", report,
     ...(chat ? ["--chat", chat] : []),
+    ...(screens ? ["--screens", String(screens)] : []),
   ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "error" } });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
@@ -368,8 +381,17 @@ export async function seesPlaying(p, others) {
   await new Promise((r) => setTimeout(r, 700));
   const after = await p.snapshot();
   return others.every((o) => {
-    const a = after.tiles.find((t) => t.name === o);
-    const b = before.tiles.find((t) => t.name === o);
+    const a = after.tiles.find((t) => t.name === o && !t.screen);
+    const b = before.tiles.find((t) => t.name === o && !t.screen);
     return a && b && a.width > 0 && a.height > 0 && a.frames > b.frames;
   });
+}
+
+/** `p`'s tiles of `name`'s screen share: frames advancing over 700 ms, shown as a screen. */
+export async function seesScreen(p, name) {
+  const find = (s) => s.tiles.find((t) => t.name === name && t.screen && !t.hidden);
+  const before = find(await p.snapshot());
+  await new Promise((r) => setTimeout(r, 700));
+  const after = find(await p.snapshot());
+  return before && after && after.width > 0 && after.frames > before.frames;
 }

@@ -1,7 +1,7 @@
 // The lobby: what it says when a join cannot go ahead, and what it remembers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { newContext, participant, seesPlaying, until, sfuAndBrowser } from "./harness.js";
+import { mintToken, newContext, participant, seesPlaying, startSfu, until, sfuAndBrowser } from "./harness.js";
 
 const env = sfuAndBrowser();
 
@@ -69,4 +69,35 @@ test("long names wrap or ellipsize instead of pushing the page apart", async (t)
   });
   assert.deepEqual(fits, { roster: true, page: true, label: true });
   await b.screenshot("long-name-bea.png");
+});
+
+test("a link with a token joins as the person it names; an expired one and a full room say so", async (t) => {
+  const secret = "an organiser's token secret, 32 bytes long";
+  const sfu = await startSfu({ secret, args: ["--max-participants-per-room", "1"] });
+  t.after(() => sfu.stop());
+  const open = async (token) => {
+    const context = await newContext(env.browser, sfu.url);
+    t.after(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${sfu.url}/?token=${token}`);
+    return page;
+  };
+
+  const page = await open(mintToken(secret, { room: "board", sub: "Grace Hopper" }));
+  assert.equal(await page.inputValue("#name"), "Grace Hopper", "the name is the token's");
+  assert.equal(await page.inputValue("#room"), "board");
+  assert.ok(await page.$eval("#name", (e) => e.readOnly), "and cannot be changed");
+  assert.match(await page.textContent("#invitation"), /invites Grace Hopper to room board/);
+  await page.click("#join");
+  await page.waitForSelector("#meeting:not([hidden])");
+
+  // The room holds one: the next person is told it is full.
+  const second = await open(mintToken(secret, { room: "board", sub: "Ada" }));
+  await second.click("#join");
+  await until("the full room", async () => /This room is full/.test(await lobbyStatus(second)));
+
+  const expired = await open(mintToken(secret, { room: "board", sub: "Alan", expiresIn: -60 }));
+  assert.match(await lobbyStatus(expired), /This invitation expired/, "said before anything is sent");
+  await expired.click("#join");
+  await until("the server's refusal", async () => /Your invitation has expired/.test(await lobbyStatus(expired)));
 });

@@ -46,6 +46,8 @@ pub struct BotSpec {
     pub token: String,
     pub audio: bool,
     pub video: bool,
+    /// Also shares a screen: the test video in a stream of its own ([`SCREEN_STREAM`]).
+    pub screen: bool,
     /// Publishers already in the room: the join completes with a frame from each.
     pub expected_publishers: usize,
     /// Joined after the room was set up (its join time is reported apart).
@@ -134,6 +136,18 @@ impl Bot {
             let sender = peer.add_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, ssrc)?;
             outgoing.push(Outgoing::new(sender, ssrc, true));
         }
+        if spec.screen {
+            let ssrc = rand::random::<u32>() | 1;
+            let sender = peer.add_track_in(
+                SCREEN_STREAM,
+                RtpCodecKind::Video,
+                MIME_TYPE_VP9,
+                90000,
+                0,
+                ssrc,
+            )?;
+            outgoing.push(Outgoing::new(sender, ssrc, true));
+        }
         if outgoing.is_empty() {
             // A listener offers to receive, so the connection has media sections to set up.
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
@@ -164,6 +178,12 @@ impl Bot {
             level: 20 + (participant_id % 40) as u8,
             ctx: ctx.clone(),
             room: spec.room.clone(),
+            screen_state: spec.screen.then(|| AppMessage::State {
+                muted: !spec.audio,
+                camera_off: !spec.video,
+                screen: Some(SCREEN_STREAM.into()),
+            }),
+            in_group: false,
             failed: failed_tx,
         };
         let task = tokio::spawn(task.run(stopped));
@@ -227,6 +247,10 @@ struct Task {
     level: u8,
     ctx: RunContext,
     room: String,
+    /// What it says of itself when sharing a screen (`None`: it shares none).
+    screen_state: Option<AppMessage>,
+    /// Whether it has been in an epoch yet (its join's, from the Welcome, names no one added).
+    in_group: bool,
     failed: watch::Sender<bool>,
 }
 
@@ -356,6 +380,7 @@ impl Task {
                 roster,
                 warnings,
                 may_send,
+                added,
                 ..
             } => {
                 {
@@ -376,6 +401,14 @@ impl Task {
                         .collect();
                     self.tracks.retry(&mut s, now);
                 }
+                // Those already here (at our join) and newcomers learn from us which stream
+                // is our screen.
+                if let Some(state) = &self.screen_state
+                    && (!self.in_group || !added.is_empty())
+                {
+                    let _ = self.client.send_app(state.clone());
+                }
+                self.in_group = true;
                 for w in &warnings {
                     tracing::warn!(warning = %w, "a member entered the group unexplained; sending stops");
                 }
@@ -442,4 +475,7 @@ impl Task {
 }
 
 /// How long a bot may take to hear every publisher before its join counts as failed.
+/// The stream a bot's screen share goes in (the SFU forwards it as `"<pid>.bot-screen"`).
+pub const SCREEN_STREAM: &str = "bot-screen";
+
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -83,7 +83,21 @@ impl Peer {
         channels: u16,
         ssrc: u32,
     ) -> Result<RTCRtpSenderId, LoadError> {
-        let track = one_ssrc_track(kind, mime, clock_rate, channels, ssrc);
+        self.add_track_in("bot", kind, mime, clock_rate, channels, ssrc)
+    }
+
+    /// [`Peer::add_track`] in media stream `stream` (tracks of one stream go together: the
+    /// SFU names it in the stream id it forwards).
+    pub fn add_track_in(
+        &mut self,
+        stream: &str,
+        kind: RtpCodecKind,
+        mime: &str,
+        clock_rate: u32,
+        channels: u16,
+        ssrc: u32,
+    ) -> Result<RTCRtpSenderId, LoadError> {
+        let track = one_ssrc_track(stream, kind, mime, clock_rate, channels, ssrc);
         Ok(self.pc.add_track(track)?)
     }
 
@@ -162,6 +176,7 @@ pub fn engine() -> Result<(MediaEngine, Registry), rtc::shared::error::Error> {
 
 /// A local track of `kind` with one encoding of `mime` under `ssrc`.
 pub fn one_ssrc_track(
+    stream: &str,
     kind: RtpCodecKind,
     mime: &str,
     clock_rate: u32,
@@ -169,7 +184,7 @@ pub fn one_ssrc_track(
     ssrc: u32,
 ) -> MediaStreamTrack {
     MediaStreamTrack::new(
-        "bot".into(),
+        stream.into(),
         format!("{kind}-{ssrc}"),
         format!("{kind}"),
         kind,

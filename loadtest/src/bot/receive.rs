@@ -53,7 +53,9 @@ impl Tracks {
     /// A track opened: `stream` is the stream id the SFU gave it. A track that opens again
     /// (a renegotiation) keeps how it is checked.
     pub fn opened(&mut self, track: String, stream: Option<&str>, video: bool) {
-        let publisher = stream.and_then(|s| s.parse().ok());
+        let publisher = stream
+            .and_then(signaling_protocol::media_stream::parse_stream_id)
+            .map(|(p, _)| p);
         if let Some(t) = self.tracks.get_mut(&track) {
             (t.publisher, t.video) = (publisher, video);
             return;

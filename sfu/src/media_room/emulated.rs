@@ -23,7 +23,7 @@ use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use signaling_protocol::{ErrorCode, ParticipantId};
+use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
 use signaling_server::server::MediaSignal;
 
 use super::{Input, MediaRoom, Output, Transport, codecs, host_candidate, one_stream_track, rtcp};
@@ -74,7 +74,9 @@ impl Ord for InFlight {
 /// What a client saw of one remote track.
 #[derive(Debug, Default)]
 pub struct Received {
+    /// The publisher, as the stream id names it, and the whole stream id.
     pub publisher: String,
+    pub stream: String,
     pub packets: usize,
     /// (publisher's original sequence number carried in the payload) seen.
     pub seen: std::collections::BTreeSet<u32>,
@@ -438,7 +440,11 @@ impl World {
             while let Some(e) = c.pc.poll_event() {
                 if let RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) = e {
                     let r = c.received.entry(init.track_id.clone()).or_default();
-                    r.publisher = init.stream_ids.first().cloned().unwrap_or_default();
+                    // The stream id names the publisher and its stream ("2.stream-2").
+                    r.stream = init.stream_ids.first().cloned().unwrap_or_default();
+                    r.publisher = media_stream::parse_stream_id(&r.stream)
+                        .map(|(p, _)| p.to_string())
+                        .unwrap_or_default();
                 }
             }
             while let Some(m) = c.pc.poll_read() {

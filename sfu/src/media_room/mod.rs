@@ -30,7 +30,7 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
-use signaling_protocol::{ErrorCode, ParticipantId};
+use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
 use signaling_server::server::MediaSignal;
 
 use negotiation::{Negotiation, OnOffer};
@@ -160,10 +160,12 @@ struct Participant {
     dirty: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct OpeningTrack {
     receiver: RTCRtpReceiverId,
     ssrc: u32,
+    /// The publisher's stream it belongs to (its msid), if one that may be forwarded.
+    source: Option<String>,
     /// Refused (the participant was told): its packets are dropped.
     refused: bool,
 }
@@ -533,6 +535,11 @@ impl MediaRoom {
                             OpeningTrack {
                                 receiver: init.receiver_id,
                                 ssrc: init.ssrc,
+                                source: init
+                                    .stream_ids
+                                    .first()
+                                    .filter(|s| media_stream::valid_source(s))
+                                    .cloned(),
                                 refused,
                             },
                         );
@@ -591,7 +598,7 @@ impl MediaRoom {
     ) -> Option<TrackId> {
         let count = self.tracks.of(pid).len();
         let p = self.participants.get_mut(&pid)?;
-        let opening = *p.opening.get(engine_track)?;
+        let opening = p.opening.get(engine_track)?.clone();
         if opening.refused {
             return None;
         }
@@ -659,6 +666,7 @@ impl MediaRoom {
             receiver: opening.receiver,
             engine_track: engine_track.to_owned(),
             media_ssrc: opening.ssrc,
+            source: opening.source,
             codec,
             extensions,
             audio_level,
@@ -725,6 +733,7 @@ impl MediaRoom {
             return;
         };
         let (publisher, kind, codec) = (track.publisher, track.kind, track.codec.clone());
+        let stream = media_stream::stream_id(publisher, track.source.as_deref());
         if publisher == sub {
             return;
         }
@@ -738,7 +747,7 @@ impl MediaRoom {
             return;
         };
         let Link::Open(s) = &mut p.link else { return };
-        let Some(sender) = add_sender(s, publisher, id, kind, codec, ssrc) else {
+        let Some(sender) = add_sender(s, stream, publisher, id, kind, codec, ssrc) else {
             return;
         };
         p.negotiation.want();
@@ -960,6 +969,7 @@ impl MediaRoom {
 /// Adds a send-only transceiver for track `id` of `publisher` to `s`; its sender.
 fn add_sender(
     s: &mut Session,
+    stream: String,
     publisher: ParticipantId,
     id: TrackId,
     kind: MediaKind,
@@ -970,9 +980,10 @@ fn add_sender(
         MediaKind::Audio => RtpCodecKind::Audio,
         MediaKind::Video => RtpCodecKind::Video,
     };
-    // The stream id names the publisher, so a receiver can tell whose track it is.
+    // The stream id names the publisher and its stream, so a receiver can tell whose track it
+    // is and which of the publisher's tracks go together.
     let track = one_stream_track(
-        publisher.to_string(),
+        stream.clone(),
         format!("{publisher}-{}", id.0),
         format!("participant {publisher}"),
         kind,
@@ -982,7 +993,7 @@ fn add_sender(
     // A transceiver of its own, send-only: never one of the participant's own sections.
     let init = RTCRtpTransceiverInit {
         direction: RTCRtpTransceiverDirection::Sendonly,
-        streams: vec![publisher.to_string()],
+        streams: vec![stream],
         send_encodings: Vec::new(),
     };
     match s.pc.add_transceiver_from_track(track, Some(init)) {

@@ -38,6 +38,10 @@ fn participants_receive_every_track_of_the_others_byte_for_byte() {
                 assert_eq!(packets, distinct, "no duplicates on a clean network");
             }
         }
+        // The stream id names the publisher and its own stream, so that its tracks go together.
+        for r in w.clients[&pid].received.values() {
+            assert_eq!(r.stream, format!("{0}.stream-{0}", r.publisher));
+        }
         assert!(
             w.clients[&pid].errors.is_empty(),
             "{:?}",

@@ -34,6 +34,9 @@ pub struct Published {
     pub engine_track: String,
     /// The SSRC it arrives with (key-frame requests name it).
     pub media_ssrc: u32,
+    /// The publisher's stream it belongs to (its msid stream id), forwarded as the stream id's
+    /// second part (`signaling_protocol::media_stream`).
+    pub source: Option<String>,
     pub codec: RTCRtpCodec,
     /// The publisher's header-extension ids by URI.
     pub extensions: Vec<(String, u8)>,

@@ -22,7 +22,7 @@ use rtc::rtp::header::Header;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use sfu::media::MediaConfig;
 use signaling_client::{Client, ClientConfig, Event};
-use signaling_protocol::IceServer;
+use signaling_protocol::{IceServer, media_stream};
 use signaling_server::{SignalingConfig, SignalingServer};
 use signaling_token::{self as token, Claims};
 use tokio::sync::watch;
@@ -98,7 +98,7 @@ pub fn token_for(room: &str, identity: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub sender_leaf: u32,
-    /// The SFU names the publisher's participant id as the stream id.
+    /// The publisher's participant id, as the SFU's stream id names it.
     pub stream_id: String,
     pub plaintext: String,
     pub payload: Vec<u8>,
@@ -442,7 +442,10 @@ impl Bot {
                 while let Some(track) = tracks.recv().await {
                     let (keyring, received, arrivals) =
                         (keyring.clone(), received.clone(), arrivals.clone());
-                    let stream_id = track.stream_id().await.to_string();
+                    // The publisher the stream id names ("<pid>.<its stream>").
+                    let stream = track.stream_id().await.to_string();
+                    let stream_id = media_stream::parse_stream_id(&stream)
+                        .map_or(stream.clone(), |(p, _)| p.to_string());
                     let kind = track.kind().await;
                     let arrival_key = format!("{stream_id}/{kind}");
                     remote_tracks.lock().expect("lock").push(RemoteTrack {

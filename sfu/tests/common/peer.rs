@@ -89,6 +89,6 @@ pub fn local_track(
     ssrc: u32,
 ) -> Arc<TrackLocalStaticRTP> {
     Arc::new(TrackLocalStaticRTP::new(bot::one_ssrc_track(
-        kind, mime, clock, channels, ssrc,
+        "bot", kind, mime, clock, channels, ssrc,
     )))
 }

@@ -1,5 +1,5 @@
 //! What members say to each other, end to end: chat, reactions, a raised hand and each
-//! member's own microphone and camera state, as MLS application messages that the delivery
+//! member's own microphone, camera and screen-share state, as MLS application messages that the delivery
 //! service relays without reading. Who said it is the member whose key signed it (its roster
 //! entry), never the server's `from`.
 //!
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use media_crypto::mls::{Misuse, MlsError};
 use serde::{Deserialize, Serialize};
-use signaling_protocol::{ClientMessage, CommitRejection, ParticipantId};
+use signaling_protocol::{ClientMessage, CommitRejection, ParticipantId, media_stream};
 
 use crate::{Event, Output, Participant};
 
@@ -31,8 +31,15 @@ pub enum AppMessage {
     Reaction { emoji: String },
     /// A hand raised or lowered.
     Hand { raised: bool },
-    /// The sender's own microphone and camera: what its tile shows of it.
-    State { muted: bool, camera_off: bool },
+    /// The sender's own microphone, camera and screen share: what its tiles show of it.
+    /// `screen` names the sender's stream that is its screen share (the source part of the
+    /// SFU's stream id, `signaling_protocol::media_stream`), when it shares one.
+    State {
+        muted: bool,
+        camera_off: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<String>,
+    },
 }
 
 /// Why an application message is not what a member may say.
@@ -46,6 +53,8 @@ pub enum AppMessageError {
     BadReaction,
     #[error("control characters are not allowed (but line breaks in chat)")]
     Control,
+    #[error("a screen share is named by a stream id of 1 to 64 letters, digits or -_.{{}}")]
+    BadStream,
     #[error("not an application message of this meeting: {0}")]
     Malformed(String),
 }
@@ -76,6 +85,10 @@ impl AppMessage {
                     Ok(())
                 }
             }
+            AppMessage::State {
+                screen: Some(stream),
+                ..
+            } if !media_stream::valid_source(stream) => Err(AppMessageError::BadStream),
             AppMessage::Hand { .. } | AppMessage::State { .. } => Ok(()),
         }
     }
@@ -245,6 +258,11 @@ mod tests {
             AppMessage::Reaction {
                 emoji: "👍 👍".into(),
             },
+            AppMessage::State {
+                muted: false,
+                camera_off: false,
+                screen: Some("a b\r\na=x".into()),
+            },
         ] {
             assert!(bad.check().is_err(), "{bad:?}");
             assert!(AppMessage::decode(&bad.encode()).is_err());
@@ -255,7 +273,17 @@ mod tests {
             AppMessage::decode(br#"{"kind":"state","muted":true,"camera_off":false}"#),
             Ok(AppMessage::State {
                 muted: true,
-                camera_off: false
+                camera_off: false,
+                screen: None,
+            })
+        );
+        let sharing = br#"{"kind":"state","muted":false,"camera_off":true,"screen":"{9a-3}"}"#;
+        assert_eq!(
+            AppMessage::decode(sharing),
+            Ok(AppMessage::State {
+                muted: false,
+                camera_off: true,
+                screen: Some("{9a-3}".into()),
             })
         );
     }

@@ -12,6 +12,7 @@
 mod bytes;
 mod client;
 mod error;
+pub mod media_stream;
 mod server;
 
 pub use bytes::Base64Bytes;
