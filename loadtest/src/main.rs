@@ -55,6 +55,13 @@ struct Cli {
     /// Leaves and rejoins per minute per room [default: 0].
     #[arg(long)]
     churn: Option<f64>,
+    /// Network drops per minute per room: a bot's network goes away and comes back
+    /// [default: 0].
+    #[arg(long)]
+    drops: Option<f64>,
+    /// How long each drop lasts, e.g. 5s [default: 5s].
+    #[arg(long, value_parser = parse_duration)]
+    drop_for: Option<Duration>,
     /// Synthetic media: random payloads of the test media's sizes and rates, each with its
     /// sender, counter and send time; no SFrame (the bots still join the MLS group).
     #[arg(long, conflicts_with = "verify")]
@@ -63,7 +70,7 @@ struct Cli {
     /// others by their SFrame header [default: all].
     #[arg(long, value_name = "K")]
     verify: Option<usize>,
-    /// Each publishing bot sends a chat message this often (e.g. 5s); the report gives their
+    /// Each bot (listeners too) sends a chat message this often (e.g. 5s); the report gives their
     /// delivery latency.
     #[arg(long, value_parser = parse_duration, value_name = "EVERY")]
     chat: Option<Duration>,
@@ -133,6 +140,12 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     }
     if let Some(v) = cli.churn {
         s.churn = v;
+    }
+    if let Some(v) = cli.drops {
+        s.drops = v;
+    }
+    if let Some(v) = cli.drop_for {
+        s.drop_for = v;
     }
     s.synthetic |= cli.synthetic;
     if cli.verify.is_some() {

@@ -118,6 +118,10 @@ pub struct Report {
     pub chat_received: u64,
     pub chat_ms: Quantiles,
     pub churned: usize,
+    /// Network drops made, the bots' rejoins, and network back to media again after a drop.
+    pub drops: usize,
+    pub reconnects: u64,
+    pub reconnect_ms: Quantiles,
     pub sfu_forwarded_packets_per_second: f64,
     /// CPU time of the local SFU per forwarded packet over the meeting.
     pub sfu_cpu_us_per_packet: Option<f64>,
@@ -149,6 +153,7 @@ impl Report {
         bots: &[BotStats],
         commits: &Histogram<u64>,
         churned: usize,
+        drops: usize,
         forwarded_per_second: f64,
         sfu_cpu_us_per_packet: Option<f64>,
         sfu_peak_rss_mb: Option<f64>,
@@ -158,10 +163,12 @@ impl Report {
     ) -> Report {
         let (mut latency, mut join, mut late) = (histogram(), histogram(), histogram());
         let mut chat = histogram();
+        let mut reconnect = histogram();
         let mut per_second: Vec<(u64, f64)> = Vec::new();
         for b in bots {
             latency.add(&b.latency).expect("same bounds");
             chat.add(&b.chat_latency).expect("same bounds");
+            reconnect.add(&b.reconnect_latency).expect("same bounds");
             if let Some(t) = b.join_time {
                 let h = if b.late_joiner { &mut late } else { &mut join };
                 crate::stats::record(h, t);
@@ -207,6 +214,9 @@ impl Report {
             chat_received: sum(|b| b.chat_received),
             chat_ms: Quantiles::of(&chat),
             churned,
+            drops,
+            reconnects: sum(|b| b.reconnects),
+            reconnect_ms: Quantiles::of(&reconnect),
             sfu_forwarded_packets_per_second: forwarded_per_second,
             sfu_cpu_us_per_packet,
             sfu_peak_rss_mb,
@@ -276,6 +286,11 @@ impl Report {
                 format!("{} / {}", self.chat_sent, self.chat_received),
             ),
             ("chat delivery, ms", q(&self.chat_ms)),
+            (
+                "network drops / rejoins",
+                format!("{} / {}", self.drops, self.reconnects),
+            ),
+            ("network back to media again, ms", q(&self.reconnect_ms)),
             (
                 "SFU forwarded packets/s",
                 format!("{:.0}", self.sfu_forwarded_packets_per_second),
@@ -356,6 +371,7 @@ mod tests {
             &scenario,
             &[],
             &histogram(),
+            0,
             0,
             1.0,
             None,

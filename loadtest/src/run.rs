@@ -133,6 +133,9 @@ async fn join(
     Ok(())
 }
 
+/// How long, beyond a drop itself, before the end of the meeting drops stop.
+const DROP_QUIET_END: Duration = Duration::from_secs(10);
+
 /// How long before the end of the meeting churn stops.
 const CHURN_QUIET_END: Duration = Duration::from_secs(3);
 
@@ -149,6 +152,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         synthetic: scenario.synthetic,
         verify: scenario.verify,
         chat: scenario.chat,
+        drops: scenario.drops > 0.0,
     };
     let mut rooms: Vec<Room> = (0..scenario.rooms)
         .map(|r| Room {
@@ -207,6 +211,9 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let mut last_cpu = start_cpu;
     let mut last_packets = start_packets;
     let mut churned = 0usize;
+    let drop_every = (scenario.drops > 0.0).then(|| Duration::from_secs_f64(60.0 / scenario.drops));
+    let mut next_drop = drop_every.map(|d| meeting_start + d);
+    let mut drops = 0usize;
     bar.set_message("meeting");
     while meeting_start.elapsed() < scenario.duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -252,6 +259,23 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
             }
             next_churn = Some(at + every);
         }
+        // No drop that could not be back and measured before the end.
+        let late_for_drops =
+            meeting_start.elapsed() + scenario.drop_for + DROP_QUIET_END >= scenario.duration;
+        if let (Some(at), Some(every)) = (next_drop, drop_every)
+            && Instant::now() >= at
+            && !late_for_drops
+        {
+            for room in &rooms {
+                let candidates: Vec<&Bot> = room.bots.iter().filter(|b| !b.spec.late).collect();
+                if let Some(bot) = candidates.choose(&mut rand::rng())
+                    && bot.drop_network(scenario.drop_for)
+                {
+                    drops += 1;
+                }
+            }
+            next_drop = Some(at + every);
+        }
         let received: u64 = rooms
             .iter()
             .flat_map(|r| r.bots.iter())
@@ -293,6 +317,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         &all,
         &ctx.commits.histogram(),
         churned,
+        drops,
         forwarded / scenario.duration.as_secs_f64(),
         sfu_cpu_us_per_packet,
         sfu_peak_rss_mb,

@@ -32,6 +32,13 @@ pub struct Scenario {
     pub ramp: f64,
     /// Leaves-and-rejoins per minute per room during the meeting (default 0).
     pub churn: f64,
+    /// Network drops per minute per room (default 0): a bot's network goes away for
+    /// `drop_for` (signaling and media), its client reconnects by itself and the bot makes a
+    /// new media connection; the report gives the time from the network's return to media.
+    pub drops: f64,
+    /// How long a drop lasts, e.g. "5s" (default 5 s).
+    #[serde(with = "duration_text")]
+    pub drop_for: Duration,
     /// One more participant per room joins once the meeting runs, and its time to the first
     /// frames is reported apart (default on).
     pub late_joiner: bool,
@@ -43,7 +50,7 @@ pub struct Scenario {
     /// receives (the first to arrive) and only counts the others by their SFrame header
     /// (default: all).
     pub verify: Option<usize>,
-    /// Each publishing bot sends a chat message this often, e.g. "5s" (an MLS application
+    /// Each bot (listeners too) sends a chat message this often, e.g. "5s" (an MLS application
     /// message); the report gives their delivery latency (default: no chat).
     #[serde(with = "optional_duration_text")]
     pub chat: Option<Duration>,
@@ -62,6 +69,8 @@ impl Default for Scenario {
             duration: Duration::from_secs(20),
             ramp: 5.0,
             churn: 0.0,
+            drops: 0.0,
+            drop_for: Duration::from_secs(5),
             late_joiner: true,
             synthetic: false,
             verify: None,
@@ -134,6 +143,12 @@ impl Scenario {
         if !(self.churn >= 0.0 && self.churn.is_finite()) {
             return bad("churn must be zero or more per minute");
         }
+        if !(self.drops >= 0.0 && self.drops.is_finite()) {
+            return bad("drops must be zero or more per minute");
+        }
+        if self.drops > 0.0 && self.drop_for.is_zero() {
+            return bad("a drop must last longer than nothing");
+        }
         if self.synthetic && self.verify.is_some() {
             return bad("verify counts decrypted tracks; synthetic media is not encrypted");
         }
@@ -193,6 +208,14 @@ mod duration_text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_soak_scenario_is_a_valid_half_hour_with_churn_drops_chat_and_screens() {
+        let s = Scenario::from_toml(include_str!("../scenarios/soak.toml")).expect("parses");
+        s.validate().expect("valid");
+        assert_eq!(s.duration, Duration::from_secs(30 * 60));
+        assert!(s.churn > 0.0 && s.drops > 0.0 && s.chat.is_some() && s.screens > 0);
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

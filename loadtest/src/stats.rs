@@ -60,6 +60,10 @@ pub struct BotStats {
     pub chat_received: u64,
     /// Send to receipt of bots' chat messages (the run's clock, one process).
     pub chat_latency: Histogram<u64>,
+    /// Times the bot's client rejoined by itself after its connection dropped.
+    pub reconnects: u64,
+    /// Network back (the end of a drop) to the first frame received after the rejoin.
+    pub reconnect_latency: Histogram<u64>,
 }
 
 impl Default for BotStats {
@@ -86,6 +90,8 @@ impl Default for BotStats {
             chat_sent: 0,
             chat_received: 0,
             chat_latency: histogram(),
+            reconnects: 0,
+            reconnect_latency: histogram(),
         }
     }
 }

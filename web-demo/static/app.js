@@ -44,7 +44,7 @@ const view = {
   log: [], // what this member refused or noticed, newest last
   joinClickedAt: null,
   selftest: null,
-  reconnects: [], // { why, ms, attempts } of each reconnect of this meeting
+  reconnects: [], // { why, ms, at (when back), attempts } of each reconnect of this meeting
 };
 
 function status(text, where = "meeting-status") {
@@ -583,7 +583,7 @@ async function reconnect(why) {
     try {
       await connect();
       if (meeting !== m) return;
-      view.reconnects.push({ why, ms: now() - m.reconnecting.since, attempts: attempt + 1 });
+      view.reconnects.push({ why, ms: now() - m.reconnecting.since, at: now(), attempts: attempt + 1 });
       m.reconnecting = null;
       showReconnecting(null);
       note(`Reconnected after ${why}: the group is new, so compare the safety number again.`);

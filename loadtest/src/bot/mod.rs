@@ -6,7 +6,12 @@
 //! Each bot is one task that owns its signaling client and a sans-IO `rtc` peer connection
 //! with its UDP socket (the engine under the sfu), so it waits on nothing but its inputs:
 //! datagrams, signaling events, its media ticks and the connection's next timeout.
+//!
+//! In a run with network drops each bot's network can go away for a while (`cut`): its
+//! client reconnects by itself (a rejoin: a new participant id, added to the group again) and
+//! the bot makes a new media connection.
 
+mod cut;
 pub mod peer;
 mod publish;
 mod receive;
@@ -27,8 +32,8 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
-use signaling_client::{AppMessage, Client, ClientConfig, Event};
-use tokio::sync::{oneshot, watch};
+use signaling_client::{AppMessage, Client, ClientConfig, Event, Reconnect};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::media::TestMedia;
@@ -66,8 +71,10 @@ pub struct RunContext {
     pub synthetic: bool,
     /// Tracks each bot decrypts in full (the first to arrive); `None`: all.
     pub verify: Option<usize>,
-    /// How often each publishing bot chats; `None`: never.
+    /// How often each bot chats (listeners too); `None`: never.
     pub chat: Option<Duration>,
+    /// Bots' networks may drop (`Bot::drop_network`): each goes through a relay of its own.
+    pub drops: bool,
 }
 
 impl RunContext {
@@ -82,6 +89,7 @@ impl RunContext {
             synthetic: false,
             verify: None,
             chat: None,
+            drops: false,
         }
     }
 }
@@ -95,6 +103,10 @@ pub struct Bot {
     task: tokio::task::JoinHandle<()>,
     /// Becomes true when the media connection fails.
     pub failed: watch::Receiver<bool>,
+    /// The relay its signaling goes through, in a run with drops.
+    relay: Option<cut::Relay>,
+    /// Tells its task the network is gone until then.
+    offline: mpsc::UnboundedSender<Instant>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -110,7 +122,17 @@ impl Bot {
     /// Joins, offers its media and starts publishing and receiving.
     pub async fn join(ctx: &RunContext, spec: BotSpec) -> Result<Bot, LoadError> {
         let joined_at = Instant::now();
-        let client = Client::connect(ClientConfig::new(&ctx.url, &spec.room, &spec.token)).await?;
+        // With drops, through a relay the run can cut; the client then reconnects by itself.
+        let relay = match ctx.drops {
+            true => Some(cut::Relay::start(signaling_addr(&ctx.url)).await?),
+            false => None,
+        };
+        let url = relay
+            .as_ref()
+            .map_or(ctx.url.clone(), |r| format!("ws://{}/ws", r.addr));
+        let mut config = ClientConfig::new(&url, &spec.room, &spec.token);
+        config.reconnect = relay.is_some().then(Reconnect::default);
+        let client = Client::connect(config).await?;
         let participant_id = client.participant_id();
         let state = Arc::new(Mutex::new(BotState::new(
             Keyring::new(KeyringConfig::default()),
@@ -124,50 +146,10 @@ impl Bot {
             ctx.start,
             ctx.synthetic.then(|| synthetic::Maker::new(participant_id)),
         )));
-        let mut peer = Peer::bind(Instant::now()).await?;
-        let mut outgoing = Vec::new();
-        if spec.audio {
-            let ssrc = rand::random::<u32>() | 1;
-            let sender = peer.add_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, ssrc)?;
-            outgoing.push(Outgoing::new(sender, ssrc, false));
-        }
-        if spec.video {
-            let ssrc = rand::random::<u32>() | 1;
-            let sender = peer.add_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, ssrc)?;
-            outgoing.push(Outgoing::new(sender, ssrc, true));
-        }
-        if spec.screen {
-            let ssrc = rand::random::<u32>() | 1;
-            let sender = peer.add_track_in(
-                SCREEN_STREAM,
-                RtpCodecKind::Video,
-                MIME_TYPE_VP9,
-                90000,
-                0,
-                ssrc,
-            )?;
-            outgoing.push(Outgoing::new(sender, ssrc, true));
-        }
-        if outgoing.is_empty() {
-            // A listener offers to receive, so the connection has media sections to set up.
-            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-                peer.pc.add_transceiver_from_kind(
-                    kind,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Recvonly,
-                        streams: Vec::new(),
-                        send_encodings: Vec::new(),
-                    }),
-                )?;
-            }
-        }
-        let offer = peer.pc.create_offer(None)?;
-        peer.pc
-            .set_local_description(Instant::now(), offer.clone())?;
-        client.send_sdp_offer(offer.sdp);
-
+        let (peer, outgoing) = media_peer(&spec, &client).await?;
         let (failed_tx, failed) = watch::channel(false);
         let (stop, stopped) = oneshot::channel();
+        let (offline, offline_rx) = mpsc::unbounded_channel();
         let task = Task {
             client,
             peer,
@@ -184,6 +166,9 @@ impl Bot {
                 screen: Some(SCREEN_STREAM.into()),
             }),
             in_group: false,
+            spec: spec.clone(),
+            offline: offline_rx,
+            rebuild: false,
             failed: failed_tx,
         };
         let task = tokio::spawn(task.run(stopped));
@@ -194,7 +179,20 @@ impl Bot {
             stop: Some(stop),
             task,
             failed,
+            relay,
+            offline,
         })
+    }
+
+    /// The bot's network goes away for `duration` (signaling and media); false if this run
+    /// has no drops. It comes back by itself.
+    pub fn drop_network(&self, duration: Duration) -> bool {
+        let Some(relay) = &self.relay else {
+            return false;
+        };
+        let until = Instant::now() + duration;
+        relay.cut(until);
+        self.offline.send(until).is_ok()
     }
 
     /// Leaves: the peer connection closes and the signaling client goes (it says leave).
@@ -251,6 +249,11 @@ struct Task {
     screen_state: Option<AppMessage>,
     /// Whether it has been in an epoch yet (its join's, from the Welcome, names no one added).
     in_group: bool,
+    spec: BotSpec,
+    /// The network is gone until the instant received (`Bot::drop_network`).
+    offline: mpsc::UnboundedReceiver<Instant>,
+    /// Rejoined after a drop: a new media connection is to be made.
+    rebuild: bool,
     failed: watch::Sender<bool>,
 }
 
@@ -277,10 +280,7 @@ impl Task {
         let media = self.ctx.media.clone();
         let mut audio = every(media.audio_interval, self.outgoing.iter().any(|o| !o.video));
         let mut video = every(media.video_interval, self.outgoing.iter().any(|o| o.video));
-        let mut chat = self
-            .ctx
-            .chat
-            .and_then(|period| every(period, !self.outgoing.is_empty()));
+        let mut chat = self.ctx.chat.and_then(|period| every(period, true));
         loop {
             let deadline = self
                 .peer
@@ -307,16 +307,39 @@ impl Task {
                 _ = tick(&mut audio) => self.publish(false),
                 _ = tick(&mut video) => self.publish(true),
                 _ = tick(&mut chat) => self.chat(),
+                Some(until) = self.offline.recv() => {
+                    self.peer.offline_until = Some(until);
+                    self.state.lock().unwrap_or_else(|e| e.into_inner()).network_back = Some(until);
+                }
                 _ = tokio::time::sleep_until(deadline.into()) => self.peer.timeout(Instant::now()),
                 _ = tokio::time::sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     self.tracks.retry(&mut s, Instant::now());
                 }
             }
+            if std::mem::take(&mut self.rebuild)
+                && let Err(e) = self.new_media_connection().await
+            {
+                tracing::warn!(error = %e, "cannot make a new media connection after a rejoin");
+                let _ = self.failed.send(true);
+                break;
+            }
             self.drain();
         }
         let _ = self.peer.pc.close();
         self.peer.write();
+    }
+
+    /// After a rejoin: the old connection's participant is gone from the SFU, so a new one
+    /// publishes and receives afresh.
+    async fn new_media_connection(&mut self) -> Result<(), LoadError> {
+        let _ = self.peer.pc.close();
+        let (peer, outgoing) = media_peer(&self.spec, &self.client).await?;
+        self.peer = peer;
+        self.outgoing = outgoing;
+        self.tracks = Tracks::new(self.ctx.synthetic, self.ctx.verify);
+        self.in_group = false; // those here learn our screen again
+        Ok(())
     }
 
     /// What the connection has for the bot: events, media, datagrams to send.
@@ -416,6 +439,15 @@ impl Task {
                     .commits
                     .arrived(&self.room, epoch, roster.len(), Instant::now());
             }
+            Event::Reconnecting { attempt, reason } => {
+                tracing::debug!(attempt, %reason, "reconnecting");
+            }
+            Event::Reconnected { participant_id } => {
+                tracing::debug!(participant_id, "rejoined");
+                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.rejoined();
+                self.rebuild = true;
+            }
             Event::SdpAnswer(sdp) => {
                 let applied = RTCSessionDescription::answer(sdp)
                     .and_then(|a| self.peer.pc.set_remote_description(Instant::now(), a));
@@ -475,6 +507,58 @@ impl Task {
 }
 
 /// How long a bot may take to hear every publisher before its join counts as failed.
+/// A new peer connection with `spec`'s tracks, its offer sent through `client`.
+async fn media_peer(spec: &BotSpec, client: &Client) -> Result<(Peer, Vec<Outgoing>), LoadError> {
+    let mut peer = Peer::bind(Instant::now()).await?;
+    let mut outgoing = Vec::new();
+    if spec.audio {
+        let ssrc = rand::random::<u32>() | 1;
+        let sender = peer.add_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, ssrc)?;
+        outgoing.push(Outgoing::new(sender, ssrc, false));
+    }
+    if spec.video {
+        let ssrc = rand::random::<u32>() | 1;
+        let sender = peer.add_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, ssrc)?;
+        outgoing.push(Outgoing::new(sender, ssrc, true));
+    }
+    if spec.screen {
+        let ssrc = rand::random::<u32>() | 1;
+        let sender = peer.add_track_in(
+            SCREEN_STREAM,
+            RtpCodecKind::Video,
+            MIME_TYPE_VP9,
+            90000,
+            0,
+            ssrc,
+        )?;
+        outgoing.push(Outgoing::new(sender, ssrc, true));
+    }
+    if outgoing.is_empty() {
+        // A listener offers to receive, so the connection has media sections to set up.
+        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            peer.pc.add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    streams: Vec::new(),
+                    send_encodings: Vec::new(),
+                }),
+            )?;
+        }
+    }
+    let offer = peer.pc.create_offer(None)?;
+    peer.pc
+        .set_local_description(Instant::now(), offer.clone())?;
+    client.send_sdp_offer(offer.sdp);
+    Ok((peer, outgoing))
+}
+
+/// host:port of a signaling URL (ws://host:port/ws).
+fn signaling_addr(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
 /// The stream a bot's screen share goes in (the SFU forwards it as `"<pid>.bot-screen"`).
 pub const SCREEN_STREAM: &str = "bot-screen";
 

@@ -43,6 +43,8 @@ pub struct Peer {
     buf: Vec<u8>,
     /// Datagrams the socket refused (a full send buffer): lost, as on a congested link.
     pub send_dropped: u64,
+    /// The network is gone until then (`cut::Relay`): nothing goes out or comes in.
+    pub offline_until: Option<Instant>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -71,6 +73,7 @@ impl Peer {
             local,
             buf: vec![0; 1500],
             send_dropped: 0,
+            offline_until: None,
         })
     }
 
@@ -117,6 +120,7 @@ impl Peer {
     pub fn read(&mut self, now: Instant) {
         for _ in 0..READ_BURST {
             match self.socket.try_recv_from(&mut self.buf) {
+                Ok(_) if self.offline(now) => {}
                 Ok((n, from)) => {
                     let message = BytesMut::from(&self.buf[..n]);
                     let _ = self.pc.handle_read(TaggedBytesMut {
@@ -137,9 +141,17 @@ impl Peer {
         }
     }
 
-    /// Sends everything the connection wrote.
+    fn offline(&self, now: Instant) -> bool {
+        self.offline_until.is_some_and(|t| now < t)
+    }
+
+    /// Sends everything the connection wrote (nothing while offline).
     pub fn write(&mut self) {
+        let offline = self.offline(Instant::now());
         while let Some(d) = self.pc.poll_write() {
+            if offline {
+                continue;
+            }
             if self
                 .socket
                 .try_send_to(&d.message, d.transport.peer_addr)

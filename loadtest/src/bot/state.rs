@@ -49,6 +49,10 @@ pub struct BotState {
     run_start: Instant,
     /// Synthetic frames of this bot, when the run is synthetic.
     pub maker: Option<Maker>,
+    /// When the network comes back from the last drop (`Bot::drop_network`).
+    pub network_back: Option<Instant>,
+    /// Rejoined after a drop, and no frame received since.
+    rejoining: bool,
 }
 
 impl BotState {
@@ -73,7 +77,15 @@ impl BotState {
             log,
             run_start,
             maker,
+            network_back: None,
+            rejoining: false,
         }
+    }
+
+    /// The client rejoined by itself after its connection dropped.
+    pub fn rejoined(&mut self) {
+        self.stats.reconnects += 1;
+        self.rejoining = true;
     }
 
     /// Time since the run started.
@@ -178,6 +190,14 @@ impl BotState {
         self.stats.received(since.as_secs() as usize, latency);
         self.gaps.saw(stream, counter);
         self.senders_seen.insert(sender);
+        if std::mem::take(&mut self.rejoining)
+            && let Some(back) = self.network_back.take()
+        {
+            crate::stats::record(
+                &mut self.stats.reconnect_latency,
+                now.saturating_duration_since(back),
+            );
+        }
         if self.stats.join_time.is_none()
             && self.expected > 0
             && self.senders_seen.len() >= self.expected

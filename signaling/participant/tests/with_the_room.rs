@@ -214,3 +214,57 @@ fn what_members_say_reaches_the_others_once_even_across_an_epoch_change() {
     // Dave reads from his join on: not what was said before.
     assert!(m.heard[&4].iter().all(|(_, t)| t != "hello"));
 }
+
+#[test]
+fn a_message_of_a_member_removed_from_the_group_is_not_shown_even_if_the_server_relays_it() {
+    let mut m = Meeting::new();
+    m.join(1, "alice");
+    m.join(2, "bob");
+    m.join(3, "carol");
+    // Carol seals a message in the epoch she is in; the server keeps it back...
+    let carol = m.participants.get_mut(&3).expect("carol");
+    let (_, outputs) = carol
+        .send_app(AppMessage::Chat {
+            text: "after my removal".into(),
+        })
+        .expect("a chat message");
+    let sealed = outputs
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send(signaling_protocol::ClientMessage::Application {
+                epoch, message, ..
+            }) => Some((epoch, message)),
+            _ => None,
+        })
+        .expect("an application message");
+    // ... carol is removed (a new epoch, keys she never gets) ...
+    m.room.disconnect(3, Instant::now());
+    m.participants.remove(&3);
+    m.run();
+    assert_eq!(m.agreed().2, vec!["1:alice", "2:bob"]);
+    // ... and then relays it, as from carol or as from bob: alice shows neither.
+    for from in [3, 2] {
+        let alice = m.participants.get_mut(&1).expect("alice");
+        let outputs = alice.handle(
+            ServerMessage::Application {
+                from,
+                epoch: sealed.0,
+                message: sealed.1.clone(),
+            },
+            m.start.elapsed(),
+        );
+        assert!(
+            !outputs
+                .iter()
+                .any(|o| matches!(o, Output::Event(Event::Application { .. }))),
+            "shown: {outputs:?}"
+        );
+        assert!(
+            outputs
+                .iter()
+                .any(|o| matches!(o, Output::Event(Event::ApplicationRefused { .. }))),
+            "refused, and said so: {outputs:?}"
+        );
+    }
+    assert!(!m.heard.contains_key(&1));
+}
