@@ -20,6 +20,9 @@ pub enum LoadError {
     Io(#[from] std::io::Error),
     #[error("token: {0}")]
     Token(#[from] signaling_token::TokenError),
+    /// The file of bots' tokens (`--tokens`) is not usable.
+    #[error("tokens file: {0}")]
+    Tokens(String),
     /// The sfu answered something a run cannot use.
     #[error("the sfu: {0}")]
     Sfu(String),

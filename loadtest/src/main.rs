@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use loadtest::run::{Target, run};
+use loadtest::run::{Target, Tokens, run};
 use loadtest::scenario::{Scenario, parse_duration};
 use loadtest::sfu_process::{LocalSfu, default_binary};
 
@@ -83,6 +83,15 @@ struct Cli {
     /// Token secret of the remote SFU (default: ask its /dev/token).
     #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
+    /// Tokens for the bots of a remote SFU, one `<bot name> <token>` per line (as its
+    /// organiser issues them): for a server whose secret you do not hold.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "token_secret",
+        requires = "url"
+    )]
+    tokens: Option<PathBuf>,
     /// The sfu binary to start [default: the one next to this binary].
     #[arg(long)]
     sfu_bin: Option<PathBuf>,
@@ -196,6 +205,13 @@ async fn load(cli: Cli) -> anyhow::Result<()> {
                 .trim_end_matches("/ws")
                 .to_owned(),
             secret: cli.token_secret.clone(),
+            tokens: match &cli.tokens {
+                Some(path) => Some(Tokens::parse(
+                    &std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                )?),
+                None => None,
+            },
         },
         None => {
             let bin = cli.sfu_bin.clone().or_else(default_binary).context(

@@ -21,11 +21,55 @@ use crate::stats::{BotStats, Commits, SendLog};
 pub enum Target {
     /// Started here; its CPU and memory are measured.
     Local(LocalSfu, String),
-    /// Running elsewhere: `host:port`, and the token secret (none: its /dev/token).
+    /// Running elsewhere: `host:port`, and how bots get tokens: the organiser's tokens by
+    /// bot name, else minted with the token secret, else from its /dev/token.
     Remote {
         addr: String,
         secret: Option<String>,
+        tokens: Option<Tokens>,
     },
+}
+
+/// Tokens handed out for the bots, by the name each admits (`<name> <token>` per line, as an
+/// organiser's backend would issue them for a server whose secret the tester does not hold).
+#[derive(Debug, Default)]
+pub struct Tokens(std::collections::HashMap<String, String>);
+
+impl Tokens {
+    /// Reads `<name> <token>` lines (blank lines and `#` comments skipped).
+    pub fn parse(text: &str) -> Result<Tokens, LoadError> {
+        let mut map = std::collections::HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((name, token)) = line.rsplit_once(char::is_whitespace) else {
+                return Err(LoadError::Tokens(format!(
+                    "line {}: not `<name> <token>`",
+                    n + 1
+                )));
+            };
+            if map
+                .insert(name.trim().to_owned(), token.to_owned())
+                .is_some()
+            {
+                return Err(LoadError::Tokens(format!(
+                    "line {}: a second token for {}",
+                    n + 1,
+                    name.trim()
+                )));
+            }
+        }
+        Ok(Tokens(map))
+    }
+
+    fn get(&self, name: &str) -> Result<String, LoadError> {
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| LoadError::Tokens(format!("no token for bot {name}")))
+    }
 }
 
 impl Target {
@@ -37,6 +81,13 @@ impl Target {
     }
 
     async fn token(&self, room: &str, identity: &str) -> Result<String, LoadError> {
+        if let Target::Remote {
+            tokens: Some(tokens),
+            ..
+        } = self
+        {
+            return tokens.get(identity);
+        }
         let secret = match self {
             Target::Local(_, secret) => Some(secret.as_str()),
             Target::Remote { secret, .. } => secret.as_deref(),
@@ -352,5 +403,29 @@ async fn wait_joined(rooms: &[Room], limit: Duration) -> bool {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tokens_file_gives_each_bot_its_own_and_says_what_is_wrong() {
+        let t = Tokens::parse("# for the standup\nguest-0 eyJ.a.b\n\nguest 1 eyJ.c.d\n").unwrap();
+        assert_eq!(t.get("guest-0").unwrap(), "eyJ.a.b");
+        assert_eq!(
+            t.get("guest 1").unwrap(),
+            "eyJ.c.d",
+            "names may hold spaces"
+        );
+        assert!(matches!(t.get("guest-2"), Err(LoadError::Tokens(m)) if m.contains("guest-2")));
+        assert!(
+            matches!(Tokens::parse("lonely"), Err(LoadError::Tokens(m)) if m.contains("line 1"))
+        );
+        assert!(
+            Tokens::parse("a x\na y\n").is_err(),
+            "two tokens for one bot"
+        );
     }
 }

@@ -118,6 +118,42 @@ async fn listeners_and_rejoiners_hear_every_publisher() {
     assert_eq!(report.decrypt_failure_kinds.other, 0);
 }
 
+/// Networks that go away for 2 s and come back: each dropped bot's client rejoins by itself,
+/// the bot makes a new media connection and decrypts again; a bot sharing a screen sends it as
+/// a third track that the others decrypt too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_whose_network_drops_come_back_by_themselves() {
+    let target = local_sfu(&[]);
+    let scenario = Scenario {
+        participants: 3,
+        duration: Duration::from_secs(36),
+        drops: 6.0, // at 10 s and 20 s; none in the last 12 s
+        drop_for: Duration::from_secs(2),
+        screens: 1,
+        chat: Some(Duration::from_secs(2)),
+        late_joiner: false,
+        ..Scenario::default()
+    };
+    let report = run(&scenario, target, false).await.expect("run");
+    assert!(report.drops >= 2, "{report:#?}");
+    assert_eq!(
+        report.reconnects as usize, report.drops,
+        "every drop rejoined"
+    );
+    assert_eq!(
+        report.reconnect_ms.count as usize, report.drops,
+        "media again after each"
+    );
+    assert!(
+        report.reconnect_ms.max < 10_000.0,
+        "{:?}",
+        report.reconnect_ms
+    );
+    assert_eq!(report.decrypt_failure_kinds.authentication_failed, 0);
+    assert_eq!(report.decrypt_failure_kinds.other, 0);
+    assert!(report.chat_received > 0);
+}
+
 /// The cheap modes: synthetic frames are counted and timed by their own header, and
 /// `--verify 1` decrypts one track per bot and counts the others by their SFrame header.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
