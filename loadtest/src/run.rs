@@ -50,14 +50,11 @@ impl Tokens {
                     n + 1
                 )));
             };
-            if map
-                .insert(name.trim().to_owned(), token.to_owned())
-                .is_some()
-            {
+            let name = name.trim();
+            if map.insert(name.to_owned(), token.to_owned()).is_some() {
                 return Err(LoadError::Tokens(format!(
-                    "line {}: a second token for {}",
-                    n + 1,
-                    name.trim()
+                    "line {}: a second token for {name}",
+                    n + 1
                 )));
             }
         }
@@ -184,6 +181,34 @@ async fn join(
     Ok(())
 }
 
+/// Something the run does `per_minute` times a minute (never, at 0), the first a period
+/// after the start: churn, network drops.
+struct Schedule {
+    every: Option<Duration>,
+    next: Option<Instant>,
+}
+
+impl Schedule {
+    fn new(per_minute: f64, start: Instant) -> Self {
+        let every = (per_minute > 0.0).then(|| Duration::from_secs_f64(60.0 / per_minute));
+        Schedule {
+            every,
+            next: every.map(|d| start + d),
+        }
+    }
+
+    /// Whether it is due at `now` (never while `quiet`); if so, the next one is a period on.
+    fn due(&mut self, now: Instant, quiet: bool) -> bool {
+        match (self.next, self.every) {
+            (Some(at), Some(every)) if now >= at && !quiet => {
+                self.next = Some(at + every);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// How long, beyond a drop itself, before the end of the meeting drops stop.
 const DROP_QUIET_END: Duration = Duration::from_secs(10);
 
@@ -254,16 +279,13 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let received_start = packets_received(&rooms);
     let meeting_start = Instant::now();
     let mut samples = Vec::new();
-    let churn_every =
-        (scenario.churn > 0.0).then(|| Duration::from_secs_f64(60.0 / scenario.churn));
-    let mut next_churn = churn_every.map(|d| meeting_start + d);
+    let mut churn = Schedule::new(scenario.churn, meeting_start);
     let late_at = meeting_start + scenario.duration / 4;
     let mut late_done = !scenario.late_joiner;
     let mut last_cpu = start_cpu;
     let mut last_packets = start_packets;
     let mut churned = 0usize;
-    let drop_every = (scenario.drops > 0.0).then(|| Duration::from_secs_f64(60.0 / scenario.drops));
-    let mut next_drop = drop_every.map(|d| meeting_start + d);
+    let mut drop_schedule = Schedule::new(scenario.drops, meeting_start);
     let mut drops = 0usize;
     bar.set_message("meeting");
     while meeting_start.elapsed() < scenario.duration {
@@ -291,10 +313,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         }
         // No churn in the last seconds: a rejoiner needs time to get in and be measured.
         let ending = meeting_start.elapsed() + CHURN_QUIET_END >= scenario.duration;
-        if let (Some(at), Some(every)) = (next_churn, churn_every)
-            && Instant::now() >= at
-            && !ending
-        {
+        if churn.due(Instant::now(), ending) {
             for room in rooms.iter_mut() {
                 let candidates: Vec<usize> = (0..room.bots.len())
                     .filter(|&i| !room.bots[i].spec.late)
@@ -308,15 +327,11 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
                     churned += 1;
                 }
             }
-            next_churn = Some(at + every);
         }
         // No drop that could not be back and measured before the end.
         let late_for_drops =
             meeting_start.elapsed() + scenario.drop_for + DROP_QUIET_END >= scenario.duration;
-        if let (Some(at), Some(every)) = (next_drop, drop_every)
-            && Instant::now() >= at
-            && !late_for_drops
-        {
+        if drop_schedule.due(Instant::now(), late_for_drops) {
             for room in &rooms {
                 let candidates: Vec<&Bot> = room.bots.iter().filter(|b| !b.spec.late).collect();
                 if let Some(bot) = candidates.choose(&mut rand::rng())
@@ -325,7 +340,6 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
                     drops += 1;
                 }
             }
-            next_drop = Some(at + every);
         }
         let received: u64 = rooms
             .iter()
@@ -409,6 +423,18 @@ async fn wait_joined(rooms: &[Room], limit: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_comes_due_once_a_period_and_not_while_quiet() {
+        let start = Instant::now();
+        let mut s = Schedule::new(6.0, start); // every 10 s
+        assert!(!s.due(start + Duration::from_secs(9), false));
+        assert!(!s.due(start + Duration::from_secs(10), true), "quiet");
+        assert!(s.due(start + Duration::from_secs(10), false));
+        assert!(!s.due(start + Duration::from_secs(15), false), "once");
+        assert!(s.due(start + Duration::from_secs(20), false));
+        assert!(!Schedule::new(0.0, start).due(start + Duration::from_secs(3600), false));
+    }
 
     #[test]
     fn a_tokens_file_gives_each_bot_its_own_and_says_what_is_wrong() {

@@ -638,6 +638,11 @@ function setCameraButton(on) {
   $("camera").textContent = on ? "Stop camera" : "Start camera";
 }
 
+function setScreenButton(sharing) {
+  $("screen").setAttribute("aria-pressed", String(sharing));
+  $("screen").textContent = sharing ? "Stop sharing" : "Share screen";
+}
+
 $("mic").onclick = () => {
   const track = local?.getAudioTracks()[0];
   if (!track) return;
@@ -696,8 +701,7 @@ async function startScreen() {
   track.addEventListener("ended", () => track === screenTrack && stopScreen());
   tile("self.screen", view.me).stream.addTrack(track);
   await media?.replaceScreen(track);
-  $("screen").setAttribute("aria-pressed", "true");
-  $("screen").textContent = "Stop sharing";
+  setScreenButton(true);
   announceState();
 }
 
@@ -708,8 +712,7 @@ function stopScreen() {
   track.stop();
   media?.replaceScreen(null);
   dropTile("self.screen");
-  $("screen").setAttribute("aria-pressed", "false");
-  $("screen").textContent = "Share screen";
+  setScreenButton(false);
   if (meeting) announceState();
 }
 
@@ -885,8 +888,9 @@ function startPreview() {
   return attempt;
 }
 
-function stopPreview() {
-  preview?.getTracks().forEach((t) => t.stop());
+/** Ends the lobby's preview; its tracks stop unless `keep` (the meeting takes them). */
+function stopPreview({ keep = false } = {}) {
+  if (!keep) preview?.getTracks().forEach((t) => t.stop());
   preview = null;
   levels.unwatch("preview");
   $("preview").srcObject = null;
@@ -897,9 +901,7 @@ async function meetingCapture() {
   const audioOnly = $("audio-only").checked;
   const stream = await previewing;
   if (stream && stream === preview && stream.getVideoTracks().length === (audioOnly ? 0 : 1)) {
-    preview = null; // the meeting's now
-    levels.unwatch("preview");
-    $("preview").srcObject = null;
+    stopPreview({ keep: true }); // the meeting's now
     return stream;
   }
   stopPreview();
@@ -976,12 +978,15 @@ async function showPath() {
 // ---- read-only views for tests and measurements ----
 
 window.e2ee = {
-  debug: async () => ({
-    remote: media?.pc.remoteDescription?.sdp,
-    local: media?.pc.localDescription?.sdp,
-    inbound: [...(await media.pc.getStats()).values()].filter((r) => r.type === "inbound-rtp"),
-    outbound: [...(await media.pc.getStats()).values()].filter((r) => r.type === "outbound-rtp"),
-  }),
+  debug: async () => {
+    const stats = [...(await media.pc.getStats()).values()];
+    return {
+      remote: media?.pc.remoteDescription?.sdp,
+      local: media?.pc.localDescription?.sdp,
+      inbound: stats.filter((r) => r.type === "inbound-rtp"),
+      outbound: stats.filter((r) => r.type === "outbound-rtp"),
+    };
+  },
   path: async () => media?.path(),
   snapshot: () => ({
     me: view.me,

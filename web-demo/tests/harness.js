@@ -375,23 +375,23 @@ export async function sameEpoch(ps) {
   });
 }
 
-/** True when `p` shows every one of `others` with video frames advancing and a size. */
-export async function seesPlaying(p, others) {
+/** True when `pick(snapshot, name)` finds, on `p`, a tile for each of `names` with a size
+ * and video frames advancing over 700 ms. */
+async function advancing(p, names, pick) {
   const before = await p.snapshot();
   await new Promise((r) => setTimeout(r, 700));
   const after = await p.snapshot();
-  return others.every((o) => {
-    const a = after.tiles.find((t) => t.name === o && !t.screen);
-    const b = before.tiles.find((t) => t.name === o && !t.screen);
+  return names.every((o) => {
+    const a = pick(after, o);
+    const b = pick(before, o);
     return a && b && a.width > 0 && a.height > 0 && a.frames > b.frames;
   });
 }
 
-/** `p`'s tiles of `name`'s screen share: frames advancing over 700 ms, shown as a screen. */
-export async function seesScreen(p, name) {
-  const find = (s) => s.tiles.find((t) => t.name === name && t.screen && !t.hidden);
-  const before = find(await p.snapshot());
-  await new Promise((r) => setTimeout(r, 700));
-  const after = find(await p.snapshot());
-  return before && after && after.width > 0 && after.frames > before.frames;
-}
+/** True when `p` shows every one of `others` with video frames advancing and a size. */
+export const seesPlaying = (p, others) =>
+  advancing(p, others, (s, o) => s.tiles.find((t) => t.name === o && !t.screen));
+
+/** True when `p` shows `name`'s screen share, as a screen, with frames advancing. */
+export const seesScreen = (p, name) =>
+  advancing(p, [name], (s, o) => s.tiles.find((t) => t.name === o && t.screen && !t.hidden));

@@ -159,12 +159,6 @@ impl Bot {
             // A level per bot, so one of them is the loudest.
             level: 20 + (participant_id % 40) as u8,
             ctx: ctx.clone(),
-            room: spec.room.clone(),
-            screen_state: spec.screen.then(|| AppMessage::State {
-                muted: !spec.audio,
-                camera_off: !spec.video,
-                screen: Some(SCREEN_STREAM.into()),
-            }),
             in_group: false,
             spec: spec.clone(),
             offline: offline_rx,
@@ -244,9 +238,6 @@ struct Task {
     outgoing: Vec<Outgoing>,
     level: u8,
     ctx: RunContext,
-    room: String,
-    /// What it says of itself when sharing a screen (`None`: it shares none).
-    screen_state: Option<AppMessage>,
     /// Whether it has been in an epoch yet (its join's, from the Welcome, names no one added).
     in_group: bool,
     spec: BotSpec,
@@ -426,10 +417,12 @@ impl Task {
                 }
                 // Those already here (at our join) and newcomers learn from us which stream
                 // is our screen.
-                if let Some(state) = &self.screen_state
-                    && (!self.in_group || !added.is_empty())
-                {
-                    let _ = self.client.send_app(state.clone());
+                if self.spec.screen && (!self.in_group || !added.is_empty()) {
+                    let _ = self.client.send_app(AppMessage::State {
+                        muted: !self.spec.audio,
+                        camera_off: !self.spec.video,
+                        screen: Some(SCREEN_STREAM.into()),
+                    });
                 }
                 self.in_group = true;
                 for w in &warnings {
@@ -437,7 +430,7 @@ impl Task {
                 }
                 self.ctx
                     .commits
-                    .arrived(&self.room, epoch, roster.len(), Instant::now());
+                    .arrived(&self.spec.room, epoch, roster.len(), Instant::now());
             }
             Event::Reconnecting { attempt, reason } => {
                 tracing::debug!(attempt, %reason, "reconnecting");
@@ -506,32 +499,43 @@ impl Task {
     }
 }
 
-/// How long a bot may take to hear every publisher before its join counts as failed.
 /// A new peer connection with `spec`'s tracks, its offer sent through `client`.
 async fn media_peer(spec: &BotSpec, client: &Client) -> Result<(Peer, Vec<Outgoing>), LoadError> {
     let mut peer = Peer::bind(Instant::now()).await?;
     let mut outgoing = Vec::new();
-    if spec.audio {
-        let ssrc = rand::random::<u32>() | 1;
-        let sender = peer.add_track(RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, ssrc)?;
-        outgoing.push(Outgoing::new(sender, ssrc, false));
-    }
-    if spec.video {
-        let ssrc = rand::random::<u32>() | 1;
-        let sender = peer.add_track(RtpCodecKind::Video, MIME_TYPE_VP9, 90000, 0, ssrc)?;
-        outgoing.push(Outgoing::new(sender, ssrc, true));
-    }
-    if spec.screen {
-        let ssrc = rand::random::<u32>() | 1;
-        let sender = peer.add_track_in(
+    // (sent, stream, kind, MIME type, clock rate, channels)
+    let tracks = [
+        (
+            spec.audio,
+            "bot",
+            RtpCodecKind::Audio,
+            MIME_TYPE_OPUS,
+            48000,
+            2,
+        ),
+        (
+            spec.video,
+            "bot",
+            RtpCodecKind::Video,
+            MIME_TYPE_VP9,
+            90000,
+            0,
+        ),
+        (
+            spec.screen,
             SCREEN_STREAM,
             RtpCodecKind::Video,
             MIME_TYPE_VP9,
             90000,
             0,
-            ssrc,
-        )?;
-        outgoing.push(Outgoing::new(sender, ssrc, true));
+        ),
+    ];
+    for (sent, stream, kind, mime, clock_rate, channels) in tracks {
+        if sent {
+            let ssrc = rand::random::<u32>() | 1;
+            let sender = peer.add_track(stream, kind, mime, clock_rate, channels, ssrc)?;
+            outgoing.push(Outgoing::new(sender, ssrc, kind == RtpCodecKind::Video));
+        }
     }
     if outgoing.is_empty() {
         // A listener offers to receive, so the connection has media sections to set up.
@@ -562,4 +566,5 @@ fn signaling_addr(url: &str) -> String {
 /// The stream a bot's screen share goes in (the SFU forwards it as `"<pid>.bot-screen"`).
 pub const SCREEN_STREAM: &str = "bot-screen";
 
+/// How long a bot may take to hear every publisher before its join counts as failed.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -77,21 +77,10 @@ impl Peer {
         })
     }
 
-    /// Adds a track of `kind` with one encoding of `mime` under `ssrc`.
+    /// Adds a track of `kind` with one encoding of `mime` under `ssrc`, in media stream
+    /// `stream` (tracks of one stream go together: the SFU names it in the stream id it
+    /// forwards).
     pub fn add_track(
-        &mut self,
-        kind: RtpCodecKind,
-        mime: &str,
-        clock_rate: u32,
-        channels: u16,
-        ssrc: u32,
-    ) -> Result<RTCRtpSenderId, LoadError> {
-        self.add_track_in("bot", kind, mime, clock_rate, channels, ssrc)
-    }
-
-    /// [`Peer::add_track`] in media stream `stream` (tracks of one stream go together: the
-    /// SFU names it in the stream id it forwards).
-    pub fn add_track_in(
         &mut self,
         stream: &str,
         kind: RtpCodecKind,

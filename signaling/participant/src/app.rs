@@ -1,7 +1,7 @@
 //! What members say to each other, end to end: chat, reactions, a raised hand and each
-//! member's own microphone, camera and screen-share state, as MLS application messages that the delivery
-//! service relays without reading. Who said it is the member whose key signed it (its roster
-//! entry), never the server's `from`.
+//! member's own microphone, camera and screen-share state, as MLS application messages that the
+//! delivery service relays without reading. Who said it is the member whose key signed it (its
+//! roster entry), never the server's `from`.
 //!
 //! Nothing goes out while the send gate is shut (an unexplained member would read it), or
 //! while a proposal or a commit of ours waits (openmls seals only in a settled epoch): such
