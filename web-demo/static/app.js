@@ -409,11 +409,12 @@ function parseStreamId(id) {
   return /^\d+$/.test(pid) ? { pid: Number(pid), source } : null;
 }
 
-function ontrack(streamId, track) {
+/** `key`: what the worker counts this arrival of `track` under. */
+function ontrack(streamId, track, key) {
   const named = parseStreamId(streamId);
   if (!named || named.pid === view.me) return;
   const t = tile(streamId, named.pid, named.source);
-  t.tracks.add(track.id);
+  t.tracks.add(key);
   t.stream.addTrack(track);
   if (track.kind === "audio") levels.watch(streamId, t.stream);
   t.stream.onremovetrack = () => {
@@ -1002,6 +1003,7 @@ window.e2ee = {
     speaker: view.speaker,
     speaking: [...view.speaking].map((k) => view.tiles.get(k)?.pid ?? null),
     sharing: !!screenTrack,
+    sections: media?.pc.getTransceivers().length ?? 0,
     devices: local?.getTracks().map((t) => ({ kind: t.kind, label: t.label, enabled: t.enabled, deviceId: t.getSettings().deviceId })) ?? [],
     selftest: view.selftest,
     tiles: [...view.tiles.values()].map((t) => ({

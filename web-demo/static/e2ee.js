@@ -9,6 +9,7 @@ export class E2ee {
     this.worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     this.pending = new Map();
     this.nextId = 1;
+    this.encoded = new WeakMap(); // receiver -> its encoded streams' slot (the fallback)
     this.onstats = () => {};
     this.worker.onmessage = ({ data }) => {
       if (data.type === "stats") this.onstats(data);
@@ -25,13 +26,18 @@ export class E2ee {
   }
 
   /** `track`: an id for a received track, under which the worker reports whose key opens
-   * its frames. */
+   * its frames. A receiver attached again (its track arrived again) gets a new transform,
+   * or with the fallback, whose streams can be taken only once, its frames a new id. */
   attach(senderOrReceiver, side, kind, track = null) {
     if (hasScriptTransform) {
       senderOrReceiver.transform = new RTCRtpScriptTransform(this.worker, { side, kind, track });
+    } else if (this.encoded.has(senderOrReceiver)) {
+      this.worker.postMessage({ type: "retrack", slot: this.encoded.get(senderOrReceiver), track });
     } else {
+      const slot = this.nextId++;
+      this.encoded.set(senderOrReceiver, slot);
       const { readable, writable } = senderOrReceiver.createEncodedStreams();
-      this.worker.postMessage({ type: "streams", side, kind, track, readable, writable }, [readable, writable]);
+      this.worker.postMessage({ type: "streams", side, kind, track, slot, readable, writable }, [readable, writable]);
     }
   }
 

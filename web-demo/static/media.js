@@ -39,9 +39,14 @@ export class Media {
     });
     this.local = local;
     this.queue = Promise.resolve(); // SDP steps, one at a time
+    // Each time a track arrives it is counted afresh: the SFU recycles a departed
+    // publisher's section (the same receiver and track) for the next one, whose frames must
+    // not be counted with the last one's, or its tile would seem to show both.
+    let arrivals = 0;
     this.pc.ontrack = (e) => {
-      this.e2ee.attach(e.receiver, "receive", e.track.kind, e.track.id);
-      ontrack(e.streams[0]?.id ?? "", e.track);
+      const key = `${e.track.id}#${++arrivals}`;
+      this.e2ee.attach(e.receiver, "receive", e.track.kind, key);
+      ontrack(e.streams[0]?.id ?? "", e.track, key);
     };
     this.pc.onconnectionstatechange = () => onstate(this.pc.connectionState);
     // One sender per kind, even for a kind with no track now (the camera is off when a

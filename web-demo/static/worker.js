@@ -210,10 +210,15 @@ async function decryptRead(o, data, frame, controller, kind, track) {
   controller.enqueue(frame);
 }
 
-function attach(readable, writable, { side, kind, track }, transformer) {
+// The fallback's received tracks by slot: what their frames are counted under now.
+const slots = new Map();
+
+function attach(readable, writable, { side, kind, track, slot }, transformer) {
+  const counted = { track };
+  if (slot !== undefined) slots.set(slot, counted);
   const step = side === "send"
     ? (frame, c) => encryptFrame(frame, c, kind)
-    : (frame, c) => decryptFrame(frame, c, kind, track);
+    : (frame, c) => decryptFrame(frame, c, kind, counted.track);
   readable
     .pipeThrough(new TransformStream({ transform: step }))
     .pipeTo(writable)
@@ -333,6 +338,9 @@ self.onmessage = async ({ data }) => {
       break;
     case "streams": // createEncodedStreams fallback
       attach(data.readable, data.writable, data, null);
+      break;
+    case "retrack": // the fallback's receiver got a track again
+      if (slots.has(data.slot)) slots.get(data.slot).track = data.track;
       break;
     case "keyframe":
       // RTCRtpScriptTransformer.generateKeyFrame (the createEncodedStreams fallback has no

@@ -53,3 +53,35 @@ test("a bot in a meeting with two browsers decrypts every frame they send, and t
   assert.ok(report.chat_sent >= 3, `the bot chatted (${report.chat_sent} sent)`);
   assert.ok(report.video_frames_received > 200, `the browsers' video reached the bot (${report.video_frames_received} frames)`);
 });
+
+test("a publisher who comes after others left is named by its key, in the sections they left", async (t) => {
+  const alice = await participant(env.browser, env.sfu.url, "turnover", "alice");
+  t.after(() => alice.context.close().catch(() => {}));
+  const leafOf = (s, name) => s.members.find((m) => m.identity === name)?.leaf;
+  /** A bot `name-0` that publishes for 8 s, once alice plays its video; `run` ends with it. */
+  const comes = async (name) => {
+    const run = runBots({ url: env.sfu.url, room: "turnover", name, duration: "8s" });
+    run.catch(() => {});
+    await until(`alice playing ${name}-0's video`, () => seesPlaying(alice, [`${name}-0`]));
+    return { run, leaf: leafOf(await alice.snapshot(), `${name}-0`) };
+  };
+  // x and y publish at once, x leaves, then y: two pairs of idle sections at alice.
+  const x = await comes("x");
+  const y = await comes("y");
+  assert.equal((await alice.snapshot()).tiles.length, 3, "x and y at once");
+  await x.run;
+  await y.run;
+  await until("x and y gone", async () => (await alice.snapshot()).tiles.length === 1);
+  const { sections } = await alice.snapshot();
+  // z takes y's sections (the last to go idle): the same receivers and tracks as y's, whose
+  // frames now open with z's key. Counted with y's, they would name the tile after both and
+  // raise the relabelling alarm.
+  const z = await comes("z");
+  const s = await alice.snapshot();
+  assert.notEqual(z.leaf, y.leaf, "z's key is not y's");
+  const tile = s.tiles.find((x) => x.name === "z-0");
+  assert.ok(tile?.byKey && !tile.mislabelled, JSON.stringify(s.tiles));
+  assert.ok(!s.alerts.some((a) => a.kind === "danger"), JSON.stringify(s.alerts));
+  assert.equal(s.sections, sections, "z came into the sections x and y left");
+  await z.run;
+});

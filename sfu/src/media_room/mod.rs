@@ -11,6 +11,7 @@
 
 pub mod codecs;
 pub mod emulated;
+mod idle;
 mod negotiation;
 pub mod offer;
 pub mod rewrite;
@@ -24,15 +25,20 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::rtp_transceiver::{
+    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverId,
+    RTCRtpTransceiverInit,
+};
 use rtc::sansio::Protocol;
 use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
 use signaling_server::server::MediaSignal;
 
+use idle::{IdleSection, IdleSections};
 use negotiation::{Negotiation, OnOffer};
 use rewrite::{END_TO_END_EXTENSIONS, Rewriter};
 use rtcp::pli::KeyframeThrottle;
@@ -158,6 +164,8 @@ struct Participant {
     deadline: Option<Instant>,
     /// Its connection may have datagrams to send.
     dirty: bool,
+    /// Sections of its connection that sent a track now gone, for the next tracks it gets.
+    idle: IdleSections,
 }
 
 #[derive(Debug, Clone)]
@@ -242,6 +250,13 @@ impl MediaRoom {
     }
 
     /// The next output, if any.
+    /// How many media sections `pid`'s connection has.
+    #[cfg(test)]
+    fn sections(&mut self, pid: ParticipantId) -> Option<usize> {
+        let s = self.participants.get_mut(&pid)?.session()?;
+        Some(s.pc.get_transceivers().count())
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
@@ -281,6 +296,7 @@ impl MediaRoom {
                     link: Link::None,
                     negotiation: Negotiation::default(),
                     opening: HashMap::new(),
+                    idle: IdleSections::default(),
                     deadline: None,
                     dirty: false,
                 });
@@ -727,7 +743,8 @@ impl MediaRoom {
         }
     }
 
-    /// Starts sending track `id` to `sub` (a send-only section of its own, offered next).
+    /// Starts sending track `id` to `sub`: in one of its idle sections of that kind and codec,
+    /// or else a send-only section of its own (offered next).
     fn subscribe(&mut self, sub: ParticipantId, id: TrackId) {
         let Some(track) = self.tracks.get(id) else {
             return;
@@ -737,18 +754,30 @@ impl MediaRoom {
         if publisher == sub {
             return;
         }
-        let ssrc = loop {
-            let s: u32 = rand::random();
-            if self.tracks.ssrc_free(sub, s) {
-                break s;
-            }
-        };
         let Some(p) = self.participants.get_mut(&sub) else {
             return;
         };
         let Link::Open(s) = &mut p.link else { return };
-        let Some(sender) = add_sender(s, stream, publisher, id, kind, codec, ssrc) else {
-            return;
+        let track =
+            |ssrc| downtrack_track(stream.clone(), publisher, id, kind, codec.clone(), ssrc);
+        let reused = p
+            .idle
+            .take(kind, |c| same_codec(c, &codec))
+            .and_then(|idle| reuse_section(s, idle.sender, track(idle.ssrc)).then_some(idle));
+        let (sender, ssrc, resumes) = match reused {
+            Some(idle) => (idle.sender, idle.ssrc, idle.rewriter),
+            None => {
+                let ssrc = loop {
+                    let n: u32 = rand::random();
+                    if self.tracks.ssrc_free(sub, n) && !p.idle.holds_ssrc(n) {
+                        break n;
+                    }
+                };
+                let Some(sender) = add_sender(s, track(ssrc), stream.clone()) else {
+                    return;
+                };
+                (sender, ssrc, None)
+            }
         };
         p.negotiation.want();
         self.renegotiate = true;
@@ -758,7 +787,9 @@ impl MediaRoom {
                 subscriber: sub,
                 sender,
                 ssrc,
+                offered: false,
                 rewriter: None,
+                resumes,
             },
         );
     }
@@ -773,17 +804,25 @@ impl MediaRoom {
             if let Some(p) = self.participants.get_mut(&d.subscriber)
                 && let Link::Open(s) = &mut p.link
             {
-                if let Err(e) = s.pc.remove_track(d.sender) {
-                    tracing::debug!(subscriber = d.subscriber, error = %e, "cannot remove a track");
+                // Its section goes quiet and waits for the subscriber's next track.
+                if let Some(mut t) = s.pc.rtp_transceiver(RTCRtpTransceiverId::from(d.sender)) {
+                    t.set_direction(RTCRtpTransceiverDirection::Inactive);
                 }
+                p.idle.put(IdleSection {
+                    sender: d.sender,
+                    ssrc: d.ssrc,
+                    kind: track.kind,
+                    codec: track.codec.clone(),
+                    rewriter: d.rewriter.or(d.resumes),
+                });
                 p.negotiation.want();
                 self.renegotiate = true;
             }
         }
     }
 
-    /// After `sub`'s answer: each new copy learns its payload type and extension ids, and
-    /// forwarding to it starts with a key frame.
+    /// After `sub`'s answer: each copy our answered offer carried learns its payload type and
+    /// extension ids, and forwarding to it starts with a key frame.
     fn learn_downtracks(&mut self, sub: ParticipantId, now: Instant) {
         let ids: Vec<TrackId> = self.tracks.iter().map(|(id, _)| id).collect();
         let mut keyframes = Vec::new();
@@ -794,7 +833,7 @@ impl MediaRoom {
             let Some(d) = track
                 .downtracks
                 .iter_mut()
-                .find(|d| d.subscriber == sub && d.rewriter.is_none())
+                .find(|d| d.subscriber == sub && d.offered && d.rewriter.is_none())
             else {
                 continue;
             };
@@ -828,7 +867,10 @@ impl MediaRoom {
                     Some((*from, u8::try_from(to.id).ok()?))
                 })
                 .collect();
-            d.rewriter = Some(Rewriter::new(d.ssrc, pt, extensions));
+            d.rewriter = Some(match d.resumes.take() {
+                Some(r) => r.resume(pt, extensions),
+                None => Rewriter::new(d.ssrc, pt, extensions),
+            });
             if track.kind == MediaKind::Video {
                 keyframes.push(id);
             }
@@ -872,6 +914,7 @@ impl MediaRoom {
     /// Offers to every participant whose received tracks changed and who is not in the
     /// middle of an exchange.
     fn settle(&mut self, now: Instant) {
+        let mut offered = Vec::new();
         for (&pid, p) in self.participants.iter_mut() {
             let Link::Open(s) = &mut p.link else { continue };
             if !p.negotiation.take_offer_turn() {
@@ -880,6 +923,7 @@ impl MediaRoom {
             match s.offer(now) {
                 Ok(sdp) => {
                     p.dirty = true;
+                    offered.push(pid);
                     self.outputs.push_back(Output::Signal {
                         participant: pid,
                         signal: MediaSignal::Offer(sdp),
@@ -890,6 +934,9 @@ impl MediaRoom {
                     tracing::warn!(participant = pid, error = %e, "cannot renegotiate");
                 }
             }
+        }
+        for pid in offered {
+            self.tracks.offered_to(pid);
         }
     }
 
@@ -940,6 +987,7 @@ impl MediaRoom {
         }
         p.negotiation = Negotiation::default();
         p.opening.clear();
+        p.idle = IdleSections::default();
         p.deadline = None;
     }
 
@@ -966,30 +1014,33 @@ impl MediaRoom {
     }
 }
 
-/// Adds a send-only transceiver for track `id` of `publisher` to `s`; its sender.
-fn add_sender(
-    s: &mut Session,
+/// The track a subscriber's section sends for track `id` of `publisher`, as `ssrc`.
+fn downtrack_track(
     stream: String,
     publisher: ParticipantId,
     id: TrackId,
     kind: MediaKind,
     codec: RTCRtpCodec,
     ssrc: u32,
-) -> Option<rtc::rtp_transceiver::RTCRtpSenderId> {
+) -> MediaStreamTrack {
     let kind = match kind {
         MediaKind::Audio => RtpCodecKind::Audio,
         MediaKind::Video => RtpCodecKind::Video,
     };
     // The stream id names the publisher and its stream, so a receiver can tell whose track it
     // is and which of the publisher's tracks go together.
-    let track = one_stream_track(
-        stream.clone(),
+    one_stream_track(
+        stream,
         format!("{publisher}-{}", id.0),
         format!("participant {publisher}"),
         kind,
         codec,
         ssrc,
-    );
+    )
+}
+
+/// Adds a send-only transceiver for `track` (of `stream`) to `s`; its sender.
+fn add_sender(s: &mut Session, track: MediaStreamTrack, stream: String) -> Option<RTCRtpSenderId> {
     // A transceiver of its own, send-only: never one of the participant's own sections.
     let init = RTCRtpTransceiverInit {
         direction: RTCRtpTransceiverDirection::Sendonly,
@@ -1003,6 +1054,25 @@ fn add_sender(
             None
         }
     }
+}
+
+/// Sends `track` (with the section's own SSRC) in the idle section of `sender`: true if done.
+/// Its stream id becomes the track's.
+fn reuse_section(s: &mut Session, sender: RTCRtpSenderId, track: MediaStreamTrack) -> bool {
+    let Some(mut t) = s.pc.rtp_transceiver(RTCRtpTransceiverId::from(sender)) else {
+        return false;
+    };
+    t.set_direction(RTCRtpTransceiverDirection::Sendonly);
+    let replaced =
+        s.pc.rtp_sender(sender)
+            .is_some_and(|mut r| r.replace_track(track).is_ok());
+    if !replaced {
+        tracing::warn!("cannot reuse an idle section");
+        if let Some(mut t) = s.pc.rtp_transceiver(RTCRtpTransceiverId::from(sender)) {
+            t.set_direction(RTCRtpTransceiverDirection::Inactive);
+        }
+    }
+    replaced
 }
 
 /// The same codec: MIME type, clock rate and (VP9) profile.

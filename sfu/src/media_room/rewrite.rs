@@ -23,6 +23,9 @@ pub struct Rewriter {
     /// (publisher's id, subscriber's id) for each extension both negotiated.
     extensions: Vec<(u8, u8)>,
     source: Option<Source>,
+    /// The next packet starts a new source even if its SSRC is the last one's (the section
+    /// now carries another publisher's track, whose SSRC may happen to be the same).
+    switch: bool,
 }
 
 /// The stream being forwarded now and how its numbers map onto the output.
@@ -48,6 +51,19 @@ impl Rewriter {
             payload_type,
             extensions,
             source: None,
+            switch: false,
+        }
+    }
+
+    /// The same output stream carrying another track from now on (a recycled section): the
+    /// SSRC and the numbering continue, the payload type and extension ids are the new
+    /// track's, and its first packet starts a new source.
+    pub fn resume(self, payload_type: u8, extensions: Vec<(u8, u8)>) -> Self {
+        Rewriter {
+            payload_type,
+            extensions,
+            switch: true,
+            ..self
         }
     }
 
@@ -59,7 +75,7 @@ impl Rewriter {
     /// The header for the subscriber, from the publisher's `header`.
     pub fn rewrite(&mut self, header: &Header) -> Header {
         let source = match self.source {
-            Some(s) if s.ssrc == header.ssrc => s,
+            Some(s) if s.ssrc == header.ssrc && !self.switch => s,
             previous => {
                 // A new source continues where the last one stopped; the first starts as is.
                 let (seq_offset, ts_offset) = match previous {
@@ -94,6 +110,7 @@ impl Rewriter {
             s.last_ts = timestamp;
         }
         self.source = Some(s);
+        self.switch = false;
         let extensions = header
             .extensions
             .iter()
@@ -193,6 +210,23 @@ mod tests {
             (next.sequence_number, next.timestamp),
             (112, 110 * 3000 + SWITCH_TS_STEP + 3000)
         );
+    }
+
+    #[test]
+    fn a_resumed_stream_continues_for_another_track_even_with_the_same_source_ssrc() {
+        let mut r = Rewriter::new(42, 96, vec![(1, 5)]);
+        for seq in 100..=110u16 {
+            r.rewrite(&header(7, seq, u32::from(seq) * 3000));
+        }
+        let mut r = r.resume(98, vec![(3, 6)]);
+        // Another publisher, whose SSRC happens to be the last one's.
+        let out = r.rewrite(&header(7, 5, 0));
+        assert_eq!((out.ssrc, out.payload_type), (42, 98));
+        assert_eq!(out.sequence_number, 111);
+        assert_eq!(out.timestamp, 110 * 3000 + SWITCH_TS_STEP);
+        assert_eq!(out.extensions.len(), 1);
+        assert_eq!(out.extensions[0].id, 6, "the new track's extension ids");
+        assert_eq!(r.rewrite(&header(7, 6, 3000)).sequence_number, 112);
     }
 
     #[test]

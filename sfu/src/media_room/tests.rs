@@ -350,3 +350,54 @@ fn under_churn_everyone_present_receives_everyone_else_and_nothing_of_the_depart
         }
     }
 }
+
+/// A long-lived subscriber's connection does not grow with the publishers who came and went:
+/// a departed track's section carries the next publisher's track of that kind, which arrives
+/// intact and under its own publisher's name, with nothing more of the departed.
+#[test]
+fn publishers_who_come_and_go_reuse_a_subscribers_sections() {
+    let mut w = World::new(7, CLEAN);
+    w.join(1, false);
+    w.join(2, true);
+    w.run(Duration::from_secs(2), true);
+    let first = w.room.sections(1).expect("a connection");
+    // The listener's own two receiving sections, and 2's audio and video.
+    assert_eq!(first, 4);
+    for publisher in 3..=8u64 {
+        w.leave(publisher - 1);
+        w.join(publisher, true);
+        w.run(Duration::from_secs(2), true);
+        let before = w.packets_from(1);
+        w.run(Duration::from_secs(1), true);
+        let after = w.packets_from(1);
+        let key = publisher.to_string();
+        let grew = after.get(&key).copied().unwrap_or(0) - before.get(&key).copied().unwrap_or(0);
+        assert!(grew >= 100, "1 got {grew} packets of {publisher} in 1 s");
+        for gone in 2..publisher {
+            let k = gone.to_string();
+            assert_eq!(
+                after.get(&k),
+                before.get(&k),
+                "nothing more of {gone}, who left"
+            );
+        }
+        assert_eq!(w.room.sections(1), Some(first), "after {publisher} came");
+    }
+    // Two at once: one more section per kind, and the same again after one of them goes.
+    w.join(20, true);
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(w.room.sections(1), Some(first + 2));
+    w.leave(8);
+    w.join(21, true);
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(w.room.sections(1), Some(first + 2));
+    let got = w.received(1);
+    for publisher in ["20", "21"] {
+        assert!(got[publisher].iter().all(|&(_, _, corrupt)| corrupt == 0));
+    }
+    assert!(
+        w.clients[&1].errors.is_empty(),
+        "{:?}",
+        w.clients[&1].errors
+    );
+}

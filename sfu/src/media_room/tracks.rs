@@ -51,8 +51,14 @@ pub struct Downtrack {
     pub subscriber: ParticipantId,
     pub sender: RTCRtpSenderId,
     pub ssrc: u32,
-    /// Set once the subscriber's answer negotiated the payload type; nothing is sent before.
+    /// An offer of ours to the subscriber carried it as it is now.
+    pub offered: bool,
+    /// Set once the subscriber's answer to such an offer negotiated the payload type; nothing
+    /// is sent before.
     pub rewriter: Option<Rewriter>,
+    /// A recycled section: where the output stream's numbering stopped, continued once
+    /// negotiated.
+    pub resumes: Option<Rewriter>,
 }
 
 /// Published tracks by id, and the lookups the packet path needs.
@@ -130,6 +136,17 @@ impl TrackTable {
             self.by_downtrack_ssrc
                 .insert((downtrack.subscriber, downtrack.ssrc), id);
             t.downtracks.push(downtrack);
+        }
+    }
+
+    /// An offer to `subscriber` went out: it carried every copy of its not yet sending.
+    pub fn offered_to(&mut self, subscriber: ParticipantId) {
+        for t in self.tracks.values_mut() {
+            for d in &mut t.downtracks {
+                if d.subscriber == subscriber && d.rewriter.is_none() {
+                    d.offered = true;
+                }
+            }
         }
     }
 
