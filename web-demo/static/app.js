@@ -45,6 +45,7 @@ const view = {
   joinClickedAt: null,
   selftest: null,
   reconnects: [], // { why, ms, at (when back), attempts } of each reconnect of this meeting
+  iceRestarts: [], // { ms (down for), at } of each media path mended by ICE restart
 };
 
 function status(text, where = "meeting-status") {
@@ -507,9 +508,21 @@ async function connect() {
     signaling, iceServers, relayOnly, local, screen: screenTrack, ontrack,
     onstate: (s) => {
       if (!live()) return;
-      if (s === "failed") reconnect("the media connection failed");
+      // A broken ICE path is mended by ICE restarts first (onstuck when they fail).
+      if (s === "failed" && !media.recovering) reconnect("the media connection failed");
       if (s === "connected") showPath();
     },
+    onmedia: ({ down, ms }) => {
+      if (!live()) return;
+      if (down) {
+        showReconnecting("Media interrupted: reconnecting it…");
+      } else {
+        showReconnecting(null);
+        view.iceRestarts.push({ ms, at: now() });
+        showPath();
+      }
+    },
+    onstuck: () => live() && reconnect("the media connection failed"),
   });
   media.e2ee.onstats = ({ stats, timing }) => {
     view.stats = stats;
@@ -1004,6 +1017,9 @@ window.e2ee = {
     speaking: [...view.speaking].map((k) => view.tiles.get(k)?.pid ?? null),
     sharing: !!screenTrack,
     sections: media?.pc.getTransceivers().length ?? 0,
+    ice: media?.pc.iceConnectionState ?? null,
+    iceRestartsOffered: media?.restarts ?? 0,
+    iceRestarts: view.iceRestarts,
     devices: local?.getTracks().map((t) => ({ kind: t.kind, label: t.label, enabled: t.enabled, deviceId: t.getSettings().deviceId })) ?? [],
     selftest: view.selftest,
     tiles: [...view.tiles.values()].map((t) => ({

@@ -2,8 +2,15 @@
 // (Opus) and, when shared, a screen (VP9, a stream of its own) through the E2EE worker,
 // receives everyone else's tracks (the SFU labels each with "<publisher>.<its stream>" as the
 // stream id; the page names it by the key that opens its frames), and answers the SFU's
-// renegotiations.
+// renegotiations. When the media path breaks while signaling stays up (a network or TURN
+// server gone), it restarts ICE: the meeting, its group and this participant stay.
 import { E2ee } from "./e2ee.js";
+
+/** ICE restarts: the first after this long "disconnected" (at once when "failed"), then
+ * every `ICE_RETRY_MS` while still down; after `ICE_GIVE_UP_MS` down the page rejoins. */
+const ICE_RESTART_AFTER_MS = 1000;
+const ICE_RETRY_MS = 4000;
+const ICE_GIVE_UP_MS = 20000;
 
 /** VP9 first and only (whole-frame SFrame breaks the other codecs' packetizers), with RTX. */
 function vp9Only(kind) {
@@ -31,7 +38,9 @@ function gathered(pc) {
 export class Media {
   /** `relayOnly`: media only through the TURN servers (the SFU and the network never see
    * this device's addresses; also the way through networks that allow only TURN/TCP). */
-  constructor({ signaling, iceServers, relayOnly = false, local, screen = null, ontrack, onstate }) {
+  /** `onmedia({ down, restarts, ms })`: the media path broke (`down`) or is back (`ms` after
+   * it broke); `onstuck()`: ICE restarts did not bring it back. */
+  constructor({ signaling, iceServers, relayOnly = false, local, screen = null, ontrack, onstate, onmedia = () => {}, onstuck = () => {} }) {
     this.signaling = signaling;
     this.e2ee = new E2ee();
     this.pc = new RTCPeerConnection({
@@ -49,6 +58,12 @@ export class Media {
       ontrack(e.streams[0]?.id ?? "", e.track, key);
     };
     this.pc.onconnectionstatechange = () => onstate(this.pc.connectionState);
+    this.onmedia = onmedia;
+    this.onstuck = onstuck;
+    this.down = null; // since when the ICE connection is down, while it is
+    this.restarts = 0;
+    this.iceTimer = null;
+    this.pc.oniceconnectionstatechange = () => this.watchIce();
     // One sender per kind, even for a kind with no track now (the camera is off when a
     // reconnect makes this connection): replaceVideo fills it later.
     for (const kind of ["audio", "video"]) {
@@ -110,9 +125,60 @@ export class Media {
     return this.step(() => this.pc.setRemoteDescription({ type: "answer", sdp }));
   }
 
-  /** The SFU offers again when the tracks it sends change. */
+  /** True while the media path is broken and ICE restarts try to mend it. */
+  get recovering() {
+    return this.down !== null;
+  }
+
+  watchIce() {
+    const s = this.pc.iceConnectionState;
+    if (s === "connected" || s === "completed") {
+      if (this.down) {
+        clearTimeout(this.iceTimer);
+        this.iceTimer = null;
+        this.onmedia({ down: false, restarts: this.restarts, ms: performance.now() - this.down.since });
+        this.down = null;
+      }
+      return;
+    }
+    if (s !== "disconnected" && s !== "failed") return;
+    if (!this.down) {
+      this.down = { since: performance.now() };
+      this.onmedia({ down: true, restarts: this.restarts });
+    }
+    if (s === "failed") {
+      clearTimeout(this.iceTimer);
+      this.restartIce();
+    } else if (!this.iceTimer) {
+      this.iceTimer = setTimeout(() => this.restartIce(), ICE_RESTART_AFTER_MS);
+    }
+  }
+
+  /** Offers an ICE restart (new credentials, candidates gathered again: a new network, a
+   * new TURN allocation), and again every few seconds while the path stays down. */
+  restartIce() {
+    this.iceTimer = null;
+    if (!this.down || this.pc.signalingState === "closed") return;
+    if (performance.now() - this.down.since > ICE_GIVE_UP_MS) {
+      this.onstuck();
+      return;
+    }
+    this.iceTimer = setTimeout(() => this.restartIce(), ICE_RETRY_MS);
+    this.step(async () => {
+      // An exchange in flight finishes first; the next retry offers.
+      if (this.pc.signalingState !== "stable" || !this.down) return;
+      this.restarts++;
+      await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
+      await gathered(this.pc);
+      this.signaling.send({ type: "sdp_offer", sdp: this.pc.localDescription.sdp });
+    });
+  }
+
+  /** The SFU offers again when the tracks it sends change. If our offer (an ICE restart)
+   * crossed it, ours wins: the SFU withdraws its offer, answers ours and offers again. */
   onOffer(sdp) {
     return this.step(async () => {
+      if (this.pc.signalingState === "have-local-offer") return;
       await this.pc.setRemoteDescription({ type: "offer", sdp });
       for (const t of this.pc.getTransceivers()) {
         if (t.receiver.track?.kind === "video" && t.direction !== "sendonly") {
@@ -150,6 +216,7 @@ export class Media {
   }
 
   close() {
+    clearTimeout(this.iceTimer);
     this.pc.close();
     this.e2ee.close();
   }

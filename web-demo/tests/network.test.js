@@ -1,6 +1,6 @@
 // Real-network ICE options with real browsers: every participant's media on one UDP port of
-// the sfu, and participants whose network allows only TURN over TCP, through a coturn
-// configured as docs/deploy.md says.
+// the sfu, participants whose network allows only TURN over TCP, through a coturn
+// configured as docs/deploy.md says, and an ICE restart when that TURN server restarts.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -62,4 +62,41 @@ test("relay-only participants meet through TURN over TCP (coturn as the guide co
   await until("the panel naming the path", async () =>
     (await a.page.textContent("#media-path")) === "relayed by TURN over TCP", 10000);
   await a.screenshot("turn-tcp-alice.png");
+});
+
+test("a relay-only page whose TURN server restarts keeps its place: ICE restarts, no rejoin", async (t) => {
+  const secret = "coturn secret for the ICE restart test";
+  const port = await freePort();
+  const tlsPort = await freePort();
+  const cert = selfSigned("coturn-restart");
+  const coturn = () => startCoturn({ port, tlsPort, secret, cert, tcpOnly: true });
+  let turn = await coturn();
+  t.after(() => turn.stop());
+  const sfu = await startSfu({
+    args: ["--ice-server", `turn:127.0.0.1:${port}?transport=tcp`, "--turn-secret", secret],
+  });
+  t.after(() => sfu.stop());
+  const a = await participant(browser, sfu.url, "ice-restart", "alice", { query: "&relay=1" });
+  const b = await participant(browser, sfu.url, "ice-restart", "bob");
+  t.after(() => Promise.all([a.context.close(), b.context.close()]));
+  const seeEachOther = async () => (await seesPlaying(a, ["bob"])) && (await seesPlaying(b, ["alice"]));
+  await until("both seeing each other, alice through TURN", seeEachOther);
+  const before = await a.snapshot();
+  // Alice's only path goes with the TURN server's allocations; signaling stays up.
+  turn.stop();
+  await until("alice's media path down", async () =>
+    ["disconnected", "failed"].includes((await a.snapshot()).ice), 30000);
+  turn = await coturn();
+  const back = Date.now();
+  await until("alice's media path back", async () =>
+    ["connected", "completed"].includes((await a.snapshot()).ice), 30000);
+  const restartMs = Date.now() - back;
+  await until("both seeing each other again", seeEachOther, 30000);
+  const s = await a.snapshot();
+  assert.equal(s.me, before.me, "the same participant");
+  assert.equal(s.epoch, before.epoch, "the same epoch: nobody left or rejoined the group");
+  assert.deepEqual(s.reconnects, [], "no rejoin");
+  assert.ok(s.iceRestartsOffered >= 1 && s.iceRestarts.length === 1, JSON.stringify(s.iceRestarts));
+  assert.equal((await pathOf(a)).type, "relay", "through the new allocation");
+  console.log(`MEASURE ${JSON.stringify({ ice_restart_after_turn_back_ms: restartMs, media_down_ms: Math.round(s.iceRestarts[0].ms) })}`);
 });

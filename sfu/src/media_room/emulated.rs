@@ -321,6 +321,18 @@ impl World {
         });
     }
 
+    /// The participant's network comes back as another (`addr`) and it restarts ICE: new
+    /// credentials and a new candidate, offered to the room.
+    pub fn restart_ice_from(&mut self, pid: ParticipantId, addr: SocketAddr) {
+        let c = self.clients.get_mut(&pid).unwrap();
+        c.vanished = false;
+        c.addr = addr;
+        c.pc.restart_ice();
+        c.pc.add_local_candidate(host_candidate(addr).unwrap())
+            .unwrap();
+        self.reoffer(pid);
+    }
+
     /// The participant leaves (its signaling connection closes).
     pub fn leave(&mut self, pid: ParticipantId) {
         self.clients.remove(&pid);

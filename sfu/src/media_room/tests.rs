@@ -187,6 +187,56 @@ fn a_participant_whose_network_vanishes_is_disconnected_and_its_tracks_end() {
     assert!(w.room.published().iter().all(|(p, ..)| *p == 2));
 }
 
+/// A participant whose network goes away and comes back as another restarts ICE over its
+/// signaling connection: the room answers with the restart, media flows both ways again on the
+/// same connection, and it keeps its place (no disconnect, its tracks still published).
+#[test]
+fn a_participant_whose_network_changes_restarts_ice_and_keeps_its_place() {
+    let mut w = World::new(12, CLEAN);
+    w.join(1, true);
+    w.join(2, true);
+    w.run(Duration::from_secs(2), true);
+    let ufrag = |w: &World| {
+        let sdp = &w.clients[&1].pc.local_description().expect("offered").sdp;
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .map(str::to_owned)
+    };
+    let before = ufrag(&w);
+    w.clients.get_mut(&1).unwrap().vanished = true;
+    // Past ICE's 5 s to "disconnected" on both sides.
+    w.run(Duration::from_secs(8), true);
+    w.restart_ice_from(1, "10.0.2.1:6000".parse().unwrap());
+    w.run(Duration::from_secs(3), true);
+    assert_ne!(ufrag(&w), before, "new ICE credentials");
+    let (from_1, from_2) = (w.packets_from(2), w.packets_from(1));
+    w.run(Duration::from_secs(1), true);
+    let grew = |now: &BTreeMap<String, usize>, then: &BTreeMap<String, usize>, p: &str| {
+        now.get(p).copied().unwrap_or(0) - then.get(p).copied().unwrap_or(0)
+    };
+    assert!(
+        grew(&w.packets_from(2), &from_1, "1") >= 100,
+        "2 gets 1's media again"
+    );
+    assert!(
+        grew(&w.packets_from(1), &from_2, "2") >= 100,
+        "1 gets 2's media again"
+    );
+    // Long past ICE's time to "failed": still the same participant and connection.
+    w.run(Duration::from_secs(30), true);
+    assert!(!w.clients[&1].disconnected);
+    assert!(!w.closed_transports.contains(&1));
+    assert_eq!(
+        w.room.published().iter().filter(|(p, ..)| *p == 1).count(),
+        2
+    );
+    assert!(
+        w.clients[&1].errors.is_empty(),
+        "{:?}",
+        w.clients[&1].errors
+    );
+}
+
 #[test]
 fn an_offer_that_cannot_be_answered_takes_no_transport() {
     let mut w = World::new(9, CLEAN);
