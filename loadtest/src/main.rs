@@ -59,6 +59,10 @@ struct Cli {
     /// [default: 0].
     #[arg(long)]
     drops: Option<f64>,
+    /// Network changes per minute per room: a bot's media moves to another address while its
+    /// signaling stays up, and it restarts ICE [default: 0].
+    #[arg(long)]
+    network_changes: Option<f64>,
     /// How long each drop lasts, e.g. 5s [default: 5s].
     #[arg(long, value_parser = parse_duration)]
     drop_for: Option<Duration>,
@@ -152,6 +156,9 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     }
     if let Some(v) = cli.drops {
         s.drops = v;
+    }
+    if let Some(v) = cli.network_changes {
+        s.network_changes = v;
     }
     if let Some(v) = cli.drop_for {
         s.drop_for = v;

@@ -122,6 +122,11 @@ pub struct Report {
     pub drops: usize,
     pub reconnects: u64,
     pub reconnect_ms: Quantiles,
+    /// Network changes made (media to another address, signaling up), the ICE restarts the
+    /// bots offered, and the change to media again.
+    pub network_changes: usize,
+    pub ice_restarts: u64,
+    pub ice_restart_ms: Quantiles,
     pub sfu_forwarded_packets_per_second: f64,
     /// CPU time of the local SFU per forwarded packet over the meeting.
     pub sfu_cpu_us_per_packet: Option<f64>,
@@ -154,6 +159,7 @@ impl Report {
         commits: &Histogram<u64>,
         churned: usize,
         drops: usize,
+        network_changes: usize,
         forwarded_per_second: f64,
         sfu_cpu_us_per_packet: Option<f64>,
         sfu_peak_rss_mb: Option<f64>,
@@ -163,12 +169,15 @@ impl Report {
     ) -> Report {
         let (mut latency, mut join, mut late) = (histogram(), histogram(), histogram());
         let mut chat = histogram();
-        let mut reconnect = histogram();
+        let (mut reconnect, mut ice_restart) = (histogram(), histogram());
         let mut per_second: Vec<(u64, f64)> = Vec::new();
         for b in bots {
             latency.add(&b.latency).expect("same bounds");
             chat.add(&b.chat_latency).expect("same bounds");
             reconnect.add(&b.reconnect_latency).expect("same bounds");
+            ice_restart
+                .add(&b.ice_restart_latency)
+                .expect("same bounds");
             if let Some(t) = b.join_time {
                 let h = if b.late_joiner { &mut late } else { &mut join };
                 crate::stats::record(h, t);
@@ -217,6 +226,9 @@ impl Report {
             drops,
             reconnects: sum(|b| b.reconnects),
             reconnect_ms: Quantiles::of(&reconnect),
+            network_changes,
+            ice_restarts: sum(|b| b.ice_restarts),
+            ice_restart_ms: Quantiles::of(&ice_restart),
             sfu_forwarded_packets_per_second: forwarded_per_second,
             sfu_cpu_us_per_packet,
             sfu_peak_rss_mb,
@@ -291,6 +303,11 @@ impl Report {
                 format!("{} / {}", self.drops, self.reconnects),
             ),
             ("network back to media again, ms", q(&self.reconnect_ms)),
+            (
+                "network changes / ICE restarts offered",
+                format!("{} / {}", self.network_changes, self.ice_restarts),
+            ),
+            ("network change to media again, ms", q(&self.ice_restart_ms)),
             (
                 "SFU forwarded packets/s",
                 format!("{:.0}", self.sfu_forwarded_packets_per_second),
@@ -371,6 +388,7 @@ mod tests {
             &scenario,
             &[],
             &histogram(),
+            0,
             0,
             0,
             1.0,

@@ -182,7 +182,7 @@ async fn join(
 }
 
 /// Something the run does `per_minute` times a minute (never, at 0), the first a period
-/// after the start: churn, network drops.
+/// after the start: churn, network drops, network changes.
 struct Schedule {
     every: Option<Duration>,
     next: Option<Instant>,
@@ -287,6 +287,8 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let mut churned = 0usize;
     let mut drop_schedule = Schedule::new(scenario.drops, meeting_start);
     let mut drops = 0usize;
+    let mut change_schedule = Schedule::new(scenario.network_changes, meeting_start);
+    let mut network_changes = 0usize;
     bar.set_message("meeting");
     while meeting_start.elapsed() < scenario.duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -341,6 +343,17 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
                 }
             }
         }
+        let late_for_changes = meeting_start.elapsed() + DROP_QUIET_END >= scenario.duration;
+        if change_schedule.due(Instant::now(), late_for_changes) {
+            for room in &rooms {
+                let candidates: Vec<&Bot> = room.bots.iter().filter(|b| !b.spec.late).collect();
+                if let Some(bot) = candidates.choose(&mut rand::rng())
+                    && bot.change_network()
+                {
+                    network_changes += 1;
+                }
+            }
+        }
         let received: u64 = rooms
             .iter()
             .flat_map(|r| r.bots.iter())
@@ -383,6 +396,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         &ctx.commits.histogram(),
         churned,
         drops,
+        network_changes,
         forwarded / scenario.duration.as_secs_f64(),
         sfu_cpu_us_per_packet,
         sfu_peak_rss_mb,

@@ -36,6 +36,10 @@ pub struct Scenario {
     /// `drop_for` (signaling and media), its client reconnects by itself and the bot makes a
     /// new media connection; the report gives the time from the network's return to media.
     pub drops: f64,
+    /// Network changes per minute per room (default 0): a bot's media moves to another
+    /// network (a new address; its signaling stays up), it restarts ICE and keeps its place;
+    /// the report gives the time from the change to media again.
+    pub network_changes: f64,
     /// How long a drop lasts, e.g. "5s" (default 5 s).
     #[serde(with = "duration_text")]
     pub drop_for: Duration,
@@ -70,6 +74,7 @@ impl Default for Scenario {
             ramp: 5.0,
             churn: 0.0,
             drops: 0.0,
+            network_changes: 0.0,
             drop_for: Duration::from_secs(5),
             late_joiner: true,
             synthetic: false,
@@ -145,6 +150,9 @@ impl Scenario {
         }
         if !(self.drops >= 0.0 && self.drops.is_finite()) {
             return bad("drops must be zero or more per minute");
+        }
+        if !(self.network_changes >= 0.0 && self.network_changes.is_finite()) {
+            return bad("network changes must be zero or more per minute");
         }
         if self.drops > 0.0 && self.drop_for.is_zero() {
             return bad("a drop must last longer than nothing");

@@ -64,6 +64,10 @@ pub struct BotStats {
     pub reconnects: u64,
     /// Network back (the end of a drop) to the first frame received after the rejoin.
     pub reconnect_latency: Histogram<u64>,
+    /// ICE restarts the bot offered (its media path broke while signaling stayed up).
+    pub ice_restarts: u64,
+    /// Its network changed (`Bot::change_network`) to the first frame received after.
+    pub ice_restart_latency: Histogram<u64>,
 }
 
 impl Default for BotStats {
@@ -92,6 +96,8 @@ impl Default for BotStats {
             chat_latency: histogram(),
             reconnects: 0,
             reconnect_latency: histogram(),
+            ice_restarts: 0,
+            ice_restart_latency: histogram(),
         }
     }
 }

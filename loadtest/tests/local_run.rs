@@ -154,6 +154,37 @@ async fn bots_whose_network_drops_come_back_by_themselves() {
     assert!(report.chat_received > 0);
 }
 
+/// Media that moves to another network while signaling stays up (a new UDP port, the old one
+/// closed): each moved bot restarts ICE and keeps its place: no rejoin, media again within
+/// seconds, every frame still decrypting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_whose_media_moves_to_another_network_restart_ice_and_stay() {
+    let target = local_sfu(&[]);
+    let scenario = Scenario {
+        participants: 3,
+        duration: Duration::from_secs(32),
+        network_changes: 6.0, // at 10 s and 20 s; none in the last 10 s
+        late_joiner: false,
+        ..Scenario::default()
+    };
+    let report = run(&scenario, target, false).await.expect("run");
+    assert!(report.network_changes >= 2, "{report:#?}");
+    assert_eq!(report.reconnects, 0, "nobody rejoined");
+    assert_eq!(report.participants_joined, 3, "the same three throughout");
+    assert_eq!(
+        report.ice_restart_ms.count as usize, report.network_changes,
+        "media again after each change: {report:#?}"
+    );
+    assert!(report.ice_restarts as usize >= report.network_changes);
+    assert!(
+        report.ice_restart_ms.max < 5_000.0,
+        "{:?}",
+        report.ice_restart_ms
+    );
+    assert_eq!(report.decrypt_failure_kinds.authentication_failed, 0);
+    assert_eq!(report.decrypt_failure_kinds.other, 0);
+}
+
 /// The cheap modes: synthetic frames are counted and timed by their own header, and
 /// `--verify 1` decrypts one track per bot and counts the others by their SFrame header.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

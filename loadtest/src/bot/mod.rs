@@ -12,6 +12,7 @@
 //! the bot makes a new media connection.
 
 mod cut;
+mod ice;
 pub mod peer;
 mod publish;
 mod receive;
@@ -38,6 +39,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::media::TestMedia;
 use crate::stats::{BotStats, Commits, SendLog};
+use ice::{Due, IceRecovery};
 use peer::Peer;
 use publish::Outgoing;
 use receive::Tracks;
@@ -105,8 +107,17 @@ pub struct Bot {
     pub failed: watch::Receiver<bool>,
     /// The relay its signaling goes through, in a run with drops.
     relay: Option<cut::Relay>,
-    /// Tells its task the network is gone until then.
-    offline: mpsc::UnboundedSender<Instant>,
+    /// Tells its task what happens to its network.
+    network: mpsc::UnboundedSender<Network>,
+}
+
+/// What happens to a bot's network.
+#[derive(Debug, Clone, Copy)]
+enum Network {
+    /// Gone (signaling and media) until then.
+    DownUntil(Instant),
+    /// Its media moves to another network (a new address) at once; signaling stays.
+    Moves,
 }
 
 impl std::fmt::Debug for Bot {
@@ -149,7 +160,7 @@ impl Bot {
         let (peer, outgoing) = media_peer(&spec, &client).await?;
         let (failed_tx, failed) = watch::channel(false);
         let (stop, stopped) = oneshot::channel();
-        let (offline, offline_rx) = mpsc::unbounded_channel();
+        let (network, network_rx) = mpsc::unbounded_channel();
         let task = Task {
             client,
             peer,
@@ -161,8 +172,9 @@ impl Bot {
             ctx: ctx.clone(),
             in_group: false,
             spec: spec.clone(),
-            offline: offline_rx,
+            network: network_rx,
             rebuild: false,
+            ice: IceRecovery::default(),
             failed: failed_tx,
         };
         let task = tokio::spawn(task.run(stopped));
@@ -174,7 +186,7 @@ impl Bot {
             task,
             failed,
             relay,
-            offline,
+            network,
         })
     }
 
@@ -186,7 +198,13 @@ impl Bot {
         };
         let until = Instant::now() + duration;
         relay.cut(until);
-        self.offline.send(until).is_ok()
+        self.network.send(Network::DownUntil(until)).is_ok()
+    }
+
+    /// The bot's media moves to another network (a new UDP port, the old one closed) while
+    /// its signaling stays: it restarts ICE and keeps its place. False if the bot is gone.
+    pub fn change_network(&self) -> bool {
+        self.network.send(Network::Moves).is_ok()
     }
 
     /// Leaves: the peer connection closes and the signaling client goes (it says leave).
@@ -241,11 +259,13 @@ struct Task {
     /// Whether it has been in an epoch yet (its join's, from the Welcome, names no one added).
     in_group: bool,
     spec: BotSpec,
-    /// The network is gone until the instant received (`Bot::drop_network`).
-    offline: mpsc::UnboundedReceiver<Instant>,
+    /// What happens to its network (`Bot::drop_network`, `Bot::change_network`).
+    network: mpsc::UnboundedReceiver<Network>,
     /// Rejoined after a drop: a new media connection is to be made.
     rebuild: bool,
     failed: watch::Sender<bool>,
+    /// ICE restarts while the media path is down and signaling up.
+    ice: IceRecovery,
 }
 
 /// A tick of `interval`, or never if there is none.
@@ -298,15 +318,34 @@ impl Task {
                 _ = tick(&mut audio) => self.publish(false),
                 _ = tick(&mut video) => self.publish(true),
                 _ = tick(&mut chat) => self.chat(),
-                Some(until) = self.offline.recv() => {
-                    self.peer.offline_until = Some(until);
-                    self.state.lock().unwrap_or_else(|e| e.into_inner()).network_back = Some(until);
-                }
+                Some(change) = self.network.recv() => match change {
+                    Network::DownUntil(until) => {
+                        self.peer.offline_until = Some(until);
+                        self.state.lock().unwrap_or_else(|e| e.into_inner()).network_back = Some(until);
+                    }
+                    Network::Moves => {
+                        if let Err(e) = self.peer.move_network().await {
+                            tracing::warn!(error = %e, "cannot move to another network");
+                        }
+                        let now = Instant::now();
+                        self.state.lock().unwrap_or_else(|e| e.into_inner()).moved(now);
+                        self.ice.moved(now);
+                    }
+                },
+                _ = tokio::time::sleep_until(self.ice.next().unwrap_or(deadline).into()), if self.ice.next().is_some() => {}
                 _ = tokio::time::sleep_until(deadline.into()) => self.peer.timeout(Instant::now()),
                 _ = tokio::time::sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     self.tracks.retry(&mut s, Instant::now());
                 }
+            }
+            match self.ice.due(Instant::now()) {
+                Due::Restart => self.restart_ice(),
+                Due::GiveUp => {
+                    tracing::info!("ICE restarts did not mend the media path");
+                    let _ = self.failed.send(true);
+                }
+                Due::Nothing => {}
             }
             if std::mem::take(&mut self.rebuild)
                 && let Err(e) = self.new_media_connection().await
@@ -330,7 +369,40 @@ impl Task {
         self.outgoing = outgoing;
         self.tracks = Tracks::new(self.ctx.synthetic, self.ctx.verify);
         self.in_group = false; // those here learn our screen again
+        self.ice = IceRecovery::default();
         Ok(())
+    }
+
+    /// Offers an ICE restart: new credentials, this network's candidate. An exchange in flight
+    /// finishes first (the next retry offers).
+    fn restart_ice(&mut self) {
+        if self.peer.pc.pending_local_description().is_some()
+            || self.peer.pc.pending_remote_description().is_some()
+        {
+            return;
+        }
+        self.peer.pc.restart_ice();
+        if let Err(e) = self.peer.gather() {
+            tracing::warn!(error = %e, "cannot offer this network's address");
+        }
+        let offered = self.peer.pc.create_offer(None).and_then(|offer| {
+            self.peer
+                .pc
+                .set_local_description(Instant::now(), offer.clone())?;
+            Ok(offer.sdp)
+        });
+        match offered {
+            Ok(sdp) => {
+                self.client.send_sdp_offer(sdp);
+                self.state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .stats
+                    .ice_restarts += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot offer an ICE restart"),
+        }
+        self.peer.write();
     }
 
     /// What the connection has for the bot: events, media, datagrams to send.
@@ -346,9 +418,13 @@ impl Task {
                     let stream = init.stream_ids.first().map(String::as_str);
                     self.tracks.opened(init.track_id.clone(), stream, video);
                 }
+                RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
+                    self.ice.state(state, Instant::now());
+                }
+                // A broken ICE path is mended by restarts first (they give up in time).
                 RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
                     RTCPeerConnectionState::Failed,
-                ) => {
+                ) if !self.ice.recovering() => {
                     let _ = self.failed.send(true);
                 }
                 _ => {}
@@ -448,6 +524,9 @@ impl Task {
                     tracing::warn!(error = %e, "cannot apply the SFU's answer");
                 }
             }
+            // Our ICE restart offer crossed it: the SFU (the polite side) withdraws its offer,
+            // answers ours and offers again.
+            Event::SdpOffer(_) if self.peer.pc.pending_local_description().is_some() => {}
             Event::SdpOffer(sdp) => {
                 let answer = RTCSessionDescription::offer(sdp).and_then(|offer| {
                     let now = Instant::now();

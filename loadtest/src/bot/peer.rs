@@ -45,6 +45,8 @@ pub struct Peer {
     pub send_dropped: u64,
     /// The network is gone until then (`cut::Relay`): nothing goes out or comes in.
     pub offline_until: Option<Instant>,
+    /// The address last offered as a candidate.
+    gathered: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -74,7 +76,27 @@ impl Peer {
             buf: vec![0; 1500],
             send_dropped: 0,
             offline_until: None,
+            gathered: Some(local),
         })
+    }
+
+    /// The media moves to another network: a new UDP port, the old one closed as an
+    /// interface that went away (nothing is sent from its address any more). The new
+    /// address becomes a candidate with the next ICE restart ([`Self::gather`]).
+    pub async fn move_network(&mut self) -> Result<(), LoadError> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        self.local = socket.local_addr()?;
+        self.socket = socket;
+        Ok(())
+    }
+
+    /// Offers the current address as a candidate (for an ICE restart), if it is new.
+    pub fn gather(&mut self) -> Result<(), LoadError> {
+        if self.gathered != Some(self.local) {
+            self.pc.add_local_candidate(host_candidate(self.local)?)?;
+            self.gathered = Some(self.local);
+        }
+        Ok(())
     }
 
     /// Adds a track of `kind` with one encoding of `mime` under `ssrc`, in media stream
@@ -138,7 +160,8 @@ impl Peer {
     pub fn write(&mut self) {
         let offline = self.offline(Instant::now());
         while let Some(d) = self.pc.poll_write() {
-            if offline {
+            // Nothing from an address this bot no longer has (`move_network`).
+            if offline || d.transport.local_addr != self.local {
                 continue;
             }
             if self

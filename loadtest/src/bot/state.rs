@@ -53,6 +53,8 @@ pub struct BotState {
     pub network_back: Option<Instant>,
     /// Rejoined after a drop, and no frame received since.
     rejoining: bool,
+    /// When its network last changed, while no frame has been received since.
+    moved_at: Option<Instant>,
 }
 
 impl BotState {
@@ -79,7 +81,13 @@ impl BotState {
             maker,
             network_back: None,
             rejoining: false,
+            moved_at: None,
         }
+    }
+
+    /// Its media moved to another network (and ICE restarts).
+    pub fn moved(&mut self, now: Instant) {
+        self.moved_at = Some(now);
     }
 
     /// The client rejoined by itself after its connection dropped.
@@ -196,6 +204,12 @@ impl BotState {
             crate::stats::record(
                 &mut self.stats.reconnect_latency,
                 now.saturating_duration_since(back),
+            );
+        }
+        if let Some(moved) = self.moved_at.take() {
+            crate::stats::record(
+                &mut self.stats.ice_restart_latency,
+                now.saturating_duration_since(moved),
             );
         }
         if self.stats.join_time.is_none()
