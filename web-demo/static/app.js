@@ -66,7 +66,7 @@ const memberOf = (pid) => view.roster.find((m) => m.participant_id === pid);
 /** Who the keys say a tile shows: the members whose keys opened its tracks' frames. */
 function tileSenders(t) {
   const leaves = new Set();
-  for (const id of t.tracks) {
+  for (const id of t.tracks.values()) {
     for (const [leaf, n] of Object.entries(view.stats?.perTrack?.[id]?.leaves ?? {})) {
       if (n > 0) leaves.add(Number(leaf));
     }
@@ -108,7 +108,7 @@ function tile(key, pid, source = null) {
   badges.className = "badges";
   el.append(video, label, warning, relabel, badges);
   $("grid").append(el);
-  t = { key, pid, source, el, video, label, relabel, badges, stream: new MediaStream(), tracks: new Set(), frames: 0, wasScreen: false };
+  t = { key, pid, source, el, video, label, relabel, badges, stream: new MediaStream(), tracks: new Map(), frames: 0, wasScreen: false };
   video.srcObject = t.stream;
   const count = () => {
     t.frames++;
@@ -412,10 +412,19 @@ function parseStreamId(id) {
 
 /** `key`: what the worker counts this arrival of `track` under. */
 function ontrack(streamId, track, key) {
+  // A section the SFU recycles brings the same track for another stream: it leaves the tile
+  // it was in, whose keys no longer describe what it plays (else that tile would show the
+  // newcomer under the last one's name).
+  for (const t of [...view.tiles.values()]) {
+    if (t.key === streamId || !t.tracks.has(track.id)) continue;
+    t.stream.removeTrack(track);
+    t.tracks.delete(track.id);
+    if (t.stream.getTracks().length === 0) dropTile(t.key);
+  }
   const named = parseStreamId(streamId);
   if (!named || named.pid === view.me) return;
   const t = tile(streamId, named.pid, named.source);
-  t.tracks.add(key);
+  t.tracks.set(track.id, key);
   t.stream.addTrack(track);
   if (track.kind === "audio") levels.watch(streamId, t.stream);
   t.stream.onremovetrack = () => {

@@ -11,6 +11,9 @@ import { E2ee } from "./e2ee.js";
 const ICE_RESTART_AFTER_MS = 1000;
 const ICE_RETRY_MS = 4000;
 const ICE_GIVE_UP_MS = 20000;
+/** A restart offer the SFU has not answered by then (it refused it, or the answer was lost)
+ * is withdrawn, and an SFU offer set aside meanwhile is answered. */
+const ANSWER_WAIT_MS = 5000;
 
 /** VP9 first and only (whole-frame SFrame breaks the other codecs' packetizers), with RTX. */
 function vp9Only(kind) {
@@ -63,6 +66,8 @@ export class Media {
     this.down = null; // since when the ICE connection is down, while it is
     this.restarts = 0;
     this.iceTimer = null;
+    this.lastRestart = -Infinity; // when the last restart offer went out
+    this.setAside = null; // an SFU offer that crossed ours, answered once ours is settled
     this.pc.oniceconnectionstatechange = () => this.watchIce();
     // One sender per kind, even for a kind with no track now (the camera is off when a
     // reconnect makes this connection): replaceVideo fills it later.
@@ -146,12 +151,13 @@ export class Media {
       this.down = { since: performance.now() };
       this.onmedia({ down: true, restarts: this.restarts });
     }
-    if (s === "failed") {
-      clearTimeout(this.iceTimer);
-      this.restartIce();
-    } else if (!this.iceTimer) {
-      this.iceTimer = setTimeout(() => this.restartIce(), ICE_RESTART_AFTER_MS);
-    }
+    // "failed" restarts at once, unless a restart went out less than a retry ago (its checks
+    // may still be running).
+    const wait = s === "failed"
+      ? Math.max(0, this.lastRestart + ICE_RETRY_MS - performance.now())
+      : ICE_RESTART_AFTER_MS;
+    if (s === "failed") clearTimeout(this.iceTimer);
+    if (s === "failed" || !this.iceTimer) this.iceTimer = setTimeout(() => this.restartIce(), wait);
   }
 
   /** Offers an ICE restart (new credentials, candidates gathered again: a new network, a
@@ -163,34 +169,64 @@ export class Media {
       this.onstuck();
       return;
     }
-    this.iceTimer = setTimeout(() => this.restartIce(), ICE_RETRY_MS);
     this.step(async () => {
-      // An exchange in flight finishes first; the next retry offers.
-      if (this.pc.signalingState !== "stable" || !this.down) return;
-      this.restarts++;
-      await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
-      await gathered(this.pc);
-      this.signaling.send({ type: "sdp_offer", sdp: this.pc.localDescription.sdp });
+      try {
+        // An exchange in flight finishes first; the next retry offers.
+        if (this.pc.signalingState === "stable" && this.down) {
+          this.restarts++;
+          await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
+          await gathered(this.pc);
+          const offer = this.pc.localDescription.sdp;
+          this.signaling.send({ type: "sdp_offer", sdp: offer });
+          setTimeout(() => this.withdrawUnanswered(offer), ANSWER_WAIT_MS);
+        }
+      } finally {
+        // The next retry counts from the offer sent, so its checks have their time.
+        this.lastRestart = performance.now();
+        if (this.down && !this.iceTimer) this.iceTimer = setTimeout(() => this.restartIce(), ICE_RETRY_MS);
+      }
+    });
+  }
+
+  /** Our `offer` still unanswered: withdrawn, and the SFU offer set aside meanwhile answered
+   * (the SFU waits for that answer before it offers anything again). */
+  withdrawUnanswered(offer) {
+    return this.step(async () => {
+      if (this.pc.signalingState !== "have-local-offer" || this.pc.localDescription?.sdp !== offer) return;
+      await this.pc.setLocalDescription({ type: "rollback" });
+      const aside = this.setAside;
+      this.setAside = null;
+      if (aside) await this.answer(aside);
     });
   }
 
   /** The SFU offers again when the tracks it sends change. If our offer (an ICE restart)
-   * crossed it, ours wins: the SFU withdraws its offer, answers ours and offers again. */
+   * crossed it, ours wins: the SFU withdraws its offer, answers ours and offers again; the
+   * crossing offer is set aside in case ours is never answered. */
   onOffer(sdp) {
     return this.step(async () => {
-      if (this.pc.signalingState === "have-local-offer") return;
-      await this.pc.setRemoteDescription({ type: "offer", sdp });
-      for (const t of this.pc.getTransceivers()) {
-        if (t.receiver.track?.kind === "video" && t.direction !== "sendonly") {
-          try {
-            t.setCodecPreferences(vp9Only("video"));
-          } catch {}
-        }
+      if (this.pc.signalingState === "have-local-offer") {
+        this.setAside = sdp;
+        return;
       }
-      await this.pc.setLocalDescription(await this.pc.createAnswer());
-      await gathered(this.pc);
-      this.signaling.send({ type: "sdp_answer", sdp: this.pc.localDescription.sdp });
+      this.setAside = null;
+      await this.answer(sdp);
     });
+  }
+
+  /** Answers an SFU offer (inside a step). */
+  async answer(sdp) {
+    await this.pc.setRemoteDescription({ type: "offer", sdp });
+    for (const t of this.pc.getTransceivers()) {
+      if (t.receiver.track?.kind === "video" && t.direction !== "sendonly") {
+        try {
+          t.setCodecPreferences(vp9Only("video"));
+        } catch {}
+      }
+    }
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    await gathered(this.pc);
+    this.signaling.send({ type: "sdp_answer", sdp: this.pc.localDescription.sdp });
   }
 
   onCandidate(c) {

@@ -175,6 +175,8 @@ impl Bot {
             network: network_rx,
             rebuild: false,
             ice: IceRecovery::default(),
+            restart_offered: None,
+            set_aside: None,
             failed: failed_tx,
         };
         let task = tokio::spawn(task.run(stopped));
@@ -266,7 +268,16 @@ struct Task {
     failed: watch::Sender<bool>,
     /// ICE restarts while the media path is down and signaling up.
     ice: IceRecovery,
+    /// When our last restart offer went out, while it is unanswered.
+    restart_offered: Option<Instant>,
+    /// An SFU offer that crossed ours, answered if ours is withdrawn.
+    set_aside: Option<String>,
 }
+
+/// A restart offer the SFU has not answered by then (refused, or its answer lost) is
+/// withdrawn, and an SFU offer set aside meanwhile answered (the SFU waits for that answer
+/// before it offers again).
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// A tick of `interval`, or never if there is none.
 async fn tick(interval: &mut Option<Interval>) {
@@ -347,6 +358,12 @@ impl Task {
                 }
                 Due::Nothing => {}
             }
+            if self
+                .restart_offered
+                .is_some_and(|at| at.elapsed() >= ANSWER_WAIT)
+            {
+                self.withdraw_unanswered();
+            }
             if std::mem::take(&mut self.rebuild)
                 && let Err(e) = self.new_media_connection().await
             {
@@ -370,7 +387,40 @@ impl Task {
         self.tracks = Tracks::new(self.ctx.synthetic, self.ctx.verify);
         self.in_group = false; // those here learn our screen again
         self.ice = IceRecovery::default();
+        (self.restart_offered, self.set_aside) = (None, None);
         Ok(())
+    }
+
+    /// Answers an SFU offer.
+    fn answer(&mut self, sdp: String) {
+        let answer = RTCSessionDescription::offer(sdp).and_then(|offer| {
+            let now = Instant::now();
+            self.peer.pc.set_remote_description(now, offer)?;
+            let answer = self.peer.pc.create_answer(None)?;
+            self.peer.pc.set_local_description(now, answer.clone())?;
+            Ok(answer.sdp)
+        });
+        match answer {
+            Ok(sdp) => self.client.send_sdp_answer(sdp),
+            Err(e) => tracing::warn!(error = %e, "cannot answer the SFU's offer"),
+        }
+    }
+
+    /// Our restart offer went unanswered: withdrawn, and an SFU offer set aside answered.
+    fn withdraw_unanswered(&mut self) {
+        self.restart_offered = None;
+        if self.peer.pc.pending_local_description().is_none() {
+            return;
+        }
+        let withdrawn = RTCSessionDescription::rollback(None)
+            .and_then(|r| self.peer.pc.set_local_description(Instant::now(), r));
+        if let Err(e) = withdrawn {
+            tracing::warn!(error = %e, "cannot withdraw an unanswered ICE restart");
+            return;
+        }
+        if let Some(sdp) = self.set_aside.take() {
+            self.answer(sdp);
+        }
     }
 
     /// Offers an ICE restart: new credentials, this network's candidate. An exchange in flight
@@ -394,6 +444,7 @@ impl Task {
         match offered {
             Ok(sdp) => {
                 self.client.send_sdp_offer(sdp);
+                self.restart_offered = Some(Instant::now());
                 self.state
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -518,6 +569,7 @@ impl Task {
                 self.rebuild = true;
             }
             Event::SdpAnswer(sdp) => {
+                self.restart_offered = None;
                 let applied = RTCSessionDescription::answer(sdp)
                     .and_then(|a| self.peer.pc.set_remote_description(Instant::now(), a));
                 if let Err(e) = applied {
@@ -526,19 +578,12 @@ impl Task {
             }
             // Our ICE restart offer crossed it: the SFU (the polite side) withdraws its offer,
             // answers ours and offers again.
-            Event::SdpOffer(_) if self.peer.pc.pending_local_description().is_some() => {}
+            Event::SdpOffer(sdp) if self.peer.pc.pending_local_description().is_some() => {
+                self.set_aside = Some(sdp);
+            }
             Event::SdpOffer(sdp) => {
-                let answer = RTCSessionDescription::offer(sdp).and_then(|offer| {
-                    let now = Instant::now();
-                    self.peer.pc.set_remote_description(now, offer)?;
-                    let answer = self.peer.pc.create_answer(None)?;
-                    self.peer.pc.set_local_description(now, answer.clone())?;
-                    Ok(answer.sdp)
-                });
-                match answer {
-                    Ok(sdp) => self.client.send_sdp_answer(sdp),
-                    Err(e) => tracing::warn!(error = %e, "cannot answer the SFU's offer"),
-                }
+                self.set_aside = None;
+                self.answer(sdp);
             }
             Event::ServerError { code, message } => {
                 tracing::warn!(?code, %message, "server error")
