@@ -209,6 +209,20 @@ impl Schedule {
     }
 }
 
+/// Does `act` to one bot picked at random in each room (never a late joiner, measured
+/// apart); how many times it took.
+fn one_per_room(rooms: &[Room], act: impl Fn(&Bot) -> bool) -> usize {
+    rooms
+        .iter()
+        .filter(|room| {
+            let candidates: Vec<&Bot> = room.bots.iter().filter(|b| !b.spec.late).collect();
+            candidates
+                .choose(&mut rand::rng())
+                .is_some_and(|bot| act(bot))
+        })
+        .count()
+}
+
 /// How long, beyond a drop itself, before the end of the meeting drops stop.
 const DROP_QUIET_END: Duration = Duration::from_secs(10);
 
@@ -334,25 +348,11 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         let late_for_drops =
             meeting_start.elapsed() + scenario.drop_for + DROP_QUIET_END >= scenario.duration;
         if drop_schedule.due(Instant::now(), late_for_drops) {
-            for room in &rooms {
-                let candidates: Vec<&Bot> = room.bots.iter().filter(|b| !b.spec.late).collect();
-                if let Some(bot) = candidates.choose(&mut rand::rng())
-                    && bot.drop_network(scenario.drop_for)
-                {
-                    drops += 1;
-                }
-            }
+            drops += one_per_room(&rooms, |bot| bot.drop_network(scenario.drop_for));
         }
         let late_for_changes = meeting_start.elapsed() + DROP_QUIET_END >= scenario.duration;
         if change_schedule.due(Instant::now(), late_for_changes) {
-            for room in &rooms {
-                let candidates: Vec<&Bot> = room.bots.iter().filter(|b| !b.spec.late).collect();
-                if let Some(bot) = candidates.choose(&mut rand::rng())
-                    && bot.change_network()
-                {
-                    network_changes += 1;
-                }
-            }
+            network_changes += one_per_room(&rooms, Bot::change_network);
         }
         let received: u64 = rooms
             .iter()

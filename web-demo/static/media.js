@@ -40,9 +40,9 @@ function gathered(pc) {
 
 export class Media {
   /** `relayOnly`: media only through the TURN servers (the SFU and the network never see
-   * this device's addresses; also the way through networks that allow only TURN/TCP). */
-  /** `onmedia({ down, restarts, ms })`: the media path broke (`down`) or is back (`ms` after
-   * it broke); `onstuck()`: ICE restarts did not bring it back. */
+   * this device's addresses; also the way through networks that allow only TURN/TCP).
+   * `onmedia({ down, ms })`: the media path broke (`down`) or is back (`ms` after it broke);
+   * `onstuck()`: ICE restarts did not bring it back. */
   constructor({ signaling, iceServers, relayOnly = false, local, screen = null, ontrack, onstate, onmedia = () => {}, onstuck = () => {} }) {
     this.signaling = signaling;
     this.e2ee = new E2ee();
@@ -119,11 +119,16 @@ export class Media {
 
   /** The first offer: what this participant publishes. */
   offer() {
-    return this.step(async () => {
-      await this.pc.setLocalDescription(await this.pc.createOffer());
-      await gathered(this.pc);
-      this.signaling.send({ type: "sdp_offer", sdp: this.pc.localDescription.sdp });
-    });
+    return this.step(() => this.sendOffer());
+  }
+
+  /** Offers (inside a step) with `options`, once candidates are gathered; the offer sent. */
+  async sendOffer(options) {
+    await this.pc.setLocalDescription(await this.pc.createOffer(options));
+    await gathered(this.pc);
+    const sdp = this.pc.localDescription.sdp;
+    this.signaling.send({ type: "sdp_offer", sdp });
+    return sdp;
   }
 
   onAnswer(sdp) {
@@ -141,7 +146,7 @@ export class Media {
       if (this.down) {
         clearTimeout(this.iceTimer);
         this.iceTimer = null;
-        this.onmedia({ down: false, restarts: this.restarts, ms: performance.now() - this.down.since });
+        this.onmedia({ down: false, ms: performance.now() - this.down.since });
         this.down = null;
       }
       return;
@@ -149,7 +154,7 @@ export class Media {
     if (s !== "disconnected" && s !== "failed") return;
     if (!this.down) {
       this.down = { since: performance.now() };
-      this.onmedia({ down: true, restarts: this.restarts });
+      this.onmedia({ down: true });
     }
     // "failed" restarts at once, unless a restart went out less than a retry ago (its checks
     // may still be running).
@@ -174,10 +179,7 @@ export class Media {
         // An exchange in flight finishes first; the next retry offers.
         if (this.pc.signalingState === "stable" && this.down) {
           this.restarts++;
-          await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
-          await gathered(this.pc);
-          const offer = this.pc.localDescription.sdp;
-          this.signaling.send({ type: "sdp_offer", sdp: offer });
+          const offer = await this.sendOffer({ iceRestart: true });
           setTimeout(() => this.withdrawUnanswered(offer), ANSWER_WAIT_MS);
         }
       } finally {

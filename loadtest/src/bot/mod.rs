@@ -435,13 +435,7 @@ impl Task {
         if let Err(e) = self.peer.gather() {
             tracing::warn!(error = %e, "cannot offer this network's address");
         }
-        let offered = self.peer.pc.create_offer(None).and_then(|offer| {
-            self.peer
-                .pc
-                .set_local_description(Instant::now(), offer.clone())?;
-            Ok(offer.sdp)
-        });
-        match offered {
+        match self.peer.offer() {
             Ok(sdp) => {
                 self.client.send_sdp_offer(sdp);
                 self.restart_offered = Some(Instant::now());
@@ -674,10 +668,7 @@ async fn media_peer(spec: &BotSpec, client: &Client) -> Result<(Peer, Vec<Outgoi
             )?;
         }
     }
-    let offer = peer.pc.create_offer(None)?;
-    peer.pc
-        .set_local_description(Instant::now(), offer.clone())?;
-    client.send_sdp_offer(offer.sdp);
+    client.send_sdp_offer(peer.offer()?);
     Ok((peer, outgoing))
 }
 

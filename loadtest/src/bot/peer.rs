@@ -46,7 +46,7 @@ pub struct Peer {
     /// The network is gone until then (`cut::Relay`): nothing goes out or comes in.
     pub offline_until: Option<Instant>,
     /// The address last offered as a candidate.
-    gathered: Option<SocketAddr>,
+    gathered: SocketAddr,
 }
 
 impl std::fmt::Debug for Peer {
@@ -76,7 +76,7 @@ impl Peer {
             buf: vec![0; 1500],
             send_dropped: 0,
             offline_until: None,
-            gathered: Some(local),
+            gathered: local,
         })
     }
 
@@ -92,11 +92,19 @@ impl Peer {
 
     /// Offers the current address as a candidate (for an ICE restart), if it is new.
     pub fn gather(&mut self) -> Result<(), LoadError> {
-        if self.gathered != Some(self.local) {
+        if self.gathered != self.local {
             self.pc.add_local_candidate(host_candidate(self.local)?)?;
-            self.gathered = Some(self.local);
+            self.gathered = self.local;
         }
         Ok(())
+    }
+
+    /// Makes an offer and sets it as the local description; its SDP.
+    pub fn offer(&mut self) -> Result<String, LoadError> {
+        let offer = self.pc.create_offer(None)?;
+        self.pc
+            .set_local_description(Instant::now(), offer.clone())?;
+        Ok(offer.sdp)
     }
 
     /// Adds a track of `kind` with one encoding of `mime` under `ssrc`, in media stream

@@ -249,7 +249,6 @@ impl MediaRoom {
             .collect()
     }
 
-    /// The next output, if any.
     /// How many media sections `pid`'s connection has.
     #[cfg(test)]
     fn sections(&mut self, pid: ParticipantId) -> Option<usize> {
@@ -257,6 +256,7 @@ impl MediaRoom {
         Some(s.pc.get_transceivers().count())
     }
 
+    /// The next output, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
