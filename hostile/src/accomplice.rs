@@ -10,7 +10,7 @@ use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use media_crypto::mls::{MlsSession, SessionConfig};
 use signaling_protocol::{
-    ClientMessage, CommitMessage, PROTOCOL_VERSION, ParticipantId, ServerMessage,
+    ClientMessage, CommitMessage, CommitRejection, PROTOCOL_VERSION, ParticipantId, ServerMessage,
     credential_identity, decode_server,
 };
 use tokio::sync::mpsc;
@@ -25,6 +25,8 @@ pub struct Accomplice {
     pub identity: String,
     session: Arc<Mutex<MlsSession>>,
     outgoing: mpsc::UnboundedSender<ClientMessage>,
+    /// The delivery service's refusals of this member's commits, in order.
+    refusals: Arc<Mutex<Vec<CommitRejection>>>,
 }
 
 impl std::fmt::Debug for Accomplice {
@@ -89,6 +91,7 @@ impl Accomplice {
             identity,
             session: session.clone(),
             outgoing,
+            refusals: Arc::default(),
         };
         let follower = me.clone();
         tokio::spawn(async move {
@@ -187,7 +190,11 @@ impl Accomplice {
                 let _ = s.process(commit.as_slice(), T);
                 Vec::new()
             }
-            ServerMessage::CommitRejected { .. } => {
+            ServerMessage::CommitRejected { reason, .. } => {
+                self.refusals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(reason);
                 let _ = s.discard_pending_commit();
                 Vec::new()
             }
@@ -223,6 +230,41 @@ impl Accomplice {
         )?;
         let kp = ghost.key_package()?;
         Ok(self.lock().propose_add(&kp)?)
+    }
+
+    /// The group's GroupInfo now, with its ratchet tree (what a server holds).
+    pub fn group_info(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(self.lock().group_info()?)
+    }
+
+    /// A commit, signed by this member, that removes `victim`'s leaf and adds a fresh device
+    /// under `victim`'s participant id and identity in the same epoch: a leaf swap. It stays
+    /// pending in this member's session until the delivery service refuses it.
+    pub fn swap(&self, victim: ParticipantId, identity: &str) -> anyhow::Result<(u64, Vec<u8>)> {
+        let mut impostor = MlsSession::new(
+            credential_identity(victim, identity),
+            SessionConfig::default(),
+        )?;
+        let kp = impostor.key_package()?;
+        let mut s = self.lock();
+        let prefix = format!("{victim}:");
+        let leaf = s
+            .roster()
+            .iter()
+            .find(|r| r.name().starts_with(&prefix))
+            .map(|r| r.leaf)
+            .context("the victim has no leaf")?;
+        let epoch = s.epoch().context("not in the group")?;
+        let out = s.commit(&[kp], &[leaf])?;
+        Ok((epoch, out.commit))
+    }
+
+    /// How the delivery service answered this member's commits it refused, so far.
+    pub fn refusals(&self) -> Vec<CommitRejection> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sends `message` to the server as this member.

@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use media_crypto::mls::{MlsSession, SessionConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use signaling_protocol::{ServerMessage, credential_identity};
+use signaling_protocol::{ClientMessage, CommitMessage, ServerMessage, credential_identity};
 use signaling_token::{self as token, Claims};
 
-use crate::{Accomplice, Proxy};
+use crate::{Accomplice, Proxy, forge};
 
 type Reply = Result<Json<Value>, (StatusCode, String)>;
 
@@ -126,6 +126,110 @@ pub(crate) async fn propose_add(State(p): State<Proxy>, Query(w): Query<Who>) ->
         });
     }
     Ok(Json(json!({ "delivered": targets.len() })))
+}
+
+/// A forged commit for the current epoch: first offered to the delivery service by one of
+/// the proxy's members (whose refusal, if it comes within a second, is reported), then handed
+/// to every relayed client as if the delivery service had accepted it, claiming it adds
+/// `added` and removes `removed`.
+async fn forged_commit(
+    p: &Proxy,
+    room: &str,
+    make: impl FnOnce(&Accomplice) -> anyhow::Result<(u64, Vec<u8>)>,
+    added: Vec<u64>,
+    removed: Vec<u64>,
+) -> Reply {
+    let (a, targets) = {
+        let state = p.lock();
+        let rules = state.rooms.get(room).ok_or_else(|| bad("no such room"))?;
+        let a = rules
+            .accomplices
+            .iter()
+            .find(|a| a.epoch().is_some())
+            .ok_or_else(|| bad("no member of ours is in the group"))?
+            .clone();
+        let targets: Vec<_> = state
+            .clients
+            .values()
+            .filter(|c| c.room == room)
+            .map(|c| c.inject.clone())
+            .collect();
+        (a, targets)
+    };
+    let (epoch, commit) = make(&a).map_err(bad)?;
+    let refused_before = a.refusals().len();
+    a.send(ClientMessage::Commit(CommitMessage {
+        epoch,
+        commit: commit.clone().into(),
+        welcome: None,
+        group_info: Vec::new().into(),
+        added: added.clone(),
+        removed: removed.clone(),
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let ds = loop {
+        if let Some(r) = a.refusals().get(refused_before) {
+            break Some(*r);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for t in &targets {
+        let _ = t.send(ServerMessage::Commit {
+            epoch,
+            from: a.participant_id,
+            commit: commit.clone().into(),
+            added: added.clone(),
+            removed: removed.clone(),
+        });
+    }
+    Ok(Json(json!({
+        "delivered": targets.len(),
+        "epoch": epoch,
+        "delivery_service": ds,
+    })))
+}
+
+/// The participant id the proxy saw `name` under in `room` (present or gone since).
+fn participant_named(p: &Proxy, room: &str, name: &str) -> Result<u64, (StatusCode, String)> {
+    p.lock()
+        .rooms
+        .get(room)
+        .and_then(|r| r.identities.iter().find(|(_, i)| *i == name))
+        .map(|(&pid, _)| pid)
+        .ok_or_else(|| bad(format!("no participant {name:?} seen in {room:?}")))
+}
+
+/// An external commit (RFC 9420 §12.4.3.2) from the GroupInfo the server holds, for a fresh
+/// device under `name`'s participant id (one still present, or one that has left).
+pub(crate) async fn external_commit(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let name = w.name.ok_or_else(|| bad("name?"))?;
+    let pid = participant_named(&p, &w.room, &name)?;
+    let identity = credential_identity(pid, &name);
+    forged_commit(
+        &p,
+        &w.room,
+        |a| {
+            let epoch = a.epoch().unwrap_or_default();
+            Ok((
+                epoch,
+                forge::external_commit(&a.group_info()?, identity.as_bytes())?,
+            ))
+        },
+        vec![pid],
+        Vec::new(),
+    )
+    .await
+}
+
+/// A commit by one of the proxy's members that removes `name`'s leaf and adds a fresh device
+/// under the same participant id and identity: a leaf swap the delivery service never queued.
+pub(crate) async fn swap(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let name = w.name.ok_or_else(|| bad("name?"))?;
+    let pid = participant_named(&p, &w.room, &name)?;
+    forged_commit(&p, &w.room, |a| a.swap(pid, &name), vec![pid], vec![pid]).await
 }
 
 /// From now on, commit requests to relayed clients carry a key package of a participant

@@ -13,6 +13,11 @@
 //!   proxy hands it to every client as if the delivery service relayed it.
 //! - `inject-key-package`: commit requests to its clients carry an extra key package, of a
 //!   participant never announced.
+//! - `external-commit`: an external commit (RFC 9420 §12.4.3.2) made from the GroupInfo the
+//!   server holds, for a fresh device under a participant id it names (one present, or one that
+//!   left), offered to the delivery service and handed to every client as accepted.
+//! - `swap`: one of its members commits the removal of someone's leaf and the add of a fresh
+//!   device under the same participant id and identity, handed to every client as accepted.
 //! - `relabel`: the SDP offers it relays label one publisher's streams as another
 //!   participant's.
 //!
@@ -22,6 +27,7 @@
 
 pub mod accomplice;
 pub mod control;
+pub mod forge;
 mod relay;
 mod sdp;
 
@@ -119,6 +125,8 @@ impl Proxy {
                 post(control::inject_key_package),
             )
             .route("/hostile/relabel", post(control::relabel))
+            .route("/hostile/external-commit", post(control::external_commit))
+            .route("/hostile/swap", post(control::swap))
             .route("/hostile/observed", get(control::observed))
             .with_state(self.clone());
         if let Some(dir) = &self.config.demo_dir {

@@ -180,30 +180,6 @@ fn one_commit_adds_and_removes_several_members() {
 }
 
 #[test]
-fn a_member_joins_by_external_commit() {
-    let (mut a, mut b, mut c) = three();
-    let info = a.group_info().expect("group info");
-    let mut d = member("dave");
-    let out = d.join_by_external_commit(&info).expect("external commit");
-    assert!(!d.is_member(), "not a member until the commit is accepted");
-    for m in [&mut a, &mut b, &mut c] {
-        let Processed::NewEpoch(change) = m.process(&out.commit, T0).expect("process") else {
-            panic!("expected a new epoch");
-        };
-        assert_eq!(change.added[0].name(), "dave");
-    }
-    // The delivery service echoes the accepted commit back to its author.
-    assert!(matches!(
-        d.process(&out.commit, T0),
-        Ok(Processed::NewEpoch(_))
-    ));
-    assert!(d.is_member());
-    assert_converged(&[&a, &b, &c, &d]);
-    let f = d.keyring_mut().encrypt(b"", b"hi").expect("encrypt");
-    assert!(a.keyring_mut().decrypt(b"", &f, T0).is_ok());
-}
-
-#[test]
 fn a_leave_proposal_is_committed_by_another_member() {
     let (mut a, mut b, mut c) = three();
     let proposal = c.leave().expect("leave");
@@ -325,26 +301,6 @@ fn garbage_and_misdirected_messages_are_typed_errors_that_change_nothing() {
         a.process(&out.commit, T0),
         Ok(Processed::NewEpoch(_))
     ));
-}
-
-#[test]
-fn an_external_join_that_loses_the_race_is_abandoned_cleanly() {
-    let (mut a, mut b, _c) = three();
-    let info = a.group_info().expect("group info");
-    let mut d = member("dave");
-    let _lost = d.join_by_external_commit(&info).expect("external commit");
-    assert!(d.has_pending_commit());
-    // Someone else's commit won the epoch; the delivery service refuses dave's.
-    deliver(&mut a, &mut [&mut b], &mut [], &[], &[], T0);
-    d.discard_pending_commit().expect("discard");
-    assert!(!d.is_member() && d.epoch().is_none());
-    // Dave retries from the new GroupInfo.
-    let out = d
-        .join_by_external_commit(&a.group_info().expect("group info"))
-        .expect("retry");
-    a.process(&out.commit, T0).expect("alice");
-    d.confirm_pending_commit(T0).expect("accepted");
-    assert_converged(&[&a, &d]);
 }
 
 #[test]

@@ -243,3 +243,81 @@ async fn streams_the_server_labels_as_someone_else_s_are_found_out_by_their_keys
     alice.leave().await;
     bob.leave().await;
 }
+
+/// Waits for the client to drop the group the server moved on without it; the reason.
+async fn group_lost(c: &mut Client) -> String {
+    until(c, "the group refused", |e| match e {
+        Event::GroupLost { reason, .. } => Some(reason),
+        Event::NewEpoch { roster, .. } => panic!("took a forged epoch: {roster:?}"),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_commit_is_refused_by_the_delivery_service_and_every_member() {
+    let s = Scene::new().await;
+    s.lie("member", "room=x&name=carol").await;
+    let mut alice = s.client("x", "alice").await;
+    let mut bob = s.client("x", "bob").await;
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    // Dave comes and goes: his participant id was announced and is gone.
+    let mut dave = s.client("x", "dave").await;
+    epoch_with(&mut dave, 4).await;
+    dave.leave();
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    // From the GroupInfo the server holds: a fresh device under dave's participant id.
+    let forged = s.lie("external-commit", "room=x&name=dave").await;
+    assert_eq!(forged["delivery_service"], "invalid_mls", "{forged}");
+    assert_eq!(forged["delivered"], 2);
+    for c in [&mut alice, &mut bob] {
+        let reason = group_lost(c).await;
+        assert!(reason.contains("outside the group"), "{reason}");
+    }
+    // And one under alice's own participant id, while she is there.
+    let (mut alice, mut bob) = (s.client("y", "alice").await, s.client("y", "bob").await);
+    s.lie("member", "room=y&name=carol").await;
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    let forged = s.lie("external-commit", "room=y&name=alice").await;
+    assert_eq!(forged["delivery_service"], "invalid_mls", "{forged}");
+    for c in [&mut alice, &mut bob] {
+        let reason = group_lost(c).await;
+        assert!(reason.contains("outside the group"), "{reason}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_swapped_for_another_device_under_the_same_participant_is_named() {
+    let s = Scene::new().await;
+    s.lie("member", "room=w&name=carol").await;
+    let mut alice = s.client("w", "alice").await;
+    let mut bob = s.client("w", "bob").await;
+    let alice_id = alice.participant_id();
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    // Carol (the server's) commits alice's removal and a new device under alice's id and name,
+    // in one epoch: the roster still reads "alice", present, one leaf.
+    let forged = s.lie("swap", "room=w&name=alice").await;
+    assert_eq!(forged["delivery_service"], "not_as_queued", "{forged}");
+    let (warnings, may_send) = until(&mut bob, "the swap", |e| match e {
+        Event::NewEpoch {
+            epoch,
+            warnings,
+            may_send,
+            ..
+        } if Some(epoch) == forged["epoch"].as_u64().map(|e| e + 1) => Some((warnings, may_send)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].participant_id, Some(alice_id));
+    assert_eq!(warnings[0].problem, LeafProblem::AnotherDevice);
+    assert!(!may_send, "bob sends nothing to the new 'alice'");
+    until(&mut alice, "alice's removal", |e| {
+        matches!(e, Event::Removed { .. }).then_some(())
+    })
+    .await;
+}

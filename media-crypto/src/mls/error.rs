@@ -60,6 +60,11 @@ pub enum PeerFault {
     /// A handshake message from an epoch this member has not reached.
     #[error("message from future epoch {message_epoch}; the group is at epoch {current}")]
     FutureEpoch { message_epoch: u64, current: u64 },
+    /// A handshake message not sent by a member: an external commit or an external proposal
+    /// (RFC 9420 §12.4.3.2, §12.1.8). Members join only from a Welcome, through the delivery
+    /// service's queue.
+    #[error("refused a handshake message from outside the group (an external commit or proposal)")]
+    NotFromAMember,
     /// A peer's message failed MLS validation (signature, membership tag, tree, ...).
     #[error("invalid MLS message: {0}")]
     Invalid(String),

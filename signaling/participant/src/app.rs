@@ -224,6 +224,17 @@ impl Participant {
                 opened.sender
             )));
         };
+        // Someone nobody explained says nothing until the user says they know who it is.
+        if let Some(w) = self
+            .unexplained
+            .iter()
+            .find(|u| !u.acknowledged && u.warning.leaf == sender.leaf)
+        {
+            return out.push(refused(format!(
+                "from an unexplained member: {}",
+                w.warning
+            )));
+        }
         match AppMessage::decode(&opened.plaintext) {
             Ok(m) => out.push(Output::Event(Event::Application {
                 epoch: opened.epoch,

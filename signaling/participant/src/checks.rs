@@ -1,9 +1,12 @@
 //! The checks every member makes of each leaf that enters its group (DESIGN.md, "Trust and
 //! what the user sees"): the leaf's credential must name a participant the server announced,
-//! under the identity it announced, no other leaf may name the same participant, and the
-//! delivery service must have said it was adding it. A leaf that fails is someone in the group
+//! under the identity it announced and present now, no other leaf may name the same
+//! participant, a participant keeps the device key it was first seen with in this meeting, and
+//! the delivery service must have said it was adding it. A leaf that fails is someone in the group
 //! that nobody was shown: it is reported by name, and this member sends no media until the
 //! leaf is gone or the user acknowledges it.
+
+use std::collections::BTreeMap;
 
 use media_crypto::mls::RosterEntry;
 use signaling_protocol::{ParticipantId, parse_credential_identity};
@@ -18,10 +21,15 @@ pub enum LeafProblem {
     UnreadableCredential,
     /// The server never announced this participant in the room.
     NotAnnounced,
+    /// The server announced this participant, then said it left the room.
+    Departed,
     /// The server announced this participant under another identity.
     IdentityMismatch { announced: String },
     /// Another leaf names the same participant.
     DuplicateParticipant { other_leaf: u32 },
+    /// This participant held another device key earlier in this meeting (its leaf was removed
+    /// and someone else's device came back under its participant id).
+    AnotherDevice,
     /// The delivery service's account of the commit that added it did not list it.
     NotInServerAccount,
 }
@@ -31,11 +39,15 @@ impl std::fmt::Display for LeafProblem {
         match self {
             LeafProblem::UnreadableCredential => f.write_str("its credential names no participant"),
             LeafProblem::NotAnnounced => f.write_str("the server never announced it in the room"),
+            LeafProblem::Departed => f.write_str("the server said it left the room"),
             LeafProblem::IdentityMismatch { announced } => {
                 write!(f, "the server announced this participant as {announced:?}")
             }
             LeafProblem::DuplicateParticipant { other_leaf } => {
                 write!(f, "leaf {other_leaf} names the same participant")
+            }
+            LeafProblem::AnotherDevice => {
+                f.write_str("this participant was on another device earlier in this meeting")
             }
             LeafProblem::NotInServerAccount => {
                 f.write_str("the server did not say the commit added it")
@@ -101,12 +113,14 @@ pub fn same_names(roster: &[RosterEntry]) -> Vec<SameName> {
 }
 
 /// Checks each of `entering` (leaves of `roster`, the group after they entered) against what
-/// the server announced, and, for a commit, against the delivery service's account of it
+/// the server announced, against the device key each participant was first seen with in this
+/// meeting (`first_keys`), and, for a commit, against the delivery service's account of it
 /// (`server_added`). At most one warning per leaf, the first problem found.
 pub fn check_leaves(
     entering: &[RosterEntry],
     roster: &[RosterEntry],
     presence: &Presence,
+    first_keys: &BTreeMap<ParticipantId, Vec<u8>>,
     server_added: Option<&[ParticipantId]>,
 ) -> Vec<LeafWarning> {
     let mut out = Vec::new();
@@ -128,6 +142,7 @@ pub fn check_leaves(
             Some(a) if a.identity != identity => Some(LeafProblem::IdentityMismatch {
                 announced: a.identity.clone(),
             }),
+            Some(a) if !a.present => Some(LeafProblem::Departed),
             Some(_) => None,
         }
         .or_else(|| {
@@ -138,6 +153,12 @@ pub fn check_leaves(
                         && parse_credential_identity(&r.name()).is_some_and(|(p, _)| p == pid)
                 })
                 .map(|r| LeafProblem::DuplicateParticipant { other_leaf: r.leaf })
+        })
+        .or_else(|| {
+            first_keys
+                .get(&pid)
+                .is_some_and(|k| *k != e.signature_key)
+                .then_some(LeafProblem::AnotherDevice)
         })
         .or_else(|| {
             server_added
@@ -176,7 +197,8 @@ mod tests {
     #[test]
     fn an_announced_participant_passes() {
         let roster = [entry(0, 1, "alice"), entry(1, 2, "bob")];
-        assert!(check_leaves(&roster[1..], &roster, &presence(), Some(&[2])).is_empty());
+        let none = BTreeMap::new();
+        assert!(check_leaves(&roster[1..], &roster, &presence(), &none, Some(&[2])).is_empty());
     }
 
     #[test]
@@ -189,7 +211,8 @@ mod tests {
             entry(3, 2, "mallory"),
             entry(4, 1, "alice"),
         ];
-        let found = check_leaves(&roster[2..], &roster, &p, Some(&[9, 2, 1]));
+        let none = BTreeMap::new();
+        let found = check_leaves(&roster[2..], &roster, &p, &none, Some(&[9, 2, 1]));
         let problems: Vec<_> = found.iter().map(|w| (w.leaf, w.problem.clone())).collect();
         assert_eq!(
             problems,
@@ -205,7 +228,7 @@ mod tests {
             ]
         );
         assert!(found[0].to_string().contains("mallory"));
-        let unlisted = check_leaves(&roster[1..2], &roster[..2], &p, Some(&[]));
+        let unlisted = check_leaves(&roster[1..2], &roster[..2], &p, &none, Some(&[]));
         assert_eq!(unlisted[0].problem, LeafProblem::NotInServerAccount);
         let unreadable = RosterEntry {
             leaf: 5,
@@ -213,7 +236,7 @@ mod tests {
             signature_key: vec![],
         };
         assert_eq!(
-            check_leaves(std::slice::from_ref(&unreadable), &roster, &p, None)[0].problem,
+            check_leaves(std::slice::from_ref(&unreadable), &roster, &p, &none, None)[0].problem,
             LeafProblem::UnreadableCredential
         );
     }
@@ -236,10 +259,20 @@ mod tests {
     }
 
     #[test]
-    fn one_who_left_since_it_was_announced_is_no_ghost() {
+    fn one_who_left_or_comes_back_on_another_device_is_named() {
         let mut p = presence();
-        p.left(2);
         let roster = [entry(0, 1, "alice"), entry(1, 2, "bob")];
-        assert!(check_leaves(&roster[1..], &roster, &p, None).is_empty());
+        let bob_before: BTreeMap<_, _> = [(2, vec![9; 32])].into();
+        assert_eq!(
+            check_leaves(&roster[1..], &roster, &p, &bob_before, None)[0].problem,
+            LeafProblem::AnotherDevice
+        );
+        let bob_same: BTreeMap<_, _> = [(2, vec![1; 32])].into();
+        assert!(check_leaves(&roster[1..], &roster, &p, &bob_same, None).is_empty());
+        p.left(2);
+        assert_eq!(
+            check_leaves(&roster[1..], &roster, &p, &bob_same, None)[0].problem,
+            LeafProblem::Departed
+        );
     }
 }

@@ -14,7 +14,7 @@ mod event;
 pub mod presence;
 pub mod trust;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use media_crypto::mls::{
@@ -56,6 +56,9 @@ pub struct Participant {
     participant_id: ParticipantId,
     session: MlsSession,
     presence: Presence,
+    /// The device key each participant id was first seen with in this meeting: one that
+    /// comes back on another key is flagged ([`LeafProblem::AnotherDevice`]).
+    first_keys: BTreeMap<ParticipantId, Vec<u8>>,
     unexplained: Vec<Unexplained>,
     outbox: app::Outbox,
 }
@@ -101,6 +104,7 @@ impl Participant {
             participant_id,
             session,
             presence: Presence::new(participant_id, identity, others),
+            first_keys: BTreeMap::new(),
             unexplained: Vec::new(),
             outbox: app::Outbox::default(),
         })
@@ -305,8 +309,13 @@ impl Participant {
                     .into_iter()
                     .filter(|r| Some(r.leaf) != own)
                     .collect();
-                let warnings =
-                    checks::check_leaves(&others, &self.session.roster(), &self.presence, None);
+                let warnings = checks::check_leaves(
+                    &others,
+                    &self.session.roster(),
+                    &self.presence,
+                    &self.first_keys,
+                    None,
+                );
                 let change = EpochChange {
                     epoch,
                     added: Vec::new(),
@@ -343,6 +352,7 @@ impl Participant {
                     &change.added,
                     &roster,
                     &self.presence,
+                    &self.first_keys,
                     Some(claimed_added),
                 );
                 let added: BTreeSet<_> = change.added.iter().filter_map(participant_of).collect();
@@ -503,6 +513,13 @@ impl Participant {
                 warning: w.clone(),
                 acknowledged: false,
             });
+        }
+        for r in &roster {
+            if let Some(pid) = participant_of(r) {
+                self.first_keys
+                    .entry(pid)
+                    .or_insert_with(|| r.signature_key.clone());
+            }
         }
         let (Ok(key), Some(safety_number)) =
             (self.session.epoch_key(), self.session.safety_number())

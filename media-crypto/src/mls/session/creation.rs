@@ -1,4 +1,6 @@
-//! Identity, key packages, and creating or joining a group (RFC 9420 §10, §11, §12.4.3).
+//! Identity, key packages, and creating or joining a group (RFC 9420 §10, §11, §12.4.3.1).
+//! A member joins only from a Welcome: external commits (§12.4.3.2) are not offered, and
+//! [`super::processing`] refuses them.
 
 use std::time::Duration;
 
@@ -6,7 +8,7 @@ use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
 use super::wire::{self, decode, encode, kind};
-use super::{CommitOutput, DeviceKey, MlsSession, SessionConfig};
+use super::{DeviceKey, MlsSession, SessionConfig};
 use crate::mls::error::{Misuse, MlsError, PeerFault};
 use crate::mls::keyring::Keyring;
 
@@ -40,7 +42,6 @@ impl MlsSession {
             credential,
             identity,
             group: None,
-            pending_external: None,
         })
     }
 
@@ -114,47 +115,8 @@ impl MlsSession {
         Ok(())
     }
 
-    /// Starts joining by external commit from a published GroupInfo (RFC 9420 §12.4.3.2).
-    /// The returned commit goes to the delivery service; once it is accepted,
-    /// [`MlsSession::confirm_pending_commit`] makes this session a member.
-    pub fn join_by_external_commit(&mut self, group_info: &[u8]) -> Result<CommitOutput, MlsError> {
-        if self.group.is_some() {
-            return Err(MlsError::Misuse(Misuse::AlreadyInGroup));
-        }
-        let info = match decode(group_info, "group info")? {
-            MlsMessageBodyIn::GroupInfo(gi) => gi,
-            other => {
-                return Err(MlsError::Peer(PeerFault::UnexpectedMessage {
-                    expected: "group info",
-                    got: kind(&other),
-                }));
-            }
-        };
-        let (group, bundle) = MlsGroup::external_commit_builder()
-            .with_config(self.join_config())
-            .build_group(&self.provider, info, self.credential.clone())
-            .map_err(|e| MlsError::Peer(PeerFault::Invalid(format!("group info: {e}"))))?
-            .load_psks(self.provider.storage())
-            .map_err(|e| MlsError::Internal(format!("external commit PSKs: {e:?}")))?
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .map_err(|e| MlsError::Internal(format!("external commit: {e}")))?
-            .finalize(&self.provider)
-            .map_err(|e| MlsError::Internal(format!("external commit: {e}")))?;
-        let (commit, welcome, group_info) = bundle.into_messages();
-        let out = CommitOutput::new(commit, welcome, group_info)?;
-        // openmls has already moved this group to the new epoch; the keys wait for the
-        // delivery service's verdict.
-        self.group = Some(group);
-        self.pending_external = Some(out.commit.clone());
-        Ok(out)
-    }
-
-    /// The group's current GroupInfo, with its ratchet tree, for joiners by external commit.
+    /// The group's current GroupInfo, with its ratchet tree: the delivery service builds its
+    /// public copy of the tree from the creator's.
     pub fn group_info(&self) -> Result<Vec<u8>, MlsError> {
         let group = self
             .group
@@ -175,7 +137,6 @@ impl MlsSession {
             // (The in-memory storage does not fail.)
             let _ = group.delete(self.provider.storage());
         }
-        self.pending_external = None;
         self.keyring.retire(now);
     }
 

@@ -17,7 +17,8 @@ pub struct CommitOutput {
     pub commit: Vec<u8>,
     /// The Welcome for the members it adds, if it adds any.
     pub welcome: Option<Vec<u8>>,
-    /// The GroupInfo of the new epoch (with its ratchet tree), for later external joins.
+    /// The GroupInfo of the new epoch (with its ratchet tree), for the delivery service's
+    /// public copy of the tree.
     pub group_info: Option<Vec<u8>>,
     /// The leaves it removes: those asked for and those of proposals it carries.
     pub removed: Vec<u32>,
@@ -50,14 +51,14 @@ impl CommitOutput {
 }
 
 impl MlsSession {
-    /// This member is in a group and no commit of ours (an external join included) waits for
-    /// the delivery service's verdict.
+    /// This member is in a group and no commit of ours waits for the delivery service's
+    /// verdict.
     pub(super) fn ensure_settled(&self) -> Result<(), MlsError> {
         let group = self
             .group
             .as_ref()
             .ok_or(MlsError::Misuse(Misuse::NotInGroup))?;
-        if self.pending_external.is_some() || group.pending_commit().is_some() {
+        if group.pending_commit().is_some() {
             return Err(MlsError::Misuse(Misuse::CommitPending));
         }
         Ok(())
@@ -133,9 +134,6 @@ impl MlsSession {
         before: Vec<super::RosterEntry>,
         now: Duration,
     ) -> Result<EpochChange, MlsError> {
-        if self.pending_external.take().is_some() {
-            return self.enter_epoch(Vec::new(), now);
-        }
         let group = self
             .group
             .as_mut()
@@ -150,13 +148,7 @@ impl MlsSession {
     }
 
     /// The delivery service refused our pending commit (another won the epoch): forget it.
-    /// A pending external join is abandoned with it.
     pub fn discard_pending_commit(&mut self) -> Result<(), MlsError> {
-        if self.pending_external.take().is_some() {
-            // An external join that lost: there is no group to go back to.
-            self.group = None;
-            return Ok(());
-        }
         let group = self
             .group
             .as_mut()
@@ -217,10 +209,8 @@ impl MlsSession {
 
     /// True while a commit of ours waits for the delivery service.
     pub fn has_pending_commit(&self) -> bool {
-        self.pending_external.is_some()
-            || self
-                .group
-                .as_ref()
-                .is_some_and(|g| g.pending_commit().is_some())
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.pending_commit().is_some())
     }
 }

@@ -91,9 +91,6 @@ pub struct MlsSession {
     credential: CredentialWithKey,
     identity: Vec<u8>,
     group: Option<MlsGroup>,
-    /// Our external commit, already applied by openmls, that the delivery service has not yet
-    /// accepted: no keys are installed for its epoch until it is.
-    pending_external: Option<Vec<u8>>,
     keyring: Keyring,
 }
 
@@ -125,13 +122,11 @@ impl MlsSession {
         &self.signer
     }
 
-    /// True while this session is a member of a group (a pending external join is not yet).
+    /// True while this session is a member of a group.
     pub fn is_member(&self) -> bool {
-        self.pending_external.is_none()
-            && self
-                .group
-                .as_ref()
-                .is_some_and(|g| g.is_active() && self.keyring.current_epoch().is_some())
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.is_active() && self.keyring.current_epoch().is_some())
     }
 
     /// The group ID.

@@ -28,14 +28,6 @@ impl MlsSession {
     /// Processes a handshake message (an `MLSMessage` carrying a proposal or a commit).
     /// A message that fails is an error and changes nothing.
     pub fn process(&mut self, message: &[u8], now: Duration) -> Result<Processed, MlsError> {
-        if let Some(ours) = &self.pending_external {
-            // Until our external join is accepted, the only message that means anything is
-            // that join, echoed back by the delivery service.
-            if ours.as_slice() == message {
-                return self.confirm_pending_commit(now).map(Processed::NewEpoch);
-            }
-            return Err(MlsError::Misuse(Misuse::CommitPending));
-        }
         let body = decode(message, "handshake message")?;
         let protocol: ProtocolMessage = match body {
             MlsMessageBodyIn::PublicMessage(m) => m.into(),
@@ -59,11 +51,16 @@ impl MlsSession {
                 got: "application message",
             }));
         }
+        // An external commit (RFC 9420 §12.4.3.2) would let whoever holds a GroupInfo (the
+        // server does) put a leaf in the group that no queue announced, and remove any leaf
+        // with it (the check that it removes only the joiner's own old leaf is left to the
+        // application): refused before openmls even stages it.
+        if protocol.is_external() {
+            return Err(MlsError::Peer(PeerFault::NotFromAMember));
+        }
         let processed = group
             .process_message(&self.provider, protocol)
             .map_err(|e| MlsError::Peer(PeerFault::Invalid(e.to_string())))?;
-        // An external commit (RFC 9420 §12.4.3.2) carries its own ExternalInit.
-        let external = matches!(processed.sender(), Sender::NewMemberCommit);
         match processed.into_content() {
             ProcessedMessageContent::ProposalMessage(p) => {
                 allowed_standalone(group, &p)?;
@@ -72,17 +69,13 @@ impl MlsSession {
                     .map_err(|e| MlsError::Internal(format!("storing a proposal: {e:?}")))?;
                 Ok(Processed::Proposal)
             }
-            ProcessedMessageContent::ExternalJoinProposalMessage(_) => Err(MlsError::Peer(
-                PeerFault::ForbiddenProposal("external join"),
-            )),
+            ProcessedMessageContent::ExternalJoinProposalMessage(_) => {
+                Err(MlsError::Peer(PeerFault::NotFromAMember))
+            }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
-                if let Some(p) =
-                    staged
-                        .queued_proposals()
-                        .find_map(|q| match (q.proposal(), external) {
-                            (Proposal::ExternalInit(_), true) => None,
-                            (p, _) => forbidden_in_commit(p),
-                        })
+                if let Some(p) = staged
+                    .queued_proposals()
+                    .find_map(|q| forbidden_in_commit(q.proposal()))
                 {
                     return Err(MlsError::Peer(PeerFault::ForbiddenProposal(p)));
                 }
