@@ -10,10 +10,12 @@ use axum::http::StatusCode;
 use media_crypto::mls::{MlsSession, SessionConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use signaling_protocol::{ClientMessage, CommitMessage, ServerMessage, credential_identity};
+use signaling_protocol::{
+    ClientMessage, CommitMessage, CommitRejection, ServerMessage, credential_identity,
+};
 use signaling_token::{self as token, Claims};
 
-use crate::{Accomplice, Proxy, forge};
+use crate::{Accomplice, AppLie, AppLieKind, Proxy, forge};
 
 type Reply = Result<Json<Value>, (StatusCode, String)>;
 
@@ -230,6 +232,74 @@ pub(crate) async fn swap(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply 
     let name = w.name.ok_or_else(|| bad("name?"))?;
     let pid = participant_named(&p, &w.room, &name)?;
     forged_commit(&p, &w.room, |a| a.swap(pid, &name), vec![pid], vec![pid]).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppQuery {
+    room: String,
+    /// The sender's identity.
+    from: String,
+    /// The receiving relayed client's identity.
+    to: String,
+    /// Drop this many of the sender's next messages.
+    drop: Option<usize>,
+    /// Hold this many, then deliver them in reverse order.
+    reverse: Option<usize>,
+}
+
+/// Drops, or reverses, `from`'s next application messages on their way to `to`.
+pub(crate) async fn app(State(p): State<Proxy>, Query(q): Query<AppQuery>) -> Reply {
+    let from = participant_named(&p, &q.room, &q.from)?;
+    let to = participant_named(&p, &q.room, &q.to)?;
+    let kind = match (q.drop, q.reverse) {
+        (Some(n), None) if n > 0 => AppLieKind::Drop(n),
+        (None, Some(n)) if n > 1 => AppLieKind::Reverse(n),
+        _ => return Err(bad("drop=N (N > 0) or reverse=N (N > 1)")),
+    };
+    p.lock()
+        .rooms
+        .entry(q.room)
+        .or_default()
+        .app_lies
+        .push(AppLie {
+            from,
+            to,
+            kind,
+            held: Vec::new(),
+        });
+    Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RejectQuery {
+    room: String,
+    name: String,
+    /// The id of one of `name`'s application messages, as it sent it.
+    id: u64,
+}
+
+/// Tells `name` that its application message `id` (which the delivery service relayed) was
+/// refused as stale, naming the epoch it was sealed in.
+pub(crate) async fn reject_app(State(p): State<Proxy>, Query(q): Query<RejectQuery>) -> Reply {
+    let pid = participant_named(&p, &q.room, &q.name)?;
+    let state = p.lock();
+    let epoch = state
+        .observed
+        .iter()
+        .filter(|o| o.room == q.room && o.participant_id == pid)
+        .find(|o| o.message["type"] == "application" && o.message["id"] == q.id)
+        .and_then(|o| o.message["epoch"].as_u64())
+        .ok_or_else(|| bad(format!("{} sent no application message {}", q.name, q.id)))?;
+    let client = state
+        .clients
+        .get(&pid)
+        .ok_or_else(|| bad("not a relayed client"))?;
+    let _ = client.inject.send(ServerMessage::ApplicationRejected {
+        id: q.id,
+        epoch,
+        reason: CommitRejection::StaleEpoch,
+    });
+    Ok(Json(json!({ "epoch": epoch })))
 }
 
 /// From now on, commit requests to relayed clients carry a key package of a participant

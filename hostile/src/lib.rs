@@ -18,6 +18,10 @@
 //!   left), offered to the delivery service and handed to every client as accepted.
 //! - `swap`: one of its members commits the removal of someone's leaf and the add of a fresh
 //!   device under the same participant id and identity, handed to every client as accepted.
+//! - `app`: one sender's application messages to one client are dropped, or held and
+//!   delivered in reverse order.
+//! - `reject-app`: a client is told the delivery service refused one of its application
+//!   messages (one it did relay), as stale.
 //! - `relabel`: the SDP offers it relays label one publisher's streams as another
 //!   participant's.
 //!
@@ -67,6 +71,26 @@ pub(crate) struct RoomRules {
     pub identities: BTreeMap<ParticipantId, String>,
     /// The proxy's own members.
     pub accomplices: Vec<Accomplice>,
+    /// What happens to application messages on their way to a relayed client.
+    pub app_lies: Vec<AppLie>,
+}
+
+/// A lie about one sender's application messages to one relayed client.
+#[derive(Debug)]
+pub(crate) struct AppLie {
+    pub from: ParticipantId,
+    pub to: ParticipantId,
+    pub kind: AppLieKind,
+    /// Messages held back so far.
+    pub held: Vec<ServerMessage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppLieKind {
+    /// The next this many are never delivered.
+    Drop(usize),
+    /// The next this many are held, then delivered last first.
+    Reverse(usize),
 }
 
 /// A relayed client: a way to hand it a message of the proxy's own.
@@ -127,6 +151,8 @@ impl Proxy {
             .route("/hostile/relabel", post(control::relabel))
             .route("/hostile/external-commit", post(control::external_commit))
             .route("/hostile/swap", post(control::swap))
+            .route("/hostile/app", post(control::app))
+            .route("/hostile/reject-app", post(control::reject_app))
             .route("/hostile/observed", get(control::observed))
             .with_state(self.clone());
         if let Some(dir) = &self.config.demo_dir {

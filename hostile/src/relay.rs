@@ -15,7 +15,7 @@ use signaling_protocol::{
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as UpFrame;
 
-use crate::{Observed, Proxy, Relayed, sdp};
+use crate::{AppLieKind, Observed, Proxy, Relayed, sdp};
 
 pub(crate) async fn upgrade(State(proxy): State<Proxy>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(8 << 20)
@@ -214,6 +214,36 @@ impl Proxy {
                     }
                 }
                 ServerMessage::SdpOffer { sdp }
+            }
+            ServerMessage::Application { from, .. } => {
+                let to = me.as_ref().map(|m| m.pid);
+                let rules = state.rooms.entry(room.to_owned()).or_default();
+                let Some(i) = rules
+                    .app_lies
+                    .iter()
+                    .position(|l| l.from == from && Some(l.to) == to)
+                else {
+                    return vec![message];
+                };
+                let lie = &mut rules.app_lies[i];
+                match lie.kind {
+                    AppLieKind::Drop(n) => {
+                        lie.kind = AppLieKind::Drop(n - 1);
+                        if n == 1 {
+                            rules.app_lies.remove(i);
+                        }
+                        return Vec::new();
+                    }
+                    AppLieKind::Reverse(n) => {
+                        lie.held.push(message);
+                        if lie.held.len() < n {
+                            return Vec::new();
+                        }
+                        let mut held = rules.app_lies.remove(i).held;
+                        held.reverse();
+                        return held;
+                    }
+                }
             }
             other => other,
         };

@@ -59,6 +59,10 @@ pub struct SfuConfig {
     /// Participants per room.
     #[arg(long, env = "SFU_MAX_PARTICIPANTS_PER_ROOM", default_value_t = 100)]
     pub max_participants_per_room: usize,
+    /// Largest end-to-end encrypted chat or state message relayed, in bytes; larger ones are
+    /// refused to their sender.
+    #[arg(long, env = "SFU_MAX_APPLICATION_BYTES", default_value_t = 64 * 1024)]
+    pub max_application_bytes: usize,
     /// Open signaling connections per client address.
     #[arg(long, env = "SFU_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
     pub max_connections_per_ip: usize,
@@ -234,6 +238,12 @@ impl SfuConfig {
             out.push((
                 Some("max_connections_per_ip"),
                 "max_connections_per_ip must be at least 1".into(),
+            ));
+        }
+        if self.max_application_bytes < 1024 {
+            out.push((
+                Some("max_application_bytes"),
+                "max_application_bytes must be at least 1024".into(),
             ));
         }
         if self.max_participants_per_room == 0 {

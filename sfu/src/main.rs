@@ -113,6 +113,7 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
                 .unwrap_or_default(),
             insecure_dev_tokens: config.dev,
             max_participants_per_room: config.max_participants_per_room,
+            max_application_bytes: config.max_application_bytes,
             max_connections_per_ip: config.max_connections_per_ip,
             trusted_proxies: config.trusted_proxies.clone(),
             ice_servers: config

@@ -13,7 +13,7 @@ use hostile::{Proxy, ProxyConfig};
 use loadtest::bot::{Bot, BotSpec, RunContext};
 use loadtest::media::TestMedia;
 use process::{Running, start_sfu};
-use signaling_client::{Client, ClientConfig, Event, LeafProblem};
+use signaling_client::{AppMessage, Client, ClientConfig, Event, LeafProblem};
 use signaling_token::{self as token, Claims};
 
 const SECRET: &str = "the operator's token secret, 32 b";
@@ -320,4 +320,112 @@ async fn a_leaf_swapped_for_another_device_under_the_same_participant_is_named()
         matches!(e, Event::Removed { .. }).then_some(())
     })
     .await;
+}
+
+fn chat(text: &str) -> AppMessage {
+    AppMessage::Chat { text: text.into() }
+}
+
+/// What `c` is shown from others until `stop` (a chat text) arrives: the messages, and the
+/// refusals of ones not shown.
+async fn said_until(c: &mut Client, stop: &str) -> (Vec<AppMessage>, Vec<String>) {
+    let (mut said, mut refused) = (Vec::new(), Vec::new());
+    until(c, stop, |e| match e {
+        Event::Application { message, .. } => {
+            let done = message == chat(stop);
+            said.push(message);
+            done.then_some(())
+        }
+        Event::ApplicationRefused { reason, .. } => {
+            refused.push(reason);
+            None
+        }
+        _ => None,
+    })
+    .await;
+    (said, refused)
+}
+
+/// How many times `name`'s client sent its application message `id`.
+fn times_sent(s: &Scene, room: &str, pid: u64, id: u64) -> usize {
+    s.proxy
+        .observed(room)
+        .iter()
+        .filter(|o| o.participant_id == pid)
+        .filter(|o| o.message["type"] == "application" && o.message["id"] == id)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_refusal_cannot_make_a_member_say_something_twice() {
+    let s = Scene::new().await;
+    s.lie("member", "room=c&name=carol").await;
+    let mut alice = s.client("c", "alice").await;
+    let mut bob = s.client("c", "bob").await;
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    alice.send_app(chat("yes, approved")).expect("chat");
+    alice.send_app(chat("next")).expect("chat");
+    let (said, _) = said_until(&mut bob, "next").await;
+    assert_eq!(said, [chat("yes, approved"), chat("next")]);
+    // The server says message 0 was refused as stale (in the epoch it was sealed in): alice
+    // seals it again after the next commit, under its own number, and bob drops it.
+    s.lie("reject-app", "room=c&name=alice&id=0").await;
+    let _dave = s.client("c", "dave").await;
+    epoch_with(&mut alice, 4).await;
+    alice.send_app(chat("after")).expect("chat");
+    let (said, refused) = said_until(&mut bob, "after").await;
+    assert_eq!(said, [chat("after")], "nothing shown twice");
+    assert_eq!(times_sent(&s, "c", alice.participant_id(), 0), 2);
+    assert!(refused[0].contains("duplicate"), "{refused:?}");
+    // Two epochs later, the same lie about message 1 is not the delivery service's: nothing
+    // is sent again at all.
+    let _erin = s.client("c", "erin").await;
+    epoch_with(&mut alice, 5).await;
+    s.lie("reject-app", "room=c&name=alice&id=1").await;
+    alice.send_app(chat("last")).expect("chat");
+    let (said, _) = said_until(&mut bob, "last").await;
+    assert_eq!(said, [chat("last")]);
+    assert_eq!(times_sent(&s, "c", alice.participant_id(), 1), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn states_in_reverse_order_leave_the_newer_and_a_dropped_message_is_a_gap() {
+    let s = Scene::new().await;
+    s.lie("member", "room=o&name=carol").await;
+    let mut alice = s.client("o", "alice").await;
+    let mut bob = s.client("o", "bob").await;
+    epoch_with(&mut alice, 3).await;
+    epoch_with(&mut bob, 3).await;
+    let state = |muted| AppMessage::State {
+        muted,
+        camera_off: false,
+        hand: false,
+        screen: None,
+    };
+    s.lie("app", "room=o&from=alice&to=bob&reverse=2").await;
+    alice.send_app(state(true)).expect("state");
+    alice.send_app(state(false)).expect("state");
+    alice.send_app(chat("settled")).expect("chat");
+    let (said, _) = said_until(&mut bob, "settled").await;
+    assert_eq!(
+        said,
+        [state(false), chat("settled")],
+        "the older state, delivered last, is not taken"
+    );
+    // One of alice's messages never reaches bob: shown as a gap once its wait is over.
+    s.lie("app", "room=o&from=alice&to=bob&drop=1").await;
+    alice.send_app(chat("lost")).expect("chat");
+    alice.send_app(chat("kept")).expect("chat");
+    let (said, _) = said_until(&mut bob, "kept").await;
+    assert_eq!(said, [chat("kept")]);
+    let (sender, missing) = until(&mut bob, "a gap", |e| match e {
+        Event::ApplicationGap { sender, missing } => Some((sender, missing)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (sender.name(), missing),
+        (format!("{}:alice", alice.participant_id()), 1)
+    );
 }

@@ -369,6 +369,9 @@ function onevent(e) {
       chat.said(e);
       renderTiles();
       break;
+    case "gap":
+      chat.gap(e);
+      break;
     case "waiting":
       chat.waiting++;
       status(`Your message waits to be sent: ${e.reason}.`, "chat-status");
@@ -797,6 +800,7 @@ function ownState() {
   return {
     muted: !audio || !audio.enabled,
     camera_off: !local?.getVideoTracks().length,
+    hand: handRaised,
     screen: screenTrack && media ? media.screenSource : null,
   };
 }
@@ -816,7 +820,6 @@ function say(message) {
 /** Tells the others our state (on a change, and to newcomers). */
 function announceState() {
   say({ kind: "state", ...ownState() });
-  if (handRaised) say({ kind: "hand", raised: true });
   renderTiles();
 }
 
@@ -832,7 +835,7 @@ $("chat-form").onsubmit = (e) => {
 
 $("hand").onclick = () => {
   handRaised = !handRaised;
-  say({ kind: "hand", raised: handRaised });
+  say({ kind: "state", ...ownState() });
   $("hand").setAttribute("aria-pressed", String(handRaised));
   $("hand").textContent = handRaised ? "Lower hand" : "Raise hand";
   renderTiles();

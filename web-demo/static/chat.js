@@ -24,16 +24,23 @@ export class Chat {
       case "reaction":
         this.react(who.from, message.emoji);
         break;
-      case "hand":
-        if (message.raised) this.hands.set(who.participant, who.from);
-        else this.hands.delete(who.participant);
-        break;
       case "state":
+        // The sender's whole state, newest only (older ones never reach the page).
         this.states.set(who.participant, {
           muted: message.muted, camera_off: message.camera_off, screen: message.screen ?? null,
         });
+        if (message.hand) this.hands.set(who.participant, who.from);
+        else this.hands.delete(who.participant);
         break;
     }
+  }
+
+  /** `missing` messages of `sender` did not arrive: the server dropped them (or they were
+   * lost). Shown where they would have been. */
+  gap({ sender, missing }) {
+    const n = missing === 1 ? "A message" : `${missing} messages`;
+    this.add({ from: sender.identity, participant: sender.participant_id, system: true,
+      text: `${n} from ${sender.identity} did not arrive.`, mine: false });
   }
 
   add(entry) {
@@ -65,7 +72,7 @@ export class Chat {
     const list = $("messages");
     list.replaceChildren(...this.messages.map((m) => {
       const li = document.createElement("li");
-      li.className = m.mine ? "mine" : "";
+      li.className = m.mine ? "mine" : m.system ? "system" : "";
       const name = document.createElement("span");
       name.className = "from";
       name.textContent = m.mine ? "you" : m.from;
@@ -81,7 +88,7 @@ export class Chat {
 
   snapshot() {
     return {
-      messages: this.messages.map(({ from, text, mine }) => ({ from, text, mine })),
+      messages: this.messages.map(({ from, text, mine, system }) => ({ from, text, mine, system: !!system })),
       hands: [...this.hands.values()],
       states: Object.fromEntries(this.states),
       refused: this.refused,

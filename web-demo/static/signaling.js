@@ -1,7 +1,7 @@
 // The signaling connection: the WebSocket, and the participant's MLS session (wasm) driven by
 // the server's messages. Everything the session wants sent goes out; every event goes to
 // `onevent`.
-import init, { Meeting } from "./pkg/web_demo_wasm.js";
+import init, { Meeting, protocolVersion } from "./pkg/web_demo_wasm.js";
 
 export { Meeting };
 
@@ -26,7 +26,6 @@ export class Refused extends Error {
   }
 }
 
-const PROTOCOL_VERSION = 2;
 let wasmReady = null;
 
 export function loadWasm() {
@@ -44,7 +43,7 @@ export class Signaling {
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     const s = new Signaling(ws, onevent);
     return new Promise((resolve, reject) => {
-      ws.onopen = () => ws.send(JSON.stringify({ type: "join", protocol: PROTOCOL_VERSION, room, token }));
+      ws.onopen = () => ws.send(JSON.stringify({ type: "join", protocol: protocolVersion(), room, token }));
       const fail = (e) => {
         ws.onclose = ws.onmessage = null;
         ws.close();
@@ -87,6 +86,16 @@ export class Signaling {
       if (out.type === "send") this.ws.send(out.text);
       else this.onevent(out);
     }
+    this.schedule();
+  }
+
+  /** Wakes the meeting when it has something due (messages that did not arrive in time). */
+  schedule() {
+    clearTimeout(this.timer);
+    const at = this.meeting?.nextTimeoutMs();
+    if (at === undefined || this.closed) return;
+    this.timer = setTimeout(() => this.apply(this.meeting.handleTimeout(performance.now())),
+      Math.max(0, at - performance.now()));
   }
 
   /** The user knows who holds the unexplained `leaf`. */
@@ -110,6 +119,8 @@ export class Signaling {
   }
 
   leave() {
+    this.closed = true;
+    clearTimeout(this.timer);
     this.send({ type: "leave" });
     this.ws.onclose = null;
     this.ws.close();

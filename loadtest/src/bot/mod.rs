@@ -542,6 +542,7 @@ impl Task {
                     let _ = self.client.send_app(AppMessage::State {
                         muted: !self.spec.audio,
                         camera_off: !self.spec.video,
+                        hand: false,
                         screen: Some(SCREEN_STREAM.into()),
                     });
                 }
@@ -608,6 +609,9 @@ impl Task {
             }
             Event::ApplicationRefused { from, reason } => {
                 tracing::warn!(from, %reason, "an application message was refused")
+            }
+            Event::ApplicationGap { sender, missing } => {
+                tracing::warn!(sender = %sender.name(), missing, "messages did not arrive")
             }
             Event::MlsFailure(m) => tracing::warn!(%m, "MLS failure"),
             Event::Removed { .. } | Event::Closed { .. } => return false,

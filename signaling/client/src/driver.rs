@@ -253,7 +253,22 @@ impl Driver {
     /// Drives the connection until it ends.
     async fn serve(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> Ended {
         loop {
+            let due = self.connection.participant.poll_timeout();
+            let start = self.start;
+            let timer = async move {
+                match due {
+                    Some(t) => tokio::time::sleep_until((start + t).into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                () = timer => {
+                    let now = self.start.elapsed();
+                    let outputs = self.connection.participant.handle_timeout(now);
+                    if let Some(ended) = self.apply(outputs).await {
+                        return ended;
+                    }
+                }
                 frame = self.connection.socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => match decode_server(&text) {
                         Ok(message) => {

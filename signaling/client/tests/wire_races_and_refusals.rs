@@ -227,3 +227,76 @@ async fn a_flood_is_rate_limited_with_a_clear_error() {
         .await;
     assert!(matches!(limited, ServerMessage::Error { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_message_over_the_cap_is_refused_and_large_ones_cost_more() {
+    let server = start(SignalingConfig::default()).await;
+    let mut a = Raw::join(&server.url, "big", "alice").await;
+    a.create_group().await;
+    let mut b = Raw::join(&server.url, "big", "bob").await;
+    let (add_b, ()) = tokio::join!(a.commit_for_request(), b.get_added_later());
+    a.send(&ClientMessage::Commit(add_b)).await;
+    a.process_next_commit().await;
+    b.finish_added().await;
+    let epoch = a.session.epoch().expect("epoch");
+    // 600 kB of application message (a valid one would be refused the same: the size is all
+    // the server reads first).
+    let (_, sealed) = a
+        .session
+        .seal_application(&vec![b'x'; 600_000])
+        .expect("seal");
+    a.send(&ClientMessage::Application {
+        id: 7,
+        epoch,
+        message: sealed.into(),
+    })
+    .await;
+    let refused = a
+        .recv_until(|m| matches!(m, ServerMessage::ApplicationRejected { .. }))
+        .await;
+    assert_eq!(
+        refused,
+        ServerMessage::ApplicationRejected {
+            id: 7,
+            epoch,
+            reason: CommitRejection::TooLarge
+        }
+    );
+    // Just under the cap goes through, and costs 15 messages of the burst of 200: about the
+    // 14th in a row is refused for the rate (the bucket refills at 50 a second meanwhile),
+    // where 20 small ones would all pass.
+    let mut refused_at = None;
+    for id in 0..20u64 {
+        let (_, sealed) = a
+            .session
+            .seal_application(&vec![b'y'; 60_000])
+            .expect("seal");
+        a.send(&ClientMessage::Application {
+            id,
+            epoch,
+            message: sealed.into(),
+        })
+        .await;
+    }
+    for _ in 0..20 {
+        if let ServerMessage::ApplicationRejected { id, reason, .. } = a
+            .recv_until(|m| matches!(m, ServerMessage::ApplicationRejected { .. }))
+            .await
+        {
+            assert_eq!(reason, CommitRejection::RateLimited);
+            refused_at = Some(id);
+            break;
+        }
+    }
+    assert!(
+        refused_at.is_some_and(|id| (10..19).contains(&id)),
+        "refused for the rate at {refused_at:?}"
+    );
+    let got = b
+        .recv_until(|m| matches!(m, ServerMessage::Application { .. }))
+        .await;
+    let ServerMessage::Application { message, .. } = got else {
+        unreachable!()
+    };
+    assert!(message.as_slice().len() < 64 * 1024);
+}

@@ -80,8 +80,13 @@ pub enum Event {
         epoch: u64,
         sender: RosterEntry,
         claimed_from: ParticipantId,
+        /// The sender's number for it in this group.
+        seq: u64,
         message: AppMessage,
     },
+    /// `missing` messages of `sender` did not arrive (the server dropped them, or they were
+    /// lost): their numbers were skipped and did not come within `inbox::GAP_WAIT`.
+    ApplicationGap { sender: RosterEntry, missing: u64 },
     /// A message of ours (`id`) waits to be sealed: the group is changing, or someone
     /// unexplained is in it. It goes out by itself when it can.
     ApplicationWaiting { id: u64, reason: String },

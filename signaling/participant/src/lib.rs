@@ -11,6 +11,7 @@
 pub mod app;
 pub mod checks;
 mod event;
+pub mod inbox;
 pub mod presence;
 pub mod trust;
 
@@ -26,7 +27,7 @@ use signaling_protocol::{
     parse_credential_identity,
 };
 
-pub use app::{AppMessage, AppMessageError};
+pub use app::{AppMessage, AppMessageError, Sealed};
 pub use checks::{LeafProblem, LeafWarning, SameName};
 pub use event::Event;
 pub use presence::Presence;
@@ -61,6 +62,7 @@ pub struct Participant {
     first_keys: BTreeMap<ParticipantId, Vec<u8>>,
     unexplained: Vec<Unexplained>,
     outbox: app::Outbox,
+    inbox: inbox::Inbox,
 }
 
 fn participant_of(entry: &RosterEntry) -> Option<ParticipantId> {
@@ -107,6 +109,7 @@ impl Participant {
             first_keys: BTreeMap::new(),
             unexplained: Vec::new(),
             outbox: app::Outbox::default(),
+            inbox: inbox::Inbox::default(),
         })
     }
 
@@ -177,7 +180,20 @@ impl Participant {
     pub fn handle(&mut self, message: ServerMessage, now: Duration) -> Vec<Output> {
         let mut out = Vec::new();
         self.on_message(message, now, &mut out);
+        self.report_gaps(now, &mut out);
         out
+    }
+
+    /// Time passed: what is due at `now` (messages that did not arrive in time).
+    pub fn handle_timeout(&mut self, now: Duration) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.report_gaps(now, &mut out);
+        out
+    }
+
+    /// When [`Participant::handle_timeout`] has something to do, if ever.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.inbox.next_deadline()
     }
 
     fn fresh_key_package(&mut self, out: &mut Vec<Output>) -> Option<Vec<u8>> {
@@ -280,7 +296,7 @@ impl Participant {
                 out.push(Output::Event(Event::ServerError { code, message }))
             }
             ServerMessage::Application { from, message, .. } => {
-                self.app_received(from, message.as_slice(), out)
+                self.app_received(from, message.as_slice(), now, out)
             }
             ServerMessage::ApplicationRejected { id, epoch, reason } => {
                 self.app_rejected(id, epoch, reason, out)

@@ -48,6 +48,10 @@ pub enum CommitRejection {
     /// The commit adds or removes other than what the delivery service queued, or its
     /// `added`/`removed` lists do not say what it does.
     NotAsQueued,
+    /// An application message larger than the server relays.
+    TooLarge,
+    /// An application message beyond the sender's rate (each 4 KiB counts as a message).
+    RateLimited,
 }
 
 /// A message from the server.
@@ -106,7 +110,8 @@ pub enum ServerMessage {
         message: Base64Bytes,
     },
     /// An application message of this participant's (its `id`) was not relayed; `epoch` is
-    /// the room's current epoch (a stale one can be sealed again under it).
+    /// the epoch the message said it was sealed in (a sender resends a stale one, once, only
+    /// when that is the epoch it sealed it in and it has moved on since).
     ApplicationRejected {
         id: u64,
         epoch: u64,

@@ -15,6 +15,10 @@ pub struct SignalingConfig {
     /// Largest WebSocket message accepted, in bytes (default 1 MiB: a commit adding many
     /// members at once carries their Welcome).
     pub max_message_bytes: usize,
+    /// Largest application message (chat, reactions, state; MLS ciphertext) relayed, in
+    /// bytes (default 64 KiB): a larger one is refused back to its sender. Each 4 KiB of one
+    /// counts as one more message against the rate below.
+    pub max_application_bytes: usize,
     /// Sustained messages per second per connection (default 50) ...
     pub messages_per_second: u32,
     /// ... with bursts of up to this many (default 200).
@@ -56,6 +60,7 @@ impl Default for SignalingConfig {
             insecure_dev_tokens: false,
             max_participants_per_room: 100,
             max_message_bytes: 1 << 20,
+            max_application_bytes: 64 << 10,
             messages_per_second: 50,
             message_burst: 200,
             join_timeout: Duration::from_secs(10),

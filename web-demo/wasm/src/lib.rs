@@ -134,6 +134,25 @@ impl Meeting {
         Ok(self.converter().to_js(outputs))
     }
 
+    /// Time passed (`now_ms` as for [`Meeting::handle`]): what is due, as outputs (messages
+    /// that did not arrive in time). Call it at [`Meeting::next_timeout_ms`].
+    #[wasm_bindgen(js_name = handleTimeout)]
+    pub fn handle_timeout(&mut self, now_ms: f64) -> String {
+        self.last_now_ms = now_ms.max(self.last_now_ms);
+        let now = Duration::from_secs_f64(now_ms.max(0.0) / 1000.0);
+        let outputs = self.participant.handle_timeout(now);
+        self.converter().to_js(outputs)
+    }
+
+    /// When [`Meeting::handle_timeout`] next has something to do (on the clock of `now_ms`),
+    /// or `undefined`.
+    #[wasm_bindgen(js_name = nextTimeoutMs)]
+    pub fn next_timeout_ms(&self) -> Option<f64> {
+        self.participant
+            .poll_timeout()
+            .map(|t| t.as_secs_f64() * 1000.0)
+    }
+
     /// The user knows who is at the unexplained `leaf`: media may be sent again once every
     /// unexplained leaf is acknowledged. Returns outputs (the send gate, the roster).
     pub fn acknowledge(&mut self, leaf: u32) -> String {
@@ -176,6 +195,12 @@ impl Meeting {
         let list = vec![JsOutput::Roster { roster: c.roster() }];
         c.finish(list)
     }
+}
+
+/// The signaling protocol version this page speaks (`signaling_protocol::PROTOCOL_VERSION`).
+#[wasm_bindgen(js_name = protocolVersion)]
+pub fn protocol_version() -> u16 {
+    signaling_protocol::PROTOCOL_VERSION
 }
 
 /// RFC 9605 §4.4.2 for one KID: `{"key": [..], "salt": [..]}` as JSON, for the browser's

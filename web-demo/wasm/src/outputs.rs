@@ -96,7 +96,14 @@ pub enum JsOutput {
         epoch: u64,
         sender: Member,
         claimed_from: ParticipantId,
+        /// The sender's number for it: chat is shown in each sender's order.
+        seq: u64,
         message: AppMessage,
+    },
+    /// `missing` messages of `sender` did not arrive (dropped by the server, or lost).
+    Gap {
+        sender: Member,
+        missing: u64,
     },
     /// Something of ours (`id`) waits to be sent: the group is changing, or someone
     /// unexplained is in it.
@@ -230,12 +237,18 @@ impl Converter<'_> {
                 epoch,
                 sender,
                 claimed_from,
+                seq,
                 message,
             } => JsOutput::Said {
                 epoch,
                 sender: self.members(&[sender]).pop()?,
                 claimed_from,
+                seq,
                 message,
+            },
+            Event::ApplicationGap { sender, missing } => JsOutput::Gap {
+                sender: self.members(&[sender]).pop()?,
+                missing,
             },
             Event::ApplicationWaiting { id, reason } => JsOutput::Waiting { id, reason },
             Event::ApplicationRefused { from, reason } => JsOutput::AppRefused { from, reason },

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use signaling_protocol::{
-    ClientMessage, ErrorCode, PROTOCOL_VERSION, ParticipantId, ServerMessage, decode_client,
+    ClientMessage, CommitRejection, ErrorCode, PROTOCOL_VERSION, ParticipantId, ServerMessage,
+    decode_client,
 };
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -154,6 +155,9 @@ enum Incoming {
     Stop(&'static str),
 }
 
+/// Each this many bytes of an application message count as one more message against the rate.
+const APPLICATION_BYTES_PER_MESSAGE: usize = 4096;
+
 async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut joined: Joined) {
     let config = &server.inner.config;
     let pid = joined.pid;
@@ -233,6 +237,30 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                                 |n| Some(n.saturating_add(new)),
                             );
                             Incoming::Quiet
+                        }
+                        Ok(ClientMessage::Application { id, epoch, message })
+                            if message.as_slice().len() > config.max_application_bytes =>
+                        {
+                            Incoming::Reply(ServerMessage::ApplicationRejected {
+                                id,
+                                epoch,
+                                reason: CommitRejection::TooLarge,
+                            })
+                        }
+                        // An application message is relayed to everyone: each 4 KiB of it
+                        // counts as one more message against the rate.
+                        Ok(ClientMessage::Application { id, epoch, message })
+                            if !limiter.allow_n(
+                                last_seen.into_std(),
+                                u32::try_from(message.as_slice().len() / APPLICATION_BYTES_PER_MESSAGE)
+                                    .unwrap_or(u32::MAX),
+                            ) =>
+                        {
+                            Incoming::Reply(ServerMessage::ApplicationRejected {
+                                id,
+                                epoch,
+                                reason: CommitRejection::RateLimited,
+                            })
                         }
                         Ok(message) => {
                             // Media signaling too: the room's task hands it to the room's media.

@@ -22,11 +22,18 @@ impl RateLimiter {
 
     /// Takes one token if there is one.
     pub(super) fn allow(&mut self, now: Instant) -> bool {
+        self.allow_n(now, 1)
+    }
+
+    /// Takes `n` tokens if there are that many (never more than a burst's worth: a costlier
+    /// message waits for a full bucket).
+    pub(super) fn allow_n(&mut self, now: Instant, n: u32) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let n = f64::from(n).min(self.burst);
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false
