@@ -67,9 +67,11 @@ fn status_name(s: DeviceStatus) -> &'static str {
 #[derive(Debug, Default)]
 pub struct Devices {
     store: TrustStore,
-    /// The status of each device the first time it was seen in this visit (a new device stays
-    /// "new" for the whole meeting, although it is remembered from then on).
-    seen: HashMap<Vec<u8>, DeviceStatus>,
+    /// The status of each identity and device key the first time they were seen together in
+    /// this visit (a new device stays "new" for the whole meeting, although it is remembered
+    /// from then on). Keyed by both: a key first seen under one name and later under another
+    /// is judged again under the other.
+    seen: HashMap<(String, Vec<u8>), DeviceStatus>,
     /// The store changed since it was last handed out to be saved.
     dirty: bool,
 }
@@ -84,7 +86,8 @@ impl Devices {
     }
 
     fn status(&mut self, identity: &str, key: &[u8], now_ms: u64) -> DeviceStatus {
-        if let Some(&s) = self.seen.get(key) {
+        let seen_as = (identity.to_owned(), key.to_vec());
+        if let Some(&s) = self.seen.get(&seen_as) {
             // Verified since: say so.
             return match (s, self.store.assess(identity, key)) {
                 (_, DeviceStatus::Verified) => DeviceStatus::Verified,
@@ -92,7 +95,7 @@ impl Devices {
             };
         }
         let s = self.store.observe(identity, key, now_ms);
-        self.seen.insert(key.to_vec(), s);
+        self.seen.insert(seen_as, s);
         self.dirty = true;
         s
     }
@@ -211,5 +214,21 @@ mod tests {
         assert_eq!(again[2].device, "new_device");
         assert!(devices.take_changes().is_some());
         assert!(devices.take_changes().is_none());
+    }
+
+    #[test]
+    fn a_key_seen_under_one_name_is_judged_again_under_another() {
+        let presence = Presence::new(1, "bob", &[]);
+        // Alice is verified on device 7; mallory shows up on device 9.
+        let mut store = TrustStore::new();
+        store.verify("alice", &[7; 32], 0);
+        let mut devices = Devices::new(store);
+        let mallory = [entry(0, 1, "bob", 1), entry(1, 5, "mallory", 9)];
+        let m = members(&mallory, Some(0), &presence, &[], &mut devices, 1);
+        assert_eq!(m[1].device, "first_seen");
+        // The same key comes back under alice's name: not "first seen", not alice's device.
+        let posing = [entry(0, 1, "bob", 1), entry(1, 6, "alice", 9)];
+        let m = members(&posing, Some(0), &presence, &[], &mut devices, 2);
+        assert_eq!(m[1].device, "verified_key_changed");
     }
 }
