@@ -14,6 +14,7 @@ use signaling_protocol::{
     ClientMessage, CommitMessage, CommitRejection, ServerMessage, credential_identity,
 };
 use signaling_token::{self as token, Claims};
+use tokio::sync::mpsc;
 
 use crate::{Accomplice, AppLie, AppLieKind, Proxy, forge};
 
@@ -99,31 +100,39 @@ pub(crate) async fn double(State(p): State<Proxy>, Query(w): Query<Who>) -> Repl
     Ok(Json(json!({ "participant_id": a.participant_id })))
 }
 
+/// A way to hand a relayed client a message of the proxy's own.
+type Inject = mpsc::UnboundedSender<ServerMessage>;
+
+/// One of the proxy's members that is in `room`'s group, and a way to reach each relayed
+/// client of the room.
+fn member_and_clients(
+    p: &Proxy,
+    room: &str,
+) -> Result<(Accomplice, Vec<Inject>), (StatusCode, String)> {
+    let state = p.lock();
+    let rules = state.rooms.get(room).ok_or_else(|| bad("no such room"))?;
+    let a = rules
+        .accomplices
+        .iter()
+        .find(|a| a.epoch().is_some())
+        .ok_or_else(|| bad("no member of ours is in the group"))?
+        .clone();
+    let targets = state
+        .clients
+        .values()
+        .filter(|c| c.room == room)
+        .map(|c| c.inject.clone())
+        .collect();
+    Ok((a, targets))
+}
+
 /// An Add proposal signed by one of the proxy's members, handed to every relayed client.
 pub(crate) async fn propose_add(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
-    let (from, proposal, targets) = {
-        let state = p.lock();
-        let rules = state
-            .rooms
-            .get(&w.room)
-            .ok_or_else(|| bad("no such room"))?;
-        let a = rules
-            .accomplices
-            .iter()
-            .find(|a| a.epoch().is_some())
-            .ok_or_else(|| bad("no member of ours is in the group"))?;
-        let proposal = a.propose_add(PROPOSED, "eve").map_err(bad)?;
-        let targets: Vec<_> = state
-            .clients
-            .values()
-            .filter(|c| c.room == w.room)
-            .map(|c| c.inject.clone())
-            .collect();
-        (a.participant_id, proposal, targets)
-    };
+    let (a, targets) = member_and_clients(&p, &w.room)?;
+    let proposal = a.propose_add(PROPOSED, "eve").map_err(bad)?;
     for t in &targets {
         let _ = t.send(ServerMessage::Proposal {
-            from,
+            from: a.participant_id,
             proposal: proposal.clone().into(),
         });
     }
@@ -141,23 +150,7 @@ async fn forged_commit(
     added: Vec<u64>,
     removed: Vec<u64>,
 ) -> Reply {
-    let (a, targets) = {
-        let state = p.lock();
-        let rules = state.rooms.get(room).ok_or_else(|| bad("no such room"))?;
-        let a = rules
-            .accomplices
-            .iter()
-            .find(|a| a.epoch().is_some())
-            .ok_or_else(|| bad("no member of ours is in the group"))?
-            .clone();
-        let targets: Vec<_> = state
-            .clients
-            .values()
-            .filter(|c| c.room == room)
-            .map(|c| c.inject.clone())
-            .collect();
-        (a, targets)
-    };
+    let (a, targets) = member_and_clients(p, room)?;
     let (epoch, commit) = make(&a).map_err(bad)?;
     let refused_before = a.refusals().len();
     a.send(ClientMessage::Commit(CommitMessage {

@@ -58,7 +58,11 @@ export class Signaling {
         s.meeting = new Meeting(data, deviceKey, trust, performance.timeOrigin);
         s.joined = message;
         ws.onmessage = ({ data }) => s.receive(data);
-        ws.onclose = (e) => s.onevent({ type: "stop", reason: e.reason || "connection closed" });
+        ws.onclose = (e) => {
+          s.closed = true;
+          clearTimeout(s.timer);
+          s.onevent({ type: "stop", reason: e.reason || "connection closed" });
+        };
         s.apply(s.meeting.start());
         resolve(s);
       };

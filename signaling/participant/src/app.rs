@@ -153,21 +153,22 @@ pub(crate) struct Outbox {
 const KEEP_SENT: usize = 256;
 
 impl Outbox {
-    /// The number for a message in `group`: its own if it has one there, else the next.
-    fn number(&mut self, group: &[u8], ours: &mut Ours) -> u64 {
-        if let Some((g, seq)) = &ours.seq
-            && g == group
-        {
-            return *seq;
+    /// The number `ours` goes under in `group`: its own there, else the next one (taken by
+    /// [`Outbox::sealed`]).
+    fn number(&self, group: &[u8], ours: &Ours) -> u64 {
+        match (&ours.seq, &self.numbering) {
+            (Some((g, seq)), _) if g == group => *seq,
+            (_, Some((g, next))) if g == group => *next,
+            _ => 0,
         }
-        let next = match &mut self.numbering {
-            Some((g, next)) if g == group => next,
-            _ => &mut self.numbering.insert((group.to_vec(), 0)).1,
-        };
-        let seq = *next;
-        *next += 1;
+    }
+
+    /// `ours` went out under `seq` in `group`: the number is taken.
+    fn sealed(&mut self, group: &[u8], ours: &mut Ours, seq: u64) {
+        if !matches!(&self.numbering, Some((g, next)) if g == group && *next > seq) {
+            self.numbering = Some((group.to_vec(), seq + 1));
+        }
         ours.seq = Some((group.to_vec(), seq));
-        seq
     }
 }
 
@@ -196,8 +197,7 @@ impl Participant {
         let Some(group) = self.session.group_id().map(<[u8]>::to_vec) else {
             return self.wait(id, ours, "the group is changing", out);
         };
-        let before = ours.seq.clone();
-        let seq = self.outbox.number(&group, &mut ours);
+        let seq = self.outbox.number(&group, &ours);
         let plaintext = Sealed {
             seq,
             message: ours.message.clone(),
@@ -205,6 +205,7 @@ impl Participant {
         .encode();
         match self.session.seal_application(&plaintext) {
             Ok((epoch, sealed)) => {
+                self.outbox.sealed(&group, &mut ours, seq);
                 out.push(Output::Send(ClientMessage::Application {
                     id,
                     epoch,
@@ -215,23 +216,12 @@ impl Participant {
                     self.outbox.sent.pop_first();
                 }
             }
-            Err(e) => {
-                // Not sealed: a new number goes back unused (the next message takes it).
-                if before.is_none()
-                    && let Some((_, next)) = &mut self.outbox.numbering
-                {
-                    *next -= 1;
-                    ours.seq = None;
-                }
-                match e {
-                    MlsError::Misuse(
-                        Misuse::ProposalPending | Misuse::CommitPending | Misuse::NotInGroup,
-                    ) => self.wait(id, ours, "the group is changing", out),
-                    e => out.push(Output::Event(Event::MlsFailure(format!(
-                        "sealing message {id}: {e}"
-                    )))),
-                }
-            }
+            Err(MlsError::Misuse(
+                Misuse::ProposalPending | Misuse::CommitPending | Misuse::NotInGroup,
+            )) => self.wait(id, ours, "the group is changing", out),
+            Err(e) => out.push(Output::Event(Event::MlsFailure(format!(
+                "sealing message {id}: {e}"
+            )))),
         }
     }
 

@@ -109,6 +109,12 @@ impl Meeting {
         self.devices.store().to_json()
     }
 
+    /// The page's `now_ms` as the participant's time, remembered for the wall clock.
+    fn clock(&mut self, now_ms: f64) -> Duration {
+        self.last_now_ms = now_ms.max(self.last_now_ms);
+        Duration::from_secs_f64(now_ms.max(0.0) / 1000.0)
+    }
+
     fn converter(&mut self) -> Converter<'_> {
         Converter {
             participant: &self.participant,
@@ -128,8 +134,7 @@ impl Meeting {
     /// never goes back, e.g. `performance.now()`); returns a JSON array of outputs.
     pub fn handle(&mut self, message: &str, now_ms: f64) -> Result<String, JsError> {
         let message = decode_server(message).map_err(js_error)?;
-        self.last_now_ms = now_ms.max(self.last_now_ms);
-        let now = Duration::from_secs_f64(now_ms.max(0.0) / 1000.0);
+        let now = self.clock(now_ms);
         let outputs = self.participant.handle(message, now);
         Ok(self.converter().to_js(outputs))
     }
@@ -138,8 +143,7 @@ impl Meeting {
     /// that did not arrive in time). Call it at [`Meeting::next_timeout_ms`].
     #[wasm_bindgen(js_name = handleTimeout)]
     pub fn handle_timeout(&mut self, now_ms: f64) -> String {
-        self.last_now_ms = now_ms.max(self.last_now_ms);
-        let now = Duration::from_secs_f64(now_ms.max(0.0) / 1000.0);
+        let now = self.clock(now_ms);
         let outputs = self.participant.handle_timeout(now);
         self.converter().to_js(outputs)
     }
