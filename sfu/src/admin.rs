@@ -3,17 +3,22 @@
 //! `Authorization: Bearer <token>`.
 //!
 //! - `GET /admin/rooms`: every room with its MLS epoch and participants.
-//! - `DELETE /admin/rooms/{room}/participants/{id}`: removes one participant (told `goodbye`,
-//!   disconnected; its MLS removal follows in the next commit).
-//! - `DELETE /admin/rooms/{room}`: closes a room (everyone removed).
+//! - `DELETE /admin/rooms/{room}/participants/{id}`: removes one participant for good: the
+//!   token it joined with is revoked for the rest of its life, it is told `goodbye`
+//!   (`removed`: its page says so and does not reconnect), disconnected, and its MLS removal
+//!   follows in the next commit.
+//! - `PUT /admin/rooms/{room}/bans/{identity}?until=UNIX_SECONDS`: refuses every token for
+//!   that identity in that room until then (`banned`), and removes whoever holds one now.
+//! - `DELETE /admin/rooms/{room}`: closes a room (everyone removed, told `room_closed`).
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Query;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, put};
 use signaling_server::SignalingServer;
 use subtle::ConstantTimeEq;
 
@@ -33,6 +38,7 @@ pub fn router(signaling: &SignalingServer, token: &str) -> Router {
         .route("/admin/rooms", get(rooms))
         .route("/admin/rooms/{room}", delete(close_room))
         .route("/admin/rooms/{room}/participants/{id}", delete(remove))
+        .route("/admin/rooms/{room}/bans/{identity}", put(ban))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
 }
@@ -72,4 +78,32 @@ async fn remove(State(admin): State<Admin>, Path((room, id)): Path<(String, u64)
     } else {
         error(StatusCode::NOT_FOUND, "no such participant in that room")
     }
+}
+
+/// How long a ban lasts.
+#[derive(Debug, serde::Deserialize)]
+struct Until {
+    /// Seconds since the Unix epoch.
+    until: u64,
+}
+
+async fn ban(
+    State(admin): State<Admin>,
+    Path((room, identity)): Path<(String, String)>,
+    until: Result<Query<Until>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(Until { until })) = until else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected ?until=<seconds since the Unix epoch>",
+        );
+    };
+    if until <= signaling_token::unix_now() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the ban would end before it starts",
+        );
+    }
+    let removed = admin.signaling.ban(&room, &identity, until).await;
+    Json(serde_json::json!({ "removed": removed, "until": until })).into_response()
 }

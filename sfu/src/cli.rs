@@ -57,12 +57,22 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Lists rooms and their participants (JSON).
     Rooms,
-    /// Removes a participant (its MLS removal follows in the next commit).
+    /// Removes a participant for good: the token it joined with is revoked for the rest of
+    /// its life, so it cannot come back with it (its MLS removal follows in the next commit).
     Remove {
         #[arg(long)]
         room: String,
         #[arg(long)]
         participant: u64,
+    },
+    /// Bans an identity from a room: every token for it there is refused until the ban ends,
+    /// and whoever holds one now is removed.
+    Ban {
+        room: String,
+        identity: String,
+        /// How long, e.g. 1h, 30m, 2days.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        duration: Duration,
     },
     /// Closes a room: everyone in it is removed.
     Close {
@@ -71,13 +81,26 @@ pub enum AdminCommand {
     },
 }
 
-/// `sfu admin ...`: what the server answered.
+/// `sfu admin ...`: what the server answered, in words for the operator.
 pub async fn admin(args: &AdminArgs) -> Result<String, http_client::AdminError> {
     let (method, path) = match &args.action {
         AdminCommand::Rooms => ("GET", "/admin/rooms".to_owned()),
         AdminCommand::Remove { room, participant } => (
             "DELETE",
             format!("/admin/rooms/{}/participants/{participant}", encode(room)),
+        ),
+        AdminCommand::Ban {
+            room,
+            identity,
+            duration,
+        } => (
+            "PUT",
+            format!(
+                "/admin/rooms/{}/bans/{}?until={}",
+                encode(room),
+                encode(identity),
+                token::unix_now() + duration.as_secs().max(1)
+            ),
         ),
         AdminCommand::Close { room } => ("DELETE", format!("/admin/rooms/{}", encode(room))),
     };
@@ -88,7 +111,20 @@ pub async fn admin(args: &AdminArgs) -> Result<String, http_client::AdminError> 
     };
     let client = HttpClient::new(&trust).map_err(http_client::AdminError::Http)?;
     let body = http_client::admin(&client, &args.url, &args.admin_token, method, &path).await?;
-    Ok(if body.is_empty() { "ok".into() } else { body })
+    Ok(match &args.action {
+        AdminCommand::Remove { room, participant } => format!(
+            "removed participant {participant} from room {room:?}: the token it joined with is revoked for the rest of its life, so it cannot rejoin with it"
+        ),
+        AdminCommand::Ban { room, identity, .. } => {
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            format!(
+                "banned {identity:?} from room {room:?} until {} (Unix time); removed {} participant(s) holding it now",
+                answer["until"], answer["removed"]
+            )
+        }
+        _ if body.is_empty() => "ok".into(),
+        _ => body,
+    })
 }
 
 /// Percent-encodes a path segment: everything but RFC 3986's unreserved characters.
@@ -209,12 +245,10 @@ pub fn token_create(args: &TokenArgs) -> Result<String, TokenCreateError> {
     }
     token::check_identity(&args.identity)?;
     let claims = Claims {
-        room: args.room.clone(),
-        sub: args.identity.clone(),
         exp: token::unix_now() + args.ttl.as_secs().max(1),
-        nbf: None,
         iat: None,
         publish: !args.no_publish,
+        ..Claims::new(args.room.clone(), args.identity.clone(), args.ttl)
     };
     Ok(token::mint(&claims, secret.as_bytes())?)
 }

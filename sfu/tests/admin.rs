@@ -1,21 +1,46 @@
 //! The admin API as an operator uses it: refused without the token; lists rooms and
-//! participants; removes a participant (who is told and then leaves the MLS group); closes a
-//! room; `sfu admin` over plain HTTP and over TLS (a private CA, or no checks).
+//! participants; removes a participant for good (it is told, leaves the MLS group, does not
+//! reconnect, and its token is refused from then on); bans an identity from a room until a
+//! time; closes a room; `sfu admin` over plain HTTP and over TLS (a private CA, or no checks).
 
 mod process;
 
 use std::time::Duration;
 
-use process::{http, start_sfu};
-use signaling_client::{Client, ClientConfig, Event};
+use process::{http, join_raw, start_sfu};
+use signaling_client::{Client, ClientConfig, Event, Reconnect};
 
 const ADMIN: &str = "admin token 0123456789";
 
 async fn client(addr: &str, room: &str, name: &str) -> Client {
     let token = process::dev_token(addr, room, name).await;
-    Client::connect(ClientConfig::new(format!("ws://{addr}/ws"), room, &token))
-        .await
-        .expect("join")
+    with_token(addr, room, &token).await
+}
+
+/// A client that reconnects by itself when its connection drops.
+async fn with_token(addr: &str, room: &str, token: &str) -> Client {
+    let mut config = ClientConfig::new(format!("ws://{addr}/ws"), room, token);
+    config.reconnect = Some(Reconnect::default());
+    Client::connect(config).await.expect("join")
+}
+
+/// The error code of the server's reply to a join with `token`.
+async fn refusal(addr: &str, room: &str, token: &str) -> String {
+    let (_, reply) = join_raw(addr, room, token, None).await;
+    let reply: serde_json::Value = serde_json::from_str(&reply).expect("json");
+    assert_eq!(reply["type"], "error", "{reply}");
+    reply["code"].as_str().expect("code").to_owned()
+}
+
+/// The events until the connection closes (at most 10 s); how it closed.
+async fn closing(c: &mut Client) -> (Vec<Event>, String) {
+    let mut seen = Vec::new();
+    loop {
+        match until(c, Some).await {
+            Event::Closed { reason } => return (seen, reason),
+            e => seen.push(e),
+        }
+    }
 }
 
 /// Events until `pick` returns something, for at most 10 s.
@@ -71,12 +96,15 @@ async fn an_operator_lists_removes_and_closes() {
 
     let path = format!("/admin/rooms/standup/participants/{}", bob.participant_id());
     assert_eq!(http(&sfu.addr, "DELETE", &path, &bearer).await.0, 204);
-    let reason = until(&mut bob, |e| match e {
-        Event::Closed { reason } => Some(reason),
-        _ => None,
-    })
-    .await;
+    // Bob reconnects by himself when dropped, but not after a removal.
+    let (events, reason) = closing(&mut bob).await;
     assert!(reason.contains("administrator"), "{reason}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Reconnecting { .. })),
+        "{events:?}"
+    );
     // Bob's MLS removal follows: Alice reaches an epoch with only herself.
     until(&mut alice, |e| match e {
         Event::NewEpoch { roster, .. } if roster.len() == 1 => Some(()),
@@ -87,13 +115,101 @@ async fn an_operator_lists_removes_and_closes() {
 
     let (status, body) = http(&sfu.addr, "DELETE", "/admin/rooms/standup", &bearer).await;
     assert_eq!((status, body.as_str()), (200, r#"{"removed":1}"#));
-    until(&mut alice, |e| match e {
-        Event::Closed { .. } => Some(()),
+    // Closing the room ends the meeting: alice does not come back either.
+    let (events, reason) = closing(&mut alice).await;
+    assert!(reason.contains("closed"), "{reason}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Reconnecting { .. })),
+        "{events:?}"
+    );
+    let (_, body) = http(&sfu.addr, "GET", "/admin/rooms", &bearer).await;
+    assert_eq!(body, "[]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_participants_token_is_refused_for_the_rest_of_its_life() {
+    let sfu = start_sfu(&["--dev", "--admin-token", ADMIN]);
+    let auth = format!("Bearer {ADMIN}");
+    let bearer = [("Authorization", auth.as_str())];
+    let token = process::dev_token(&sfu.addr, "standup", "mallory").await;
+    let mut mallory = with_token(&sfu.addr, "standup", &token).await;
+    // A second connection with the same token (another tab of the same link).
+    let mut again = with_token(&sfu.addr, "standup", &token).await;
+    let path = format!(
+        "/admin/rooms/standup/participants/{}",
+        mallory.participant_id()
+    );
+    assert_eq!(http(&sfu.addr, "DELETE", &path, &bearer).await.0, 204);
+    for c in [&mut mallory, &mut again] {
+        let (events, _) = closing(c).await;
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::Reconnecting { .. })),
+            "{events:?}"
+        );
+    }
+    assert_eq!(refusal(&sfu.addr, "standup", &token).await, "removed");
+    // Another person's token, and a new invitation for the same name, still admit.
+    let other = process::dev_token(&sfu.addr, "standup", "bob").await;
+    drop(with_token(&sfu.addr, "standup", &other).await);
+    let fresh = process::dev_token(&sfu.addr, "standup", "mallory").await;
+    drop(with_token(&sfu.addr, "standup", &fresh).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_identity_is_sent_away_and_refused_until_the_ban_ends() {
+    let sfu = start_sfu(&["--dev", "--admin-token", ADMIN]);
+    let url = format!("http://{}", sfu.addr);
+    let mut mallory = client(&sfu.addr, "board", "mallory").await;
+    let mut bob = client(&sfu.addr, "board", "bob").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sfu"))
+        .args(["admin", "--url", &url, "--admin-token", ADMIN])
+        .args(["ban", "board", "mallory", "--for", "1h"])
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("banned \"mallory\" from room \"board\""),
+        "{said}"
+    );
+    assert!(said.contains("removed 1 participant"), "{said}");
+    let (events, reason) = closing(&mut mallory).await;
+    assert!(reason.contains("banned"), "{reason}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Reconnecting { .. })),
+        "{events:?}"
+    );
+    // Any token for mallory in that room, even a new one, is refused; elsewhere it is not.
+    let fresh = process::dev_token(&sfu.addr, "board", "mallory").await;
+    assert_eq!(refusal(&sfu.addr, "board", &fresh).await, "banned");
+    let elsewhere = process::dev_token(&sfu.addr, "lobby", "mallory").await;
+    drop(with_token(&sfu.addr, "lobby", &elsewhere).await);
+    // Bob stays, and sees the group without mallory.
+    until(&mut bob, |e| match e {
+        Event::NewEpoch { roster, .. } if roster.len() == 1 => Some(()),
         _ => None,
     })
     .await;
-    let (_, body) = http(&sfu.addr, "GET", "/admin/rooms", &bearer).await;
-    assert_eq!(body, "[]");
+    // A ban that would end before it starts is refused.
+    let auth = format!("Bearer {ADMIN}");
+    let (status, body) = http(
+        &sfu.addr,
+        "PUT",
+        "/admin/rooms/board/bans/eve?until=1",
+        &[("Authorization", auth.as_str())],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,6 +239,8 @@ async fn the_cli_speaks_to_the_admin_api() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("cannot rejoin with it"), "{said}");
     until(&mut alice, |e| match e {
         Event::Closed { .. } => Some(()),
         _ => None,

@@ -8,7 +8,7 @@
 // named by the member whose key opens its frames; a member nobody announced, a second member
 // with one name, a known name on a new device, and media the server labelled as someone else's
 // are each shown as an alert.
-import { Meeting, Refused, Signaling, loadWasm } from "./signaling.js";
+import { Meeting, Refused, Signaling, loadWasm, refusal } from "./signaling.js";
 import { Media } from "./media.js";
 import { Chat } from "./chat.js";
 import * as capture from "./capture.js";
@@ -400,7 +400,9 @@ function onevent(e) {
       status(`Encryption: ${e.message}`);
       break;
     case "stop":
-      reconnect(e.reason);
+      // Removed, banned, the room closed: the server says not to come back.
+      if (e.final) leave(refusal(e.code, e.reason));
+      else reconnect(e.reason);
       break;
   }
 }
@@ -582,8 +584,6 @@ function disconnect() {
   renderPanel();
 }
 
-/** Refusals a retry cannot change: the meeting ends with their reason. */
-const FINAL = new Set(["token_expired", "invalid_token", "wrong_room", "publish_not_allowed", "unsupported_version", "room_full"]);
 /** How long to wait before retry `n` (from 0): 0.25 s doubling to 2 s for the first ten
  * (a network back within seconds is rejoined within about one), then 8 s; with jitter, so
  * that a room does not come back all at once. */
@@ -615,7 +615,7 @@ async function reconnect(why) {
       note(`Reconnected after ${why}: the group is new, so compare the safety number again.`);
       return;
     } catch (e) {
-      if (e instanceof Refused && FINAL.has(e.code)) {
+      if (e instanceof Refused && e.final) {
         leave(e.message);
         return;
       }

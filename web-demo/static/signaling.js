@@ -1,7 +1,7 @@
 // The signaling connection: the WebSocket, and the participant's MLS session (wasm) driven by
 // the server's messages. Everything the session wants sent goes out; every event goes to
 // `onevent`.
-import init, { Meeting, protocolVersion } from "./pkg/web_demo_wasm.js";
+import init, { Meeting, isFinalRefusal, protocolVersion } from "./pkg/web_demo_wasm.js";
 
 export { Meeting };
 
@@ -16,13 +16,22 @@ const REFUSALS = {
   rate_limited: "The server asks you to slow down: try again in a moment.",
   unsupported_version: "This page is older than the server: reload it.",
   shutting_down: "The server is shutting down: try again in a moment.",
+  removed: "You were removed from the meeting: this invitation no longer admits you.",
+  banned: "You may not enter this room: an administrator banned you from it for now.",
+  room_closed: "The meeting was ended: an administrator closed the room.",
 };
+
+/** The server's words for `code`, in the page's own where it has them. */
+export function refusal(code, message) {
+  return REFUSALS[code] ?? `The server refused: ${message} (${code}).`;
+}
 
 /** A join refused with `code` (the server's error code) and the server's own `message`. */
 export class Refused extends Error {
   constructor(code, message) {
-    super(REFUSALS[code] ?? `The server refused: ${message} (${code}).`);
+    super(refusal(code, message));
     this.code = code;
+    this.final = isFinalRefusal(code);
   }
 }
 

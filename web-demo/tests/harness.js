@@ -1,7 +1,7 @@
 // Test harness: the sfu binary with the demo, and participants as pages of Debian's chromium
 // (headless, fake camera and microphone) driven by playwright-core.
 import { execFileSync, spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as connectTcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -46,7 +46,8 @@ const FLAGS = [
  * `sub` in `room`, expiring `expiresIn` seconds from now (negative: already expired). */
 export function mintToken(secret, { room, sub, expiresIn = 600 }) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ room, sub, exp: Math.floor(Date.now() / 1000) + expiresIn, publish: true })}`;
+  const jti = randomBytes(16).toString("hex");
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ room, sub, exp: Math.floor(Date.now() / 1000) + expiresIn, jti, publish: true })}`;
   return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
 }
 

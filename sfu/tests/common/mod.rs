@@ -81,14 +81,7 @@ pub async fn start_with(media: MediaConfig, signaling: SignalingConfig) -> TestS
 
 pub fn token_for(room: &str, identity: &str) -> String {
     token::mint(
-        &Claims {
-            room: room.into(),
-            sub: identity.into(),
-            exp: token::unix_now() + 600,
-            nbf: None,
-            iat: None,
-            publish: true,
-        },
+        &Claims::new(room, identity, std::time::Duration::from_secs(600)),
         SECRET,
     )
     .expect("mint")

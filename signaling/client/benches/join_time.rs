@@ -16,14 +16,7 @@ const SECRET: &[u8] = b"bench secret";
 
 fn token(room: &str, identity: &str) -> String {
     token::mint(
-        &Claims {
-            room: room.into(),
-            sub: identity.into(),
-            exp: token::unix_now() + 3600,
-            nbf: None,
-            iat: None,
-            publish: true,
-        },
+        &Claims::new(room, identity, std::time::Duration::from_secs(3600)),
         SECRET,
     )
     .expect("mint")

@@ -181,18 +181,11 @@ enum Ended {
 
 /// Refusals of a join that a retry cannot change.
 fn refused_for_good(error: &ClientError) -> bool {
-    matches!(
-        error,
-        ClientError::Refused {
-            code: ErrorCode::InvalidToken
-                | ErrorCode::TokenExpired
-                | ErrorCode::WrongRoom
-                | ErrorCode::RoomFull
-                | ErrorCode::PublishNotAllowed
-                | ErrorCode::UnsupportedVersion,
-            ..
-        } | ClientError::Mls(_)
-    )
+    match error {
+        ClientError::Refused { code, .. } => code.is_final(),
+        ClientError::Mls(_) => true,
+        _ => false,
+    }
 }
 
 struct Driver {
@@ -222,7 +215,10 @@ impl Driver {
                     removed |= matches!(event, Event::Removed { .. });
                     let _ = self.events.send(event);
                 }
-                Output::Stop(reason) => return Some(Ended::Dropped(reason)),
+                Output::Stop { reason, code } if code.is_some_and(ErrorCode::is_final) => {
+                    return Some(Ended::Final(reason));
+                }
+                Output::Stop { reason, .. } => return Some(Ended::Dropped(reason)),
                 _ => {}
             }
         }

@@ -92,14 +92,7 @@ async fn expired_wrong_room_and_forged_tokens_are_refused_clearly() {
     assert_eq!(code, ErrorCode::WrongRoom);
     assert!(message.contains("other"), "{message}");
     let forged = signaling_token::mint(
-        &signaling_token::Claims {
-            room: "r".into(),
-            sub: "mallory".into(),
-            exp: signaling_token::unix_now() + 600,
-            nbf: None,
-            iat: None,
-            publish: true,
-        },
+        &signaling_token::Claims::new("r", "mallory", std::time::Duration::from_secs(600)),
         b"wrong secret",
     )
     .expect("mint");

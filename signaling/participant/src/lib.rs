@@ -23,8 +23,8 @@ use media_crypto::mls::{
     SessionConfig,
 };
 use signaling_protocol::{
-    ClientMessage, CommitMessage, ParticipantId, PendingAdd, ServerMessage, credential_identity,
-    parse_credential_identity,
+    ClientMessage, CommitMessage, ErrorCode, ParticipantId, PendingAdd, ServerMessage,
+    credential_identity, parse_credential_identity,
 };
 
 pub use app::{AppMessage, AppMessageError, Sealed};
@@ -40,8 +40,13 @@ pub enum Output {
     Send(ClientMessage),
     /// Report this.
     Event(Event),
-    /// The server said goodbye: the connection ends, for this reason.
-    Stop(String),
+    /// The server said goodbye: the connection ends, for this reason, and with this code; a
+    /// final one ([`ErrorCode::is_final`]: removed, banned, the room closed) means do not
+    /// reconnect.
+    Stop {
+        reason: String,
+        code: Option<ErrorCode>,
+    },
 }
 
 /// A leaf that entered unexplained, and whether the user acknowledged it.
@@ -301,7 +306,7 @@ impl Participant {
             ServerMessage::ApplicationRejected { id, epoch, reason } => {
                 self.app_rejected(id, epoch, reason, out)
             }
-            ServerMessage::Goodbye { reason } => out.push(Output::Stop(reason)),
+            ServerMessage::Goodbye { reason, code } => out.push(Output::Stop { reason, code }),
             _ => {}
         }
     }

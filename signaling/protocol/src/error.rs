@@ -50,8 +50,34 @@ pub enum ErrorCode {
     InvalidSdp,
     /// The server is shutting down.
     ShuttingDown,
+    /// An administrator removed this participant: its token is revoked for the rest of its
+    /// life.
+    Removed,
+    /// This identity is banned from this room (until a time an administrator chose).
+    Banned,
+    /// An administrator closed the room, ending the meeting for everyone.
+    RoomClosed,
     /// A bug on the server.
     Internal,
+}
+
+impl ErrorCode {
+    /// A refusal that trying again with the same token cannot change: a client that gets it
+    /// (to a join, or in a goodbye) stops, and does not reconnect.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::InvalidToken
+                | ErrorCode::TokenExpired
+                | ErrorCode::WrongRoom
+                | ErrorCode::RoomFull
+                | ErrorCode::PublishNotAllowed
+                | ErrorCode::UnsupportedVersion
+                | ErrorCode::Removed
+                | ErrorCode::Banned
+                | ErrorCode::RoomClosed
+        )
+    }
 }
 
 /// A frame that could not be decoded.

@@ -138,8 +138,14 @@ pub enum ServerMessage {
     },
     /// A request was refused; the connection stays open unless the code says otherwise.
     Error { code: ErrorCode, message: String },
-    /// The server closes the connection (leave, shutdown, timeout).
-    Goodbye { reason: String },
+    /// The server closes the connection (leave, shutdown, timeout, removal). `code`, when
+    /// given, says why in a form clients act on: a final one ([`ErrorCode::is_final`]) means
+    /// do not reconnect.
+    Goodbye {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ErrorCode>,
+    },
 }
 
 impl KnownTypes for ServerMessage {
@@ -260,6 +266,7 @@ mod tests {
             ServerMessage::error(ErrorCode::RoomFull, "full"),
             ServerMessage::Goodbye {
                 reason: "bye".into(),
+                code: Some(ErrorCode::Removed),
             },
         ];
         assert_eq!(all.len(), ServerMessage::TYPES.len());

@@ -1,7 +1,8 @@
 //! Access tokens: JWT, HS256, signed with the server's secret.
 //!
 //! Claims: `room`, `sub` (the identity), `exp` (seconds since the Unix epoch), optionally
-//! `nbf` and `iat`, and `publish` (may send media; default true). A token is refused before
+//! `nbf`, `iat` and `jti` (the token's id: what a removal revokes), and `publish` (may send
+//! media; default true). A token is refused before
 //! `nbf`, after `exp`, when it lives longer than the server allows, and when its identity is
 //! one people could misread (see [`check_identity`]).
 
@@ -36,6 +37,10 @@ pub struct Claims {
     /// Issued at, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// The token's own id (random): an administrator's removal revokes it. A token without
+    /// one (made by another tool) is revoked by its identity in its room until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
     /// May publish audio and video.
     #[serde(default = "yes")]
     pub publish: bool,
@@ -46,7 +51,8 @@ fn yes() -> bool {
 }
 
 impl Claims {
-    /// A token for `identity` in `room`, valid from now for `lifetime`, that may publish.
+    /// A token for `identity` in `room`, valid from now for `lifetime`, that may publish,
+    /// with a fresh random id.
     pub fn new(room: impl Into<String>, identity: impl Into<String>, lifetime: Duration) -> Self {
         let now = unix_now();
         Claims {
@@ -55,6 +61,7 @@ impl Claims {
             exp: now + lifetime.as_secs(),
             nbf: None,
             iat: Some(now),
+            jti: Some(format!("{:032x}", rand::random::<u128>())),
             publish: true,
         }
     }
@@ -265,6 +272,18 @@ mod tests {
             verify(&none_alg, &p, "r1"),
             Err(TokenError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn each_token_gets_an_id_of_its_own_that_survives_signing() {
+        let a = Claims::new("r", "alice", DAY);
+        let b = Claims::new("r", "alice", DAY);
+        assert_ne!(a.jti, b.jti);
+        let t = mint(&a, b"secret").expect("mint");
+        assert_eq!(
+            verify(&t, &policy(b"secret"), "r").map(|c| c.jti),
+            Ok(a.jti)
+        );
     }
 
     #[test]

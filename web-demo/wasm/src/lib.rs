@@ -9,6 +9,7 @@ mod frames;
 mod keys;
 mod outputs;
 mod roster;
+pub mod rules;
 
 use std::time::Duration;
 
@@ -199,12 +200,6 @@ impl Meeting {
         let list = vec![JsOutput::Roster { roster: c.roster() }];
         c.finish(list)
     }
-}
-
-/// The signaling protocol version this page speaks (`signaling_protocol::PROTOCOL_VERSION`).
-#[wasm_bindgen(js_name = protocolVersion)]
-pub fn protocol_version() -> u16 {
-    signaling_protocol::PROTOCOL_VERSION
 }
 
 /// RFC 9605 §4.4.2 for one KID: `{"key": [..], "salt": [..]}` as JSON, for the browser's

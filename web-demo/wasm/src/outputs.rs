@@ -5,7 +5,7 @@
 use media_crypto::mls::{KeyringConfig, RosterEntry};
 use serde::Serialize;
 use signaling_participant::{AppMessage, Event, Output, Participant};
-use signaling_protocol::{IceCandidate, ParticipantId};
+use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId};
 
 use crate::keys::{EpochKeys, epoch_keys};
 use crate::roster::{Devices, Member, Warning, members};
@@ -120,8 +120,14 @@ pub enum JsOutput {
     Trust {
         store: String,
     },
+    /// The connection ends, with the server's `code` if it gave one; `final` when that says
+    /// not to come back (removed, banned, the room closed).
     Stop {
         reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<ErrorCode>,
+        #[serde(rename = "final")]
+        for_good: bool,
     },
 }
 
@@ -158,7 +164,11 @@ impl Converter<'_> {
             Output::Send(message) => JsOutput::Send {
                 text: serde_json::to_string(&message).ok()?,
             },
-            Output::Stop(reason) => JsOutput::Stop { reason },
+            Output::Stop { reason, code } => JsOutput::Stop {
+                reason,
+                code,
+                for_good: code.is_some_and(ErrorCode::is_final),
+            },
             Output::Event(event) => self.event(event)?,
             _ => return None,
         })
@@ -253,7 +263,11 @@ impl Converter<'_> {
             Event::ApplicationWaiting { id, reason } => JsOutput::Waiting { id, reason },
             Event::ApplicationRefused { from, reason } => JsOutput::AppRefused { from, reason },
             Event::MlsFailure(message) => JsOutput::Failure { message },
-            Event::Closed { reason } => JsOutput::Stop { reason },
+            Event::Closed { reason } => JsOutput::Stop {
+                reason,
+                code: None,
+                for_good: false,
+            },
             _ => return None,
         })
     }

@@ -44,12 +44,9 @@ pub fn token_for(room: &str, identity: &str, ttl_seconds: i64) -> String {
     let exp = (token::unix_now() as i64 + ttl_seconds).max(0) as u64;
     token::mint(
         &Claims {
-            room: room.into(),
-            sub: identity.into(),
             exp,
-            nbf: None,
             iat: None,
-            publish: true,
+            ..Claims::new(room, identity, std::time::Duration::ZERO)
         },
         SECRET,
     )

@@ -348,6 +348,7 @@ impl Room {
         self.remove(
             pid,
             "you could not follow the group; reconnect to try again",
+            None,
             now,
         );
         false

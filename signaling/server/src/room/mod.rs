@@ -376,6 +376,7 @@ impl Room {
                     from,
                     ServerMessage::Goodbye {
                         reason: "left the room".into(),
+                        code: None,
                     },
                 );
                 self.effects.push(Effect::Close(from));
@@ -408,10 +409,17 @@ impl Room {
             .collect()
     }
 
-    /// Removes a participant (an administrator's decision): it is told `goodbye` with
-    /// `reason`, its connection is closed, and its MLS removal follows in the next commit.
-    /// False if it is not here.
-    pub fn remove(&mut self, pid: ParticipantId, reason: &str, now: Instant) -> bool {
+    /// Removes a participant (an administrator's decision, or one that cannot follow the
+    /// group): it is told `goodbye` with `reason` and `code` (a final one: it must not come
+    /// back), its connection is closed, and its MLS removal follows in the next commit. False
+    /// if it is not here.
+    pub fn remove(
+        &mut self,
+        pid: ParticipantId,
+        reason: &str,
+        code: Option<ErrorCode>,
+        now: Instant,
+    ) -> bool {
         if !self.occupants.contains_key(&pid) {
             return false;
         }
@@ -419,6 +427,7 @@ impl Room {
             pid,
             ServerMessage::Goodbye {
                 reason: reason.to_owned(),
+                code,
             },
         );
         self.effects.push(Effect::Close(pid));

@@ -131,13 +131,20 @@ async fn handshake(
     }
     let claims = token::verify(&token, &config.token_policy(), &room)
         .map_err(|e| (e.code(), e.to_string()))?;
+    let revocations = &server.inner.revocations;
+    revocations.check(&claims, token::unix_now())?;
     let (tx, inbox) = outbox(config.outbox_capacity, config.outbox_bytes);
     let (pid, handle) = server
         .inner
         .registry
-        .join(&room, claims.sub, claims.publish, tx.clone())
+        .join(&room, claims.sub.clone(), claims.publish, tx.clone())
         .await
         .map_err(|code| (code, format!("cannot join room {room:?}")))?;
+    // Removed while this join was on its way in: undone.
+    if let Err(refused) = revocations.hold(pid, &claims, token::unix_now()) {
+        handle.send(Command::Disconnect { pid });
+        return Err(refused);
+    }
     Ok(Joined {
         room,
         pid,
@@ -181,7 +188,7 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
         tokio::select! {
             // The flag only ever goes from false to true.
             Ok(()) = shutdown.changed() => {
-                let goodbye = ServerMessage::Goodbye { reason: "the server is shutting down".into() };
+                let goodbye = ServerMessage::Goodbye { reason: "the server is shutting down".into(), code: None };
                 let _ = send(&mut sink, &goodbye, LAST_WORDS).await;
                 break "server shutting down";
             }
@@ -309,7 +316,7 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
             }
             _ = ping.tick() => {
                 if last_seen.elapsed() > config.idle_timeout {
-                    let _ = send(&mut sink, &ServerMessage::Goodbye { reason: "idle timeout".into() }, LAST_WORDS).await;
+                    let _ = send(&mut sink, &ServerMessage::Goodbye { reason: "idle timeout".into(), code: None }, LAST_WORDS).await;
                     break "idle timeout";
                 }
                 let ping = tokio::time::timeout(limit, sink.send(Message::Ping(Default::default())));
@@ -322,4 +329,5 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
     tracing::info!(reason, "participant disconnected");
     let _ = tokio::time::timeout(LAST_WORDS, sink.send(Message::Close(None))).await;
     joined.handle.send(Command::Disconnect { pid });
+    server.inner.revocations.release(pid);
 }

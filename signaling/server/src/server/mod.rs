@@ -8,6 +8,7 @@ mod limits;
 mod media;
 mod outbox;
 mod registry;
+mod revocation;
 mod websocket;
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ pub use client_ip::{PerIp, Slot, client_ip};
 pub use media::{MediaFactory, MediaSender, MediaSignal, RoomMedia, RoomTask};
 use registry::Registry;
 pub use registry::{RoomInfo, RoomStats};
-use signaling_protocol::ParticipantId;
+use signaling_protocol::{ErrorCode, ParticipantId};
 
 /// The signaling server: cheap to clone, shared by every route and connection.
 #[derive(Clone)]
@@ -38,6 +39,8 @@ struct Inner {
     /// Frames participants reported they could not decrypt (sum of their running totals).
     client_decrypt_failures: std::sync::atomic::AtomicU64,
     per_ip: client_ip::PerIp,
+    /// Tokens revoked by removals, identities banned, and who holds which token.
+    revocations: revocation::Revocations,
 }
 
 impl std::fmt::Debug for SignalingServer {
@@ -89,6 +92,7 @@ impl SignalingServer {
                 shutdown: tokio::sync::watch::Sender::new(false),
                 client_decrypt_failures: Default::default(),
                 per_ip: Default::default(),
+                revocations: Default::default(),
             }),
         })
     }
@@ -123,21 +127,67 @@ impl SignalingServer {
         self.inner.registry.rooms().await
     }
 
-    /// Removes a participant from `room`: it is told `goodbye` and disconnected, and its MLS
-    /// removal follows in the next commit. False if it is not there.
+    /// Removes a participant from `room` for good: the token it joined with is revoked for
+    /// the rest of its life (a rejoin with it is refused with `removed`), it is told
+    /// `goodbye` (`removed`, final) and disconnected, with any other connection of the same
+    /// token, and its MLS removal follows in the next commit. False if it is not there.
     pub async fn remove_participant(&self, room: &str, participant: ParticipantId) -> bool {
-        self.inner
-            .registry
-            .remove(room, Some(participant), "removed by an administrator")
-            .await
-            > 0
+        // Revoked first: a reconnect racing the goodbye is refused.
+        let holding = self
+            .inner
+            .revocations
+            .revoke(room, participant, signaling_token::unix_now())
+            .unwrap_or_default();
+        let mut removed = false;
+        for pid in holding.into_iter().chain([participant]) {
+            removed |= self
+                .inner
+                .registry
+                .remove(
+                    room,
+                    Some(pid),
+                    "removed by an administrator",
+                    ErrorCode::Removed,
+                )
+                .await
+                > 0;
+        }
+        removed
     }
 
-    /// Closes `room`: everyone in it is told `goodbye` and disconnected. How many were there.
+    /// Bans `identity` from `room` until `until` (seconds since the Unix epoch): every token
+    /// for it there is refused with `banned` until then, and whoever holds one now is removed
+    /// (told `goodbye`, `banned`). How many were removed.
+    pub async fn ban(&self, room: &str, identity: &str, until: u64) -> usize {
+        let now = signaling_token::unix_now();
+        let holding = self.inner.revocations.ban(room, identity, until, now);
+        let mut removed = 0;
+        for pid in holding {
+            removed += self
+                .inner
+                .registry
+                .remove(
+                    room,
+                    Some(pid),
+                    "banned from this room by an administrator",
+                    ErrorCode::Banned,
+                )
+                .await;
+        }
+        removed
+    }
+
+    /// Closes `room`: everyone in it is told `goodbye` (`room_closed`, final) and
+    /// disconnected. How many were there.
     pub async fn close_room(&self, room: &str) -> usize {
         self.inner
             .registry
-            .remove(room, None, "the room was closed by an administrator")
+            .remove(
+                room,
+                None,
+                "the room was closed by an administrator",
+                ErrorCode::RoomClosed,
+            )
             .await
     }
 

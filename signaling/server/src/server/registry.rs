@@ -40,6 +40,7 @@ pub(super) enum Command {
     Remove {
         pid: Option<ParticipantId>,
         reason: String,
+        code: ErrorCode,
         reply: oneshot::Sender<usize>,
     },
 }
@@ -156,6 +157,7 @@ impl Registry {
         room: &str,
         pid: Option<ParticipantId>,
         reason: &str,
+        code: ErrorCode,
     ) -> usize {
         let Some(handle) = self.lock().get(room).map(|e| e.handle.clone()) else {
             return 0;
@@ -164,6 +166,7 @@ impl Registry {
         if !handle.send(Command::Remove {
             pid,
             reason: reason.to_owned(),
+            code,
             reply,
         }) {
             return 0;
@@ -319,14 +322,19 @@ async fn run_room(
                     participants: room.occupants(),
                 });
             }
-            Command::Remove { pid, reason, reply } => {
+            Command::Remove {
+                pid,
+                reason,
+                code,
+                reply,
+            } => {
                 let targets = match pid {
                     Some(pid) => vec![pid],
                     None => room.occupants().iter().map(|o| o.participant_id).collect(),
                 };
                 let removed = targets
                     .into_iter()
-                    .filter(|&p| room.remove(p, &reason, now))
+                    .filter(|&p| room.remove(p, &reason, Some(code), now))
                     .count();
                 let _ = reply.send(removed);
             }

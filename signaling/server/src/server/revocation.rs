@@ -1,0 +1,304 @@
+//! Removals that hold: which token each participant joined with, the tokens an administrator
+//! revoked by removing their holder (by `jti`, for the rest of the token's life), and the
+//! identities banned from a room until a time. Kept in this server's memory: a restart forgets
+//! them (tokens live at most a day; a cluster keeps them in its store).
+//!
+//! One lock over all three, so that a join admitted here and a removal sweeping the holders
+//! cannot miss each other: a join is checked again when its holder is recorded.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use signaling_protocol::{ErrorCode, ParticipantId};
+use signaling_token::Claims;
+
+/// What a removal revokes: the token's id, or (a token made without one) its identity in its
+/// room until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Revoked {
+    Token { room: String, jti: String },
+    Identity { room: String, identity: String },
+}
+
+/// Why a participant may not come back, and until when (seconds since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Until {
+    until: u64,
+    code: ErrorCode,
+}
+
+/// The token a participant holds.
+#[derive(Debug, Clone)]
+struct Holder {
+    room: String,
+    identity: String,
+    jti: Option<String>,
+    exp: u64,
+}
+
+impl Holder {
+    fn revoked(&self) -> Revoked {
+        match &self.jti {
+            Some(jti) => Revoked::Token {
+                room: self.room.clone(),
+                jti: jti.clone(),
+            },
+            None => Revoked::Identity {
+                room: self.room.clone(),
+                identity: self.identity.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Lists {
+    holders: HashMap<ParticipantId, Holder>,
+    revoked: HashMap<Revoked, Until>,
+}
+
+impl Lists {
+    fn check(&self, holder: &Holder, now: u64) -> Result<(), (ErrorCode, String)> {
+        let by_identity = Revoked::Identity {
+            room: holder.room.clone(),
+            identity: holder.identity.clone(),
+        };
+        let hits = [
+            Some(by_identity),
+            holder.jti.as_ref().map(|_| holder.revoked()),
+        ];
+        for key in hits.into_iter().flatten() {
+            match self.revoked.get(&key) {
+                Some(u) if u.until > now && u.code == ErrorCode::Banned => {
+                    return Err((
+                        ErrorCode::Banned,
+                        format!(
+                            "{:?} may not enter room {:?} until {} (Unix time): an administrator banned this identity",
+                            holder.identity, holder.room, u.until
+                        ),
+                    ));
+                }
+                Some(u) if u.until > now => {
+                    return Err((
+                        ErrorCode::Removed,
+                        "an administrator removed you from this meeting; this invitation no longer admits you".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, key: Revoked, until: Until, now: u64) {
+        self.revoked.retain(|_, u| u.until > now);
+        let entry = self.revoked.entry(key).or_insert(until);
+        // A ban outranks a removal; the later end holds.
+        if until.code == ErrorCode::Banned {
+            entry.code = ErrorCode::Banned;
+        }
+        entry.until = entry.until.max(until.until);
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub(super) struct Revocations {
+    lists: Mutex<Lists>,
+}
+
+impl Revocations {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lists> {
+        // Every change here is a single insert or removal: a panic cannot leave it half-done.
+        self.lists.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `claims` (verified for `room`) may join now.
+    pub(super) fn check(&self, claims: &Claims, now: u64) -> Result<(), (ErrorCode, String)> {
+        self.lock().check(&holder(claims), now)
+    }
+
+    /// Records that `pid` joined with `claims`, unless its token was revoked since it was
+    /// checked (then the join must be undone).
+    pub(super) fn hold(
+        &self,
+        pid: ParticipantId,
+        claims: &Claims,
+        now: u64,
+    ) -> Result<(), (ErrorCode, String)> {
+        let holder = holder(claims);
+        let mut lists = self.lock();
+        lists.check(&holder, now)?;
+        lists.holders.insert(pid, holder);
+        Ok(())
+    }
+
+    /// `pid`'s connection ended.
+    pub(super) fn release(&self, pid: ParticipantId) {
+        self.lock().holders.remove(&pid);
+    }
+
+    /// Revokes the token `pid` holds in `room` for the rest of its life; every participant
+    /// holding it there (`pid`, and a second connection of the same token), who must go.
+    /// `None` if `pid` holds no token there.
+    pub(super) fn revoke(
+        &self,
+        room: &str,
+        pid: ParticipantId,
+        now: u64,
+    ) -> Option<Vec<ParticipantId>> {
+        let mut lists = self.lock();
+        let holder = lists
+            .holders
+            .get(&pid)
+            .filter(|h| h.room == room)
+            .cloned()?;
+        let key = holder.revoked();
+        let until = Until {
+            until: holder.exp,
+            code: ErrorCode::Removed,
+        };
+        lists.add(key.clone(), until, now);
+        let mut holding: Vec<ParticipantId> = lists
+            .holders
+            .iter()
+            .filter(|(_, h)| h.revoked() == key)
+            .map(|(&p, _)| p)
+            .collect();
+        holding.sort_unstable();
+        Some(holding)
+    }
+
+    /// Bans `identity` from `room` until `until`; the participants holding a token for it
+    /// there now, who must go.
+    pub(super) fn ban(
+        &self,
+        room: &str,
+        identity: &str,
+        until: u64,
+        now: u64,
+    ) -> Vec<ParticipantId> {
+        let mut lists = self.lock();
+        let key = Revoked::Identity {
+            room: room.to_owned(),
+            identity: identity.to_owned(),
+        };
+        let ban = Until {
+            until,
+            code: ErrorCode::Banned,
+        };
+        lists.add(key, ban, now);
+        let mut holding: Vec<ParticipantId> = lists
+            .holders
+            .iter()
+            .filter(|(_, h)| h.room == room && h.identity == identity)
+            .map(|(&pid, _)| pid)
+            .collect();
+        holding.sort_unstable();
+        holding
+    }
+}
+
+fn holder(claims: &Claims) -> Holder {
+    Holder {
+        room: claims.room.clone(),
+        identity: claims.sub.clone(),
+        jti: claims.jti.clone(),
+        exp: claims.exp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_removal_revokes_that_token_only_until_it_expires() {
+        let r = Revocations::default();
+        let alice = Claims::new("r", "alice", HOUR);
+        let again = Claims::new("r", "alice", HOUR);
+        let now = signaling_token::unix_now();
+        r.hold(1, &alice, now).expect("admitted");
+        r.hold(2, &again, now).expect("admitted");
+        assert_eq!(r.revoke("r", 1, now), Some(vec![1]));
+        assert_eq!(r.revoke("other room", 1, now), None, "not there");
+        assert_eq!(
+            r.check(&alice, now).map_err(|e| e.0),
+            Err(ErrorCode::Removed)
+        );
+        // A new invitation for the same identity is the organiser's choice.
+        assert_eq!(r.check(&again, now), Ok(()));
+        // After its expiry, nothing is kept (and it would be refused as expired anyway).
+        assert_eq!(r.check(&alice, alice.exp), Ok(()));
+    }
+
+    #[test]
+    fn a_token_without_an_id_is_revoked_by_its_identity_in_its_room() {
+        let r = Revocations::default();
+        let bare = Claims {
+            jti: None,
+            ..Claims::new("r", "alice", HOUR)
+        };
+        let now = signaling_token::unix_now();
+        r.hold(1, &bare, now).expect("admitted");
+        assert_eq!(r.revoke("r", 1, now), Some(vec![1]));
+        assert!(r.check(&Claims::new("r", "alice", HOUR), now).is_err());
+        assert_eq!(r.check(&Claims::new("other", "alice", HOUR), now), Ok(()));
+        assert_eq!(r.check(&Claims::new("r", "bob", HOUR), now), Ok(()));
+    }
+
+    #[test]
+    fn a_ban_refuses_every_token_for_the_identity_until_its_end_and_names_who_must_go() {
+        let r = Revocations::default();
+        let now = signaling_token::unix_now();
+        r.hold(1, &Claims::new("r", "mallory", HOUR), now)
+            .expect("in");
+        r.hold(2, &Claims::new("r", "bob", HOUR), now).expect("in");
+        r.hold(3, &Claims::new("other", "mallory", HOUR), now)
+            .expect("in");
+        assert_eq!(r.ban("r", "mallory", now + 60, now), vec![1]);
+        let fresh = Claims::new("r", "mallory", HOUR);
+        assert_eq!(
+            r.check(&fresh, now).map_err(|e| e.0),
+            Err(ErrorCode::Banned)
+        );
+        assert_eq!(r.check(&fresh, now + 60), Ok(()));
+        assert_eq!(r.check(&Claims::new("other", "mallory", HOUR), now), Ok(()));
+    }
+
+    #[test]
+    fn a_join_checked_before_a_removal_is_caught_when_its_holder_is_recorded() {
+        let r = Revocations::default();
+        let now = signaling_token::unix_now();
+        let alice = Claims::new("r", "alice", HOUR);
+        r.hold(1, &alice, now).expect("in");
+        // The same token joins again (a reconnect) and passes the check...
+        assert_eq!(r.check(&alice, now), Ok(()));
+        // ...then the administrator removes the first connection...
+        assert_eq!(r.revoke("r", 1, now), Some(vec![1]));
+        // ...and the second is refused when it is recorded.
+        assert_eq!(
+            r.hold(2, &alice, now).map_err(|e| e.0),
+            Err(ErrorCode::Removed)
+        );
+    }
+
+    #[test]
+    fn a_removal_takes_every_connection_of_that_token() {
+        let r = Revocations::default();
+        let now = signaling_token::unix_now();
+        let alice = Claims::new("r", "alice", HOUR);
+        r.hold(1, &alice, now).expect("in");
+        r.hold(2, &alice, now)
+            .expect("a second tab with the same link");
+        r.hold(3, &Claims::new("r", "alice", HOUR), now)
+            .expect("another invitation");
+        assert_eq!(r.revoke("r", 2, now), Some(vec![1, 2]));
+        r.release(1);
+        r.release(2);
+        assert_eq!(r.revoke("r", 2, now), None);
+    }
+}
