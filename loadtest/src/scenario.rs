@@ -84,9 +84,6 @@ impl Default for Scenario {
     }
 }
 
-/// How long a room's name may be, in bytes (the server's limit).
-pub const MAX_ROOM_BYTES: usize = 128;
-
 /// A scenario that cannot run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid scenario: {0}")]
@@ -123,8 +120,9 @@ impl Scenario {
         if self.room.as_ref().is_some_and(|r| r.trim().is_empty()) {
             return bad("a room name cannot be empty");
         }
-        if self.room_name(self.rooms.saturating_sub(1)).len() > MAX_ROOM_BYTES {
-            return bad(&format!("room names are at most {MAX_ROOM_BYTES} bytes"));
+        let last_room = self.room_name(self.rooms.saturating_sub(1));
+        if let Err(e) = signaling_token::check_room(&last_room) {
+            return bad(&format!("room name {last_room:?} is refused: {e}"));
         }
         let longest = self.bot_name(self.participants + 1);
         if self.name.trim().is_empty() || signaling_token::check_identity(&longest).is_err() {

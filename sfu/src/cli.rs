@@ -210,7 +210,9 @@ pub enum TokenCreateError {
     #[error("--identity must not be empty")]
     EmptyIdentity,
     #[error("--identity is refused: {0}")]
-    Identity(#[from] token::IdentityError),
+    Identity(token::NameError),
+    #[error("--room is refused: {0}")]
+    Room(token::NameError),
     #[error("--ttl must be more than zero")]
     ZeroTtl,
     #[error("--ttl must be at most {} (the server refuses tokens that live longer)", humantime::format_duration(*.0))]
@@ -243,7 +245,8 @@ pub fn token_create(args: &TokenArgs) -> Result<String, TokenCreateError> {
     if args.ttl > token::DEFAULT_MAX_LIFETIME {
         return Err(TokenCreateError::TtlTooLong(token::DEFAULT_MAX_LIFETIME));
     }
-    token::check_identity(&args.identity)?;
+    token::check_room(&args.room).map_err(TokenCreateError::Room)?;
+    token::check_identity(&args.identity).map_err(TokenCreateError::Identity)?;
     let claims = Claims {
         exp: token::unix_now() + args.ttl.as_secs().max(1),
         iat: None,

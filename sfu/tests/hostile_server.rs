@@ -180,7 +180,7 @@ async fn an_add_proposal_from_a_member_is_refused_by_everyone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_alice_on_a_new_device_is_shown_as_two_members_named_alice() {
+async fn a_second_alice_and_a_lookalike_are_shown_as_members_named_alike() {
     let s = Scene::new().await;
     s.lie("member", "room=d&name=carol").await;
     let mut alice = s.client("d", "alice").await;
@@ -196,8 +196,22 @@ async fn a_second_alice_on_a_new_device_is_shown_as_two_members_named_alice() {
     })
     .await;
     assert_eq!(same.len(), 1, "{same:?}");
-    assert_eq!(same[0].identity, "alice");
+    assert_eq!(same[0].identities, ["alice"]);
     assert_eq!(same[0].leaves.len(), 2);
+    assert!(!same[0].look_alike());
+    // "аlice" with a Cyrillic а: a name the server accepts, that looks like alice's.
+    s.lie("double", "room=d&name=%D0%B0lice").await;
+    let same = until(&mut bob, "a lookalike alice", |e| match e {
+        Event::NewEpoch {
+            roster, same_names, ..
+        } if roster.len() == 5 => Some(same_names),
+        _ => None,
+    })
+    .await;
+    assert_eq!(same.len(), 1, "{same:?}");
+    assert_eq!(same[0].identities, ["alice", "\u{430}lice"]);
+    assert_eq!(same[0].leaves.len(), 3);
+    assert!(same[0].look_alike());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

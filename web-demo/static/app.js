@@ -13,7 +13,7 @@ import { Media } from "./media.js";
 import { Chat } from "./chat.js";
 import * as capture from "./capture.js";
 import { deviceKey, loadTrust, saveTrust } from "./device.js";
-import { deriveSframeKey } from "./pkg/web_demo_wasm.js";
+import { checkIdentity, checkRoom, deriveSframeKey, maxIdentityBytes, maxRoomBytes } from "./pkg/web_demo_wasm.js";
 import { fromHex, toHex } from "./sframe.js";
 
 const $ = (id) => document.getElementById(id);
@@ -213,7 +213,14 @@ function renderAlerts() {
   }
   const names = new Set();
   for (const m of view.roster) {
-    if (m.duplicate_identity && !names.has(m.identity)) {
+    if (!m.duplicate_identity || names.has(m.identity)) continue;
+    if (m.looks_like.length) {
+      // Names that differ but look alike ("alice", "аlice"): spelled out to tell them apart.
+      const alike = view.roster.filter((o) => o.identity === m.identity || m.looks_like.includes(o.identity));
+      const spelled = [...new Map(alike.map((o) => [o.identity, o.spelled])).values()];
+      alike.forEach((o) => names.add(o.identity));
+      list.push(alertRow("danger", `Members whose names look alike but differ: ${spelled.join(", ")}. One may be posing as another: check each one's fingerprint.`));
+    } else {
       names.add(m.identity);
       list.push(alertRow("notice", `More than one member is named ${m.identity}: check each one's fingerprint.`));
     }
@@ -263,7 +270,8 @@ function renderPanel() {
     const flags = [];
     if (m.problem) flags.push("unexplained");
     if (!m.present) flags.push("not announced in the room");
-    if (m.duplicate_identity) flags.push("name used twice");
+    if (m.looks_like.length) flags.push(`lookalike name: ${m.spelled}`);
+    else if (m.duplicate_identity) flags.push("name used twice");
     if (flags.length) {
       const f = document.createElement("div");
       f.className = "flags";
@@ -439,22 +447,24 @@ function ontrack(streamId, track, key) {
 
 // ---- join and leave ----
 
-const MAX_NAME_BYTES = 64; // the server's limit (signaling-token's MAX_IDENTITY_BYTES)
-const MAX_ROOM_BYTES = 128;
 const bytes = (text) => new TextEncoder().encode(text).length;
 
-/** What is wrong with a room and name as typed (already trimmed), or null. */
+/** What is wrong with a room and name as typed (already trimmed), or null: the rules are
+ * Rust's (signaling_protocol::names, through wasm), the words the page's. */
 function checkJoin(room, name) {
-  if (!room) return "Enter the room's name.";
-  if (bytes(room) > MAX_ROOM_BYTES) return `The room's name is ${bytes(room)} bytes long; at most ${MAX_ROOM_BYTES} are allowed.`;
-  if (!name) return "Enter your name: the others see it next to your video.";
-  if (bytes(name) > MAX_NAME_BYTES) {
-    return `Your name is ${bytes(name)} bytes long; at most ${MAX_NAME_BYTES} are allowed (letters beyond English and emoji take 2 to 4 bytes each).`;
+  switch (checkRoom(room)) {
+    case undefined: break;
+    case "empty": return "Enter the room's name.";
+    case "too_long": return `The room's name is ${bytes(room)} bytes long; at most ${maxRoomBytes()} are allowed.`;
+    default: return "The room's name holds invisible or control characters: type it again.";
   }
-  if (/[\p{Cc}\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u.test(name)) {
-    return "Your name holds invisible or control characters: type it again.";
+  switch (checkIdentity(name)) {
+    case undefined: return null;
+    case "empty": return "Enter your name: the others see it next to your video.";
+    case "too_long":
+      return `Your name is ${bytes(name)} bytes long; at most ${maxIdentityBytes()} are allowed (letters beyond English and emoji take 2 to 4 bytes each).`;
+    default: return "Your name holds invisible or control characters: type it again.";
   }
-  return null;
 }
 
 async function token(room, identity) {
@@ -472,6 +482,7 @@ async function token(room, identity) {
 let meeting = null; // { room, name, token (from the link, or null), generation, reconnecting }
 
 async function join(room, name) {
+  await loadWasm();
   const wrong = checkJoin(room, name);
   if (wrong) return status(wrong, "lobby-status");
   localStorage.setItem(NAME_KEY, name);
@@ -954,6 +965,8 @@ document.addEventListener("click", () => levels.resume());
 $("devices-home").append($("devices"));
 showInvitation();
 startPreview();
+// Loaded now, so that the join's checks (Rust's rules, through wasm) are ready at once.
+loadWasm().catch((e) => status(`This browser cannot run the meeting's code: ${e.message ?? e}`, "lobby-status"));
 
 // ---- SFrame self-test: the RFC 9605 vectors through the worker's own code ----
 

@@ -91,3 +91,29 @@ test("a publisher's streams labelled as someone else's are named by the key that
   });
   assert.ok(!b.tiles.some((y) => y.mislabelled));
 });
+
+test("a member whose name only looks like alice's is flagged on both pages, spelled out", async (t) => {
+  await proxy.lie("member", "room=alike&name=carol");
+  const [alice, bob] = closing(
+    t,
+    await participant(browser, proxy.url, "alike", "alice"),
+    await participant(browser, proxy.url, "alike", "bob"),
+  );
+  await until("three members on both pages", async () =>
+    (await members(alice)).length === 3 && (await members(bob)).length === 3);
+  // "аlice" with a Cyrillic а: a name the server takes, that reads as alice's.
+  await proxy.lie("double", `room=alike&name=${encodeURIComponent("\u0430lice")}`);
+  for (const p of [alice, bob]) {
+    const s = await until(`${p.name} flagging the lookalike`, async () => {
+      const x = await p.snapshot();
+      return x.members.length === 4 && x.alerts.some((a) => /look alike/.test(a.text)) && x;
+    });
+    const alert = s.alerts.find((a) => /look alike/.test(a.text));
+    assert.equal(alert.kind, "danger");
+    assert.match(alert.text, /<U\+0430>lice/, "the lookalike is spelled out");
+    const lookalike = s.members.find((m) => m.identity === "\u0430lice");
+    assert.deepEqual(lookalike.looks_like, ["alice"]);
+    assert.equal(await p.page.locator("#roster .flags", { hasText: "lookalike name" }).count(), 2);
+    await p.screenshot(`hostile-lookalike-${p.name}.png`);
+  }
+});

@@ -1,5 +1,6 @@
 //! The checks every member makes of each leaf that enters its group (DESIGN.md, "Trust and
-//! what the user sees"): the leaf's credential must name a participant the server announced,
+//! what the user sees"): the leaf's credential must name a participant, under an identity that
+//! follows the rules for names ([`check_identity`]), that the server announced,
 //! under the identity it announced and present now, no other leaf may name the same
 //! participant, a participant keeps the device key it was first seen with in this meeting, and
 //! the delivery service must have said it was adding it. A leaf that fails is someone in the group
@@ -9,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use media_crypto::mls::RosterEntry;
+use signaling_protocol::names::{NameError, check_identity, skeleton};
 use signaling_protocol::{ParticipantId, parse_credential_identity};
 
 use crate::presence::Presence;
@@ -19,6 +21,9 @@ use crate::presence::Presence;
 pub enum LeafProblem {
     /// Its credential is not `"<participant id>:<identity>"`.
     UnreadableCredential,
+    /// The identity breaks the rules for names people read (invisible or control
+    /// characters, padding, length): it could pass for someone else's.
+    BadIdentity(NameError),
     /// The server never announced this participant in the room.
     NotAnnounced,
     /// The server announced this participant, then said it left the room.
@@ -38,6 +43,7 @@ impl std::fmt::Display for LeafProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LeafProblem::UnreadableCredential => f.write_str("its credential names no participant"),
+            LeafProblem::BadIdentity(e) => write!(f, "its name breaks the rules for names: {e}"),
             LeafProblem::NotAnnounced => f.write_str("the server never announced it in the room"),
             LeafProblem::Departed => f.write_str("the server said it left the room"),
             LeafProblem::IdentityMismatch { announced } => {
@@ -86,29 +92,44 @@ impl std::fmt::Display for LeafWarning {
     }
 }
 
-/// Two or more members under one identity (with different participant ids): two devices of one
-/// person, or someone posing as them. Not a reason to hold media back by itself (both were
-/// announced), but shown: people compare fingerprints to tell which is which.
+/// Two or more members under one identity, or under identities that look alike (the same
+/// Unicode TR39 skeleton: "alice" and "аlice" with a Cyrillic а): two devices of one person, or
+/// someone posing as them. Not a reason to hold media back by itself (both were announced),
+/// but shown: people compare fingerprints to tell which is which.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SameName {
-    pub identity: String,
+    /// The identities as spelled, each once (more than one: they only look alike).
+    pub identities: Vec<String>,
     pub leaves: Vec<u32>,
 }
 
-/// The identities more than one member of `roster` holds.
+impl SameName {
+    /// The names differ, and only look alike.
+    pub fn look_alike(&self) -> bool {
+        self.identities.len() > 1
+    }
+}
+
+/// The identities (as they look) more than one member of `roster` holds.
 pub fn same_names(roster: &[RosterEntry]) -> Vec<SameName> {
-    let mut by_name: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    let mut by_look: BTreeMap<String, SameName> = BTreeMap::new();
     for r in roster {
         let name = r.name();
         let identity = parse_credential_identity(&name)
             .map(|(_, i)| i.to_owned())
             .unwrap_or(name);
-        by_name.entry(identity).or_default().push(r.leaf);
+        let same = by_look.entry(skeleton(&identity)).or_insert(SameName {
+            identities: Vec::new(),
+            leaves: Vec::new(),
+        });
+        if !same.identities.contains(&identity) {
+            same.identities.push(identity);
+        }
+        same.leaves.push(r.leaf);
     }
-    by_name
-        .into_iter()
-        .filter(|(_, leaves)| leaves.len() > 1)
-        .map(|(identity, leaves)| SameName { identity, leaves })
+    by_look
+        .into_values()
+        .filter(|same| same.leaves.len() > 1)
         .collect()
 }
 
@@ -137,6 +158,10 @@ pub fn check_leaves(
             out.push(warn(None, &name, LeafProblem::UnreadableCredential));
             continue;
         };
+        if let Err(e) = check_identity(identity) {
+            out.push(warn(Some(pid), identity, LeafProblem::BadIdentity(e)));
+            continue;
+        }
         let problem = match presence.get(pid) {
             None => Some(LeafProblem::NotAnnounced),
             Some(a) if a.identity != identity => Some(LeafProblem::IdentityMismatch {
@@ -251,11 +276,46 @@ mod tests {
         assert_eq!(
             same_names(&roster),
             vec![SameName {
-                identity: "alice".into(),
+                identities: vec!["alice".into()],
                 leaves: vec![0, 2]
             }]
         );
+        assert!(!same_names(&roster)[0].look_alike());
         assert!(same_names(&roster[..2]).is_empty());
+    }
+
+    #[test]
+    fn names_that_only_look_alike_are_found_and_told_apart() {
+        let roster = [
+            entry(0, 1, "alice"),
+            entry(1, 2, "bob"),
+            entry(2, 3, "\u{0430}lice"),
+            entry(3, 4, "alice\u{200B}"),
+        ];
+        let same = same_names(&roster);
+        assert_eq!(same.len(), 1);
+        assert_eq!(same[0].leaves, vec![0, 2, 3]);
+        assert!(same[0].look_alike());
+        assert_eq!(same[0].identities.len(), 3);
+    }
+
+    #[test]
+    fn an_identity_that_breaks_the_rules_for_names_is_named_before_anything_else() {
+        let bob = |name: &str| Participant {
+            participant_id: 2,
+            identity: name.into(),
+            may_publish: true,
+        };
+        // Even announced by the server under that very name.
+        for name in ["alice\u{200B}", "\u{202E}ecila", " alice"] {
+            let p = Presence::new(1, "alice", &[bob(name)]);
+            let roster = [entry(0, 1, "alice"), entry(1, 2, name)];
+            let found = check_leaves(&roster[1..], &roster, &p, &BTreeMap::new(), Some(&[2]));
+            assert!(
+                matches!(found[0].problem, LeafProblem::BadIdentity(_)),
+                "{name:?}: {found:?}"
+            );
+        }
     }
 
     #[test]

@@ -231,6 +231,54 @@ fn an_impostor_a_double_and_an_unlisted_add_are_each_caught() {
 }
 
 #[test]
+fn names_that_hide_or_look_like_another_are_flagged_even_when_the_server_announces_them() {
+    let mut s = Scene::new();
+    // A server that skips the rules for names announces "alice" with a zero-width space and
+    // adds a leaf under that very name: announced, listed, and still flagged.
+    let hidden = "alice\u{200B}";
+    s.bob
+        .handle(ServerMessage::ParticipantJoined(announced(3, hidden)), T);
+    let kp = session(3, hidden).key_package().expect("kp");
+    let out = s.alice_commits(&[kp], &[], &[3]);
+    let leaf = s.leaf_of(3);
+    assert_eq!(
+        epoch_event(&out),
+        (
+            vec![(
+                leaf,
+                LeafProblem::BadIdentity(signaling_protocol::names::NameError::Invisible)
+            )],
+            false
+        ),
+        "flagged, and our media stops"
+    );
+    // "аlice" with a Cyrillic а passes the rules, and is announced: it is not unexplained,
+    // but it shares alice's look, and so does the hidden one.
+    let cyrillic = "\u{0430}lice";
+    s.bob
+        .handle(ServerMessage::ParticipantJoined(announced(4, cyrillic)), T);
+    let kp = session(4, cyrillic).key_package().expect("kp");
+    let out = s.alice_commits(&[kp], &[], &[4]);
+    let same = events(&out)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::NewEpoch {
+                warnings,
+                same_names,
+                ..
+            } => {
+                assert!(warnings.is_empty(), "{warnings:?}");
+                Some(same_names.clone())
+            }
+            _ => None,
+        })
+        .expect("an epoch");
+    assert_eq!(same.len(), 1);
+    assert!(same[0].look_alike());
+    assert_eq!(same[0].identities, ["alice", hidden, cyrillic]);
+}
+
+#[test]
 fn a_joiner_checks_everyone_already_in_the_group() {
     let mut alice = session(1, "alice");
     alice.create_group(GROUP, T).expect("create");

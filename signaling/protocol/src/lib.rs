@@ -13,6 +13,7 @@ mod bytes;
 mod client;
 mod error;
 pub mod media_stream;
+pub mod names;
 mod server;
 
 pub use bytes::Base64Bytes;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use signaling_participant::checks::same_names;
 use signaling_participant::trust::{DeviceStatus, TrustStore};
 use signaling_participant::{LeafWarning, Presence};
+use signaling_protocol::names::reveal;
 use signaling_protocol::{ParticipantId, parse_credential_identity};
 
 /// One member for the page.
@@ -25,8 +26,14 @@ pub struct Member {
     /// What this browser knows of the device: `this_device`, `first_seen`, `known`,
     /// `verified`, `new_device` or `verified_key_changed`.
     pub device: &'static str,
-    /// Another member has the same identity (two devices, or someone posing).
+    /// Another member has the same identity, or one that looks alike (two devices, or
+    /// someone posing).
     pub duplicate_identity: bool,
+    /// The other members' identities that look like this one but are spelled otherwise
+    /// ("аlice" with a Cyrillic а beside "alice"), and this one's spelling revealed
+    /// ("<U+0430>lice") to tell them apart; empty and `None` when there are none.
+    pub looks_like: Vec<String>,
+    pub spelled: Option<String>,
     /// The server announced this participant and has not said it left.
     pub present: bool,
     /// Why this leaf is unexplained, if it is (and not acknowledged).
@@ -135,10 +142,13 @@ pub fn members(
             }
         })
         .collect();
-    let doubles: Vec<u32> = same_names(roster)
-        .into_iter()
-        .flat_map(|s| s.leaves)
-        .collect();
+    let same = same_names(roster);
+    let alike_of = |leaf: u32, identity: &str| -> Vec<String> {
+        same.iter()
+            .filter(|s| s.leaves.contains(&leaf))
+            .flat_map(|s| s.identities.iter().filter(|i| *i != identity).cloned())
+            .collect()
+    };
     roster
         .iter()
         .zip(&parsed)
@@ -150,7 +160,10 @@ pub fn members(
             } else {
                 status_name(devices.status(identity, &r.signature_key, now_ms))
             };
+            let looks_like = alike_of(r.leaf, identity);
             Member {
+                spelled: (!looks_like.is_empty()).then(|| reveal(identity)),
+                looks_like,
                 leaf: r.leaf,
                 participant_id: *pid,
                 identity: identity.clone(),
@@ -158,7 +171,7 @@ pub fn members(
                     .groups()
                     .to_vec(),
                 device,
-                duplicate_identity: doubles.contains(&r.leaf),
+                duplicate_identity: same.iter().any(|s| s.leaves.contains(&r.leaf)),
                 present: pid.is_some_and(|p| presence.is_present_as(p, identity)),
                 problem: unexplained
                     .iter()
@@ -207,6 +220,10 @@ mod tests {
         assert_eq!(m[1].device, "known");
         assert_eq!(m[2].device, "new_device");
         assert!(m[1].duplicate_identity && m[2].duplicate_identity);
+        assert!(
+            m[1].looks_like.is_empty() && m[1].spelled.is_none(),
+            "the same name"
+        );
         assert!(m[1].present && !m[2].present, "3 was never announced");
         assert_eq!(m[2].fingerprint.len(), 6);
         // It stays "new" for the rest of the meeting.
@@ -214,6 +231,25 @@ mod tests {
         assert_eq!(again[2].device, "new_device");
         assert!(devices.take_changes().is_some());
         assert!(devices.take_changes().is_none());
+    }
+
+    #[test]
+    fn names_that_only_look_alike_are_flagged_and_spelled_out() {
+        let presence = Presence::new(1, "bob", &[]);
+        let mut devices = Devices::new(TrustStore::new());
+        let roster = [
+            entry(0, 1, "bob", 1),
+            entry(1, 2, "alice", 7),
+            entry(2, 3, "\u{430}lice", 8),
+            entry(3, 4, "alice\u{200B}", 9),
+        ];
+        let m = members(&roster, Some(0), &presence, &[], &mut devices, 1);
+        assert!(!m[0].duplicate_identity);
+        assert!(m[1..].iter().all(|m| m.duplicate_identity));
+        assert_eq!(m[1].looks_like, ["\u{430}lice", "alice\u{200B}"]);
+        assert_eq!(m[1].spelled.as_deref(), Some("alice"));
+        assert_eq!(m[2].spelled.as_deref(), Some("<U+0430>lice"));
+        assert_eq!(m[3].spelled.as_deref(), Some("alice<U+200B>"));
     }
 
     #[test]

@@ -1,8 +1,37 @@
 //! The rules the page shares with the Rust clients, taken from the Rust that defines them, so
-//! that the two cannot drift: the protocol version, which refusals are final.
+//! that the two cannot drift: the protocol version, which refusals are final, the rules for
+//! names and room names.
 
 use signaling_protocol::ErrorCode;
+use signaling_protocol::names::{self, MAX_IDENTITY_BYTES, MAX_ROOM_BYTES, NameError};
 use wasm_bindgen::prelude::*;
+
+/// What is wrong with `identity` (`signaling_protocol::names::check_identity`): `"empty"`,
+/// `"too_long"`, `"padded"`, `"control"` or `"invisible"`; nothing if it is fine.
+#[wasm_bindgen(js_name = checkIdentity)]
+pub fn check_identity(identity: &str) -> Option<String> {
+    names::check_identity(identity)
+        .err()
+        .map(|e: NameError| e.code().to_owned())
+}
+
+/// As [`check_identity`], for a room name.
+#[wasm_bindgen(js_name = checkRoom)]
+pub fn check_room(room: &str) -> Option<String> {
+    names::check_room(room).err().map(|e| e.code().to_owned())
+}
+
+/// The longest identity, in bytes.
+#[wasm_bindgen(js_name = maxIdentityBytes)]
+pub fn max_identity_bytes() -> usize {
+    MAX_IDENTITY_BYTES
+}
+
+/// The longest room name, in bytes.
+#[wasm_bindgen(js_name = maxRoomBytes)]
+pub fn max_room_bytes() -> usize {
+    MAX_ROOM_BYTES
+}
 
 /// The signaling protocol version this page speaks (`signaling_protocol::PROTOCOL_VERSION`).
 #[wasm_bindgen(js_name = protocolVersion)]
@@ -22,6 +51,18 @@ pub fn is_final_refusal(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_judged_by_the_rust_rules() {
+        assert_eq!(check_identity("alice"), None);
+        assert_eq!(
+            check_identity("alice\u{200B}").as_deref(),
+            Some("invisible")
+        );
+        assert_eq!(check_identity(&"é".repeat(60)).as_deref(), Some("too_long"));
+        assert_eq!(check_room(&"r".repeat(129)).as_deref(), Some("too_long"));
+        assert_eq!(check_room("weekly sync"), None);
+    }
 
     #[test]
     fn final_refusals_are_named_as_on_the_wire() {

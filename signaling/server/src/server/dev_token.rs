@@ -10,8 +10,6 @@ use super::SignalingServer;
 use signaling_token::{self as token, Claims};
 
 const TTL_SECONDS: u64 = 3600;
-/// Room names, in bytes.
-const MAX_ROOM: usize = 128;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct TokenRequest {
@@ -32,10 +30,10 @@ pub(super) async fn issue(
     State(server): State<SignalingServer>,
     Query(req): Query<TokenRequest>,
 ) -> Result<Json<TokenResponse>, (StatusCode, String)> {
-    if req.room.trim().is_empty() || req.room.len() > MAX_ROOM {
+    if let Err(e) = token::check_room(&req.room) {
         return Err((
             StatusCode::BAD_REQUEST,
-            format!("the room name must be 1 to {MAX_ROOM} bytes"),
+            format!("this room name is refused: {e}"),
         ));
     }
     if let Err(e) = token::check_identity(&req.identity) {
