@@ -264,6 +264,34 @@ pub(crate) async fn app(State(p): State<Proxy>, Query(q): Query<AppQuery>) -> Re
 }
 
 #[derive(Debug, Deserialize)]
+pub struct Room {
+    room: String,
+}
+
+/// Tells every relayed client of `room` that the group was re-made and it must rejoin, and
+/// from then on swallows the key packages they send to be added again.
+pub(crate) async fn rejoin(State(p): State<Proxy>, Query(q): Query<Room>) -> Reply {
+    let mut state = p.lock();
+    state
+        .rooms
+        .entry(q.room.clone())
+        .or_default()
+        .swallow_key_packages = true;
+    let targets: Vec<Inject> = state
+        .clients
+        .values()
+        .filter(|c| c.room == q.room)
+        .map(|c| c.inject.clone())
+        .collect();
+    for t in &targets {
+        let _ = t.send(ServerMessage::Rejoin {
+            reason: "the group was re-created".into(),
+        });
+    }
+    Ok(Json(json!({ "delivered": targets.len() })))
+}
+
+#[derive(Debug, Deserialize)]
 pub struct RejectQuery {
     room: String,
     name: String,

@@ -24,6 +24,9 @@
 //!   messages (one it did relay), as stale.
 //! - `relabel`: the SDP offers it relays label one publisher's streams as another
 //!   participant's.
+//! - `rejoin`: every relayed client of a room is told the group was re-made and must rejoin,
+//!   and the key packages they send to be added again are swallowed: the group never forms
+//!   again, and media under the old group's keys must stop.
 //!
 //! Honest clients must catch each of these; the tests in `sfu/tests/hostile_server.rs` and
 //! `web-demo/tests/hostile.test.js` check that they do. It is never part of the product: the
@@ -73,6 +76,8 @@ pub(crate) struct RoomRules {
     pub accomplices: Vec<Accomplice>,
     /// What happens to application messages on their way to a relayed client.
     pub app_lies: Vec<AppLie>,
+    /// Key packages from relayed clients (asking to be added again) are not passed on.
+    pub swallow_key_packages: bool,
 }
 
 /// A lie about one sender's application messages to one relayed client.
@@ -153,6 +158,7 @@ impl Proxy {
             .route("/hostile/swap", post(control::swap))
             .route("/hostile/app", post(control::app))
             .route("/hostile/reject-app", post(control::reject_app))
+            .route("/hostile/rejoin", post(control::rejoin))
             .route("/hostile/observed", get(control::observed))
             .with_state(self.clone());
         if let Some(dir) = &self.config.demo_dir {

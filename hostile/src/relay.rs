@@ -56,6 +56,9 @@ async fn relay(proxy: Proxy, client: WebSocket) -> anyhow::Result<()> {
                             }
                             if let Some(me) = &me {
                                 proxy.observe(me, &m);
+                                if proxy.swallows(me, &m) {
+                                    continue;
+                                }
                             }
                         }
                         to_up.send(UpFrame::text(t.as_str())).await?;
@@ -88,6 +91,19 @@ async fn relay(proxy: Proxy, client: WebSocket) -> anyhow::Result<()> {
 }
 
 impl Proxy {
+    /// Whether `m` from a relayed client is kept from the server: a key package (or a
+    /// failed commit's, which carries one) in a room whose clients may not rejoin.
+    fn swallows(&self, me: &Me, m: &ClientMessage) -> bool {
+        matches!(
+            m,
+            ClientMessage::KeyPackage { .. } | ClientMessage::CommitFailed { .. }
+        ) && self
+            .lock()
+            .rooms
+            .get(&me.room)
+            .is_some_and(|r| r.swallow_key_packages)
+    }
+
     fn observe(&self, me: &Me, m: &ClientMessage) {
         if matches!(
             m,

@@ -34,6 +34,7 @@ const view = {
   safety: [],
   roster: [], // the group's members, as wasm judged them (roster.rs)
   mayShare: true, // false while someone unexplained is in the group: nothing is sent
+  groupGone: null, // why there is no current group (re-made, lost), until the next one's epoch
   stats: null,
   timing: null,
   speaker: null, // the server's active speaker (its reading of the audio-level extension)
@@ -81,7 +82,7 @@ function tileName(pid, t) {
   const claimed = memberOf(pid)?.identity ?? `participant ${pid}`;
   if (senders.length === 0) return { name: claimed, byKey: false, mislabelled: false, claimed };
   const name = senders.map((m) => m.identity).join(" + ");
-  const mislabelled = senders.some((m) => m.participant_id !== pid);
+  const mislabelled = !view.groupGone && senders.some((m) => m.participant_id !== pid);
   return { name, byKey: true, mislabelled, claimed };
 }
 
@@ -106,7 +107,10 @@ function tile(key, pid, source = null) {
   relabel.className = "relabel";
   const badges = document.createElement("div");
   badges.className = "badges";
-  el.append(video, label, warning, relabel, badges);
+  const paused = document.createElement("div");
+  paused.className = "paused";
+  paused.textContent = "No current group: media is paused until the group forms again";
+  el.append(video, label, warning, relabel, badges, paused);
   $("grid").append(el);
   t = { key, pid, source, el, video, label, relabel, badges, stream: new MediaStream(), tracks: new Map(), frames: 0, wasScreen: false };
   video.srcObject = t.stream;
@@ -165,6 +169,7 @@ function renderTiles() {
       return span;
     }));
     t.el.classList.toggle("mislabelled", n.mislabelled);
+    t.el.classList.toggle("nogroup", !!view.groupGone);
     t.relabel.textContent = n.mislabelled
       ? `The server labels this as ${n.claimed}; its frames are ${n.name}'s.`
       : "";
@@ -198,7 +203,9 @@ function button(text, data, onclick) {
 
 function renderAlerts() {
   const list = [];
-  for (const m of view.roster) {
+  // Without a current group, what its members were is not what anyone holds now.
+  const roster = view.groupGone ? [] : view.roster;
+  for (const m of roster) {
     const who = `${m.identity} (participant ${m.participant_id ?? "?"}, leaf ${m.leaf})`;
     if (m.problem) {
       list.push(alertRow("danger",
@@ -212,11 +219,11 @@ function renderAlerts() {
     }
   }
   const names = new Set();
-  for (const m of view.roster) {
+  for (const m of roster) {
     if (!m.duplicate_identity || names.has(m.identity)) continue;
     if (m.looks_like.length) {
       // Names that differ but look alike ("alice", "аlice"): spelled out to tell them apart.
-      const alike = view.roster.filter((o) => o.identity === m.identity || m.looks_like.includes(o.identity));
+      const alike = roster.filter((o) => o.identity === m.identity || m.looks_like.includes(o.identity));
       const spelled = [...new Map(alike.map((o) => [o.identity, o.spelled])).values()];
       alike.forEach((o) => names.add(o.identity));
       list.push(alertRow("danger", `Members whose names look alike but differ: ${spelled.join(", ")}. One may be posing as another: check each one's fingerprint.`));
@@ -231,6 +238,9 @@ function renderAlerts() {
   }
   if (!view.mayShare) {
     list.unshift(alertRow("danger", "Your camera and microphone are not being sent: someone unexplained is in the group."));
+  }
+  if (view.groupGone) {
+    list.unshift(alertRow("danger", `No current group (${view.groupGone}): nothing is sent or shown until the group forms again.`));
   }
   for (const l of view.log) list.push(alertRow("info", l));
   $("alerts").replaceChildren(...list);
@@ -249,7 +259,7 @@ const DEVICE = {
 };
 
 function renderPanel() {
-  $("epoch").textContent = view.epoch ?? "–";
+  $("epoch").textContent = view.epoch ?? (view.groupGone ? "none: the group is forming again" : "–");
   const groups = view.safety.map((g) => {
     const span = document.createElement("span");
     span.textContent = g;
@@ -258,6 +268,17 @@ function renderPanel() {
   $("safety-number").replaceChildren(...(groups.length ? groups : ["–"]));
   const body = $("roster").querySelector("tbody");
   body.replaceChildren();
+  if (view.groupGone) {
+    // The last group's members are not who holds the keys now: nobody does.
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = 6;
+    td.className = "nogroup";
+    td.textContent = "No current group: its members show when it forms again.";
+    tr.append(td);
+    body.append(tr);
+    return;
+  }
   for (const m of view.roster) {
     const s = senderStats(m.leaf);
     const tr = document.createElement("tr");
@@ -312,6 +333,17 @@ function renderPanel() {
   }
 }
 
+/** The group is gone (`why`: the server re-made it, or this page lost track of it): nothing
+ * more is sealed under its keys, frames under them open only for the grace time, and the page
+ * shows no epoch, safety number or members until the next group's first epoch (the tiles
+ * keep the names the last group's keys gave them, marked paused). */
+function groupGone(why) {
+  media?.e2ee.retire();
+  Object.assign(view, { groupGone: why, epoch: null, safety: [] });
+  renderPanel();
+  renderTiles();
+}
+
 function share(mayShare) {
   view.mayShare = mayShare;
   media?.e2ee.setSending(mayShare);
@@ -321,7 +353,7 @@ function share(mayShare) {
 // ---- session events ----
 
 function onevent(e) {
-  if (!media && ["sdp_offer", "sdp_answer", "ice_candidate", "new_epoch", "send_gate"].includes(e.type)) {
+  if (!media && ["sdp_offer", "sdp_answer", "ice_candidate", "new_epoch", "send_gate", "group_reset", "group_lost"].includes(e.type)) {
     early.push(e);
     return;
   }
@@ -329,6 +361,7 @@ function onevent(e) {
     case "new_epoch": {
       // Someone new: they learn our state (the others know it already).
       if (e.added.some((m) => m.participant_id !== view.me)) announceState();
+      view.groupGone = null;
       view.epoch = e.epoch;
       view.safety = e.safety_number;
       view.roster = e.roster;
@@ -361,9 +394,11 @@ function onevent(e) {
       note(`The server's account of epoch ${e.epoch} differs from the commit: it said added ${JSON.stringify(e.claimed_added)}, removed ${JSON.stringify(e.claimed_removed)}; the commit added ${JSON.stringify(e.added)}, removed ${JSON.stringify(e.removed)}.`);
       break;
     case "group_reset":
+      groupGone(`the server is making it again: ${e.reason}`);
       note(`The group is being made again (${e.reason}); rejoining it.`);
       break;
     case "group_lost":
+      groupGone(`could not follow it at epoch ${e.epoch}`);
       note(`Could not follow the group at epoch ${e.epoch} (${e.reason}); asked to be added again.`);
       break;
     case "removed":
@@ -590,7 +625,7 @@ function disconnect() {
   signaling = media = null;
   early = [];
   chat.reset();
-  Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), mayShare: true, log: [] });
+  Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), mayShare: true, groupGone: null, log: [] });
   renderAlerts();
   renderPanel();
 }
@@ -1032,8 +1067,9 @@ window.e2ee = {
     path: view.path,
     epoch: view.epoch,
     safetyNumber: view.safety.join(" "),
-    roster: view.roster.map((m) => m.identity),
-    members: view.roster,
+    // As the panel shows it: no members without a current group.
+    roster: (view.groupGone ? [] : view.roster).map((m) => m.identity),
+    members: view.groupGone ? [] : view.roster,
     mayShare: view.mayShare,
     deviceSlot: view.deviceSlot,
     alerts: [...$("alerts").querySelectorAll("li")].map((li) => ({ kind: li.className, text: li.textContent })),
@@ -1060,6 +1096,9 @@ window.e2ee = {
     keyframes: view.stats?.keyframes ?? 0,
     keyframeError: view.stats?.keyframeError,
     reconnecting: meeting?.reconnecting?.why ?? null,
+    groupGone: view.groupGone,
+    stale: view.stats?.stale ?? 0,
+    retired: view.stats?.retired ?? 0,
     chat: chat.snapshot(),
     reconnects: view.reconnects,
   }),

@@ -45,6 +45,12 @@ export class E2ee {
     this.worker.postMessage({ type: "keys", keys });
   }
 
+  /** The group is gone: stop sealing under its keys at once; received frames under them
+   * open only for the grace time. */
+  retire() {
+    this.worker.postMessage({ type: "retire" });
+  }
+
   /** Whether this participant's frames may leave at all (false while someone unexplained is
    * in the group). */
   setSending(on) {

@@ -28,6 +28,8 @@ const stats = {
   perLeaf: {},
   perTrack: {}, // track id -> { kind, leaves: { leaf: frames decrypted } }
   unknownKid: 0, sent: 0, unsent: 0, withheld: 0, malformed: 0, staleKeys: 0,
+  stale: 0, // frames under an epoch whose keys were dropped (grace time over)
+  retired: 0, // times the group's keys were retired (the group went)
   beforeJoin: 0, // frames sealed before this member joined (keys it never had)
   firstDecrypted: {}, keyframes: 0,
 };
@@ -90,10 +92,20 @@ async function installKeys(epoch) {
   waiters.clear();
 }
 
-// Key installs run one after another, in the order the page sent them.
+/** The group is gone: nothing more is sealed under its keys (`keys.seal` fails from now),
+ * and frames others sealed under them open only for the grace time. */
+function retireKeys() {
+  keys?.retire(performance.now());
+  stats.retired++;
+}
+
+// Key installs (and retirements) run one after another, in the order the page sent them.
 let installing = Promise.resolve();
 function queueInstall(epochKeys) {
   installing = installing.then(() => installKeys(epochKeys)).catch(() => {});
+}
+function queueRetire() {
+  installing = installing.then(retireKeys).catch(() => {});
 }
 
 /** Resolves true at the next install, false after KEY_WAIT_MS (or at once when too many
@@ -169,6 +181,7 @@ async function decryptRead(o, data, frame, controller, kind, track) {
       return;
     case OpenStatus.NoKeyYet:
     case OpenStatus.Stale:
+      if (o.status === OpenStatus.Stale) stats.stale++;
       // Counted for its sender if the KID is one of the group's, else apart.
       if (leaf !== undefined) leafStats(leaf).noKey++;
       else stats.unknownKid++;
@@ -332,6 +345,9 @@ self.onmessage = async ({ data }) => {
   switch (data.type) {
     case "keys":
       queueInstall(data.keys);
+      break;
+    case "retire":
+      queueRetire();
       break;
     case "sending":
       mayShare = data.on;

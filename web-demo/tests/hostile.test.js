@@ -5,7 +5,7 @@
 // that opens them.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { participant, seesPlaying, startBrowser, startHostile, startSfu, until } from "./harness.js";
+import { participant, runBots, seesPlaying, startBrowser, startHostile, startSfu, until } from "./harness.js";
 
 const SECRET = "the operator's token secret, 32 b";
 let sfu, proxy, browser, closeBrowser;
@@ -116,4 +116,46 @@ test("a member whose name only looks like alice's is flagged on both pages, spel
     assert.equal(await p.page.locator("#roster .flags", { hasText: "lookalike name" }).count(), 2);
     await p.screenshot(`hostile-lookalike-${p.name}.png`);
   }
+});
+
+test("told to rejoin with the group never let form again, no page or bot sends under the old group's keys", async (t) => {
+  const [alice, bob] = closing(
+    t,
+    await participant(browser, proxy.url, "stranded", "alice"),
+    await participant(browser, proxy.url, "stranded", "bob"),
+  );
+  const bots = runBots({ url: proxy.url, room: "stranded", participants: 1, duration: "35s" });
+  await until("alice and bob seeing each other and the bot", async () =>
+    (await seesPlaying(alice, ["bob", "bot-0"])) && (await seesPlaying(bob, ["alice", "bot-0"])));
+
+  const { delivered } = await proxy.lie("rejoin", "room=stranded");
+  assert.equal(delivered, 3, "both pages and the bot were told");
+  for (const p of [alice, bob]) {
+    const s = await until(`${p.name} showing no current group`, async () => {
+      const x = await p.snapshot();
+      return x.groupGone && x.retired > 0 && x;
+    });
+    assert.equal(s.epoch, null, "no stale epoch shown as current");
+    assert.equal(s.safetyNumber, "");
+    assert.deepEqual(s.members, [], "no members of a group that is gone");
+    assert.ok(!s.tiles.some((x) => x.mislabelled), "the paused tiles keep their names");
+    assert.ok(s.alerts.some((a) => a.kind === "danger" && /No current group/.test(a.text)), JSON.stringify(s.alerts));
+    assert.match(await p.page.textContent("#epoch"), /none/);
+    assert.ok(await p.page.locator(".tile.nogroup .paused").first().isVisible());
+  }
+  // Frames already on their way are sealed; then nothing more is.
+  await new Promise((r) => setTimeout(r, 1000));
+  const sent = await Promise.all([alice, bob].map(async (p) => (await p.snapshot()).sent));
+  // After the grace time, a frame under the old group's keys no longer opens: it is counted
+  // as stale. None arrives, from the pages or the bot: none was sealed.
+  await new Promise((r) => setTimeout(r, 6000));
+  const stale = await Promise.all([alice, bob].map(async (p) => (await p.snapshot()).stale));
+  await new Promise((r) => setTimeout(r, 4000));
+  for (const [i, p] of [alice, bob].entries()) {
+    const s = await p.snapshot();
+    assert.equal(s.sent, sent[i], `${p.name} sealed nothing more`);
+    assert.equal(s.stale, stale[i], `${p.name} received nothing under the old group's keys`);
+  }
+  await alice.screenshot("hostile-rejoin-alice.png");
+  await bots;
 });

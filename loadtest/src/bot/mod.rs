@@ -506,6 +506,14 @@ impl Task {
         }
     }
 
+    /// The group's keys go: sealing stops at once.
+    fn group_gone(&mut self) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .group_gone(Instant::now());
+    }
+
     /// A signaling event; false when the bot is out of the room.
     fn signal(&mut self, event: Event) -> bool {
         match event {
@@ -556,6 +564,15 @@ impl Task {
             }
             Event::Reconnecting { attempt, reason } => {
                 tracing::debug!(attempt, %reason, "reconnecting");
+                self.group_gone();
+            }
+            Event::GroupReset { reason } => {
+                tracing::info!(%reason, "the group is being made again");
+                self.group_gone();
+            }
+            Event::GroupLost { epoch, reason } => {
+                tracing::warn!(epoch, %reason, "lost the group");
+                self.group_gone();
             }
             Event::Reconnected { participant_id } => {
                 tracing::debug!(participant_id, "rejoined");

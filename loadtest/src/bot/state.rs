@@ -90,6 +90,14 @@ impl BotState {
         self.moved_at = Some(now);
     }
 
+    /// The group is gone (the server re-made it, this bot lost track of it, or the
+    /// connection dropped): nothing more is sealed under its keys, and what others sealed
+    /// under them is taken only for the grace time. Media resumes under the next group's.
+    pub fn group_gone(&mut self, now: Instant) {
+        let since = self.since_start(now);
+        self.keyring.retire(since);
+    }
+
     /// The client rejoined by itself after its connection dropped.
     pub fn rejoined(&mut self) {
         self.stats.reconnects += 1;

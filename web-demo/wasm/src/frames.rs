@@ -180,6 +180,13 @@ impl FrameKeys {
         }
     }
 
+    /// The group is gone (re-made by the server, lost, or the connection closed) at
+    /// `now_ms`: nothing more is sealed under its keys, and frames others sealed under them
+    /// open only for the grace time. The next group's keys replace them.
+    pub fn retire(&mut self, now_ms: f64) {
+        self.keyring.retire(at(now_ms));
+    }
+
     /// Spends the next counter; an error when this member has no key to send with.
     pub fn seal(&mut self) -> Result<Sealing, JsError> {
         let plan = self.keyring.plan_seal().map_err(js_error)?;
