@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
-use media_crypto::mls::{MlsSession, SessionConfig};
+use media_crypto::mls::{DeviceKey, MlsSession, SessionConfig};
 use signaling_protocol::{
     ClientMessage, CommitMessage, CommitRejection, PROTOCOL_VERSION, ParticipantId, ServerMessage,
     credential_identity, decode_server,
@@ -43,9 +43,24 @@ fn text(m: &ClientMessage) -> Message {
 }
 
 impl Accomplice {
-    /// Joins `room` at the sfu's signaling `url` with `token`, and keeps following the group
-    /// in a task of its own.
-    pub async fn join(url: &str, room: &str, token: &str) -> anyhow::Result<Accomplice> {
+    /// Its device key (to put another member on the same device).
+    pub fn device_key(&self) -> anyhow::Result<DeviceKey> {
+        let session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let config = SessionConfig::default();
+        Ok(DeviceKey::from_bytes(
+            &session.device_key().to_bytes(),
+            config.ciphersuite,
+        )?)
+    }
+
+    /// Joins `room` at the sfu's signaling `url` with `token` (on `device`, a key of its own
+    /// or another's: `None`, a fresh one), and keeps following the group in a task of its own.
+    pub async fn join(
+        url: &str,
+        room: &str,
+        token: &str,
+        device: Option<DeviceKey>,
+    ) -> anyhow::Result<Accomplice> {
         let (mut ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .with_context(|| format!("connecting to {url}"))?;
@@ -74,9 +89,15 @@ impl Accomplice {
                 }
             }
         };
-        let mut session = MlsSession::new(
+        let config = SessionConfig::default();
+        let device = match device {
+            Some(d) => d,
+            None => DeviceKey::generate(config.ciphersuite)?,
+        };
+        let mut session = MlsSession::with_device_key(
             credential_identity(participant_id, &identity),
-            SessionConfig::default(),
+            device,
+            config,
         )?;
         if !alone {
             ws.send(text(&ClientMessage::KeyPackage {

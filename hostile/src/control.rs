@@ -31,6 +31,8 @@ pub struct Who {
     name: Option<String>,
     #[serde(rename = "as")]
     as_identity: Option<String>,
+    /// Join on the device of the proxy's member of this name (a key seen under that name).
+    key_of: Option<String>,
 }
 
 /// The participant id the injected key package names, and the fake Add proposal's.
@@ -46,9 +48,14 @@ impl Proxy {
         .map_err(bad)
     }
 
-    async fn accomplice(&self, room: &str, name: &str) -> Result<Accomplice, (StatusCode, String)> {
+    async fn accomplice(
+        &self,
+        room: &str,
+        name: &str,
+        device: Option<media_crypto::mls::DeviceKey>,
+    ) -> Result<Accomplice, (StatusCode, String)> {
         let token = self.token(room, name)?;
-        let a = Accomplice::join(&self.config.upstream, room, &token)
+        let a = Accomplice::join(&self.config.upstream, room, &token, device)
             .await
             .map_err(bad)?;
         self.lock()
@@ -76,7 +83,7 @@ pub(crate) async fn dev_token(State(p): State<Proxy>, Query(w): Query<Who>) -> R
 /// is asked to commit).
 pub(crate) async fn member(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
     let name = w.name.ok_or_else(|| bad("name?"))?;
-    let a = p.accomplice(&w.room, &name).await?;
+    let a = p.accomplice(&w.room, &name, None).await?;
     Ok(Json(json!({ "participant_id": a.participant_id })))
 }
 
@@ -89,15 +96,54 @@ pub(crate) async fn ghost(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply
         .or_default()
         .hidden
         .push(name.clone());
-    let a = p.accomplice(&w.room, &name).await?;
+    let a = p.accomplice(&w.room, &name, None).await?;
     Ok(Json(json!({ "participant_id": a.participant_id })))
 }
 
-/// A second participant under a name already in use, on its own new device.
+/// A second participant under a name already in use, on its own new device, or (`key_of`) on
+/// the device of another of the proxy's members: a key seen under one name comes back under
+/// another.
 pub(crate) async fn double(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
     let name = w.name.ok_or_else(|| bad("name?"))?;
-    let a = p.accomplice(&w.room, &name).await?;
+    let device = match &w.key_of {
+        Some(other) => {
+            let owner = p
+                .lock()
+                .rooms
+                .get(&w.room)
+                .and_then(|r| r.accomplices.iter().find(|a| a.identity == *other).cloned())
+                .ok_or_else(|| bad(format!("no member of ours named {other:?} in {:?}", w.room)))?;
+            Some(owner.device_key().map_err(bad)?)
+        }
+        None => None,
+    };
+    let a = p.accomplice(&w.room, &name, device).await?;
     Ok(Json(json!({ "participant_id": a.participant_id })))
+}
+
+/// One of the proxy's members leaves the room (its device key stays at hand for `key_of`).
+pub(crate) async fn leave(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
+    let name = w.name.ok_or_else(|| bad("name?"))?;
+    let a = p
+        .lock()
+        .rooms
+        .get(&w.room)
+        .and_then(|r| r.accomplices.iter().find(|a| a.identity == name).cloned())
+        .ok_or_else(|| bad(format!("no member of ours named {name:?} in {:?}", w.room)))?;
+    a.send(ClientMessage::Leave);
+    Ok(Json(json!({ "participant_id": a.participant_id })))
+}
+
+/// Closes every relayed client's connection in `room` (their members of the group go; the
+/// proxy's own stay): the clients reconnect and join again.
+pub(crate) async fn drop_all(State(p): State<Proxy>, Query(q): Query<Room>) -> Reply {
+    let state = p.lock();
+    let mut dropped = 0;
+    for c in state.clients.values().filter(|c| c.room == q.room) {
+        c.close.notify_one();
+        dropped += 1;
+    }
+    Ok(Json(json!({ "dropped": dropped })))
 }
 
 /// A way to hand a relayed client a message of the proxy's own.

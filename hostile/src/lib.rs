@@ -8,7 +8,10 @@
 //! - `ghost`: a participant of its own joins, and the proxy hides it from every client it
 //!   relays: nobody is told it is in the room, yet a committer adds it to the group.
 //! - `double`: a second participant under a name someone present already uses, on a new
-//!   device.
+//!   device, or on the device of another of its members (a key seen as mallory comes back as
+//!   alice).
+//! - `drop`: every relayed client's connection in a room is closed (they reconnect).
+//! - `leave`: one of its members leaves (its device key stays at hand for `double`).
 //! - `propose-add`: one of its members signs an Add proposal for someone nobody queued, and the
 //!   proxy hands it to every client as if the delivery service relayed it.
 //! - `inject-key-package`: commit requests to its clients carry an extra key package, of a
@@ -98,11 +101,12 @@ pub(crate) enum AppLieKind {
     Reverse(usize),
 }
 
-/// A relayed client: a way to hand it a message of the proxy's own.
+/// A relayed client: a way to hand it a message of the proxy's own, and to cut it off.
 #[derive(Debug, Clone)]
 pub(crate) struct Relayed {
     pub room: String,
     pub inject: mpsc::UnboundedSender<ServerMessage>,
+    pub close: Arc<tokio::sync::Notify>,
 }
 
 /// Something the proxy saw a client do, for tests to check.
@@ -159,6 +163,8 @@ impl Proxy {
             .route("/hostile/app", post(control::app))
             .route("/hostile/reject-app", post(control::reject_app))
             .route("/hostile/rejoin", post(control::rejoin))
+            .route("/hostile/drop", post(control::drop_all))
+            .route("/hostile/leave", post(control::leave))
             .route("/hostile/observed", get(control::observed))
             .with_state(self.clone());
         if let Some(dir) = &self.config.demo_dir {

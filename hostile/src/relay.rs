@@ -12,6 +12,8 @@ use signaling_protocol::{
     ClientMessage, Participant, ParticipantId, PendingAdd, ServerMessage, decode_client,
     decode_server,
 };
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as UpFrame;
 
@@ -37,6 +39,7 @@ async fn relay(proxy: Proxy, client: WebSocket) -> anyhow::Result<()> {
     let (mut to_client, mut from_client) = client.split();
     let (mut to_up, mut from_up) = upstream.split();
     let (inject, mut injected) = mpsc::unbounded_channel::<ServerMessage>();
+    let close = Arc::new(tokio::sync::Notify::new());
     let mut room: Option<String> = None;
     let mut me: Option<Me> = None;
     let to_text = |m: &ServerMessage| {
@@ -74,7 +77,7 @@ async fn relay(proxy: Proxy, client: WebSocket) -> anyhow::Result<()> {
                     to_client.send(ClientFrame::Text(ClientText::from(t.as_str()))).await?;
                     continue;
                 };
-                for m in proxy.rewrite(room.as_deref(), &mut me, &inject, message) {
+                for m in proxy.rewrite(room.as_deref(), &mut me, &inject, &close, message) {
                     to_client.send(to_text(&m)).await?;
                 }
             }
@@ -82,6 +85,7 @@ async fn relay(proxy: Proxy, client: WebSocket) -> anyhow::Result<()> {
                 let Some(m) = extra else { continue };
                 to_client.send(to_text(&m)).await?;
             }
+            () = close.notified() => break Ok(()),
         }
     };
     if let Some(me) = me {
@@ -128,6 +132,7 @@ impl Proxy {
         room: Option<&str>,
         me: &mut Option<Me>,
         inject: &mpsc::UnboundedSender<ServerMessage>,
+        close: &Arc<tokio::sync::Notify>,
         message: ServerMessage,
     ) -> Vec<ServerMessage> {
         let Some(room) = room else {
@@ -154,6 +159,7 @@ impl Proxy {
                     Relayed {
                         room: room.to_owned(),
                         inject: inject.clone(),
+                        close: close.clone(),
                     },
                 );
                 let rules = state.rooms.entry(room.to_owned()).or_default();

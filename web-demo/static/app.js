@@ -12,8 +12,10 @@ import { Meeting, Refused, Signaling, loadWasm, refusal } from "./signaling.js";
 import { Media } from "./media.js";
 import { Chat } from "./chat.js";
 import * as capture from "./capture.js";
-import { deviceKey, loadTrust, saveTrust } from "./device.js";
-import { checkIdentity, checkRoom, deriveSframeKey, maxIdentityBytes, maxRoomBytes } from "./pkg/web_demo_wasm.js";
+import { deviceKey, loadTrust, onOtherTabs, saveTrust } from "./device.js";
+import {
+  checkIdentity, checkRoom, deriveSframeKey, maxIdentityBytes, maxRoomBytes, trustLoad, trustMerge,
+} from "./pkg/web_demo_wasm.js";
 import { fromHex, toHex } from "./sframe.js";
 
 const $ = (id) => document.getElementById(id);
@@ -57,6 +59,21 @@ function note(text) {
   view.log.push(text);
   if (view.log.length > 20) view.log.shift();
   renderAlerts();
+}
+
+// Devices whose verified identity changed, noted once in the log (which outlives reconnects and
+// the member's own departure): "identity key".
+const warned = new Set();
+
+/** Takes the roster as wasm judged it; a verified person's changed device is logged too. */
+function setRoster(roster) {
+  view.roster = roster;
+  for (const m of roster) {
+    const id = `${m.identity} ${m.key}`;
+    if (m.device !== "verified_key_changed" || warned.has(id)) continue;
+    warned.add(id);
+    note(`${m.identity}'s verified device changed: a device with fingerprint ${m.fingerprint.join(" ")} was in the group as ${m.identity} (participant ${m.participant_id ?? "?"}).`);
+  }
 }
 
 const member = (leaf) => view.roster.find((m) => m.leaf === leaf);
@@ -182,6 +199,17 @@ function renderTiles() {
 
 // ---- alerts: what the user must know before trusting the meeting ----
 
+/** Runs what the user asked for; if it is refused (the member's device changed since it was
+ * shown), says why. */
+function act(action) {
+  try {
+    action();
+  } catch (e) {
+    note(`Not done: ${e.message ?? e}.`);
+    renderAlerts();
+  }
+}
+
 function alertRow(kind, text, action) {
   const li = document.createElement("li");
   li.className = kind;
@@ -210,12 +238,13 @@ function renderAlerts() {
     if (m.problem) {
       list.push(alertRow("danger",
         `${who} is in the group unexplained: ${m.problem}.`,
-        button("I know who this is", { acknowledge: m.leaf }, () => signaling?.acknowledge(m.leaf))));
+        button("I know who this is", { acknowledge: m.leaf }, () => act(() => signaling?.acknowledge(m.leaf, m.key)))));
     }
     if (m.device === "verified_key_changed") {
-      list.push(alertRow("danger", `${who}: ${m.identity}'s verified device has changed. This may not be ${m.identity}.`));
+      list.push(alertRow("danger", `${who}: ${m.identity}'s verified device has changed. This may not be ${m.identity}: compare the fingerprint with them before you mark it verified.`));
     } else if (m.device === "new_device") {
-      list.push(alertRow("notice", `${m.identity} is using a new device: compare the fingerprint with them.`));
+      list.push(alertRow("notice", `${who} is using a new device: compare the fingerprint with them.`,
+        button("It is their device", { acknowledgeDevice: m.leaf }, () => act(() => signaling?.acknowledgeDevice(m.leaf, m.key)))));
     }
   }
   const names = new Set();
@@ -308,7 +337,7 @@ function renderPanel() {
     st.textContent = DEVICE[m.device] ?? m.device;
     device.append(fp, st);
     if (!me && m.device !== "verified") {
-      device.append(button("Mark verified", { verify: m.leaf }, () => signaling?.verify(m.leaf)));
+      device.append(button("Mark verified", { verify: m.leaf }, () => act(() => signaling?.verify(m.leaf, m.key))));
     }
     const cells = [
       name,
@@ -364,7 +393,7 @@ function onevent(e) {
       view.groupGone = null;
       view.epoch = e.epoch;
       view.safety = e.safety_number;
-      view.roster = e.roster;
+      setRoster(e.roster);
       media.e2ee.setKeys(e.keys);
       share(e.may_send);
       // Someone new: a key frame under the new key lets them see us at once.
@@ -377,12 +406,12 @@ function onevent(e) {
       share(e.may_send);
       break;
     case "roster":
-      view.roster = e.roster;
+      setRoster(e.roster);
       renderPanel();
       renderTiles();
       break;
     case "trust":
-      saveTrust(e.store).catch((err) => console.error("keeping the trust store:", err));
+      saveTrust(e.changes).catch((err) => console.error("keeping the trust store:", err));
       break;
     case "refused_add":
       note(`Refused to add participant ${e.participant_id} when the server asked: ${e.reason}.`);
@@ -539,6 +568,26 @@ async function join(room, name) {
   }
 }
 
+let trusting = null;
+/** The page's trust store, loaded once for the life of the page (wasm keeps it across every
+ * reconnect); records other tabs write are taken in as they come. */
+function trustReady() {
+  trusting ??= (async () => {
+    await loadWasm();
+    let records = "";
+    try {
+      records = await loadTrust();
+    } catch (e) {
+      note(`This browser could not read the devices it saw before (${e.message ?? e}): every device shows as new this visit.`);
+    }
+    trustLoad(records, performance.timeOrigin);
+    onOtherTabs((written) => {
+      if (trustMerge(written)) signaling?.refresh();
+    });
+  })();
+  return trusting;
+}
+
 /** Joins the room (again, after a reconnect) with this device's identity and the tracks
  * already captured: signaling, the MLS group (the server adds us anew), the PeerConnection. */
 async function connect() {
@@ -551,8 +600,8 @@ async function connect() {
   const t = m.token ?? await token(m.room, m.name);
   await loadWasm();
   const device = await deviceKey(() => Meeting.newDeviceKey());
-  const trust = await loadTrust();
-  const joined = await Signaling.join({ room: m.room, token: t, onevent: current, deviceKey: device.key, trust });
+  await trustReady();
+  const joined = await Signaling.join({ room: m.room, token: t, onevent: current, deviceKey: device.key });
   if (!live()) {
     joined.leave(); // left, or another attempt won, while this one was joining
     return;
@@ -625,7 +674,8 @@ function disconnect() {
   signaling = media = null;
   early = [];
   chat.reset();
-  Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), mayShare: true, groupGone: null, log: [] });
+  // The log stays: what this page noticed in the meeting is still true after a reconnect.
+  Object.assign(view, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), mayShare: true, groupGone: null });
   renderAlerts();
   renderPanel();
 }
@@ -689,6 +739,8 @@ function leave(why = "") {
   $("invite-status").hidden = true;
   chat.messages = [];
   chat.render();
+  view.log = [];
+  warned.clear();
   handRaised = false;
   status("");
   status(why, "lobby-status");

@@ -2,10 +2,15 @@
 // - a device signature key per open tab: the key in this device's MLS credential, the same on
 //   every visit, so others recognise the device (trust on first use) and can compare its
 //   fingerprint. Tabs claim a slot with the Web Locks API; a reload claims the same slot again.
-// - the trust store: the device keys seen per identity, and which were verified (JSON, made
-//   and read by the wasm module).
+// - the trust store: one record per identity (the device keys seen for it, which the user
+//   accepted, which were verified), made and merged by the wasm module. Each write merges the
+//   record with what is stored in one transaction, so two tabs writing at once lose nothing,
+//   and tells the other tabs (BroadcastChannel), which take the record in.
+import { mergeTrustRecord } from "./pkg/web_demo_wasm.js";
+
 const DB = "e2ee-sfu";
 const SLOTS = 16;
+const tabs = "BroadcastChannel" in self ? new BroadcastChannel("e2ee-sfu-trust") : null;
 
 function request(r) {
   return new Promise((ok, fail) => {
@@ -17,10 +22,20 @@ function request(r) {
 let db = null;
 function open() {
   db ??= (async () => {
-    const r = indexedDB.open(DB, 1);
-    r.onupgradeneeded = () => {
-      r.result.createObjectStore("device-keys");
-      r.result.createObjectStore("trust");
+    const r = indexedDB.open(DB, 2);
+    r.onupgradeneeded = ({ oldVersion }) => {
+      const db = r.result;
+      if (oldVersion < 1) db.createObjectStore("device-keys");
+      // Version 1 kept the whole store as one value ("trust"/"store"), which a second tab's
+      // save overwrote: from 2 on, a record per identity.
+      if (oldVersion >= 1) {
+        const old = r.transaction.objectStore("trust").get("store");
+        old.onsuccess = () => {
+          legacy = old.result ?? null;
+          db.deleteObjectStore("trust");
+        };
+      }
+      db.createObjectStore("trust-identities");
     };
     return request(r);
   })();
@@ -70,12 +85,48 @@ export function deviceKey(generate) {
   return mine;
 }
 
-/** The trust store kept from earlier visits (JSON text; "" if none). */
+let legacy = null; // a version-1 store met while upgrading, taken in at the next load
+
+/** The trust store kept from earlier visits: JSON of identity -> devices ("" if none). */
 export async function loadTrust() {
-  return (await get("trust", "store")) ?? "";
+  const tx = (await open()).transaction("trust-identities", "readonly");
+  const store = tx.objectStore("trust-identities");
+  const [identities, records] = await Promise.all([request(store.getAllKeys()), request(store.getAll())]);
+  const all = Object.fromEntries(identities.map((identity, i) => [identity, JSON.parse(records[i])]));
+  if (legacy) {
+    // Whatever version 1 kept is merged in by the next save of each identity.
+    const old = JSON.parse(legacy).identities ?? {};
+    legacy = null;
+    await saveTrust({ put: old, delete: [] });
+    for (const [identity, devices] of Object.entries(old)) {
+      all[identity] = JSON.parse(mergeTrustRecord(JSON.stringify(all[identity] ?? []), JSON.stringify(devices)));
+    }
+  }
+  return Object.keys(all).length ? JSON.stringify(all) : "";
 }
 
-/** Keeps the trust store for the next visit. */
-export function saveTrust(json) {
-  return put("trust", "store", json);
+/** Writes the trust store's `changes` ({put: {identity: devices}, delete: [identity]}): each
+ * record merged with the stored one in one transaction; then tells the other tabs. */
+export async function saveTrust(changes) {
+  const tx = (await open()).transaction("trust-identities", "readwrite");
+  const done = new Promise((ok, fail) => {
+    tx.oncomplete = ok;
+    tx.onerror = tx.onabort = () => fail(tx.error);
+  });
+  const store = tx.objectStore("trust-identities");
+  const written = {};
+  await Promise.all(Object.entries(changes.put).map(async ([identity, devices]) => {
+    const stored = await request(store.get(identity));
+    const merged = mergeTrustRecord(stored ?? "", JSON.stringify(devices));
+    written[identity] = JSON.parse(merged);
+    await request(store.put(merged, identity));
+  }));
+  for (const identity of changes.delete) store.delete(identity);
+  await done;
+  if (Object.keys(written).length) tabs?.postMessage(JSON.stringify(written));
+}
+
+/** Calls `onrecords` (JSON of identity -> devices) with what another tab wrote. */
+export function onOtherTabs(onrecords) {
+  if (tabs) tabs.onmessage = ({ data }) => onrecords(data);
 }

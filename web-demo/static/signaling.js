@@ -43,10 +43,10 @@ export function loadWasm() {
 }
 
 export class Signaling {
-  /** Connects and joins; resolves with the `joined` message once the server accepts. */
-  /** `deviceKey`: this device's signature key (bytes); `trust`: the trust store kept from
-   * earlier visits (JSON, or ""). */
-  static async join({ room, token, onevent, deviceKey, trust }) {
+  /** Connects and joins; resolves with the `joined` message once the server accepts.
+   * `deviceKey`: this device's signature key (bytes). Devices are judged by the page's trust
+   * store (wasm's, loaded once: `trustLoad`). */
+  static async join({ room, token, onevent, deviceKey }) {
     await loadWasm();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
@@ -64,7 +64,7 @@ export class Signaling {
         const message = JSON.parse(data);
         if (message.type === "error") return fail(new Refused(message.code, message.message));
         if (message.type !== "joined") return fail(new Error(`unexpected ${message.type}`));
-        s.meeting = new Meeting(data, deviceKey, trust, performance.timeOrigin);
+        s.meeting = new Meeting(data, deviceKey, performance.timeOrigin);
         s.joined = message;
         ws.onmessage = ({ data }) => s.receive(data);
         ws.onclose = (e) => {
@@ -111,14 +111,26 @@ export class Signaling {
       Math.max(0, at - performance.now()));
   }
 
-  /** The user knows who holds the unexplained `leaf`. */
-  acknowledge(leaf) {
-    this.apply(this.meeting.acknowledge(leaf));
+  /** The user knows who holds the unexplained `leaf` on the device `key` (hex) they were
+   * shown; throws (in words) if the leaf holds another device now. */
+  acknowledge(leaf, key) {
+    this.apply(this.meeting.acknowledge(leaf, key));
   }
 
-  /** The user compared `leaf`'s fingerprint with its holder, and it matched. */
-  verify(leaf) {
-    this.apply(this.meeting.verify(leaf));
+  /** The user compared the fingerprint of `leaf`'s device `key` (hex) with its holder, and it
+   * matched; throws (in words) if the leaf holds another device now. */
+  verify(leaf, key) {
+    this.apply(this.meeting.verify(leaf, key));
+  }
+
+  /** The user accepts the new device `key` (hex) at `leaf` as that person's. */
+  acknowledgeDevice(leaf, key) {
+    this.apply(this.meeting.acknowledgeDevice(leaf, key));
+  }
+
+  /** The roster judged again (the trust store changed in another tab). */
+  refresh() {
+    if (!this.closed) this.apply(this.meeting.roster());
   }
 
   /** Says `message` (an application message: chat, reaction, hand, state) to the other

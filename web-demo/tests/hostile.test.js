@@ -159,3 +159,57 @@ test("told to rejoin with the group never let form again, no page or bot sends u
   await alice.screenshot("hostile-rejoin-alice.png");
   await bots;
 });
+
+test("a key seen as mallory that comes back as alice stays VERIFIED DEVICE CHANGED, and a new device stays new, across dropped connections", async (t) => {
+  await proxy.lie("member", "room=trust&name=carol");
+  const [alice, bob] = closing(
+    t,
+    await participant(browser, proxy.url, "trust", "alice"),
+    await participant(browser, proxy.url, "trust", "bob"),
+  );
+  const named = (s, name) => s.members.filter((m) => m.identity === name);
+  await until("three members on both pages", async () =>
+    (await members(alice)).length === 3 && (await members(bob)).length === 3);
+  await proxy.lie("member", "room=trust&name=mallory");
+  const seen = await until("bob seeing mallory", async () => {
+    const x = await bob.snapshot();
+    return named(x, "mallory").length === 1 && x;
+  });
+  const malloryKey = named(seen, "mallory")[0].key;
+  // Mallory leaves (a device key holds one leaf at most in a group: RFC 9420 §7.3).
+  await proxy.lie("leave", "room=trust&name=mallory");
+  await until("mallory gone at bob", async () => named(await bob.snapshot(), "mallory").length === 0);
+  // Bob compares alice's fingerprint with her and marks it verified.
+  await bob.page.click(`#roster button[data-verify="${named(seen, "alice")[0].leaf}"]`);
+  await until("alice verified at bob", async () => named(await bob.snapshot(), "alice")[0]?.device === "verified");
+
+  // Carol on a second device; mallory's device under alice's name.
+  await proxy.lie("double", "room=trust&name=carol");
+  await proxy.lie("double", "room=trust&name=alice&key_of=mallory");
+  const judged = (when) => until(`bob's verdicts ${when}`, async () => {
+    const x = await bob.snapshot();
+    const a = named(x, "alice"), c = named(x, "carol");
+    const posing = a.find((m) => m.key === malloryKey);
+    const ok = a.length === 2 && c.length === 2 && posing?.device === "verified_key_changed"
+      && a.some((m) => m.device === "verified") && c.some((m) => m.device === "new_device")
+      && x.alerts.some((l) => l.kind === "danger" && /alice's verified device has changed/.test(l.text))
+      && x.alerts.some((l) => /carol .* is using a new device/.test(l.text));
+    return ok && x;
+  });
+  await judged("at first");
+  await bob.screenshot("hostile-trust-bob.png");
+
+  // The server drops every connection: the pages come back in a new group, and the verdicts
+  // (and what the log said) are the same.
+  const { dropped } = await proxy.lie("drop", "room=trust");
+  assert.equal(dropped, 2);
+  await until("bob back after the drop", async () => (await bob.snapshot()).reconnects.length >= 1);
+  const after = await judged("after the drop");
+  assert.ok(after.log.some((l) => /alice's verified device changed/.test(l)), JSON.stringify(after.log));
+
+  // Bob accepts carol's new device: from then on it is known.
+  const fresh = named(after, "carol").find((m) => m.device === "new_device");
+  await bob.page.click(`#alerts button[data-acknowledge-device="${fresh.leaf}"]`);
+  await until("carol's second device known", async () =>
+    named(await bob.snapshot(), "carol").every((m) => m.device !== "new_device"));
+});

@@ -76,3 +76,37 @@ test("a reloaded page is the same device; another profile under the same name is
   });
   assert.deepEqual(named(later, "alice").map((m) => m.device).sort(), ["verified", "verified_key_changed"]);
 });
+
+test("two tabs of one browser share what was verified: neither overwrites the other", async (t) => {
+  const profile = await newContext(env.browser, env.sfu.url);
+  t.after(() => profile.close().catch(() => {}));
+  const alice = await participant(env.browser, env.sfu.url, "tabs", "alice");
+  t.after(() => alice.context.close().catch(() => {}));
+  // Two tabs of bob's browser (one profile, one IndexedDB), both in the meeting.
+  const bob1 = await participant(env.browser, env.sfu.url, "tabs", "bob", { context: profile });
+  const bob2 = await participant(env.browser, env.sfu.url, "tabs", "bob", { context: profile });
+  const seeing = async (p) => until(`${p.name} seeing alice`, async () => {
+    const x = await p.snapshot();
+    return named(x, "alice").length === 1 && x;
+  });
+  const s1 = await seeing(bob1);
+  await seeing(bob2);
+  // The first tab verifies alice; the second, which loaded the store before, shows it too...
+  await bob1.page.click(`#roster button[data-verify="${named(s1, "alice")[0].leaf}"]`);
+  await until("alice verified in the other tab", async () =>
+    named(await bob2.snapshot(), "alice")[0]?.device === "verified");
+  // ...and when the second tab writes next (a device it sees for the first time), the
+  // verification stays.
+  const carol = await participant(env.browser, env.sfu.url, "tabs", "carol");
+  t.after(() => carol.context.close().catch(() => {}));
+  await until("carol seen in both tabs", async () =>
+    named(await bob2.snapshot(), "carol").length === 1 && named(await bob1.snapshot(), "carol").length === 1);
+  await bob2.page.close();
+  await bob1.page.close();
+  const later = await participant(env.browser, env.sfu.url, "tabs", "bob", { context: profile });
+  await until("a new tab showing alice verified and carol known", async () => {
+    const x = await later.snapshot();
+    const [a, c] = [named(x, "alice")[0], named(x, "carol")[0]];
+    return a?.device === "verified" && c && c.device !== "new_device" && c.device !== "first_seen";
+  });
+});

@@ -166,7 +166,7 @@ async fn await_joined(socket: &mut Socket) -> Result<Joined, ClientError> {
 #[derive(Debug)]
 pub(crate) enum Command {
     Send(ClientMessage),
-    Acknowledge(u32),
+    Acknowledge(u32, Vec<u8>),
     App(signaling_participant::AppMessage),
     Leave,
 }
@@ -288,10 +288,14 @@ impl Driver {
                 },
                 command = commands.recv() => match command {
                     Some(Command::Send(message)) => self.send(&message).await,
-                    Some(Command::Acknowledge(leaf)) => {
-                        let outputs = self.connection.participant.acknowledge(leaf);
-                        if let Some(ended) = self.apply(outputs).await {
-                            return ended;
+                    Some(Command::Acknowledge(leaf, key)) => {
+                        match self.connection.participant.acknowledge(leaf, &key) {
+                            Ok(outputs) => {
+                                if let Some(ended) = self.apply(outputs).await {
+                                    return ended;
+                                }
+                            }
+                            Err(e) => tracing::info!(error = %e, "not acknowledged"),
                         }
                     }
                     Some(Command::App(message)) => {

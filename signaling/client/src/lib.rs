@@ -154,10 +154,13 @@ impl Client {
         self.send(ClientMessage::IceCandidate(candidate));
     }
 
-    /// The user knows who holds the unexplained `leaf` ([`Event::NewEpoch`]'s warnings):
-    /// media may be sent again (an [`Event::SendGate`] follows).
-    pub fn acknowledge(&self, leaf: u32) {
-        let _ = self.commands.send(driver::Command::Acknowledge(leaf));
+    /// The user knows who holds the unexplained `leaf` on the device `signature_key` (as
+    /// [`Event::NewEpoch`]'s warnings showed it): media may be sent again (an
+    /// [`Event::SendGate`] follows). Nothing happens if the leaf holds another device by then.
+    pub fn acknowledge(&self, leaf: u32, signature_key: &[u8]) {
+        let _ = self
+            .commands
+            .send(driver::Command::Acknowledge(leaf, signature_key.to_vec()));
     }
 
     /// Says `message` to the other members, end to end (an MLS application message): sent

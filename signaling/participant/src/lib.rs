@@ -49,6 +49,16 @@ pub enum Output {
     },
 }
 
+/// Why an acknowledgement of an unexplained leaf is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcknowledgeError {
+    #[error("leaf {leaf} is not an unexplained member (any more)")]
+    NotUnexplained { leaf: u32 },
+    #[error("leaf {leaf} holds another device than the one shown: look at it again")]
+    AnotherDevice { leaf: u32 },
+}
+
 /// A leaf that entered unexplained, and whether the user acknowledged it.
 #[derive(Debug, Clone)]
 struct Unexplained {
@@ -147,24 +157,34 @@ impl Participant {
             .collect()
     }
 
-    /// The user knows who is at `leaf` (they compared its fingerprint, say): media may go out
-    /// although the server never explained it. Lasts while that device holds that leaf.
-    pub fn acknowledge(&mut self, leaf: u32) -> Vec<Output> {
+    /// The user knows who is at `leaf` on the device `signature_key` (the one they were
+    /// shown: they compared its fingerprint, say): media may go out although the server never
+    /// explained it. Lasts while that device holds that leaf. Refused if that leaf is not
+    /// unexplained, or holds another device now (the server refilled it meanwhile).
+    pub fn acknowledge(
+        &mut self,
+        leaf: u32,
+        signature_key: &[u8],
+    ) -> Result<Vec<Output>, AcknowledgeError> {
         let before = self.may_send();
-        for u in &mut self.unexplained {
-            if u.warning.leaf == leaf {
-                u.acknowledged = true;
-            }
+        let u = self
+            .unexplained
+            .iter_mut()
+            .find(|u| u.warning.leaf == leaf)
+            .ok_or(AcknowledgeError::NotUnexplained { leaf })?;
+        if u.warning.signature_key != signature_key {
+            return Err(AcknowledgeError::AnotherDevice { leaf });
         }
+        u.acknowledged = true;
         if before == self.may_send() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let mut out = vec![Output::Event(Event::SendGate {
             may_send: self.may_send(),
             unexplained: self.unexplained(),
         })];
         self.flush_outbox(&mut out);
-        out
+        Ok(out)
     }
 
     /// The first step after `joined`: a room with others in it has a group (or will), so this

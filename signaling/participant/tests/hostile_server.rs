@@ -175,8 +175,15 @@ fn a_leaf_the_server_never_announced_is_named_and_stops_our_media_until_acknowle
     );
     assert!(!s.bob.may_send());
     assert!(s.bob.unexplained()[0].to_string().contains("mallory"));
-    // The user says they know who this is: media may go.
-    let out = s.bob.acknowledge(leaf);
+    // The user says they know who this is, naming another device than the leaf holds: refused.
+    let ghost_key = s.bob.unexplained()[0].signature_key.clone();
+    assert!(matches!(
+        s.bob.acknowledge(leaf, &[0; 32]),
+        Err(signaling_participant::AcknowledgeError::AnotherDevice { .. })
+    ));
+    assert!(!s.bob.may_send());
+    // Naming the device shown: media may go.
+    let out = s.bob.acknowledge(leaf, &ghost_key).expect("acknowledged");
     assert!(matches!(
         events(&out)[..],
         [Event::SendGate { may_send: true, .. }]

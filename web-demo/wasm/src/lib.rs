@@ -10,11 +10,11 @@ mod keys;
 mod outputs;
 mod roster;
 pub mod rules;
+pub mod trust;
 
 use std::time::Duration;
 
-use media_crypto::mls::{DeviceKey, KeyringConfig, SessionConfig};
-use signaling_participant::trust::TrustStore;
+use media_crypto::mls::{DeviceKey, KeyringConfig, RosterEntry, SessionConfig};
 use signaling_participant::{AppMessage, Participant};
 use signaling_protocol::{ServerMessage, decode_server};
 use wasm_bindgen::prelude::*;
@@ -30,7 +30,6 @@ pub use roster::{Devices, Member, Warning};
 pub struct Meeting {
     participant: Participant,
     keyring: KeyringConfig,
-    devices: Devices,
     /// `performance.timeOrigin`: wall-clock milliseconds at the page's time 0.
     wall_origin_ms: f64,
     last_now_ms: f64,
@@ -44,15 +43,10 @@ fn js_error(e: impl std::fmt::Display) -> JsError {
 impl Meeting {
     /// Starts from the server's `joined` message (its JSON text), signing with this device's
     /// key (`device_key`, as [`Meeting::device_key`] handed it out; empty: a fresh one) and
-    /// judging devices with the trust store kept from earlier visits (`trust`, JSON; empty:
-    /// none). `wall_origin_ms` is `performance.timeOrigin`.
+    /// judging devices with the page's trust store ([`trust`]). `wall_origin_ms` is
+    /// `performance.timeOrigin`.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        joined: &str,
-        device_key: &[u8],
-        trust: &str,
-        wall_origin_ms: f64,
-    ) -> Result<Meeting, JsError> {
+    pub fn new(joined: &str, device_key: &[u8], wall_origin_ms: f64) -> Result<Meeting, JsError> {
         let message = decode_server(joined).map_err(js_error)?;
         let ServerMessage::Joined {
             participant_id,
@@ -73,12 +67,9 @@ impl Meeting {
         let participant =
             Participant::with_device_key(participant_id, &identity, &participants, device, config)
                 .map_err(js_error)?;
-        // A damaged store is dropped rather than trusted.
-        let store = TrustStore::from_json(trust).unwrap_or_default();
         Ok(Meeting {
             participant,
             keyring: KeyringConfig::default(),
-            devices: Devices::new(store),
             wall_origin_ms,
             last_now_ms: 0.0,
         })
@@ -104,31 +95,39 @@ impl Meeting {
         self.keyring.suite.id()
     }
 
-    /// The trust store now (JSON), to keep.
-    #[wasm_bindgen(js_name = trustStore)]
-    pub fn trust_store(&self) -> String {
-        self.devices.store().to_json()
-    }
-
     /// The page's `now_ms` as the participant's time, remembered for the wall clock.
     fn clock(&mut self, now_ms: f64) -> Duration {
         self.last_now_ms = now_ms.max(self.last_now_ms);
         Duration::from_secs_f64(now_ms.max(0.0) / 1000.0)
     }
 
-    fn converter(&mut self) -> Converter<'_> {
-        Converter {
-            participant: &self.participant,
-            devices: &mut self.devices,
-            keyring: &self.keyring,
-            wall_ms: (self.wall_origin_ms + self.last_now_ms).max(0.0) as u64,
-        }
+    /// Wall-clock milliseconds now (as of the last call with the page's clock).
+    fn wall_ms(&self) -> u64 {
+        (self.wall_origin_ms + self.last_now_ms).max(0.0) as u64
+    }
+
+    /// `f` with a converter of outputs for the page, judging devices with the page's store.
+    fn convert<T>(&self, f: impl FnOnce(&mut Converter<'_>) -> T) -> T {
+        let wall_ms = self.wall_ms();
+        trust::with(|devices| {
+            f(&mut Converter {
+                participant: &self.participant,
+                devices,
+                keyring: &self.keyring,
+                wall_ms,
+            })
+        })
+    }
+
+    /// The roster entry the user was shown at `leaf` with `key` (hex), for an action on it.
+    fn shown(&self, leaf: u32, key: &str) -> Result<RosterEntry, JsError> {
+        roster::shown(&self.participant.session().roster(), leaf, key).map_err(js_error)
     }
 
     /// What to do first: a JSON array of outputs (see [`JsOutput`]).
     pub fn start(&mut self) -> String {
         let outputs = self.participant.start();
-        self.converter().to_js(outputs)
+        self.convert(|c| c.to_js(outputs))
     }
 
     /// Applies a server message (JSON text) at `now_ms` (milliseconds since any origin that
@@ -137,7 +136,7 @@ impl Meeting {
         let message = decode_server(message).map_err(js_error)?;
         let now = self.clock(now_ms);
         let outputs = self.participant.handle(message, now);
-        Ok(self.converter().to_js(outputs))
+        Ok(self.convert(|c| c.to_js(outputs)))
     }
 
     /// Time passed (`now_ms` as for [`Meeting::handle`]): what is due, as outputs (messages
@@ -146,7 +145,7 @@ impl Meeting {
     pub fn handle_timeout(&mut self, now_ms: f64) -> String {
         let now = self.clock(now_ms);
         let outputs = self.participant.handle_timeout(now);
-        self.converter().to_js(outputs)
+        self.convert(|c| c.to_js(outputs))
     }
 
     /// When [`Meeting::handle_timeout`] next has something to do (on the clock of `now_ms`),
@@ -158,14 +157,20 @@ impl Meeting {
             .map(|t| t.as_secs_f64() * 1000.0)
     }
 
-    /// The user knows who is at the unexplained `leaf`: media may be sent again once every
-    /// unexplained leaf is acknowledged. Returns outputs (the send gate, the roster).
-    pub fn acknowledge(&mut self, leaf: u32) -> String {
-        let outputs = self.participant.acknowledge(leaf);
-        let mut c = self.converter();
-        let mut list = c.to_list(outputs);
-        list.push(JsOutput::Roster { roster: c.roster() });
-        c.finish(list)
+    /// The user knows who is at the unexplained `leaf`, on the device `key` (hex) they were
+    /// shown: media may be sent again once every unexplained leaf is acknowledged. Returns
+    /// outputs (the send gate, the roster); refused if that leaf holds another device now.
+    pub fn acknowledge(&mut self, leaf: u32, key: &str) -> Result<String, JsError> {
+        let entry = self.shown(leaf, key)?;
+        let outputs = self
+            .participant
+            .acknowledge(leaf, &entry.signature_key)
+            .map_err(js_error)?;
+        Ok(self.convert(|c| {
+            let mut list = c.to_list(outputs);
+            list.push(JsOutput::Roster { roster: c.roster() });
+            c.finish(list)
+        }))
     }
 
     /// Says something to the other members, end to end: `message` is the JSON of an
@@ -175,30 +180,36 @@ impl Meeting {
     pub fn say(&mut self, message: &str) -> Result<String, JsError> {
         let message: AppMessage = serde_json::from_str(message).map_err(js_error)?;
         let (_, outputs) = self.participant.send_app(message).map_err(js_error)?;
-        Ok(self.converter().to_js(outputs))
+        Ok(self.convert(|c| c.to_js(outputs)))
     }
 
-    /// The person at `leaf` compared its fingerprint and it matched: this browser remembers
-    /// the device as verified. Returns outputs (the roster, the trust store to keep).
-    pub fn verify(&mut self, leaf: u32) -> String {
-        let Some(entry) = self
-            .participant
-            .session()
-            .roster()
-            .into_iter()
-            .find(|r| r.leaf == leaf)
-        else {
-            return "[]".into();
-        };
-        let identity = entry.name();
-        let identity = signaling_protocol::parse_credential_identity(&identity)
-            .map(|(_, i)| i.to_owned())
-            .unwrap_or(identity);
-        let wall = (self.wall_origin_ms + self.last_now_ms).max(0.0) as u64;
-        self.devices.verify(&identity, &entry.signature_key, wall);
-        let mut c = self.converter();
-        let list = vec![JsOutput::Roster { roster: c.roster() }];
-        c.finish(list)
+    /// The person at `leaf` compared the fingerprint of the device `key` (hex) the page
+    /// showed them, and it matched: this browser remembers that device as verified. Returns
+    /// outputs (the roster, the records to keep); refused if that leaf holds another device
+    /// now (the server refilled it since the user looked).
+    pub fn verify(&mut self, leaf: u32, key: &str) -> Result<String, JsError> {
+        let entry = self.shown(leaf, key)?;
+        let wall = self.wall_ms();
+        trust::with(|d| d.verify(&roster::identity_of(&entry), &entry.signature_key, wall));
+        Ok(self.roster())
+    }
+
+    /// The user accepts the new device at `leaf` (`key`, hex, as shown) as that person's: it
+    /// is no longer flagged "new". Refused as [`Meeting::verify`] is.
+    #[wasm_bindgen(js_name = acknowledgeDevice)]
+    pub fn acknowledge_device(&mut self, leaf: u32, key: &str) -> Result<String, JsError> {
+        let entry = self.shown(leaf, key)?;
+        let wall = self.wall_ms();
+        trust::with(|d| d.acknowledge(&roster::identity_of(&entry), &entry.signature_key, wall));
+        Ok(self.roster())
+    }
+
+    /// The roster as outputs (after the trust store changed, here or in another tab).
+    pub fn roster(&self) -> String {
+        self.convert(|c| {
+            let list = vec![JsOutput::Roster { roster: c.roster() }];
+            c.finish(list)
+        })
     }
 }
 

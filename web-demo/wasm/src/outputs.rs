@@ -4,6 +4,7 @@
 
 use media_crypto::mls::{KeyringConfig, RosterEntry};
 use serde::Serialize;
+use signaling_participant::trust::TrustChanges;
 use signaling_participant::{AppMessage, Event, Output, Participant};
 use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId};
 
@@ -116,9 +117,10 @@ pub enum JsOutput {
         from: ParticipantId,
         reason: String,
     },
-    /// The trust store changed: keep this (JSON) for the next visit.
+    /// The trust store changed: write these records (merging each with what is stored) and
+    /// forget these identities, for the next visit and the page's other tabs.
     Trust {
-        store: String,
+        changes: TrustChanges,
     },
     /// The connection ends, with the server's `code` if it gave one; `final` when that says
     /// not to come back (removed, banned, the room closed).
@@ -282,8 +284,8 @@ impl Converter<'_> {
 
     /// `list` as a JSON array, with the trust store last if it changed.
     pub fn finish(&mut self, mut list: Vec<JsOutput>) -> String {
-        if let Some(store) = self.devices.take_changes() {
-            list.push(JsOutput::Trust { store });
+        if let Some(changes) = self.devices.take_changes() {
+            list.push(JsOutput::Trust { changes });
         }
         serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
     }

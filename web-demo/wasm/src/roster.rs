@@ -4,12 +4,10 @@
 //! entered the group unexplained. Nothing here comes from the server's participant list but
 //! the "announced" flag, which is its word and is labelled as such.
 
-use std::collections::HashMap;
-
 use media_crypto::mls::{Fingerprint, RosterEntry};
 use serde::Serialize;
 use signaling_participant::checks::same_names;
-use signaling_participant::trust::{DeviceStatus, TrustStore};
+use signaling_participant::trust::{DeviceStatus, TrustChanges, TrustStore};
 use signaling_participant::{LeafWarning, Presence};
 use signaling_protocol::names::reveal;
 use signaling_protocol::{ParticipantId, parse_credential_identity};
@@ -23,6 +21,9 @@ pub struct Member {
     pub identity: String,
     /// Six groups of five digits, to compare with the person out of band.
     pub fingerprint: Vec<String>,
+    /// The device's signature key (hex): what "Mark verified" and "I know who this is" name,
+    /// so that they act on the device the user was shown, not on whatever holds the leaf now.
+    pub key: String,
     /// What this browser knows of the device: `this_device`, `first_seen`, `known`,
     /// `verified`, `new_device` or `verified_key_changed`.
     pub device: &'static str,
@@ -70,57 +71,86 @@ fn status_name(s: DeviceStatus) -> &'static str {
     }
 }
 
-/// What this browser remembers of devices, and what it judged each one this visit.
+/// What this browser remembers of devices (the trust store), and when this visit began. The
+/// verdict on a device comes from the store alone, so it is the same after any reconnect.
 #[derive(Debug, Default)]
 pub struct Devices {
     store: TrustStore,
-    /// The status of each identity and device key the first time they were seen together in
-    /// this visit (a new device stays "new" for the whole meeting, although it is remembered
-    /// from then on). Keyed by both: a key first seen under one name and later under another
-    /// is judged again under the other.
-    seen: HashMap<(String, Vec<u8>), DeviceStatus>,
-    /// The store changed since it was last handed out to be saved.
-    dirty: bool,
+    /// Wall-clock milliseconds when the page was loaded: an identity first seen since is
+    /// "first seen now".
+    since_ms: u64,
 }
 
 impl Devices {
-    pub fn new(store: TrustStore) -> Self {
-        Devices {
-            store,
-            seen: HashMap::new(),
-            dirty: false,
-        }
+    pub fn new(store: TrustStore, since_ms: u64) -> Self {
+        Devices { store, since_ms }
     }
 
     fn status(&mut self, identity: &str, key: &[u8], now_ms: u64) -> DeviceStatus {
-        let seen_as = (identity.to_owned(), key.to_vec());
-        if let Some(&s) = self.seen.get(&seen_as) {
-            // Verified since: say so.
-            return match (s, self.store.assess(identity, key)) {
-                (_, DeviceStatus::Verified) => DeviceStatus::Verified,
-                (s, _) => s,
-            };
-        }
-        let s = self.store.observe(identity, key, now_ms);
-        self.seen.insert(seen_as, s);
-        self.dirty = true;
-        s
+        self.store.observe(identity, key, now_ms, self.since_ms)
     }
 
     /// Marks `identity` holding `key` verified.
     pub fn verify(&mut self, identity: &str, key: &[u8], now_ms: u64) {
         self.store.verify(identity, key, now_ms);
-        self.dirty = true;
     }
 
-    /// The store as JSON if it changed since the last call.
-    pub fn take_changes(&mut self) -> Option<String> {
-        std::mem::take(&mut self.dirty).then(|| self.store.to_json())
+    /// The user accepts `key` as a device of `identity`.
+    pub fn acknowledge(&mut self, identity: &str, key: &[u8], now_ms: u64) {
+        self.store.acknowledge(identity, key, now_ms);
+    }
+
+    /// Takes in records another tab wrote; true if anything changed.
+    pub fn merge(&mut self, records: &str) -> Result<bool, serde_json::Error> {
+        Ok(self.store.merge(serde_json::from_str(records)?))
+    }
+
+    /// The records to write, if any changed since the last call.
+    pub fn take_changes(&mut self) -> Option<TrustChanges> {
+        self.store.take_changes()
     }
 
     pub fn store(&self) -> &TrustStore {
         &self.store
     }
+}
+
+/// The identity a roster entry's credential names (all of it, if it names no participant).
+pub fn identity_of(entry: &RosterEntry) -> String {
+    let name = entry.name();
+    parse_credential_identity(&name)
+        .map(|(_, i)| i.to_owned())
+        .unwrap_or(name)
+}
+
+/// Why an action on a member the user was shown is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotShown {
+    #[error("nobody is at leaf {0} any more")]
+    Gone(u32),
+    #[error(
+        "the member at leaf {0} is on another device than the one you looked at: compare its fingerprint again"
+    )]
+    AnotherDevice(u32),
+}
+
+/// The member at `leaf` of `roster`, if it still holds the device `key` (hex) the user was
+/// shown: an action ("Mark verified", "I know who this is") binds to what the user compared,
+/// not to whatever the server has put at that leaf since.
+pub fn shown(roster: &[RosterEntry], leaf: u32, key: &str) -> Result<RosterEntry, NotShown> {
+    let entry = roster
+        .iter()
+        .find(|r| r.leaf == leaf)
+        .ok_or(NotShown::Gone(leaf))?;
+    if hex(&entry.signature_key) != key {
+        return Err(NotShown::AnotherDevice(leaf));
+    }
+    Ok(entry.clone())
+}
+
+/// A key as hex, as the page carries it.
+pub fn hex(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The roster for the page.
@@ -170,6 +200,7 @@ pub fn members(
                 fingerprint: Fingerprint::of(identity.as_bytes(), &r.signature_key)
                     .groups()
                     .to_vec(),
+                key: hex(&r.signature_key),
                 device,
                 duplicate_identity: same.iter().any(|s| s.leaves.contains(&r.leaf)),
                 present: pid.is_some_and(|p| presence.is_present_as(p, identity)),
@@ -208,8 +239,8 @@ mod tests {
         );
         // Last visit: alice on device 7.
         let mut store = TrustStore::new();
-        store.observe("alice", &[7; 32], 0);
-        let mut devices = Devices::new(store);
+        store.observe("alice", &[7; 32], 0, 0);
+        let mut devices = Devices::new(store, 1);
         let roster = [
             entry(0, 1, "bob", 1),
             entry(1, 2, "alice", 7),
@@ -226,17 +257,33 @@ mod tests {
         );
         assert!(m[1].present && !m[2].present, "3 was never announced");
         assert_eq!(m[2].fingerprint.len(), 6);
-        // It stays "new" for the rest of the meeting.
+        // It stays "new", however often the roster is judged, until the user accepts it.
         let again = members(&roster, Some(0), &presence, &[], &mut devices, 2);
         assert_eq!(again[2].device, "new_device");
         assert!(devices.take_changes().is_some());
         assert!(devices.take_changes().is_none());
+        devices.acknowledge("alice", &[8; 32], 3);
+        let accepted = members(&roster, Some(0), &presence, &[], &mut devices, 4);
+        assert_eq!(accepted[2].device, "known");
+        assert_eq!(accepted[2].key, "08".repeat(32));
+    }
+
+    #[test]
+    fn an_action_binds_to_the_device_shown_not_to_the_leaf() {
+        let roster = [entry(0, 1, "bob", 1), entry(1, 2, "alice", 7)];
+        let alice = "07".repeat(32);
+        assert_eq!(shown(&roster, 1, &alice).map(|e| e.leaf), Ok(1));
+        // The server refilled leaf 1 with another device since the user looked.
+        let refilled = [entry(0, 1, "bob", 1), entry(1, 2, "alice", 9)];
+        assert_eq!(shown(&refilled, 1, &alice), Err(NotShown::AnotherDevice(1)));
+        assert_eq!(shown(&roster[..1], 1, &alice), Err(NotShown::Gone(1)));
+        assert_eq!(identity_of(&roster[1]), "alice");
     }
 
     #[test]
     fn names_that_only_look_alike_are_flagged_and_spelled_out() {
         let presence = Presence::new(1, "bob", &[]);
-        let mut devices = Devices::new(TrustStore::new());
+        let mut devices = Devices::new(TrustStore::new(), 0);
         let roster = [
             entry(0, 1, "bob", 1),
             entry(1, 2, "alice", 7),
@@ -258,7 +305,7 @@ mod tests {
         // Alice is verified on device 7; mallory shows up on device 9.
         let mut store = TrustStore::new();
         store.verify("alice", &[7; 32], 0);
-        let mut devices = Devices::new(store);
+        let mut devices = Devices::new(store, 1);
         let mallory = [entry(0, 1, "bob", 1), entry(1, 5, "mallory", 9)];
         let m = members(&mallory, Some(0), &presence, &[], &mut devices, 1);
         assert_eq!(m[1].device, "first_seen");
