@@ -14,7 +14,8 @@ import { Chat } from "./chat.js";
 import * as capture from "./capture.js";
 import { deviceKey, loadTrust, onOtherTabs, saveTrust } from "./device.js";
 import {
-  checkIdentity, checkRoom, deriveSframeKey, maxIdentityBytes, maxRoomBytes, trustLoad, trustMerge,
+  checkIdentity, checkRoom, deriveSframeKey, maxIdentityBytes, maxRoomBytes, parseStreamId as wasmParseStreamId,
+  reconnectDelayMs, reconnectGivesUp, trustLoad, trustMerge,
 } from "./pkg/web_demo_wasm.js";
 import { fromHex, toHex } from "./sframe.js";
 
@@ -482,9 +483,8 @@ function onevent(e) {
 /** The publisher and its stream (`source`) a received stream id names (the SFU's label:
  * "<pid>.<source>", or "<pid>"; signaling_protocol::media_stream). */
 function parseStreamId(id) {
-  const dot = id.indexOf(".");
-  const [pid, source] = dot < 0 ? [id, null] : [id.slice(0, dot), id.slice(dot + 1)];
-  return /^\d+$/.test(pid) ? { pid: Number(pid), source } : null;
+  const named = wasmParseStreamId(id);
+  return named === undefined ? null : JSON.parse(named);
 }
 
 /** `key`: what the worker counts this arrival of `track` under. */
@@ -680,12 +680,9 @@ function disconnect() {
   renderPanel();
 }
 
-/** How long to wait before retry `n` (from 0): 0.25 s doubling to 2 s for the first ten
- * (a network back within seconds is rejoined within about one), then 8 s; with jitter, so
- * that a room does not come back all at once. */
-const backoff = (n) => (n < 10 ? Math.min(2000, 250 * 2 ** n) : 8000) * (0.75 + Math.random() / 2);
-/** How long to keep trying before giving up. */
-const RECONNECT_FOR_MS = 120000;
+// When to try again, and when to give up, is the Rust clients' policy too
+// (signaling_participant::reconnect, through wasm): quick at first, then every 8 s, with
+// jitter, for two minutes.
 
 /** The connection dropped (`why`): the meeting stays on screen as "reconnecting…" while this
  * page joins again, with backoff, until it is back, refused for good, or left. */
@@ -696,11 +693,12 @@ async function reconnect(why) {
   disconnect();
   showReconnecting(`Reconnecting… (${why})`);
   for (let attempt = 0; meeting === m; attempt++) {
-    if (now() - m.reconnecting.since > RECONNECT_FOR_MS) {
-      leave(`Lost the connection to the meeting (${why}), and could not reconnect for ${RECONNECT_FOR_MS / 1000} s.`);
+    const down = now() - m.reconnecting.since;
+    if (reconnectGivesUp(down)) {
+      leave(`Lost the connection to the meeting (${why}), and could not reconnect for ${Math.round(down / 1000)} s.`);
       return;
     }
-    await new Promise((r) => setTimeout(r, backoff(attempt)));
+    await new Promise((r) => setTimeout(r, reconnectDelayMs(attempt + 1, Math.random())));
     if (meeting !== m) return;
     try {
       await connect();

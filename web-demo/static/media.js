@@ -3,17 +3,11 @@
 // receives everyone else's tracks (the SFU labels each with "<publisher>.<its stream>" as the
 // stream id; the page names it by the key that opens its frames), and answers the SFU's
 // renegotiations. When the media path breaks while signaling stays up (a network or TURN
-// server gone), it restarts ICE: the meeting, its group and this participant stay.
+// server gone), it restarts ICE: the meeting, its group and this participant stay. When to
+// restart, when to give up, and what to do with an offer that crosses ours is the bots' policy
+// too, in Rust (`MediaPath`, signaling_participant::media_path): this file only acts on it.
 import { E2ee } from "./e2ee.js";
-
-/** ICE restarts: the first after this long "disconnected" (at once when "failed"), then
- * every `ICE_RETRY_MS` while still down; after `ICE_GIVE_UP_MS` down the page rejoins. */
-const ICE_RESTART_AFTER_MS = 1000;
-const ICE_RETRY_MS = 4000;
-const ICE_GIVE_UP_MS = 20000;
-/** A restart offer the SFU has not answered by then (it refused it, or the answer was lost)
- * is withdrawn, and an SFU offer set aside meanwhile is answered. */
-const ANSWER_WAIT_MS = 5000;
+import { MediaPath } from "./pkg/web_demo_wasm.js";
 
 /** VP9 first and only (whole-frame SFrame breaks the other codecs' packetizers), with RTX. */
 function vp9Only(kind) {
@@ -63,11 +57,8 @@ export class Media {
     this.pc.onconnectionstatechange = () => onstate(this.pc.connectionState);
     this.onmedia = onmedia;
     this.onstuck = onstuck;
-    this.down = null; // since when the ICE connection is down, while it is
-    this.restarts = 0;
-    this.iceTimer = null;
-    this.lastRestart = -Infinity; // when the last restart offer went out
-    this.setAside = null; // an SFU offer that crossed ours, answered once ours is settled
+    this.policy = new MediaPath(); // ICE restarts and crossing offers: the policy's state
+    this.timer = null; // wakes the policy when it has something due
     this.pc.oniceconnectionstatechange = () => this.watchIce();
     // One sender per kind, even for a kind with no track now (the camera is off when a
     // reconnect makes this connection): replaceVideo fills it later.
@@ -132,74 +123,62 @@ export class Media {
   }
 
   onAnswer(sdp) {
+    this.policy.answered();
+    this.schedule();
     return this.step(() => this.pc.setRemoteDescription({ type: "answer", sdp }));
   }
 
   /** True while the media path is broken and ICE restarts try to mend it. */
   get recovering() {
-    return this.down !== null;
+    return this.policy.recovering;
+  }
+
+  /** ICE restart offers made. */
+  get restarts() {
+    return this.policy.restarts;
   }
 
   watchIce() {
-    const s = this.pc.iceConnectionState;
-    if (s === "connected" || s === "completed") {
-      if (this.down) {
-        clearTimeout(this.iceTimer);
-        this.iceTimer = null;
-        this.onmedia({ down: false, ms: performance.now() - this.down.since });
-        this.down = null;
-      }
-      return;
-    }
-    if (s !== "disconnected" && s !== "failed") return;
-    if (!this.down) {
-      this.down = { since: performance.now() };
-      this.onmedia({ down: true });
-    }
-    // "failed" restarts at once, unless a restart went out less than a retry ago (its checks
-    // may still be running).
-    const wait = s === "failed"
-      ? Math.max(0, this.lastRestart + ICE_RETRY_MS - performance.now())
-      : ICE_RESTART_AFTER_MS;
-    if (s === "failed") clearTimeout(this.iceTimer);
-    if (s === "failed" || !this.iceTimer) this.iceTimer = setTimeout(() => this.restartIce(), wait);
+    const change = this.policy.ice(this.pc.iceConnectionState, performance.now());
+    if (change === -1) this.onmedia({ down: true });
+    else if (change !== undefined) this.onmedia({ down: false, ms: change });
+    this.schedule();
   }
 
-  /** Offers an ICE restart (new credentials, candidates gathered again: a new network, a
-   * new TURN allocation), and again every few seconds while the path stays down. */
-  restartIce() {
-    this.iceTimer = null;
-    if (!this.down || this.pc.signalingState === "closed") return;
-    if (performance.now() - this.down.since > ICE_GIVE_UP_MS) {
+  /** Wakes the policy when it next has something due. */
+  schedule() {
+    clearTimeout(this.timer);
+    const at = this.policy.nextTimeoutMs();
+    if (at === undefined || this.pc.signalingState === "closed") return;
+    this.timer = setTimeout(() => this.due(), Math.max(0, at - performance.now()));
+  }
+
+  /** Does what the policy says is due: an ICE restart (new credentials, candidates gathered
+   * again: a new network, a new TURN allocation), withdrawing an unanswered offer (and
+   * answering the SFU offer set aside meanwhile: the SFU waits for that answer before it
+   * offers anything again), or giving up. */
+  due() {
+    const json = this.policy.poll(performance.now(), this.pc.signalingState === "stable");
+    this.schedule();
+    if (!json) return;
+    const step = JSON.parse(json);
+    if (step.step === "give_up") {
       this.onstuck();
-      return;
+    } else if (step.step === "offer_restart") {
+      this.step(async () => {
+        // An exchange that started meanwhile finishes first; the next retry offers.
+        if (this.pc.signalingState !== "stable" || !this.policy.recovering) return;
+        await this.sendOffer({ iceRestart: true });
+        this.policy.offered(performance.now());
+        this.schedule();
+      });
+    } else if (step.step === "withdraw") {
+      this.step(async () => {
+        if (this.pc.signalingState !== "have-local-offer") return;
+        await this.pc.setLocalDescription({ type: "rollback" });
+        if (step.answer) await this.answer(step.answer);
+      });
     }
-    this.step(async () => {
-      try {
-        // An exchange in flight finishes first; the next retry offers.
-        if (this.pc.signalingState === "stable" && this.down) {
-          this.restarts++;
-          const offer = await this.sendOffer({ iceRestart: true });
-          setTimeout(() => this.withdrawUnanswered(offer), ANSWER_WAIT_MS);
-        }
-      } finally {
-        // The next retry counts from the offer sent, so its checks have their time.
-        this.lastRestart = performance.now();
-        if (this.down && !this.iceTimer) this.iceTimer = setTimeout(() => this.restartIce(), ICE_RETRY_MS);
-      }
-    });
-  }
-
-  /** Our `offer` still unanswered: withdrawn, and the SFU offer set aside meanwhile answered
-   * (the SFU waits for that answer before it offers anything again). */
-  withdrawUnanswered(offer) {
-    return this.step(async () => {
-      if (this.pc.signalingState !== "have-local-offer" || this.pc.localDescription?.sdp !== offer) return;
-      await this.pc.setLocalDescription({ type: "rollback" });
-      const aside = this.setAside;
-      this.setAside = null;
-      if (aside) await this.answer(aside);
-    });
   }
 
   /** The SFU offers again when the tracks it sends change. If our offer (an ICE restart)
@@ -207,12 +186,8 @@ export class Media {
    * crossing offer is set aside in case ours is never answered. */
   onOffer(sdp) {
     return this.step(async () => {
-      if (this.pc.signalingState === "have-local-offer") {
-        this.setAside = sdp;
-        return;
-      }
-      this.setAside = null;
-      await this.answer(sdp);
+      const now = this.policy.sfuOffer(sdp, this.pc.signalingState === "have-local-offer");
+      if (now) await this.answer(now);
     });
   }
 
@@ -254,7 +229,7 @@ export class Media {
   }
 
   close() {
-    clearTimeout(this.iceTimer);
+    clearTimeout(this.timer);
     this.pc.close();
     this.e2ee.close();
   }

@@ -7,15 +7,18 @@
 // What each frame is (its header, the key of its KID, its nonce, the sending counter, grace
 // times, dropped epochs, the replay window) is decided by the Rust keyring compiled to wasm
 // (`FrameKeys`, the code bots and tests run); only AES-GCM runs here, in WebCrypto.
-import init, { FrameKeys, OpenStatus, encodeHeader, frameNonce, parseHeader } from "./pkg/web_demo_wasm.js";
+import init, { FrameKeys, OpenStatus, encodeHeader, frameNonce, keyWaitMs, parseHeader } from "./pkg/web_demo_wasm.js";
 import { fromHex, importKey, open, seal, toHex } from "./sframe.js";
 
-const KEY_WAIT_MS = 1000; // a frame whose key has not arrived waits this long, then is dropped
 const MAX_WAITING = 256; // frames waiting for a key at most; beyond, they are dropped at once
 const EMPTY = new Uint8Array(0);
 const HEAD = 17; // the longest SFrame header: what the keyring reads of a frame
 
 const ready = init();
+// A frame whose key has not arrived waits this long, then is dropped (the bots' wait too:
+// media_crypto::mls::KEY_WAIT).
+let keyWait = 1000;
+ready.then(() => (keyWait = keyWaitMs()));
 let keys = null; // FrameKeys, from the first epoch's suite on
 let group = null; // the MLS group whose keys are held (hex)
 const cryptoKeys = new Map(); // `${epoch}:${kid}` -> Promise<CryptoKey>, for the epochs held
@@ -108,7 +111,7 @@ function queueRetire() {
   installing = installing.then(retireKeys).catch(() => {});
 }
 
-/** Resolves true at the next install, false after KEY_WAIT_MS (or at once when too many
+/** Resolves true at the next install, false after `keyWait` ms (or at once when too many
  * frames wait already). */
 function waitForKeys() {
   if (waiters.size >= MAX_WAITING) return Promise.resolve(false);
@@ -116,7 +119,7 @@ function waitForKeys() {
     waiters.add(resolve);
     setTimeout(() => {
       if (waiters.delete(resolve)) resolve(false);
-    }, KEY_WAIT_MS);
+    }, keyWait);
   });
 }
 

@@ -92,6 +92,8 @@ test("two tabs of one browser share what was verified: neither overwrites the ot
   const s1 = await seeing(bob1);
   await seeing(bob2);
   // The first tab verifies alice; the second, which loaded the store before, shows it too...
+  // (A tab in the background gets no animation frames, which clicks wait for: in front.)
+  await bob1.page.bringToFront();
   await bob1.page.click(`#roster button[data-verify="${named(s1, "alice")[0].leaf}"]`);
   await until("alice verified in the other tab", async () =>
     named(await bob2.snapshot(), "alice")[0]?.device === "verified");

@@ -12,7 +12,6 @@
 //! the bot makes a new media connection.
 
 mod cut;
-mod ice;
 pub mod peer;
 mod publish;
 mod receive;
@@ -29,7 +28,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYP
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::state::{RTCIceConnectionState, RTCPeerConnectionState};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
@@ -39,10 +38,10 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::media::TestMedia;
 use crate::stats::{BotStats, Commits, SendLog};
-use ice::{Due, IceRecovery};
 use peer::Peer;
 use publish::Outgoing;
 use receive::Tracks;
+use signaling_participant::media_path::{IceState, MediaPath, Step};
 pub use state::BotState;
 
 /// What a bot does in its room.
@@ -174,9 +173,8 @@ impl Bot {
             spec: spec.clone(),
             network: network_rx,
             rebuild: false,
-            ice: IceRecovery::default(),
-            restart_offered: None,
-            set_aside: None,
+            path: MediaPath::default(),
+            origin: Instant::now(),
             failed: failed_tx,
         };
         let task = tokio::spawn(task.run(stopped));
@@ -266,18 +264,12 @@ struct Task {
     /// Rejoined after a drop: a new media connection is to be made.
     rebuild: bool,
     failed: watch::Sender<bool>,
-    /// ICE restarts while the media path is down and signaling up.
-    ice: IceRecovery,
-    /// When our last restart offer went out, while it is unanswered.
-    restart_offered: Option<Instant>,
-    /// An SFU offer that crossed ours, answered if ours is withdrawn.
-    set_aside: Option<String>,
+    /// ICE restarts while the media path is down and signaling up, and the offers that
+    /// cross them: the page's policy (signaling_participant::media_path).
+    path: MediaPath,
+    /// The path's clock starts here.
+    origin: Instant,
 }
-
-/// A restart offer the SFU has not answered by then (refused, or its answer lost) is
-/// withdrawn, and an SFU offer set aside meanwhile answered (the SFU waits for that answer
-/// before it offers again).
-const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// A tick of `interval`, or never if there is none.
 async fn tick(interval: &mut Option<Interval>) {
@@ -310,6 +302,7 @@ impl Task {
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             let retry_at = self.tracks.retry_at();
+            let path_due = self.path_due();
             tokio::select! {
                 _ = &mut stopped => break,
                 ready = self.peer.socket().readable() => {
@@ -340,29 +333,26 @@ impl Task {
                         }
                         let now = Instant::now();
                         self.state.lock().unwrap_or_else(|e| e.into_inner()).moved(now);
-                        self.ice.moved(now);
+                        self.path.moved(self.since(now));
                     }
                 },
-                _ = tokio::time::sleep_until(self.ice.next().unwrap_or(deadline).into()), if self.ice.next().is_some() => {}
+                _ = tokio::time::sleep_until(path_due.unwrap_or(deadline).into()), if path_due.is_some() => {}
                 _ = tokio::time::sleep_until(deadline.into()) => self.peer.timeout(Instant::now()),
                 _ = tokio::time::sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     self.tracks.retry(&mut s, Instant::now());
                 }
             }
-            match self.ice.due(Instant::now()) {
-                Due::Restart => self.restart_ice(),
-                Due::GiveUp => {
+            let stable = self.peer.pc.pending_local_description().is_none()
+                && self.peer.pc.pending_remote_description().is_none();
+            match self.path.poll(self.since(Instant::now()), stable) {
+                Some(Step::OfferRestart) => self.restart_ice(),
+                Some(Step::Withdraw { answer }) => self.withdraw_unanswered(answer),
+                Some(Step::GiveUp) => {
                     tracing::info!("ICE restarts did not mend the media path");
                     let _ = self.failed.send(true);
                 }
-                Due::Nothing => {}
-            }
-            if self
-                .restart_offered
-                .is_some_and(|at| at.elapsed() >= ANSWER_WAIT)
-            {
-                self.withdraw_unanswered();
+                None => {}
             }
             if std::mem::take(&mut self.rebuild)
                 && let Err(e) = self.new_media_connection().await
@@ -386,9 +376,18 @@ impl Task {
         self.outgoing = outgoing;
         self.tracks = Tracks::new(self.ctx.synthetic, self.ctx.verify);
         self.in_group = false; // those here learn our screen again
-        self.ice = IceRecovery::default();
-        (self.restart_offered, self.set_aside) = (None, None);
+        self.path = MediaPath::default();
         Ok(())
+    }
+
+    /// `now` on the path's clock.
+    fn since(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.origin)
+    }
+
+    /// When the path policy next has something to do.
+    fn path_due(&self) -> Option<Instant> {
+        self.path.next_timeout().map(|t| self.origin + t)
     }
 
     /// Answers an SFU offer.
@@ -407,8 +406,7 @@ impl Task {
     }
 
     /// Our restart offer went unanswered: withdrawn, and an SFU offer set aside answered.
-    fn withdraw_unanswered(&mut self) {
-        self.restart_offered = None;
+    fn withdraw_unanswered(&mut self, set_aside: Option<String>) {
         if self.peer.pc.pending_local_description().is_none() {
             return;
         }
@@ -418,19 +416,14 @@ impl Task {
             tracing::warn!(error = %e, "cannot withdraw an unanswered ICE restart");
             return;
         }
-        if let Some(sdp) = self.set_aside.take() {
+        if let Some(sdp) = set_aside {
             self.answer(sdp);
         }
     }
 
-    /// Offers an ICE restart: new credentials, this network's candidate. An exchange in flight
-    /// finishes first (the next retry offers).
+    /// Offers an ICE restart: new credentials, this network's candidate (the policy asks only
+    /// with no exchange in flight).
     fn restart_ice(&mut self) {
-        if self.peer.pc.pending_local_description().is_some()
-            || self.peer.pc.pending_remote_description().is_some()
-        {
-            return;
-        }
         self.peer.pc.restart_ice();
         if let Err(e) = self.peer.gather() {
             tracing::warn!(error = %e, "cannot offer this network's address");
@@ -438,7 +431,7 @@ impl Task {
         match self.peer.offer() {
             Ok(sdp) => {
                 self.client.send_sdp_offer(sdp);
-                self.restart_offered = Some(Instant::now());
+                self.path.offered(self.since(Instant::now()));
                 self.state
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -464,12 +457,20 @@ impl Task {
                     self.tracks.opened(init.track_id.clone(), stream, video);
                 }
                 RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
-                    self.ice.state(state, Instant::now());
+                    let state = match state {
+                        RTCIceConnectionState::Connected | RTCIceConnectionState::Completed => {
+                            IceState::Connected
+                        }
+                        RTCIceConnectionState::Disconnected => IceState::Disconnected,
+                        RTCIceConnectionState::Failed => IceState::Failed,
+                        _ => IceState::Other,
+                    };
+                    self.path.ice(state, self.since(Instant::now()));
                 }
                 // A broken ICE path is mended by restarts first (they give up in time).
                 RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
                     RTCPeerConnectionState::Failed,
-                ) if !self.ice.recovering() => {
+                ) if !self.path.recovering() => {
                     let _ = self.failed.send(true);
                 }
                 _ => {}
@@ -581,21 +582,20 @@ impl Task {
                 self.rebuild = true;
             }
             Event::SdpAnswer(sdp) => {
-                self.restart_offered = None;
+                self.path.answered();
                 let applied = RTCSessionDescription::answer(sdp)
                     .and_then(|a| self.peer.pc.set_remote_description(Instant::now(), a));
                 if let Err(e) = applied {
                     tracing::warn!(error = %e, "cannot apply the SFU's answer");
                 }
             }
-            // Our ICE restart offer crossed it: the SFU (the polite side) withdraws its offer,
-            // answers ours and offers again.
-            Event::SdpOffer(sdp) if self.peer.pc.pending_local_description().is_some() => {
-                self.set_aside = Some(sdp);
-            }
+            // If our ICE restart offer crossed it, it is set aside: the SFU (the polite side)
+            // withdraws its offer, answers ours and offers again.
             Event::SdpOffer(sdp) => {
-                self.set_aside = None;
-                self.answer(sdp);
+                let ours_out = self.peer.pc.pending_local_description().is_some();
+                if let Some(sdp) = self.path.sfu_offer(sdp, ours_out) {
+                    self.answer(sdp);
+                }
             }
             Event::ServerError { code, message } => {
                 tracing::warn!(?code, %message, "server error")

@@ -4,16 +4,14 @@
 //! for it (as the browser does); a frame with a lost packet is counted lost, not failed.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use media_crypto::mls::KEY_WAIT;
 use rtc::rtp::Packet;
 
 use super::state::{BotState, Check, Opened};
 use super::vp9;
-
-/// How long a frame may wait for its key.
-pub const KEY_WAIT: Duration = Duration::from_secs(1);
 
 /// One track the SFU sends.
 #[derive(Debug)]

@@ -26,6 +26,10 @@ pub const MAX_LEAVES: u32 = 1 << 20;
 /// The default grace time for a previous epoch's keys.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a received frame whose epoch's key has not arrived ([`DecryptError::NoKeyYet`])
+/// may wait for it before it is dropped: the page's worker and the bots hold it this long.
+pub const KEY_WAIT: Duration = Duration::from_secs(1);
+
 /// How a keyring derives and keeps keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyringConfig {

@@ -11,7 +11,8 @@ mod session;
 pub use error::{KeyringError, Misuse, MlsError, PeerFault};
 pub use fingerprint::{FINGERPRINT_GROUPS, Fingerprint};
 pub use keyring::{
-    DEFAULT_GRACE, EpochKey, Keyring, KeyringConfig, MAX_LEAVES, OpenPlan, ReceivedFrame, SealPlan,
+    DEFAULT_GRACE, EpochKey, KEY_WAIT, Keyring, KeyringConfig, MAX_LEAVES, OpenPlan, ReceivedFrame,
+    SealPlan,
 };
 pub use kid::{DEFAULT_EPOCH_BITS, KidLayout};
 pub use safety_number::{SAFETY_NUMBER_GROUPS, SafetyNumber};

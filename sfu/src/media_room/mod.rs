@@ -194,6 +194,8 @@ pub struct MediaRoom {
     keyframes: KeyframeThrottle,
     speaker: ActiveSpeaker,
     next_speaker_tick: Option<Instant>,
+    /// Someone joined since the active speaker was last said: say it again from then.
+    speaker_news: Option<Instant>,
     outputs: VecDeque<Output>,
     counters: Counters,
     /// Someone's received tracks changed: offers may be due.
@@ -223,6 +225,7 @@ impl MediaRoom {
             keyframes: KeyframeThrottle::new(KEYFRAME_INTERVAL),
             speaker: ActiveSpeaker::default(),
             next_speaker_tick: None,
+            speaker_news: None,
             outputs: VecDeque::new(),
             counters: Counters::default(),
             renegotiate: false,
@@ -301,6 +304,10 @@ impl MediaRoom {
                     dirty: false,
                 });
                 self.next_speaker_tick.get_or_insert(now + SPEAKER_TICK);
+                // A newcomer learns who speaks now a tick later (its join answered by then:
+                // the room's task delivers it before it runs the media's timers), not only at
+                // the next change.
+                self.speaker_news.get_or_insert(now + SPEAKER_TICK);
             }
             Input::Left { participant } => self.remove(participant, now),
             Input::Signal {
@@ -370,6 +377,13 @@ impl MediaRoom {
             if let Some(change) = self.speaker.update(now) {
                 self.outputs.push_back(Output::ActiveSpeaker {
                     participant: change,
+                });
+            } else if self.speaker_news.is_some_and(|t| t <= now)
+                && let Some(speaker) = self.speaker_news.take().and(self.speaker.current())
+            {
+                // Said again to everyone: the others already know it.
+                self.outputs.push_back(Output::ActiveSpeaker {
+                    participant: Some(speaker),
                 });
             }
         }

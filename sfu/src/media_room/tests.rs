@@ -175,6 +175,25 @@ fn the_loudest_participant_becomes_the_active_speaker() {
 }
 
 #[test]
+fn a_newcomer_is_told_who_speaks_now_without_waiting_for_a_change() {
+    let mut w = World::new(7, CLEAN);
+    w.join(1, true);
+    w.join(2, true);
+    w.clients.get_mut(&2).unwrap().level = 20;
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(w.speaker, Some(2));
+    // What the world heard is forgotten: only what is said from now on counts.
+    w.speaker = None;
+    w.join(3, true);
+    w.run(Duration::from_millis(600), true);
+    assert_eq!(
+        w.speaker,
+        Some(2),
+        "the speaker, said again at the tick after 3 joined"
+    );
+}
+
+#[test]
 fn a_participant_whose_network_vanishes_is_disconnected_and_its_tracks_end() {
     let mut w = World::new(8, CLEAN);
     w.join(1, true);

@@ -334,7 +334,7 @@ impl Driver {
         let since = tokio::time::Instant::now();
         let mut last = reason.to_owned();
         for attempt in 1u32.. {
-            if since.elapsed() > policy.give_up_after {
+            if policy.gives_up(since.elapsed()) {
                 return Err(format!(
                     "{reason}; not back within {:?} (last: {last})",
                     policy.give_up_after
@@ -344,7 +344,7 @@ impl Driver {
                 reason: reason.to_owned(),
                 attempt,
             });
-            let wait = tokio::time::sleep(policy.delay(attempt));
+            let wait = tokio::time::sleep(policy.delay(attempt, rand::random::<f64>()));
             tokio::pin!(wait);
             loop {
                 tokio::select! {

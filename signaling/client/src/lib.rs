@@ -16,6 +16,7 @@ use signaling_protocol::{ClientMessage, IceCandidate};
 use tokio::sync::mpsc;
 
 pub use error::ClientError;
+pub use signaling_participant::reconnect::Reconnect;
 pub use signaling_participant::{AppMessage, AppMessageError, Event, LeafProblem, LeafWarning};
 pub use signaling_protocol::ErrorCode;
 
@@ -37,44 +38,6 @@ pub struct ClientConfig {
     pub device_key: Option<zeroize::Zeroizing<Vec<u8>>>,
     /// Join again by itself when the connection drops (default: off, the client closes).
     pub reconnect: Option<Reconnect>,
-}
-
-/// How a client joins again after its connection drops: the server restarted, the network
-/// went away, the server said goodbye. Not after [`Client::leave`], a removal from the group,
-/// or a refusal no retry changes (an expired or invalid token, a full room).
-#[derive(Debug, Clone)]
-pub struct Reconnect {
-    /// The wait before the first attempt, doubled after each failed one ...
-    pub first_delay: Duration,
-    /// ... up to this.
-    pub max_delay: Duration,
-    /// Give up (and close) when not back within this long.
-    pub give_up_after: Duration,
-}
-
-impl Default for Reconnect {
-    /// 250 ms doubling to 2 s, for 2 minutes: a network back within seconds is rejoined
-    /// within about one.
-    fn default() -> Self {
-        Reconnect {
-            first_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(2),
-            give_up_after: Duration::from_secs(120),
-        }
-    }
-}
-
-impl Reconnect {
-    /// The wait before attempt `attempt` (from 1), with ±25% jitter so that a room does not
-    /// come back all at once.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let doubled = self
-            .first_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        doubled
-            .min(self.max_delay)
-            .mul_f64(0.75 + rand::random::<f64>() / 2.0)
-    }
 }
 
 impl ClientConfig {

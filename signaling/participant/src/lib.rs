@@ -12,7 +12,9 @@ pub mod app;
 pub mod checks;
 mod event;
 pub mod inbox;
+pub mod media_path;
 pub mod presence;
+pub mod reconnect;
 pub mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};

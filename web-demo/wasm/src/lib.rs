@@ -7,6 +7,7 @@
 
 mod frames;
 mod keys;
+pub mod media_path;
 mod outputs;
 mod roster;
 pub mod rules;
