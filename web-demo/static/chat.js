@@ -36,7 +36,7 @@ export class Chat {
   }
 
   /** `missing` messages of `sender` did not arrive: the server dropped them (or they were
-   * lost). Shown where they would have been. */
+   * lost). Shown when that is known: 5 s after a later message of theirs came. */
   gap({ sender, missing }) {
     const n = missing === 1 ? "A message" : `${missing} messages`;
     this.add({ from: sender.identity, participant: sender.participant_id, system: true,

@@ -213,3 +213,45 @@ test("a key seen as mallory that comes back as alice stays VERIFIED DEVICE CHANG
   await until("carol's second device known", async () =>
     named(await bob.snapshot(), "carol").every((m) => m.device !== "new_device"));
 });
+
+test("two states the server delivers in reverse order leave the newer; a message it drops shows as a gap", async (t) => {
+  await proxy.lie("member", "room=order&name=carol");
+  const [alice, bob] = closing(
+    t,
+    await participant(browser, proxy.url, "order", "alice"),
+    await participant(browser, proxy.url, "order", "bob"),
+  );
+  await until("three members on both pages", async () =>
+    (await members(alice)).length === 3 && (await members(bob)).length === 3);
+  const alicePid = (await alice.snapshot()).me;
+  const say = async (p, text) => {
+    await p.page.fill("#chat-text", text);
+    await p.page.click("#chat-form button");
+  };
+  const bobHas = (text) => until(`bob reading ${text}`, async () =>
+    (await bob.snapshot()).chat.messages.some((m) => m.from === "alice" && m.text === text));
+
+  // Alice mutes, then unmutes; the server hands bob the two states newest first.
+  await proxy.lie("app", "room=order&from=alice&to=bob&reverse=2");
+  await alice.page.click("#mic");
+  await until("alice's page muted", async () => (await alice.snapshot()).devices.some((d) => d.kind === "audio" && !d.enabled));
+  await alice.page.click("#mic");
+  // A chat message after them comes through as it is: by then both states were delivered.
+  await say(alice, "after the states");
+  await bobHas("after the states");
+  const s = await bob.snapshot();
+  assert.equal(s.chat.states[alicePid]?.muted, false, "the newer state stays: alice is not shown muted");
+  assert.equal(await bob.page.locator(".tile .badges", { hasText: "muted" }).count(), 0);
+
+  // The server drops one of alice's messages to bob: the next one comes, and the lost one
+  // shows as a gap.
+  await proxy.lie("app", "room=order&from=alice&to=bob&drop=1");
+  await say(alice, "this one is dropped");
+  await say(alice, "this one arrives");
+  await bobHas("this one arrives");
+  await until("bob told a message from alice did not arrive", async () =>
+    (await bob.snapshot()).chat.messages.some((m) => m.system && m.from === "alice" && /did not arrive/.test(m.text)));
+  assert.ok(!(await bob.snapshot()).chat.messages.some((m) => m.text === "this one is dropped"));
+  assert.equal(await bob.page.locator("#messages li.system", { hasText: "did not arrive" }).count(), 1);
+  await bob.screenshot("hostile-order-bob.png");
+});
