@@ -100,7 +100,7 @@ function tileName(pid, t) {
   const claimed = memberOf(pid)?.identity ?? `participant ${pid}`;
   if (senders.length === 0) return { name: claimed, byKey: false, mislabelled: false, claimed };
   const name = senders.map((m) => m.identity).join(" + ");
-  const mislabelled = !view.groupGone && senders.some((m) => m.participant_id !== pid);
+  const mislabelled = senders.some((m) => m.participant_id !== pid);
   return { name, byKey: true, mislabelled, claimed };
 }
 
@@ -239,13 +239,20 @@ function renderAlerts() {
     if (m.problem) {
       list.push(alertRow("danger",
         `${who} is in the group unexplained: ${m.problem}.`,
-        button("I know who this is", { acknowledge: m.leaf }, () => act(() => signaling?.acknowledge(m.leaf, m.key)))));
+        button("I know who this is", { acknowledge: m.leaf }, () => act(() => signaling?.acknowledge(m.leaf, m.key, m.identity)))));
     }
     if (m.device === "verified_key_changed") {
       list.push(alertRow("danger", `${who}: ${m.identity}'s verified device has changed. This may not be ${m.identity}: compare the fingerprint with them before you mark it verified.`));
     } else if (m.device === "new_device") {
       list.push(alertRow("notice", `${who} is using a new device: compare the fingerprint with them.`,
-        button("It is their device", { acknowledgeDevice: m.leaf }, () => act(() => signaling?.acknowledgeDevice(m.leaf, m.key)))));
+        button("It is their device", { acknowledgeDevice: m.leaf }, () => act(() => signaling?.acknowledgeDevice(m.leaf, m.key, m.identity)))));
+    }
+  }
+  for (const m of roster) {
+    // A name like one this browser knows, of someone not here ("аlice" while alice is away).
+    const away = m.looks_like.filter((n) => !roster.some((o) => o.identity === n));
+    if (away.length) {
+      list.push(alertRow("danger", `${m.spelled}'s name looks like ${away.join(", ")}, whom this browser has met, but it is another name: check the fingerprint.`));
     }
   }
   const names = new Set();
@@ -338,7 +345,7 @@ function renderPanel() {
     st.textContent = DEVICE[m.device] ?? m.device;
     device.append(fp, st);
     if (!me && m.device !== "verified") {
-      device.append(button("Mark verified", { verify: m.leaf }, () => act(() => signaling?.verify(m.leaf, m.key))));
+      device.append(button("Mark verified", { verify: m.leaf }, () => act(() => signaling?.verify(m.leaf, m.key, m.identity))));
     }
     const cells = [
       name,
@@ -578,9 +585,11 @@ function trustReady() {
     try {
       records = await loadTrust();
     } catch (e) {
-      note(`This browser could not read the devices it saw before (${e.message ?? e}): every device shows as new this visit.`);
+      note(`This browser could not read the devices it saw before (${e.message ?? e}): it recognises nobody this visit, so every device shows as "first seen now", even a changed one.`);
     }
-    trustLoad(records, performance.timeOrigin);
+    if (!trustLoad(records, performance.timeOrigin)) {
+      note(`The devices this browser saw before could not be read: it recognises nobody this visit, so every device shows as "first seen now", even a changed one.`);
+    }
     onOtherTabs((written) => {
       if (trustMerge(written)) signaling?.refresh();
     });

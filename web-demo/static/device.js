@@ -6,7 +6,7 @@
 //   accepted, which were verified), made and merged by the wasm module. Each write merges the
 //   record with what is stored in one transaction, so two tabs writing at once lose nothing,
 //   and tells the other tabs (BroadcastChannel), which take the record in.
-import { mergeTrustRecord } from "./pkg/web_demo_wasm.js";
+import { mergeTrustRecord, trustRecordForgettable } from "./pkg/web_demo_wasm.js";
 
 const DB = "e2ee-sfu";
 const SLOTS = 16;
@@ -26,18 +26,29 @@ function open() {
     r.onupgradeneeded = ({ oldVersion }) => {
       const db = r.result;
       if (oldVersion < 1) db.createObjectStore("device-keys");
+      const identities = db.createObjectStore("trust-identities");
       // Version 1 kept the whole store as one value ("trust"/"store"), which a second tab's
-      // save overwrote: from 2 on, a record per identity.
+      // save overwrote: from 2 on, a record per identity, moved over in this same upgrade.
       if (oldVersion >= 1) {
         const old = r.transaction.objectStore("trust").get("store");
         old.onsuccess = () => {
-          legacy = old.result ?? null;
+          let records = {};
+          try {
+            records = JSON.parse(old.result ?? "{}").identities ?? {};
+          } catch {}
+          for (const [identity, devices] of Object.entries(records)) {
+            identities.put(JSON.stringify(devices), identity);
+          }
           db.deleteObjectStore("trust");
         };
       }
-      db.createObjectStore("trust-identities");
     };
-    return request(r);
+    // A tab still on the old page holds the database open: say so instead of waiting.
+    r.onblocked = () => console.warn("another tab of this site runs an older page: close it");
+    const db = await request(r);
+    // A newer page in another tab asks to upgrade: let it.
+    db.onversionchange = () => db.close();
+    return db;
   })();
   return db;
 }
@@ -85,24 +96,21 @@ export function deviceKey(generate) {
   return mine;
 }
 
-let legacy = null; // a version-1 store met while upgrading, taken in at the next load
-
-/** The trust store kept from earlier visits: JSON of identity -> devices ("" if none). */
+/** The trust store kept from earlier visits: JSON of identity -> devices ("" if none). A
+ * record that does not parse is passed on as it is (wasm leaves it out). */
 export async function loadTrust() {
   const tx = (await open()).transaction("trust-identities", "readonly");
   const store = tx.objectStore("trust-identities");
   const [identities, records] = await Promise.all([request(store.getAllKeys()), request(store.getAll())]);
-  const all = Object.fromEntries(identities.map((identity, i) => [identity, JSON.parse(records[i])]));
-  if (legacy) {
-    // Whatever version 1 kept is merged in by the next save of each identity.
-    const old = JSON.parse(legacy).identities ?? {};
-    legacy = null;
-    await saveTrust({ put: old, delete: [] });
-    for (const [identity, devices] of Object.entries(old)) {
-      all[identity] = JSON.parse(mergeTrustRecord(JSON.stringify(all[identity] ?? []), JSON.stringify(devices)));
-    }
-  }
-  return Object.keys(all).length ? JSON.stringify(all) : "";
+  if (identities.length === 0) return "";
+  const entries = identities.map((identity, i) => {
+    let devices = records[i];
+    try {
+      devices = JSON.parse(records[i]);
+    } catch {}
+    return [identity, devices];
+  });
+  return JSON.stringify(Object.fromEntries(entries));
 }
 
 /** Writes the trust store's `changes` ({put: {identity: devices}, delete: [identity]}): each
@@ -117,16 +125,34 @@ export async function saveTrust(changes) {
   const written = {};
   await Promise.all(Object.entries(changes.put).map(async ([identity, devices]) => {
     const stored = await request(store.get(identity));
-    const merged = mergeTrustRecord(stored ?? "", JSON.stringify(devices));
+    let merged;
+    try {
+      merged = mergeTrustRecord(stored ?? "", JSON.stringify(devices));
+    } catch {
+      return; // a stored record that does not parse is left alone, not overwritten
+    }
     written[identity] = JSON.parse(merged);
     await request(store.put(merged, identity));
   }));
-  for (const identity of changes.delete) store.delete(identity);
+  // Forgotten here to keep the store small; not if another tab verified it meanwhile.
+  await Promise.all(changes.delete.map(async (identity) => {
+    const stored = await request(store.get(identity));
+    if (stored !== undefined && trustRecordForgettable(stored)) await request(store.delete(identity));
+  }));
   await done;
   if (Object.keys(written).length) tabs?.postMessage(JSON.stringify(written));
 }
 
-/** Calls `onrecords` (JSON of identity -> devices) with what another tab wrote. */
+// What other tabs wrote before this page's store was loaded: handed over when it is.
+let early = [];
+let deliver = null;
+if (tabs) {
+  tabs.onmessage = ({ data }) => (deliver ? deliver(data) : early.push(data));
+}
+
+/** Calls `onrecords` (JSON of identity -> devices) with what another tab wrote, since this
+ * page started. */
 export function onOtherTabs(onrecords) {
-  if (tabs) tabs.onmessage = ({ data }) => onrecords(data);
+  deliver = onrecords;
+  for (const data of early.splice(0)) onrecords(data);
 }

@@ -123,6 +123,7 @@ export class Media {
   }
 
   onAnswer(sdp) {
+    if (this.closed) return;
     this.policy.answered();
     this.schedule();
     return this.step(() => this.pc.setRemoteDescription({ type: "answer", sdp }));
@@ -130,15 +131,16 @@ export class Media {
 
   /** True while the media path is broken and ICE restarts try to mend it. */
   get recovering() {
-    return this.policy.recovering;
+    return !this.closed && this.policy.recovering;
   }
 
   /** ICE restart offers made. */
   get restarts() {
-    return this.policy.restarts;
+    return this.closed ? 0 : this.policy.restarts;
   }
 
   watchIce() {
+    if (this.closed) return;
     const change = this.policy.ice(this.pc.iceConnectionState, performance.now());
     if (change === -1) this.onmedia({ down: true });
     else if (change !== undefined) this.onmedia({ down: false, ms: change });
@@ -148,6 +150,7 @@ export class Media {
   /** Wakes the policy when it next has something due. */
   schedule() {
     clearTimeout(this.timer);
+    if (this.closed) return;
     const at = this.policy.nextTimeoutMs();
     if (at === undefined || this.pc.signalingState === "closed") return;
     this.timer = setTimeout(() => this.due(), Math.max(0, at - performance.now()));
@@ -158,6 +161,7 @@ export class Media {
    * answering the SFU offer set aside meanwhile: the SFU waits for that answer before it
    * offers anything again), or giving up. */
   due() {
+    if (this.closed) return;
     const json = this.policy.poll(performance.now(), this.pc.signalingState === "stable");
     this.schedule();
     if (!json) return;
@@ -167,8 +171,9 @@ export class Media {
     } else if (step.step === "offer_restart") {
       this.step(async () => {
         // An exchange that started meanwhile finishes first; the next retry offers.
-        if (this.pc.signalingState !== "stable" || !this.policy.recovering) return;
+        if (this.pc.signalingState !== "stable" || !this.recovering) return;
         await this.sendOffer({ iceRestart: true });
+        if (this.closed) return;
         this.policy.offered(performance.now());
         this.schedule();
       });
@@ -186,6 +191,7 @@ export class Media {
    * crossing offer is set aside in case ours is never answered. */
   onOffer(sdp) {
     return this.step(async () => {
+      if (this.closed) return;
       const now = this.policy.sfuOffer(sdp, this.pc.signalingState === "have-local-offer");
       if (now) await this.answer(now);
     });
@@ -229,8 +235,10 @@ export class Media {
   }
 
   close() {
+    this.closed = true;
     clearTimeout(this.timer);
     this.pc.close();
     this.e2ee.close();
+    this.policy.free();
   }
 }

@@ -111,21 +111,21 @@ export class Signaling {
       Math.max(0, at - performance.now()));
   }
 
-  /** The user knows who holds the unexplained `leaf` on the device `key` (hex) they were
-   * shown; throws (in words) if the leaf holds another device now. */
-  acknowledge(leaf, key) {
-    this.apply(this.meeting.acknowledge(leaf, key));
+  /** The user knows who holds the unexplained `leaf` on the device `key` (hex) under
+   * `identity`, as shown; throws (in words) if the leaf holds another device or name now. */
+  acknowledge(leaf, key, identity) {
+    this.apply(this.meeting.acknowledge(leaf, key, identity));
   }
 
   /** The user compared the fingerprint of `leaf`'s device `key` (hex) with its holder, and it
    * matched; throws (in words) if the leaf holds another device now. */
-  verify(leaf, key) {
-    this.apply(this.meeting.verify(leaf, key));
+  verify(leaf, key, identity) {
+    this.apply(this.meeting.verify(leaf, key, identity));
   }
 
   /** The user accepts the new device `key` (hex) at `leaf` as that person's. */
-  acknowledgeDevice(leaf, key) {
-    this.apply(this.meeting.acknowledgeDevice(leaf, key));
+  acknowledgeDevice(leaf, key, identity) {
+    this.apply(this.meeting.acknowledgeDevice(leaf, key, identity));
   }
 
   /** The roster judged again (the trust store changed in another tab). */

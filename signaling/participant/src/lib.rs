@@ -169,15 +169,26 @@ impl Participant {
         signature_key: &[u8],
     ) -> Result<Vec<Output>, AcknowledgeError> {
         let before = self.may_send();
-        let u = self
+        // Every entry of that leaf on that device (the same device can be flagged again in a
+        // later epoch at the same leaf).
+        let mut at_leaf = self
             .unexplained
             .iter_mut()
-            .find(|u| u.warning.leaf == leaf)
-            .ok_or(AcknowledgeError::NotUnexplained { leaf })?;
-        if u.warning.signature_key != signature_key {
+            .filter(|u| u.warning.leaf == leaf)
+            .peekable();
+        if at_leaf.peek().is_none() {
+            return Err(AcknowledgeError::NotUnexplained { leaf });
+        }
+        let mut matched = false;
+        for u in at_leaf {
+            if u.warning.signature_key == signature_key {
+                u.acknowledged = true;
+                matched = true;
+            }
+        }
+        if !matched {
             return Err(AcknowledgeError::AnotherDevice { leaf });
         }
-        u.acknowledged = true;
         if before == self.may_send() {
             return Ok(Vec::new());
         }

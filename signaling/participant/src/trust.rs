@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use signaling_protocol::names::skeleton;
 
 /// One device key seen for an identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,10 @@ pub struct KnownDevice {
     /// accepted on first use, a later one only when the user acknowledges it.
     #[serde(default = "yes")]
     pub acknowledged: bool,
+    /// A person here acted on it (accepted or verified it), as opposed to first use. Records
+    /// from before this field count as a person's.
+    #[serde(default = "yes")]
+    pub by_user: bool,
     /// When it was first seen (milliseconds since the Unix epoch, as the caller counts).
     pub first_seen: u64,
     /// When it was last seen (at most an hour off: not every sighting is written).
@@ -83,6 +88,9 @@ pub struct TrustStore {
     /// Identities dropped to keep the store bounded, not yet handed out.
     #[serde(skip)]
     forgotten: BTreeSet<String>,
+    /// The remembered identities by their confusable skeleton.
+    #[serde(skip)]
+    skeletons: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A store that does not parse.
@@ -95,14 +103,17 @@ fn hex(key: &[u8]) -> String {
 }
 
 /// One identity's devices from two writers (two tabs, or a tab and what it loaded) as one: every
-/// key either knows, verified or acknowledged if either says so (nothing is lost), first seen
-/// at the earlier, last seen at the later time; bounded as the store is.
+/// key either knows, verified or accepted by a person if either says so (nothing is lost),
+/// first seen at the earlier, last seen at the later time; bounded as the store is. Acceptance
+/// on first use goes to one key only, the one seen first: two tabs that each met a different
+/// "first" key of a new identity do not make both accepted.
 pub fn merge_devices(a: &[KnownDevice], b: &[KnownDevice]) -> Vec<KnownDevice> {
     let mut out: Vec<KnownDevice> = a.to_vec();
     for d in b {
         match out.iter_mut().find(|o| o.key == d.key) {
             Some(o) => {
                 o.verified |= d.verified;
+                o.by_user |= d.by_user;
                 o.acknowledged |= d.acknowledged;
                 o.first_seen = o.first_seen.min(d.first_seen);
                 o.last_seen = o.last_seen.max(d.last_seen);
@@ -110,8 +121,26 @@ pub fn merge_devices(a: &[KnownDevice], b: &[KnownDevice]) -> Vec<KnownDevice> {
             None => out.push(d.clone()),
         }
     }
+    let first_use = out
+        .iter()
+        .filter(|d| d.acknowledged && !d.by_user && !d.verified)
+        .min_by(|x, y| (x.first_seen, &x.key).cmp(&(y.first_seen, &y.key)))
+        .map(|d| d.key.clone());
+    for d in &mut out {
+        if d.acknowledged && !d.by_user && !d.verified && Some(&d.key) != first_use.as_ref() {
+            d.acknowledged = false;
+        }
+    }
     bound_devices(&mut out);
     out
+}
+
+/// Whether a person here ever acted on this identity, or it holds a key nobody has accepted
+/// yet: what bounding the store must never forget.
+fn worth_keeping(devices: &[KnownDevice]) -> bool {
+    devices
+        .iter()
+        .any(|d| d.verified || d.by_user || !d.acknowledged)
 }
 
 /// At most [`MAX_DEVICES`]: the least recently seen unverified ones go.
@@ -138,7 +167,11 @@ impl TrustStore {
 
     /// A store saved by [`TrustStore::to_json`].
     pub fn from_json(text: &str) -> Result<Self, TrustStoreError> {
-        serde_json::from_str(text).map_err(|e| TrustStoreError(e.to_string()))
+        let saved: TrustStore =
+            serde_json::from_str(text).map_err(|e| TrustStoreError(e.to_string()))?;
+        let mut store = TrustStore::new();
+        store.merge(saved.identities);
+        Ok(store)
     }
 
     /// The store as JSON.
@@ -146,10 +179,16 @@ impl TrustStore {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// A store of records (identity → devices, as [`TrustChanges::put`] hands them out).
+    /// A store of records (identity → devices, as [`TrustChanges::put`] hands them out). A
+    /// record that does not parse is left out (and left alone where it is stored); the text as
+    /// a whole must be a JSON object.
     pub fn from_records(text: &str) -> Result<Self, TrustStoreError> {
-        let identities: BTreeMap<String, Vec<KnownDevice>> =
+        let records: BTreeMap<String, serde_json::Value> =
             serde_json::from_str(text).map_err(|e| TrustStoreError(e.to_string()))?;
+        let identities = records
+            .into_iter()
+            .filter_map(|(i, v)| Some((i, serde_json::from_value(v).ok()?)))
+            .collect();
         let mut store = TrustStore::new();
         store.merge(identities);
         Ok(store)
@@ -163,11 +202,12 @@ impl TrustStore {
             let mine = self.identities.get(&identity).cloned().unwrap_or_default();
             let merged = merge_devices(&mine, &devices);
             if merged != mine {
+                self.index(&identity);
                 self.identities.insert(identity, merged);
                 changed = true;
             }
         }
-        self.bound(None);
+        self.bound(None, u64::MAX);
         changed
     }
 
@@ -202,19 +242,24 @@ impl TrustStore {
         since_ms: u64,
     ) -> DeviceStatus {
         let hex_key = hex(key);
+        self.index(identity);
         let devices = self.identities.entry(identity.to_owned()).or_default();
         let first = devices.is_empty();
         match devices.iter_mut().find(|d| d.key == hex_key) {
-            Some(d) if now_ms < d.last_seen.saturating_add(LAST_SEEN_STEP_MS) => {}
+            // Seen now (what bounding the store goes by), written only now and then.
             Some(d) => {
-                d.last_seen = now_ms;
-                self.changed.insert(identity.to_owned());
+                let step = now_ms >= d.last_seen.saturating_add(LAST_SEEN_STEP_MS);
+                d.last_seen = d.last_seen.max(now_ms);
+                if step {
+                    self.changed.insert(identity.to_owned());
+                }
             }
             None => {
                 devices.push(KnownDevice {
                     key: hex_key,
                     verified: false,
                     acknowledged: first,
+                    by_user: false,
                     first_seen: now_ms,
                     last_seen: now_ms,
                 });
@@ -222,7 +267,7 @@ impl TrustStore {
                 self.changed.insert(identity.to_owned());
             }
         }
-        self.bound(Some(identity));
+        self.bound(Some(identity), since_ms);
         self.assess(identity, key, since_ms)
     }
 
@@ -239,6 +284,7 @@ impl TrustStore {
         if let Some(d) = self.device_mut(identity, key) {
             d.verified = true;
             d.acknowledged = true;
+            d.by_user = true;
         }
         self.changed.insert(identity.to_owned());
     }
@@ -248,6 +294,7 @@ impl TrustStore {
         self.observe(identity, key, now_ms, 0);
         if let Some(d) = self.device_mut(identity, key) {
             d.acknowledged = true;
+            d.by_user = true;
         }
         self.changed.insert(identity.to_owned());
     }
@@ -268,21 +315,60 @@ impl TrustStore {
         })
     }
 
-    /// At most [`MAX_IDENTITIES`]: the least recently seen identities without a verified
-    /// device go (never `keep`, the one being looked at).
-    fn bound(&mut self, keep: Option<&str>) {
+    /// At most [`MAX_IDENTITIES`]. Never forgotten: what a person acted on, a key nobody has
+    /// accepted yet, and `keep` (the one being looked at). Of the rest, identities first met
+    /// in this visit (since `since_ms`: a server inventing names fills the store with those)
+    /// go before older acquaintances, the least recently seen first.
+    fn bound(&mut self, keep: Option<&str>, since_ms: u64) {
         while self.identities.len() > MAX_IDENTITIES {
-            let oldest = self
+            let victim = self
                 .identities
                 .iter()
-                .filter(|(i, ds)| Some(i.as_str()) != keep && !ds.iter().any(|d| d.verified))
-                .min_by_key(|(_, ds)| ds.iter().map(|d| d.last_seen.max(d.first_seen)).max())
+                .filter(|(i, ds)| Some(i.as_str()) != keep && !worth_keeping(ds))
+                .min_by_key(|(_, ds)| {
+                    let met = ds.iter().map(|d| d.first_seen).min().unwrap_or(0);
+                    let seen = ds.iter().map(|d| d.last_seen.max(d.first_seen)).max();
+                    (met < since_ms, seen)
+                })
                 .map(|(i, _)| i.clone());
-            let Some(identity) = oldest else { break };
+            let Some(identity) = victim else { break };
             self.identities.remove(&identity);
+            self.unindex(&identity);
             self.changed.remove(&identity);
             self.forgotten.insert(identity);
         }
+    }
+
+    fn index(&mut self, identity: &str) {
+        if !self.identities.contains_key(identity) {
+            self.skeletons
+                .entry(skeleton(identity))
+                .or_default()
+                .insert(identity.to_owned());
+        }
+    }
+
+    fn unindex(&mut self, identity: &str) {
+        let look = skeleton(identity);
+        if let Some(set) = self.skeletons.get_mut(&look) {
+            set.remove(identity);
+            if set.is_empty() {
+                self.skeletons.remove(&look);
+            }
+        }
+    }
+
+    /// The identities remembered here whose names look like `identity` but differ (the same
+    /// Unicode TR39 skeleton): "аlice" (Cyrillic а) met while the alice this browser knows is
+    /// not in the room.
+    pub fn lookalikes(&self, identity: &str) -> Vec<String> {
+        self.skeletons
+            .get(&skeleton(identity))
+            .into_iter()
+            .flatten()
+            .filter(|i| *i != identity)
+            .cloned()
+            .collect()
     }
 
     /// How many identities are remembered.
@@ -380,6 +466,66 @@ mod tests {
         assert!(!tab2.merge(c1.put), "nothing new the second time");
         assert_eq!(tab2.assess("alice", &[1; 32], 99), DeviceStatus::Verified);
         assert!(reloaded.take_changes().is_none(), "loading writes nothing");
+    }
+
+    #[test]
+    fn a_flood_of_invented_names_cannot_push_out_what_matters() {
+        let mut t = TrustStore::new();
+        // Before this visit: bob on first use; carol with a new device nobody accepted;
+        // dave accepted by the user.
+        t.observe("bob", &[1; 32], 10, 10);
+        t.observe("carol", &[1; 32], 10, 10);
+        t.observe("carol", &[2; 32], 20, 10);
+        t.observe("dave", &[1; 32], 10, 10);
+        t.observe("dave", &[2; 32], 20, 10);
+        t.acknowledge("dave", &[2; 32], 30);
+        let visit = 1_000;
+        for i in 0..(MAX_IDENTITIES as u64 + 10) {
+            t.observe(&format!("ghost {i}"), &[3; 32], visit + i, visit);
+        }
+        assert_eq!(t.len(), MAX_IDENTITIES);
+        assert_eq!(t.assess("bob", &[1; 32], visit), DeviceStatus::Known);
+        assert_eq!(t.assess("carol", &[2; 32], visit), DeviceStatus::NewDevice);
+        assert_eq!(t.assess("dave", &[2; 32], visit), DeviceStatus::Known);
+        let gone = t.take_changes().expect("changes").delete;
+        assert!(gone.iter().all(|i| i.starts_with("ghost")), "{gone:?}");
+    }
+
+    #[test]
+    fn two_tabs_meeting_different_first_keys_do_not_both_accept_them() {
+        let mut tab1 = TrustStore::new();
+        let mut tab2 = TrustStore::new();
+        tab1.observe("eve", &[1; 32], 10, 0);
+        tab2.observe("eve", &[2; 32], 20, 0);
+        let one = tab1
+            .take_changes()
+            .expect("c")
+            .put
+            .remove("eve")
+            .expect("eve");
+        let two = tab2
+            .take_changes()
+            .expect("c")
+            .put
+            .remove("eve")
+            .expect("eve");
+        let merged = merge_devices(&one, &two);
+        assert_eq!(merged.iter().filter(|d| d.acknowledged).count(), 1);
+        let mut t = TrustStore::new();
+        t.merge(BTreeMap::from([("eve".to_owned(), merged)]));
+        assert_eq!(t.assess("eve", &[1; 32], 99), DeviceStatus::Known);
+        assert_eq!(t.assess("eve", &[2; 32], 99), DeviceStatus::NewDevice);
+    }
+
+    #[test]
+    fn names_that_look_like_one_remembered_are_found_and_a_bad_record_is_left_out() {
+        let records = r#"{"alice": [{"key": "01", "verified": true, "first_seen": 1}],
+                          "bob": "not a record"}"#;
+        let t = TrustStore::from_records(records).expect("records");
+        assert_eq!(t.len(), 1, "bob's damaged record is left out");
+        assert_eq!(t.lookalikes("\u{0430}lice"), ["alice"]);
+        assert!(t.lookalikes("alice").is_empty());
+        assert!(t.lookalikes("bob").is_empty());
     }
 
     #[test]

@@ -45,11 +45,15 @@ impl NameError {
 }
 
 /// Characters that change how text around them is shown without being seen: bidirectional
-/// controls (which can make "alice" out of other letters' order) and zero-width characters.
+/// controls (which can make "alice" out of other letters' order), zero-width and every other
+/// Unicode default-ignorable code point (soft hyphen, variation selectors, fillers, tags).
 fn invisible(c: char) -> bool {
     matches!(c,
-        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
 }
 
 fn check(name: &str, max: usize) -> Result<(), NameError> {
@@ -65,8 +69,16 @@ fn check(name: &str, max: usize) -> Result<(), NameError> {
     if name.chars().any(char::is_control) {
         return Err(NameError::Control);
     }
-    if name.chars().any(invisible) {
-        return Err(NameError::Invisible);
+    // An emoji's presentation selector (VS15, VS16) after a symbol is what a keyboard types
+    // ("❤️"); anywhere else it hides in the name.
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        let emoji_style = matches!(c, '\u{FE0E}' | '\u{FE0F}')
+            && prev.is_some_and(|p| !p.is_ascii() && !p.is_alphanumeric() && !p.is_whitespace());
+        if invisible(c) && !emoji_style {
+            return Err(NameError::Invisible);
+        }
+        prev = Some(c);
     }
     Ok(())
 }
@@ -113,6 +125,11 @@ mod tests {
     fn identities_people_could_misread_are_refused() {
         assert_eq!(check_identity("alice"), Ok(()));
         assert_eq!(check_identity("Zoë 🙂 O'Brien"), Ok(()));
+        assert_eq!(
+            check_identity("Zoë \u{2764}\u{FE0F}"),
+            Ok(()),
+            "a red heart as typed"
+        );
         assert_eq!(check_identity("alice:laptop"), Ok(()));
         assert_eq!(check_identity(""), Err(NameError::Empty));
         assert_eq!(check_identity("   "), Err(NameError::Empty));
@@ -122,6 +139,20 @@ mod tests {
         assert_eq!(check_identity("\u{202E}ecila"), Err(NameError::Invisible));
         assert_eq!(check_identity("ali\u{200B}ce"), Err(NameError::Invisible));
         assert_eq!(check_identity("alice\u{200B}"), Err(NameError::Invisible));
+        for hidden in [
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{E0061}',
+            '\u{180E}',
+        ] {
+            assert_eq!(
+                check_identity(&format!("ali{hidden}ce")),
+                Err(NameError::Invisible),
+                "{hidden:?}"
+            );
+        }
         assert_eq!(
             check_identity(&"🙂".repeat(17)),
             Err(NameError::TooLong { max: 64 })

@@ -120,9 +120,10 @@ impl Meeting {
         })
     }
 
-    /// The roster entry the user was shown at `leaf` with `key` (hex), for an action on it.
-    fn shown(&self, leaf: u32, key: &str) -> Result<RosterEntry, JsError> {
-        roster::shown(&self.participant.session().roster(), leaf, key).map_err(js_error)
+    /// The roster entry the user was shown at `leaf` with `key` (hex) under `identity`, for an
+    /// action on it.
+    fn shown(&self, leaf: u32, key: &str, identity: &str) -> Result<RosterEntry, JsError> {
+        roster::shown(&self.participant.session().roster(), leaf, key, identity).map_err(js_error)
     }
 
     /// What to do first: a JSON array of outputs (see [`JsOutput`]).
@@ -158,11 +159,11 @@ impl Meeting {
             .map(|t| t.as_secs_f64() * 1000.0)
     }
 
-    /// The user knows who is at the unexplained `leaf`, on the device `key` (hex) they were
-    /// shown: media may be sent again once every unexplained leaf is acknowledged. Returns
+    /// The user knows who is at the unexplained `leaf`, on the device `key` (hex) under
+    /// `identity`, as they were shown: media may be sent again once every unexplained leaf is acknowledged. Returns
     /// outputs (the send gate, the roster); refused if that leaf holds another device now.
-    pub fn acknowledge(&mut self, leaf: u32, key: &str) -> Result<String, JsError> {
-        let entry = self.shown(leaf, key)?;
+    pub fn acknowledge(&mut self, leaf: u32, key: &str, identity: &str) -> Result<String, JsError> {
+        let entry = self.shown(leaf, key, identity)?;
         let outputs = self
             .participant
             .acknowledge(leaf, &entry.signature_key)
@@ -184,12 +185,12 @@ impl Meeting {
         Ok(self.convert(|c| c.to_js(outputs)))
     }
 
-    /// The person at `leaf` compared the fingerprint of the device `key` (hex) the page
-    /// showed them, and it matched: this browser remembers that device as verified. Returns
+    /// The person at `leaf` compared the fingerprint of the device `key` (hex) under
+    /// `identity` the page showed them, and it matched: this browser remembers that device as verified. Returns
     /// outputs (the roster, the records to keep); refused if that leaf holds another device
     /// now (the server refilled it since the user looked).
-    pub fn verify(&mut self, leaf: u32, key: &str) -> Result<String, JsError> {
-        let entry = self.shown(leaf, key)?;
+    pub fn verify(&mut self, leaf: u32, key: &str, identity: &str) -> Result<String, JsError> {
+        let entry = self.shown(leaf, key, identity)?;
         let wall = self.wall_ms();
         trust::with(|d| d.verify(&roster::identity_of(&entry), &entry.signature_key, wall));
         Ok(self.roster())
@@ -198,8 +199,13 @@ impl Meeting {
     /// The user accepts the new device at `leaf` (`key`, hex, as shown) as that person's: it
     /// is no longer flagged "new". Refused as [`Meeting::verify`] is.
     #[wasm_bindgen(js_name = acknowledgeDevice)]
-    pub fn acknowledge_device(&mut self, leaf: u32, key: &str) -> Result<String, JsError> {
-        let entry = self.shown(leaf, key)?;
+    pub fn acknowledge_device(
+        &mut self,
+        leaf: u32,
+        key: &str,
+        identity: &str,
+    ) -> Result<String, JsError> {
+        let entry = self.shown(leaf, key, identity)?;
         let wall = self.wall_ms();
         trust::with(|d| d.acknowledge(&roster::identity_of(&entry), &entry.signature_key, wall));
         Ok(self.roster())

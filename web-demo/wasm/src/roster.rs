@@ -90,6 +90,12 @@ impl Devices {
         self.store.observe(identity, key, now_ms, self.since_ms)
     }
 
+    /// What is known of a device without remembering it: for a member nobody explained, whose
+    /// key must not become an identity's "first" by being seen.
+    fn judge(&self, identity: &str, key: &[u8]) -> DeviceStatus {
+        self.store.assess(identity, key, self.since_ms)
+    }
+
     /// Marks `identity` holding `key` verified.
     pub fn verify(&mut self, identity: &str, key: &[u8], now_ms: u64) {
         self.store.verify(identity, key, now_ms);
@@ -129,20 +135,26 @@ pub enum NotShown {
     #[error("nobody is at leaf {0} any more")]
     Gone(u32),
     #[error(
-        "the member at leaf {0} is on another device than the one you looked at: compare its fingerprint again"
+        "the member at leaf {0} is not the device and name you looked at any more: compare its fingerprint again"
     )]
     AnotherDevice(u32),
 }
 
-/// The member at `leaf` of `roster`, if it still holds the device `key` (hex) the user was
-/// shown: an action ("Mark verified", "I know who this is") binds to what the user compared,
-/// not to whatever the server has put at that leaf since.
-pub fn shown(roster: &[RosterEntry], leaf: u32, key: &str) -> Result<RosterEntry, NotShown> {
+/// The member at `leaf` of `roster`, if it still holds the device `key` (hex) under the
+/// `identity` the user was shown (the two make the fingerprint): an action ("Mark verified",
+/// "I know who this is") binds to what the user compared, not to whatever the server has put
+/// at that leaf since.
+pub fn shown(
+    roster: &[RosterEntry],
+    leaf: u32,
+    key: &str,
+    identity: &str,
+) -> Result<RosterEntry, NotShown> {
     let entry = roster
         .iter()
         .find(|r| r.leaf == leaf)
         .ok_or(NotShown::Gone(leaf))?;
-    if hex(&entry.signature_key) != key {
+    if hex(&entry.signature_key) != key || identity_of(entry) != identity {
         return Err(NotShown::AnotherDevice(leaf));
     }
     Ok(entry.clone())
@@ -183,14 +195,26 @@ pub fn members(
         .iter()
         .zip(&parsed)
         .map(|(r, (pid, identity))| {
+            let problem = unexplained
+                .iter()
+                .find(|w| w.leaf == r.leaf && w.signature_key == r.signature_key);
             let device = if Some(r.leaf) == own_leaf {
                 // Remembered too, so a later visit knows this device.
                 devices.status(identity, &r.signature_key, now_ms);
                 "this_device"
+            } else if problem.is_some() {
+                status_name(devices.judge(identity, &r.signature_key))
             } else {
                 status_name(devices.status(identity, &r.signature_key, now_ms))
             };
-            let looks_like = alike_of(r.leaf, identity);
+            // Members here whose names look alike, and people this browser knows by a name
+            // this one looks like ("аlice" while the alice met before is away).
+            let mut looks_like = alike_of(r.leaf, identity);
+            for known in devices.store.lookalikes(identity) {
+                if !looks_like.contains(&known) {
+                    looks_like.push(known);
+                }
+            }
             Member {
                 spelled: (!looks_like.is_empty()).then(|| reveal(identity)),
                 looks_like,
@@ -204,10 +228,7 @@ pub fn members(
                 device,
                 duplicate_identity: same.iter().any(|s| s.leaves.contains(&r.leaf)),
                 present: pid.is_some_and(|p| presence.is_present_as(p, identity)),
-                problem: unexplained
-                    .iter()
-                    .find(|w| w.leaf == r.leaf && w.signature_key == r.signature_key)
-                    .map(|w| w.problem.to_string()),
+                problem: problem.map(|w| w.problem.to_string()),
             }
         })
         .collect()
@@ -269,14 +290,64 @@ mod tests {
     }
 
     #[test]
+    fn a_member_nobody_explained_does_not_become_an_identity_s_first_device() {
+        let presence = Presence::new(1, "bob", &[]);
+        let mut devices = Devices::new(TrustStore::new(), 0);
+        // An unannounced "alice" on mallory's key.
+        let ghost = [entry(0, 1, "bob", 1), entry(1, 9, "alice", 66)];
+        let warning = LeafWarning {
+            leaf: 1,
+            participant_id: Some(9),
+            identity: "alice".into(),
+            signature_key: vec![66; 32],
+            problem: signaling_participant::LeafProblem::NotAnnounced,
+        };
+        let m = members(&ghost, Some(0), &presence, &[warning], &mut devices, 1);
+        assert!(m[1].problem.is_some());
+        assert_eq!(m[1].device, "first_seen", "judged, not remembered");
+        // The real alice comes later: her key is the first one, not a "new device".
+        let real = [entry(0, 1, "bob", 1), entry(1, 2, "alice", 7)];
+        let m = members(&real, Some(0), &presence, &[], &mut devices, 2);
+        assert_eq!(m[1].device, "first_seen");
+        // And mallory's key under alice's name, announced this time, is new.
+        let later = [entry(0, 1, "bob", 1), entry(1, 3, "alice", 66)];
+        let m = members(&later, Some(0), &presence, &[], &mut devices, 3);
+        assert_eq!(m[1].device, "new_device");
+    }
+
+    #[test]
+    fn a_name_like_one_this_browser_knows_is_flagged_even_when_they_are_away() {
+        let presence = Presence::new(1, "bob", &[]);
+        let mut store = TrustStore::new();
+        store.verify("alice", &[7; 32], 0);
+        let mut devices = Devices::new(store, 1);
+        let roster = [entry(0, 1, "bob", 1), entry(1, 2, "\u{430}lice", 9)];
+        let m = members(&roster, Some(0), &presence, &[], &mut devices, 2);
+        assert_eq!(m[1].looks_like, ["alice"]);
+        assert_eq!(m[1].spelled.as_deref(), Some("<U+0430>lice"));
+    }
+
+    #[test]
     fn an_action_binds_to_the_device_shown_not_to_the_leaf() {
         let roster = [entry(0, 1, "bob", 1), entry(1, 2, "alice", 7)];
         let alice = "07".repeat(32);
-        assert_eq!(shown(&roster, 1, &alice).map(|e| e.leaf), Ok(1));
+        assert_eq!(shown(&roster, 1, &alice, "alice").map(|e| e.leaf), Ok(1));
         // The server refilled leaf 1 with another device since the user looked.
         let refilled = [entry(0, 1, "bob", 1), entry(1, 2, "alice", 9)];
-        assert_eq!(shown(&refilled, 1, &alice), Err(NotShown::AnotherDevice(1)));
-        assert_eq!(shown(&roster[..1], 1, &alice), Err(NotShown::Gone(1)));
+        assert_eq!(
+            shown(&refilled, 1, &alice, "alice"),
+            Err(NotShown::AnotherDevice(1))
+        );
+        // Or the same key under another name.
+        let renamed = [entry(0, 1, "bob", 1), entry(1, 2, "carol", 7)];
+        assert_eq!(
+            shown(&renamed, 1, &alice, "alice"),
+            Err(NotShown::AnotherDevice(1))
+        );
+        assert_eq!(
+            shown(&roster[..1], 1, &alice, "alice"),
+            Err(NotShown::Gone(1))
+        );
         assert_eq!(identity_of(&roster[1]), "alice");
     }
 

@@ -23,16 +23,20 @@ pub(crate) fn with<T>(f: impl FnOnce(&mut Devices) -> T) -> T {
 }
 
 /// Loads the page's trust store from `records` (JSON: identity → devices, as IndexedDB holds
-/// them; empty: none), the visit having begun at `since_ms` (wall clock). A damaged store is
-/// dropped rather than trusted.
+/// them; empty: none), the visit having begun at `since_ms` (wall clock). A damaged record is
+/// left out (and left alone in IndexedDB); false if the text as a whole is not records (then
+/// the store starts empty).
 #[wasm_bindgen(js_name = trustLoad)]
-pub fn trust_load(records: &str, since_ms: f64) {
-    let store = if records.is_empty() {
-        TrustStore::new()
-    } else {
-        TrustStore::from_records(records).unwrap_or_default()
+pub fn trust_load(records: &str, since_ms: f64) -> bool {
+    let (store, whole) = match records {
+        "" => (TrustStore::new(), true),
+        text => match TrustStore::from_records(text) {
+            Ok(store) => (store, true),
+            Err(_) => (TrustStore::new(), false),
+        },
     };
     with(|d| *d = Devices::new(store, since_ms.max(0.0) as u64));
+    whole
 }
 
 /// Takes in records another tab wrote (JSON: identity → devices); true if anything changed
@@ -43,7 +47,8 @@ pub fn trust_merge(records: &str) -> Result<bool, JsError> {
 }
 
 /// One identity's record as stored (`stored`, JSON devices, or empty) merged with the one to
-/// write (`new`): what to put back, in the same IndexedDB transaction. Nothing is lost.
+/// write (`new`): what to put back, in the same IndexedDB transaction. Nothing is lost: a
+/// stored record that does not parse is not overwritten (an error; the write is skipped).
 #[wasm_bindgen(js_name = mergeTrustRecord)]
 pub fn merge_trust_record(stored: &str, new: &str) -> Result<String, JsError> {
     let parse = |t: &str| -> Result<Vec<KnownDevice>, JsError> {
@@ -53,9 +58,14 @@ pub fn merge_trust_record(stored: &str, new: &str) -> Result<String, JsError> {
             serde_json::from_str(t).map_err(js_error)
         }
     };
-    // A damaged stored record is replaced rather than trusted.
-    let stored = parse(stored).unwrap_or_default();
-    serde_json::to_string(&merge_devices(&stored, &parse(new)?)).map_err(js_error)
+    serde_json::to_string(&merge_devices(&parse(stored)?, &parse(new)?)).map_err(js_error)
+}
+
+/// Whether a stored record may be forgotten (bounding the store): not if a device in it is
+/// verified, or it does not parse (it is left alone).
+#[wasm_bindgen(js_name = trustRecordForgettable)]
+pub fn trust_record_forgettable(stored: &str) -> bool {
+    serde_json::from_str::<Vec<KnownDevice>>(stored).is_ok_and(|ds| !ds.iter().any(|d| d.verified))
 }
 
 /// How many identities the page remembers.

@@ -61,6 +61,7 @@ impl MlsSession {
         let processed = group
             .process_message(&self.provider, protocol)
             .map_err(|e| MlsError::Peer(PeerFault::Invalid(e.to_string())))?;
+        let sender = processed.sender().clone();
         match processed.into_content() {
             ProcessedMessageContent::ProposalMessage(p) => {
                 allowed_standalone(group, &p)?;
@@ -78,6 +79,19 @@ impl MlsSession {
                     .find_map(|q| forbidden_in_commit(q.proposal()))
                 {
                     return Err(MlsError::Peer(PeerFault::ForbiddenProposal(p)));
+                }
+                // The committer's own leaf, renewed by its update path, keeps its credential
+                // and device key: a member cannot rename itself, or become another device,
+                // under a leaf others have judged (only the server would check it otherwise).
+                if let (Sender::Member(leaf), Some(renewed)) =
+                    (&sender, staged.update_path_leaf_node())
+                    && let Some(was) = group.member_at(*leaf)
+                    && (was.credential != *renewed.credential()
+                        || was.signature_key != renewed.signature_key().as_slice())
+                {
+                    return Err(MlsError::Peer(PeerFault::ForbiddenProposal(
+                        "credential-changing commit",
+                    )));
                 }
                 let removed = staged.self_removed();
                 // Another member's commit won this epoch: ours, if any, is void.
@@ -176,5 +190,67 @@ fn allowed_standalone(group: &MlsGroup, p: &QueuedProposal) -> Result<(), MlsErr
         other => Err(MlsError::Peer(PeerFault::ForbiddenProposal(
             forbidden_in_commit(other).unwrap_or("unknown"),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mls::SessionConfig;
+
+    const T: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_member_cannot_rename_itself_in_its_commit_s_update_path() {
+        let mut alice = MlsSession::new("1:alice", SessionConfig::default()).expect("alice");
+        let mut bob = MlsSession::new("2:bob", SessionConfig::default()).expect("bob");
+        alice.create_group(b"g", T).expect("group");
+        let c = alice
+            .commit(&[bob.key_package().expect("kp")], &[])
+            .expect("add");
+        alice.confirm_pending_commit(T).expect("confirm");
+        bob.join_from_welcome(&c.welcome.expect("welcome"), T)
+            .expect("join");
+
+        // Alice, in league with the server, renews her leaf under another name, same key.
+        let renamed = CredentialWithKey {
+            credential: BasicCredential::new(b"1:carol".to_vec()).into(),
+            signature_key: alice.signer.public().to_vec().into(),
+        };
+        let group = alice.group.as_mut().expect("group");
+        let bundle = group
+            .commit_builder()
+            .force_self_update(true)
+            .leaf_node_parameters(
+                LeafNodeParameters::builder()
+                    .with_credential_with_key(renamed)
+                    .build(),
+            )
+            .load_psks(alice.provider.storage())
+            .expect("psks")
+            .build(
+                alice.provider.rand(),
+                alice.provider.crypto(),
+                &alice.signer,
+                |_| true,
+            )
+            .expect("build")
+            .stage_commit(&alice.provider)
+            .expect("stage");
+        let (commit, _, _) = bundle.into_messages();
+        let bytes = commit.to_bytes().expect("bytes");
+        assert!(matches!(
+            bob.process(&bytes, T),
+            Err(MlsError::Peer(PeerFault::ForbiddenProposal(
+                "credential-changing commit"
+            )))
+        ));
+        // Bob stays in the epoch; an honest renewal (same name, same key) goes through.
+        let group = alice.group.as_mut().expect("group");
+        group
+            .clear_pending_commit(alice.provider.storage())
+            .expect("clear");
+        let honest = alice.commit(&[], &[]).expect("renewal");
+        assert!(bob.process(&honest.commit, T).is_ok());
     }
 }

@@ -131,18 +131,28 @@ async fn handshake(
     }
     let claims = token::verify(&token, &config.token_policy(), &room)
         .map_err(|e| (e.code(), e.to_string()))?;
+    // Which token this participant holds is known before it enters the room, so that a
+    // removal always finds it (and one already revoked is refused here).
     let revocations = &server.inner.revocations;
-    revocations.check(&claims, token::unix_now())?;
+    let pid = server.inner.registry.next_id();
+    revocations.hold(pid, &claims, token::unix_now())?;
     let (tx, inbox) = outbox(config.outbox_capacity, config.outbox_bytes);
-    let (pid, handle) = server
+    let joined = server
         .inner
         .registry
-        .join(&room, claims.sub.clone(), claims.publish, tx.clone())
-        .await
-        .map_err(|code| (code, format!("cannot join room {room:?}")))?;
+        .join(&room, pid, claims.sub.clone(), claims.publish, tx.clone())
+        .await;
+    let handle = match joined {
+        Ok(handle) => handle,
+        Err(code) => {
+            revocations.release(pid);
+            return Err((code, format!("cannot join room {room:?}")));
+        }
+    };
     // Removed while this join was on its way in: undone.
-    if let Err(refused) = revocations.hold(pid, &claims, token::unix_now()) {
+    if let Err(refused) = revocations.check(&claims, token::unix_now()) {
         handle.send(Command::Disconnect { pid });
+        revocations.release(pid);
         return Err(refused);
     }
     Ok(Joined {

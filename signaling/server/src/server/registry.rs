@@ -179,15 +179,20 @@ impl Registry {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Joins `room` (making it if needed). Returns the new participant id and the room.
+    /// A fresh participant id, for a join.
+    pub(super) fn next_id(&self) -> ParticipantId {
+        self.next_participant.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Joins `room` (making it if needed) as `pid` ([`Registry::next_id`]). Returns the room.
     pub(super) async fn join(
         &self,
         room: &str,
+        pid: ParticipantId,
         identity: String,
         may_publish: bool,
         outbox: Outbox,
-    ) -> Result<(ParticipantId, RoomHandle), ErrorCode> {
-        let pid = self.next_participant.fetch_add(1, Ordering::Relaxed);
+    ) -> Result<RoomHandle, ErrorCode> {
         loop {
             let handle = self.room(room);
             let (reply, answer) = oneshot::channel();
@@ -199,7 +204,7 @@ impl Registry {
                 reply,
             });
             if sent && let Ok(result) = answer.await {
-                return result.map(|()| (pid, handle));
+                return result.map(|()| handle);
             }
             // The room ended between lookup and join: take the next one.
             tokio::task::yield_now().await;

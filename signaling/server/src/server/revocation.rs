@@ -4,7 +4,8 @@
 //! them (tokens live at most a day; a cluster keeps them in its store).
 //!
 //! One lock over all three, so that a join admitted here and a removal sweeping the holders
-//! cannot miss each other: a join is checked again when its holder is recorded.
+//! cannot miss each other: a join's holder is recorded before it enters the room, and the
+//! join is checked again once it is in.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -118,8 +119,8 @@ impl Revocations {
         self.lock().check(&holder(claims), now)
     }
 
-    /// Records that `pid` joined with `claims`, unless its token was revoked since it was
-    /// checked (then the join must be undone).
+    /// Records that `pid` joins with `claims` (before it enters the room, so that a removal
+    /// always finds its token), unless that token is revoked.
     pub(super) fn hold(
         &self,
         pid: ParticipantId,
@@ -159,10 +160,15 @@ impl Revocations {
             code: ErrorCode::Removed,
         };
         lists.add(key.clone(), until, now);
+        // A token's id revokes that token; an identity (a token made without an id) revokes
+        // every token for it in the room.
         let mut holding: Vec<ParticipantId> = lists
             .holders
             .iter()
-            .filter(|(_, h)| h.revoked() == key)
+            .filter(|(_, h)| match &key {
+                Revoked::Token { .. } => h.revoked() == key,
+                Revoked::Identity { room, identity } => h.room == *room && h.identity == *identity,
+            })
             .map(|(&p, _)| p)
             .collect();
         holding.sort_unstable();
@@ -244,7 +250,10 @@ mod tests {
         };
         let now = signaling_token::unix_now();
         r.hold(1, &bare, now).expect("admitted");
-        assert_eq!(r.revoke("r", 1, now), Some(vec![1]));
+        // Another connection of alice's, with a token that has an id: it goes too.
+        r.hold(2, &Claims::new("r", "alice", HOUR), now)
+            .expect("admitted");
+        assert_eq!(r.revoke("r", 1, now), Some(vec![1, 2]));
         assert!(r.check(&Claims::new("r", "alice", HOUR), now).is_err());
         assert_eq!(r.check(&Claims::new("other", "alice", HOUR), now), Ok(()));
         assert_eq!(r.check(&Claims::new("r", "bob", HOUR), now), Ok(()));
