@@ -106,30 +106,30 @@ pub(crate) async fn ghost(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply
 pub(crate) async fn double(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
     let name = w.name.ok_or_else(|| bad("name?"))?;
     let device = match &w.key_of {
-        Some(other) => {
-            let owner = p
-                .lock()
-                .rooms
-                .get(&w.room)
-                .and_then(|r| r.accomplices.iter().find(|a| a.identity == *other).cloned())
-                .ok_or_else(|| bad(format!("no member of ours named {other:?} in {:?}", w.room)))?;
-            Some(owner.device_key().map_err(bad)?)
-        }
+        Some(other) => Some(
+            accomplice_named(&p, &w.room, other)?
+                .device_key()
+                .map_err(bad)?,
+        ),
         None => None,
     };
     let a = p.accomplice(&w.room, &name, device).await?;
     Ok(Json(json!({ "participant_id": a.participant_id })))
 }
 
+/// The proxy's member named `name` in `room`.
+fn accomplice_named(p: &Proxy, room: &str, name: &str) -> Result<Accomplice, (StatusCode, String)> {
+    p.lock()
+        .rooms
+        .get(room)
+        .and_then(|r| r.accomplices.iter().find(|a| a.identity == name).cloned())
+        .ok_or_else(|| bad(format!("no member of ours named {name:?} in {room:?}")))
+}
+
 /// One of the proxy's members leaves the room (its device key stays at hand for `key_of`).
 pub(crate) async fn leave(State(p): State<Proxy>, Query(w): Query<Who>) -> Reply {
     let name = w.name.ok_or_else(|| bad("name?"))?;
-    let a = p
-        .lock()
-        .rooms
-        .get(&w.room)
-        .and_then(|r| r.accomplices.iter().find(|a| a.identity == name).cloned())
-        .ok_or_else(|| bad(format!("no member of ours named {name:?} in {:?}", w.room)))?;
+    let a = accomplice_named(&p, &w.room, &name)?;
     a.send(ClientMessage::Leave);
     Ok(Json(json!({ "participant_id": a.participant_id })))
 }
