@@ -110,14 +110,19 @@ impl SameName {
     }
 }
 
+/// The identity a roster entry's credential names (all of it, if it names no participant).
+pub fn identity_of(entry: &RosterEntry) -> String {
+    let name = entry.name();
+    parse_credential_identity(&name)
+        .map(|(_, i)| i.to_owned())
+        .unwrap_or(name)
+}
+
 /// The identities (as they look) more than one member of `roster` holds.
 pub fn same_names(roster: &[RosterEntry]) -> Vec<SameName> {
     let mut by_look: BTreeMap<String, SameName> = BTreeMap::new();
     for r in roster {
-        let name = r.name();
-        let identity = parse_credential_identity(&name)
-            .map(|(_, i)| i.to_owned())
-            .unwrap_or(name);
+        let identity = identity_of(r);
         let same = by_look.entry(skeleton(&identity)).or_insert(SameName {
             identities: Vec::new(),
             leaves: Vec::new(),

@@ -115,19 +115,9 @@ impl Devices {
     pub fn take_changes(&mut self) -> Option<TrustChanges> {
         self.store.take_changes()
     }
-
-    pub fn store(&self) -> &TrustStore {
-        &self.store
-    }
 }
 
-/// The identity a roster entry's credential names (all of it, if it names no participant).
-pub fn identity_of(entry: &RosterEntry) -> String {
-    let name = entry.name();
-    parse_credential_identity(&name)
-        .map(|(_, i)| i.to_owned())
-        .unwrap_or(name)
-}
+pub use signaling_participant::checks::identity_of;
 
 /// Why an action on a member the user was shown is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -67,9 +67,3 @@ pub fn merge_trust_record(stored: &str, new: &str) -> Result<String, JsError> {
 pub fn trust_record_forgettable(stored: &str) -> bool {
     serde_json::from_str::<Vec<KnownDevice>>(stored).is_ok_and(|ds| !ds.iter().any(|d| d.verified))
 }
-
-/// How many identities the page remembers.
-#[wasm_bindgen(js_name = trustSize)]
-pub fn trust_size() -> usize {
-    with(|d| d.store().len())
-}
