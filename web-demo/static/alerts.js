@@ -1,0 +1,118 @@
+// Alerts: what the user must know before trusting the meeting (unexplained members, changed
+// or new devices, lookalike names, media the server mislabelled, no current group), and the
+// log of what this page refused or noticed. Shown above the stage; they cannot be hidden.
+import { $, state } from "./state.js";
+import { tileName } from "./who.js";
+
+export function note(text) {
+  state.log.push(text);
+  if (state.log.length > 20) state.log.shift();
+  renderAlerts();
+}
+
+// Devices whose verified identity changed, noted once in the log (which outlives reconnects and
+// the member's own departure): "identity key".
+const warned = new Set();
+
+/** A new meeting: what this page noticed in the last one is forgotten. */
+export function forgetLog() {
+  state.log = [];
+  warned.clear();
+}
+
+/** Takes the roster as wasm judged it; a verified person's changed device is logged too. */
+export function setRoster(roster) {
+  state.roster = roster;
+  for (const m of roster) {
+    const id = `${m.identity} ${m.key}`;
+    if (m.device !== "verified_key_changed" || warned.has(id)) continue;
+    warned.add(id);
+    note(`${m.identity}'s verified device changed: a device with fingerprint ${m.fingerprint.join(" ")} was in the group as ${m.identity} (participant ${m.participant_id ?? "?"}).`);
+  }
+}
+
+// ---- alerts: what the user must know before trusting the meeting ----
+
+/** Runs what the user asked for; if it is refused (the member's device changed since it was
+ * shown), says why. */
+export function act(action) {
+  try {
+    action();
+  } catch (e) {
+    note(`Not done: ${e.message ?? e}.`);
+    renderAlerts();
+  }
+}
+
+export function alertRow(kind, text, action) {
+  const li = document.createElement("li");
+  li.className = kind;
+  const span = document.createElement("span");
+  span.textContent = text;
+  li.append(span);
+  if (action) li.append(action);
+  return li;
+}
+
+export function button(text, data, onclick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  Object.assign(b.dataset, data);
+  b.onclick = onclick;
+  return b;
+}
+
+export function renderAlerts() {
+  const list = [];
+  // Without a current group, what its members were is not what anyone holds now.
+  const roster = state.groupGone ? [] : state.roster;
+  for (const m of roster) {
+    const who = `${m.identity} (participant ${m.participant_id ?? "?"}, leaf ${m.leaf})`;
+    if (m.problem) {
+      list.push(alertRow("danger",
+        `${who} is in the group unexplained: ${m.problem}.`,
+        button("I know who this is", { acknowledge: m.leaf }, () => act(() => state.signaling?.acknowledge(m.leaf, m.key, m.identity)))));
+    }
+    if (m.device === "verified_key_changed") {
+      list.push(alertRow("danger", `${who}: ${m.identity}'s verified device has changed. This may not be ${m.identity}: compare the fingerprint with them before you mark it verified.`));
+    } else if (m.device === "new_device") {
+      list.push(alertRow("notice", `${who} is using a new device: compare the fingerprint with them.`,
+        button("It is their device", { acknowledgeDevice: m.leaf }, () => act(() => state.signaling?.acknowledgeDevice(m.leaf, m.key, m.identity)))));
+    }
+  }
+  for (const m of roster) {
+    // A name like one this browser knows, of someone not here ("аlice" while alice is away).
+    const away = m.looks_like.filter((n) => !roster.some((o) => o.identity === n));
+    if (away.length) {
+      list.push(alertRow("danger", `${m.spelled}'s name looks like ${away.join(", ")}, whom this browser has met, but it is another name: check the fingerprint.`));
+    }
+  }
+  const names = new Set();
+  for (const m of roster) {
+    if (!m.duplicate_identity || names.has(m.identity)) continue;
+    if (m.looks_like.length) {
+      // Names that differ but look alike ("alice", "аlice"): spelled out to tell them apart.
+      const alike = roster.filter((o) => o.identity === m.identity || m.looks_like.includes(o.identity));
+      const spelled = [...new Map(alike.map((o) => [o.identity, o.spelled])).values()];
+      alike.forEach((o) => names.add(o.identity));
+      list.push(alertRow("danger", `Members whose names look alike but differ: ${spelled.join(", ")}. One may be posing as another: check each one's fingerprint.`));
+    } else {
+      names.add(m.identity);
+      list.push(alertRow("notice", `More than one member is named ${m.identity}: check each one's fingerprint.`));
+    }
+  }
+  for (const t of state.tiles.values()) {
+    const n = tileName(t.pid, t);
+    if (n.mislabelled) list.push(alertRow("danger", `The server labelled ${n.name}'s media as ${n.claimed}'s.`));
+  }
+  if (!state.mayShare) {
+    list.unshift(alertRow("danger", "Your camera and microphone are not being sent: someone unexplained is in the group."));
+  }
+  if (state.groupGone) {
+    list.unshift(alertRow("danger", `No current group (${state.groupGone}): nothing is sent or shown until the group forms again.`));
+  }
+  for (const l of state.log) list.push(alertRow("info", l));
+  $("alerts").replaceChildren(...list);
+  $("alerts").hidden = list.length === 0;
+}

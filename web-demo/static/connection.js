@@ -1,0 +1,366 @@
+// The connection to the meeting: join, the session's events (the MLS group's epochs,
+// rosters, messages, media negotiation), received tracks, reconnect with backoff, and leave.
+import { Meeting, Refused, Signaling, loadWasm, refusal } from "./signaling.js";
+import { Media } from "./media.js";
+import * as capture from "./capture.js";
+import { deviceKey, loadTrust, onOtherTabs, saveTrust } from "./device.js";
+import {
+  parseStreamId as wasmParseStreamId, reconnectDelayMs, reconnectGivesUp, trustLoad, trustMerge,
+} from "./pkg/web_demo_wasm.js";
+import { $, chat, levels, now, state, status } from "./state.js";
+import { forgetLog, note, renderAlerts, setRoster } from "./alerts.js";
+import { dropTile, renderTiles, tile } from "./stage.js";
+import { renderPanel, showPath } from "./panel.js";
+import { announceState, setCameraButton, setMicButton, stopScreen } from "./own.js";
+import { NAME_KEY, checkJoin, meetingCapture, startPreview, token } from "./lobby.js";
+import { selfTest } from "./selftest.js";
+
+/** The group is gone (`why`: the server re-made it, or this page lost track of it): nothing
+ * more is sealed under its keys, frames under them open only for the grace time, and the page
+ * shows no epoch, safety number or members until the next group's first epoch (the tiles
+ * keep the names the last group's keys gave them, marked paused). */
+export function groupGone(why) {
+  state.media?.e2ee.retire();
+  Object.assign(state, { groupGone: why, epoch: null, safety: [] });
+  renderPanel();
+  renderTiles();
+}
+
+export function share(mayShare) {
+  state.mayShare = mayShare;
+  state.media?.e2ee.setSending(mayShare);
+  renderAlerts();
+}
+
+// ---- session events ----
+
+export function onevent(e) {
+  if (!state.media && ["sdp_offer", "sdp_answer", "ice_candidate", "new_epoch", "send_gate", "group_reset", "group_lost"].includes(e.type)) {
+    state.early.push(e);
+    return;
+  }
+  switch (e.type) {
+    case "new_epoch": {
+      // Someone new: they learn our state (the others know it already).
+      if (e.added.some((m) => m.participant_id !== state.me)) announceState();
+      state.groupGone = null;
+      state.epoch = e.epoch;
+      state.safety = e.safety_number;
+      setRoster(e.roster);
+      state.media.e2ee.setKeys(e.keys);
+      share(e.may_send);
+      // Someone new: a key frame under the new key lets them see us at once.
+      if (e.added.some((m) => m.participant_id !== state.me)) state.media.e2ee.requestKeyframe();
+      renderPanel();
+      renderTiles();
+      break;
+    }
+    case "send_gate":
+      share(e.may_send);
+      break;
+    case "roster":
+      setRoster(e.roster);
+      renderPanel();
+      renderTiles();
+      break;
+    case "trust":
+      saveTrust(e.changes).catch((err) => console.error("keeping the trust store:", err));
+      break;
+    case "refused_add":
+      note(`Refused to add participant ${e.participant_id} when the server asked: ${e.reason}.`);
+      break;
+    case "refused_proposal":
+      note(`Refused a proposal from participant ${e.from}: ${e.reason}.`);
+      break;
+    case "account_mismatch":
+      note(`The server's account of epoch ${e.epoch} differs from the commit: it said added ${JSON.stringify(e.claimed_added)}, removed ${JSON.stringify(e.claimed_removed)}; the commit added ${JSON.stringify(e.added)}, removed ${JSON.stringify(e.removed)}.`);
+      break;
+    case "group_reset":
+      groupGone(`the server is making it again: ${e.reason}`);
+      note(`The group is being made again (${e.reason}); rejoining it.`);
+      break;
+    case "group_lost":
+      groupGone(`could not follow it at epoch ${e.epoch}`);
+      note(`Could not follow the group at epoch ${e.epoch} (${e.reason}); asked to be added again.`);
+      break;
+    case "removed":
+      leave("You were removed from the meeting's group.");
+      break;
+    case "participant_left":
+      chat.left(e.participant_id);
+      for (const t of [...state.tiles.values()]) if (t.pid === e.participant_id) dropTile(t.key);
+      break;
+    case "said":
+      chat.said(e);
+      renderTiles();
+      break;
+    case "gap":
+      chat.gap(e);
+      break;
+    case "waiting":
+      chat.waiting++;
+      status(`Your message waits to be sent: ${e.reason}.`, "chat-status");
+      break;
+    case "app_refused":
+      chat.refused++;
+      note(`A message from participant ${e.from} was not shown: ${e.reason}.`);
+      break;
+    case "sdp_offer":
+      state.media.onOffer(e.sdp);
+      break;
+    case "sdp_answer":
+      state.media.onAnswer(e.sdp);
+      break;
+    case "ice_candidate":
+      state.media.onCandidate(e.candidate);
+      break;
+    case "active_speaker":
+      state.speaker = e.participant_id;
+      renderTiles();
+      break;
+    case "server_error":
+      status(`Server: ${e.code}: ${e.message}`);
+      break;
+    case "failure":
+      status(`Encryption: ${e.message}`);
+      break;
+    case "stop":
+      // Removed, banned, the room closed: the server says not to come back.
+      if (e.final) leave(refusal(e.code, e.reason));
+      else reconnect(e.reason);
+      break;
+  }
+}
+
+/** The publisher and its stream (`source`) a received stream id names (the SFU's label:
+ * "<pid>.<source>", or "<pid>"; signaling_protocol::media_stream). */
+export function parseStreamId(id) {
+  const named = wasmParseStreamId(id);
+  return named === undefined ? null : JSON.parse(named);
+}
+
+/** `key`: what the worker counts this arrival of `track` under. */
+export function ontrack(streamId, track, key) {
+  // A section the SFU recycles brings the same track for another stream: it leaves the tile
+  // it was in, whose keys no longer describe what it plays (else that tile would show the
+  // newcomer under the last one's name).
+  for (const t of [...state.tiles.values()]) {
+    if (t.key === streamId || !t.tracks.has(track.id)) continue;
+    t.stream.removeTrack(track);
+    t.tracks.delete(track.id);
+    if (t.stream.getTracks().length === 0) dropTile(t.key);
+  }
+  const named = parseStreamId(streamId);
+  if (!named || named.pid === state.me) return;
+  const t = tile(streamId, named.pid, named.source);
+  t.tracks.set(track.id, key);
+  t.stream.addTrack(track);
+  if (track.kind === "audio") levels.watch(streamId, t.stream);
+  t.stream.onremovetrack = () => {
+    if (t.stream.getTracks().length === 0) dropTile(streamId);
+  };
+}
+
+export async function join(room, name) {
+  await loadWasm();
+  const wrong = checkJoin(room, name);
+  if (wrong) return status(wrong, "lobby-status");
+  localStorage.setItem(NAME_KEY, name);
+  state.joinClickedAt = now();
+  $("join").disabled = true;
+  status("Joining…", "lobby-status");
+  const fromLink = new URLSearchParams(location.search).get("token");
+  state.meeting = { room, name, token: fromLink, generation: 0, reconnecting: null };
+  try {
+    levels.resume();
+    state.local = await meetingCapture();
+    await connect();
+    history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
+    selfTest().catch((e) => ($("selftest").textContent = `SFrame self-test could not run: ${e}`));
+  } catch (e) {
+    leave(String(e.message ?? e));
+  } finally {
+    $("join").disabled = false;
+  }
+}
+
+let trusting = null;
+/** The page's trust store, loaded once for the life of the page (wasm keeps it across every
+ * reconnect); records other tabs write are taken in as they come. */
+export function trustReady() {
+  trusting ??= (async () => {
+    await loadWasm();
+    let records = "";
+    try {
+      records = await loadTrust();
+    } catch (e) {
+      note(`This browser could not read the devices it saw before (${e.message ?? e}): it recognises nobody this visit, so every device shows as "first seen now", even a changed one.`);
+    }
+    if (!trustLoad(records, performance.timeOrigin)) {
+      note(`The devices this browser saw before could not be read: it recognises nobody this visit, so every device shows as "first seen now", even a changed one.`);
+    }
+    onOtherTabs((written) => {
+      if (trustMerge(written)) state.signaling?.refresh();
+    });
+  })();
+  return trusting;
+}
+
+/** Joins the room (again, after a reconnect) with this device's identity and the tracks
+ * already captured: signaling, the MLS group (the server adds us anew), the PeerConnection. */
+export async function connect() {
+  const m = state.meeting;
+  const generation = ++m.generation;
+  // Whether this attempt is still the meeting's connection: events of an earlier one (still
+  // in flight when it was dropped) are not this one's.
+  const live = () => state.meeting === m && m.generation === generation;
+  const current = (e) => live() && onevent(e);
+  const t = m.token ?? await token(m.room, m.name);
+  await loadWasm();
+  const device = await deviceKey(() => Meeting.newDeviceKey());
+  await trustReady();
+  const joined = await Signaling.join({ room: m.room, token: t, onevent: current, deviceKey: device.key });
+  if (!live()) {
+    joined.leave(); // left, or another attempt won, while this one was joining
+    return;
+  }
+  state.signaling = joined;
+  state.me = state.signaling.joined.participant_id;
+  state.deviceSlot = device.slot;
+  const iceServers = (state.signaling.joined.ice_servers ?? []).map((s) => ({
+    urls: s.urls, username: s.username, credential: s.credential,
+  }));
+  const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
+  state.media = new Media({
+    signaling: state.signaling, iceServers, relayOnly, local: state.local, screen: state.screenTrack, ontrack,
+    onstate: (s) => {
+      if (!live()) return;
+      // A broken ICE path is mended by ICE restarts first (onstuck when they fail).
+      if (s === "failed" && !state.media.recovering) reconnect("the media connection failed");
+      if (s === "connected") showPath();
+    },
+    onmedia: ({ down, ms }) => {
+      if (!live()) return;
+      if (down) {
+        showReconnecting("Media interrupted: reconnecting it…");
+      } else {
+        showReconnecting(null);
+        state.iceRestarts.push({ ms, at: now() });
+        showPath();
+      }
+    },
+    onstuck: () => live() && reconnect("the media connection failed"),
+  });
+  state.media.e2ee.onstats = ({ stats, timing }) => {
+    state.stats = stats;
+    state.timing = timing;
+    renderPanel();
+    renderTiles();
+  };
+  // Counts only, for the operator's metrics: how many received frames failed here.
+  let reported = 0;
+  state.reporter = setInterval(() => {
+    const failing = Object.values(state.stats?.perLeaf ?? {})
+      .reduce((n, s) => n + s.failed + s.noKey, state.stats?.unknownKid ?? 0);
+    if (failing !== reported) {
+      reported = failing;
+      state.signaling?.send({ type: "media_stats", decrypt_failures: failing });
+    }
+  }, 5000);
+  status("", "lobby-status");
+  $("lobby").hidden = true;
+  $("meeting").hidden = false;
+  $("room-title").textContent = `Room ${m.room}`;
+  $("room-title").title = m.room;
+  const me = tile("self", state.me);
+  state.local.getTracks().forEach((tr) => me.stream.addTrack(tr));
+  levels.watch("self", state.local);
+  if (state.screenTrack) tile("self.screen", state.me).stream.addTrack(state.screenTrack);
+  $("settings").append($("devices"));
+  capture.listDevices(state.local.getTracks());
+  for (const e of state.early.splice(0)) onevent(e);
+  await state.media.offer();
+}
+
+/** Ends this page's connection (signaling, MLS state, media) but not the meeting: the
+ * captured tracks stay. */
+export function disconnect() {
+  clearInterval(state.reporter);
+  state.signaling?.leave();
+  state.media?.close();
+  for (const key of [...state.tiles.keys()]) dropTile(key);
+  state.signaling = state.media = null;
+  state.early = [];
+  chat.reset();
+  // The log stays: what this page noticed in the meeting is still true after a reconnect.
+  Object.assign(state, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), mayShare: true, groupGone: null });
+  renderAlerts();
+  renderPanel();
+}
+
+// When to try again, and when to give up, is the Rust clients' policy too
+// (signaling_participant::reconnect, through wasm): quick at first, then every 8 s, with
+// jitter, for two minutes.
+
+/** The connection dropped (`why`): the meeting stays on screen as "reconnecting…" while this
+ * page joins again, with backoff, until it is back, refused for good, or left. */
+export async function reconnect(why) {
+  const m = state.meeting;
+  if (!m || m.reconnecting) return;
+  m.reconnecting = { since: now(), why };
+  disconnect();
+  showReconnecting(`Reconnecting… (${why})`);
+  for (let attempt = 0; state.meeting === m; attempt++) {
+    const down = now() - m.reconnecting.since;
+    if (reconnectGivesUp(down)) {
+      leave(`Lost the connection to the meeting (${why}), and could not reconnect for ${Math.round(down / 1000)} s.`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, reconnectDelayMs(attempt + 1, Math.random())));
+    if (state.meeting !== m) return;
+    try {
+      await connect();
+      if (state.meeting !== m) return;
+      state.reconnects.push({ why, ms: now() - m.reconnecting.since, at: now(), attempts: attempt + 1 });
+      m.reconnecting = null;
+      showReconnecting(null);
+      note(`Reconnected after ${why}: the group is new, so compare the safety number again.`);
+      return;
+    } catch (e) {
+      if (e instanceof Refused && e.final) {
+        leave(e.message);
+        return;
+      }
+      disconnect();
+      showReconnecting(`Reconnecting… (${why}; attempt ${attempt + 1}: ${e.message ?? e})`);
+    }
+  }
+}
+
+export function showReconnecting(text) {
+  $("reconnecting").hidden = !text;
+  $("reconnecting").textContent = text ?? "";
+}
+
+/** Leaves the meeting and shows the lobby with `why` (or nothing, for a leave by choice). */
+export function leave(why = "") {
+  disconnect();
+  state.meeting = null;
+  showReconnecting(null);
+  state.local?.getTracks().forEach((t) => t.stop());
+  state.local = null;
+  stopScreen();
+  setCameraButton(true);
+  setMicButton(true);
+  $("invite-status").hidden = true;
+  chat.messages = [];
+  chat.render();
+  forgetLog();
+  state.handRaised = false;
+  status("");
+  status(why, "lobby-status");
+  $("meeting").hidden = true;
+  $("lobby").hidden = false;
+  $("devices-home").append($("devices"));
+  startPreview();
+}

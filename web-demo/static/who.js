@@ -1,0 +1,32 @@
+// Who a tile shows: named by the members whose keys opened its frames, never by the
+// server's label alone; the server's label is checked against the keys.
+import { chat, member, memberOf, state } from "./state.js";
+
+/** Who the keys say a tile shows: the members whose keys opened its tracks' frames. */
+export function tileSenders(t) {
+  const leaves = new Set();
+  for (const id of t.tracks.values()) {
+    for (const [leaf, n] of Object.entries(state.stats?.perTrack?.[id]?.leaves ?? {})) {
+      if (n > 0) leaves.add(Number(leaf));
+    }
+  }
+  return [...leaves].map((l) => member(l) ?? { leaf: l, identity: `leaf ${l}`, participant_id: null });
+}
+
+/** A tile's name and whether the server's label (its stream id) agrees with the keys. */
+export function tileName(pid, t) {
+  if (pid === state.me) return { name: `${memberOf(pid)?.identity ?? "you"} (you)`, byKey: true, mislabelled: false };
+  const senders = tileSenders(t);
+  const claimed = memberOf(pid)?.identity ?? `participant ${pid}`;
+  if (senders.length === 0) return { name: claimed, byKey: false, mislabelled: false, claimed };
+  const name = senders.map((m) => m.identity).join(" + ");
+  const mislabelled = senders.some((m) => m.participant_id !== pid);
+  return { name, byKey: true, mislabelled, claimed };
+}
+
+/** Whether tile `t` shows a screen share: our own, or a stream its member says (signed) is
+ * its screen. The server's label alone never makes a stream a screen. */
+export function isScreen(t) {
+  if (t.key === "self.screen") return true;
+  return t.pid !== state.me && !!t.source && chat.states.get(t.pid)?.screen === t.source;
+}
