@@ -62,9 +62,25 @@ async fn stop_signal() {
     }
 }
 
+/// Engine warnings that say nothing an operator can act on, silenced unless `RUST_LOG` names
+/// their target. `rtc_dtls::config`: as the DTLS client (it answers the browser's "actpass"
+/// with "active") the engine wants a TLS server name it has no use for, since it checks the
+/// peer's certificate against the SDP fingerprint, and warns on every connection that it has
+/// none.
+const QUIET: &[&str] = &["rtc_dtls::config=error"];
+
 fn init_logs(format: LogFormat) {
-    let filter =
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    for directive in QUIET {
+        let target = directive.split('=').next().unwrap_or(directive);
+        if !asked.contains(target)
+            && let Ok(d) = directive.parse()
+        {
+            filter = filter.add_directive(d);
+        }
+    }
     // Colour only on a terminal: logs written to a file or a journal stay plain text.
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -575,6 +575,9 @@ impl MediaRoom {
                         );
                     }
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                        RTCPeerConnectionState::Connected,
+                    ) => s.connected = true,
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
                         RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed,
                     ) => gone = true,
                     _ => {}
@@ -734,7 +737,12 @@ impl MediaRoom {
             let Some(p) = self.participants.get_mut(&d.subscriber) else {
                 continue;
             };
+            // Not before its DTLS handshake is done: without SRTP keys the engine could only
+            // drop the packet (and warn).
             let Link::Open(s) = &mut p.link else { continue };
+            if !s.connected {
+                continue;
+            }
             let out = rtc::rtp::packet::Packet {
                 header: rewriter.rewrite(&packet.header),
                 payload: packet.payload.clone(),
@@ -907,6 +915,9 @@ impl MediaRoom {
             return;
         };
         let Link::Open(s) = &mut p.link else { return };
+        if !s.connected {
+            return;
+        }
         if let Some(mut r) = s.pc.rtp_receiver(receiver)
             && r.write_rtcp(now, vec![rtcp::pli::picture_loss(ssrc)])
                 .is_ok()

@@ -61,6 +61,9 @@ pub enum SessionError {
 pub struct Session {
     pub pc: RTCPeerConnection,
     pub transport: Transport,
+    /// Whether its DTLS handshake has finished (the engine said "connected" once): until then
+    /// it has no SRTP keys, and nothing may be written to it.
+    pub connected: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -119,7 +122,11 @@ impl Session {
         // Gathering is complete: the host candidates are the only ones.
         pc.add_local_candidate(RTCIceCandidateInit::default())
             .map_err(SessionError::Create)?;
-        Ok(Session { pc, transport })
+        Ok(Session {
+            pc,
+            transport,
+            connected: false,
+        })
     }
 
     /// Applies the participant's offer; our answer.
