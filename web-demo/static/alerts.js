@@ -1,6 +1,8 @@
 // Alerts: what the user must know before trusting the meeting (unexplained members, changed
-// or new devices, lookalike names, media the server mislabelled, no current group), and the
-// log of what this page refused or noticed. Shown above the stage; they cannot be hidden.
+// or new devices, lookalike names, media the server mislabelled, no current group), shown
+// above the stage where they cannot be hidden; the header's summary of the encryption state
+// (epoch, safety number, alerts); and the log of what this page refused or noticed (in the
+// encryption panel).
 import { $, state } from "./state.js";
 import { tileName } from "./who.js";
 
@@ -103,7 +105,7 @@ export function renderAlerts() {
     }
   }
   for (const t of state.tiles.values()) {
-    const n = tileName(t.pid, t);
+    const n = tileName(t);
     if (n.mislabelled) list.push(alertRow("danger", `The server labelled ${n.name}'s media as ${n.claimed}'s.`));
   }
   if (!state.mayShare) {
@@ -112,7 +114,27 @@ export function renderAlerts() {
   if (state.groupGone) {
     list.unshift(alertRow("danger", `No current group (${state.groupGone}): nothing is sent or shown until the group forms again.`));
   }
-  for (const l of state.log) list.push(alertRow("info", l));
   $("alerts").replaceChildren(...list);
   $("alerts").hidden = list.length === 0;
+  $("log-empty").hidden = state.log.length > 0;
+  $("log").replaceChildren(...state.log.map((l) => {
+    const li = document.createElement("li");
+    li.textContent = l;
+    return li;
+  }));
+  renderSummary(list.filter((li) => li.className === "danger").length, list.length);
+}
+
+/** The header's glance at the encryption: the epoch, the safety number's first groups, and
+ * how many alerts stand (red when any is a danger). */
+function renderSummary(dangers, alerts) {
+  const epoch = state.epoch ?? (state.groupGone ? "none" : "–");
+  $("security-epoch").textContent = `epoch ${epoch}`;
+  $("security-number").textContent = state.safety.length ? `${state.safety.slice(0, 2).join(" ")} …` : "";
+  $("security-alerts").hidden = alerts === 0;
+  $("security-alerts").textContent = alerts === 1 ? "1 alert" : `${alerts} alerts`;
+  $("security").classList.toggle("warning", dangers > 0);
+  const number = state.safety.length ? `, safety number starts ${state.safety.slice(0, 2).join(" ")}` : "";
+  const standing = alerts ? `, ${alerts === 1 ? "1 alert" : `${alerts} alerts`}${dangers ? " needing attention" : ""}` : "";
+  $("security").setAttribute("aria-label", `End-to-end encrypted, epoch ${epoch}${number}${standing}. Open the encryption panel.`);
 }

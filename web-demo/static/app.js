@@ -14,11 +14,11 @@ import { loadWasm } from "./signaling.js";
 import { status } from "./state.js";
 import { openLobby } from "./lobby.js";
 import { bindControls } from "./controls.js";
-import { watchSpeaking } from "./stage.js";
+import { watchStage } from "./stage.js";
 import { expose } from "./debug.js";
 
 bindControls();
-watchSpeaking();
+watchStage();
 openLobby();
 // Loaded now, so that the join's checks (Rust's rules, through wasm) are ready at once.
 loadWasm().catch((e) => status(`This browser cannot run the meeting's code: ${e.message ?? e}`, "lobby-status"));

@@ -4,6 +4,10 @@
 
 const $ = (id) => document.getElementById(id);
 
+/** The reactions the page offers, each with its words (for screen readers, and for machines
+ * with no emoji font). */
+export const REACTIONS = { "👍": "thumbs up", "👏": "applause", "😂": "laughing", "❤️": "heart" };
+
 export class Chat {
   /** `say(message)` sends an application message (the signaling session's). */
   constructor() {
@@ -12,6 +16,7 @@ export class Chat {
     this.states = new Map(); // participant id -> { muted, camera_off, screen (its stream's source) }
     this.refused = 0;
     this.waiting = 0;
+    this.onadd = () => {}; // each message added, as it is
   }
 
   /** Someone said `message` (`said` output: sender is the roster's member). */
@@ -47,11 +52,15 @@ export class Chat {
     this.messages.push({ ...entry, at: Date.now() });
     if (this.messages.length > 500) this.messages.shift();
     this.render();
+    this.onadd(entry);
   }
 
   react(from, emoji) {
     const li = document.createElement("li");
-    li.textContent = `${emoji} ${from}`;
+    // A member may send any text as its emoji: more than a few characters is not one, and
+    // would cover the stage. The words are the page's own where it has them.
+    const shown = typeof emoji === "string" && [...emoji].length <= 4 ? emoji : "(a reaction)";
+    li.textContent = `${shown} ${from}${REACTIONS[shown] ? ` (${REACTIONS[shown]})` : ""}`;
     $("reactions").append(li);
     setTimeout(() => li.remove(), 4000);
   }

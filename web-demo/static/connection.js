@@ -9,9 +9,11 @@ import {
 } from "./pkg/web_demo_wasm.js";
 import { $, chat, levels, now, state, status } from "./state.js";
 import { forgetLog, note, renderAlerts, setRoster } from "./alerts.js";
-import { dropTile, renderTiles, tile } from "./stage.js";
+import { dropStale, dropTile, markStale, renderTiles, tile } from "./stage.js";
 import { renderPanel, showPath } from "./panel.js";
-import { announceState, setCameraButton, setMicButton, stopScreen } from "./own.js";
+import { announceState, renderOwn, stopScreen } from "./own.js";
+import { resetPanels } from "./panels.js";
+import { clearToasts, toast } from "./toasts.js";
 import { NAME_KEY, checkJoin, meetingCapture, startPreview, token } from "./lobby.js";
 import { selfTest } from "./selftest.js";
 
@@ -41,16 +43,20 @@ export function onevent(e) {
   }
   switch (e.type) {
     case "new_epoch": {
-      // Someone new: they learn our state (the others know it already).
-      if (e.added.some((m) => m.participant_id !== state.me)) announceState();
+      const others = (list) => list.filter((m) => m.participant_id !== state.me);
       state.groupGone = null;
       state.epoch = e.epoch;
       state.safety = e.safety_number;
       setRoster(e.roster);
       state.media.e2ee.setKeys(e.keys);
       share(e.may_send);
+      // Anyone added, ourselves included (a join, a rejoin, a group made again): the group's
+      // members learn our state from us, signed; nobody else can tell them.
+      if (e.added.length) announceState();
       // Someone new: a key frame under the new key lets them see us at once.
-      if (e.added.some((m) => m.participant_id !== state.me)) state.media.e2ee.requestKeyframe();
+      if (others(e.added).length) state.media.e2ee.requestKeyframe();
+      for (const m of others(e.added)) toast(`${m.identity} joined`);
+      for (const m of others(e.removed)) toast(`${m.identity} left`);
       renderPanel();
       renderTiles();
       break;
@@ -178,7 +184,9 @@ export async function join(room, name) {
     history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
     selfTest().catch((e) => ($("selftest").textContent = `SFrame self-test could not run: ${e}`));
   } catch (e) {
-    leave(String(e.message ?? e));
+    leave(unreachable(e)
+      ? "Cannot reach the meeting server: check your network connection, or try again in a moment."
+      : String(e.message ?? e));
   } finally {
     $("join").disabled = false;
   }
@@ -270,8 +278,9 @@ export async function connect() {
   status("", "lobby-status");
   $("lobby").hidden = true;
   $("meeting").hidden = false;
-  $("room-title").textContent = `Room ${m.room}`;
+  $("room-title").textContent = m.room;
   $("room-title").title = m.room;
+  renderOwn();
   const me = tile("self", state.me);
   state.local.getTracks().forEach((tr) => me.stream.addTrack(tr));
   levels.watch("self", state.local);
@@ -282,13 +291,22 @@ export async function connect() {
   await state.media.offer();
 }
 
+/** Whether `e` (of a join or reconnect attempt) says the server could not be reached: the
+ * browser's fetch (TypeError: "Failed to fetch", "NetworkError when attempting…") or the
+ * WebSocket's. */
+function unreachable(e) {
+  return e instanceof TypeError || /cannot reach the server/.test(e?.message ?? "");
+}
+
 /** Ends this page's connection (signaling, MLS state, media) but not the meeting: the
- * captured tracks stay. */
-export function disconnect() {
+ * captured tracks stay. `reconnecting`: the others' tiles stay (marked) until the next
+ * connection brings them back; otherwise they go. */
+export function disconnect({ reconnecting = false } = {}) {
   clearInterval(state.reporter);
   state.signaling?.leave();
   state.media?.close();
-  for (const key of [...state.tiles.keys()]) dropTile(key);
+  if (reconnecting) markStale();
+  else for (const key of [...state.tiles.keys()]) dropTile(key);
   state.signaling = state.media = null;
   state.early = [];
   chat.reset();
@@ -308,8 +326,8 @@ export async function reconnect(why) {
   const m = state.meeting;
   if (!m || m.reconnecting) return;
   m.reconnecting = { since: now(), why };
-  disconnect();
-  showReconnecting(`Reconnecting… (${why})`);
+  disconnect({ reconnecting: true });
+  showReconnecting(`Connection lost (${why}). Reconnecting…`);
   for (let attempt = 0; state.meeting === m; attempt++) {
     const down = now() - m.reconnecting.since;
     if (reconnectGivesUp(down)) {
@@ -321,18 +339,23 @@ export async function reconnect(why) {
     try {
       await connect();
       if (state.meeting !== m) return;
-      state.reconnects.push({ why, ms: now() - m.reconnecting.since, at: now(), attempts: attempt + 1 });
+      const ms = now() - m.reconnecting.since;
+      state.reconnects.push({ why, ms, at: now(), attempts: attempt + 1 });
       m.reconnecting = null;
       showReconnecting(null);
-      note(`Reconnected after ${why}: the group is new, so compare the safety number again.`);
+      dropStale();
+      const after = `after ${(ms / 1000).toFixed(1)} s (${why})`;
+      toast(`Reconnected ${after}. The group is new: compare the safety number again.`, { ms: 8000 });
+      note(`${new Date().toLocaleTimeString()}: reconnected ${after}; a new group, with a new safety number.`);
       return;
     } catch (e) {
       if (e instanceof Refused && e.final) {
         leave(e.message);
         return;
       }
-      disconnect();
-      showReconnecting(`Reconnecting… (${why}; attempt ${attempt + 1}: ${e.message ?? e})`);
+      disconnect({ reconnecting: true });
+      const failed = unreachable(e) ? "the server cannot be reached" : String(e.message ?? e);
+      showReconnecting(`Connection lost (${why}). Reconnecting… attempt ${attempt + 1} failed: ${failed}.`);
     }
   }
 }
@@ -350,13 +373,13 @@ export function leave(why = "") {
   state.local?.getTracks().forEach((t) => t.stop());
   state.local = null;
   stopScreen();
-  setCameraButton(true);
-  setMicButton(true);
-  $("invite-status").hidden = true;
   chat.messages = [];
   chat.render();
   forgetLog();
-  state.handRaised = false;
+  clearToasts();
+  resetPanels();
+  Object.assign(state, { handRaised: false, pinned: null, page: 0, loudest: null });
+  renderOwn();
   status("");
   status(why, "lobby-status");
   $("meeting").hidden = true;

@@ -38,7 +38,8 @@ export function expose() {
       devices: state.local?.getTracks().map((t) => ({ kind: t.kind, label: t.label, enabled: t.enabled, deviceId: t.getSettings().deviceId })) ?? [],
       selftest: state.selftest,
       tiles: [...state.tiles.values()].map((t) => ({
-        pid: t.pid, key: t.key, ...tileName(t.pid, t), screen: isScreen(t), hidden: t.el.hidden,
+        pid: t.pid, key: t.key, ...tileName(t), ...(t.stale ? { name: t.shownName } : {}), screen: isScreen(t), hidden: t.el.hidden, stale: t.stale,
+          cameraOff: t.el.classList.contains("camera-off"),
         frames: t.frames, width: t.video.videoWidth, height: t.video.videoHeight,
       })),
       senders: state.roster.map((m) => ({ identity: m.identity, leaf: m.leaf, ...senderStats(m.leaf) })),

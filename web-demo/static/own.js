@@ -4,19 +4,53 @@ import * as capture from "./capture.js";
 import { $, levels, ownState, state, status } from "./state.js";
 import { dropTile, renderTiles, tile } from "./stage.js";
 
-export function setMicButton(on) {
+/** The buttons and the tab's title as our own state is: muted, camera, screen, hand. */
+export function renderOwn() {
+  const s = ownState();
+  const on = !!state.local?.getAudioTracks()[0]?.enabled;
   $("mic").setAttribute("aria-pressed", String(!on));
-  $("mic").textContent = on ? "Mute microphone" : "Unmute microphone";
-}
-
-export function setCameraButton(on) {
-  $("camera").setAttribute("aria-pressed", String(!on));
-  $("camera").textContent = on ? "Stop camera" : "Start camera";
-}
-
-export function setScreenButton(sharing) {
+  $("mic").textContent = on ? "Mute" : "Unmute";
+  $("mic").title = `${on ? "Mute" : "Unmute"} microphone (M)`;
+  const camera = !s.camera_off;
+  $("camera").setAttribute("aria-pressed", String(!camera));
+  $("camera").textContent = camera ? "Stop camera" : "Start camera";
+  $("camera").title = `${camera ? "Stop" : "Start"} camera (V)`;
+  const sharing = !!state.screenTrack;
   $("screen").setAttribute("aria-pressed", String(sharing));
   $("screen").textContent = sharing ? "Stop sharing" : "Share screen";
+  $("hand").setAttribute("aria-pressed", String(state.handRaised));
+  $("hand").textContent = state.handRaised ? "Lower hand" : "Raise hand";
+  $("hand").title = `${state.handRaised ? "Lower" : "Raise"} hand (H)`;
+  // The tab says where one is and whether one is heard, seen from any other tab.
+  document.title = state.meeting
+    ? `${state.local && !on ? "Muted · " : ""}${state.meeting.room} · E2EE meeting`
+    : "E2EE meeting";
+}
+
+export function toggleMic() {
+  const track = state.local?.getAudioTracks()[0];
+  if (!track) return;
+  track.enabled = !track.enabled;
+  announceState();
+}
+
+export async function toggleCamera() {
+  if (!state.local) return;
+  if (state.local.getVideoTracks().length) {
+    await replaceLocal("video", null);
+  } else {
+    try {
+      await replaceLocal("video", await capture.camera());
+    } catch (e) {
+      return status(`Cannot start the camera: ${e.message ?? e}`);
+    }
+  }
+  announceState();
+}
+
+export function toggleHand() {
+  state.handRaised = !state.handRaised;
+  announceState();
 }
 
 /** Puts `track` in place of this meeting's track of its kind (or none): in the stream we
@@ -51,7 +85,6 @@ export async function startScreen() {
   track.addEventListener("ended", () => track === state.screenTrack && stopScreen());
   tile("self.screen", state.me).stream.addTrack(track);
   await state.media?.replaceScreen(track);
-  setScreenButton(true);
   announceState();
 }
 
@@ -62,7 +95,7 @@ export function stopScreen() {
   track.stop();
   state.media?.replaceScreen(null);
   dropTile("self.screen");
-  setScreenButton(false);
+  renderOwn();
   if (state.meeting) announceState();
 }
 
@@ -78,8 +111,9 @@ export function say(message) {
   }
 }
 
-/** Tells the others our state (on a change, and to newcomers). */
+/** Tells the others our state (on every change, on joining, and to newcomers). */
 export function announceState() {
-  say({ kind: "state", ...ownState() });
+  if (state.signaling) say({ kind: "state", ...ownState() });
+  renderOwn();
   renderTiles();
 }

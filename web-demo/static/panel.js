@@ -1,6 +1,7 @@
-// The E2EE panel: epoch, safety number, media path, and the group's members as MLS states
-// them, with each device's fingerprint and what this browser knows of it.
-import { $, senderStats, state } from "./state.js";
+// The side panels' contents: the encryption panel (epoch, safety number, media path) and the
+// people panel (the group's members as MLS states them, with each device's fingerprint and
+// what this browser knows of it).
+import { $, chat, senderStats, state } from "./state.js";
 import { act, button } from "./alerts.js";
 
 const DEVICE = {
@@ -20,71 +21,60 @@ export function renderPanel() {
     return span;
   });
   $("safety-number").replaceChildren(...(groups.length ? groups : ["–"]));
-  const body = $("roster").querySelector("tbody");
-  body.replaceChildren();
+  renderPeople();
+}
+
+function el(tag, className, text = "") {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  e.textContent = text;
+  return e;
+}
+
+/** The people panel: every member of the group, with its device and what it decrypts. */
+function renderPeople() {
+  const list = $("roster");
   if (state.groupGone) {
     // The last group's members are not who holds the keys now: nobody does.
-    const tr = document.createElement("tr");
-    const td = document.createElement("td");
-    td.colSpan = 6;
-    td.className = "nogroup";
-    td.textContent = "No current group: its members show when it forms again.";
-    tr.append(td);
-    body.append(tr);
+    list.replaceChildren(el("li", "nogroup", "No current group: its members show when it forms again."));
     return;
   }
-  for (const m of state.roster) {
+  $("people-toggle").textContent = `People (${state.roster.length})`;
+  list.replaceChildren(...state.roster.map((m) => {
     const s = senderStats(m.leaf);
-    const tr = document.createElement("tr");
-    tr.dataset.leaf = m.leaf;
+    const li = el("li", m.problem || m.device === "verified_key_changed" ? "danger" : "");
+    li.dataset.leaf = m.leaf;
     const me = m.participant_id === state.me && m.device === "this_device";
-    const name = document.createElement("td");
-    name.className = "name";
-    name.textContent = me ? `${m.identity} (you)` : m.identity;
+    const name = el("div", "name", me ? `${m.identity} (you)` : m.identity);
     name.title = m.identity;
+    li.append(name);
     const flags = [];
     if (m.problem) flags.push("unexplained");
     if (!m.present) flags.push("not announced in the room");
     if (m.looks_like.length) flags.push(`lookalike name: ${m.spelled}`);
     else if (m.duplicate_identity) flags.push("name used twice");
-    if (flags.length) {
-      const f = document.createElement("div");
-      f.className = "flags";
-      f.textContent = flags.join(" · ");
-      name.append(f);
-    }
-    const device = document.createElement("td");
-    device.className = `device ${m.device}`;
-    const fp = document.createElement("div");
-    fp.className = "fingerprint";
-    fp.textContent = m.fingerprint.join(" ");
-    const st = document.createElement("div");
-    st.textContent = DEVICE[m.device] ?? m.device;
-    device.append(fp, st);
+    if (flags.length) li.append(el("div", "flags", flags.join(" · ")));
+    const said = me ? null : chat.states.get(m.participant_id);
+    const facts = [`participant ${m.participant_id ?? "–"}`, `leaf ${m.leaf}`];
+    if (said?.muted) facts.push("muted");
+    if (said?.camera_off) facts.push("camera off");
+    if (chat.hands.has(m.participant_id)) facts.push("hand raised");
+    li.append(el("div", "facts", facts.join(" · ")));
+    li.append(el("div", "fingerprint", m.fingerprint.join(" ")));
+    const device = el("div", `device ${m.device}`, DEVICE[m.device] ?? m.device);
     if (!me && m.device !== "verified") {
-      device.append(button("Mark verified", { verify: m.leaf }, () => act(() => state.signaling?.verify(m.leaf, m.key, m.identity))));
+      const b = button("Mark verified", { verify: m.leaf }, () => act(() => state.signaling?.verify(m.leaf, m.key, m.identity)));
+      b.setAttribute("aria-label", `Mark ${m.identity}'s device verified`);
+      device.append(b);
     }
-    const cells = [
-      name,
-      String(m.participant_id ?? "–"),
-      String(m.leaf),
-      device,
-      me ? "–" : String(s.decrypted),
-      me ? "–" : String(s.failed + s.noKey),
-    ];
-    for (const c of cells) {
-      if (typeof c === "string") {
-        const td = document.createElement("td");
-        td.textContent = c;
-        tr.append(td);
-      } else {
-        tr.append(c);
-      }
+    li.append(device);
+    if (!me) {
+      const failing = s.failed + s.noKey;
+      const frames = el("div", failing > 0 ? "facts bad" : "facts", `decrypted ${s.decrypted} frames, ${failing} failing`);
+      li.append(frames);
     }
-    if (!me && s.failed + s.noKey > 0) tr.lastChild.className = "bad";
-    if (m.problem || m.device === "verified_key_changed") tr.className = "danger";
-    body.append(tr);
-  }
+    return li;
+  }));
 }
 
 /** The media path in the panel: direct, or relayed and over which protocol. */

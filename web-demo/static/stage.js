@@ -1,37 +1,70 @@
 // The stage: one tile per stream (our own camera and screen, and each received stream), its
-// name, badges (from what the member signed of itself) and warnings, and who is speaking.
+// name, badges (from what the member signed of itself), placeholder and warnings, who is
+// speaking, and where each tile goes (layout.js): a grid that pages, or one tile large (a
+// screen share, the pinned tile, or in speaker view the person speaking) beside a strip.
 import * as capture from "./capture.js";
 import { $, chat, levels, memberOf, ownState, senderStats, state } from "./state.js";
-import { isScreen, tileName } from "./who.js";
+import { isMine, isScreen, tileName } from "./who.js";
 import { renderAlerts } from "./alerts.js";
+import { layout } from "./layout.js";
+
+function div(className, text = "") {
+  const el = document.createElement("div");
+  el.className = className;
+  el.textContent = text;
+  return el;
+}
 
 export function tile(key, pid, source = null) {
   let t = state.tiles.get(key);
-  if (t) return t;
-  const el = document.createElement("div");
-  el.className = "tile";
+  // A stream id of the last connection, used again by the new one (ids start over when the
+  // server restarts): another person, maybe, so a new tile.
+  if (t?.stale) {
+    dropTile(key);
+    t = null;
+  }
+  if (t) {
+    t.pid = pid; // our own tiles, after a rejoin under a new participant id
+    return t;
+  }
+  const el = div("tile");
+  el.setAttribute("role", "group");
   el.dataset.pid = pid;
   el.dataset.key = key;
   const video = document.createElement("video");
   video.autoplay = true;
   video.playsInline = true;
-  if (pid === state.me) video.muted = true;
+  video.setAttribute("aria-hidden", "true");
+  if (key === "self" || key === "self.screen") video.muted = true;
   else capture.routeSound(video);
+  // Camera off (or never on): the name instead of a frozen or black frame.
+  const placeholder = div("placeholder");
+  placeholder.setAttribute("aria-hidden", "true");
+  const avatar = div("avatar");
+  const who = div("who");
+  placeholder.append(avatar, who);
   const label = document.createElement("span");
   label.className = "label";
-  const warning = document.createElement("div");
-  warning.className = "warning";
-  warning.textContent = "Frames from this participant cannot be decrypted";
-  const relabel = document.createElement("div");
-  relabel.className = "relabel";
-  const badges = document.createElement("div");
-  badges.className = "badges";
-  const paused = document.createElement("div");
-  paused.className = "paused";
-  paused.textContent = "No current group: media is paused until the group forms again";
-  el.append(video, label, warning, relabel, badges, paused);
+  label.setAttribute("aria-hidden", "true");
+  const warning = div("warning", "Frames from this participant cannot be decrypted");
+  const relabel = div("relabel");
+  const badges = div("badges");
+  badges.setAttribute("aria-hidden", "true");
+  const paused = div("paused", "No current group: media is paused until the group forms again");
+  const stale = div("stale", "Reconnecting…");
+  const pin = document.createElement("button");
+  pin.type = "button";
+  pin.className = "pin";
+  pin.onclick = () => {
+    state.pinned = state.pinned === key ? null : key;
+    renderTiles();
+  };
+  el.append(video, placeholder, label, warning, relabel, badges, paused, stale, pin);
   $("grid").append(el);
-  t = { key, pid, source, el, video, label, relabel, badges, stream: new MediaStream(), tracks: new Map(), frames: 0, wasScreen: false };
+  t = {
+    key, pid, source, el, video, label, relabel, badges, avatar, who, pin,
+    stream: new MediaStream(), tracks: new Map(), frames: 0, wasScreen: false, stale: false, shownName: null,
+  };
   video.srcObject = t.stream;
   const count = () => {
     t.frames++;
@@ -49,26 +82,83 @@ export function dropTile(key) {
   t.el.remove();
   levels.unwatch(key);
   state.tiles.delete(key);
+  if (state.pinned === key) state.pinned = null;
 }
 
+/** The connection is being made again: the others' tiles stay, marked, until the new
+ * connection brings them back (under new participant ids); ours stays as it is. */
+export function markStale() {
+  for (const t of state.tiles.values()) {
+    if (isMine(t)) continue;
+    t.stale = true;
+    levels.unwatch(t.key);
+  }
+  renderTiles();
+}
+
+/** Drops the tiles of the connection before this one. */
+export function dropStale() {
+  for (const t of [...state.tiles.values()]) if (t.stale) dropTile(t.key);
+}
+
+/** What a tile's member says of itself (signed by its key; ours as it is), never what the
+ * server says. */
+const saidBy = (t) => (isMine(t) ? ownState() : chat.states.get(t.pid));
+
+/** Whether tile `t` shows no camera: its member says the camera is off, or it has no video. */
+function cameraOff(t, said) {
+  if (isScreen(t)) return false;
+  if (t.key === "self") return !state.local?.getVideoTracks().length;
+  return !!said?.camera_off || t.stream.getVideoTracks().length === 0;
+}
+
+const hasHand = (t) => (isMine(t) ? state.handRaised : chat.hands.has(t.pid));
+
+/** The speaker to show large in speaker view: the loudest decrypted sound measured here,
+ * else the one the server names (its reading of the audio-level extension); not ourselves
+ * unless alone. */
+function speakerTile(shown) {
+  const others = shown.filter((t) => !isMine(t) && !isScreen(t));
+  return others.find((t) => t.key === state.loudest)
+    ?? others.find((t) => t.pid === state.speaker)
+    ?? others[0] ?? shown[0];
+}
+
+/** The tile shown large, or null for the grid: the pinned one, else a screen shared (the
+ * others' before ours), else in speaker view the speaker. */
+function featuredTile(shown) {
+  const pinned = shown.find((t) => t.key === state.pinned);
+  if (pinned) return pinned;
+  const screens = shown.filter(isScreen);
+  const screen = screens.find((t) => !isMine(t)) ?? screens[0];
+  if (screen) return screen;
+  return state.layout === "speaker" && shown.length > 1 ? speakerTile(shown) : null;
+}
+
+/** Names, badges, warnings and overlays of every tile, then where each goes. */
 export function renderTiles() {
   for (const t of state.tiles.values()) {
-    const pid = t.pid;
-    const n = tileName(pid, t);
+    const n = tileName(t);
     const screen = isScreen(t);
     t.wasScreen ||= screen;
     // A screen no longer shared: its stream stays negotiated but shows nothing.
     t.el.hidden = t.wasScreen && !screen;
     t.el.classList.toggle("screen", screen);
-    const name = screen ? `${n.name}: screen` : n.name;
-    t.label.textContent = n.byKey ? name : `${name} (not yet decrypted)`;
+    // A tile of a connection being replaced keeps the name it had.
+    const base = t.stale && t.shownName ? t.shownName : n.name;
+    if (!t.stale) t.shownName = n.name;
+    const name = screen ? `${base}: screen` : base;
+    t.label.textContent = n.byKey || t.stale ? name : `${name} (not yet decrypted)`;
     t.label.title = name;
-    t.el.classList.toggle("speaking", !screen && state.speaking.has(t.key));
-    // What the member says of itself (signed by its key), never what the server says.
-    const said = pid === state.me ? ownState() : chat.states.get(pid);
+    const speaking = !screen && state.speaking.has(t.key);
+    t.el.classList.toggle("speaking", speaking);
+    const said = saidBy(t);
+    const off = cameraOff(t, said);
+    t.el.classList.toggle("camera-off", off);
+    t.avatar.textContent = [...base.replace(/^(participant|leaf) /, "")][0]?.toUpperCase() ?? "?";
+    t.who.textContent = base;
     const badges = screen ? [] : [
-      said?.muted && "🔇 muted", said?.camera_off && "camera off",
-      (pid === state.me ? state.handRaised : chat.hands.has(pid)) && "✋",
+      said?.muted && "🔇 muted", off && "camera off", hasHand(t) && "✋ hand raised",
     ].filter(Boolean);
     t.badges.replaceChildren(...badges.map((b) => {
       const span = document.createElement("span");
@@ -77,32 +167,101 @@ export function renderTiles() {
     }));
     t.el.classList.toggle("mislabelled", n.mislabelled);
     t.el.classList.toggle("nogroup", !!state.groupGone);
+    t.el.classList.toggle("reconnecting", t.stale);
     t.relabel.textContent = n.mislabelled
       ? `The server labels this as ${n.claimed}; its frames are ${n.name}'s.`
       : "";
-    const m = memberOf(pid);
+    const m = !isMine(t) && memberOf(t.pid);
     const s = m ? senderStats(m.leaf) : null;
-    t.el.classList.toggle("undecryptable", pid !== state.me && !!s && s.failed > 0 && s.decrypted === 0);
+    const undecryptable = !!s && s.failed > 0 && s.decrypted === 0;
+    t.el.classList.toggle("undecryptable", undecryptable);
+    // What a screen reader says of the tile: who (by the keys), and its state.
+    const facts = [
+      screen ? "screen share" : said ? (said.muted ? "muted" : "microphone on") : null,
+      off && "camera off", speaking && "speaking", hasHand(t) && "hand raised",
+      t.stale ? "reconnecting"
+        : isMine(t) ? null
+        : n.mislabelled ? `the server calls it ${n.claimed}, the keys say ${n.name}`
+        : n.byKey ? "named by the keys that open its media" : "not yet decrypted",
+      undecryptable && "cannot be decrypted",
+      state.groupGone && "paused: no current group",
+    ].filter(Boolean);
+    t.el.setAttribute("aria-label", [name, ...facts].join(", "));
+    const pinned = state.pinned === t.key;
+    t.el.classList.toggle("pinned", pinned);
+    t.pin.textContent = pinned ? "Unpin" : "Pin";
+    t.pin.setAttribute("aria-label", `${pinned ? "Unpin" : "Pin"} ${name}`);
+    t.pin.setAttribute("aria-pressed", String(pinned));
   }
+  place();
   renderAlerts();
+}
+
+/** Puts the tiles where the layout says, for the stage's size now. */
+export function place() {
+  const grid = $("grid");
+  // Ours first, then the others as they came; screens wherever the layout features them.
+  const shown = [...state.tiles.values()].filter((t) => !t.el.hidden)
+    .sort((a, b) => Number(isMine(b)) - Number(isMine(a)));
+  const featured = featuredTile(shown);
+  const l = layout({
+    count: shown.length,
+    featured: featured ? shown.indexOf(featured) : -1,
+    width: grid.clientWidth,
+    height: grid.clientHeight,
+    page: state.page,
+  });
+  state.page = l.page;
+  state.pages = l.pages;
+  state.featured = featured?.key ?? null;
+  shown.forEach((t, i) => {
+    const r = l.rects[i];
+    t.el.classList.toggle("off-page", !r);
+    t.el.classList.toggle("featured", t === featured);
+    if (!r) return;
+    Object.assign(t.el.style, { left: `${r.x}px`, top: `${r.y}px`, width: `${r.w}px`, height: `${r.h}px` });
+  });
+  $("pager").hidden = l.pages < 2;
+  $("stage").classList.toggle("single-page", l.pages < 2);
+  $("page-of").textContent = `Page ${l.page + 1} of ${l.pages}`;
+  $("page-prev").disabled = l.page === 0;
+  $("page-next").disabled = l.page >= l.pages - 1;
+}
+
+/** Another page of tiles: `step` -1 or +1. */
+export function turnPage(step) {
+  state.page = Math.max(0, state.page + step);
+  place();
 }
 
 // The speaking indicator and the lobby's level meter, from the sound itself.
 const SPEAKING = 0.01; // RMS above which a stream counts as speaking
+const HOLD_MS = 1500; // speaker view keeps a speaker this long before it turns to another
 
 /** Measures who speaks (and the lobby's microphone level) five times a second, for the life
- * of the page. */
-export function watchSpeaking() {
+ * of the page, and lays the stage out again whenever its size changes. */
+export function watchStage() {
+  let since = 0;
   setInterval(() => {
     if (!$("lobby").hidden) $("mic-level").value = Math.min(1, levels.level("preview") * 5);
     if ($("meeting").hidden) return;
-    const speaking = new Set([...state.tiles.keys()].filter((k) => levels.level(k) > SPEAKING));
-    const changed = speaking.size !== state.speaking.size || [...speaking].some((k) => !state.speaking.has(k));
+    const heard = [...state.tiles.keys()].map((k) => [k, levels.level(k)]).filter(([, l]) => l > SPEAKING);
+    const speaking = new Set(heard.map(([k]) => k));
+    const loudest = heard.filter(([k]) => k !== "self").sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+    let changed = speaking.size !== state.speaking.size || [...speaking].some((k) => !state.speaking.has(k));
+    // Speaker view turns to a new speaker only once the last has had the stage a while.
+    const t = performance.now();
+    if (loudest && loudest !== state.loudest && t - since > HOLD_MS) {
+      state.loudest = loudest;
+      since = t;
+      changed = true;
+    }
     if (changed) {
       state.speaking = speaking;
       renderTiles();
     }
   }, 200);
+  new ResizeObserver(() => place()).observe($("grid"));
   // Sound may be measured once the person has touched the page.
   document.addEventListener("click", () => levels.resume());
 }

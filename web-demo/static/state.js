@@ -3,6 +3,7 @@
 // from it; connection.js and own.js change it.
 import { Chat } from "./chat.js";
 import { Levels } from "./capture.js";
+import { toast } from "./toasts.js";
 
 export const $ = (id) => document.getElementById(id);
 export const now = () => performance.timeOrigin + performance.now();
@@ -32,6 +33,14 @@ export const state = {
   timing: null,
   speaker: null, // the server's active speaker (its reading of the audio-level extension)
   speaking: new Set(), // tile keys whose decrypted sound is loud now (measured here)
+  loudest: null, // the tile key of the last one heard loudest here (not ours)
+  layout: "grid", // or "speaker": the person speaking large
+  pinned: null, // the tile key the user pinned to the stage
+  featured: null, // the tile key shown large now, if any
+  page: 0, // the page of the grid (or strip) shown
+  pages: 1,
+  panel: null, // the side panel open: "chat", "people", "e2ee" or null
+  unread: 0, // chat messages that came while the chat was closed
   // "self", "self.screen", or a received stream id (the server's label, "<pid>.<source>")
   // -> { key, pid, source, el, video, stream, tracks, frames, wasScreen }
   tiles: new Map(),
@@ -42,8 +51,11 @@ export const state = {
   iceRestarts: [], // { ms (down for), at } of each media path mended by ICE restart
 };
 
+/** Shows `text` in the status line `where`; in the meeting (whose status line is in the
+ * encryption panel), as a notice on the stage too, for 8 s. */
 export function status(text, where = "meeting-status") {
   $(where).textContent = text;
+  if (text && where === "meeting-status") toast(text, { ms: 8000 });
 }
 
 export const member = (leaf) => state.roster.find((m) => m.leaf === leaf);

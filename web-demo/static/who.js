@@ -13,9 +13,13 @@ export function tileSenders(t) {
   return [...leaves].map((l) => member(l) ?? { leaf: l, identity: `leaf ${l}`, participant_id: null });
 }
 
+/** Whether tile `t` is this page's own camera or screen. */
+export const isMine = (t) => t.key === "self" || t.key === "self.screen";
+
 /** A tile's name and whether the server's label (its stream id) agrees with the keys. */
-export function tileName(pid, t) {
-  if (pid === state.me) return { name: `${memberOf(pid)?.identity ?? "you"} (you)`, byKey: true, mislabelled: false };
+export function tileName(t) {
+  const pid = t.pid;
+  if (isMine(t)) return { name: `${memberOf(state.me)?.identity ?? state.meeting?.name ?? "you"} (you)`, byKey: true, mislabelled: false };
   const senders = tileSenders(t);
   const claimed = memberOf(pid)?.identity ?? `participant ${pid}`;
   if (senders.length === 0) return { name: claimed, byKey: false, mislabelled: false, claimed };
@@ -28,5 +32,5 @@ export function tileName(pid, t) {
  * its screen. The server's label alone never makes a stream a screen. */
 export function isScreen(t) {
   if (t.key === "self.screen") return true;
-  return t.pid !== state.me && !!t.source && chat.states.get(t.pid)?.screen === t.source;
+  return !isMine(t) && !!t.source && chat.states.get(t.pid)?.screen === t.source;
 }

@@ -25,8 +25,7 @@ test("a bot in a meeting with two browsers decrypts every frame they send, and t
   await until("both pages reading the bot's chat", async () => (await Promise.all(
     pages.map(async (p) => (await p.snapshot()).chat.messages.some((m) => m.from === "probe-0")),
   )).every(Boolean));
-  await alice.page.fill("#chat-text", "hello bot");
-  await alice.page.click("#chat-form button");
+  await alice.say("hello bot");
   // While the bot is still in the group (its leaf goes with its leave).
   for (const p of pages) {
     const bot = await until(`${p.name} decrypting 200 of the bot's frames`, async () => {

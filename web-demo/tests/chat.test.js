@@ -17,8 +17,7 @@ test("a chat message from one page appears on the other, named by the group; mut
   await sameEpoch(pages);
 
   const sentAt = Date.now();
-  await alice.page.fill("#chat-text", "hello <b>bob</b> 🙂");
-  await alice.page.click("#chat-form button");
+  await alice.say("hello <b>bob</b> 🙂");
   const got = await until("bob reading alice's message", async () => {
     const s = await bob.snapshot();
     return s.chat.messages.find((m) => m.text === "hello <b>bob</b> 🙂");
@@ -44,8 +43,7 @@ test("a chat message from one page appears on the other, named by the group; mut
     const pid = (await alice.snapshot()).me;
     return s.chat.states[pid]?.muted === true && s.chat.hands.includes("alice");
   });
-  await bob.page.fill("#chat-text", "welcome carol");
-  await bob.page.click("#chat-form button");
+  await bob.say("welcome carol");
   await until("carol reading bob", async () =>
     (await carol.snapshot()).chat.messages.some((m) => m.from === "bob" && m.text === "welcome carol"));
   const c = await carol.snapshot();

@@ -52,6 +52,7 @@ test("switching the camera and microphone keeps the others seeing and hearing, i
   // The MJPEG one (the Y16 one is a depth format that no video encoder takes).
   const other = cameras.find(([, label]) => label === "fake_device_2")[0];
   assert.notEqual(other, before.deviceId);
+  await carol.more();
   await carol.page.click("#settings summary");
   await carol.page.selectOption("#camera-select", other);
   await until("carol on the other camera", async () =>
@@ -100,6 +101,7 @@ test("the lobby previews the camera; audio only joins without one; speaking show
     return a.speaking.includes(b.me) && b.speaking.includes(a.me);
   });
 
+  await erin.more();
   await erin.page.click("#invite");
   const link = await erin.page.evaluate(() => navigator.clipboard.readText());
   assert.equal(link, `${env.sfu.url}/?room=call`);

@@ -8,13 +8,14 @@ import { tmpdir } from "node:os";
 import { connect as connectTls } from "node:tls";
 import { join, resolve } from "node:path";
 import { after, before } from "node:test";
-import { chromium } from "playwright-core";
+import { chromium, firefox } from "playwright-core";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const OUTPUT = join(ROOT, "web-demo/tests/output");
 mkdirSync(OUTPUT, { recursive: true });
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const FIREFOX = process.env.FIREFOX ?? "/usr/bin/firefox-esr";
 
 /** Two seconds of a 440 Hz tone (16-bit mono WAV), looped as every fake microphone's sound:
  * steady sound, so the SFU's active-speaker detection has levels to work on. */
@@ -145,6 +146,27 @@ export async function runBots({ url, room, name = "bot", participants = 1, durat
  * is its own context (own storage). */
 export async function startBrowser() {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  return { browser, close: () => browser.close() };
+}
+
+/** Debian's Firefox ESR, headless, driven over WebDriver BiDi: fake camera and microphone
+ * without asking, and ICE on loopback with the host's real address (Firefox hides it behind
+ * an mDNS name, and skips loopback, unless told). */
+export async function startFirefox() {
+  const browser = await firefox.launch({
+    // "moz-": stock Firefox over WebDriver BiDi (not Playwright's patched build).
+    channel: "moz-firefox",
+    executablePath: FIREFOX,
+    headless: true,
+    firefoxUserPrefs: {
+      "media.navigator.streams.fake": true,
+      "media.navigator.permission.disabled": true,
+      "media.peerconnection.ice.loopback": true,
+      "media.peerconnection.ice.obfuscate_host_addresses": false,
+      "media.autoplay.default": 0,
+      "media.autoplay.blocking_policy": 0,
+    },
+  });
   return { browser, close: () => browser.close() };
 }
 
@@ -306,19 +328,24 @@ async function withoutDecryption(context) {
 }
 
 /** A new browser context: its own storage, as a separate browser profile would have. */
-export async function newContext(browser, url) {
+export async function newContext(browser, url, viewport = { width: 1280, height: 720 }) {
+  // Firefox takes the camera and microphone by its preferences (startFirefox).
+  const chromium = browser.browserType().name() === "chromium";
   // A test's self-signed certificate is accepted; nothing else about TLS is relaxed.
   return browser.newContext({
-    permissions: ["camera", "microphone"], viewport: { width: 1280, height: 720 },
+    ...(chromium ? { permissions: ["camera", "microphone"] } : {}), viewport,
     ignoreHTTPSErrors: url.startsWith("https:"),
   });
 }
 
+/** The control that opens each side panel. */
+const PANEL_TOGGLES = { chat: "#chat-toggle", people: "#people-toggle", e2ee: "#security" };
+
 /** A participant: opens the page (with `query`, such as "&relay=1"), and (unless told to
  * wait) joins `room` as `name`. `context`: a browser context to use (default: a new one);
  * `decrypt: false`: a test build of the page that decrypts nothing. */
-export async function participant(browser, url, room, name, { beforeJoin, query = "", context, decrypt = true } = {}) {
-  context ??= await newContext(browser, url);
+export async function participant(browser, url, room, name, { beforeJoin, query = "", context, decrypt = true, viewport } = {}) {
+  context ??= await newContext(browser, url, viewport);
   if (!decrypt) await withoutDecryption(context);
   const page = await context.newPage();
   const console = [];
@@ -328,10 +355,28 @@ export async function participant(browser, url, room, name, { beforeJoin, query 
   if (beforeJoin) await beforeJoin(page);
   await page.fill("#name", name);
   await page.click("#join");
+  /** Opens side panel `panel` ("chat", "people", "e2ee") unless it is open. */
+  const open = async (panel) => {
+    if (!(await page.isHidden(`#${panel}`))) return;
+    // On a phone, People is in the "More" menu.
+    if (await page.isHidden(PANEL_TOGGLES[panel])) await page.click("#more > summary");
+    await page.click(PANEL_TOGGLES[panel]);
+  };
   return {
-    name, page, context, console,
+    name, page, context, console, open,
+    /** Opens the "More" menu of the controls unless it is open. */
+    more: async () => {
+      if (!(await page.$eval("#more", (d) => d.open))) await page.click("#more > summary");
+    },
+    /** Sends `text` to the chat, as a person does: the chat panel opened, typed, sent. */
+    say: async (text) => {
+      await open("chat");
+      await page.fill("#chat-text", text);
+      await page.click("#chat-form button");
+    },
     snapshot: () => page.evaluate(() => window.e2ee.snapshot()),
-    screenshot: (file) => page.screenshot({ path: join(OUTPUT, file) }),
+    // caret "initial": Playwright's default hides the caret with a style the page's CSP refuses.
+    screenshot: (file) => page.screenshot({ path: join(OUTPUT, file), caret: "initial" }),
     leave: async () => {
       await page.click("#leave");
       await context.close();

@@ -180,6 +180,7 @@ test("a key seen as mallory that comes back as alice stays VERIFIED DEVICE CHANG
   await proxy.lie("leave", "room=trust&name=mallory");
   await until("mallory gone at bob", async () => named(await bob.snapshot(), "mallory").length === 0);
   // Bob compares alice's fingerprint with her and marks it verified.
+  await bob.open("people");
   await bob.page.click(`#roster button[data-verify="${named(seen, "alice")[0].leaf}"]`);
   await until("alice verified at bob", async () => named(await bob.snapshot(), "alice")[0]?.device === "verified");
 
@@ -224,10 +225,7 @@ test("two states the server delivers in reverse order leave the newer; a message
   await until("three members on both pages", async () =>
     (await members(alice)).length === 3 && (await members(bob)).length === 3);
   const alicePid = (await alice.snapshot()).me;
-  const say = async (p, text) => {
-    await p.page.fill("#chat-text", text);
-    await p.page.click("#chat-form button");
-  };
+  const say = (p, text) => p.say(text);
   const bobHas = (text) => until(`bob reading ${text}`, async () =>
     (await bob.snapshot()).chat.messages.some((m) => m.from === "alice" && m.text === text));
 

@@ -48,6 +48,7 @@ test("a reloaded page is the same device; another profile under the same name is
   assert.ok(!again.alerts.some((a) => /new device/.test(a.text)), JSON.stringify(again.alerts));
 
   // Bob compares fingerprints with alice and marks her verified.
+  await bob.open("people");
   await bob.page.click(`#roster button[data-verify="${named(again, "alice")[0].leaf}"]`);
   await until("alice verified at bob", async () =>
     named(await bob.snapshot(), "alice")[0]?.device === "verified");
@@ -94,6 +95,7 @@ test("two tabs of one browser share what was verified: neither overwrites the ot
   // The first tab verifies alice; the second, which loaded the store before, shows it too...
   // (A tab in the background gets no animation frames, which clicks wait for: in front.)
   await bob1.page.bringToFront();
+  await bob1.open("people");
   await bob1.page.click(`#roster button[data-verify="${named(s1, "alice")[0].leaf}"]`);
   await until("alice verified in the other tab", async () =>
     named(await bob2.snapshot(), "alice")[0]?.device === "verified");

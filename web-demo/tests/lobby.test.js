@@ -57,12 +57,14 @@ test("long names wrap or ellipsize instead of pushing the page apart", async (t)
   ];
   t.after(() => Promise.all([a, b].map((p) => p.context.close().catch(() => {}))));
   await until("bea seeing the long name", () => seesPlaying(b, [long]));
+  await b.open("people");
   const fits = await b.page.evaluate(() => {
-    const panel = document.getElementById("e2ee");
+    const panel = document.getElementById("people");
     const roster = document.getElementById("roster");
     const label = [...document.querySelectorAll(".tile .label")].find((l) => l.textContent.startsWith("www"));
     return {
-      roster: roster.scrollWidth <= panel.clientWidth,
+      roster: roster.scrollWidth <= panel.clientWidth
+        && [...roster.querySelectorAll(".name")].every((n) => n.getBoundingClientRect().height < 30),
       page: document.documentElement.scrollWidth <= window.innerWidth,
       label: label.getBoundingClientRect().width <= label.parentElement.getBoundingClientRect().width,
     };

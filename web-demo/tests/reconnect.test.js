@@ -33,7 +33,13 @@ test("after a server restart on the same port both pages are back in the meeting
     (await snapshots(pages)).every((s) => s.reconnecting !== null));
   for (const p of pages) {
     assert.ok(await p.page.isVisible("#meeting"), `${p.name} stays in the meeting view`);
-    assert.match(await p.page.textContent("#reconnecting"), /Reconnecting/);
+    assert.match(await p.page.textContent("#reconnecting"), /Connection lost .*Reconnecting…/);
+    // The tiles stay: one's own preview as it was, the other's marked as reconnecting.
+    const tiles = (await p.snapshot()).tiles;
+    assert.ok(tiles.some((x) => x.key === "self" && !x.stale && x.width > 0), `${p.name}'s own preview stays`);
+    const other = pages.find((o) => o !== p).name;
+    assert.ok(tiles.some((x) => x.name === other && x.stale), `${p.name} keeps ${other}'s tile: ${JSON.stringify(tiles)}`);
+    assert.ok(await p.page.locator(".tile.reconnecting .stale").first().isVisible(), "said on the tile");
   }
   await pages[0].screenshot("reconnecting-alice.png");
   sfu = await startSfu({ port });
@@ -50,6 +56,10 @@ test("after a server restart on the same port both pages are back in the meeting
     assert.ok(other.decrypted > 0 && other.failed === 0, `${pages[i].name} decrypts again: ${JSON.stringify(other)}`);
   }
   assert.ok(!(await pages[1].page.isVisible("#reconnecting")), "the banner is gone");
+  for (const s of after) assert.ok(!s.tiles.some((x) => x.stale), "the old connection's tiles are gone");
+  // The notice that it came back goes by itself.
+  await until("the reconnected notice gone", async () =>
+    (await pages[0].page.locator("#toasts li", { hasText: "Reconnected" }).count()) === 0, 15000);
   console.log(`MEASURE ${JSON.stringify({
     reconnect_after_server_restart_ms: after.map((s) => Math.round(s.reconnects[0].ms)),
   })}`);

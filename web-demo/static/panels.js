@@ -1,0 +1,46 @@
+// The side panels (chat, people, encryption): one open at a time beside the stage (over it
+// on a phone), opened and closed from the controls, the header or the keyboard; and the
+// chat's unread count while it is closed.
+import { $, state } from "./state.js";
+import { place } from "./stage.js";
+
+const TOGGLES = { chat: "chat-toggle", people: "people-toggle", e2ee: "security" };
+
+/** Opens panel `name` ("chat", "people", "e2ee"), closing the one open; null closes. */
+export function openPanel(name) {
+  state.panel = name;
+  $("more").open = false;
+  for (const [panel, toggle] of Object.entries(TOGGLES)) {
+    const open = panel === name;
+    $(panel).hidden = !open;
+    $(toggle).setAttribute("aria-expanded", String(open));
+  }
+  if (name === "chat") {
+    state.unread = 0;
+    renderUnread();
+    $("chat-text").focus();
+  }
+  place();
+}
+
+export const togglePanel = (name) => openPanel(state.panel === name ? null : name);
+
+/** A message came (`mine`: we wrote it): counted while the chat is closed. */
+export function messageCame(mine) {
+  if (mine || state.panel === "chat") return;
+  state.unread++;
+  renderUnread();
+}
+
+function renderUnread() {
+  $("unread").hidden = state.unread === 0;
+  $("unread").textContent = String(state.unread);
+  $("chat-toggle").setAttribute("aria-label", state.unread ? `Chat, ${state.unread} unread` : "Chat");
+}
+
+/** Leaving the meeting: every panel closed, nothing unread. */
+export function resetPanels() {
+  state.unread = 0;
+  renderUnread();
+  openPanel(null);
+}
