@@ -44,15 +44,17 @@ export function onevent(e) {
   switch (e.type) {
     case "new_epoch": {
       const others = (list) => list.filter((m) => m.participant_id !== state.me);
+      // Our first epoch in this group (a join or rejoin by Welcome, a group made again).
+      const first = state.epoch === null;
       state.groupGone = null;
       state.epoch = e.epoch;
       state.safety = e.safety_number;
       setRoster(e.roster);
       state.media.e2ee.setKeys(e.keys);
       share(e.may_send);
-      // Anyone added, ourselves included (a join, a rejoin, a group made again): the group's
-      // members learn our state from us, signed; nobody else can tell them.
-      if (e.added.length) announceState();
+      // In a group for the first time (a join, a rejoin, a group made again), or with someone
+      // new in it: the members learn our state from us, signed; nobody else can tell them.
+      if (first || others(e.added).length) announceState();
       // Someone new: a key frame under the new key lets them see us at once.
       if (others(e.added).length) state.media.e2ee.requestKeyframe();
       for (const m of others(e.added)) toast(`${m.identity} joined`);

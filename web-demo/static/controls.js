@@ -141,7 +141,7 @@ export function bindControls() {
     const b = document.createElement("button");
     b.type = "button";
     b.dataset.emoji = emoji;
-    b.textContent = emoji;
+    b.textContent = `${emoji} ${words}`;
     b.title = words;
     b.setAttribute("aria-label", words);
     b.onclick = () => {

@@ -12,6 +12,12 @@ export function openPanel(name) {
   $("more").open = false;
   for (const [panel, toggle] of Object.entries(TOGGLES)) {
     const open = panel === name;
+    // Focus inside a panel that closes goes back to what opened it (or nowhere): keys typed
+    // next are shortcuts again, not text for a field nobody sees.
+    if (!open && $(panel).contains(document.activeElement)) {
+      document.activeElement.blur();
+      $(toggle).focus();
+    }
     $(panel).hidden = !open;
     $(toggle).setAttribute("aria-expanded", String(open));
   }

@@ -42,7 +42,8 @@ export function tile(key, pid, source = null) {
   placeholder.setAttribute("aria-hidden", "true");
   const avatar = div("avatar");
   const who = div("who");
-  placeholder.append(avatar, who);
+  const caption = div("caption");
+  placeholder.append(avatar, who, caption);
   const label = document.createElement("span");
   label.className = "label";
   label.setAttribute("aria-hidden", "true");
@@ -62,12 +63,15 @@ export function tile(key, pid, source = null) {
   el.append(video, placeholder, label, warning, relabel, badges, paused, stale, pin);
   $("grid").append(el);
   t = {
-    key, pid, source, el, video, label, relabel, badges, avatar, who, pin,
-    stream: new MediaStream(), tracks: new Map(), frames: 0, wasScreen: false, stale: false, shownName: null,
+    key, pid, source, el, video, label, relabel, badges, avatar, who, caption, pin,
+    stream: new MediaStream(), tracks: new Map(), frames: 0, lastFrameAt: 0, createdAt: performance.now(), stalled: false,
+    wasScreen: false, stale: false, shownName: null,
   };
   video.srcObject = t.stream;
   const count = () => {
     t.frames++;
+    t.lastFrameAt = performance.now();
+    if (t.stalled) renderTiles();
     video.requestVideoFrameCallback(count);
   };
   video.requestVideoFrameCallback(count);
@@ -105,11 +109,23 @@ export function dropStale() {
  * server says. */
 const saidBy = (t) => (isMine(t) ? ownState() : chat.states.get(t.pid));
 
-/** Whether tile `t` shows no camera: its member says the camera is off, or it has no video. */
+/** Whether tile `t`'s member says its camera is off (ours: whether we send none). */
 function cameraOff(t, said) {
   if (isScreen(t)) return false;
   if (t.key === "self") return !state.local?.getVideoTracks().length;
-  return !!said?.camera_off || t.stream.getVideoTracks().length === 0;
+  return !!said?.camera_off;
+}
+
+/** Whether tile `t` has no picture to show although nobody said the camera is off: no video
+ * track (an audio-only member whose word has not come, or a server withholding it), or frames
+ * that stopped (a server dropping them): the name, never a frozen frame. */
+const STALL_MS = 2000;
+const FIRST_FRAME_MS = 5000;
+function noVideo(t) {
+  if (isScreen(t) || isMine(t)) return false;
+  // A new tile gets longer: its first frame waits for a key frame under the group's key.
+  const wait = t.frames > 0 ? STALL_MS : FIRST_FRAME_MS;
+  return t.stream.getVideoTracks().length === 0 || performance.now() - Math.max(t.lastFrameAt, t.createdAt) > wait;
 }
 
 const hasHand = (t) => (isMine(t) ? state.handRaised : chat.hands.has(t.pid));
@@ -154,7 +170,9 @@ export function renderTiles() {
     t.el.classList.toggle("speaking", speaking);
     const said = saidBy(t);
     const off = cameraOff(t, said);
-    t.el.classList.toggle("camera-off", off);
+    t.stalled = !off && noVideo(t);
+    t.el.classList.toggle("camera-off", off || t.stalled);
+    t.caption.textContent = t.stalled ? "no video" : "";
     t.avatar.textContent = [...base.replace(/^(participant|leaf) /, "")][0]?.toUpperCase() ?? "?";
     t.who.textContent = base;
     const badges = screen ? [] : [
@@ -178,7 +196,7 @@ export function renderTiles() {
     // What a screen reader says of the tile: who (by the keys), and its state.
     const facts = [
       screen ? "screen share" : said ? (said.muted ? "muted" : "microphone on") : null,
-      off && "camera off", speaking && "speaking", hasHand(t) && "hand raised",
+      off && "camera off", t.stalled && "no video", speaking && "speaking", hasHand(t) && "hand raised",
       t.stale ? "reconnecting"
         : isMine(t) ? null
         : n.mislabelled ? `the server calls it ${n.claimed}, the keys say ${n.name}`
@@ -256,6 +274,8 @@ export function watchStage() {
       since = t;
       changed = true;
     }
+    // A picture that stopped coming shows the name instead.
+    if ([...state.tiles.values()].some((x) => !x.stalled && noVideo(x) && !cameraOff(x, saidBy(x)))) changed = true;
     if (changed) {
       state.speaking = speaking;
       renderTiles();

@@ -106,4 +106,6 @@ test("the lobby previews the camera; audio only joins without one; speaking show
   const link = await erin.page.evaluate(() => navigator.clipboard.readText());
   assert.equal(link, `${env.sfu.url}/?room=call`);
   assert.match(await erin.page.textContent("#invite-status"), /copied/);
+  // Said, then gone by itself.
+  await until("the notice gone", async () => (await erin.page.locator("#invite-status").count()) === 0, 10000);
 });

@@ -59,10 +59,17 @@ test("a participant the server hid is named on both pages, and their media stops
   // Nothing of theirs goes out: each stops seeing the other's video.
   await until("alice's frames withheld", async () => (await alice.snapshot()).withheld > 30);
   await until("bob no longer seeing alice", async () => !(await seesPlaying(bob, ["alice"])));
+  // Her picture stopped without her saying her camera is off: bob sees her name and
+  // "no video", never her last frame frozen, and no "camera off" she did not say.
+  const aliceAtBob = bob.page.locator(".tile", { has: bob.page.locator(".label", { hasText: /^alice$/ }) });
+  await until("the placeholder for alice at bob", () => aliceAtBob.locator(".placeholder").isVisible());
+  assert.equal(await aliceAtBob.locator(".placeholder .caption").textContent(), "no video");
+  assert.doesNotMatch(await aliceAtBob.locator(".badges").textContent(), /camera off/);
   // Alice says she knows who mallory is: her media flows again (bob's stays held back).
   await alice.page.click(`#alerts button[data-acknowledge]`);
   await until("alice sending again", async () => (await alice.snapshot()).mayShare);
   await until("bob seeing alice again", () => seesPlaying(bob, ["alice"]));
+  await until("her picture instead of the placeholder", async () => !(await aliceAtBob.locator(".placeholder").isVisible()));
   assert.equal((await bob.snapshot()).mayShare, false);
 });
 

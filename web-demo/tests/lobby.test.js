@@ -103,3 +103,17 @@ test("a link with a token joins as the person it names; an expired one and a ful
   await expired.click("#join");
   await until("the server's refusal", async () => /Your invitation has expired/.test(await lobbyStatus(expired)));
 });
+
+test("joining while the server is down says it cannot be reached, in words", async (t) => {
+  const sfu = await startSfu();
+  const context = await newContext(env.browser, sfu.url);
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(`${sfu.url}/?room=down`);
+  await page.fill("#name", "alice");
+  await page.evaluate(() => import("./pkg/web_demo_wasm.js")); // the page's code is loaded
+  await sfu.stop();
+  await page.click("#join");
+  await until("the reason", async () => /Cannot reach the meeting server/.test(await lobbyStatus(page)));
+  assert.doesNotMatch(await lobbyStatus(page), /Failed to fetch|NetworkError/);
+});

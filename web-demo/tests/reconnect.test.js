@@ -27,6 +27,11 @@ test("after a server restart on the same port both pages are back in the meeting
   t.after(() => Promise.all(pages.map((p) => p.context.close().catch(() => {}))));
   await allSeeAll(pages);
   const [before] = await sameEpoch(pages);
+  // Alice is muted: after the restart bob must still see it (her page says it again).
+  await pages[0].page.click("#mic");
+  const aliceAtBob = pages[1].page.locator(".tile", { has: pages[1].page.locator(".label", { hasText: /^alice$/ }) });
+  const mutedAtBob = async () => (await aliceAtBob.count()) === 1 && /muted/.test(await aliceAtBob.getAttribute("aria-label"));
+  await until("alice muted at bob", mutedAtBob);
 
   await sfu.stop();
   await until("both pages reconnecting", async () =>
@@ -56,6 +61,7 @@ test("after a server restart on the same port both pages are back in the meeting
     assert.ok(other.decrypted > 0 && other.failed === 0, `${pages[i].name} decrypts again: ${JSON.stringify(other)}`);
   }
   assert.ok(!(await pages[1].page.isVisible("#reconnecting")), "the banner is gone");
+  await until("alice still muted at bob, in the new group", mutedAtBob, 10000);
   for (const s of after) assert.ok(!s.tiles.some((x) => x.stale), "the old connection's tiles are gone");
   // The notice that it came back goes by itself.
   await until("the reconnected notice gone", async () =>

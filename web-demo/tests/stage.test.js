@@ -91,8 +91,8 @@ test("an audio-only joiner shows as camera off; a camera turned off shows the na
   await sameEpoch([alice, bob]);
   // Bob's own word, signed, on joining: nobody had to change anything for alice to know.
   const bobTile = alice.page.locator(".tile", { has: alice.page.locator(".label", { hasText: /^bob$/ }) });
-  await until("bob's camera off at alice", async () =>
-    (await bobTile.count()) === 1 && /camera-off/.test(await bobTile.getAttribute("class")));
+  await until("bob's camera off at alice, in his words", async () =>
+    (await bobTile.count()) === 1 && /camera off/.test(await bobTile.getAttribute("aria-label")));
   assert.ok(await bobTile.locator(".placeholder").isVisible(), "a placeholder with the name");
   assert.equal(await bobTile.locator(".placeholder .who").textContent(), "bob");
   assert.match(await bobTile.getAttribute("aria-label"), /bob.*camera off/);
