@@ -69,15 +69,33 @@ async fn stop_signal() {
 /// none.
 const QUIET: &[&str] = &["rtc_dtls::config=error"];
 
+/// The directives of [`QUIET`] that `asked` (RUST_LOG) leaves standing: all but those whose
+/// target, or a module above it ("rtc_dtls=debug"), RUST_LOG names.
+fn quiet_directives(asked: &str) -> Vec<&'static str> {
+    let named: Vec<&str> = asked
+        .split(',')
+        .filter_map(|d| d.split('=').next())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    QUIET
+        .iter()
+        .copied()
+        .filter(|directive| {
+            let target = directive.split('=').next().unwrap_or(directive);
+            !named
+                .iter()
+                .any(|n| target == *n || target.starts_with(&format!("{n}::")))
+        })
+        .collect()
+}
+
 fn init_logs(format: LogFormat) {
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
     let mut filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    for directive in QUIET {
-        let target = directive.split('=').next().unwrap_or(directive);
-        if !asked.contains(target)
-            && let Ok(d) = directive.parse()
-        {
+    for directive in quiet_directives(&asked) {
+        if let Ok(d) = directive.parse() {
             filter = filter.add_directive(d);
         }
     }
@@ -190,4 +208,31 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
     sfu::serve::serve(listener, app, tls, limits, stopping).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quiet_directives;
+
+    #[test]
+    fn engine_noise_is_filtered_unless_rust_log_names_it() {
+        let quiet = vec!["rtc_dtls::config=error"];
+        assert_eq!(quiet_directives(""), quiet);
+        assert_eq!(
+            quiet_directives("warn"),
+            quiet,
+            "a level alone names no target"
+        );
+        assert_eq!(quiet_directives("info,sfu=debug"), quiet);
+        assert_eq!(
+            quiet_directives("rtc_dtls_extra=debug"),
+            quiet,
+            "another crate"
+        );
+        assert!(
+            quiet_directives("rtc_dtls=debug").is_empty(),
+            "a module above it"
+        );
+        assert!(quiet_directives("warn, rtc_dtls::config=warn").is_empty());
+    }
 }

@@ -548,6 +548,7 @@ impl MediaRoom {
     /// Drains what `pid`'s connection has for the room: events, then packets.
     fn pump(&mut self, pid: ParticipantId, now: Instant) {
         let mut gone = false;
+        let mut connected = false;
         let mut packets = Vec::new();
         {
             let Some(p) = self.participants.get_mut(&pid) else {
@@ -576,7 +577,10 @@ impl MediaRoom {
                     }
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
                         RTCPeerConnectionState::Connected,
-                    ) => s.connected = true,
+                    ) => {
+                        connected |= !s.connected;
+                        s.connected = true;
+                    }
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
                         RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed,
                     ) => gone = true,
@@ -610,6 +614,9 @@ impl MediaRoom {
                 }
                 _ => {}
             }
+        }
+        if connected {
+            self.connected(pid, now);
         }
         if gone {
             tracing::info!(participant = pid, "media connection failed or closed");
@@ -893,11 +900,31 @@ impl MediaRoom {
                 Some(r) => r.resume(pt, extensions),
                 None => Rewriter::new(d.ssrc, pt, extensions),
             });
-            if track.kind == MediaKind::Video {
+            // Before its DTLS handshake is done nothing reaches it: the key frame is asked
+            // for when it connects (`pump`).
+            if track.kind == MediaKind::Video && s.connected {
                 keyframes.push(id);
             }
         }
         for id in keyframes {
+            self.request_keyframe(id, now);
+        }
+    }
+
+    /// `sub` has just connected: each video track forwarded to it starts with a key frame.
+    fn connected(&mut self, sub: ParticipantId, now: Instant) {
+        let video: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| {
+                t.kind == MediaKind::Video
+                    && t.downtracks
+                        .iter()
+                        .any(|d| d.subscriber == sub && d.rewriter.is_some())
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in video {
             self.request_keyframe(id, now);
         }
     }
@@ -907,7 +934,7 @@ impl MediaRoom {
         let Some(track) = self.tracks.get(id) else {
             return;
         };
-        if track.kind != MediaKind::Video || !self.keyframes.allow(id, now) {
+        if track.kind != MediaKind::Video {
             return;
         }
         let (publisher, receiver, ssrc) = (track.publisher, track.receiver, track.media_ssrc);
@@ -915,7 +942,8 @@ impl MediaRoom {
             return;
         };
         let Link::Open(s) = &mut p.link else { return };
-        if !s.connected {
+        // Counted against the interval only when it can go out.
+        if !s.connected || !self.keyframes.allow(id, now) {
             return;
         }
         if let Some(mut r) = s.pc.rtp_receiver(receiver)
