@@ -6,11 +6,17 @@
 import { $, state } from "./state.js";
 import { tileName } from "./who.js";
 
-export function note(text) {
-  state.log.push(text);
-  if (state.log.length > 20) state.log.shift();
+/** Notes `text` in the log. The log keeps the last 20 entries, but never drops one marked
+ * `keep` (a verified device that changed): the server can provoke other entries at will. */
+export function note(text, { keep = false } = {}) {
+  state.log.push(keep ? { text, keep } : text);
+  const dropped = state.log.findIndex((l) => typeof l === "string");
+  if (state.log.length > 20 && dropped >= 0) state.log.splice(dropped, 1);
   renderAlerts();
 }
+
+/** The log's entries as text, oldest first. */
+export const logText = () => state.log.map((l) => (typeof l === "string" ? l : l.text));
 
 // Devices whose verified identity changed, noted once in the log (which outlives reconnects and
 // the member's own departure): "identity key".
@@ -29,7 +35,7 @@ export function setRoster(roster) {
     const id = `${m.identity} ${m.key}`;
     if (m.device !== "verified_key_changed" || warned.has(id)) continue;
     warned.add(id);
-    note(`${m.identity}'s verified device changed: a device with fingerprint ${m.fingerprint.join(" ")} was in the group as ${m.identity} (participant ${m.participant_id ?? "?"}).`);
+    note(`${m.identity}'s verified device changed: a device with fingerprint ${m.fingerprint.join(" ")} was in the group as ${m.identity} (participant ${m.participant_id ?? "?"}).`, { keep: true });
   }
 }
 
@@ -53,16 +59,31 @@ export function alertRow(kind, text, action) {
   span.textContent = text;
   li.append(span);
   if (action) li.append(action);
+  // What the row says and does: unchanged rows are not made again (a button being clicked
+  // must not be replaced under the pointer, and a screen reader must not hear it twice).
+  li.dataset.sig = `${kind}|${text}|${action?.dataset.sig ?? ""}`;
   return li;
 }
 
-export function button(text, data, onclick) {
+/** A button doing `onclick`; `data` its data attributes, `binds` what its action is bound to
+ * beyond them (a device key), so that a changed binding makes a new button. */
+export function button(text, data, onclick, binds = null) {
   const b = document.createElement("button");
   b.type = "button";
   b.textContent = text;
   Object.assign(b.dataset, data);
+  b.dataset.sig = JSON.stringify([text, data, binds]);
   b.onclick = onclick;
   return b;
+}
+
+/** Puts `items` in `list` unless it already holds rows of the same signatures. */
+export function replaceIfChanged(list, items) {
+  const sigs = items.map((li) => li.dataset.sig).join("\n");
+  if (list.dataset.sig === sigs) return false;
+  list.dataset.sig = sigs;
+  list.replaceChildren(...items);
+  return true;
 }
 
 export function renderAlerts() {
@@ -74,13 +95,13 @@ export function renderAlerts() {
     if (m.problem) {
       list.push(alertRow("danger",
         `${who} is in the group unexplained: ${m.problem}.`,
-        button("I know who this is", { acknowledge: m.leaf }, () => act(() => state.signaling?.acknowledge(m.leaf, m.key, m.identity)))));
+        button("I know who this is", { acknowledge: m.leaf }, () => act(() => state.signaling?.acknowledge(m.leaf, m.key, m.identity)), m.key)));
     }
     if (m.device === "verified_key_changed") {
       list.push(alertRow("danger", `${who}: ${m.identity}'s verified device has changed. This may not be ${m.identity}: compare the fingerprint with them before you mark it verified.`));
     } else if (m.device === "new_device") {
       list.push(alertRow("notice", `${who} is using a new device: compare the fingerprint with them.`,
-        button("It is their device", { acknowledgeDevice: m.leaf }, () => act(() => state.signaling?.acknowledgeDevice(m.leaf, m.key, m.identity)))));
+        button("It is their device", { acknowledgeDevice: m.leaf }, () => act(() => state.signaling?.acknowledgeDevice(m.leaf, m.key, m.identity)), m.key)));
     }
   }
   for (const m of roster) {
@@ -114,27 +135,35 @@ export function renderAlerts() {
   if (state.groupGone) {
     list.unshift(alertRow("danger", `No current group (${state.groupGone}): nothing is sent or shown until the group forms again.`));
   }
-  $("alerts").replaceChildren(...list);
+  replaceIfChanged($("alerts"), list);
   $("alerts").hidden = list.length === 0;
   $("log-empty").hidden = state.log.length > 0;
-  $("log").replaceChildren(...state.log.map((l) => {
+  replaceIfChanged($("log"), logText().map((l) => {
     const li = document.createElement("li");
     li.textContent = l;
+    li.dataset.sig = l;
     return li;
   }));
   renderSummary(list.filter((li) => li.className === "danger").length, list.length);
 }
 
-/** The header's glance at the encryption: the epoch, the safety number's first groups, and
- * how many alerts stand (red when any is a danger). */
+/** The header's glance at the encryption: whether there is a group now, its epoch, the
+ * safety number's first groups, and how many alerts stand (red when any is a danger). Without
+ * a current group it never says "encrypted": nothing is sent then. */
 function renderSummary(dangers, alerts) {
   const epoch = state.epoch ?? (state.groupGone ? "none" : "–");
+  const [lead, short, kind] = state.epoch !== null ? ["End-to-end encrypted", "E2EE", dangers ? "warning" : "ok"]
+    : state.groupGone ? ["No current group", "No group", "warning"]
+    : state.meeting?.reconnecting ? ["Reconnecting: no group yet", "No group", "pending"]
+    : ["Joining the group…", "Joining", "pending"];
+  $("security-lead").textContent = lead;
+  $("security-lead").dataset.short = short;
+  $("security").className = `security ${kind}`;
   $("security-epoch").textContent = `epoch ${epoch}`;
   $("security-number").textContent = state.safety.length ? `${state.safety.slice(0, 2).join(" ")} …` : "";
   $("security-alerts").hidden = alerts === 0;
   $("security-alerts").textContent = alerts === 1 ? "1 alert" : `${alerts} alerts`;
-  $("security").classList.toggle("warning", dangers > 0);
   const number = state.safety.length ? `, safety number starts ${state.safety.slice(0, 2).join(" ")}` : "";
   const standing = alerts ? `, ${alerts === 1 ? "1 alert" : `${alerts} alerts`}${dangers ? " needing attention" : ""}` : "";
-  $("security").setAttribute("aria-label", `End-to-end encrypted, epoch ${epoch}${number}${standing}. Open the encryption panel.`);
+  $("security").setAttribute("aria-label", `${lead}, epoch ${epoch}${number}${standing}. Open the encryption panel.`);
 }

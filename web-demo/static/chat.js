@@ -17,6 +17,7 @@ export class Chat {
     this.refused = 0;
     this.waiting = 0;
     this.onadd = () => {}; // each message added, as it is
+    this.lastReaction = new Map(); // sender -> when its last reaction was shown
   }
 
   /** Someone said `message` (`said` output: sender is the roster's member). */
@@ -55,17 +56,24 @@ export class Chat {
     this.onadd(entry);
   }
 
+  /** `from` reacted with `emoji`: shown 4 s, at most one a second from each sender and five
+   * at once, so that no member can cover the stage. Only the page's own reactions show as
+   * sent; anything else a member sends (any text, bidi controls) shows as "(a reaction)". */
   react(from, emoji) {
+    const now = Date.now();
+    if (now - (this.lastReaction.get(from) ?? 0) < 1000) return;
+    this.lastReaction.set(from, now);
     const li = document.createElement("li");
-    // A member may send any text as its emoji: more than a few characters is not one, and
-    // would cover the stage. The words are the page's own where it has them.
-    const shown = typeof emoji === "string" && [...emoji].length <= 4 ? emoji : "(a reaction)";
-    li.textContent = `${shown} ${from}${REACTIONS[shown] ? ` (${REACTIONS[shown]})` : ""}`;
+    const known = Object.hasOwn(REACTIONS, emoji);
+    const who = document.createElement("bdi");
+    who.textContent = from;
+    li.append(known ? `${emoji} ` : "(a reaction) ", who, known ? ` (${REACTIONS[emoji]})` : "");
     $("reactions").append(li);
+    while ($("reactions").children.length > 5) $("reactions").firstElementChild.remove();
     setTimeout(() => li.remove(), 4000);
   }
 
-  /** Someone left: their hand and state go with them. */
+  /** Someone left the group (a commit removed them): their hand and state go with them. */
   left(participant) {
     this.hands.delete(participant);
     this.states.delete(participant);

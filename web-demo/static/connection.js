@@ -7,7 +7,7 @@ import { deviceKey, loadTrust, onOtherTabs, saveTrust } from "./device.js";
 import {
   parseStreamId as wasmParseStreamId, reconnectDelayMs, reconnectGivesUp, trustLoad, trustMerge,
 } from "./pkg/web_demo_wasm.js";
-import { $, chat, levels, now, state, status } from "./state.js";
+import { $, chat, levels, link, now, state, status } from "./state.js";
 import { forgetLog, note, renderAlerts, setRoster } from "./alerts.js";
 import { dropStale, dropTile, markStale, renderTiles, tile } from "./stage.js";
 import { renderPanel, showPath } from "./panel.js";
@@ -58,7 +58,10 @@ export function onevent(e) {
       // Someone new: a key frame under the new key lets them see us at once.
       if (others(e.added).length) state.media.e2ee.requestKeyframe();
       for (const m of others(e.added)) toast(`${m.identity} joined`);
-      for (const m of others(e.removed)) toast(`${m.identity} left`);
+      for (const m of others(e.removed)) {
+        toast(`${m.identity} left`);
+        chat.left(m.participant_id);
+      }
       renderPanel();
       renderTiles();
       break;
@@ -95,7 +98,8 @@ export function onevent(e) {
       leave("You were removed from the meeting's group.");
       break;
     case "participant_left":
-      chat.left(e.participant_id);
+      // The server's word: its media goes; what the member said of itself goes with the
+      // commit that removes it from the group.
       for (const t of [...state.tiles.values()]) if (t.pid === e.participant_id) dropTile(t.key);
       break;
     case "said":
@@ -156,7 +160,10 @@ export function ontrack(streamId, track, key) {
     if (t.key === streamId || !t.tracks.has(track.id)) continue;
     t.stream.removeTrack(track);
     t.tracks.delete(track.id);
+    // Its sound is measured again for what it still plays, if anything.
+    levels.unwatch(t.key);
     if (t.stream.getTracks().length === 0) dropTile(t.key);
+    else if (t.stream.getAudioTracks().length) levels.watch(t.key, t.stream);
   }
   const named = parseStreamId(streamId);
   if (!named || named.pid === state.me) return;
@@ -177,7 +184,7 @@ export async function join(room, name) {
   state.joinClickedAt = now();
   $("join").disabled = true;
   status("Joining…", "lobby-status");
-  const fromLink = new URLSearchParams(location.search).get("token");
+  const fromLink = link.get("token");
   state.meeting = { room, name, token: fromLink, generation: 0, reconnecting: null };
   try {
     levels.resume();
@@ -240,7 +247,7 @@ export async function connect() {
   const iceServers = (state.signaling.joined.ice_servers ?? []).map((s) => ({
     urls: s.urls, username: s.username, credential: s.credential,
   }));
-  const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
+  const relayOnly = link.get("relay") === "1";
   state.media = new Media({
     signaling: state.signaling, iceServers, relayOnly, local: state.local, screen: state.screenTrack, ontrack,
     onstate: (s) => {
@@ -345,7 +352,10 @@ export async function reconnect(why) {
       state.reconnects.push({ why, ms, at: now(), attempts: attempt + 1 });
       m.reconnecting = null;
       showReconnecting(null);
-      dropStale();
+      // Those the new meeting brings back replace their old tiles as their keys name them;
+      // whoever is not back by then is gone.
+      const back = performance.now();
+      setTimeout(() => dropStale(back), 15000);
       const after = `after ${(ms / 1000).toFixed(1)} s (${why})`;
       toast(`Reconnected ${after}. The group is new: compare the safety number again.`, { ms: 8000 });
       note(`${new Date().toLocaleTimeString()}: reconnected ${after}; a new group, with a new safety number.`);

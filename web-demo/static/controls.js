@@ -52,14 +52,22 @@ const SHORTCUTS = {
   Q: () => leave(), // with Shift: not by a slip of one key
 };
 
+const SHORTCUTS_KEY = "e2ee.shortcuts"; // "off" once someone turned single keys off
+
 function onKey(e) {
   if ($("meeting").hidden || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
   const typing = e.target.closest?.("input, textarea, select, [contenteditable]");
-  if (e.key === "Escape" && state.panel && !$("more").open) {
-    openPanel(null);
+  if (e.key === "Escape") {
+    if ($("more").open) {
+      $("more").open = false;
+      $("more").querySelector("summary").focus();
+    } else if (state.panel) {
+      openPanel(null);
+    }
     return;
   }
-  if (typing) return;
+  // Single keys can be turned off (speech input types letters; WCAG 2.1.4).
+  if (typing || !$("shortcuts-on").checked) return;
   const action = SHORTCUTS[e.shiftKey ? e.key.toUpperCase() : e.key.toLowerCase()];
   if (!action || (e.shiftKey && e.key.toUpperCase() !== "Q")) return;
   e.preventDefault();
@@ -90,6 +98,8 @@ export function bindControls() {
   $("page-prev").onclick = () => turnPage(-1);
   $("page-next").onclick = () => turnPage(1);
   document.addEventListener("keydown", onKey);
+  $("shortcuts-on").checked = localStorage.getItem(SHORTCUTS_KEY) !== "off";
+  $("shortcuts-on").onchange = (e) => localStorage.setItem(SHORTCUTS_KEY, e.target.checked ? "on" : "off");
   const order = [...document.querySelector("#meeting > footer.controls").children];
   const narrow = matchMedia("(max-width: 699px)");
   narrow.addEventListener("change", () => fitControls(narrow.matches, order));

@@ -1,6 +1,7 @@
 // Read-only views of the page for tests and measurements (window.e2ee).
 import { $, chat, senderStats, state } from "./state.js";
 import { isScreen, tileName } from "./who.js";
+import { logText } from "./alerts.js";
 import { parseVectors, runSelfTest } from "./selftest.js";
 
 
@@ -27,7 +28,7 @@ export function expose() {
       mayShare: state.mayShare,
       deviceSlot: state.deviceSlot,
       alerts: [...$("alerts").querySelectorAll("li")].map((li) => ({ kind: li.className, text: li.textContent })),
-      log: state.log,
+      log: logText(),
       speaker: state.speaker,
       speaking: [...state.speaking].map((k) => state.tiles.get(k)?.pid ?? null),
       sharing: !!state.screenTrack,

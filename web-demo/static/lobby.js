@@ -2,7 +2,7 @@
 // link, the camera preview and microphone level, and the token the join needs.
 import * as capture from "./capture.js";
 import { checkIdentity, checkRoom, maxIdentityBytes, maxRoomBytes } from "./pkg/web_demo_wasm.js";
-import { $, levels, state, status } from "./state.js";
+import { $, levels, link, state, status } from "./state.js";
 
 const bytes = (text) => new TextEncoder().encode(text).length;
 
@@ -25,7 +25,7 @@ export function checkJoin(room, name) {
 }
 
 export async function token(room, identity) {
-  const fromUrl = new URLSearchParams(location.search).get("token");
+  const fromUrl = link.get("token");
   if (fromUrl) return fromUrl;
   const r = await fetch(`/dev/token?room=${encodeURIComponent(room)}&identity=${encodeURIComponent(identity)}`);
   if (r.status === 404) {
@@ -42,7 +42,7 @@ export const NAME_KEY = "e2ee.name"; // the name last joined with, offered again
 /** The lobby as the page opens: the room from the link, the name last used (or both from
  * an invitation's token), and the preview. */
 export function openLobby() {
-  $("room").value = new URLSearchParams(location.search).get("room") ?? "";
+  $("room").value = link.get("room") ?? "";
   $("name").value = localStorage.getItem(NAME_KEY) ?? "";
   $("audio-only").onchange = () => startPreview();
   $("devices-home").append($("devices"));
@@ -66,7 +66,7 @@ export function readToken(jwt) {
 
 /** A link with a token names the room and the person: both are shown, not asked. */
 export function showInvitation() {
-  const jwt = new URLSearchParams(location.search).get("token");
+  const jwt = link.get("token");
   const claims = jwt && readToken(jwt);
   if (!claims) return;
   $("room").value = claims.room;

@@ -34,18 +34,26 @@ export function toggleMic() {
   announceState();
 }
 
-export async function toggleCamera() {
-  if (!state.local) return;
-  if (state.local.getVideoTracks().length) {
-    await replaceLocal("video", null);
-  } else {
-    try {
-      await replaceLocal("video", await capture.camera());
-    } catch (e) {
-      return status(`Cannot start the camera: ${e.message ?? e}`);
+let cameraTurns = Promise.resolve();
+
+/** Turns the camera off, or on again. Presses are taken one after another: a second press
+ * while the first is still replacing the track acts on what the first left (two quick presses
+ * end with the camera as it was, not off twice). */
+export function toggleCamera() {
+  cameraTurns = cameraTurns.then(async () => {
+    if (!state.local) return;
+    if (state.local.getVideoTracks().length) {
+      await replaceLocal("video", null);
+    } else {
+      try {
+        await replaceLocal("video", await capture.camera());
+      } catch (e) {
+        return status(`Cannot start the camera: ${e.message ?? e}`);
+      }
     }
-  }
-  announceState();
+    announceState();
+  });
+  return cameraTurns;
 }
 
 export function toggleHand() {

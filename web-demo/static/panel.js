@@ -2,7 +2,7 @@
 // people panel (the group's members as MLS states them, with each device's fingerprint and
 // what this browser knows of it).
 import { $, chat, senderStats, state } from "./state.js";
-import { act, button } from "./alerts.js";
+import { act, button, replaceIfChanged } from "./alerts.js";
 
 const DEVICE = {
   this_device: "this device",
@@ -36,12 +36,15 @@ function renderPeople() {
   const list = $("roster");
   if (state.groupGone) {
     // The last group's members are not who holds the keys now: nobody does.
-    list.replaceChildren(el("li", "nogroup", "No current group: its members show when it forms again."));
+    const li = el("li", "nogroup", "No current group: its members show when it forms again.");
+    li.dataset.sig = "nogroup";
+    replaceIfChanged(list, [li]);
     return;
   }
   $("people-toggle").textContent = `People (${state.roster.length})`;
-  list.replaceChildren(...state.roster.map((m) => {
-    const s = senderStats(m.leaf);
+  // Made again only when what a card says changes (a button is never replaced under the
+  // pointer); the frame counts, which change every second, are updated in place.
+  replaceIfChanged(list, state.roster.map((m) => {
     const li = el("li", m.problem || m.device === "verified_key_changed" ? "danger" : "");
     li.dataset.leaf = m.leaf;
     const me = m.participant_id === state.me && m.device === "this_device";
@@ -63,18 +66,25 @@ function renderPeople() {
     li.append(el("div", "fingerprint", m.fingerprint.join(" ")));
     const device = el("div", `device ${m.device}`, DEVICE[m.device] ?? m.device);
     if (!me && m.device !== "verified") {
-      const b = button("Mark verified", { verify: m.leaf }, () => act(() => state.signaling?.verify(m.leaf, m.key, m.identity)));
+      const b = button("Mark verified", { verify: m.leaf }, () => act(() => state.signaling?.verify(m.leaf, m.key, m.identity)), m.key);
       b.setAttribute("aria-label", `Mark ${m.identity}'s device verified`);
       device.append(b);
     }
     li.append(device);
     if (!me) {
-      const failing = s.failed + s.noKey;
-      const frames = el("div", failing > 0 ? "facts bad" : "facts", `decrypted ${s.decrypted} frames, ${failing} failing`);
+      const frames = el("div", "facts frames");
+      frames.dataset.leaf = m.leaf;
       li.append(frames);
     }
+    li.dataset.sig = JSON.stringify([m.leaf, m.identity, me, flags, facts, m.fingerprint, m.device, device.lastChild?.dataset?.sig ?? null]);
     return li;
   }));
+  for (const frames of list.querySelectorAll(".frames")) {
+    const s = senderStats(Number(frames.dataset.leaf));
+    const failing = s.failed + s.noKey;
+    frames.textContent = `decrypted ${s.decrypted} frames, ${failing} failing`;
+    frames.classList.toggle("bad", failing > 0);
+  }
 }
 
 /** The media path in the panel: direct, or relayed and over which protocol. */

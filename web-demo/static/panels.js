@@ -6,6 +6,9 @@ import { place } from "./stage.js";
 
 const TOGGLES = { chat: "chat-toggle", people: "people-toggle", e2ee: "security" };
 
+/** Whether `el` is not rendered (inside a closed menu, or hidden). */
+const isHidden = (el) => el.getClientRects().length === 0;
+
 /** Opens panel `name` ("chat", "people", "e2ee"), closing the one open; null closes. */
 export function openPanel(name) {
   state.panel = name;
@@ -16,7 +19,8 @@ export function openPanel(name) {
     // next are shortcuts again, not text for a field nobody sees.
     if (!open && $(panel).contains(document.activeElement)) {
       document.activeElement.blur();
-      $(toggle).focus();
+      // The control that opened it, or "More" when that control is folded away in it.
+      (isHidden($(toggle)) ? $("more").querySelector("summary") : $(toggle)).focus();
     }
     $(panel).hidden = !open;
     $(toggle).setAttribute("aria-expanded", String(open));

@@ -4,7 +4,7 @@
 // screen share, the pinned tile, or in speaker view the person speaking) beside a strip.
 import * as capture from "./capture.js";
 import { $, chat, levels, memberOf, ownState, senderStats, state } from "./state.js";
-import { isMine, isScreen, tileName } from "./who.js";
+import { isMine, isScreen, speakerOf, tileName } from "./who.js";
 import { renderAlerts } from "./alerts.js";
 import { layout } from "./layout.js";
 
@@ -74,7 +74,9 @@ export function tile(key, pid, source = null) {
     if (t.stalled) renderTiles();
     video.requestVideoFrameCallback(count);
   };
-  video.requestVideoFrameCallback(count);
+  // Where frames cannot be counted, a stopped picture cannot be told from a still one.
+  t.counted = "requestVideoFrameCallback" in video;
+  if (t.counted) video.requestVideoFrameCallback(count);
   state.tiles.set(key, t);
   renderTiles();
   return t;
@@ -87,27 +89,33 @@ export function dropTile(key) {
   levels.unwatch(key);
   state.tiles.delete(key);
   if (state.pinned === key) state.pinned = null;
+  if (state.loudest === key) state.loudest = null;
 }
 
 /** The connection is being made again: the others' tiles stay, marked, until the new
  * connection brings them back (under new participant ids); ours stays as it is. */
 export function markStale() {
+  const since = performance.now();
   for (const t of state.tiles.values()) {
-    if (isMine(t)) continue;
+    if (isMine(t) || t.stale) continue;
     t.stale = true;
+    t.staleSince = since;
     levels.unwatch(t.key);
   }
+  if (state.loudest && state.tiles.get(state.loudest)?.stale) state.loudest = null;
   renderTiles();
 }
 
-/** Drops the tiles of the connection before this one. */
-export function dropStale() {
-  for (const t of [...state.tiles.values()]) if (t.stale) dropTile(t.key);
+/** Drops the tiles made stale before `before` (a performance.now() time) that nobody came
+ * back for: those people are not in the new meeting. */
+export function dropStale(before = Infinity) {
+  for (const t of [...state.tiles.values()]) if (t.stale && t.staleSince < before) dropTile(t.key);
+  renderTiles();
 }
 
 /** What a tile's member says of itself (signed by its key; ours as it is), never what the
  * server says. */
-const saidBy = (t) => (isMine(t) ? ownState() : chat.states.get(t.pid));
+const saidBy = (t) => (isMine(t) ? ownState() : chat.states.get(speakerOf(t)));
 
 /** Whether tile `t`'s member says its camera is off (ours: whether we send none). */
 function cameraOff(t, said) {
@@ -122,13 +130,15 @@ function cameraOff(t, said) {
 const STALL_MS = 2000;
 const FIRST_FRAME_MS = 5000;
 function noVideo(t) {
-  if (isScreen(t) || isMine(t)) return false;
+  if (isScreen(t) || isMine(t) || !t.counted) return false;
+  // Frames are not drawn (nor counted) in a hidden tab or off the page shown.
+  if (document.hidden || t.el.classList.contains("off-page")) return false;
   // A new tile gets longer: its first frame waits for a key frame under the group's key.
   const wait = t.frames > 0 ? STALL_MS : FIRST_FRAME_MS;
   return t.stream.getVideoTracks().length === 0 || performance.now() - Math.max(t.lastFrameAt, t.createdAt) > wait;
 }
 
-const hasHand = (t) => (isMine(t) ? state.handRaised : chat.hands.has(t.pid));
+const hasHand = (t) => (isMine(t) ? state.handRaised : chat.hands.has(speakerOf(t)));
 
 /** The speaker to show large in speaker view: the loudest decrypted sound measured here,
  * else the one the server names (its reading of the audio-level extension); not ourselves
@@ -153,28 +163,41 @@ function featuredTile(shown) {
 
 /** Names, badges, warnings and overlays of every tile, then where each goes. */
 export function renderTiles() {
+  // A tile of the last connection goes once the new one shows the same person, by key.
+  for (const t of [...state.tiles.values()]) {
+    if (!t.stale) continue;
+    const back = [...state.tiles.values()].some((o) => !o.stale && !isMine(o) && o.wasScreen === t.wasScreen
+      && tileName(o).byKey && tileName(o).name === t.shownName);
+    if (back) dropTile(t.key);
+  }
   for (const t of state.tiles.values()) {
     const n = tileName(t);
     const screen = isScreen(t);
     t.wasScreen ||= screen;
-    // A screen no longer shared: its stream stays negotiated but shows nothing.
-    t.el.hidden = t.wasScreen && !screen;
+    // A screen no longer shared: its stream stays negotiated but shows nothing. (One of the
+    // last connection stays while the page reconnects.)
+    t.el.hidden = t.wasScreen && !screen && !t.stale;
     t.el.classList.toggle("screen", screen);
-    // A tile of a connection being replaced keeps the name it had.
-    const base = t.stale && t.shownName ? t.shownName : n.name;
-    if (!t.stale) t.shownName = n.name;
+    // A tile of a connection being replaced keeps the name it had, and how it had it.
+    if (!t.stale) {
+      t.shownName = n.name;
+      t.shownByKey = n.byKey;
+    }
+    const base = t.shownName ?? n.name;
+    const byKey = t.shownByKey ?? n.byKey;
     const name = screen ? `${base}: screen` : base;
-    t.label.textContent = n.byKey || t.stale ? name : `${name} (not yet decrypted)`;
+    t.label.textContent = byKey ? name : `${name} (not yet decrypted)`;
     t.label.title = name;
-    const speaking = !screen && state.speaking.has(t.key);
+    const speaking = !screen && !t.stale && state.speaking.has(t.key);
     t.el.classList.toggle("speaking", speaking);
     const said = saidBy(t);
     const off = cameraOff(t, said);
     t.stalled = !off && noVideo(t);
     t.el.classList.toggle("camera-off", off || t.stalled);
     t.caption.textContent = t.stalled ? "no video" : "";
-    t.avatar.textContent = [...base.replace(/^(participant|leaf) /, "")][0]?.toUpperCase() ?? "?";
-    t.who.textContent = base;
+    // Nobody's face before a key opened a frame: the name is only the server's claim.
+    t.avatar.textContent = byKey ? [...base][0]?.toUpperCase() ?? "?" : "?";
+    t.who.textContent = byKey ? base : `not decrypted (the server says ${base})`;
     const badges = screen ? [] : [
       said?.muted && "🔇 muted", off && "camera off", hasHand(t) && "✋ hand raised",
     ].filter(Boolean);
@@ -200,7 +223,7 @@ export function renderTiles() {
       t.stale ? "reconnecting"
         : isMine(t) ? null
         : n.mislabelled ? `the server calls it ${n.claimed}, the keys say ${n.name}`
-        : n.byKey ? "named by the keys that open its media" : "not yet decrypted",
+        : n.byKey ? "named by the keys that open its media" : "not yet decrypted: the name is the server's",
       undecryptable && "cannot be decrypted",
       state.groupGone && "paused: no current group",
     ].filter(Boolean);
@@ -218,9 +241,10 @@ export function renderTiles() {
 /** Puts the tiles where the layout says, for the stage's size now. */
 export function place() {
   const grid = $("grid");
-  // Ours first, then the others as they came; screens wherever the layout features them.
-  const shown = [...state.tiles.values()].filter((t) => !t.el.hidden)
-    .sort((a, b) => Number(isMine(b)) - Number(isMine(a)));
+  // Ours first, then those a key has named, as they came (streams nobody's key opens cannot
+  // push people to another page); screens wherever the layout features them.
+  const rank = (t) => (isMine(t) ? 0 : t.shownByKey ? 1 : 2);
+  const shown = [...state.tiles.values()].filter((t) => !t.el.hidden).sort((a, b) => rank(a) - rank(b));
   const featured = featuredTile(shown);
   const l = layout({
     count: shown.length,

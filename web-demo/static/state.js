@@ -6,6 +6,10 @@ import { Levels } from "./capture.js";
 import { toast } from "./toasts.js";
 
 export const $ = (id) => document.getElementById(id);
+
+/** The page's address as it was opened (room, token, relay=1): the address bar changes on
+ * joining, and a later join or reconnect must still have what the link said. */
+export const link = new URLSearchParams(location.search);
 export const now = () => performance.timeOrigin + performance.now();
 
 export const chat = new Chat();
@@ -55,7 +59,7 @@ export const state = {
  * encryption panel), as a notice on the stage too, for 8 s. */
 export function status(text, where = "meeting-status") {
   $(where).textContent = text;
-  if (text && where === "meeting-status") toast(text, { ms: 8000 });
+  if (text && where === "meeting-status") toast(text, { ms: 8000, lane: "status" });
 }
 
 export const member = (leaf) => state.roster.find((m) => m.leaf === leaf);

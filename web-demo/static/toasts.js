@@ -4,11 +4,13 @@ const $ = (id) => document.getElementById(id);
 
 const SHOWN_MS = 5000;
 
-/** Shows `text` for `ms` (0: until closed; it gets a Close button). */
-export function toast(text, { ms = SHOWN_MS } = {}) {
+/** Shows `text` for `ms` (0: until closed; it gets a Close button). A `lane` holds one
+ * notice at a time (the newest): texts from the server go in one, so however many it sends
+ * they cannot push out the group's own notices (who joined, who left). */
+export function toast(text, { ms = SHOWN_MS, lane = null } = {}) {
   const li = document.createElement("li");
   const span = document.createElement("span");
-  span.textContent = text;
+  span.textContent = text.length > 300 ? `${text.slice(0, 300)}…` : text;
   li.append(span);
   if (ms > 0) {
     setTimeout(() => li.remove(), ms);
@@ -18,10 +20,16 @@ export function toast(text, { ms = SHOWN_MS } = {}) {
     close.textContent = "Close";
     close.onclick = () => li.remove();
     li.append(close);
+    li.classList.add("closable");
+  }
+  if (lane) {
+    li.dataset.lane = lane;
+    $("toasts").querySelector(`li[data-lane="${lane}"]`)?.remove();
   }
   $("toasts").append(li);
   // A burst (many joining at once) shows the latest few.
-  while ($("toasts").children.length > 4) $("toasts").firstElementChild.remove();
+  const unlaned = [...$("toasts").children].filter((x) => !x.dataset.lane);
+  for (const x of unlaned.slice(0, Math.max(0, unlaned.length - 4))) x.remove();
   return li;
 }
 

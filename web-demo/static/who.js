@@ -28,9 +28,19 @@ export function tileName(t) {
   return { name, byKey: true, mislabelled, claimed };
 }
 
+/** The participant whose signed words (muted, camera, hand, screen) describe tile `t`: ours,
+ * or the one member whose key opens its frames; none while nothing is decrypted, or when
+ * several keys do. Never the participant the server labels it with. */
+export function speakerOf(t) {
+  if (isMine(t)) return state.me;
+  const senders = tileSenders(t);
+  return senders.length === 1 ? senders[0].participant_id : null;
+}
+
 /** Whether tile `t` shows a screen share: our own, or a stream its member says (signed) is
  * its screen. The server's label alone never makes a stream a screen. */
 export function isScreen(t) {
   if (t.key === "self.screen") return true;
-  return !isMine(t) && !!t.source && chat.states.get(t.pid)?.screen === t.source;
+  const pid = speakerOf(t);
+  return !isMine(t) && pid !== null && !!t.source && chat.states.get(pid)?.screen === t.source;
 }

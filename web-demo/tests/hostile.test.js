@@ -91,6 +91,11 @@ test("a publisher's streams labelled as someone else's are named by the key that
   assert.ok(s.alerts.some((a) => a.kind === "danger" && /labelled bob's media as carol's/.test(a.text)), JSON.stringify(s.alerts));
   assert.match(await alice.page.textContent(".tile.mislabelled .relabel"), /its frames are bob's/);
   await alice.screenshot("hostile-relabel-alice.png");
+  // What the tile says of its member is what bob's key signed, not what carol (whose
+  // participant id the server put on it) said: bob mutes, and the tile says muted.
+  await bob.page.keyboard.press("m");
+  await until("bob's own word on the relabelled tile", async () =>
+    /muted/.test(await alice.page.locator(".tile.mislabelled").getAttribute("aria-label")));
   // Bob's offers were not rewritten: his tile of alice is alice, and says nothing.
   const b = await until("bob's tile of alice", async () => {
     const x = await bob.snapshot();

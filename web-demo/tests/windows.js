@@ -1,7 +1,7 @@
 // The page at a window's size, as a person sees it: what scrolls, what is in view, how much
 // of the window the video gets. Shared by the Chromium (stage.test.js) and Firefox tests.
 import assert from "node:assert/strict";
-import { OUTPUT, allSeeAll, participant, sameEpoch } from "./harness.js";
+import { OUTPUT, allSeeAll, participant, sameEpoch, until } from "./harness.js";
 
 export const LAPTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
@@ -75,6 +75,17 @@ export async function checkWindows(browser, url, kind) {
       }
       await p.page.click("#e2ee .close");
       assert.ok(await p.page.isHidden("#e2ee"));
+    }
+    // The extremes: the smallest phone, and a 4K screen.
+    for (const [p, size] of [[lobby, { width: 360, height: 640 }], [laptop, { width: 3840, height: 2160 }]]) {
+      await p.page.setViewportSize(size);
+      await until(`${kind} ${size.width}: the stage laid out again`, async () => {
+        const g = await geometry(p.page);
+        return !g.overflowX && !g.overflowY && g.tiles.length === 2 && g.tiles.every((t) => t.inside) && g;
+      }, 5000);
+      const g = await geometry(p.page);
+      assert.ok(g.stageShare >= 0.6, `${kind} ${size.width}×${size.height}: the video area is ${Math.round(g.stageShare * 100)}%`);
+      if (size.width > 3000) assert.ok(g.tiles.every((t) => t.w > 1200), `${kind} 4K: tiles grow with the screen`);
     }
   } finally {
     await Promise.all(ps.map((p) => p.context.close().catch(() => {})));
