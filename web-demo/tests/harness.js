@@ -386,6 +386,16 @@ export async function participant(browser, url, room, name, { beforeJoin, query 
   };
 }
 
+/** Closes the participants' pages when test `t` ends, passed or not; returns them. */
+export function closing(t, ...ps) {
+  t.after(() => Promise.all(ps.map((p) => p.context.close().catch(() => {}))));
+  return ps;
+}
+
+/** The tile on `page` whose label is exactly `name` (a person's camera, not a screen). */
+export const tileOf = (page, name) =>
+  page.locator(".tile", { has: page.locator(".label", { hasText: new RegExp(`^${name}$`) }) });
+
 /** Polls `check` (async, returns truthy when done) until it holds or `ms` pass. */
 export async function until(what, check, ms = 60000) {
   const deadline = Date.now() + ms;

@@ -5,7 +5,7 @@
 // that opens them.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { participant, runBots, seesPlaying, startBrowser, startHostile, startSfu, until } from "./harness.js";
+import { closing, participant, runBots, seesPlaying, startBrowser, startHostile, startSfu, tileOf, until } from "./harness.js";
 
 const SECRET = "the operator's token secret, 32 b";
 let sfu, proxy, browser, closeBrowser;
@@ -21,11 +21,6 @@ after(async () => {
   proxy?.stop();
   sfu?.stop();
 });
-
-function closing(t, ...ps) {
-  t.after(() => Promise.all(ps.map((p) => p.context.close().catch(() => {}))));
-  return ps;
-}
 
 const members = async (p) => (await p.snapshot()).members;
 
@@ -61,7 +56,7 @@ test("a participant the server hid is named on both pages, and their media stops
   await until("bob no longer seeing alice", async () => !(await seesPlaying(bob, ["alice"])));
   // Her picture stopped without her saying her camera is off: bob sees her name and
   // "no video", never her last frame frozen, and no "camera off" she did not say.
-  const aliceAtBob = bob.page.locator(".tile", { has: bob.page.locator(".label", { hasText: /^alice$/ }) });
+  const aliceAtBob = tileOf(bob.page, "alice");
   await until("the placeholder for alice at bob", () => aliceAtBob.locator(".placeholder").isVisible());
   assert.equal(await aliceAtBob.locator(".placeholder .caption").textContent(), "no video");
   assert.doesNotMatch(await aliceAtBob.locator(".badges").textContent(), /camera off/);

@@ -5,15 +5,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, allSeeAll, participant, sameEpoch, seesPlaying, snapshots, until, sfuAndBrowser } from "./harness.js";
+import { ROOT, allSeeAll, closing, participant, sameEpoch, seesPlaying, snapshots, until, sfuAndBrowser } from "./harness.js";
 
 const env = sfuAndBrowser();
 
-/** Closes the participants' pages when the test ends, passed or not. */
-function closing(t, ...ps) {
-  t.after(() => Promise.all(ps.map((p) => p.context.close().catch(() => {}))));
-  return ps;
-}
 
 test("two, then three participants see each other; a leaver advances the epoch", async (t) => {
   const [alice, bob] = closing(

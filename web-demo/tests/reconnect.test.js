@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   allSeeAll, freePort, participant, sameEpoch, seesPlaying, snapshots, startBrowser, startCuttable,
-  startSfu, until,
+  startSfu, tileOf, until,
 } from "./harness.js";
 
 let browser, closeBrowser;
@@ -29,7 +29,7 @@ test("after a server restart on the same port both pages are back in the meeting
   const [before] = await sameEpoch(pages);
   // Alice is muted: after the restart bob must still see it (her page says it again).
   await pages[0].page.click("#mic");
-  const aliceAtBob = pages[1].page.locator(".tile", { has: pages[1].page.locator(".label", { hasText: /^alice$/ }) });
+  const aliceAtBob = tileOf(pages[1].page, "alice");
   const mutedAtBob = async () => (await aliceAtBob.count()) === 1 && /muted/.test(await aliceAtBob.getAttribute("aria-label"));
   await until("alice muted at bob", mutedAtBob);
 

@@ -5,16 +5,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  allSeeAll, participant, runBots, sameEpoch, seesPlaying, seesScreen, sfuAndBrowser, startSfu, until,
+  allSeeAll, closing, participant, runBots, sameEpoch, seesPlaying, seesScreen, sfuAndBrowser, startSfu, tileOf,
+  until,
 } from "./harness.js";
 import { LAPTOP, checkWindows, geometry } from "./windows.js";
 
 const env = sfuAndBrowser();
-/** Closes the participants' pages when the test ends, passed or not. */
-function closing(t, ...ps) {
-  t.after(() => Promise.all(ps.map((p) => p.context.close().catch(() => {}))));
-  return ps;
-}
 
 test("at 1280×800 and at 390×844 the lobby's Join is in view and the meeting fits the window", async () => {
   await checkWindows(env.browser, env.sfu.url, "chromium");
@@ -60,7 +56,7 @@ test("eight people fit one page of the grid at 1280×800; speaker view and a pin
   // grid again.
   await alice.page.keyboard.press("l");
   await until("the grid again", async () => (await alice.page.locator(".tile.featured").count()) === 0);
-  const botTile = alice.page.locator(".tile", { has: alice.page.locator(".label", { hasText: /^bot-3$/ }) });
+  const botTile = tileOf(alice.page, "bot-3");
   await botTile.hover();
   await botTile.locator(".pin").click();
   await until("bot-3 pinned", async () =>
@@ -99,7 +95,7 @@ test("an audio-only joiner shows as camera off; a camera turned off shows the na
   }));
   await sameEpoch([alice, bob]);
   // Bob's own word, signed, on joining: nobody had to change anything for alice to know.
-  const bobTile = alice.page.locator(".tile", { has: alice.page.locator(".label", { hasText: /^bob$/ }) });
+  const bobTile = tileOf(alice.page, "bob");
   await until("bob's camera off at alice, in his words", async () =>
     (await bobTile.count()) === 1 && /camera off/.test(await bobTile.getAttribute("aria-label")));
   assert.ok(await bobTile.locator(".placeholder").isVisible(), "a placeholder with the name");
@@ -109,7 +105,7 @@ test("an audio-only joiner shows as camera off; a camera turned off shows the na
 
   // Alice turns her camera off (V): bob sees her name, not her last frame; on again, video.
   await until("bob seeing alice", () => seesPlaying(bob, ["alice"]));
-  const aliceTile = bob.page.locator(".tile", { has: bob.page.locator(".label", { hasText: /^alice$/ }) });
+  const aliceTile = tileOf(bob.page, "alice");
   await alice.page.keyboard.press("v");
   await until("the placeholder at bob", () => aliceTile.locator(".placeholder").isVisible());
   await bob.screenshot("camera-off-bob.png");
@@ -130,7 +126,7 @@ test("keyboard shortcuts mute, raise a hand, open the chat and leave; the tab's 
   assert.equal(await alice.page.getAttribute("#mic", "aria-pressed"), "true");
   assert.equal(await alice.page.title(), "Muted · keys · E2EE meeting");
   await until("alice muted at bob", async () =>
-    /muted/.test(await bob.page.locator(".tile", { has: bob.page.locator(".label", { hasText: /^alice$/ }) }).getAttribute("aria-label")));
+    /muted/.test(await tileOf(bob.page, "alice").getAttribute("aria-label")));
   await alice.page.keyboard.press("h");
   await until("alice's hand at bob, in words", async () =>
     (await bob.page.locator(".tile .badges", { hasText: "hand raised" }).count()) === 1);
