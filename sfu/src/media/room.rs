@@ -12,8 +12,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
+use signaling_protocol::MediaSignal;
 use signaling_protocol::{ErrorCode, ParticipantId};
-use signaling_server::server::{MediaSender, MediaSignal, RoomMedia};
+use signaling_server::server::{MediaSender, RoomMedia};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 

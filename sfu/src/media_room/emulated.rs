@@ -23,8 +23,8 @@ use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use signaling_protocol::MediaSignal;
 use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
-use signaling_server::server::MediaSignal;
 
 use super::{Input, MediaRoom, Output, Transport, codecs, host_candidate, one_stream_track, rtcp};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};

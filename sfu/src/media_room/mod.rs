@@ -35,8 +35,7 @@ use rtc::rtp_transceiver::{
     RTCRtpTransceiverInit,
 };
 use rtc::sansio::Protocol;
-use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
-use signaling_server::server::MediaSignal;
+use signaling_protocol::{ErrorCode, MediaSignal, ParticipantId, media_stream};
 
 use idle::{IdleSection, IdleSections};
 use negotiation::{Negotiation, OnOffer};

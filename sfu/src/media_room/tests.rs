@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::ErrorCode;
-use signaling_server::server::MediaSignal;
+use signaling_protocol::MediaSignal;
 
 use super::MediaKind;
 use super::emulated::{CLEAN, Conditions, World};

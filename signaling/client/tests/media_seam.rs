@@ -6,8 +6,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use signaling_client::{Client, ClientConfig, Event};
-use signaling_protocol::{IceCandidate, ParticipantId};
-use signaling_server::server::{MediaFactory, MediaSender, MediaSignal, RoomMedia};
+use signaling_protocol::{IceCandidate, MediaSignal, ParticipantId};
+use signaling_server::server::{MediaFactory, MediaSender, RoomMedia};
 use signaling_server::{SignalingConfig, SignalingServer};
 
 /// Makes rooms that answer every offer with "answer to <offer>" and record what they saw.

@@ -12,6 +12,7 @@
 mod bytes;
 mod client;
 mod error;
+mod media;
 pub mod media_stream;
 pub mod names;
 mod server;
@@ -19,6 +20,7 @@ mod server;
 pub use bytes::Base64Bytes;
 pub use client::{ClientMessage, CommitMessage, IceCandidate};
 pub use error::{DecodeError, ErrorCode};
+pub use media::MediaSignal;
 pub use server::{CommitRejection, IceServer, Participant, PendingAdd, ServerMessage};
 
 /// The protocol version this crate speaks. A client names it in [`ClientMessage::Join`]; the

@@ -1,18 +1,9 @@
 //! The seam between signaling and media: the SFU implements [`MediaHandler`] to learn who is in
 //! which room and to exchange SDP and ICE with each participant over its signaling connection.
 
-use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId, ServerMessage};
+use signaling_protocol::{ErrorCode, MediaSignal, ParticipantId, ServerMessage};
 
 use super::outbox::{Outbound, Outbox};
-
-/// Media negotiation messages from a participant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MediaSignal {
-    Offer(String),
-    Answer(String),
-    Candidate(IceCandidate),
-}
 
 /// Sends SDP and ICE to one participant's signaling connection.
 #[derive(Debug, Clone)]
@@ -23,12 +14,9 @@ pub struct MediaSender {
 impl MediaSender {
     /// Queues `signal` for the participant; false if its connection is gone or stuck.
     pub fn send(&self, signal: MediaSignal) -> bool {
-        let message = match signal {
-            MediaSignal::Offer(sdp) => ServerMessage::SdpOffer { sdp },
-            MediaSignal::Answer(sdp) => ServerMessage::SdpAnswer { sdp },
-            MediaSignal::Candidate(c) => ServerMessage::IceCandidate(c),
-        };
-        self.outbox.push(Outbound::Message(message)).is_ok()
+        self.outbox
+            .push(Outbound::Message(signal.into_server()))
+            .is_ok()
     }
 
     /// Tells the participant who the active speaker is.

@@ -20,7 +20,7 @@ use axum::routing::get;
 
 use crate::config::SignalingConfig;
 pub use client_ip::{PerIp, Slot, client_ip};
-pub use media::{MediaFactory, MediaSender, MediaSignal, RoomMedia, RoomTask};
+pub use media::{MediaFactory, MediaSender, RoomMedia, RoomTask};
 use registry::Registry;
 pub use registry::{RoomInfo, RoomStats};
 use signaling_protocol::{ErrorCode, ParticipantId};

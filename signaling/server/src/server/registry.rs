@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use signaling_protocol::{ClientMessage, ErrorCode, ParticipantId, ServerMessage};
+use signaling_protocol::{ClientMessage, ErrorCode, MediaSignal, ParticipantId, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::connection::encode;
-use super::media::{MediaFactory, MediaSender, MediaSignal, RoomMedia};
+use super::media::{MediaFactory, MediaSender, RoomMedia};
 use super::outbox::{Outbound, Outbox, PushError};
 use crate::config::SignalingConfig;
 use crate::room::{Effect, Occupancy, Room, RoomConfig};
@@ -306,16 +306,18 @@ async fn run_room(
                     outboxes.remove(&pid);
                 }
             }
-            Command::Message { pid, message } => match (media_signal(&message), &mut media) {
-                // Only from someone in the room (a connection whose join is still in flight
-                // has no outbox here yet).
-                (Some(signal), Some(m)) => {
-                    if outboxes.contains_key(&pid) {
-                        m.signal(pid, signal);
+            Command::Message { pid, message } => {
+                match (MediaSignal::from_client(&message), &mut media) {
+                    // Only from someone in the room (a connection whose join is still in flight
+                    // has no outbox here yet).
+                    (Some(signal), Some(m)) => {
+                        if outboxes.contains_key(&pid) {
+                            m.signal(pid, signal);
+                        }
                     }
+                    _ => room.handle(pid, message, now),
                 }
-                _ => room.handle(pid, message, now),
-            },
+            }
             Command::Disconnect { pid } => {
                 room.disconnect(pid, now);
                 outboxes.remove(&pid);
@@ -365,15 +367,6 @@ async fn run_room(
 
 /// The media negotiation messages, which go to the room's media rather than its delivery
 /// service.
-fn media_signal(message: &ClientMessage) -> Option<MediaSignal> {
-    match message {
-        ClientMessage::SdpOffer { sdp } => Some(MediaSignal::Offer(sdp.clone())),
-        ClientMessage::SdpAnswer { sdp } => Some(MediaSignal::Answer(sdp.clone())),
-        ClientMessage::IceCandidate(c) => Some(MediaSignal::Candidate(c.clone())),
-        _ => None,
-    }
-}
-
 /// One membership: whoever the room no longer reaches (left, closed, removed, stuck) leaves its
 /// media too.
 fn media_follows(
