@@ -72,7 +72,7 @@ impl RoomDriver {
             stats,
             datagrams,
             datagrams_rx,
-            room: MediaRoom::new(),
+            room: MediaRoom::new(rand::random()),
             senders: HashMap::new(),
             transports: HashMap::new(),
             counted: Counters::default(),

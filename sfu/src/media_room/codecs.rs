@@ -79,3 +79,17 @@ pub fn register(engine: &mut MediaEngine) -> Result<(), rtc::shared::error::Erro
     }
     Ok(())
 }
+
+/// The same codec: MIME type, clock rate and (VP9) profile.
+pub fn same_codec(a: &RTCRtpCodec, b: &RTCRtpCodec) -> bool {
+    let profile = |c: &RTCRtpCodec| {
+        c.sdp_fmtp_line
+            .split(';')
+            .find_map(|kv| kv.trim().strip_prefix("profile-id="))
+            .unwrap_or("0")
+            .to_owned()
+    };
+    a.mime_type.eq_ignore_ascii_case(&b.mime_type)
+        && a.clock_rate == b.clock_rate
+        && (!a.mime_type.eq_ignore_ascii_case("video/vp9") || profile(a) == profile(b))
+}

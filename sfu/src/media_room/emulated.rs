@@ -199,7 +199,7 @@ impl World {
             .try_init();
         World {
             now: Instant::now(),
-            room: MediaRoom::new(),
+            room: MediaRoom::new(seed),
             clients: BTreeMap::new(),
             transports: HashMap::new(),
             net: BinaryHeap::new(),

@@ -7,23 +7,27 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
-};
+use rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
-    RtpCodecKind,
+    RTCRtpHeaderExtensionParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{
+    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverId,
+    RTCRtpTransceiverInit,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -31,7 +35,7 @@ use signaling_protocol::IceCandidate;
 
 use super::codecs;
 use super::rewrite::END_TO_END_EXTENSIONS;
-use super::rtcp::{nack, pli};
+use super::rtcp;
 
 /// Where a session's media flows: the addresses its host candidates announce (datagrams are
 /// tagged with the one they arrived at, and leave from the one the agent picked), and the ICE
@@ -57,13 +61,68 @@ pub enum SessionError {
     Negotiation(#[source] rtc::shared::error::Error),
 }
 
-/// One participant's connection.
+/// One participant's connection. The room reaches the engine only through its methods.
 pub struct Session {
-    pub pc: RTCPeerConnection,
-    pub transport: Transport,
+    pc: RTCPeerConnection,
+    transport: Transport,
     /// Whether its DTLS handshake has finished (the engine said "connected" once): until then
     /// it has no SRTP keys, and nothing may be written to it.
-    pub connected: bool,
+    connected: bool,
+}
+
+/// What happened on a connection, for the room.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// A section the participant sends on opened (again) a track.
+    TrackOpened {
+        /// The connection's id for the track.
+        track: String,
+        receiver: RTCRtpReceiverId,
+        ssrc: u32,
+        /// The stream ids (msid) the participant gave it.
+        streams: Vec<String>,
+    },
+    /// The DTLS handshake finished: media may flow now (said once).
+    Connected,
+    /// The connection failed or closed.
+    Gone,
+}
+
+/// What a connection received for the room.
+#[derive(Debug)]
+pub enum Received {
+    /// An RTP packet of the connection's track `track`.
+    Rtp {
+        track: String,
+        packet: rtc::rtp::packet::Packet,
+    },
+    /// RTCP delivered to the application (the feedback the room relays or acts on).
+    Rtcp(Vec<Box<dyn rtc::rtcp::Packet>>),
+}
+
+/// A datagram a connection sends.
+#[derive(Debug)]
+pub struct Transmit {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub data: BytesMut,
+}
+
+/// What a section receiving a track negotiated: its kind, the codec of a payload type, the
+/// header extensions.
+#[derive(Debug)]
+pub struct ReceivedTrack {
+    pub kind: RtpCodecKind,
+    pub codec: Option<RTCRtpCodec>,
+    /// Header-extension ids by URI.
+    pub extensions: Vec<(String, u8)>,
+}
+
+/// What a sending section negotiated: the payload type of a codec and the header extensions.
+#[derive(Debug)]
+pub struct SentTrack {
+    pub payload_type: Option<u8>,
+    pub extensions: Vec<(String, u8)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -95,15 +154,8 @@ impl Session {
                 )
                 .map_err(SessionError::Create)?;
         }
-        // NACK generator and responder (with a shorter buffer than the default), TWCC
-        // feedback, sender and receiver reports; PLI and FIR marked for the room, which relays
-        // them.
         configure_simulcast_extension_headers(&mut engine).map_err(SessionError::Create)?;
-        let registry = nack::register(Registry::new(), &mut engine);
-        let registry =
-            configure_twcc_receiver_only(registry, &mut engine).map_err(SessionError::Create)?;
-        let registry = configure_rtcp_reports(registry)
-            .with(Slot::from(pli::SLOT), pli::KeyframeRequests::default());
+        let registry = rtcp::interceptors(&mut engine).map_err(SessionError::Create)?;
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(transport.ice_ufrag.clone(), transport.ice_pwd.clone())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -188,6 +240,207 @@ impl Session {
             .map_err(SessionError::Sdp)
     }
 
+    /// Whether the DTLS handshake has finished (media may be written).
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The connection's next event.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        loop {
+            match self.pc.poll_event()? {
+                RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                    return Some(SessionEvent::TrackOpened {
+                        track: init.track_id,
+                        receiver: init.receiver_id,
+                        ssrc: init.ssrc,
+                        streams: init.stream_ids,
+                    });
+                }
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                    RTCPeerConnectionState::Connected,
+                ) if !self.connected => {
+                    self.connected = true;
+                    return Some(SessionEvent::Connected);
+                }
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed,
+                ) => return Some(SessionEvent::Gone),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next media or feedback the connection received.
+    pub fn poll_received(&mut self) -> Option<Received> {
+        loop {
+            match self.pc.poll_read()?.message {
+                RTCMessage::RtpPacket(track, packet) => {
+                    return Some(Received::Rtp { track, packet });
+                }
+                RTCMessage::RtcpPacket(_, packets) => return Some(Received::Rtcp(packets)),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.pc.poll_write().map(|d| Transmit {
+            local: d.transport.local_addr,
+            remote: d.transport.peer_addr,
+            data: d.message,
+        })
+    }
+
+    /// When the connection's timers next need [`Session::handle_timeout`].
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Err(e) = self.pc.handle_timeout(now) {
+            tracing::debug!(error = %e, "timeout handling failed");
+        }
+    }
+
+    /// Closes the connection (what the close says is then in [`Session::poll_transmit`]).
+    pub fn close(&mut self) {
+        let _ = self.pc.close();
+    }
+
+    /// The receivers of the sections the participant sends on now.
+    pub fn receiving(&mut self) -> Vec<RTCRtpReceiverId> {
+        let mut receiving = Vec::new();
+        let ids: Vec<_> = self.pc.get_transceivers().collect();
+        for id in ids {
+            if let Some(t) = self.pc.rtp_transceiver(id)
+                && t.current_direction().has_recv()
+                && let Some(r) = t.receiver()
+            {
+                receiving.push(r);
+            }
+        }
+        receiving
+    }
+
+    /// What `receiver`'s section negotiated, with the codec of `payload_type`.
+    pub fn received_track(
+        &mut self,
+        receiver: RTCRtpReceiverId,
+        payload_type: u8,
+    ) -> Option<ReceivedTrack> {
+        let mut receiver = self.pc.rtp_receiver(receiver)?;
+        let kind = receiver.track().kind();
+        let params = &receiver.get_parameters().rtp_parameters;
+        Some(ReceivedTrack {
+            kind,
+            codec: params
+                .codecs
+                .iter()
+                .find(|c| c.payload_type == payload_type)
+                .map(|c| c.rtp_codec.clone()),
+            extensions: extension_ids(&params.header_extensions),
+        })
+    }
+
+    /// Sends `feedback` (RTCP about the stream `receiver` receives) to the participant: true if
+    /// it could be queued.
+    pub fn send_feedback(
+        &mut self,
+        now: Instant,
+        receiver: RTCRtpReceiverId,
+        feedback: Vec<Box<dyn rtc::rtcp::Packet>>,
+    ) -> bool {
+        self.pc
+            .rtp_receiver(receiver)
+            .is_some_and(|mut r| r.write_rtcp(now, feedback).is_ok())
+    }
+
+    /// Adds a send-only section for `track` (of `stream`), never one of the participant's own;
+    /// its sender.
+    pub fn add_sender(
+        &mut self,
+        track: MediaStreamTrack,
+        stream: String,
+    ) -> Option<RTCRtpSenderId> {
+        let init = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Sendonly,
+            streams: vec![stream],
+            send_encodings: Vec::new(),
+        };
+        match self.pc.add_transceiver_from_track(track, Some(init)) {
+            Ok(t) => self.pc.rtp_transceiver(t).and_then(|t| t.sender()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot add a track");
+                None
+            }
+        }
+    }
+
+    /// Sends `track` (with the section's own SSRC) in the idle section of `sender`: true if
+    /// done. Its stream id becomes the track's.
+    pub fn reuse_section(&mut self, sender: RTCRtpSenderId, track: MediaStreamTrack) -> bool {
+        let Some(mut t) = self.pc.rtp_transceiver(RTCRtpTransceiverId::from(sender)) else {
+            return false;
+        };
+        t.set_direction(RTCRtpTransceiverDirection::Sendonly);
+        let replaced = self
+            .pc
+            .rtp_sender(sender)
+            .is_some_and(|mut r| r.replace_track(track).is_ok());
+        if !replaced {
+            tracing::warn!("cannot reuse an idle section");
+            self.deactivate(sender);
+        }
+        replaced
+    }
+
+    /// The section of `sender` goes quiet (inactive in the next offer).
+    pub fn deactivate(&mut self, sender: RTCRtpSenderId) {
+        if let Some(mut t) = self.pc.rtp_transceiver(RTCRtpTransceiverId::from(sender)) {
+            t.set_direction(RTCRtpTransceiverDirection::Inactive);
+        }
+    }
+
+    /// What the section of `sender` negotiated, with the payload type of the codec `fits`.
+    pub fn sent_track(
+        &mut self,
+        sender: RTCRtpSenderId,
+        fits: impl Fn(&RTCRtpCodec) -> bool,
+    ) -> Option<SentTrack> {
+        let mut sender = self.pc.rtp_sender(sender)?;
+        let params = &sender.get_parameters().rtp_parameters;
+        Some(SentTrack {
+            payload_type: params
+                .codecs
+                .iter()
+                .find(|c| fits(&c.rtp_codec))
+                .map(|c| c.payload_type),
+            extensions: extension_ids(&params.header_extensions),
+        })
+    }
+
+    /// Sends `packet`, whose header already carries the SSRC, payload type and extension ids
+    /// its section negotiated. Straight to the connection: the sender's `write_rtp` would check
+    /// them again on every packet by rebuilding its parameters.
+    pub fn write_rtp(
+        &mut self,
+        now: Instant,
+        packet: rtc::rtp::packet::Packet,
+    ) -> Result<(), rtc::shared::error::Error> {
+        self.pc.handle_write(TaggedRTCMessage {
+            now,
+            message: RTCMessage::RtpPacket(String::new(), packet),
+        })
+    }
+
+    /// How many media sections the connection has.
+    #[cfg(test)]
+    pub fn sections(&self) -> usize {
+        self.pc.get_transceivers().count()
+    }
+
     /// A datagram from `remote` that arrived at `local`.
     pub fn receive(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: BytesMut) {
         let datagram = TaggedBytesMut {
@@ -204,6 +457,14 @@ impl Session {
             tracing::debug!(error = %e, "datagram refused");
         }
     }
+}
+
+/// Header-extension ids by URI (those that fit the one-byte or two-byte form).
+fn extension_ids(extensions: &[RTCRtpHeaderExtensionParameters]) -> Vec<(String, u8)> {
+    extensions
+        .iter()
+        .filter_map(|h| Some((h.uri.clone(), u8::try_from(h.id).ok()?)))
+        .collect()
 }
 
 /// A track sent as one stream, `ssrc`, in `codec`.

@@ -1,6 +1,39 @@
-//! RTCP the room acts on. The sessions' interceptors repair loss on each hop ([`nack`]), report
-//! (RFC 3550 SR/RR) and send transport-wide feedback; key-frame requests are the room's to
-//! relay ([`pli`]).
+//! RTCP: which feedback every session negotiates and runs ([`interceptors`]), and what of it
+//! reaches the room ([`feedback`]). The sessions' interceptors repair loss on each hop
+//! ([`nack`]), report (RFC 3550 SR/RR) and send transport-wide feedback; key-frame requests are
+//! the room's to relay ([`pli`]).
 
 pub mod nack;
 pub mod pli;
+
+use rtc::interceptor::{Registry, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_twcc_receiver_only,
+};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::shared::error::Error;
+
+/// The feedback a session negotiates (registered on `engine`) and the interceptors that
+/// implement it: NACK generator and responder (with a shorter buffer than the default), TWCC
+/// feedback, sender and receiver reports, and PLI and FIR marked for the room.
+pub fn interceptors(engine: &mut MediaEngine) -> Result<Registry, Error> {
+    let registry = nack::register(Registry::new(), engine);
+    let registry = configure_twcc_receiver_only(registry, engine)?;
+    Ok(configure_rtcp_reports(registry)
+        .with(Slot::from(pli::SLOT), pli::KeyframeRequests::default()))
+}
+
+/// Feedback from a participant that the room acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feedback {
+    /// A key frame is asked of the stream the room sends the participant as `ssrc`.
+    KeyframeRequest { ssrc: u32 },
+}
+
+/// The feedback in a compound a session delivered to the room.
+pub fn feedback(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<Feedback> {
+    pli::keyframe_requests(packets)
+        .into_iter()
+        .map(|ssrc| Feedback::KeyframeRequest { ssrc })
+        .collect()
+}

@@ -1,0 +1,93 @@
+//! Forwarding: each packet of a published track goes, with its header rewritten, to every
+//! subscriber whose copy is negotiated and whose connection is up; key frames are asked of the
+//! publisher for new subscribers and for subscribers' requests, throttled per track.
+
+use std::time::Instant;
+
+use signaling_protocol::ParticipantId;
+
+use super::participant::Link;
+use super::{MediaKind, MediaRoom, TrackId, rtcp};
+
+impl MediaRoom {
+    /// One packet of a published track to each of its subscribers.
+    pub(super) fn forward(&mut self, id: TrackId, packet: rtc::rtp::packet::Packet, now: Instant) {
+        let Some(track) = self.tracks.get_mut(id) else {
+            return;
+        };
+        self.counters.packets_in += 1;
+        if let Some(ext) = track.audio_level
+            && let Some(level) = packet.header.get_extension(ext)
+            && let Some(&byte) = level.first()
+        {
+            self.speaker.observe(track.publisher, byte & 0x7f, now);
+        }
+        for d in &mut track.downtracks {
+            let Some(rewriter) = d.rewriter.as_mut() else {
+                continue;
+            };
+            let Some(p) = self.participants.get_mut(&d.subscriber) else {
+                continue;
+            };
+            // Not before its DTLS handshake is done: without SRTP keys the engine could only
+            // drop the packet (and warn).
+            let Link::Open(s) = &mut p.link else { continue };
+            if !s.is_connected() {
+                continue;
+            }
+            let out = rtc::rtp::packet::Packet {
+                header: rewriter.rewrite(&packet.header),
+                payload: packet.payload.clone(),
+            };
+            match s.write_rtp(now, out) {
+                Ok(()) => {
+                    self.counters.packets_out += 1;
+                    self.counters.bytes_out += packet.payload.len() as u64;
+                    p.dirty = true;
+                }
+                Err(e) => tracing::trace!(subscriber = d.subscriber, error = %e, "not sent"),
+            }
+        }
+    }
+
+    /// `sub` has just connected: each video track forwarded to it starts with a key frame.
+    pub(super) fn connected(&mut self, sub: ParticipantId, now: Instant) {
+        let video: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| {
+                t.kind == MediaKind::Video
+                    && t.downtracks
+                        .iter()
+                        .any(|d| d.subscriber == sub && d.rewriter.is_some())
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in video {
+            self.request_keyframe(id, now);
+        }
+    }
+
+    /// Asks the publisher of `id` for a key frame, at most once per interval.
+    pub(super) fn request_keyframe(&mut self, id: TrackId, now: Instant) {
+        let Some(track) = self.tracks.get(id) else {
+            return;
+        };
+        if track.kind != MediaKind::Video {
+            return;
+        }
+        let (publisher, receiver, ssrc) = (track.publisher, track.receiver, track.media_ssrc);
+        let Some(p) = self.participants.get_mut(&publisher) else {
+            return;
+        };
+        let Link::Open(s) = &mut p.link else { return };
+        // Counted against the interval only when it can go out.
+        if !s.is_connected() || !self.keyframes.allow(id, now) {
+            return;
+        }
+        if s.send_feedback(now, receiver, vec![rtcp::pli::picture_loss(ssrc)]) {
+            self.counters.keyframe_requests_sent += 1;
+            p.dirty = true;
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Subscribing: every published track goes to every other participant in a send-only section
+//! of its connection (a recycled idle one when it can), and is forwarded once the
+//! subscriber's answer has negotiated its payload type and header extensions.
+
+use std::time::Instant;
+
+use rand::Rng;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
+use signaling_protocol::{ParticipantId, media_stream};
+
+use super::codecs::same_codec;
+use super::participant::Link;
+use super::rewrite::{END_TO_END_EXTENSIONS, Rewriter};
+use super::tracks::Downtrack;
+use super::{MediaKind, MediaRoom, TrackId, one_stream_track};
+
+impl MediaRoom {
+    /// Starts sending track `id` to `sub`: in one of its idle sections of that kind and codec,
+    /// or else a send-only section of its own (offered next).
+    pub(super) fn subscribe(&mut self, sub: ParticipantId, id: TrackId) {
+        let Some(track) = self.tracks.get(id) else {
+            return;
+        };
+        let (publisher, kind, codec) = (track.publisher, track.kind, track.codec.clone());
+        let stream = media_stream::stream_id(publisher, track.source.as_deref());
+        if publisher == sub {
+            return;
+        }
+        let Some(p) = self.participants.get_mut(&sub) else {
+            return;
+        };
+        let Link::Open(s) = &mut p.link else { return };
+        let track =
+            |ssrc| downtrack_track(stream.clone(), publisher, id, kind, codec.clone(), ssrc);
+        let reused = p
+            .idle
+            .take(kind, |c| same_codec(c, &codec))
+            .and_then(|idle| {
+                s.reuse_section(idle.sender, track(idle.ssrc))
+                    .then_some(idle)
+            });
+        let (sender, ssrc, resumes) = match reused {
+            Some(idle) => (idle.sender, idle.ssrc, idle.rewriter),
+            None => {
+                let ssrc = loop {
+                    let n: u32 = self.rng.random();
+                    if self.tracks.ssrc_free(sub, n) && !p.idle.holds_ssrc(n) {
+                        break n;
+                    }
+                };
+                let Some(sender) = s.add_sender(track(ssrc), stream.clone()) else {
+                    return;
+                };
+                (sender, ssrc, None)
+            }
+        };
+        p.negotiation.want();
+        self.renegotiate = true;
+        self.tracks.add_downtrack(
+            id,
+            Downtrack {
+                subscriber: sub,
+                sender,
+                ssrc,
+                offered: false,
+                rewriter: None,
+                resumes,
+            },
+        );
+    }
+
+    /// After `sub`'s answer: each copy our answered offer carried learns its payload type and
+    /// extension ids, and forwarding to it starts with a key frame.
+    pub(super) fn learn_downtracks(&mut self, sub: ParticipantId, now: Instant) {
+        let ids: Vec<TrackId> = self.tracks.iter().map(|(id, _)| id).collect();
+        let mut keyframes = Vec::new();
+        for id in ids {
+            let Some(track) = self.tracks.get_mut(id) else {
+                continue;
+            };
+            let Some(d) = track
+                .downtracks
+                .iter_mut()
+                .find(|d| d.subscriber == sub && d.offered && d.rewriter.is_none())
+            else {
+                continue;
+            };
+            let Some(p) = self.participants.get_mut(&sub) else {
+                return;
+            };
+            let Link::Open(s) = &mut p.link else { return };
+            let Some(sent) = s.sent_track(d.sender, |c| same_codec(c, &track.codec)) else {
+                continue;
+            };
+            let Some(pt) = sent.payload_type else {
+                tracing::debug!(
+                    subscriber = sub,
+                    track = id.0,
+                    "the answer negotiated no codec of the track"
+                );
+                continue;
+            };
+            let extensions = track
+                .extensions
+                .iter()
+                .filter(|(uri, _)| END_TO_END_EXTENSIONS.contains(&uri.as_str()))
+                .filter_map(|(uri, from)| {
+                    let (_, to) = sent.extensions.iter().find(|(u, _)| u == uri)?;
+                    Some((*from, *to))
+                })
+                .collect();
+            d.rewriter = Some(match d.resumes.take() {
+                Some(r) => r.resume(pt, extensions),
+                None => Rewriter::new(d.ssrc, pt, extensions),
+            });
+            // Before its DTLS handshake is done nothing reaches it: the key frame is asked
+            // for when it connects (`pump`).
+            if track.kind == MediaKind::Video && s.is_connected() {
+                keyframes.push(id);
+            }
+        }
+        for id in keyframes {
+            self.request_keyframe(id, now);
+        }
+    }
+}
+
+/// The track a subscriber's section sends for track `id` of `publisher`, as `ssrc`.
+fn downtrack_track(
+    stream: String,
+    publisher: ParticipantId,
+    id: TrackId,
+    kind: MediaKind,
+    codec: RTCRtpCodec,
+    ssrc: u32,
+) -> MediaStreamTrack {
+    let kind = match kind {
+        MediaKind::Audio => RtpCodecKind::Audio,
+        MediaKind::Video => RtpCodecKind::Video,
+    };
+    // The stream id names the publisher and its stream, so a receiver can tell whose track it
+    // is and which of the publisher's tracks go together.
+    one_stream_track(
+        stream,
+        format!("{publisher}-{}", id.0),
+        format!("participant {publisher}"),
+        kind,
+        codec,
+        ssrc,
+    )
+}
