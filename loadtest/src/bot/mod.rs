@@ -17,7 +17,6 @@ mod publish;
 mod receive;
 mod state;
 pub mod synthetic;
-mod vp9;
 
 use crate::LoadError;
 use std::sync::{Arc, Mutex};

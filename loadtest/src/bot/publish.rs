@@ -6,9 +6,8 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use rtc::rtp::codec::vp9::Vp9Payloader;
+use media_packet::vp9::{self, Descriptor, PictureId};
 use rtc::rtp::header::Header as RtpHeader;
-use rtc::rtp::packetizer::Payloader;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 
 use super::peer::Peer;
@@ -26,7 +25,8 @@ pub struct Outgoing {
     seq: u16,
     ts: u32,
     frame: usize,
-    vp9: Vp9Payloader,
+    /// The next VP9 picture ID (15 bits).
+    picture_id: u16,
 }
 
 impl Outgoing {
@@ -38,7 +38,7 @@ impl Outgoing {
             seq: rand::random(),
             ts: rand::random(),
             frame: 0,
-            vp9: Vp9Payloader::default(),
+            picture_id: rand::random::<u16>() & 0x7fff,
         }
     }
 
@@ -66,8 +66,14 @@ impl Outgoing {
             return true;
         };
         let payloads = if self.video {
-            match self.vp9.payload(MTU, &Bytes::from(sealed)) {
-                Ok(p) => p,
+            let layer = Descriptor {
+                picture_id: Some(PictureId::Long(self.picture_id)),
+                flexible: true,
+                ..Descriptor::default()
+            };
+            self.picture_id = (self.picture_id + 1) & 0x7fff;
+            match vp9::packetize(&layer, &sealed, MTU) {
+                Ok(p) => p.into_iter().map(Bytes::from).collect(),
                 Err(_) => return true,
             }
         } else {

@@ -11,7 +11,7 @@ use media_crypto::mls::KEY_WAIT;
 use rtc::rtp::Packet;
 
 use super::state::{BotState, Check, Opened};
-use super::vp9;
+use media_packet::vp9::Descriptor;
 
 /// One track the SFU sends.
 #[derive(Debug)]
@@ -132,7 +132,7 @@ impl Incoming {
             self.assembling = None;
         }
         self.next_seq = Some(seq.wrapping_add(1));
-        let Ok(d) = vp9::descriptor(&packet.payload) else {
+        let Ok((d, payload_start)) = Descriptor::read(&packet.payload) else {
             self.assembling = None;
             return None;
         };
@@ -140,7 +140,7 @@ impl Incoming {
             self.assembling = Some(BytesMut::new());
         }
         if let Some(buf) = self.assembling.as_mut() {
-            buf.extend_from_slice(&packet.payload[d.payload_start..]);
+            buf.extend_from_slice(&packet.payload[payload_start..]);
         }
         if d.ends || packet.header.marker {
             return self.assembling.take().map(BytesMut::freeze);
