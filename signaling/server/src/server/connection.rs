@@ -35,6 +35,23 @@ pub(super) async fn refuse(socket: Socket, code: ErrorCode, message: &str) {
     let _ = sink.send(Message::Close(None)).await;
 }
 
+/// Why a connection ends when its room has closed under it.
+const ROOM_CLOSED: &str = "room closed";
+
+/// Sends what is queued for the connection, up to a close, each within [`LAST_WORDS`].
+async fn last_words(sink: &mut Sink, inbox: &mut Inbox) {
+    while let Some(out) = inbox.try_recv() {
+        let sent = match out {
+            Outbound::Message(message) => send(sink, &message, LAST_WORDS).await,
+            Outbound::Frame(text) => send_text(sink, text, LAST_WORDS).await,
+            Outbound::Close => return,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
 /// How long the last words to a refused or departing connection may take.
 const LAST_WORDS: Duration = Duration::from_secs(2);
 
@@ -284,7 +301,7 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                             if joined.handle.send(Command::Message { pid, message }) {
                                 Incoming::Quiet
                             } else {
-                                Incoming::Stop("room closed")
+                                Incoming::Stop(ROOM_CLOSED)
                             }
                         }
                         Err(e) => Incoming::Reply(ServerMessage::error(e.code(), e.to_string())),
@@ -298,6 +315,12 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                 };
                 match incoming {
                     Incoming::Quiet => {}
+                    Incoming::Stop(ROOM_CLOSED) => {
+                        // The room closed with this participant's last words queued (a
+                        // removal's goodbye, when it was the last one out): they go first.
+                        last_words(&mut sink, &mut joined.inbox).await;
+                        break ROOM_CLOSED;
+                    }
                     Incoming::Stop(reason) => break reason,
                     Incoming::Reply(reply) => {
                         if send(&mut sink, &reply, limit).await.is_err() {

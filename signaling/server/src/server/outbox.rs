@@ -111,6 +111,13 @@ impl Inbox {
         self.queued.fetch_sub(out.size(), Ordering::Relaxed);
         Some(out)
     }
+
+    /// The next message already queued, without waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
+        let out = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(out.size(), Ordering::Relaxed);
+        Some(out)
+    }
 }
 
 #[cfg(test)]
