@@ -203,9 +203,10 @@ impl Descriptor {
         self.layers.map_or(0, |l| l.temporal)
     }
 
-    /// The first packet of a key frame: spatial layer 0, predicted from no earlier picture.
-    pub fn starts_key_frame(&self) -> bool {
-        self.begins && !self.inter_picture && self.spatial() == 0
+    /// A packet of a key frame (any of its packets, the first may be lost): spatial layer 0,
+    /// predicted from no earlier picture.
+    pub fn key_frame(&self) -> bool {
+        !self.inter_picture && self.spatial() == 0
     }
 
     /// Writes the descriptor to `out`.

@@ -39,13 +39,13 @@ fn svc_layer_indices_and_switching_points_are_read() {
             tl0_pic_idx: None,
         })
     );
-    assert!(!d.starts_key_frame());
+    assert!(!d.key_frame());
     // S0 of a key picture: no P.
     let (d, _) = Descriptor::read(&[0xb8, 0x80, 0x08, 0x00, 0xaa]).unwrap();
-    assert!(d.starts_key_frame());
+    assert!(d.key_frame());
     // S1 of the same picture is no key frame, though not inter-picture predicted.
     let (d, _) = Descriptor::read(&[0xb8, 0x80, 0x08, 0x03, 0xaa]).unwrap();
-    assert!(!d.starts_key_frame() && !d.inter_picture && d.spatial() == 1);
+    assert!(!d.key_frame() && !d.inter_picture && d.spatial() == 1);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use media_packet::vp9::{Descriptor, Layers, PictureId, References, Scalability};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rtc::interceptor::{Registry, Slot};
@@ -81,6 +82,14 @@ pub struct Received {
     /// (publisher's original sequence number carried in the payload) seen.
     pub seen: std::collections::BTreeSet<u32>,
     pub corrupt: usize,
+    pub video: bool,
+    /// Video: packets by (spatial, temporal) layer, and those with the marker bit by spatial
+    /// layer.
+    pub layers: BTreeMap<(u8, u8), usize>,
+    pub markers: BTreeMap<u8, usize>,
+    /// Video: packets whose sequence number is not the last one's plus one.
+    pub sequence_breaks: usize,
+    pub last_seq: Option<u16>,
 }
 
 pub struct Client {
@@ -88,6 +97,8 @@ pub struct Client {
     pub addr: SocketAddr,
     /// Our tracks: sender, SSRC, kind, next sequence number.
     pub senders: Vec<(RTCRtpSenderId, u32, RtpCodecKind, u16)>,
+    /// What our video sends next.
+    pub video: VideoSource,
     /// Remote tracks by the connection's track id.
     pub received: HashMap<String, Received>,
     pub errors: Vec<(ErrorCode, String)>,
@@ -100,6 +111,68 @@ pub struct Client {
     /// Offers from the room are held here instead of answered (to make offers cross).
     pub hold_offers: bool,
     pub held: Vec<String>,
+}
+
+/// A publisher's video: pictures of one layer, or of three spatial layers in temporal pattern
+/// 0-2-1-2 (L3T3, every frame a switching point), each layer frame behind its VP9 descriptor;
+/// a key picture first and whenever a key frame is asked for.
+#[derive(Debug, Default)]
+pub struct VideoSource {
+    pub svc: bool,
+    pub picture: u16,
+    pub key_pending: bool,
+    pub key_pictures: usize,
+}
+
+impl VideoSource {
+    /// The next picture's layer frames: (descriptor, packets, bytes per packet).
+    fn next_picture(&mut self) -> Vec<(Descriptor, usize, usize)> {
+        let key = std::mem::take(&mut self.key_pending);
+        self.key_pictures += usize::from(key);
+        let picture = self.picture;
+        self.picture = (self.picture + 1) & 0x7fff;
+        let spatial_layers: u8 = if self.svc { 3 } else { 1 };
+        let temporal = if self.svc {
+            [0u8, 2, 1, 2][usize::from(picture % 4)]
+        } else {
+            0
+        };
+        (0..spatial_layers)
+            .map(|s| {
+                let d = Descriptor {
+                    picture_id: Some(PictureId::Long(picture)),
+                    inter_picture: !key,
+                    flexible: true,
+                    layers: self.svc.then_some(Layers {
+                        temporal,
+                        switching_up: true,
+                        spatial: s,
+                        inter_layer: s > 0 && key,
+                        tl0_pic_idx: None,
+                    }),
+                    references: if key {
+                        References::default()
+                    } else {
+                        References::new(&[1]).unwrap()
+                    },
+                    scalability: (key && s == 0).then_some(Scalability {
+                        spatial_layers,
+                        resolutions: None,
+                        picture_group: None,
+                    }),
+                    ..Descriptor::default()
+                };
+                // One layer: three packets; three: 1, 1 and 2 growing ones.
+                let (packets, len) = match (self.svc, s) {
+                    (false, _) => (3, 1100),
+                    (true, 0) => (1, 300),
+                    (true, 1) => (1, 700),
+                    (true, _) => (2, 1100),
+                };
+                (d, packets, len)
+            })
+            .collect()
+    }
 }
 
 pub struct World {
@@ -249,6 +322,36 @@ impl World {
         self.join_with(pid, sends, true);
     }
 
+    /// A participant joins and sends audio and three spatial and three temporal layers of
+    /// video.
+    pub fn join_svc(&mut self, pid: ParticipantId) {
+        self.join_with(pid, true, true);
+        self.clients.get_mut(&pid).unwrap().video.svc = true;
+    }
+
+    /// `pid` forgets what it received so far (but not the last sequence number of each track,
+    /// so that a break across this moment still counts).
+    pub fn forget_received(&mut self, pid: ParticipantId) {
+        for r in self.clients.get_mut(&pid).unwrap().received.values_mut() {
+            *r = Received {
+                publisher: std::mem::take(&mut r.publisher),
+                stream: std::mem::take(&mut r.stream),
+                video: r.video,
+                last_seq: r.last_seq,
+                ..Received::default()
+            };
+        }
+    }
+
+    /// What `pid` received of `publisher`'s video.
+    pub fn video_from(&self, pid: ParticipantId, publisher: ParticipantId) -> &Received {
+        self.clients[&pid]
+            .received
+            .values()
+            .find(|r| r.video && r.publisher == publisher.to_string())
+            .expect("a video track")
+    }
+
     pub fn join_with(&mut self, pid: ParticipantId, sends: bool, may_publish: bool) {
         let addr: SocketAddr = format!("10.0.1.{pid}:5000").parse().unwrap();
         let mut pc = client_pc(addr, self.now);
@@ -290,6 +393,10 @@ impl World {
                 pc,
                 addr,
                 senders,
+                video: VideoSource {
+                    key_pending: true,
+                    ..VideoSource::default()
+                },
                 received: HashMap::new(),
                 errors: Vec::new(),
                 keyframe_requests: 0,
@@ -451,7 +558,11 @@ impl World {
             }
             while let Some(e) = c.pc.poll_event() {
                 if let RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) = e {
+                    let video =
+                        c.pc.rtp_receiver(init.receiver_id)
+                            .is_some_and(|r| r.track().kind() == RtpCodecKind::Video);
                     let r = c.received.entry(init.track_id.clone()).or_default();
+                    r.video = video;
                     // The stream id names the publisher and its stream ("2.stream-2").
                     r.stream = init.stream_ids.first().cloned().unwrap_or_default();
                     r.publisher = media_stream::parse_stream_id(&r.stream)
@@ -464,7 +575,25 @@ impl World {
                     RTCMessage::RtpPacket(track, p) => {
                         let r = c.received.entry(track).or_default();
                         r.packets += 1;
-                        match payload_ok(&p.payload) {
+                        let mut payload = &p.payload[..];
+                        if r.video {
+                            match Descriptor::read(payload) {
+                                Ok((d, at)) => {
+                                    payload = &payload[at..];
+                                    *r.layers.entry((d.spatial(), d.temporal())).or_default() += 1;
+                                    if p.header.marker {
+                                        *r.markers.entry(d.spatial()).or_default() += 1;
+                                    }
+                                }
+                                Err(_) => payload = &[],
+                            }
+                            let seq = p.header.sequence_number;
+                            if r.last_seq.is_some_and(|l| l.wrapping_add(1) != seq) {
+                                r.sequence_breaks += 1;
+                            }
+                            r.last_seq = Some(seq);
+                        }
+                        match payload_ok(payload) {
                             Some(seq) => {
                                 r.seen.insert(seq);
                             }
@@ -472,7 +601,9 @@ impl World {
                         }
                     }
                     RTCMessage::RtcpPacket(_, packets) => {
-                        c.keyframe_requests += rtcp::pli::keyframe_requests(&packets).len();
+                        let asked = rtcp::pli::keyframe_requests(&packets).len();
+                        c.keyframe_requests += asked;
+                        c.video.key_pending |= asked > 0;
                     }
                     _ => {}
                 }
@@ -517,8 +648,8 @@ impl World {
         }
     }
 
-    /// Each publishing client sends one audio packet per 20 ms and a 3-packet video frame per
-    /// 40 ms.
+    /// Each publishing client sends one audio packet per 20 ms and a video picture per 40 ms
+    /// ([`VideoSource`]).
     pub fn media(&mut self, tick: u64) {
         let now = self.now;
         for c in self.clients.values_mut() {
@@ -527,9 +658,9 @@ impl World {
             }
             let level = c.level;
             for (sender, ssrc, kind, seq) in c.senders.iter_mut() {
-                let (every, packets, len) = match kind {
-                    RtpCodecKind::Audio => (20, 1, 160),
-                    _ => (40, 3, 1100),
+                let every = match kind {
+                    RtpCodecKind::Audio => 20,
+                    _ => 40,
                 };
                 if !tick.is_multiple_of(every) {
                     continue;
@@ -546,14 +677,32 @@ impl World {
                     .iter()
                     .find(|h| h.uri == AUDIO_LEVEL)
                     .map(|h| h.id as u8);
-                for i in 0..packets {
+                // (descriptor to put first, if video; the packet's payload length).
+                let mut packets: Vec<(Option<Descriptor>, usize)> = Vec::new();
+                if *kind == RtpCodecKind::Audio {
+                    packets.push((None, 160));
+                } else {
+                    for (d, n, len) in c.video.next_picture() {
+                        for i in 0..n {
+                            let mut d = d.clone();
+                            d.begins = i == 0;
+                            d.ends = i + 1 == n;
+                            if i > 0 {
+                                d.scalability = None;
+                            }
+                            packets.push((Some(d), len));
+                        }
+                    }
+                }
+                let last = packets.len() - 1;
+                for (i, (descriptor, len)) in packets.into_iter().enumerate() {
                     let mut header = Header {
                         version: 2,
                         payload_type: pt,
                         sequence_number: *seq,
                         timestamp: (tick * 90) as u32,
                         ssrc: *ssrc,
-                        marker: i + 1 == packets,
+                        marker: i == last,
                         ..Default::default()
                     };
                     if let (RtpCodecKind::Audio, Some(id)) = (*kind, level_id) {
@@ -564,9 +713,14 @@ impl World {
                             payload: Bytes::copy_from_slice(&[level]),
                         }];
                     }
+                    let mut bytes = Vec::with_capacity(len + 16);
+                    if let Some(d) = descriptor {
+                        d.write(&mut bytes).unwrap();
+                    }
+                    bytes.extend_from_slice(&payload(*ssrc, *seq, len));
                     let packet = rtc::rtp::packet::Packet {
                         header,
-                        payload: payload(*ssrc, *seq, len),
+                        payload: Bytes::from(bytes),
                     };
                     let _ = s.write_rtp(now, packet);
                     *seq = seq.wrapping_add(1);

@@ -4,13 +4,16 @@
 
 use std::time::Instant;
 
+use media_packet::vp9::Descriptor;
 use signaling_protocol::ParticipantId;
 
+use super::layers::Verdict;
 use super::participant::Link;
 use super::{MediaKind, MediaRoom, TrackId, rtcp};
 
 impl MediaRoom {
-    /// One packet of a published track to each of its subscribers.
+    /// One packet of a published track to each of its subscribers: of a layered track, to
+    /// those whose selection includes its layers.
     pub(super) fn forward(&mut self, id: TrackId, packet: rtc::rtp::packet::Packet, now: Instant) {
         let Some(track) = self.tracks.get_mut(id) else {
             return;
@@ -22,6 +25,22 @@ impl MediaRoom {
         {
             self.speaker.observe(track.publisher, byte & 0x7f, now);
         }
+        let descriptor = if track.layered {
+            match Descriptor::read(&packet.payload) {
+                Ok((d, _)) => Some(d),
+                Err(e) => {
+                    // Nobody could depacketize it either.
+                    tracing::trace!(track = id.0, error = %e, "a VP9 packet dropped");
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let next = track
+            .order
+            .next(packet.header.ssrc, packet.header.sequence_number);
+        let mut keyframe = false;
         for d in &mut track.downtracks {
             let Some(rewriter) = d.rewriter.as_mut() else {
                 continue;
@@ -35,8 +54,25 @@ impl MediaRoom {
             if !s.is_connected() {
                 continue;
             }
+            let marker = packet.header.marker;
+            let verdict = match (d.layers.as_mut(), &descriptor) {
+                (Some(layers), Some(desc)) if next => {
+                    let v = layers.next(desc, marker);
+                    keyframe |= layers.take_keyframe_wish();
+                    v
+                }
+                (Some(layers), Some(desc)) => layers.late(desc, marker),
+                _ => Verdict::Forward { marker },
+            };
+            let Verdict::Forward { marker } = verdict else {
+                rewriter.skip(&packet.header);
+                continue;
+            };
+            let Some(header) = rewriter.rewrite(&packet.header, marker) else {
+                continue;
+            };
             let out = rtc::rtp::packet::Packet {
-                header: rewriter.rewrite(&packet.header),
+                header,
                 payload: packet.payload.clone(),
             };
             match s.write_rtp(now, out) {
@@ -47,6 +83,9 @@ impl MediaRoom {
                 }
                 Err(e) => tracing::trace!(subscriber = d.subscriber, error = %e, "not sent"),
             }
+        }
+        if keyframe {
+            self.request_keyframe(id, now);
         }
     }
 

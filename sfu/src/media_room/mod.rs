@@ -19,6 +19,7 @@ pub mod codecs;
 pub mod emulated;
 mod forward;
 mod idle;
+pub mod layers;
 mod negotiation;
 pub mod offer;
 mod participant;
@@ -40,6 +41,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use signaling_protocol::{ErrorCode, MediaSignal, ParticipantId};
 
+pub use layers::Layer;
 use participant::{Link, Participant};
 use rtcp::pli::KeyframeThrottle;
 pub use session::{
@@ -215,6 +217,25 @@ impl MediaRoom {
                 (t.publisher, t.kind, subs)
             })
             .collect()
+    }
+
+    /// The track `publisher` publishes of `kind` (its first, if more).
+    pub fn track_of(&self, publisher: ParticipantId, kind: MediaKind) -> Option<TrackId> {
+        self.tracks
+            .iter()
+            .find(|(_, t)| t.publisher == publisher && t.kind == kind)
+            .map(|(id, _)| id)
+    }
+
+    /// The most of layered track `track` that `subscriber` gets from now on (`None`:
+    /// nothing); a track without layers is not affected.
+    pub fn set_layers(&mut self, subscriber: ParticipantId, track: TrackId, target: Option<Layer>) {
+        if let Some(t) = self.tracks.get_mut(track)
+            && let Some(d) = t.downtracks.iter_mut().find(|d| d.subscriber == subscriber)
+            && let Some(layers) = d.layers.as_mut()
+        {
+            layers.set_target(target);
+        }
     }
 
     /// How many media sections `pid`'s connection has.

@@ -2,13 +2,14 @@
 //! (which names the codec), if the participant may publish and has room for one more; it ends
 //! for every subscriber when its section stops or its publisher leaves.
 
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_VP9;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::{ErrorCode, ParticipantId};
 
 use super::idle::IdleSection;
 use super::participant::Link;
 use super::rewrite::END_TO_END_EXTENSIONS;
-use super::tracks::Published;
+use super::tracks::{InputOrder, Published};
 use super::{MAX_TRACKS_PER_PUBLISHER, MediaKind, MediaRoom, TrackId};
 
 impl MediaRoom {
@@ -73,6 +74,7 @@ impl MediaRoom {
             })
             .flatten();
         p.opening.remove(engine_track);
+        let layered = codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_VP9);
         let id = self.tracks.insert(Published {
             publisher: pid,
             kind,
@@ -83,6 +85,8 @@ impl MediaRoom {
             codec,
             extensions,
             audio_level,
+            layered,
+            order: InputOrder::default(),
             downtracks: Vec::new(),
         });
         tracing::info!(participant = pid, track = id.0, ?kind, "publishing");

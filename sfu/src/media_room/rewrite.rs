@@ -3,6 +3,8 @@
 //! timestamps that continue across a change of the source (a publisher's new SSRC, later a
 //! simulcast layer switch) so that the subscriber's jitter buffer sees one stream.
 
+use std::collections::VecDeque;
+
 use rtc::rtp::header::{Extension, Header};
 
 /// Header extensions a subscriber gets from the publisher, by URI: those that describe the media
@@ -26,21 +28,42 @@ pub struct Rewriter {
     /// The next packet starts a new source even if its SSRC is the last one's (the section
     /// now carries another publisher's track, whose SSRC may happen to be the same).
     switch: bool,
+    /// The source's packets left out (layers not selected), newest last: a later packet's
+    /// number closes up over them, and a late packet takes the number it would have had.
+    gaps: VecDeque<Gap>,
+    /// Late packets at or before this input number can no longer be placed (their gaps were
+    /// forgotten).
+    horizon: Option<u16>,
 }
 
 /// The stream being forwarded now and how its numbers map onto the output.
 #[derive(Debug, Clone, Copy)]
 struct Source {
     ssrc: u32,
+    /// Added to an input sequence number newer than every gap.
     seq_offset: u16,
     ts_offset: u32,
+    /// The highest input sequence number seen (forwarded or left out).
+    highest_in: u16,
     last_seq: u16,
     last_ts: u32,
+}
+
+/// A run of input packets left out, and the offset of the packets before it.
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    first: u16,
+    last: u16,
+    offset_before: u16,
 }
 
 /// The timestamp step assumed between the last packet of one source and the first of the next
 /// (one 30 fps video frame at 90 kHz; an audio switch is rarer and this is close enough).
 const SWITCH_TS_STEP: u32 = 3000;
+
+/// Gaps remembered: at three spatial layers of which one is left out, one a picture, so about
+/// two seconds of video; a packet later than that is of no use to a jitter buffer.
+const GAPS: usize = 64;
 
 impl Rewriter {
     /// A downtrack sending as `ssrc` with `payload_type`; `extensions` maps publisher ids to
@@ -52,6 +75,8 @@ impl Rewriter {
             extensions,
             source: None,
             switch: false,
+            gaps: VecDeque::new(),
+            horizon: None,
         }
     }
 
@@ -72,12 +97,12 @@ impl Rewriter {
         self.ssrc
     }
 
-    /// The header for the subscriber, from the publisher's `header`.
-    pub fn rewrite(&mut self, header: &Header) -> Header {
-        let source = match self.source {
+    /// The source `header` belongs to: the current one, or a new one that continues where
+    /// the last stopped (the first starts as is).
+    fn source_of(&mut self, header: &Header) -> Source {
+        match self.source {
             Some(s) if s.ssrc == header.ssrc && !self.switch => s,
             previous => {
-                // A new source continues where the last one stopped; the first starts as is.
                 let (seq_offset, ts_offset) = match previous {
                     None => (0, 0),
                     Some(p) => (
@@ -89,28 +114,93 @@ impl Rewriter {
                             .wrapping_sub(header.timestamp),
                     ),
                 };
-                Source {
+                self.switch = false;
+                self.gaps.clear();
+                self.horizon = None;
+                let source = Source {
                     ssrc: header.ssrc,
                     seq_offset,
                     ts_offset,
+                    highest_in: header.sequence_number.wrapping_sub(1),
                     last_seq: header
                         .sequence_number
                         .wrapping_add(seq_offset)
                         .wrapping_sub(1),
                     last_ts: header.timestamp.wrapping_add(ts_offset),
-                }
+                };
+                self.source = Some(source);
+                source
             }
+        }
+    }
+
+    /// The publisher's packet of `header` is left out: the numbers after it close up.
+    pub fn skip(&mut self, header: &Header) {
+        let mut source = self.source_of(header);
+        let seq = header.sequence_number;
+        if !seq_newer(seq, source.highest_in) {
+            // A late packet left out: its number stays unused.
+            return;
+        }
+        match self.gaps.back_mut() {
+            Some(g) if g.last.wrapping_add(1) == seq && source.highest_in == g.last => {
+                g.last = seq;
+            }
+            _ => {
+                if self.gaps.len() == GAPS
+                    && let Some(old) = self.gaps.pop_front()
+                {
+                    self.horizon = Some(old.last);
+                }
+                self.gaps.push_back(Gap {
+                    first: seq,
+                    last: seq,
+                    offset_before: source.seq_offset,
+                });
+            }
+        }
+        source.seq_offset = source.seq_offset.wrapping_sub(1);
+        source.highest_in = seq;
+        self.source = Some(source);
+    }
+
+    /// The offset of a late input packet `seq`; `None` if it was left out, or is too old to
+    /// place.
+    fn late_offset(&self, source: &Source, seq: u16) -> Option<u16> {
+        let mut offset = source.seq_offset;
+        for g in self.gaps.iter().rev() {
+            if !seq_newer(g.first, seq) {
+                if !seq_newer(seq, g.last) {
+                    return None;
+                }
+                break;
+            }
+            offset = g.offset_before;
+        }
+        match self.horizon {
+            Some(h) if !seq_newer(seq, h) => None,
+            _ => Some(offset),
+        }
+    }
+
+    /// The header for the subscriber, from the publisher's `header`, with `marker`; `None` if
+    /// the packet is a late one that can no longer be placed.
+    pub fn rewrite(&mut self, header: &Header, marker: bool) -> Option<Header> {
+        let mut s = self.source_of(header);
+        let seq_offset = if seq_newer(header.sequence_number, s.highest_in) {
+            s.highest_in = header.sequence_number;
+            s.seq_offset
+        } else {
+            self.late_offset(&s, header.sequence_number)?
         };
-        let sequence_number = header.sequence_number.wrapping_add(source.seq_offset);
-        let timestamp = header.timestamp.wrapping_add(source.ts_offset);
-        let mut s = source;
+        let sequence_number = header.sequence_number.wrapping_add(seq_offset);
+        let timestamp = header.timestamp.wrapping_add(s.ts_offset);
         // Retransmitted or reordered packets do not move the high-water mark back.
         if seq_newer(sequence_number, s.last_seq) {
             s.last_seq = sequence_number;
             s.last_ts = timestamp;
         }
         self.source = Some(s);
-        self.switch = false;
         let extensions = header
             .extensions
             .iter()
@@ -124,11 +214,11 @@ impl Rewriter {
                     })
             })
             .collect::<Vec<_>>();
-        Header {
+        Some(Header {
             version: 2,
             padding: false,
             extension: !extensions.is_empty(),
-            marker: header.marker,
+            marker,
             payload_type: self.payload_type,
             sequence_number,
             timestamp,
@@ -141,7 +231,7 @@ impl Rewriter {
             },
             extensions,
             extensions_padding: 0,
-        }
+        })
     }
 }
 
@@ -181,7 +271,7 @@ mod tests {
     #[test]
     fn ssrc_payload_type_and_extension_ids_are_the_subscribers() {
         let mut r = Rewriter::new(42, 111, vec![(1, 5)]);
-        let out = r.rewrite(&header(7, 100, 9000));
+        let out = r.rewrite(&header(7, 100, 9000), false).unwrap();
         assert_eq!((out.ssrc, out.payload_type), (42, 111));
         assert_eq!((out.sequence_number, out.timestamp), (100, 9000));
         assert_eq!(
@@ -191,7 +281,9 @@ mod tests {
         );
         assert_eq!(out.extensions[0].id, 5);
         assert_eq!(&out.extensions[0].payload[..], &[0x85]);
-        let bare = Rewriter::new(42, 111, Vec::new()).rewrite(&header(7, 1, 1));
+        let bare = Rewriter::new(42, 111, Vec::new())
+            .rewrite(&header(7, 1, 1), false)
+            .unwrap();
         assert!(!bare.extension && bare.extensions.is_empty());
     }
 
@@ -199,13 +291,13 @@ mod tests {
     fn a_new_source_continues_the_numbers_of_the_last() {
         let mut r = Rewriter::new(42, 96, Vec::new());
         for seq in 100..=110u16 {
-            r.rewrite(&header(7, seq, u32::from(seq) * 3000));
+            r.rewrite(&header(7, seq, u32::from(seq) * 3000), false);
         }
         // The publisher restarts with another SSRC and unrelated numbers.
-        let out = r.rewrite(&header(8, 60_000, 5));
+        let out = r.rewrite(&header(8, 60_000, 5), false).unwrap();
         assert_eq!(out.sequence_number, 111);
         assert_eq!(out.timestamp, 110 * 3000 + SWITCH_TS_STEP);
-        let next = r.rewrite(&header(8, 60_001, 3005));
+        let next = r.rewrite(&header(8, 60_001, 3005), false).unwrap();
         assert_eq!(
             (next.sequence_number, next.timestamp),
             (112, 110 * 3000 + SWITCH_TS_STEP + 3000)
@@ -216,30 +308,113 @@ mod tests {
     fn a_resumed_stream_continues_for_another_track_even_with_the_same_source_ssrc() {
         let mut r = Rewriter::new(42, 96, vec![(1, 5)]);
         for seq in 100..=110u16 {
-            r.rewrite(&header(7, seq, u32::from(seq) * 3000));
+            r.rewrite(&header(7, seq, u32::from(seq) * 3000), false);
         }
         let mut r = r.resume(98, vec![(3, 6)]);
         // Another publisher, whose SSRC happens to be the last one's.
-        let out = r.rewrite(&header(7, 5, 0));
+        let out = r.rewrite(&header(7, 5, 0), false).unwrap();
         assert_eq!((out.ssrc, out.payload_type), (42, 98));
         assert_eq!(out.sequence_number, 111);
         assert_eq!(out.timestamp, 110 * 3000 + SWITCH_TS_STEP);
         assert_eq!(out.extensions.len(), 1);
         assert_eq!(out.extensions[0].id, 6, "the new track's extension ids");
-        assert_eq!(r.rewrite(&header(7, 6, 3000)).sequence_number, 112);
+        assert_eq!(
+            r.rewrite(&header(7, 6, 3000), false)
+                .unwrap()
+                .sequence_number,
+            112
+        );
     }
 
     #[test]
     fn a_late_packet_keeps_its_place_and_does_not_move_the_high_water_mark() {
         let mut r = Rewriter::new(42, 96, Vec::new());
-        r.rewrite(&header(7, 65_535, 10));
-        r.rewrite(&header(7, 1, 30)); // wrapped
-        let late = r.rewrite(&header(7, 0, 20));
+        r.rewrite(&header(7, 65_535, 10), false).unwrap();
+        r.rewrite(&header(7, 1, 30), false).unwrap(); // wrapped
+        let late = r.rewrite(&header(7, 0, 20), false).unwrap();
         assert_eq!(late.sequence_number, 0);
-        let switched = r.rewrite(&header(9, 500, 0));
+        let switched = r.rewrite(&header(9, 500, 0), false).unwrap();
         assert_eq!(
             switched.sequence_number, 2,
             "continues after 1, not after the late 0"
+        );
+    }
+
+    #[test]
+    fn packets_left_out_close_up_and_late_ones_take_the_number_they_would_have_had() {
+        let mut r = Rewriter::new(42, 96, Vec::new());
+        let out = |r: &mut Rewriter, seq: u16| {
+            r.rewrite(&header(7, seq, 0), true)
+                .map(|h| h.sequence_number)
+        };
+        assert_eq!(out(&mut r, 10), Some(10));
+        // 11 lost on the way (late later), 12-13 left out, 14 forwarded, 15 left out.
+        r.skip(&header(7, 12, 0));
+        r.skip(&header(7, 13, 0));
+        assert_eq!(
+            out(&mut r, 14),
+            Some(12),
+            "closes up over 12 and 13, keeps 11's place"
+        );
+        r.skip(&header(7, 15, 0));
+        assert_eq!(out(&mut r, 16), Some(13));
+        assert_eq!(out(&mut r, 11), Some(11), "the late packet takes its place");
+        assert_eq!(
+            out(&mut r, 13),
+            None,
+            "a late copy of a packet left out stays out"
+        );
+        assert_eq!(
+            out(&mut r, 14),
+            Some(12),
+            "a retransmission keeps its number"
+        );
+        assert!(r.rewrite(&header(7, 17, 0), true).unwrap().marker);
+        // A late packet left out leaves its number unused; the next closes up only over the
+        // packets left out in order.
+        r.skip(&header(7, 11, 0));
+        assert_eq!(out(&mut r, 18), Some(15));
+    }
+
+    #[test]
+    fn a_packet_older_than_the_gaps_remembered_is_not_placed() {
+        let mut r = Rewriter::new(42, 96, Vec::new());
+        r.rewrite(&header(7, 0, 0), false);
+        for i in 0..=GAPS as u16 {
+            r.skip(&header(7, 2 * i + 1, 0));
+            r.rewrite(&header(7, 2 * i + 2, 0), false);
+        }
+        assert!(
+            r.rewrite(&header(7, 0, 0), false).is_none(),
+            "the gap after it is forgotten"
+        );
+        assert_eq!(
+            r.rewrite(&header(7, 2, 0), false)
+                .map(|h| h.sequence_number),
+            Some(1),
+            "between the oldest gaps remembered"
+        );
+        let recent = 2 * GAPS as u16;
+        assert_eq!(
+            r.rewrite(&header(7, recent, 0), false)
+                .map(|h| h.sequence_number),
+            Some(recent / 2)
+        );
+    }
+
+    #[test]
+    fn a_new_source_after_packets_left_out_continues_from_the_last_forwarded() {
+        let mut r = Rewriter::new(42, 96, Vec::new());
+        r.rewrite(&header(7, 100, 0), false);
+        r.skip(&header(7, 101, 0));
+        let out = r.rewrite(&header(8, 5000, 0), false).unwrap();
+        assert_eq!(out.sequence_number, 101);
+        r.skip(&header(8, 5001, 0));
+        assert_eq!(
+            r.rewrite(&header(8, 5002, 0), false)
+                .unwrap()
+                .sequence_number,
+            102
         );
     }
 }

@@ -10,6 +10,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use signaling_protocol::{ParticipantId, media_stream};
 
 use super::codecs::same_codec;
+use super::layers::LayerSelector;
 use super::participant::Link;
 use super::rewrite::{END_TO_END_EXTENSIONS, Rewriter};
 use super::tracks::Downtrack;
@@ -23,6 +24,7 @@ impl MediaRoom {
             return;
         };
         let (publisher, kind, codec) = (track.publisher, track.kind, track.codec.clone());
+        let layers = track.layered.then(LayerSelector::default);
         let stream = media_stream::stream_id(publisher, track.source.as_deref());
         if publisher == sub {
             return;
@@ -66,6 +68,7 @@ impl MediaRoom {
                 offered: false,
                 rewriter: None,
                 resumes,
+                layers,
             },
         );
     }

@@ -7,9 +7,9 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::ErrorCode;
 use signaling_protocol::MediaSignal;
 
-use super::MediaKind;
 use super::emulated::{CLEAN, Conditions, World};
 use super::{Input, Output};
+use super::{Layer, MediaKind};
 
 #[test]
 fn participants_receive_every_track_of_the_others_byte_for_byte() {
@@ -469,4 +469,143 @@ fn publishers_who_come_and_go_reuse_a_subscribers_sections() {
         "{:?}",
         w.clients[&1].errors
     );
+}
+
+#[test]
+fn each_subscriber_gets_the_layers_chosen_for_it_as_one_unbroken_stream() {
+    let mut w = World::new(11, CLEAN);
+    w.join_svc(1);
+    w.join(2, false);
+    w.join(3, false);
+    w.run(Duration::from_secs(1), false);
+    let video = w.room.track_of(1, MediaKind::Video);
+    assert!(video.is_none(), "published with its first packet");
+    w.run(Duration::from_millis(200), true);
+    let video = w.room.track_of(1, MediaKind::Video).expect("published");
+    let low = Layer {
+        spatial: 0,
+        temporal: 0,
+    };
+    w.room.set_layers(2, video, Some(low));
+    w.run(Duration::from_millis(100), true);
+    w.forget_received(2);
+    w.forget_received(3);
+    w.run(Duration::from_secs(3), true);
+    let (two, three) = (w.video_from(2, 1), w.video_from(3, 1));
+    // 2: S0 of the T0 pictures only, each marked as its picture's end.
+    assert_eq!(two.layers.keys().copied().collect::<Vec<_>>(), vec![(0, 0)]);
+    assert_eq!(two.markers.keys().copied().collect::<Vec<_>>(), vec![0]);
+    assert_eq!(two.markers[&0], two.layers[&(0, 0)]);
+    // 3: every layer, the picture's end on S2 only.
+    assert_eq!(three.layers.len(), 9, "{:?}", three.layers);
+    assert_eq!(three.markers.keys().copied().collect::<Vec<_>>(), vec![2]);
+    for r in [two, three] {
+        assert_eq!(r.corrupt, 0);
+        assert_eq!(
+            r.sequence_breaks, 0,
+            "the numbers close up over what is left out"
+        );
+        assert_eq!(r.packets, r.seen.len(), "no duplicates");
+    }
+    let three_packets = three.packets;
+    assert!(
+        two.packets * 6 < three_packets,
+        "{} vs {three_packets}",
+        two.packets
+    );
+
+    // 2 goes up: a key frame is asked for (the upper layers are predicted from pictures it
+    // did not get) and brings every layer; 3 goes down at once.
+    let keys = w.clients[&1].video.key_pictures;
+    w.room.set_layers(2, video, Some(Layer::ALL));
+    w.room.set_layers(
+        3,
+        video,
+        Some(Layer {
+            spatial: 1,
+            temporal: 2,
+        }),
+    );
+    w.run(Duration::from_millis(100), true);
+    w.forget_received(3);
+    w.run(Duration::from_secs(2), true);
+    assert!(
+        w.clients[&1].video.key_pictures > keys,
+        "a key picture was asked for"
+    );
+    let two = w.video_from(2, 1);
+    assert_eq!(two.layers.len(), 9, "{:?}", two.layers);
+    assert_eq!(two.sequence_breaks, 0);
+    let three = w.video_from(3, 1);
+    let s2 = |l: &BTreeMap<(u8, u8), usize>| -> usize {
+        l.iter().filter(|((s, _), _)| *s == 2).map(|(_, n)| n).sum()
+    };
+    assert_eq!(s2(&three.layers), 0, "no S2 since");
+    assert!(three.markers[&1] > 0);
+    assert_eq!(three.sequence_breaks, 0);
+}
+
+#[test]
+fn a_paused_subscriber_gets_no_video_packets_and_resumes_at_a_key_frame() {
+    let mut w = World::new(12, CLEAN);
+    w.join_svc(1);
+    w.join(2, false);
+    w.run(Duration::from_secs(1), false);
+    w.run(Duration::from_millis(500), true);
+    let video = w.room.track_of(1, MediaKind::Video).expect("published");
+    w.room.set_layers(2, video, None);
+    w.run(Duration::from_millis(100), true);
+    let paused_at = w.video_from(2, 1).packets;
+    let keys = w.clients[&1].video.key_pictures;
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(w.video_from(2, 1).packets, paused_at);
+    assert_eq!(
+        w.clients[&1].video.key_pictures, keys,
+        "no key frame while paused"
+    );
+    w.room.set_layers(2, video, Some(Layer::ALL));
+    w.run(Duration::from_secs(1), true);
+    assert!(w.clients[&1].video.key_pictures > keys);
+    let r = w.video_from(2, 1);
+    assert!(r.packets > paused_at + 50);
+    assert_eq!((r.corrupt, r.sequence_breaks), (0, 0));
+}
+
+#[test]
+fn under_loss_and_reordering_a_low_layer_subscriber_gets_its_layers_whole() {
+    let lossy = Conditions {
+        loss: 0.03,
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(15),
+    };
+    let mut w = World::new(13, lossy);
+    w.join_svc(1);
+    w.join(2, false);
+    w.join(3, false);
+    w.run(Duration::from_secs(2), false);
+    w.run(Duration::from_millis(300), true);
+    let video = w.room.track_of(1, MediaKind::Video).expect("published");
+    let low = Layer {
+        spatial: 1,
+        temporal: 1,
+    };
+    w.room.set_layers(2, video, Some(low));
+    w.run(Duration::from_millis(200), true);
+    w.forget_received(2);
+    w.run(Duration::from_secs(6), true);
+    let r = w.video_from(2, 1);
+    assert_eq!(r.corrupt, 0);
+    assert!(
+        r.layers.keys().all(|&(s, t)| s <= 1 && t <= 1),
+        "{:?}",
+        r.layers
+    );
+    // 150 pictures, half of them T0 or T1, of 2 packets each (S0, S1) up to S1.
+    let expected = 150;
+    assert!(
+        r.seen.len() as f64 >= 0.95 * expected as f64,
+        "{} of {expected}",
+        r.seen.len()
+    );
+    assert!(w.video_from(3, 1).layers.len() == 9);
 }

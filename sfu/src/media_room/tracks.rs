@@ -7,6 +7,7 @@ use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use signaling_protocol::ParticipantId;
 
+use super::layers::LayerSelector;
 use super::rewrite::Rewriter;
 
 /// Tracks one participant may publish at once: a microphone, a camera, and a screen share
@@ -42,7 +43,36 @@ pub struct Published {
     pub extensions: Vec<(String, u8)>,
     /// The RFC 6464 audio-level extension id, if negotiated.
     pub audio_level: Option<u8>,
+    /// VP9: each subscriber gets the layers chosen for it.
+    pub layered: bool,
+    /// Where its packets stand in sequence order.
+    pub order: InputOrder,
     pub downtracks: Vec<Downtrack>,
+}
+
+/// The newest packet of a track seen, to tell a late packet (a retransmission or a reordered
+/// one) from the next.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InputOrder {
+    newest: Option<(u32, u16)>,
+}
+
+impl InputOrder {
+    /// True if the packet of `ssrc` and `seq` comes after every one seen (a new SSRC starts
+    /// afresh); it is then the newest.
+    pub fn next(&mut self, ssrc: u32, seq: u16) -> bool {
+        match self.newest {
+            Some((s, newest))
+                if s == ssrc && (seq == newest || seq.wrapping_sub(newest) >= 0x8000) =>
+            {
+                false
+            }
+            _ => {
+                self.newest = Some((ssrc, seq));
+                true
+            }
+        }
+    }
 }
 
 /// One subscriber's copy.
@@ -59,6 +89,8 @@ pub struct Downtrack {
     /// A recycled section: where the output stream's numbering stopped, continued once
     /// negotiated.
     pub resumes: Option<Rewriter>,
+    /// The layers it gets (layered tracks).
+    pub layers: Option<LayerSelector>,
 }
 
 /// Published tracks by id, and the lookups the packet path needs.
