@@ -155,9 +155,11 @@ impl VideoSource {
                     } else {
                         References::new(&[1]).unwrap()
                     },
-                    scalability: (key && s == 0).then_some(Scalability {
+                    scalability: (key && s == 0).then(|| Scalability {
                         spatial_layers,
-                        resolutions: None,
+                        resolutions: Some(
+                            (0..spatial_layers).map(|s| (320 << s, 180 << s)).collect(),
+                        ),
                         picture_group: None,
                     }),
                     ..Descriptor::default()

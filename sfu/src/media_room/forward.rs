@@ -40,6 +40,20 @@ impl MediaRoom {
         let next = track
             .order
             .next(packet.header.ssrc, packet.header.sequence_number);
+        let resized = descriptor
+            .as_ref()
+            .and_then(|d| d.scalability.as_ref()?.resolutions.as_ref())
+            .filter(|&sizes| track.resolutions.as_ref() != Some(sizes))
+            .cloned();
+        if let Some(sizes) = resized {
+            // The publisher's layers changed size: every subscriber's tile maps anew, before
+            // this packet (a key picture's first) is decided.
+            track.resolutions = Some(sizes);
+            self.retarget(id, None);
+        }
+        let Some(track) = self.tracks.get_mut(id) else {
+            return;
+        };
         let mut keyframe = false;
         for d in &mut track.downtracks {
             let Some(rewriter) = d.rewriter.as_mut() else {

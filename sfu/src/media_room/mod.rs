@@ -30,9 +30,10 @@ mod session;
 mod signal;
 pub mod speaker;
 mod subscribe;
+mod subscription;
 mod tracks;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -170,6 +171,8 @@ pub struct MediaRoom {
     renegotiate: bool,
     /// The room's randomness (the SSRCs it sends as), from the seed it was made with.
     rng: StdRng,
+    /// What each subscriber last asked to see: tile heights by stream id.
+    subscriptions: HashMap<ParticipantId, HashMap<String, u16>>,
 }
 
 impl std::fmt::Debug for MediaRoom {
@@ -196,6 +199,7 @@ impl MediaRoom {
             counters: Counters::default(),
             renegotiate: false,
             rng: StdRng::seed_from_u64(seed),
+            subscriptions: HashMap::new(),
         }
     }
 

@@ -227,6 +227,7 @@ impl MediaRoom {
         }
         self.close_session(pid);
         self.participants.remove(&pid);
+        self.subscriptions.remove(&pid);
         if let Some(change) = self.speaker.forget(pid, now) {
             self.outputs.push_back(Output::ActiveSpeaker {
                 participant: change,

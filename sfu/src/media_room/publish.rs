@@ -86,6 +86,7 @@ impl MediaRoom {
             extensions,
             audio_level,
             layered,
+            resolutions: None,
             order: InputOrder::default(),
             downtracks: Vec::new(),
         });

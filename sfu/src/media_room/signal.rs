@@ -51,6 +51,7 @@ impl MediaRoom {
                 self.pump(pid, now);
                 self.renegotiate = true;
             }
+            MediaSignal::VideoWants(wants) => self.video_wants(pid, wants),
             MediaSignal::Candidate(c) => {
                 if let Some(s) = p.session()
                     && let Err(e) = s.add_candidate(c)

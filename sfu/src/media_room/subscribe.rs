@@ -71,6 +71,7 @@ impl MediaRoom {
                 layers,
             },
         );
+        self.retarget(id, Some(sub));
     }
 
     /// After `sub`'s answer: each copy our answered offer carried learns its payload type and

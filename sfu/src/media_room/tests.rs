@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::ErrorCode;
-use signaling_protocol::MediaSignal;
+use signaling_protocol::{MediaSignal, VideoWant};
 
 use super::emulated::{CLEAN, Conditions, World};
 use super::{Input, Output};
@@ -608,4 +608,79 @@ fn under_loss_and_reordering_a_low_layer_subscriber_gets_its_layers_whole() {
         r.seen.len()
     );
     assert!(w.video_from(3, 1).layers.len() == 9);
+}
+
+#[test]
+fn a_subscriber_gets_each_video_at_the_size_it_shows_it_and_nothing_of_one_it_does_not() {
+    let mut w = World::new(14, CLEAN);
+    w.join_svc(1);
+    for pid in 2..=4 {
+        w.join(pid, false);
+    }
+    w.run(Duration::from_secs(1), false);
+    let wants = |height| {
+        MediaSignal::VideoWants(vec![VideoWant {
+            stream: "1.stream-1".into(),
+            height,
+        }])
+    };
+    // Said before the video is published: it holds from its first packet.
+    w.input(Input::Signal {
+        participant: 2,
+        signal: wants(300),
+    });
+    w.input(Input::Signal {
+        participant: 3,
+        signal: wants(0),
+    });
+    w.run(Duration::from_secs(3), true);
+    let spatial = |w: &World, pid| -> Vec<u8> {
+        let mut s: Vec<u8> = w.video_from(pid, 1).layers.keys().map(|l| l.0).collect();
+        s.dedup();
+        s
+    };
+    assert_eq!(spatial(&w, 2), vec![0, 1], "360 for a 300 px tile");
+    assert!(
+        w.clients[&3]
+            .received
+            .values()
+            .all(|r| !r.video || r.packets == 0),
+        "a video not shown costs nothing"
+    );
+    assert_eq!(spatial(&w, 4), vec![0, 1, 2], "not named: everything");
+    // 3 shows it now, large; 2 hides it.
+    w.input(Input::Signal {
+        participant: 3,
+        signal: wants(720),
+    });
+    w.input(Input::Signal {
+        participant: 2,
+        signal: wants(0),
+    });
+    w.run(Duration::from_millis(100), true);
+    w.forget_received(2);
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(spatial(&w, 3), vec![0, 1, 2]);
+    assert_eq!(w.video_from(2, 1).packets, 0);
+    // A list beyond the limit is refused and changes nothing.
+    let many = (0..=signaling_protocol::MAX_VIDEO_WANTS)
+        .map(|i| VideoWant {
+            stream: format!("{i}"),
+            height: 1,
+        })
+        .collect();
+    w.input(Input::Signal {
+        participant: 3,
+        signal: MediaSignal::VideoWants(many),
+    });
+    w.run(Duration::from_millis(1), false);
+    assert!(
+        w.clients[&3]
+            .errors
+            .iter()
+            .any(|(c, _)| *c == ErrorCode::MalformedMessage)
+    );
+    w.forget_received(3);
+    w.run(Duration::from_secs(1), true);
+    assert_eq!(spatial(&w, 3), vec![0, 1, 2]);
 }

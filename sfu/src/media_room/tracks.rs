@@ -45,6 +45,8 @@ pub struct Published {
     pub audio_level: Option<u8>,
     /// VP9: each subscriber gets the layers chosen for it.
     pub layered: bool,
+    /// The sizes of its spatial layers, lowest first, as the publisher last said.
+    pub resolutions: Option<Vec<(u16, u16)>>,
     /// Where its packets stand in sequence order.
     pub order: InputOrder,
     pub downtracks: Vec<Downtrack>,

@@ -58,6 +58,23 @@ pub enum ClientMessage {
     /// How many received frames this participant could not decrypt since it joined (a running
     /// total; counts only, nothing about the frames), for the operator's metrics.
     MediaStats { decrypt_failures: u64 },
+    /// Which videos this participant shows, and how large: for each stream the SFU labelled a
+    /// video with ([`crate::media_stream`]), the height in device pixels of the largest tile
+    /// showing it, 0 when none does. It replaces the last such message; a video it does not
+    /// name is sent whole. At most [`MAX_VIDEO_WANTS`] entries.
+    VideoWants { videos: Vec<VideoWant> },
+}
+
+/// The most videos one `video_wants` names.
+pub const MAX_VIDEO_WANTS: usize = 1024;
+
+/// How large a participant shows one video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoWant {
+    /// The stream id the SFU gave the video.
+    pub stream: String,
+    /// The largest height it is shown at, in device pixels; 0: not shown.
+    pub height: u16,
 }
 
 impl KnownTypes for ClientMessage {
@@ -75,6 +92,7 @@ impl KnownTypes for ClientMessage {
         "sdp_answer",
         "ice_candidate",
         "media_stats",
+        "video_wants",
     ];
 }
 

@@ -18,7 +18,7 @@ pub mod names;
 mod server;
 
 pub use bytes::Base64Bytes;
-pub use client::{ClientMessage, CommitMessage, IceCandidate};
+pub use client::{ClientMessage, CommitMessage, IceCandidate, MAX_VIDEO_WANTS, VideoWant};
 pub use error::{DecodeError, ErrorCode};
 pub use media::MediaSignal;
 pub use server::{CommitRejection, IceServer, Participant, PendingAdd, ServerMessage};

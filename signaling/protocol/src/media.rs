@@ -1,16 +1,20 @@
 //! Media negotiation between a participant and the SFU's side of its room: the offers, answers
-//! and candidates that signaling relays without reading them.
+//! and candidates that signaling relays without reading them, and which videos the participant
+//! shows how large.
 
-use crate::client::{ClientMessage, IceCandidate};
+use crate::client::{ClientMessage, IceCandidate, VideoWant};
 use crate::server::ServerMessage;
 
-/// An offer, answer or trickled candidate, from a participant or for it.
+/// An offer, answer or trickled candidate, from a participant or for it; which videos a
+/// participant shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MediaSignal {
     Offer(String),
     Answer(String),
     Candidate(IceCandidate),
+    /// From a participant only.
+    VideoWants(Vec<VideoWant>),
 }
 
 impl MediaSignal {
@@ -20,16 +24,19 @@ impl MediaSignal {
             ClientMessage::SdpOffer { sdp } => Some(MediaSignal::Offer(sdp.clone())),
             ClientMessage::SdpAnswer { sdp } => Some(MediaSignal::Answer(sdp.clone())),
             ClientMessage::IceCandidate(c) => Some(MediaSignal::Candidate(c.clone())),
+            ClientMessage::VideoWants { videos } => Some(MediaSignal::VideoWants(videos.clone())),
             _ => None,
         }
     }
 
-    /// The server message that carries it to a participant.
-    pub fn into_server(self) -> ServerMessage {
+    /// The server message that carries it to a participant (none for what only a
+    /// participant says).
+    pub fn into_server(self) -> Option<ServerMessage> {
         match self {
-            MediaSignal::Offer(sdp) => ServerMessage::SdpOffer { sdp },
-            MediaSignal::Answer(sdp) => ServerMessage::SdpAnswer { sdp },
-            MediaSignal::Candidate(c) => ServerMessage::IceCandidate(c),
+            MediaSignal::Offer(sdp) => Some(ServerMessage::SdpOffer { sdp }),
+            MediaSignal::Answer(sdp) => Some(ServerMessage::SdpAnswer { sdp }),
+            MediaSignal::Candidate(c) => Some(ServerMessage::IceCandidate(c)),
+            MediaSignal::VideoWants(_) => None,
         }
     }
 }
@@ -45,8 +52,16 @@ mod tests {
         assert_eq!(signal, MediaSignal::Offer("v=0".into()));
         assert_eq!(
             signal.into_server(),
-            ServerMessage::SdpOffer { sdp: "v=0".into() }
+            Some(ServerMessage::SdpOffer { sdp: "v=0".into() })
         );
+        let wants = ClientMessage::VideoWants {
+            videos: vec![VideoWant {
+                stream: "7.cam".into(),
+                height: 180,
+            }],
+        };
+        let signal = MediaSignal::from_client(&wants).unwrap();
+        assert_eq!(signal.into_server(), None, "a participant's word only");
         assert_eq!(MediaSignal::from_client(&ClientMessage::Leave), None);
     }
 }

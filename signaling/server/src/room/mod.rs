@@ -386,7 +386,8 @@ impl Room {
             ClientMessage::MediaStats { .. } => {}
             ClientMessage::SdpOffer { .. }
             | ClientMessage::SdpAnswer { .. }
-            | ClientMessage::IceCandidate(_) => self.error(
+            | ClientMessage::IceCandidate(_)
+            | ClientMessage::VideoWants { .. } => self.error(
                 from,
                 ErrorCode::MediaUnavailable,
                 "this server does not negotiate media",

@@ -14,9 +14,9 @@ pub struct MediaSender {
 impl MediaSender {
     /// Queues `signal` for the participant; false if its connection is gone or stuck.
     pub fn send(&self, signal: MediaSignal) -> bool {
-        self.outbox
-            .push(Outbound::Message(signal.into_server()))
-            .is_ok()
+        signal
+            .into_server()
+            .is_some_and(|m| self.outbox.push(Outbound::Message(m)).is_ok())
     }
 
     /// Tells the participant who the active speaker is.

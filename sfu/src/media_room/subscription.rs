@@ -1,0 +1,116 @@
+//! What each subscriber asks to see (`video_wants`): for each video, the height of the largest
+//! tile showing it. The room turns that into the layers the subscriber gets: the lowest
+//! spatial layer at least 3/4 as tall as the tile (with every temporal layer), nothing of a
+//! video no tile shows, everything of a video it did not name. A video without spatial layers,
+//! or whose publisher has not said their sizes, is sent whole or not at all.
+//!
+//! A subscriber's word only: what it asks changes what it is sent, never what anyone else is.
+
+use std::collections::HashMap;
+
+use signaling_protocol::{ErrorCode, MAX_VIDEO_WANTS, ParticipantId, VideoWant, media_stream};
+
+use super::layers::Layer;
+use super::{MediaKind, MediaRoom, TrackId};
+
+impl MediaRoom {
+    /// `sub` shows these videos this large from now on.
+    pub(super) fn video_wants(&mut self, sub: ParticipantId, wants: Vec<VideoWant>) {
+        if wants.len() > MAX_VIDEO_WANTS {
+            self.refuse(
+                sub,
+                ErrorCode::MalformedMessage,
+                format!("video_wants names at most {MAX_VIDEO_WANTS} videos"),
+            );
+            return;
+        }
+        let mut heights: HashMap<String, u16> = HashMap::new();
+        for w in wants {
+            let h = heights.entry(w.stream).or_default();
+            *h = (*h).max(w.height);
+        }
+        self.subscriptions.insert(sub, heights);
+        let video: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.kind == MediaKind::Video)
+            .map(|(id, _)| id)
+            .collect();
+        for id in video {
+            self.retarget(id, Some(sub));
+        }
+    }
+
+    /// Sets the layers of track `id` for `only` (or every subscriber) from what they asked.
+    pub(super) fn retarget(&mut self, id: TrackId, only: Option<ParticipantId>) {
+        let Some(track) = self.tracks.get_mut(id) else {
+            return;
+        };
+        let stream = media_stream::stream_id(track.publisher, track.source.as_deref());
+        for d in &mut track.downtracks {
+            if only.is_some_and(|s| s != d.subscriber) {
+                continue;
+            }
+            let Some(layers) = d.layers.as_mut() else {
+                continue;
+            };
+            let height = self
+                .subscriptions
+                .get(&d.subscriber)
+                .and_then(|h| h.get(&stream))
+                .copied();
+            layers.set_target(layer_for(height, track.resolutions.as_deref()));
+        }
+    }
+}
+
+/// The layers for a tile `height` device pixels tall (`None`: not named, everything) of a
+/// video whose spatial layers are `resolutions` (width, height) tall, lowest first.
+pub fn layer_for(height: Option<u16>, resolutions: Option<&[(u16, u16)]>) -> Option<Layer> {
+    let Some(height) = height else {
+        return Some(Layer::ALL);
+    };
+    if height == 0 {
+        return None;
+    }
+    let spatial = resolutions.map_or(Layer::ALL.spatial, |sizes| {
+        let enough = |&(_, h): &(u16, u16)| u32::from(h) * 4 >= u32::from(height) * 3;
+        sizes
+            .iter()
+            .position(enough)
+            .unwrap_or(sizes.len().saturating_sub(1)) as u8
+    });
+    Some(Layer {
+        spatial,
+        temporal: Layer::ALL.temporal,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SVC: &[(u16, u16)] = &[(320, 180), (640, 360), (1280, 720)];
+
+    fn spatial(height: u16) -> Option<u8> {
+        layer_for(Some(height), Some(SVC)).map(|l| l.spatial)
+    }
+
+    #[test]
+    fn the_lowest_layer_at_least_three_quarters_as_tall_as_the_tile() {
+        assert_eq!(spatial(120), Some(0));
+        assert_eq!(spatial(240), Some(0), "180 of 240");
+        assert_eq!(spatial(241), Some(1));
+        assert_eq!(spatial(480), Some(1));
+        assert_eq!(spatial(720), Some(2));
+        assert_eq!(spatial(2160), Some(2), "the top layer for anything larger");
+        assert_eq!(spatial(0), None, "not shown: nothing");
+    }
+
+    #[test]
+    fn without_sizes_or_a_wish_the_video_is_sent_whole() {
+        assert_eq!(layer_for(None, Some(SVC)), Some(Layer::ALL));
+        assert_eq!(layer_for(Some(100), None), Some(Layer::ALL));
+        assert_eq!(layer_for(Some(0), None), None);
+    }
+}
