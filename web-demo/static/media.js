@@ -18,6 +18,26 @@ function vp9Only(kind) {
   return [...(profile0.length ? profile0 : vp9), ...rtx];
 }
 
+/** The camera's layers: three spatial (each a quarter of the next's area) and three temporal,
+ * the upper spatial layers predicted from the lower only at key pictures (VP9 SVC, K-SVC). The
+ * SFU forwards each receiver the layers its tile needs, read from the VP9 payload descriptor,
+ * which stays in the clear while every layer's frame is sealed. Firefox sends one layer. */
+const CAMERA_LAYERS = "L3T3_KEY";
+
+/** A send-only transceiver for `track` (or a kind) in `stream`, with `scalabilityMode` where the
+ * browser takes it. */
+function addSender(pc, track, stream, scalabilityMode) {
+  const init = { direction: "sendonly", streams: [stream] };
+  if (scalabilityMode) {
+    try {
+      return pc.addTransceiver(track, { ...init, sendEncodings: [{ scalabilityMode }] });
+    } catch {
+      // A browser that refuses the mode sends one layer.
+    }
+  }
+  return pc.addTransceiver(track, init);
+}
+
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
@@ -64,7 +84,7 @@ export class Media {
     // reconnect makes this connection): replaceVideo fills it later.
     for (const kind of ["audio", "video"]) {
       const track = local.getTracks().find((tr) => tr.kind === kind) ?? kind;
-      const t = this.pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
+      const t = addSender(this.pc, track, local, kind === "video" ? CAMERA_LAYERS : null);
       if (kind === "video") t.setCodecPreferences(vp9Only("video"));
       this.e2ee.attach(t.sender, "send", kind);
       if (kind === "video") this.videoSender = t.sender;

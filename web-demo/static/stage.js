@@ -7,6 +7,7 @@ import { $, chat, levels, memberOf, ownState, senderStats, state } from "./state
 import { isMine, isScreen, speakerOf, tileName } from "./who.js";
 import { renderAlerts } from "./alerts.js";
 import { layout } from "./layout.js";
+import { reportWants } from "./wants.js";
 
 function div(className, text = "") {
   const el = document.createElement("div");
@@ -268,6 +269,7 @@ export function place() {
   $("page-of").textContent = `Page ${l.page + 1} of ${l.pages}`;
   $("page-prev").disabled = l.page === 0;
   $("page-next").disabled = l.page >= l.pages - 1;
+  reportWants();
 }
 
 /** Another page of tiles: `step` -1 or +1. */
