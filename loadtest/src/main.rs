@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use loadtest::run::{Target, Tokens, run};
-use loadtest::scenario::{Scenario, parse_duration};
+use loadtest::scenario::{Scenario, parse_duration, preset};
 use loadtest::sfu_process::{LocalSfu, default_binary};
 
 #[derive(Debug, Parser)]
@@ -22,8 +22,12 @@ use loadtest::sfu_process::{LocalSfu, default_binary};
 )]
 struct Cli {
     /// Scenario file (TOML); flags override it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "preset")]
     scenario: Option<PathBuf>,
+    /// A scenario that comes with the tool (loadtest/scenarios/NAME.toml): meeting-50,
+    /// meeting-100, webinar-200, soak; flags override it.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
     /// Rooms [default: 1].
     #[arg(long)]
     rooms: Option<usize>,
@@ -74,6 +78,20 @@ struct Cli {
     /// others by their SFrame header [default: all].
     #[arg(long, value_name = "K")]
     verify: Option<usize>,
+    /// The camera in layers: three spatial and three temporal, as a Chromium page sends it.
+    #[arg(long)]
+    layers: bool,
+    /// Each bot shows N of the others' videos (and none of the rest), and tells the SFU so
+    /// [default: it says nothing, and gets every video whole].
+    #[arg(long, value_name = "N")]
+    tiles: Option<usize>,
+    /// The height of the bots' tiles, in device pixels [default: 180].
+    #[arg(long, value_name = "PX")]
+    tile_height: Option<u16>,
+    /// K bots of each room speak at a time, in turns of 10 s; the others are silent (Opus
+    /// DTX) [default: everyone speaks].
+    #[arg(long, value_name = "K")]
+    speakers: Option<usize>,
     /// Each bot (listeners too) sends a chat message this often (e.g. 5s); the report gives their
     /// delivery latency.
     #[arg(long, value_parser = parse_duration, value_name = "EVERY")]
@@ -124,7 +142,10 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
                 .with_context(|| format!("reading {}", path.display()))?,
         )
         .with_context(|| path.display().to_string())?,
-        None => Scenario::default(),
+        None => match &cli.preset {
+            Some(name) => preset(name).map_err(anyhow::Error::msg)?,
+            None => Scenario::default(),
+        },
     };
     if let Some(v) = cli.rooms {
         s.rooms = v;
@@ -169,6 +190,16 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     }
     if cli.chat.is_some() {
         s.chat = cli.chat;
+    }
+    s.layers |= cli.layers;
+    if cli.tiles.is_some() {
+        s.tiles = cli.tiles;
+    }
+    if let Some(v) = cli.tile_height {
+        s.tile_height = v;
+    }
+    if cli.speakers.is_some() {
+        s.speakers = cli.speakers;
     }
     if cli.no_late_joiner {
         s.late_joiner = false;

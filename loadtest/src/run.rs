@@ -9,7 +9,7 @@ use rand::seq::IndexedRandom;
 use signaling_token::{self as token, Claims};
 
 use crate::LoadError;
-use crate::bot::{Bot, BotSpec, JOIN_TIMEOUT, RunContext};
+use crate::bot::{Bot, BotSpec, JOIN_TIMEOUT, RunContext, Speaking};
 use crate::media::TestMedia;
 use crate::report::{OwnCost, Report, SfuSample};
 use crate::scenario::Scenario;
@@ -156,6 +156,16 @@ fn spec_for(
         audio: publishes,
         video: publishes && !scenario.audio_only,
         screen: publishes && index < scenario.screens,
+        layers: scenario.layers,
+        tiles: scenario.tiles.map(|n| (n, scenario.tile_height)),
+        speaks: match scenario.speakers {
+            Some(speakers) => Speaking::InTurn {
+                index,
+                of: scenario.participants,
+                speakers,
+            },
+            None => Speaking::Always,
+        },
         expected_publishers: publishing,
         late,
     }

@@ -54,6 +54,19 @@ pub struct Scenario {
     /// receives (the first to arrive) and only counts the others by their SFrame header
     /// (default: all).
     pub verify: Option<usize>,
+    /// The camera in layers: three spatial (160x90, 320x180, 640x360) and three temporal, each
+    /// spatial layer's frame sealed on its own, as a Chromium page sends it (default off: one
+    /// layer of 320x240).
+    pub layers: bool,
+    /// Each bot shows this many of the others' videos (tiles `tile_height` device pixels tall,
+    /// the first to arrive) and none of the rest, and tells the SFU so (`video_wants`), as a
+    /// page showing a grid page does (default: it says nothing, and gets every video whole).
+    pub tiles: Option<usize>,
+    /// The height of a bot's tiles (default 180).
+    pub tile_height: u16,
+    /// How many bots of a room speak at a time, in turns of 10 s; the others' microphones are
+    /// silent, with Opus DTX (default: everyone speaks all the time).
+    pub speakers: Option<usize>,
     /// Each bot (listeners too) sends a chat message this often, e.g. "5s" (an MLS application
     /// message); the report gives their delivery latency (default: no chat).
     #[serde(with = "optional_duration_text")]
@@ -79,6 +92,10 @@ impl Default for Scenario {
             late_joiner: true,
             synthetic: false,
             verify: None,
+            layers: false,
+            tiles: None,
+            tile_height: 180,
+            speakers: None,
             chat: None,
         }
     }
@@ -164,8 +181,31 @@ impl Scenario {
         if self.duration.is_zero() {
             return bad("duration must be more than zero");
         }
+        if self.speakers.is_some_and(|k| k > self.participants) {
+            return bad("speakers cannot exceed participants");
+        }
+        if self.tiles.is_some() && self.tile_height == 0 {
+            return bad("a tile shown is at least a pixel tall");
+        }
         Ok(())
     }
+}
+
+/// The scenarios that come with the tool (`loadtest/scenarios/*.toml`), by name.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("meeting-50", include_str!("../scenarios/meeting-50.toml")),
+    ("meeting-100", include_str!("../scenarios/meeting-100.toml")),
+    ("webinar-200", include_str!("../scenarios/webinar-200.toml")),
+    ("soak", include_str!("../scenarios/soak.toml")),
+];
+
+/// The preset scenario `name`.
+pub fn preset(name: &str) -> Result<Scenario, String> {
+    let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+        format!("no preset {name:?}; there are {}", names.join(", "))
+    })?;
+    Scenario::from_toml(text).map_err(|e| format!("preset {name}: {e}"))
 }
 
 /// A duration as people write it: "500ms", "20s", "2m", "1h 30m" (humantime's syntax), or a

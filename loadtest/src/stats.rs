@@ -30,7 +30,8 @@ pub struct BotStats {
     pub frames_verified: u64,
     /// RTP packets the bot's connection delivered (media only, retransmissions included).
     pub packets_received: u64,
-    /// Frames that never arrived: gaps in a sender's counters as this bot saw them.
+    /// Frames lost on the way: gaps in the RTP sequence numbers of what the SFU forwarded
+    /// (`bot::receive`).
     pub frames_lost: u64,
     pub no_key_yet: u64,
     pub authentication_failed: u64,
@@ -197,43 +198,9 @@ impl Commits {
     }
 }
 
-/// Counter gaps per sender as one receiver sees them: frames that never came.
-#[derive(Debug, Default)]
-pub struct Gaps {
-    /// Per KID: lowest and highest counter seen and how many distinct were seen.
-    seen: HashMap<u64, (u64, u64, u64)>,
-}
-
-impl Gaps {
-    pub fn saw(&mut self, kid: u64, ctr: u64) {
-        let e = self.seen.entry(kid).or_insert((ctr, ctr, 0));
-        e.0 = e.0.min(ctr);
-        e.1 = e.1.max(ctr);
-        e.2 += 1;
-    }
-
-    /// Frames between the first and the last seen of each sender that were not seen.
-    pub fn lost(&self) -> u64 {
-        self.seen
-            .values()
-            .map(|&(lo, hi, n)| (hi - lo + 1).saturating_sub(n))
-            .sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gaps_count_the_counters_never_seen() {
-        let mut g = Gaps::default();
-        for c in [3, 4, 6, 9] {
-            g.saw(1, c);
-        }
-        g.saw(2, 0);
-        assert_eq!(g.lost(), 3, "5, 7 and 8 of sender 1");
-    }
 
     #[test]
     fn the_send_log_remembers_recent_frames_only() {

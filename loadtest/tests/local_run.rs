@@ -248,3 +248,38 @@ async fn rooms_on_media_threads_forward_every_frame() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layered_cameras_reach_each_bot_at_the_size_it_shows_them() {
+    let scenario = |tiles| Scenario {
+        participants: 3,
+        duration: Duration::from_secs(6),
+        late_joiner: false,
+        layers: true,
+        tiles,
+        tile_height: 90,
+        ..Scenario::default()
+    };
+    let all = run(&scenario(None), local_sfu(&[]), false)
+        .await
+        .expect("run");
+    assert_delivered(&all, "every layer of every video");
+    // One tile of 90 px: the lowest layer of one video (160x90), nothing of the other.
+    let one = run(&scenario(Some(1)), local_sfu(&[]), false)
+        .await
+        .expect("run");
+    // Fewer frames reach each bot than were sent (that is the point): none fails, none is lost.
+    assert_eq!(one.decrypt_failures, 0, "{one:#?}");
+    assert!(one.loss_percent < 1.0, "{one:#?}");
+    assert!(
+        one.video_frames_received * 4 < all.video_frames_received,
+        "{} video frames with one small tile, {} with everything",
+        one.video_frames_received,
+        all.video_frames_received
+    );
+    assert!(
+        one.video_frames_received > 3 * 3 * 30,
+        "{}",
+        one.video_frames_received
+    );
+}

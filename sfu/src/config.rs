@@ -59,6 +59,10 @@ pub struct SfuConfig {
     /// Participants per room.
     #[arg(long, env = "SFU_MAX_PARTICIPANTS_PER_ROOM", default_value_t = 100)]
     pub max_participants_per_room: usize,
+    /// Audio streams each participant receives at a time: the loudest of the room (by the
+    /// audio level in the clear); silent microphones cost nothing. 0: every stream.
+    #[arg(long, env = "SFU_AUDIO_STREAMS", default_value_t = 3)]
+    pub audio_streams: usize,
     /// Largest end-to-end encrypted chat or state message relayed, in bytes; larger ones are
     /// refused to their sender.
     #[arg(long, env = "SFU_MAX_APPLICATION_BYTES", default_value_t = 64 * 1024)]

@@ -131,6 +131,9 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
         None => MediaConfig::new(config.media_ip(), config.udp_ports(), config.public_ip),
     };
     media_config.gso = !config.no_gso;
+    media_config.policy = sfu::media_room::Policy {
+        loudest_audio: config.audio_streams,
+    };
     if let Some(mux) = &media_config.udp_mux {
         tracing::info!(port = mux.port(), "media on one UDP port");
     }

@@ -230,6 +230,9 @@ async fn streams_the_server_labels_as_someone_else_s_are_found_out_by_their_keys
         audio: true,
         video: true,
         screen: false,
+        layers: false,
+        tiles: None,
+        speaks: loadtest::bot::Speaking::Always,
         expected_publishers: expected,
         late: false,
     };

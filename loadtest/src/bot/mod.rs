@@ -53,10 +53,54 @@ pub struct BotSpec {
     pub video: bool,
     /// Also shares a screen: the test video in a stream of its own ([`SCREEN_STREAM`]).
     pub screen: bool,
+    /// Its camera sends the layered video.
+    pub layers: bool,
+    /// It shows this many of the others' videos at this height (and none of the rest), and
+    /// says so to the SFU; `None`: it says nothing.
+    pub tiles: Option<(usize, u16)>,
+    /// When it speaks.
+    pub speaks: Speaking,
     /// Publishers already in the room: the join completes with a frame from each.
     pub expected_publishers: usize,
     /// Joined after the room was set up (its join time is reported apart).
     pub late: bool,
+}
+
+/// When a bot speaks: its microphone is loud then, and silent otherwise (Opus DTX: one packet
+/// every 400 ms, at the level of silence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaking {
+    Always,
+    /// `speakers` of the `of` bots of its room speak at a time, in turns of
+    /// [`SPEAKING_TURN`]; this one is number `index`.
+    InTurn {
+        index: usize,
+        of: usize,
+        speakers: usize,
+    },
+}
+
+/// How long a speaker keeps the floor when bots speak in turn.
+pub const SPEAKING_TURN: Duration = Duration::from_secs(10);
+
+/// An Opus DTX packet goes every this many 20 ms frames of silence.
+const DTX_EVERY: usize = 20;
+
+impl Speaking {
+    /// Whether it speaks `since` the run began.
+    pub fn now(self, since: Duration) -> bool {
+        match self {
+            Speaking::Always => true,
+            Speaking::InTurn {
+                index,
+                of,
+                speakers,
+            } => {
+                let turn = (since.as_secs() / SPEAKING_TURN.as_secs()) as usize;
+                (index + turn) % of.max(1) < speakers
+            }
+        }
+    }
 }
 
 /// What all bots of a run share.
@@ -167,6 +211,7 @@ impl Bot {
             outgoing,
             // A level per bot, so one of them is the loudest.
             level: 20 + (participant_id % 40) as u8,
+            silent_ticks: 0,
             ctx: ctx.clone(),
             in_group: false,
             spec: spec.clone(),
@@ -227,11 +272,7 @@ impl Bot {
 
     /// A copy of what this bot measured so far.
     pub fn stats(&self) -> BotStats {
-        let s = self.lock();
-        BotStats {
-            frames_lost: s.gaps.lost(),
-            ..s.stats.clone()
-        }
+        self.lock().stats.clone()
     }
 
     /// Whether this bot has a frame from every publisher it expected.
@@ -254,6 +295,8 @@ struct Task {
     tracks: Tracks,
     outgoing: Vec<Outgoing>,
     level: u8,
+    /// Audio ticks spent silent (for DTX).
+    silent_ticks: usize,
     ctx: RunContext,
     /// Whether it has been in an epoch yet (its join's, from the Welcome, names no one added).
     in_group: bool,
@@ -454,6 +497,10 @@ impl Task {
                         .is_some_and(|r| r.track().kind() == RtpCodecKind::Video);
                     let stream = init.stream_ids.first().map(String::as_str);
                     self.tracks.opened(init.track_id.clone(), stream, video);
+                    if let (true, Some((tiles, height))) = (video, self.spec.tiles) {
+                        self.client
+                            .send_video_wants(self.tracks.video_wants(tiles, height));
+                    }
                 }
                 RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
                     let state = match state {
@@ -491,8 +538,20 @@ impl Task {
     fn publish(&mut self, video: bool) {
         let now = Instant::now();
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let speaking = self
+            .spec
+            .speaks
+            .now(now.saturating_duration_since(self.ctx.start));
+        if !video && !speaking {
+            // Silence: a DTX packet now and then.
+            self.silent_ticks += 1;
+            if self.silent_ticks % DTX_EVERY != 1 {
+                return;
+            }
+        }
+        let level = if speaking { self.level } else { 127 };
         for out in self.outgoing.iter_mut().filter(|o| o.video == video) {
-            out.send_next(&mut self.peer, &mut s, &self.ctx.media, self.level, now);
+            out.send_next(&mut self.peer, &mut s, &self.ctx.media, level, now);
         }
     }
 
@@ -672,7 +731,9 @@ async fn media_peer(spec: &BotSpec, client: &Client) -> Result<(Peer, Vec<Outgoi
         if sent {
             let ssrc = rand::random::<u32>() | 1;
             let sender = peer.add_track(stream, kind, mime, clock_rate, channels, ssrc)?;
-            outgoing.push(Outgoing::new(sender, ssrc, kind == RtpCodecKind::Video));
+            let video = kind == RtpCodecKind::Video;
+            let layered = spec.layers && stream != SCREEN_STREAM;
+            outgoing.push(Outgoing::new(sender, ssrc, video, layered));
         }
     }
     if outgoing.is_empty() {

@@ -2,17 +2,22 @@
 //! key, or a synthetic frame of its size), packetized (Opus: one packet; VP9: RFC 9628
 //! payload descriptor, 1200-byte packets) and written with the negotiated payload type. The
 //! bot's task calls these on its audio and video ticks.
+//!
+//! A layered camera sends each picture's spatial layers as frames of their own, each sealed on
+//! its own (as Chromium does with `L3T3_KEY` under a frame transform), behind descriptors
+//! that carry the layers, the switching points, the references and, on key pictures, the
+//! layers' sizes; the picture's last packet carries the marker.
 
 use std::time::Instant;
 
 use bytes::Bytes;
-use media_packet::vp9::{self, Descriptor, PictureId};
+use media_packet::vp9::{self, Descriptor, Layers, PictureId, References, Scalability};
 use rtc::rtp::header::Header as RtpHeader;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 
 use super::peer::Peer;
 use super::state::BotState;
-use crate::media::TestMedia;
+use crate::media::{Picture, TestMedia};
 
 const MTU: usize = 1200;
 
@@ -22,6 +27,8 @@ pub struct Outgoing {
     pub sender: RTCRtpSenderId,
     pub ssrc: u32,
     pub video: bool,
+    /// Sends the layered video.
+    pub layered: bool,
     seq: u16,
     ts: u32,
     frame: usize,
@@ -30,11 +37,12 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(sender: RTCRtpSenderId, ssrc: u32, video: bool) -> Self {
+    pub fn new(sender: RTCRtpSenderId, ssrc: u32, video: bool, layered: bool) -> Self {
         Outgoing {
             sender,
             ssrc,
             video,
+            layered: video && layered,
             seq: rand::random(),
             ts: rand::random(),
             frame: 0,
@@ -57,28 +65,39 @@ impl Outgoing {
         };
         let i = self.frame;
         self.frame += 1;
-        let (frame, clock_step) = if self.video {
-            (&media.video[i % media.video.len()].data, 3000)
-        } else {
-            (&media.audio[i % media.audio.len()], 960)
-        };
-        let Some(sealed) = state.seal(self.video, frame) else {
-            return true;
-        };
-        let payloads = if self.video {
+        let (payloads, clock_step) = if self.layered {
+            (self.layered_payloads(state, media, i), 3000)
+        } else if self.video {
+            let frame = &media.video[i % media.video.len()];
+            let Some(sealed) = state.seal(true, &frame.data) else {
+                return true;
+            };
             let layer = Descriptor {
                 picture_id: Some(PictureId::Long(self.picture_id)),
                 flexible: true,
+                inter_picture: !frame.keyframe,
+                references: if frame.keyframe {
+                    References::default()
+                } else {
+                    References::one(1).unwrap_or_default()
+                },
                 ..Descriptor::default()
             };
             self.picture_id = (self.picture_id + 1) & 0x7fff;
             match vp9::packetize(&layer, &sealed, MTU) {
-                Ok(p) => p.into_iter().map(Bytes::from).collect(),
+                Ok(p) => (p.into_iter().map(Bytes::from).collect(), 3000),
                 Err(_) => return true,
             }
         } else {
-            vec![Bytes::from(sealed)]
+            let frame = &media.audio[i % media.audio.len()];
+            let Some(sealed) = state.seal(false, frame) else {
+                return true;
+            };
+            (vec![Bytes::from(sealed)], 960)
         };
+        if payloads.is_empty() {
+            return true;
+        }
         let Some(mut sender) = peer.pc.rtp_sender(self.sender) else {
             return false;
         };
@@ -106,5 +125,68 @@ impl Outgoing {
         }
         self.ts = self.ts.wrapping_add(clock_step);
         true
+    }
+
+    /// Picture `i` of the layered video: each spatial layer sealed and packetized behind its
+    /// descriptor.
+    fn layered_payloads(
+        &mut self,
+        state: &mut BotState,
+        media: &TestMedia,
+        i: usize,
+    ) -> Vec<Bytes> {
+        let n = media.layered.len();
+        let picture = &media.layered[i % n];
+        // Pictures since the last key picture: the 0-2-1-2 pattern's references.
+        let since_key = (0..n)
+            .find(|&back| media.layered[(i + n - back) % n].key)
+            .unwrap_or(0);
+        let references = if picture.key {
+            References::default()
+        } else {
+            let back = match since_key % 4 {
+                0 => 4,
+                2 => 2,
+                _ => 1,
+            };
+            References::one(back).unwrap_or_default()
+        };
+        let id = PictureId::Long(self.picture_id);
+        self.picture_id = (self.picture_id + 1) & 0x7fff;
+        let mut payloads = Vec::new();
+        for layer in &picture.layers {
+            let Some(sealed) = state.seal(true, &layer.data) else {
+                return Vec::new();
+            };
+            let d = Descriptor {
+                picture_id: Some(id),
+                flexible: true,
+                inter_picture: !picture.key,
+                layers: Some(Layers {
+                    temporal: layer.temporal,
+                    switching_up: true,
+                    spatial: layer.spatial,
+                    inter_layer: picture.key && layer.spatial > 0,
+                    tl0_pic_idx: None,
+                }),
+                references,
+                scalability: (picture.key && layer.spatial == 0).then(|| scalability(picture)),
+                ..Descriptor::default()
+            };
+            match vp9::packetize(&d, &sealed, MTU) {
+                Ok(p) => payloads.extend(p.into_iter().map(Bytes::from)),
+                Err(_) => return Vec::new(),
+            }
+        }
+        payloads
+    }
+}
+
+/// The scalability structure of a key picture: its layers and their sizes.
+fn scalability(picture: &Picture) -> Scalability {
+    Scalability {
+        spatial_layers: picture.layers.len() as u8,
+        resolutions: Some(picture.layers.iter().map(|l| (l.width, l.height)).collect()),
+        picture_group: None,
     }
 }

@@ -2,8 +2,14 @@
 //! descriptor, Opus one per packet) and handed to the bot's state, which decrypts, counts or
 //! reads each as the run's mode says. A frame whose key has not arrived waits up to a second
 //! for it (as the browser does); a frame with a lost packet is counted lost, not failed.
+//!
+//! Loss is read from each track's RTP sequence numbers, as a browser reads it: the SFU numbers
+//! what it forwards without gaps, so a gap is a packet lost on the way, never a layer or a
+//! quiet microphone the SFU left out (the senders' SFrame counters have those gaps by design).
+//! An audio packet is a frame: each one missing counts, until it arrives late. A video gap
+//! counts one frame, the one it spoiled (or the one it swallowed whole, between two frames).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -12,6 +18,10 @@ use rtc::rtp::Packet;
 
 use super::state::{BotState, Check, Opened};
 use media_packet::vp9::Descriptor;
+use signaling_protocol::VideoWant;
+
+/// The most audio packets counted missing at once.
+const MAX_GAP: u64 = 500;
 
 /// One track the SFU sends.
 #[derive(Debug)]
@@ -22,6 +32,10 @@ struct Incoming {
     check: Check,
     assembling: Option<BytesMut>,
     next_seq: Option<u16>,
+    /// The highest sequence number seen, extended past wraps.
+    highest: Option<u64>,
+    /// Audio packets missing below it, recent ones (a late one is taken off the loss).
+    missing: BTreeSet<u64>,
     /// Frames waiting for their key, with when they arrived.
     pending: Vec<(Bytes, Instant)>,
 }
@@ -36,6 +50,8 @@ pub struct Tracks {
     verify_left: Option<usize>,
     /// When the oldest held frame has waited long enough (none held: `None`).
     retry_at: Option<Instant>,
+    /// The videos' stream ids, as they arrived (the first ones get the tiles).
+    videos: Vec<String>,
 }
 
 impl Tracks {
@@ -45,6 +61,7 @@ impl Tracks {
             synthetic,
             verify_left: verify,
             retry_at: None,
+            videos: Vec::new(),
         }
     }
 
@@ -54,6 +71,9 @@ impl Tracks {
         let publisher = stream
             .and_then(signaling_protocol::media_stream::parse_stream_id)
             .map(|(p, _)| p);
+        if let Some(s) = stream.filter(|s| video && !self.videos.iter().any(|v| v == s)) {
+            self.videos.push(s.to_owned());
+        }
         if let Some(t) = self.tracks.get_mut(&track) {
             (t.publisher, t.video) = (publisher, video);
             return;
@@ -78,9 +98,24 @@ impl Tracks {
                 check,
                 assembling: None,
                 next_seq: None,
+                highest: None,
+                missing: BTreeSet::new(),
                 pending: Vec::new(),
             },
         );
+    }
+
+    /// What a participant showing `tiles` videos `height` pixels tall shows: the first videos
+    /// to arrive, and none of the others.
+    pub fn video_wants(&self, tiles: usize, height: u16) -> Vec<VideoWant> {
+        self.videos
+            .iter()
+            .enumerate()
+            .map(|(i, stream)| VideoWant {
+                stream: stream.clone(),
+                height: if i < tiles { height } else { 0 },
+            })
+            .collect()
     }
 
     /// One RTP packet of `track`.
@@ -90,8 +125,9 @@ impl Tracks {
             return;
         };
         t.retry(state, now);
+        t.count_loss(state, packet.header.sequence_number);
         let frame = if t.video {
-            let frame = t.reassemble(packet);
+            let frame = t.reassemble(state, packet);
             state.stats.video_frames_received += u64::from(frame.is_some());
             frame
         } else {
@@ -124,11 +160,43 @@ impl Tracks {
 }
 
 impl Incoming {
+    /// Audio: packets missing from the sequence count as lost frames until they arrive.
+    fn count_loss(&mut self, state: &mut BotState, seq: u16) {
+        let ext = match self.highest {
+            None => u64::from(seq),
+            Some(h) => {
+                let step = i64::from(seq.wrapping_sub(h as u16) as i16);
+                h.saturating_add_signed(step)
+            }
+        };
+        match self.highest {
+            Some(h) if ext > h => {
+                if !self.video {
+                    // A gap of more than a few seconds is a restart, not loss.
+                    let gap = (ext - h - 1).min(MAX_GAP);
+                    state.stats.frames_lost += gap;
+                    self.missing.extend(ext - gap..ext);
+                    while self.missing.len() > MAX_GAP as usize {
+                        self.missing.pop_first();
+                    }
+                }
+                self.highest = Some(ext);
+            }
+            Some(_) => {
+                if self.missing.remove(&ext) {
+                    state.stats.frames_lost -= 1;
+                }
+            }
+            None => self.highest = Some(ext),
+        }
+    }
+
     /// Adds a packet to the frame being assembled; the frame once its last packet is in.
-    fn reassemble(&mut self, packet: Packet) -> Option<Bytes> {
-        // A gap in sequence numbers inside a frame spoils that frame.
+    fn reassemble(&mut self, state: &mut BotState, packet: Packet) -> Option<Bytes> {
+        // A gap in sequence numbers spoils the frame it falls in (or one between frames).
         let seq = packet.header.sequence_number;
         if self.next_seq.is_some_and(|n| n != seq) {
+            state.stats.frames_lost += 1;
             self.assembling = None;
         }
         self.next_seq = Some(seq.wrapping_add(1));

@@ -10,7 +10,7 @@ use media_crypto::mls::Keyring;
 use media_crypto::sframe::{DecryptError, Header};
 
 use super::synthetic::{self, Maker};
-use crate::stats::{BotStats, Gaps, SendLog};
+use crate::stats::{BotStats, SendLog};
 
 /// How a received frame is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,6 @@ pub struct BotState {
     /// The participant id each leaf's credential names, in the current epoch.
     pub leaf_participants: HashMap<u32, u64>,
     pub stats: BotStats,
-    pub gaps: Gaps,
     /// Publishers heard from (MLS leaves, or participant ids of synthetic frames).
     senders_seen: HashSet<u64>,
     expected: usize,
@@ -72,7 +71,6 @@ impl BotState {
             may_send: true,
             leaf_participants: HashMap::new(),
             stats,
-            gaps: Gaps::default(),
             senders_seen: HashSet::new(),
             expected,
             joined_at,
@@ -140,14 +138,9 @@ impl BotState {
     pub fn open(&mut self, frame: &[u8], publisher: Option<u64>, check: Check) -> Opened {
         let now = Instant::now();
         let since = self.since_start(now);
-        let (sender, stream, counter, latency) = match check {
+        let (sender, latency) = match check {
             Check::Synthetic => match synthetic::read(frame) {
-                Ok(s) => (
-                    s.sender,
-                    s.stream(),
-                    s.counter,
-                    Some(since.saturating_sub(s.sent)),
-                ),
+                Ok(s) => (s.sender, Some(since.saturating_sub(s.sent))),
                 Err(e) => {
                     tracing::debug!(error = %e, "not a synthetic frame");
                     self.stats.other_failures += 1;
@@ -163,12 +156,7 @@ impl BotState {
                     self.stats.other_failures += 1;
                     return Opened::Done;
                 };
-                (
-                    u64::from(leaf),
-                    h.kid,
-                    h.ctr,
-                    self.latency(h.kid, h.ctr, now),
-                )
+                (u64::from(leaf), self.latency(h.kid, h.ctr, now))
             }
             Check::Decrypt => match self.keyring.decrypt(b"", frame, since) {
                 Ok((r, _plaintext)) => {
@@ -181,7 +169,7 @@ impl BotState {
                     }
                     self.stats.frames_verified += 1;
                     let (kid, ctr) = (r.header.kid, r.header.ctr);
-                    (u64::from(r.sender), kid, ctr, self.latency(kid, ctr, now))
+                    (u64::from(r.sender), self.latency(kid, ctr, now))
                 }
                 Err(DecryptError::NoKeyYet { .. }) => return Opened::NoKeyYet,
                 Err(DecryptError::BeforeJoin { .. }) => {
@@ -204,7 +192,6 @@ impl BotState {
             },
         };
         self.stats.received(since.as_secs() as usize, latency);
-        self.gaps.saw(stream, counter);
         self.senders_seen.insert(sender);
         if std::mem::take(&mut self.rejoining)
             && let Some(back) = self.network_back.take()

@@ -67,6 +67,18 @@ impl References {
         Ok(r)
     }
 
+    /// One reference, `diff` pictures back (1-127).
+    pub const fn one(diff: u8) -> Option<Self> {
+        if diff == 0 || diff > 127 {
+            None
+        } else {
+            Some(References {
+                diffs: [diff, 0, 0],
+                len: 1,
+            })
+        }
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         &self.diffs[..usize::from(self.len)]
     }

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use signaling_server::server::{MediaFactory, RoomMedia, RoomTask};
 
+use crate::media_room::Policy;
 use ports::PortPool;
 use room::RoomDriver;
 use threads::MediaThreads;
@@ -54,6 +55,8 @@ pub struct MediaConfig {
     pub udp_mux: Option<Arc<udp_mux::UdpMux>>,
     /// Runs of datagrams to one destination go as one UDP GSO send.
     pub gso: bool,
+    /// How each room forwards.
+    pub policy: Policy,
 }
 
 impl MediaConfig {
@@ -66,6 +69,7 @@ impl MediaConfig {
             public_ip,
             udp_mux: None,
             gso: true,
+            policy: Policy::default(),
         }
     }
 

@@ -66,13 +66,14 @@ impl RoomDriver {
     ) -> Self {
         let (datagrams, datagrams_rx) = mpsc::channel(DATAGRAM_QUEUE);
         live.fetch_add(1, Ordering::Relaxed);
+        let policy = config.policy;
         RoomDriver {
             name: name.to_owned(),
             config,
             stats,
             datagrams,
             datagrams_rx,
-            room: MediaRoom::new(rand::random()),
+            room: MediaRoom::with_policy(rand::random(), policy),
             senders: HashMap::new(),
             transports: HashMap::new(),
             counted: Counters::default(),

@@ -11,13 +11,14 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
 
-/// Opus as the SFU negotiates it.
+/// Opus as the SFU negotiates it: in-band FEC, and DTX (a silent microphone sends a packet
+/// every 400 ms, not every 20 ms; the loudest-audio selection forwards none of them).
 pub fn opus() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
         clock_rate: 48000,
         channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        sdp_fmtp_line: "minptime=10;useinbandfec=1;usedtx=1".to_owned(),
         rtcp_feedback: Vec::new(),
     }
 }

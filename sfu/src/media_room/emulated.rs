@@ -27,7 +27,9 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use signaling_protocol::MediaSignal;
 use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
 
-use super::{Input, MediaRoom, Output, Transport, codecs, host_candidate, one_stream_track, rtcp};
+use super::{
+    Input, MediaRoom, Output, Policy, Transport, codecs, host_candidate, one_stream_track, rtcp,
+};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -267,14 +269,19 @@ fn payload_ok(p: &[u8]) -> Option<u32> {
 }
 
 impl World {
+    /// A world whose room forwards every audio stream (the tests of forwarding as such).
     pub fn new(seed: u64, conditions: Conditions) -> Self {
+        World::with_policy(seed, conditions, Policy { loudest_audio: 0 })
+    }
+
+    pub fn with_policy(seed: u64, conditions: Conditions, policy: Policy) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
         World {
             now: Instant::now(),
-            room: MediaRoom::new(seed),
+            room: MediaRoom::with_policy(seed, policy),
             clients: BTreeMap::new(),
             transports: HashMap::new(),
             net: BinaryHeap::new(),
@@ -343,6 +350,16 @@ impl World {
                 ..Received::default()
             };
         }
+    }
+
+    /// Audio packets `pid` received of `publisher` (0 if none).
+    pub fn audio_from(&self, pid: ParticipantId, publisher: ParticipantId) -> usize {
+        self.clients[&pid]
+            .received
+            .values()
+            .filter(|r| !r.video && r.publisher == publisher.to_string())
+            .map(|r| r.packets)
+            .sum()
     }
 
     /// What `pid` received of `publisher`'s video.

@@ -19,11 +19,21 @@ impl MediaRoom {
             return;
         };
         self.counters.packets_in += 1;
-        if let Some(ext) = track.audio_level
-            && let Some(level) = packet.header.get_extension(ext)
-            && let Some(&byte) = level.first()
-        {
-            self.speaker.observe(track.publisher, byte & 0x7f, now);
+        let level = track
+            .audio_level
+            .and_then(|ext| packet.header.get_extension(ext))
+            .and_then(|l| l.first().map(|&b| b & 0x7f));
+        if let Some(level) = level {
+            self.speaker.observe(track.publisher, level, now);
+        }
+        if track.kind == MediaKind::Audio && !self.audio.observe(id, level, now) {
+            // Not among the loudest: nobody gets it, and its numbers close up.
+            for d in &mut track.downtracks {
+                if let Some(rewriter) = d.rewriter.as_mut() {
+                    rewriter.skip(&packet.header);
+                }
+            }
+            return;
         }
         let descriptor = if track.layered {
             match Descriptor::read(&packet.payload) {

@@ -20,6 +20,7 @@ pub mod emulated;
 mod forward;
 mod idle;
 pub mod layers;
+pub mod loudest;
 mod negotiation;
 pub mod offer;
 mod participant;
@@ -43,6 +44,7 @@ use rand::rngs::StdRng;
 use signaling_protocol::{ErrorCode, MediaSignal, ParticipantId};
 
 pub use layers::Layer;
+use loudest::LoudestAudio;
 use participant::{Link, Participant};
 use rtcp::pli::KeyframeThrottle;
 pub use session::{
@@ -173,6 +175,21 @@ pub struct MediaRoom {
     rng: StdRng,
     /// What each subscriber last asked to see: tile heights by stream id.
     subscriptions: HashMap<ParticipantId, HashMap<String, u16>>,
+    /// The audio streams forwarded now.
+    audio: LoudestAudio,
+}
+
+/// How a room forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// How many audio streams (the loudest) each participant receives at a time; 0: all.
+    pub loudest_audio: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { loudest_audio: 3 }
+    }
 }
 
 impl std::fmt::Debug for MediaRoom {
@@ -185,9 +202,14 @@ impl std::fmt::Debug for MediaRoom {
 }
 
 impl MediaRoom {
-    /// An empty room whose randomness comes from `seed` (the driver gives a random one; a test,
-    /// a fixed one, to run the same way every time).
+    /// An empty room with the default [`Policy`] whose randomness comes from `seed` (the
+    /// driver gives a random one; a test, a fixed one, to run the same way every time).
     pub fn new(seed: u64) -> Self {
+        MediaRoom::with_policy(seed, Policy::default())
+    }
+
+    /// An empty room that forwards by `policy`.
+    pub fn with_policy(seed: u64, policy: Policy) -> Self {
         MediaRoom {
             participants: BTreeMap::new(),
             tracks: TrackTable::default(),
@@ -200,6 +222,7 @@ impl MediaRoom {
             renegotiate: false,
             rng: StdRng::seed_from_u64(seed),
             subscriptions: HashMap::new(),
+            audio: LoudestAudio::new(policy.loudest_audio),
         }
     }
 

@@ -135,6 +135,7 @@ impl MediaRoom {
             return;
         };
         self.keyframes.forget(id);
+        self.audio.forget(id);
         for d in track.downtracks {
             if let Some(p) = self.participants.get_mut(&d.subscriber)
                 && let Link::Open(s) = &mut p.link

@@ -9,7 +9,7 @@ use signaling_protocol::{MediaSignal, VideoWant};
 
 use super::emulated::{CLEAN, Conditions, World};
 use super::{Input, Output};
-use super::{Layer, MediaKind};
+use super::{Layer, MediaKind, Policy};
 
 #[test]
 fn participants_receive_every_track_of_the_others_byte_for_byte() {
@@ -683,4 +683,39 @@ fn a_subscriber_gets_each_video_at_the_size_it_shows_it_and_nothing_of_one_it_do
     w.forget_received(3);
     w.run(Duration::from_secs(1), true);
     assert_eq!(spatial(&w, 3), vec![0, 1, 2]);
+}
+
+#[test]
+fn each_participant_hears_the_three_loudest_and_silent_microphones_cost_nothing() {
+    let mut w = World::with_policy(15, CLEAN, Policy::default());
+    for pid in 1..=5 {
+        w.join(pid, true);
+    }
+    w.join(6, false);
+    // 1-3 speak, 4 softly, 5 is silent.
+    for (pid, level) in [(1, 20), (2, 25), (3, 30), (4, 45), (5, 127)] {
+        w.clients.get_mut(&pid).unwrap().level = level;
+    }
+    w.run(Duration::from_secs(2), false);
+    w.run(Duration::from_secs(2), true);
+    let heard = |w: &World, pid| -> Vec<u64> {
+        (1..=5)
+            .filter(|&p| p != pid && w.audio_from(pid, p) > 10)
+            .collect()
+    };
+    assert_eq!(heard(&w, 6), vec![1, 2, 3]);
+    assert_eq!(heard(&w, 1), vec![2, 3], "a speaker hears the other two");
+    assert_eq!(w.audio_from(6, 5), 0, "silence is not forwarded at all");
+    // 4 starts to speak loudly: it takes the quietest place at once.
+    w.forget_received(6);
+    w.clients.get_mut(&4).unwrap().level = 10;
+    w.run(Duration::from_secs(1), true);
+    assert!(w.audio_from(6, 4) >= 45, "{} of 50", w.audio_from(6, 4));
+    w.forget_received(6);
+    w.run(Duration::from_secs(1), true);
+    assert_eq!(heard(&w, 6), vec![1, 2, 4]);
+    // Each stream stays unbroken for its receiver across the gaps.
+    for r in w.clients[&6].received.values() {
+        assert_eq!(r.corrupt, 0);
+    }
 }

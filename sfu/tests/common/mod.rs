@@ -55,8 +55,14 @@ pub async fn start() -> TestSfu {
 
 pub const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-/// An SFU with this media and signaling configuration (the token secret is [`SECRET`]).
+/// An SFU with this media and signaling configuration (the token secret is [`SECRET`]). It
+/// forwards every audio stream, silent or not: these are tests of forwarding as such, with
+/// bots that start silent (the loudest-audio selection is tested on its own).
 pub async fn start_with(media: MediaConfig, signaling: SignalingConfig) -> TestSfu {
+    let media = MediaConfig {
+        policy: sfu::media_room::Policy { loudest_audio: 0 },
+        ..media
+    };
     let media = Arc::new(sfu::media::MediaServer::new(media));
     let signaling = SignalingServer::with_media(
         SignalingConfig {

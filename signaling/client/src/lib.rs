@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use media_crypto::mls::SessionConfig;
-use signaling_protocol::{ClientMessage, IceCandidate};
+use signaling_protocol::{ClientMessage, IceCandidate, VideoWant};
 use tokio::sync::mpsc;
 
 pub use error::ClientError;
@@ -110,6 +110,12 @@ impl Client {
     /// Sends an SDP answer to the SFU.
     pub fn send_sdp_answer(&self, sdp: String) {
         self.send(ClientMessage::SdpAnswer { sdp });
+    }
+
+    /// Tells the SFU which videos this participant shows and how large (replacing what it
+    /// said before).
+    pub fn send_video_wants(&self, videos: Vec<VideoWant>) {
+        self.send(ClientMessage::VideoWants { videos });
     }
 
     /// Sends a trickled ICE candidate to the SFU.
