@@ -1,6 +1,7 @@
 //! The results: a summary table for the terminal, a JSON report, and an HTML page with
 //! latency histograms and time series.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
@@ -97,6 +98,12 @@ pub struct Report {
     pub frames_received: u64,
     /// Of those, video frames (all of a frame's packets arrived).
     pub video_frames_received: u64,
+    /// Video frames received by layer ("S0T0", ...), all bots together.
+    pub received_layers: BTreeMap<String, u64>,
+    /// Video each receiving bot got, kbit/s: its bytes (from its join on) over the meeting's
+    /// duration (mean and the largest).
+    pub video_kbps_received: f64,
+    pub video_kbps_received_max: f64,
     /// Of those, frames decrypted and checked in full (the rest counted by header, or
     /// synthetic).
     pub frames_verified: u64,
@@ -198,8 +205,27 @@ impl Report {
             authentication_failed: sum(|b| b.authentication_failed),
             other: sum(|b| b.other_failures),
         };
+        let mut received_layers = BTreeMap::new();
+        for b in bots {
+            for (&(sl, tl), &n) in &b.layer_frames {
+                *received_layers.entry(format!("S{sl}T{tl}")).or_default() += n;
+            }
+        }
+        let seconds = scenario.duration.as_secs_f64().max(1.0);
+        let kbps: Vec<f64> = bots
+            .iter()
+            .filter(|b| b.video_bytes > 0)
+            .map(|b| b.video_bytes as f64 * 8.0 / seconds / 1000.0)
+            .collect();
         Report {
             scenario: scenario.clone(),
+            received_layers,
+            video_kbps_received: if kbps.is_empty() {
+                0.0
+            } else {
+                kbps.iter().sum::<f64>() / kbps.len() as f64
+            },
+            video_kbps_received_max: kbps.iter().copied().fold(0.0, f64::max),
             participants_joined: bots.len(),
             frames_sent: sum(|b| b.frames_sent),
             frames_received,
@@ -260,6 +286,19 @@ impl Report {
                 format!(
                     "{} / {} ({} video)",
                     self.frames_sent, self.frames_received, self.video_frames_received
+                ),
+            ),
+            (
+                "video received per bot, kbit/s",
+                format!(
+                    "mean {:.0}  max {:.0}  (frames by layer: {})",
+                    self.video_kbps_received,
+                    self.video_kbps_received_max,
+                    self.received_layers
+                        .iter()
+                        .map(|(l, n)| format!("{l} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
             (

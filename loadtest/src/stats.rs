@@ -2,7 +2,7 @@
 //! lock, no bot waits on another); the run merges them at the end. Send times are kept per
 //! sender so a receiver can tell a frame's end-to-end latency from its KID and counter.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,10 @@ pub struct BotStats {
     pub frames_received: u64,
     /// Video frames reassembled from their packets (each then taken as `frames_received` is).
     pub video_frames_received: u64,
+    /// Of those, by (spatial, temporal) layer.
+    pub layer_frames: BTreeMap<(u8, u8), u64>,
+    /// Video payload bytes received.
+    pub video_bytes: u64,
     /// Of those, frames decrypted and checked (the rest were counted by their header).
     pub frames_verified: u64,
     /// RTP packets the bot's connection delivered (media only, retransmissions included).
@@ -46,7 +50,8 @@ pub struct BotStats {
     pub latency: Histogram<u64>,
     /// Frames received per second of the run, and the worst latency in each (µs).
     pub per_second: Vec<(u64, u64)>,
-    /// Join request to the first frame from every publisher present at the join.
+    /// Join request to the first frame from every publisher present at the join (of those it
+    /// shows, when it shows a few tiles).
     pub join_time: Option<Duration>,
     pub late_joiner: bool,
     /// Frames not sent because an unexplained member was in the group.
@@ -77,6 +82,8 @@ impl Default for BotStats {
             frames_sent: 0,
             frames_received: 0,
             video_frames_received: 0,
+            layer_frames: BTreeMap::new(),
+            video_bytes: 0,
             frames_verified: 0,
             packets_received: 0,
             frames_lost: 0,

@@ -193,7 +193,11 @@ impl Bot {
                 late_joiner: spec.late,
                 ..BotStats::default()
             },
-            spec.expected_publishers,
+            // A bot showing N tiles is joined once it has the N videos it shows (the SFU sends it
+            // nothing of the others, nor the audio of those who are silent).
+            spec.tiles.map_or(spec.expected_publishers, |(n, _)| {
+                n.min(spec.expected_publishers)
+            }),
             joined_at,
             ctx.log.clone(),
             ctx.start,

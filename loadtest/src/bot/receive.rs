@@ -210,8 +210,17 @@ impl Incoming {
         if let Some(buf) = self.assembling.as_mut() {
             buf.extend_from_slice(&packet.payload[payload_start..]);
         }
+        state.stats.video_bytes += packet.payload.len() as u64;
         if d.ends || packet.header.marker {
-            return self.assembling.take().map(BytesMut::freeze);
+            let frame = self.assembling.take().map(BytesMut::freeze);
+            if frame.is_some() {
+                *state
+                    .stats
+                    .layer_frames
+                    .entry((d.spatial(), d.temporal()))
+                    .or_default() += 1;
+            }
+            return frame;
         }
         None
     }
