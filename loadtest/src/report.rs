@@ -82,6 +82,9 @@ impl Quantiles {
 pub struct DecryptFailures {
     pub no_key_yet: u64,
     pub authentication_failed: u64,
+    /// Came later than the sender's replay window, or its epoch's keys, reach.
+    pub too_old: u64,
+    pub stale_epoch: u64,
     pub other: u64,
 }
 
@@ -203,6 +206,8 @@ impl Report {
         let kinds = DecryptFailures {
             no_key_yet: sum(|b| b.no_key_yet),
             authentication_failed: sum(|b| b.authentication_failed),
+            too_old: sum(|b| b.too_old),
+            stale_epoch: sum(|b| b.stale_epoch),
             other: sum(|b| b.other_failures),
         };
         let mut received_layers = BTreeMap::new();
@@ -237,7 +242,11 @@ impl Report {
             } else {
                 100.0 * frames_lost as f64 / (frames_received + frames_lost) as f64
             },
-            decrypt_failures: kinds.no_key_yet + kinds.authentication_failed + kinds.other,
+            decrypt_failures: kinds.no_key_yet
+                + kinds.authentication_failed
+                + kinds.too_old
+                + kinds.stale_epoch
+                + kinds.other,
             decrypt_failure_kinds: kinds,
             duplicates: sum(|b| b.duplicates),
             frames_before_join: sum(|b| b.before_join),
@@ -316,10 +325,12 @@ impl Report {
             (
                 "decrypt failures",
                 format!(
-                    "{} (no key yet {}, authentication failed {}, other {})",
+                    "{} (no key yet {}, authentication failed {}, too old {}, stale epoch {}, other {})",
                     self.decrypt_failures,
                     self.decrypt_failure_kinds.no_key_yet,
                     self.decrypt_failure_kinds.authentication_failed,
+                    self.decrypt_failure_kinds.too_old,
+                    self.decrypt_failure_kinds.stale_epoch,
                     self.decrypt_failure_kinds.other
                 ),
             ),

@@ -39,6 +39,10 @@ pub struct BotStats {
     pub frames_lost: u64,
     pub no_key_yet: u64,
     pub authentication_failed: u64,
+    /// Frames older than the sender's replay window reaches (they came that late).
+    pub too_old: u64,
+    /// Frames under an epoch whose keys had expired (they came that late).
+    pub stale_epoch: u64,
     pub other_failures: u64,
     /// Frames that arrived twice (a retransmission of a packet that was late, not lost): the
     /// replay check drops the copy; not a failure.
@@ -89,6 +93,8 @@ impl Default for BotStats {
             frames_lost: 0,
             no_key_yet: 0,
             authentication_failed: 0,
+            too_old: 0,
+            stale_epoch: 0,
             other_failures: 0,
             duplicates: 0,
             before_join: 0,

@@ -216,6 +216,7 @@ impl Bot {
             // A level per bot, so one of them is the loudest.
             level: 20 + (participant_id % 40) as u8,
             silent_ticks: 0,
+            wants_changed: false,
             ctx: ctx.clone(),
             in_group: false,
             spec: spec.clone(),
@@ -301,6 +302,8 @@ struct Task {
     level: u8,
     /// Audio ticks spent silent (for DTX).
     silent_ticks: usize,
+    /// A video opened since it last told the SFU what it shows.
+    wants_changed: bool,
     ctx: RunContext,
     /// Whether it has been in an epoch yet (its join's, from the Welcome, names no one added).
     in_group: bool,
@@ -317,11 +320,23 @@ struct Task {
     origin: Instant,
 }
 
+/// How often a bot showing tiles may tell the SFU what it shows.
+const WANTS_EVERY: Duration = Duration::from_millis(500);
+
+/// How far behind its media clock a bot may fall and still send what it missed (ticks a short
+/// stall delayed go out at once, keeping the rate). Beyond it the missed frames are dropped,
+/// as an encoder drops them: a long stall (a join's MLS work under load) must not release
+/// seconds of frames at once, whose counters would outrun receivers' replay windows.
+const MAX_BACKLOG: Duration = Duration::from_millis(200);
+
 /// A tick of `interval`, or never if there is none.
 async fn tick(interval: &mut Option<Interval>) {
     match interval {
         Some(i) => {
-            i.tick().await;
+            let due = i.tick().await;
+            if due.elapsed() > MAX_BACKLOG {
+                i.reset();
+            }
         }
         None => std::future::pending().await,
     }
@@ -341,6 +356,9 @@ impl Task {
         let mut audio = every(media.audio_interval, self.outgoing.iter().any(|o| !o.video));
         let mut video = every(media.video_interval, self.outgoing.iter().any(|o| o.video));
         let mut chat = self.ctx.chat.and_then(|period| every(period, true));
+        // What it shows is told at most this often, as a page does (and within the server's
+        // message rate when dozens of videos open at once).
+        let mut wants = every(WANTS_EVERY, self.spec.tiles.is_some());
         loop {
             let deadline = self
                 .peer
@@ -368,6 +386,7 @@ impl Task {
                 _ = tick(&mut audio) => self.publish(false),
                 _ = tick(&mut video) => self.publish(true),
                 _ = tick(&mut chat) => self.chat(),
+                _ = tick(&mut wants) => self.tell_wants(),
                 Some(change) = self.network.recv() => match change {
                     Network::DownUntil(until) => {
                         self.peer.offline_until = Some(until);
@@ -501,10 +520,7 @@ impl Task {
                         .is_some_and(|r| r.track().kind() == RtpCodecKind::Video);
                     let stream = init.stream_ids.first().map(String::as_str);
                     self.tracks.opened(init.track_id.clone(), stream, video);
-                    if let (true, Some((tiles, height))) = (video, self.spec.tiles) {
-                        self.client
-                            .send_video_wants(self.tracks.video_wants(tiles, height));
-                    }
+                    self.wants_changed |= video;
                 }
                 RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
                     let state = match state {
@@ -556,6 +572,16 @@ impl Task {
         let level = if speaking { self.level } else { 127 };
         for out in self.outgoing.iter_mut().filter(|o| o.video == video) {
             out.send_next(&mut self.peer, &mut s, &self.ctx.media, level, now);
+        }
+    }
+
+    /// Tells the SFU which videos it shows, if that changed.
+    fn tell_wants(&mut self) {
+        if let (true, Some((tiles, height))) =
+            (std::mem::take(&mut self.wants_changed), self.spec.tiles)
+        {
+            self.client
+                .send_video_wants(self.tracks.video_wants(tiles, height));
         }
     }
 

@@ -184,6 +184,15 @@ impl BotState {
                     self.stats.authentication_failed += 1;
                     return Opened::Done;
                 }
+                Err(e @ DecryptError::TooOld { .. }) => {
+                    tracing::debug!(error = %e, "decrypt failure");
+                    self.stats.too_old += 1;
+                    return Opened::Done;
+                }
+                Err(DecryptError::StaleEpoch { .. }) => {
+                    self.stats.stale_epoch += 1;
+                    return Opened::Done;
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "decrypt failure");
                     self.stats.other_failures += 1;
