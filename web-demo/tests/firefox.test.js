@@ -1,35 +1,23 @@
 // Firefox (Debian's firefox-esr, over WebDriver BiDi) is a supported browser: in one meeting
 // with a Chromium page and a bot, everyone decrypts everyone; a leave rekeys; chat and a
 // screen shared from Chromium reach the Firefox page; the page fits a laptop and a phone.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  allSeeAll, participant, runBots, sameEpoch, seesPlaying, seesScreen, startBrowser, startFirefox, startSfu, until,
+  allSeeAll, participant, runBots, sameEpoch, seesPlaying, seesScreen, sfuAndBrowser, until,
 } from "./harness.js";
 import { checkWindows } from "./windows.js";
 
-let sfu, chromium, firefox;
-
-before(async () => {
-  sfu = await startSfu();
-  chromium = await startBrowser();
-  firefox = await startFirefox();
-});
-
-after(async () => {
-  await firefox?.close();
-  await chromium?.close();
-  sfu?.stop();
-});
+const env = sfuAndBrowser(undefined, { firefox: true });
 
 test("a Firefox page, a Chromium page and a bot decrypt each other; chat and a screen share cross; a leave rekeys", async (t) => {
-  const fox = await participant(firefox.browser, sfu.url, "mixed", "fox");
-  const chrome = await participant(chromium.browser, sfu.url, "mixed", "chrome");
+  const fox = await participant(env.firefox, env.sfu.url, "mixed", "fox");
+  const chrome = await participant(env.browser, env.sfu.url, "mixed", "chrome");
   t.after(() => Promise.all([fox, chrome].map((p) => p.context.close().catch(() => {}))));
   await allSeeAll([fox, chrome]);
   await sameEpoch([fox, chrome]);
 
-  const bot = runBots({ url: sfu.url, room: "mixed", name: "bot", participants: 1, duration: "40s", chat: "3s" });
+  const bot = runBots({ url: env.sfu.url, room: "mixed", name: "bot", participants: 1, duration: "40s", chat: "3s" });
   await until("both pages seeing the bot", async () =>
     (await seesPlaying(fox, ["bot-0"])) && (await seesPlaying(chrome, ["bot-0"])), 30000);
   const three = await until("one epoch of three on both pages", async () => {
@@ -70,5 +58,5 @@ test("a Firefox page, a Chromium page and a bot decrypt each other; chat and a s
 });
 
 test("in Firefox too, the lobby's Join is in view and the meeting fits a laptop and a phone", async () => {
-  await checkWindows(firefox.browser, sfu.url, "firefox");
+  await checkWindows(env.firefox, env.sfu.url, "firefox");
 });

@@ -172,17 +172,26 @@ export async function startFirefox() {
   return { browser, close: () => browser.close() };
 }
 
-/** The sfu (started with `options`, as `startSfu` takes them) and one browser, shared by the
- * tests of a file: started before the first, stopped after the last; read as `env.sfu` and
- * `env.browser` once the tests run. */
-export function sfuAndBrowser(options) {
+/** The sfu (started with `options`, as `startSfu` takes them) and one browser (and Firefox
+ * too, with `{ firefox: true }`), shared by the tests of a file: started before the first,
+ * stopped after the last; read as `env.sfu`, `env.browser` (and `env.firefox`) once the
+ * tests run. */
+export function sfuAndBrowser(options, { firefox = false } = {}) {
   const env = {};
+  const closes = [];
   before(async () => {
     env.sfu = await startSfu(options);
-    ({ browser: env.browser, close: env.close } = await startBrowser());
+    const chromium = await startBrowser();
+    env.browser = chromium.browser;
+    closes.push(chromium.close);
+    if (firefox) {
+      const fox = await startFirefox();
+      env.firefox = fox.browser;
+      closes.push(fox.close);
+    }
   });
   after(async () => {
-    await env.close?.();
+    for (const close of closes.reverse()) await close();
     env.sfu?.stop();
   });
   return env;

@@ -2,23 +2,11 @@
 // each receiver gets the spatial layers its tile needs (the SFU reads them from the VP9 payload
 // descriptor, the frames stay sealed) and decodes what the SFU left: a small tile gets the low
 // layer, in Chromium and in Firefox, and climbs to the top layer when the tile grows.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closing, participant, startBrowser, startFirefox, startSfu, until } from "./harness.js";
+import { closing, participant, sfuAndBrowser, until } from "./harness.js";
 
-let sfu, chromium, firefox;
-
-before(async () => {
-  sfu = await startSfu();
-  chromium = await startBrowser();
-  firefox = await startFirefox();
-});
-
-after(async () => {
-  await firefox?.close();
-  await chromium?.close();
-  sfu?.stop();
-});
+const env = sfuAndBrowser(undefined, { firefox: true });
 
 /** The size `p` decodes `name`'s camera at, once its frames advance. */
 async function decodedSize(p, name) {
@@ -38,9 +26,9 @@ async function sending(p) {
 
 test("a small tile gets the camera's low layer and decodes it (Chromium and Firefox); a large one climbs to the top", async (t) => {
   const small = { width: 480, height: 360 };
-  const cam = await participant(chromium.browser, sfu.url, "layers", "cam");
-  const chrome = await participant(chromium.browser, sfu.url, "layers", "chrome", { viewport: small });
-  const fox = await participant(firefox.browser, sfu.url, "layers", "fox", { viewport: small });
+  const cam = await participant(env.browser, env.sfu.url, "layers", "cam");
+  const chrome = await participant(env.browser, env.sfu.url, "layers", "chrome", { viewport: small });
+  const fox = await participant(env.firefox, env.sfu.url, "layers", "fox", { viewport: small });
   closing(t, cam, chrome, fox);
 
   const sent = await until("cam sending spatial layers", async () => {

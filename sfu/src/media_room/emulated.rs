@@ -48,6 +48,13 @@ pub const CLEAN: Conditions = Conditions {
     jitter: Duration::ZERO,
 };
 
+/// 3% loss on every link, 20 ms of delay and up to 15 ms of jitter (so reordering).
+pub const LOSSY: Conditions = Conditions {
+    loss: 0.03,
+    delay: Duration::from_millis(20),
+    jitter: Duration::from_millis(15),
+};
+
 struct InFlight {
     at: Instant,
     order: u64,

@@ -7,7 +7,7 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::ErrorCode;
 use signaling_protocol::{MediaSignal, VideoWant};
 
-use super::emulated::{CLEAN, Conditions, World};
+use super::emulated::{CLEAN, Conditions, LOSSY, World};
 use super::{Input, Output};
 use super::{Layer, MediaKind, Policy};
 
@@ -131,12 +131,7 @@ fn a_participant_whose_token_forbids_publishing_is_told_and_its_tracks_go_nowher
 
 #[test]
 fn loss_reordering_and_jitter_on_every_link_are_repaired_by_nack_on_both_hops() {
-    let lossy = Conditions {
-        loss: 0.03,
-        delay: Duration::from_millis(20),
-        jitter: Duration::from_millis(15),
-    };
-    let mut w = World::new(6, lossy);
+    let mut w = World::new(6, LOSSY);
     w.join(1, true);
     w.join(2, false);
     w.run(Duration::from_secs(2), false);
@@ -573,12 +568,7 @@ fn a_paused_subscriber_gets_no_video_packets_and_resumes_at_a_key_frame() {
 
 #[test]
 fn under_loss_and_reordering_a_low_layer_subscriber_gets_its_layers_whole() {
-    let lossy = Conditions {
-        loss: 0.03,
-        delay: Duration::from_millis(20),
-        jitter: Duration::from_millis(15),
-    };
-    let mut w = World::new(13, lossy);
+    let mut w = World::new(13, LOSSY);
     w.join_svc(1);
     w.join(2, false);
     w.join(3, false);
