@@ -31,13 +31,20 @@ test("a small tile gets the camera's low layer and decodes it (Chromium and Fire
   const fox = await participant(env.firefox, env.sfu.url, "layers", "fox", { viewport: small });
   closing(t, cam, chrome, fox);
 
-  const sent = await until("cam sending spatial layers", async () => {
+  // Chromium starts with the low layer alone and adds the top one as its estimate of the
+  // bandwidth grows (later on a loaded machine): wait for the camera's whole height.
+  const captured = await until("cam showing its own camera", async () => {
+    const own = (await cam.snapshot()).tiles.find((x) => x.name === "cam (you)" && !x.screen);
+    return own?.height;
+  });
+  const sent = await until("cam sending its top layer", async () => {
     const s = await sending(cam);
-    return s.height > 0 && s;
+    return s.height >= captured && s;
   });
   // Asked for three; a 640x480 camera makes two (Chromium's lowest layer is at least 240 wide).
   assert.equal(sent.modes.length, 1);
   assert.match(sent.modes[0], /^L[23]T3_KEY$/);
+  t.diagnostic(`cam captures ${captured} tall, sends ${sent.modes[0]}`);
   const top = sent.height;
 
   for (const p of [chrome, fox]) {
