@@ -200,6 +200,10 @@ impl Incoming {
             self.assembling = None;
         }
         self.next_seq = Some(seq.wrapping_add(1));
+        if packet.payload.is_empty() {
+            // Padding (the SFU probing the path, between frames): a number without media.
+            return None;
+        }
         let Ok((d, payload_start)) = Descriptor::read(&packet.payload) else {
             self.assembling = None;
             return None;

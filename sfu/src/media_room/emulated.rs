@@ -55,6 +55,39 @@ pub const LOSSY: Conditions = Conditions {
     jitter: Duration::from_millis(15),
 };
 
+/// A link that carries at most `bits_per_second` and queues at most `queue` of sending time,
+/// dropping what does not fit (a token-bucket filter's shape, `tc tbf`).
+#[derive(Debug, Clone, Copy)]
+pub struct Bottleneck {
+    pub bits_per_second: u64,
+    pub queue: Duration,
+    /// When what is queued now has been sent.
+    free_at: Option<Instant>,
+}
+
+impl Bottleneck {
+    pub fn new(bits_per_second: u64, queue: Duration) -> Self {
+        Bottleneck {
+            bits_per_second,
+            queue,
+            free_at: None,
+        }
+    }
+
+    /// When a datagram of `bytes` handed over at `now` has been sent (with its IPv4 and UDP
+    /// headers, as a link carries it); `None`: dropped.
+    fn pass(&mut self, now: Instant, bytes: usize) -> Option<Instant> {
+        let start = self.free_at.map_or(now, |f| f.max(now));
+        if start.saturating_duration_since(now) > self.queue {
+            return None;
+        }
+        let bits = (bytes as u64 + 28) * 8;
+        let sending = Duration::from_nanos(bits * 1_000_000_000 / self.bits_per_second);
+        self.free_at = Some(start + sending);
+        self.free_at
+    }
+}
+
 struct InFlight {
     at: Instant,
     order: u64,
@@ -96,6 +129,8 @@ pub struct Received {
     /// layer.
     pub layers: BTreeMap<(u8, u8), usize>,
     pub markers: BTreeMap<u8, usize>,
+    /// Padding-only packets (probes), not counted in `packets`.
+    pub padding: usize,
     /// Video: packets whose sequence number is not the last one's plus one.
     pub sequence_breaks: usize,
     pub last_seq: Option<u16>,
@@ -196,6 +231,8 @@ pub struct World {
     order: u64,
     rng: StdRng,
     pub conditions: Conditions,
+    /// Links that carry only so much, by the address they lead to.
+    pub bottlenecks: HashMap<SocketAddr, Bottleneck>,
     pub speaker: Option<ParticipantId>,
     pub closed_transports: Vec<ParticipantId>,
     /// CPU time spent inside the room's `handle_input` (the clients' work excluded).
@@ -295,6 +332,7 @@ impl World {
             order: 0,
             rng: StdRng::seed_from_u64(seed),
             conditions,
+            bottlenecks: HashMap::new(),
             speaker: None,
             closed_transports: Vec::new(),
             room_time: Duration::ZERO,
@@ -323,14 +361,36 @@ impl World {
         } else {
             c.jitter.mul_f64(self.rng.random::<f64>())
         };
+        let sent = match self.bottlenecks.get_mut(&to) {
+            Some(b) => match b.pass(self.now, data.len()) {
+                Some(at) => at,
+                None => return,
+            },
+            None => self.now,
+        };
         self.order += 1;
         self.net.push(InFlight {
-            at: self.now + c.delay + jitter,
+            at: sent + c.delay + jitter,
             order: self.order,
             from,
             to,
             data,
         });
+    }
+
+    /// What reaches `pid` goes through a link of `bits_per_second` with 200 ms of queue
+    /// (`None`: no limit any more).
+    pub fn limit(&mut self, pid: ParticipantId, bits_per_second: Option<u64>) {
+        let addr = self.clients[&pid].addr;
+        match bits_per_second {
+            Some(bps) => {
+                self.bottlenecks
+                    .insert(addr, Bottleneck::new(bps, Duration::from_millis(200)));
+            }
+            None => {
+                self.bottlenecks.remove(&addr);
+            }
+        }
     }
 
     /// A participant joins and offers (to send audio and video if `sends`).
@@ -600,6 +660,12 @@ impl World {
                 match m.message {
                     RTCMessage::RtpPacket(track, p) => {
                         let r = c.received.entry(track).or_default();
+                        if p.payload.is_empty() {
+                            // Padding (a probe's): numbers without media.
+                            r.padding += 1;
+                            r.last_seq = Some(p.header.sequence_number);
+                            continue;
+                        }
                         r.packets += 1;
                         let mut payload = &p.payload[..];
                         if r.video {

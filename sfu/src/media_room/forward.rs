@@ -26,6 +26,9 @@ impl MediaRoom {
         if let Some(level) = level {
             self.speaker.observe(track.publisher, level, now);
         }
+        if track.kind == MediaKind::Audio {
+            track.rates.add(0, 0, packet.payload.len());
+        }
         if track.kind == MediaKind::Audio && !self.audio.observe(id, level, now) {
             // Not among the loudest: nobody gets it, and its numbers close up.
             for d in &mut track.downtracks {
@@ -50,6 +53,12 @@ impl MediaRoom {
         let next = track
             .order
             .next(packet.header.ssrc, packet.header.sequence_number);
+        if next && track.kind == MediaKind::Video {
+            let (s, t) = descriptor
+                .as_ref()
+                .map_or((0, 0), |d| (d.spatial(), d.temporal()));
+            track.rates.add(s, t, packet.payload.len());
+        }
         let resized = descriptor
             .as_ref()
             .and_then(|d| d.scalability.as_ref()?.resolutions.as_ref())
@@ -59,7 +68,7 @@ impl MediaRoom {
             // The publisher's layers changed size: every subscriber's tile maps anew, before
             // this packet (a key picture's first) is decided.
             track.resolutions = Some(sizes);
-            self.retarget(id, None);
+            self.resized(id, now);
         }
         let Some(track) = self.tracks.get_mut(id) else {
             return;

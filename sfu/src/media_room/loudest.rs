@@ -103,6 +103,11 @@ impl LoudestAudio {
         }
     }
 
+    /// How many are forwarded at most (0: every stream).
+    pub fn places(&self) -> usize {
+        self.places
+    }
+
     /// The streams forwarded now.
     pub fn forwarded(&self) -> &[TrackId] {
         &self.forwarded

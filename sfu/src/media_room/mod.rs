@@ -15,6 +15,7 @@
 //! again with [`Input::Timeout`]. A packet is forwarded within the call that delivers it; no
 //! call waits on the network.
 
+pub mod bandwidth;
 pub mod codecs;
 pub mod emulated;
 mod forward;
@@ -56,6 +57,8 @@ pub use tracks::{MAX_TRACKS_PER_PUBLISHER, MediaKind, TrackId};
 
 /// How often the active speaker is re-evaluated.
 const SPEAKER_TICK: Duration = Duration::from_millis(250);
+/// How often each subscriber's videos are shared out anew within its bandwidth.
+const ALLOCATION_TICK: Duration = Duration::from_millis(500);
 /// At most one key-frame request per track per this interval reaches its publisher.
 const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -165,6 +168,7 @@ pub struct MediaRoom {
     keyframes: KeyframeThrottle,
     speaker: ActiveSpeaker,
     next_speaker_tick: Option<Instant>,
+    next_allocation: Option<Instant>,
     /// Someone joined since the active speaker was last said: say it again from then.
     speaker_news: Option<Instant>,
     outputs: VecDeque<Output>,
@@ -216,6 +220,7 @@ impl MediaRoom {
             keyframes: KeyframeThrottle::new(KEYFRAME_INTERVAL),
             speaker: ActiveSpeaker::default(),
             next_speaker_tick: None,
+            next_allocation: None,
             speaker_news: None,
             outputs: VecDeque::new(),
             counters: Counters::default(),
@@ -255,12 +260,13 @@ impl MediaRoom {
     }
 
     /// The most of layered track `track` that `subscriber` gets from now on (`None`:
-    /// nothing); a track without layers is not affected.
+    /// nothing), as if its tile asked for it; a track without layers is not affected.
     pub fn set_layers(&mut self, subscriber: ParticipantId, track: TrackId, target: Option<Layer>) {
         if let Some(t) = self.tracks.get_mut(track)
             && let Some(d) = t.downtracks.iter_mut().find(|d| d.subscriber == subscriber)
             && let Some(layers) = d.layers.as_mut()
         {
+            d.wanted = target;
             layers.set_target(target);
         }
     }
@@ -282,6 +288,7 @@ impl MediaRoom {
             .values()
             .filter_map(|p| p.deadline)
             .chain(self.next_speaker_tick)
+            .chain(self.next_allocation)
             .min()
     }
 
@@ -359,6 +366,10 @@ impl MediaRoom {
                 s.handle_timeout(now);
                 self.pump(pid, now);
             }
+        }
+        if self.next_allocation.is_some_and(|t| t <= now) {
+            self.next_allocation = (!self.participants.is_empty()).then_some(now + ALLOCATION_TICK);
+            self.reallocate_all(now);
         }
         if self.next_speaker_tick.is_some_and(|t| t <= now) {
             self.next_speaker_tick = (!self.participants.is_empty()).then_some(now + SPEAKER_TICK);

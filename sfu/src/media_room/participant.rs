@@ -8,10 +8,11 @@ use std::time::Instant;
 use rtc::rtp_transceiver::RTCRtpReceiverId;
 use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
 
+use super::bandwidth::probe::ProbeSchedule;
 use super::idle::IdleSections;
 use super::negotiation::Negotiation;
 use super::session::{Received, SessionEvent};
-use super::{MediaRoom, Output, SPEAKER_TICK, Session, TrackId, Transport, rtcp};
+use super::{ALLOCATION_TICK, MediaRoom, Output, SPEAKER_TICK, Session, TrackId, Transport, rtcp};
 
 /// A participant's link to the room's media.
 pub(super) enum Link {
@@ -37,6 +38,8 @@ pub(super) struct Participant {
     pub dirty: bool,
     /// Sections of its connection that sent a track now gone, for the next tracks it gets.
     pub idle: IdleSections,
+    /// When the path to it is probed.
+    pub probe: ProbeSchedule,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +62,7 @@ impl Participant {
             idle: IdleSections::default(),
             deadline: None,
             dirty: false,
+            probe: ProbeSchedule::default(),
         }
     }
 
@@ -76,6 +80,7 @@ impl MediaRoom {
             .entry(pid)
             .or_insert_with(|| Participant::new(may_publish));
         self.next_speaker_tick.get_or_insert(now + SPEAKER_TICK);
+        self.next_allocation.get_or_insert(now + ALLOCATION_TICK);
         // A newcomer learns who speaks now a tick later (its join answered by then: the
         // room's task delivers it before it runs the media's timers), not only at the next
         // change.

@@ -88,6 +88,7 @@ impl MediaRoom {
             layered,
             resolutions: None,
             order: InputOrder::default(),
+            rates: Default::default(),
             downtracks: Vec::new(),
         });
         tracing::info!(participant = pid, track = id.0, ?kind, "publishing");

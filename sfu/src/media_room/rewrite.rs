@@ -47,6 +47,8 @@ struct Source {
     highest_in: u16,
     last_seq: u16,
     last_ts: u32,
+    /// The newest packet out ended a frame (its marker bit): what comes next starts one.
+    at_frame_end: bool,
 }
 
 /// A run of input packets left out, and the offset of the packets before it.
@@ -127,6 +129,7 @@ impl Rewriter {
                         .wrapping_add(seq_offset)
                         .wrapping_sub(1),
                     last_ts: header.timestamp.wrapping_add(ts_offset),
+                    at_frame_end: false,
                 };
                 self.source = Some(source);
                 source
@@ -164,6 +167,47 @@ impl Rewriter {
         self.source = Some(source);
     }
 
+    /// The header of a padding-only packet (RFC 3550 §5.1: no payload, four bytes of padding)
+    /// taking the next number of the output stream, for a probe of the path; `None` unless the
+    /// newest packet out ended a frame (a receiver assembles a frame from consecutive numbers,
+    /// so padding amid one would lose it). Later packets' numbers move up by one over it, and
+    /// a late packet from before it keeps the number it would have had.
+    pub fn padding(&mut self) -> Option<Header> {
+        let mut s = self.source.filter(|s| s.at_frame_end)?;
+        let sequence_number = s.last_seq.wrapping_add(1);
+        // An empty gap where the padding went: packets up to `highest_in` keep the offset they
+        // had, newer ones get one more. Consecutive paddings share it.
+        let empty = Gap {
+            first: s.highest_in.wrapping_add(1),
+            last: s.highest_in,
+            offset_before: s.seq_offset,
+        };
+        match self.gaps.back() {
+            Some(g) if g.first == empty.first && g.last == empty.last => {}
+            _ => {
+                if self.gaps.len() == GAPS
+                    && let Some(old) = self.gaps.pop_front()
+                {
+                    self.horizon = Some(old.last);
+                }
+                self.gaps.push_back(empty);
+            }
+        }
+        s.seq_offset = s.seq_offset.wrapping_add(1);
+        s.last_seq = sequence_number;
+        self.source = Some(s);
+        Some(Header {
+            version: 2,
+            padding: true,
+            marker: false,
+            payload_type: self.payload_type,
+            sequence_number,
+            timestamp: s.last_ts,
+            ssrc: self.ssrc,
+            ..Default::default()
+        })
+    }
+
     /// The offset of a late input packet `seq`; `None` if it was left out, or is too old to
     /// place.
     fn late_offset(&self, source: &Source, seq: u16) -> Option<u16> {
@@ -199,6 +243,7 @@ impl Rewriter {
         if seq_newer(sequence_number, s.last_seq) {
             s.last_seq = sequence_number;
             s.last_ts = timestamp;
+            s.at_frame_end = marker;
         }
         self.source = Some(s);
         let extensions = header
@@ -285,6 +330,33 @@ mod tests {
             .rewrite(&header(7, 1, 1), false)
             .unwrap();
         assert!(!bare.extension && bare.extensions.is_empty());
+    }
+
+    #[test]
+    fn padding_takes_the_next_numbers_and_the_stream_continues_after_it() {
+        let mut r = Rewriter::new(42, 96, Vec::new());
+        assert!(r.padding().is_none(), "nothing forwarded yet");
+        for seq in 100..=101u16 {
+            r.rewrite(&header(7, seq, 3000), false);
+        }
+        assert!(r.padding().is_none(), "amid a frame");
+        r.rewrite(&header(7, 102, 3000), true);
+        // 103 is late; two paddings go out.
+        let p1 = r.padding().unwrap();
+        let p2 = r.padding().unwrap();
+        assert_eq!((p1.sequence_number, p2.sequence_number), (103, 104));
+        assert!(p1.padding && !p1.marker && p1.timestamp == 3000 && p1.ssrc == 42);
+        let next = r.rewrite(&header(7, 104, 6000), false).unwrap();
+        assert_eq!(next.sequence_number, 106);
+        let late = r.rewrite(&header(7, 103, 3000), false).unwrap();
+        assert_eq!(
+            late.sequence_number, 105,
+            "the late one fits where it was missed"
+        );
+        // A left-out packet after it closes up as before.
+        r.skip(&header(7, 105, 9000));
+        let after = r.rewrite(&header(7, 106, 9000), false).unwrap();
+        assert_eq!(after.sequence_number, 107);
     }
 
     #[test]

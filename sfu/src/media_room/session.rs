@@ -68,6 +68,8 @@ pub struct Session {
     /// Whether its DTLS handshake has finished (the engine said "connected" once): until then
     /// it has no SRTP keys, and nothing may be written to it.
     connected: bool,
+    /// How fast it may be sent to, from its feedback.
+    estimate: rtcp::estimate::Estimate,
 }
 
 /// What happened on a connection, for the room.
@@ -155,7 +157,7 @@ impl Session {
                 .map_err(SessionError::Create)?;
         }
         configure_simulcast_extension_headers(&mut engine).map_err(SessionError::Create)?;
-        let registry = rtcp::interceptors(&mut engine).map_err(SessionError::Create)?;
+        let (registry, estimate) = rtcp::interceptors(&mut engine).map_err(SessionError::Create)?;
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(transport.ice_ufrag.clone(), transport.ice_pwd.clone())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -178,6 +180,7 @@ impl Session {
             pc,
             transport,
             connected: false,
+            estimate,
         })
     }
 
@@ -238,6 +241,41 @@ impl Session {
                 ..Default::default()
             })
             .map_err(SessionError::Sdp)
+    }
+
+    /// How fast the participant may be sent to at `now`, in bits per second (`None`: it sent
+    /// no transport-wide feedback to go by).
+    pub fn estimate(&self, now: Instant) -> Option<u64> {
+        self.estimate.bits_per_second(now)
+    }
+
+    /// How many padding packets a probe of the path sends now
+    /// ([`rtcp::estimate::probe`]).
+    pub fn probe_packets(&self) -> usize {
+        self.estimate.train_packets()
+    }
+
+    /// Sends the padding packets of `headers` at once, a probe of the path.
+    pub fn write_probe(
+        &mut self,
+        now: Instant,
+        headers: Vec<rtc::rtp::header::Header>,
+    ) -> Result<(), rtc::shared::error::Error> {
+        let Some(first) = headers.first() else {
+            return Ok(());
+        };
+        let (ssrc, seq, packets) = (first.ssrc, first.sequence_number, headers.len());
+        for header in headers {
+            self.write_rtp(
+                now,
+                rtc::rtp::packet::Packet {
+                    header,
+                    payload: bytes::Bytes::new(),
+                },
+            )?;
+        }
+        self.estimate.probe_sent(now, ssrc, seq, packets);
+        Ok(())
     }
 
     /// Whether the DTLS handshake has finished (media may be written).

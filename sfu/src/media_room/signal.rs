@@ -51,7 +51,7 @@ impl MediaRoom {
                 self.pump(pid, now);
                 self.renegotiate = true;
             }
-            MediaSignal::VideoWants(wants) => self.video_wants(pid, wants),
+            MediaSignal::VideoWants(wants) => self.video_wants(pid, wants, now),
             MediaSignal::Candidate(c) => {
                 if let Some(s) = p.session()
                     && let Err(e) = s.add_candidate(c)

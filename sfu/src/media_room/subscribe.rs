@@ -10,7 +10,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use signaling_protocol::{ParticipantId, media_stream};
 
 use super::codecs::same_codec;
-use super::layers::LayerSelector;
+use super::layers::{Layer, LayerSelector};
 use super::participant::Link;
 use super::rewrite::{END_TO_END_EXTENSIONS, Rewriter};
 use super::tracks::Downtrack;
@@ -69,9 +69,19 @@ impl MediaRoom {
                 rewriter: None,
                 resumes,
                 layers,
+                wanted: Some(Layer::ALL),
             },
         );
-        self.retarget(id, Some(sub));
+        // What its tile needs; its bandwidth's share comes with the next allocation.
+        self.rewant(id, Some(sub));
+        if let Some(d) = self
+            .tracks
+            .get_mut(id)
+            .and_then(|t| t.downtracks.iter_mut().find(|d| d.subscriber == sub))
+            && let Some(layers) = d.layers.as_mut()
+        {
+            layers.set_target(d.wanted);
+        }
     }
 
     /// After `sub`'s answer: each copy our answered offer carried learns its payload type and

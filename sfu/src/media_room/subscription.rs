@@ -7,6 +7,7 @@
 //! A subscriber's word only: what it asks changes what it is sent, never what anyone else is.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use signaling_protocol::{ErrorCode, MAX_VIDEO_WANTS, ParticipantId, VideoWant, media_stream};
 
@@ -15,7 +16,7 @@ use super::{MediaKind, MediaRoom, TrackId};
 
 impl MediaRoom {
     /// `sub` shows these videos this large from now on.
-    pub(super) fn video_wants(&mut self, sub: ParticipantId, wants: Vec<VideoWant>) {
+    pub(super) fn video_wants(&mut self, sub: ParticipantId, wants: Vec<VideoWant>, now: Instant) {
         if wants.len() > MAX_VIDEO_WANTS {
             self.refuse(
                 sub,
@@ -37,12 +38,26 @@ impl MediaRoom {
             .map(|(id, _)| id)
             .collect();
         for id in video {
-            self.retarget(id, Some(sub));
+            self.rewant(id, Some(sub));
+        }
+        self.reallocate(sub, now);
+    }
+
+    /// Track `id`'s layers changed size: what each subscriber's tile needs of it, anew.
+    pub(super) fn resized(&mut self, id: TrackId, now: Instant) {
+        self.rewant(id, None);
+        let subs: Vec<ParticipantId> = self
+            .tracks
+            .get(id)
+            .map(|t| t.downtracks.iter().map(|d| d.subscriber).collect())
+            .unwrap_or_default();
+        for sub in subs {
+            self.reallocate(sub, now);
         }
     }
 
-    /// Sets the layers of track `id` for `only` (or every subscriber) from what they asked.
-    pub(super) fn retarget(&mut self, id: TrackId, only: Option<ParticipantId>) {
+    /// Sets what `only` (or every subscriber) needs of track `id`, from what it asked.
+    pub(super) fn rewant(&mut self, id: TrackId, only: Option<ParticipantId>) {
         let Some(track) = self.tracks.get_mut(id) else {
             return;
         };
@@ -51,15 +66,12 @@ impl MediaRoom {
             if only.is_some_and(|s| s != d.subscriber) {
                 continue;
             }
-            let Some(layers) = d.layers.as_mut() else {
-                continue;
-            };
             let height = self
                 .subscriptions
                 .get(&d.subscriber)
                 .and_then(|h| h.get(&stream))
                 .copied();
-            layers.set_target(layer_for(height, track.resolutions.as_deref()));
+            d.wanted = layer_for(height, track.resolutions.as_deref());
         }
     }
 }

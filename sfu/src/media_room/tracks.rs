@@ -7,7 +7,8 @@ use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use signaling_protocol::ParticipantId;
 
-use super::layers::LayerSelector;
+use super::bandwidth::LayerRates;
+use super::layers::{Layer, LayerSelector};
 use super::rewrite::Rewriter;
 
 /// Tracks one participant may publish at once: a microphone, a camera, and a screen share
@@ -49,6 +50,8 @@ pub struct Published {
     pub resolutions: Option<Vec<(u16, u16)>>,
     /// Where its packets stand in sequence order.
     pub order: InputOrder,
+    /// What its layers cost.
+    pub rates: LayerRates,
     pub downtracks: Vec<Downtrack>,
 }
 
@@ -91,8 +94,11 @@ pub struct Downtrack {
     /// A recycled section: where the output stream's numbering stopped, continued once
     /// negotiated.
     pub resumes: Option<Rewriter>,
-    /// The layers it gets (layered tracks).
+    /// The layers it gets (layered tracks): at most `wanted`, as the subscriber's bandwidth
+    /// allows.
     pub layers: Option<LayerSelector>,
+    /// The most of it the subscriber's tile needs (`None`: not shown).
+    pub wanted: Option<Layer>,
 }
 
 /// Published tracks by id, and the lookups the packet path needs.

@@ -1,26 +1,31 @@
 //! RTCP: which feedback every session negotiates and runs ([`interceptors`]), and what of it
 //! reaches the room ([`feedback`]). The sessions' interceptors repair loss on each hop
-//! ([`nack`]), report (RFC 3550 SR/RR) and send transport-wide feedback; key-frame requests are
-//! the room's to relay ([`pli`]).
+//! ([`nack`], each packet resent only so often: [`resend`]), report (RFC 3550 SR/RR), send transport-wide feedback and estimate from the
+//! feedback they receive how fast the room may send ([`estimate`]); key-frame requests are the
+//! room's to relay ([`pli`]).
 
+pub mod estimate;
 pub mod nack;
 pub mod pli;
+pub mod resend;
 
 use rtc::interceptor::{Registry, Slot};
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_twcc_receiver_only,
-};
+use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::shared::error::Error;
 
 /// The feedback a session negotiates (registered on `engine`) and the interceptors that
-/// implement it: NACK generator and responder (with a shorter buffer than the default), TWCC
-/// feedback, sender and receiver reports, and PLI and FIR marked for the room.
-pub fn interceptors(engine: &mut MediaEngine) -> Result<Registry, Error> {
+/// implement it: NACK generator and responder (with a shorter buffer than the default, and
+/// resends limited per packet), TWCC
+/// both ways with the estimate it gives, sender and receiver reports, and PLI and FIR marked
+/// for the room.
+pub fn interceptors(engine: &mut MediaEngine) -> Result<(Registry, estimate::Estimate), Error> {
     let registry = nack::register(Registry::new(), engine);
-    let registry = configure_twcc_receiver_only(registry, engine)?;
-    Ok(configure_rtcp_reports(registry)
-        .with(Slot::from(pli::SLOT), pli::KeyframeRequests::default()))
+    let (registry, estimate) = estimate::register(registry, engine)?;
+    let registry = configure_rtcp_reports(registry)
+        .with(Slot::from(pli::SLOT), pli::KeyframeRequests::default())
+        .with(Slot::from(resend::SLOT), resend::ResendLimit::default());
+    Ok((registry, estimate))
 }
 
 /// Feedback from a participant that the room acts on.
