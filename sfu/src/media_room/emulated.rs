@@ -272,8 +272,8 @@ pub fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
     let registry = register_default_interceptors(Registry::new(), &mut engine)
         .unwrap()
         .with(
-            Slot::from(rtcp::pli::SLOT),
-            rtcp::pli::KeyframeRequests::default(),
+            Slot::from(rtcp::inbound::SLOT),
+            rtcp::inbound::Inbound::default(),
         );
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())

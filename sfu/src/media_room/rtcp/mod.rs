@@ -5,6 +5,7 @@
 //! room's to relay ([`pli`]).
 
 pub mod estimate;
+pub mod inbound;
 pub mod nack;
 pub mod pli;
 pub mod resend;
@@ -23,8 +24,7 @@ pub fn interceptors(engine: &mut MediaEngine) -> Result<(Registry, estimate::Est
     let registry = nack::register(Registry::new(), engine);
     let (registry, estimate) = estimate::register(registry, engine)?;
     let registry = configure_rtcp_reports(registry)
-        .with(Slot::from(pli::SLOT), pli::KeyframeRequests::default())
-        .with(Slot::from(resend::SLOT), resend::ResendLimit::default());
+        .with(Slot::from(inbound::SLOT), inbound::Inbound::default());
     Ok((registry, estimate))
 }
 

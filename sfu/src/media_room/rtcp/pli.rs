@@ -2,23 +2,15 @@
 //! RTCP, throttled per track ([`KeyframeThrottle`]: a joiner or a lossy subscriber must not make
 //! the publisher send key frames back to back), and sent to the publisher.
 //!
-//! They reach the room only if an interceptor marks them for delivery. This one marks every inbound RTCP compound that
-//! carries one and lets all RTCP continue down the chain untouched, so the interceptors that
-//! act on receiver reports and NACKs still see it.
+//! They reach the room only if an interceptor marks them for delivery ([`super::inbound`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
 
 use crate::media_room::TrackId;
-
-/// The interceptor's slot in the chain (after the default ones).
-pub const SLOT: usize = 14_000;
 
 /// True for PLI and FIR.
 pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
@@ -46,59 +38,6 @@ pub fn picture_loss(media_ssrc: u32) -> Box<dyn rtc::rtcp::Packet> {
         sender_ssrc: 0,
         media_ssrc,
     })
-}
-
-/// Marks inbound key-frame requests for delivery to the application.
-#[derive(Default)]
-pub struct KeyframeRequests {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
-
-impl std::fmt::Debug for KeyframeRequests {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyframeRequests")
-            .field("queued", &(self.read.len() + self.write.len()))
-            .finish()
-    }
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
-        {
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequests {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 /// At most one key-frame request per track per interval.

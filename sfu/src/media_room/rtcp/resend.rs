@@ -7,20 +7,15 @@
 //!
 //! So each packet is resent at most [`MAX_RESENDS`] times, at least [`MIN_GAP`] apart (a resend
 //! sooner than a round trip cannot have been missed yet); the rest of a NACK is struck before
-//! the responder reads it.
+//! the responder reads it ([`super::inbound`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
     TransportLayerNack, nack_pairs_from_sequence_numbers,
 };
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
 
-/// Between the pacer and the NACK responder: NACKs from the wire pass here first.
-pub const SLOT: usize = 3_500;
 /// Resends of one packet, at most.
 pub const MAX_RESENDS: u8 = 3;
 /// Between two resends of one packet, at least.
@@ -32,8 +27,6 @@ const REMEMBERED: usize = 4096;
 /// Strikes from each NACK the packets resent often enough or too recently.
 #[derive(Default)]
 pub struct ResendLimit {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
     /// (media SSRC, sequence number): resends so far, and the last.
     resent: HashMap<(u32, u16), (u8, Instant)>,
     order: VecDeque<(u32, u16)>,
@@ -73,7 +66,7 @@ impl ResendLimit {
     }
 
     /// `nack` with only what may be resent now; `None` if nothing may.
-    fn limit(&mut self, now: Instant, nack: &TransportLayerNack) -> Option<TransportLayerNack> {
+    pub fn limit(&mut self, now: Instant, nack: &TransportLayerNack) -> Option<TransportLayerNack> {
         let ssrc = nack.media_ssrc;
         let mut allowed: Vec<u16> = Vec::new();
         for pair in &nack.nacks {
@@ -89,59 +82,6 @@ impl ResendLimit {
             nacks: nack_pairs_from_sequence_numbers(&allowed),
         })
     }
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for ResendLimit {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &mut msg.message.packet
-            && packets
-                .iter()
-                .any(|p| p.as_any().is::<TransportLayerNack>())
-        {
-            let now = msg.now;
-            let kept: Vec<Box<dyn rtc::rtcp::Packet>> = std::mem::take(packets)
-                .into_iter()
-                .filter_map(|p| match p.as_any().downcast_ref::<TransportLayerNack>() {
-                    Some(nack) => self
-                        .limit(now, nack)
-                        .map(|n| Box::new(n) as Box<dyn rtc::rtcp::Packet>),
-                    None => Some(p),
-                })
-                .collect();
-            if kept.is_empty() {
-                return Ok(());
-            }
-            *packets = kept;
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for ResendLimit {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 #[cfg(test)]
