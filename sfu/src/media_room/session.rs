@@ -21,6 +21,7 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
     RTCRtpHeaderExtensionParameters, RtpCodecKind,
@@ -30,12 +31,14 @@ use rtc::rtp_transceiver::{
     RTCRtpTransceiverInit,
 };
 use rtc::sansio::Protocol;
+use rtc::shared::marshal::MarshalSize;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use signaling_protocol::IceCandidate;
 
 use super::codecs;
 use super::rewrite::END_TO_END_EXTENSIONS;
 use super::rtcp;
+use super::rtcp::estimate::Bandwidth;
 
 /// Where a session's media flows: the addresses its host candidates announce (datagrams are
 /// tagged with the one they arrived at, and leave from the one the agent picked), and the ICE
@@ -69,7 +72,10 @@ pub struct Session {
     /// it has no SRTP keys, and nothing may be written to it.
     connected: bool,
     /// How fast it may be sent to, from its feedback.
-    estimate: rtcp::estimate::Estimate,
+    bandwidth: Bandwidth,
+    /// The id of the transport-wide sequence number's header extension in what we send, once
+    /// negotiated.
+    transport_cc: Option<u8>,
 }
 
 /// What happened on a connection, for the room.
@@ -157,7 +163,7 @@ impl Session {
                 .map_err(SessionError::Create)?;
         }
         configure_simulcast_extension_headers(&mut engine).map_err(SessionError::Create)?;
-        let (registry, estimate) = rtcp::interceptors(&mut engine).map_err(SessionError::Create)?;
+        let registry = rtcp::interceptors(&mut engine).map_err(SessionError::Create)?;
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(transport.ice_ufrag.clone(), transport.ice_pwd.clone())
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -180,7 +186,8 @@ impl Session {
             pc,
             transport,
             connected: false,
-            estimate,
+            bandwidth: Bandwidth::default(),
+            transport_cc: None,
         })
     }
 
@@ -198,6 +205,7 @@ impl Session {
         self.pc
             .set_local_description(now, answer)
             .map_err(SessionError::Negotiation)?;
+        self.transport_cc = transport_cc_id(&sdp);
         Ok(sdp)
     }
 
@@ -211,6 +219,7 @@ impl Session {
         self.pc
             .set_local_description(now, offer)
             .map_err(SessionError::Negotiation)?;
+        self.transport_cc = transport_cc_id(&sdp).or(self.transport_cc);
         Ok(sdp)
     }
 
@@ -246,13 +255,13 @@ impl Session {
     /// How fast the participant may be sent to at `now`, in bits per second (`None`: it sent
     /// no transport-wide feedback to go by).
     pub fn estimate(&self, now: Instant) -> Option<u64> {
-        self.estimate.bits_per_second(now)
+        self.bandwidth.bits_per_second(now)
     }
 
     /// How many padding packets a probe of the path sends now
     /// ([`rtcp::estimate::probe`]).
     pub fn probe_packets(&self) -> usize {
-        self.estimate.train_packets()
+        self.bandwidth.train_packets()
     }
 
     /// Sends the padding packets of `headers` at once, a probe of the path.
@@ -274,7 +283,7 @@ impl Session {
                 },
             )?;
         }
-        self.estimate.probe_sent(now, ssrc, seq, packets);
+        self.bandwidth.probe_sent(now, ssrc, seq, packets);
         Ok(())
     }
 
@@ -309,14 +318,23 @@ impl Session {
         }
     }
 
-    /// The next media or feedback the connection received.
+    /// The next media or feedback the connection received (transport-wide feedback goes to
+    /// its estimate).
     pub fn poll_received(&mut self) -> Option<Received> {
         loop {
-            match self.pc.poll_read()?.message {
+            let m = self.pc.poll_read()?;
+            match m.message {
                 RTCMessage::RtpPacket(track, packet) => {
                     return Some(Received::Rtp { track, packet });
                 }
-                RTCMessage::RtcpPacket(_, packets) => return Some(Received::Rtcp(packets)),
+                RTCMessage::RtcpPacket(_, packets) => {
+                    for p in &packets {
+                        if let Some(f) = p.as_any().downcast_ref::<TransportLayerCc>() {
+                            self.bandwidth.feedback(m.now, f);
+                        }
+                    }
+                    return Some(Received::Rtcp(packets));
+                }
                 _ => {}
             }
         }
@@ -465,8 +483,20 @@ impl Session {
     pub fn write_rtp(
         &mut self,
         now: Instant,
-        packet: rtc::rtp::packet::Packet,
+        mut packet: rtc::rtp::packet::Packet,
     ) -> Result<(), rtc::shared::error::Error> {
+        if let Some(id) = self.transport_cc {
+            // With the extension, about four bytes more.
+            let size = packet.header.marshal_size() + 4 + packet.payload.len();
+            let seq =
+                self.bandwidth
+                    .sent(now, packet.header.ssrc, packet.header.sequence_number, size);
+            if packet.header.extensions.is_empty() {
+                packet.header.extension = true;
+                packet.header.extension_profile = 0xBEDE;
+            }
+            packet.header.set_extension(id, sequence_bytes(seq))?;
+        }
         self.pc.handle_write(TaggedRTCMessage {
             now,
             message: RTCMessage::RtpPacket(String::new(), packet),
@@ -495,6 +525,37 @@ impl Session {
             tracing::debug!(error = %e, "datagram refused");
         }
     }
+}
+
+/// Every 16-bit number big-endian, so that a packet's transport-wide sequence number is a
+/// slice of static memory rather than an allocation per packet.
+static SEQUENCE_NUMBERS: [u8; 2 << 16] = {
+    let mut t = [0u8; 2 << 16];
+    let mut i = 0;
+    while i < 1 << 16 {
+        t[2 * i] = (i >> 8) as u8;
+        t[2 * i + 1] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `seq` big-endian, as the transport-cc extension carries it.
+fn sequence_bytes(seq: u16) -> bytes::Bytes {
+    let at = 2 * usize::from(seq);
+    bytes::Bytes::from_static(&SEQUENCE_NUMBERS[at..at + 2])
+}
+
+/// The id `sdp` gives the transport-wide sequence number's header extension (one id for the
+/// whole bundle).
+fn transport_cc_id(sdp: &str) -> Option<u8> {
+    sdp.lines().find_map(|l| {
+        let rest = l.strip_prefix("a=extmap:")?;
+        let (id, uri) = rest.split_once(' ')?;
+        (uri.trim() == rtc::sdp::extmap::TRANSPORT_CC_URI)
+            .then(|| id.split('/').next()?.parse().ok())
+            .flatten()
+    })
 }
 
 /// Header-extension ids by URI (those that fit the one-byte or two-byte form).
@@ -555,4 +616,24 @@ pub fn rejects_all_media(sdp: &str) -> bool {
         .filter_map(|m| m.split_whitespace().nth(1))
         .collect();
     !ports.is_empty() && ports.iter().all(|&p| p == "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_are_big_endian() {
+        for seq in [0u16, 1, 0x1234, u16::MAX] {
+            assert_eq!(&sequence_bytes(seq)[..], &seq.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn the_transport_cc_id_is_read_from_the_sdp() {
+        let sdp = "v=0\r\na=extmap:3 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+                   a=extmap:5 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n";
+        assert_eq!(transport_cc_id(sdp), Some(5));
+        assert_eq!(transport_cc_id("v=0\r\n"), None);
+    }
 }

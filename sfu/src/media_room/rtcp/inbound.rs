@@ -1,6 +1,7 @@
 //! The one interceptor of the room's own: it reads the RTCP a participant sends before the
 //! engine's NACK responder does, strikes from each NACK what may not be resent now
-//! ([`super::resend`]), and marks key-frame requests ([`super::pli`]) for delivery to the room;
+//! ([`super::resend`]), and marks key-frame requests ([`super::pli`]) and transport-wide
+//! feedback ([`super::estimate`]) for delivery to the session;
 //! all other RTCP continues down the chain untouched, so the interceptors that act on reports
 //! still see it. One interceptor for both: every stage of the chain moves every packet, sent
 //! or received, through its queues.
@@ -9,6 +10,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
@@ -43,7 +45,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Inbound {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        let mut keyframe = false;
+        let mut deliver = false;
         if let Packet::Rtcp(packets) = &mut msg.message.packet {
             if packets
                 .iter()
@@ -65,9 +67,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Inbound {
                 }
                 *packets = kept;
             }
-            keyframe = packets.iter().any(|p| is_keyframe_request(p.as_ref()));
+            deliver = packets
+                .iter()
+                .any(|p| is_keyframe_request(p.as_ref()) || p.as_any().is::<TransportLayerCc>());
         }
-        if keyframe {
+        if deliver {
             msg.message.add(Attribute::DeliverToApplication);
         }
         self.read.push_back(msg);

@@ -11,21 +11,23 @@ pub mod pli;
 pub mod resend;
 
 use rtc::interceptor::{Registry, Slot};
-use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::shared::error::Error;
 
 /// The feedback a session negotiates (registered on `engine`) and the interceptors that
 /// implement it: NACK generator and responder (with a shorter buffer than the default, and
-/// resends limited per packet), TWCC
-/// both ways with the estimate it gives, sender and receiver reports, and PLI and FIR marked
-/// for the room.
-pub fn interceptors(engine: &mut MediaEngine) -> Result<(Registry, estimate::Estimate), Error> {
+/// resends limited per packet), TWCC both ways, sender and receiver reports, and PLI, FIR
+/// and transport-wide feedback marked for delivery.
+pub fn interceptors(engine: &mut MediaEngine) -> Result<Registry, Error> {
     let registry = nack::register(Registry::new(), engine);
-    let (registry, estimate) = estimate::register(registry, engine)?;
-    let registry = configure_rtcp_reports(registry)
-        .with(Slot::from(inbound::SLOT), inbound::Inbound::default());
-    Ok((registry, estimate))
+    // Negotiates transport-wide feedback both ways and reports what we receive; what we send
+    // is numbered and its feedback read by the session ([`estimate`]).
+    let registry = configure_twcc_receiver_only(registry, engine)?;
+    Ok(configure_rtcp_reports(registry)
+        .with(Slot::from(inbound::SLOT), inbound::Inbound::default()))
 }
 
 /// Feedback from a participant that the room acts on.

@@ -1,35 +1,36 @@
 //! How fast the room may send to one subscriber: send-side bandwidth estimation from the
-//! subscriber's transport-wide feedback (TWCC), read by the room's allocation
-//! ([`crate::media_room::bandwidth`]).
+//! subscriber's transport-wide feedback (TWCC, draft-holmer-rmcat-transport-wide-cc-extensions),
+//! read by the room's allocation ([`crate::media_room::bandwidth`]).
 //!
-//! Three parts, each on the same feedback. The delay half of the engine's Google Congestion
-//! Control (`gcc`) follows the rate while it changes slowly. A window that loses more
-//! than [`LOSS_LIMIT`] while packets wait in a queue ([`STANDING_QUEUE`]) caps the estimate at
-//! what the path delivered ([`delivery`]): GCC's own loss half waits for 10%, and a link whose
-//! queue stays full builds no more delay, so it could lose 5% for ever under GCC alone. And probes ([`probe`]) measure how much more the path
-//! carries when the room would send more than the estimate allows: GCC climbs by 8% a second,
-//! which would keep a subscriber whose link came back on its low layers for half a minute.
+//! The session stamps each packet it sends with a transport-wide sequence number and keeps
+//! when it left ([`history`]); the subscriber's feedback says which arrived when. Three parts
+//! read it. The delay half of the engine's Google Congestion Control (`gcc`) follows the rate
+//! while it changes slowly. A window that loses more than [`LOSS_LIMIT`] while packets wait in
+//! a queue ([`STANDING_QUEUE`]) caps the estimate at what the path delivered ([`delivery`]):
+//! GCC's own loss half waits for 10%, and a link whose queue stays full builds no more delay,
+//! so it could lose 5% for ever under GCC alone. And probes ([`probe`]) measure how much more
+//! the path carries when the room would send more than the estimate allows: GCC climbs by 8% a
+//! second, which would keep a subscriber whose link came back on its low layers for half a
+//! minute.
 //!
-//! The engine's congestion-control interceptor owns the estimator; the estimator here leaves
-//! its rate, and when it last heard, where the room can read it ([`Estimate`]), and reads the
-//! probes the room sends from there. No pacer: the room keeps what it sends under the estimate
-//! by choosing layers, and a pacer holding forwarded packets back would add their queueing
-//! delay to every frame (decision 0040).
+//! The engine has all of this as interceptors (a transport-wide sequence stamper and a
+//! congestion controller with its send history); they cost the room about 1.5 µs per forwarded
+//! packet (hashing three maps per packet, two more stages that move every packet), half again
+//! its whole cost, so the session does it in the write it makes anyway. No pacer: the room
+//! keeps what it sends under the estimate by choosing layers, and a pacer holding forwarded
+//! packets back would add their queueing delay to every frame (decision 0040).
 
 pub mod delivery;
+pub mod history;
 pub mod probe;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{
-    BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, PacketReport, Registry, Slot,
-};
-use rtc::peer_connection::configuration::interceptor_registry::configure_twcc;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::shared::error::Error;
+use rtc::interceptor::{BandwidthEstimator, Gcc, PacketReport, convert_twcc};
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 
 use delivery::Delivery;
+use history::History;
 use probe::Train;
 
 /// Where GCC starts; the room sends what the subscriber wants until the path shows a limit.
@@ -50,50 +51,81 @@ pub const PROBE_SHARE: f64 = 0.85;
 /// How late a packet may arrive after one sent after it and not be taken for lost.
 const REORDERING: Duration = Duration::from_millis(50);
 
-/// The subscriber's estimate as the room reads it, and the probe it sent: shared with the
-/// session's estimator.
-#[derive(Debug, Clone, Default)]
-pub struct Estimate(Arc<Mutex<Shared>>);
-
-#[derive(Debug, Default)]
-struct Shared {
-    bits_per_second: f64,
+/// One subscriber's estimate: what left, what its feedback said, and the rate that follows.
+pub struct Bandwidth {
+    history: History,
+    gcc: Gcc,
+    /// GCC's last rate.
+    last: f64,
     /// When the last feedback came; `None`: never (the subscriber may not send any).
     heard: Option<Instant>,
-    /// Whether the path has shown a limit (delay building up, or loss): until then the
-    /// estimate is no limit.
+    /// Whether the path has shown a limit (delay building up, or loss at a queue): until then
+    /// the estimate is no limit.
     bounded: bool,
+    delivery: Delivery,
+    /// The most the path is taken to carry: what it delivered while it lost, or what a probe
+    /// measured.
+    ceiling: Option<f64>,
     /// The probe sent and not yet read.
     train: Option<Train>,
 }
 
-impl Estimate {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+impl Default for Bandwidth {
+    fn default() -> Self {
+        Bandwidth {
+            history: History::default(),
+            gcc: gcc(INITIAL_BITS_PER_SECOND),
+            last: INITIAL_BITS_PER_SECOND,
+            heard: None,
+            bounded: false,
+            delivery: Delivery::default(),
+            ceiling: None,
+            train: None,
+        }
     }
+}
 
+impl std::fmt::Debug for Bandwidth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bandwidth")
+            .field("rate", &self.rate())
+            .field("bounded", &self.bounded)
+            .field("ceiling", &self.ceiling)
+            .finish_non_exhaustive()
+    }
+}
+
+fn gcc(initial: f64) -> Gcc {
+    Gcc::new(initial, MIN_BITS_PER_SECOND, MAX_BITS_PER_SECOND)
+}
+
+impl Bandwidth {
     /// The most the room may send at `now`, in bits per second: `None` while the path has
     /// shown no limit (or the subscriber sends no feedback to go by), the least if its
     /// feedback stopped.
     pub fn bits_per_second(&self, now: Instant) -> Option<u64> {
-        let s = self.lock();
-        let heard = s.heard?;
+        let heard = self.heard?;
         if now.saturating_duration_since(heard) > STALE {
             return Some(MIN_BITS_PER_SECOND as u64);
         }
-        s.bounded.then_some(s.bits_per_second as u64)
+        self.bounded.then_some(self.rate() as u64)
     }
 
-    /// Whether a probe is out and not yet read.
-    pub fn probing(&self) -> bool {
-        self.lock().train.is_some()
+    fn rate(&self) -> f64 {
+        let gcc = self.gcc.target_bitrate();
+        self.ceiling.map_or(gcc, |c| c.min(gcc))
+    }
+
+    /// A packet of `size` bytes of `ssrc` numbered `rtp_seq` leaves at `now`: its
+    /// transport-wide sequence number.
+    pub fn sent(&mut self, now: Instant, ssrc: u32, rtp_seq: u16, size: usize) -> u16 {
+        self.history.sent(now, ssrc, rtp_seq, size)
     }
 
     /// How many padding packets a probe sends now.
     pub fn train_packets(&self) -> usize {
-        let s = self.lock();
-        let rate = if s.bounded {
-            s.bits_per_second
+        let rate = if self.bounded {
+            self.rate()
         } else {
             INITIAL_BITS_PER_SECOND
         };
@@ -102,54 +134,31 @@ impl Estimate {
 
     /// A probe left at `at`: `packets` padding packets numbered from `seq` in the stream sent
     /// as `ssrc`.
-    pub fn probe_sent(&self, at: Instant, ssrc: u32, seq: u16, packets: usize) {
-        self.lock().train = Some(Train::new(at, ssrc, seq, packets));
-    }
-}
-
-/// The estimator the engine runs, leaving its rate in an [`Estimate`].
-struct Estimator {
-    gcc: Gcc,
-    estimate: Estimate,
-    /// GCC's last rate.
-    last: f64,
-    bounded: bool,
-    delivery: Delivery,
-    /// The most the path is taken to carry: what it delivered while it lost, or what a probe
-    /// measured.
-    ceiling: Option<f64>,
-}
-
-impl Estimator {
-    fn new(estimate: Estimate) -> Self {
-        Estimator {
-            gcc: gcc(INITIAL_BITS_PER_SECOND),
-            estimate,
-            last: INITIAL_BITS_PER_SECOND,
-            bounded: false,
-            delivery: Delivery::default(),
-            ceiling: None,
-        }
+    pub fn probe_sent(&mut self, at: Instant, ssrc: u32, seq: u16, packets: usize) {
+        self.train = Some(Train::new(at, ssrc, seq, packets));
     }
 
-    fn rate(&self) -> f64 {
-        let gcc = self.gcc.target_bitrate();
-        self.ceiling.map_or(gcc, |c| c.min(gcc))
+    /// Whether a probe is out and not yet read.
+    pub fn probing(&self) -> bool {
+        self.train.is_some()
     }
-}
 
-fn gcc(initial: f64) -> Gcc {
-    Gcc::new(initial, MIN_BITS_PER_SECOND, MAX_BITS_PER_SECOND)
-}
+    /// The subscriber's transport-wide feedback, received at `now`.
+    pub fn feedback(&mut self, now: Instant, feedback: &TransportLayerCc) {
+        let reports: Vec<PacketReport> = convert_twcc(feedback)
+            .iter()
+            .filter_map(|ack| self.history.report(ack))
+            .collect();
+        self.on_reports(now, &reports);
+    }
 
-impl BandwidthEstimator for Estimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         // GCC hears only of packets that arrived: its delay half is what it is for. Its loss
-        // half would take the engine's feedback history at its word, which reports a packet
-        // that arrives after a later one (a few milliseconds of jitter), or whose feedback was
-        // lost, as lost: with 3% loss and some jitter it counted 10-28% and cut the rate again
-        // and again. Loss is read here instead ([`delivery`]), where a packet counts as lost
-        // only if one sent well after it arrived, and matters only with a queue.
+        // half would take every packet reported missing as lost, and a packet that arrives
+        // after a later one (a few milliseconds of jitter), or whose feedback was lost, is
+        // reported missing: with 3% loss and some jitter it counted 10-28% and cut the rate
+        // again and again. Loss is read here instead ([`delivery`]), where a packet counts as
+        // lost only if one sent well after it arrived, and matters only with a queue.
         let Some(latest) = reports
             .iter()
             .filter(|r| r.arrived)
@@ -169,8 +178,7 @@ impl BandwidthEstimator for Estimator {
         if self.gcc.target_bitrate() < self.last * 0.99 {
             self.bounded = true;
         }
-        let taken = self.delivery.take(now);
-        if let Some(d) = taken
+        if let Some(d) = self.delivery.take(now)
             && d.loss > LOSS_LIMIT
             && d.queue > STANDING_QUEUE
         {
@@ -180,12 +188,11 @@ impl BandwidthEstimator for Estimator {
             self.ceiling = Some(d.rate);
             self.bounded = true;
         }
-        let mut shared = self.estimate.lock();
-        if let Some(train) = shared.train.as_mut() {
+        if let Some(train) = self.train.as_mut() {
             train.add(reports);
             if let Some(measured) = train.rate(now) {
+                self.train = None;
                 tracing::debug!(?measured, "probe read");
-                shared.train = None;
                 // What the path carries, up or down.
                 if let Some(carries) = measured.map(|m| m.min(MAX_BITS_PER_SECOND) * PROBE_SHARE) {
                     self.ceiling = Some(carries);
@@ -196,39 +203,6 @@ impl BandwidthEstimator for Estimator {
             }
         }
         self.last = self.gcc.target_bitrate();
-        shared.bits_per_second = self.rate();
-        shared.heard = Some(now);
-        shared.bounded = self.bounded;
+        self.heard = Some(now);
     }
-
-    fn target_bitrate(&self) -> f64 {
-        self.rate()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.gcc.handle_timeout(now);
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.gcc.poll_timeout()
-    }
-
-    fn stats(&self) -> EstimatorStats {
-        self.gcc.stats()
-    }
-}
-
-/// Registers transport-wide feedback both ways on `engine` (the subscriber reports what it
-/// receives; we report what we receive, for the publisher's own estimate) and the
-/// congestion control that reads it; the estimate the room reads.
-pub fn register(
-    registry: Registry,
-    engine: &mut MediaEngine,
-) -> Result<(Registry, Estimate), Error> {
-    let estimate = Estimate::default();
-    let registry = configure_twcc(registry, engine)?.with(
-        Slot::CongestionControl,
-        CongestionControlBuilder::new(Estimator::new(estimate.clone())).build(),
-    );
-    Ok((registry, estimate))
 }
