@@ -94,15 +94,15 @@ async function startServer(what, bin, args, ready) {
   return { url, pid: child.pid, log: () => log, stop };
 }
 
-/** Starts the sfu (built by cargo, path in SFU_BIN) on `port` (0: a free one): in dev mode, or with
- * `secret` as its token secret; with `tls` ({cert, key}) it serves HTTPS/WSS itself; `args`
- * are further flags. */
-export async function startSfu({ tls, secret, port = 0, args = [] } = {}) {
+/** Starts the sfu (built by cargo, path in SFU_BIN) on `host` (loopback unless told) and `port`
+ * (0: a free one), its media on the same address: in dev mode, or with `secret` as its token
+ * secret; with `tls` ({cert, key}) it serves HTTPS/WSS itself; `args` are further flags. */
+export async function startSfu({ tls, secret, host = "127.0.0.1", port = 0, args = [] } = {}) {
   const bin = process.env.SFU_BIN ?? join(BIN, "sfu");
   const tlsArgs = tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : [];
   const mode = secret ? ["--token-secret", secret] : ["--dev"];
   return startServer("sfu", bin, [
-    ...mode, "--listen", `127.0.0.1:${port}`, "--demo-dir", join(ROOT, "web-demo/static"),
+    ...mode, "--listen", `${host}:${port}`, "--demo-dir", join(ROOT, "web-demo/static"),
     "--udp-port-min", "0", "--udp-port-max", "0", ...tlsArgs, ...args,
   ], /sfu listening on (https?:\/\/\S+)/);
 }
@@ -145,9 +145,12 @@ export async function runBots({ url, room, name = "bot", participants = 1, durat
 }
 
 /** One browser for all participants (Playwright gives it a fresh profile); each participant
- * is its own context (own storage). */
-export async function startBrowser() {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+ * is its own context (own storage). `executablePath` runs another Chromium (a wrapper that
+ * starts it in a network namespace); `secureOrigin` is an http:// origin other than loopback
+ * that it treats as secure (the camera and frame transforms need a secure context). */
+export async function startBrowser({ executablePath = CHROMIUM, secureOrigin } = {}) {
+  const args = secureOrigin ? [...FLAGS, `--unsafely-treat-insecure-origin-as-secure=${secureOrigin}`] : FLAGS;
+  const browser = await chromium.launch({ executablePath, args });
   return { browser, close: () => browser.close() };
 }
 
@@ -364,7 +367,8 @@ export async function participant(browser, url, room, name, { beforeJoin, query 
   page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
   await page.goto(`${url}/?room=${encodeURIComponent(room)}${query}`);
   if (beforeJoin) await beforeJoin(page);
-  await page.fill("#name", name);
+  // A link with a token names the person itself (the field is read-only then).
+  if (await page.isEditable("#name")) await page.fill("#name", name);
   await page.click("#join");
   /** Opens side panel `panel` ("chat", "people", "e2ee") unless it is open. */
   const open = async (panel) => {
@@ -415,6 +419,36 @@ export async function until(what, check, ms = 60000) {
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The size `p` decodes `name`'s camera at, once its frames advance. */
+export async function decodedSize(p, name) {
+  const pick = (s) => s.tiles.find((t) => t.name === name && !t.screen);
+  const a = pick(await p.snapshot());
+  await new Promise((r) => setTimeout(r, 700));
+  const b = pick(await p.snapshot());
+  return a && b && b.frames > a.frames && b.height > 0 ? { width: b.width, height: b.height } : null;
+}
+
+/** The publisher's camera as it sends it: its scalability mode and top layer's height. */
+export async function sending(p) {
+  const { outbound } = await p.page.evaluate(() => window.e2ee.debug());
+  const video = outbound.filter((r) => r.kind === "video" && r.frameHeight);
+  return { modes: video.map((r) => r.scalabilityMode), height: Math.max(0, ...video.map((r) => r.frameHeight)) };
+}
+
+/** Until `cam` sends its camera's whole height (Chromium starts with the low layer alone and
+ * adds the top one as its estimate of the bandwidth grows, later on a loaded machine): its
+ * scalability modes and that height. */
+export async function sendingTop(cam) {
+  const captured = await until("cam showing its own camera", async () => {
+    const own = (await cam.snapshot()).tiles.find((x) => x.name === `${cam.name} (you)` && !x.screen);
+    return own?.height;
+  });
+  return until(`${cam.name} sending its top layer`, async () => {
+    const s = await sending(cam);
+    return s.height >= captured && s;
+  });
 }
 
 /** Every participant's snapshot. */

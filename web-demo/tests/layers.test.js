@@ -4,25 +4,9 @@
 // layer, in Chromium and in Firefox, and climbs to the top layer when the tile grows.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closing, participant, sfuAndBrowser, until } from "./harness.js";
+import { closing, decodedSize, participant, sendingTop, sfuAndBrowser, until } from "./harness.js";
 
 const env = sfuAndBrowser(undefined, { firefox: true });
-
-/** The size `p` decodes `name`'s camera at, once its frames advance. */
-async function decodedSize(p, name) {
-  const pick = (s) => s.tiles.find((t) => t.name === name && !t.screen);
-  const a = pick(await p.snapshot());
-  await new Promise((r) => setTimeout(r, 700));
-  const b = pick(await p.snapshot());
-  return a && b && b.frames > a.frames && b.height > 0 ? { width: b.width, height: b.height } : null;
-}
-
-/** The publisher's camera as it sends it: its scalability mode and top layer's height. */
-async function sending(p) {
-  const { outbound } = await p.page.evaluate(() => window.e2ee.debug());
-  const video = outbound.filter((r) => r.kind === "video" && r.frameHeight);
-  return { modes: video.map((r) => r.scalabilityMode), height: Math.max(0, ...video.map((r) => r.frameHeight)) };
-}
 
 test("a small tile gets the camera's low layer and decodes it (Chromium and Firefox); a large one climbs to the top", async (t) => {
   const small = { width: 480, height: 360 };
@@ -31,20 +15,11 @@ test("a small tile gets the camera's low layer and decodes it (Chromium and Fire
   const fox = await participant(env.firefox, env.sfu.url, "layers", "fox", { viewport: small });
   closing(t, cam, chrome, fox);
 
-  // Chromium starts with the low layer alone and adds the top one as its estimate of the
-  // bandwidth grows (later on a loaded machine): wait for the camera's whole height.
-  const captured = await until("cam showing its own camera", async () => {
-    const own = (await cam.snapshot()).tiles.find((x) => x.name === "cam (you)" && !x.screen);
-    return own?.height;
-  });
-  const sent = await until("cam sending its top layer", async () => {
-    const s = await sending(cam);
-    return s.height >= captured && s;
-  });
+  const sent = await sendingTop(cam);
   // Asked for three; a 640x480 camera makes two (Chromium's lowest layer is at least 240 wide).
   assert.equal(sent.modes.length, 1);
   assert.match(sent.modes[0], /^L[23]T3_KEY$/);
-  t.diagnostic(`cam captures ${captured} tall, sends ${sent.modes[0]}`);
+  t.diagnostic(`cam sends ${sent.modes[0]}, ${sent.height} tall at the top`);
   const top = sent.height;
 
   for (const p of [chrome, fox]) {

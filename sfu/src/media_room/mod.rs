@@ -286,7 +286,8 @@ impl MediaRoom {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.participants
             .values()
-            .filter_map(|p| p.deadline)
+            .flat_map(|p| [p.deadline, p.probe.pace_at])
+            .flatten()
             .chain(self.next_speaker_tick)
             .chain(self.next_allocation)
             .min()
@@ -366,6 +367,15 @@ impl MediaRoom {
                 s.handle_timeout(now);
                 self.pump(pid, now);
             }
+        }
+        let pacing: Vec<ParticipantId> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.probe.pace_at.is_some_and(|t| t <= now))
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in pacing {
+            self.pace_probe(pid, now);
         }
         if self.next_allocation.is_some_and(|t| t <= now) {
             self.next_allocation = (!self.participants.is_empty()).then_some(now + ALLOCATION_TICK);

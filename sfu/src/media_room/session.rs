@@ -258,22 +258,28 @@ impl Session {
         self.bandwidth.bits_per_second(now)
     }
 
-    /// How many padding packets a probe of the path sends now
-    /// ([`rtcp::estimate::probe`]).
-    pub fn probe_packets(&self) -> usize {
-        self.bandwidth.train_packets()
+    /// Starts a probe of the path ([`rtcp::estimate::probe`]) at `factor` times the
+    /// estimate; false if one is under way.
+    pub fn start_probe(&mut self, now: Instant, factor: f64) -> bool {
+        self.bandwidth.start_probe(now, factor)
     }
 
-    /// Sends the padding packets of `headers` at once, a probe of the path.
-    pub fn write_probe(
+    /// How many padding packets the probe under way needs now.
+    pub fn padding_due(&self, now: Instant) -> usize {
+        self.bandwidth.padding_due(now)
+    }
+
+    /// Whether a probe is sending now.
+    pub fn probing(&self, now: Instant) -> bool {
+        self.bandwidth.probing(now)
+    }
+
+    /// Sends the padding packets of `headers`.
+    pub fn write_padding(
         &mut self,
         now: Instant,
         headers: Vec<rtc::rtp::header::Header>,
     ) -> Result<(), rtc::shared::error::Error> {
-        let Some(first) = headers.first() else {
-            return Ok(());
-        };
-        let (ssrc, seq, packets) = (first.ssrc, first.sequence_number, headers.len());
         for header in headers {
             self.write_rtp(
                 now,
@@ -283,7 +289,6 @@ impl Session {
                 },
             )?;
         }
-        self.bandwidth.probe_sent(now, ssrc, seq, packets);
         Ok(())
     }
 

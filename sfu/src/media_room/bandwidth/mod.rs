@@ -80,21 +80,13 @@ impl MediaRoom {
             })
             .collect();
         let Allocation { targets, limited } = allocate(budget, &demands);
-        let mut probe = false;
         if let Some(p) = self.participants.get_mut(&sub) {
             match budget {
                 Some(budget) => p.probe.allocated(now, budget, limited),
                 None => p.probe = Default::default(),
             }
-            probe = p.probe.due;
         }
-        // Not sent (no stream between frames now): at the next allocation.
-        if probe
-            && self.send_probe(sub, now)
-            && let Some(p) = self.participants.get_mut(&sub)
-        {
-            p.probe.due = false;
-        }
+        self.start_probe(sub, now);
         for ((id, _, _), target) in videos.into_iter().zip(targets) {
             if let Some(t) = self.tracks.get_mut(id)
                 && let Some(d) = t.downtracks.iter_mut().find(|d| d.subscriber == sub)

@@ -1,9 +1,11 @@
-//! When the room probes the path to a subscriber: while its estimate keeps a video below what
-//! its tile wants, a probe ([`crate::media_room::rtcp::estimate::probe`]) goes out in one of
-//! its video streams (one paused for want of bandwidth does as well: padding is no media),
-//! first [`FIRST`] after the limit showed, then at growing intervals while probes find nothing
-//! more (up to [`LONGEST`]), and soon again after one that did. A probe is 20 ms of the
-//! estimate, so probing every few seconds costs a subscriber under 1%.
+//! When the room probes the path to a subscriber ([`crate::media_room::rtcp::estimate::probe`]):
+//! while its estimate keeps a video below what its tile wants, first [`FIRST`] after the limit
+//! showed, then at growing intervals while probes find nothing more (up to [`LONGEST`]), and
+//! [`FIRST`] after one that did. A probe asks for half as much again as the estimate, or twice
+//! as much after one that found more (so a link that came back is climbed in a few probes);
+//! for its 200 ms the room tops what it sends up with padding every [`PACE`], in one of the
+//! subscriber's video streams between two frames (one paused for want of bandwidth does as
+//! well: padding is no media).
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,8 @@ pub const FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between probes that find nothing more: a link that comes back is found
 /// within it.
 pub const LONGEST: Duration = Duration::from_secs(4);
+/// How often a probe tops up what was sent.
+pub const PACE: Duration = Duration::from_millis(5);
 
 /// One subscriber's probing.
 #[derive(Debug, Clone, Default)]
@@ -26,21 +30,28 @@ pub struct ProbeSchedule {
     wait: Duration,
     /// The estimate when the last probe went.
     probed_at: Option<u64>,
-    /// A probe goes with the next video packet large enough.
+    /// The last probe found more.
+    found: bool,
+    /// A probe should start.
     pub due: bool,
+    /// When a probe under way tops up next.
+    pub pace_at: Option<Instant>,
 }
 
 impl ProbeSchedule {
     /// The allocation at `now` with `budget` held a video back (`limited`) or not.
     pub fn allocated(&mut self, now: Instant, budget: u64, limited: bool) {
         if !limited {
+            let pace_at = self.pace_at;
             *self = ProbeSchedule::default();
+            self.pace_at = pace_at;
             return;
         }
         if self.probed_at.is_some_and(|b| budget > b + b / 10) {
             // The last probe found more: the next one soon.
-            self.wait = FIRST;
+            self.wait = Duration::ZERO;
             self.probed_at = None;
+            self.found = true;
             self.next = Some(now + FIRST);
         }
         let next = *self.next.get_or_insert(now + FIRST);
@@ -55,22 +66,45 @@ impl ProbeSchedule {
             self.next = Some(now + self.wait);
         }
     }
+
+    /// How much more than the estimate the next probe asks for.
+    pub fn factor(&self) -> f64 {
+        if self.found { 2.0 } else { 1.5 }
+    }
 }
 
 impl MediaRoom {
-    /// Sends `sub` a probe in the first of its video streams between two frames: false if
-    /// none is.
-    pub(super) fn send_probe(&mut self, sub: ParticipantId, now: Instant) -> bool {
+    /// Starts a probe to `sub` if one is due.
+    pub(super) fn start_probe(&mut self, sub: ParticipantId, now: Instant) {
         let Some(p) = self.participants.get_mut(&sub) else {
-            return false;
+            return;
+        };
+        if !p.probe.due {
+            return;
+        }
+        let factor = p.probe.factor();
+        let Link::Open(s) = &mut p.link else { return };
+        if s.is_connected() && s.start_probe(now, factor) {
+            p.probe.due = false;
+            p.probe.found = false;
+            p.probe.pace_at = Some(now);
+        }
+    }
+
+    /// A probe to `sub` tops up what was sent with padding, and says when it does so next.
+    pub(in crate::media_room) fn pace_probe(&mut self, sub: ParticipantId, now: Instant) {
+        let Some(p) = self.participants.get_mut(&sub) else {
+            return;
         };
         let Link::Open(s) = &mut p.link else {
-            return false;
+            p.probe.pace_at = None;
+            return;
         };
-        if !s.is_connected() {
-            return false;
+        let packets = s.padding_due(now);
+        p.probe.pace_at = s.probing(now).then_some(now + PACE);
+        if packets == 0 {
+            return;
         }
-        let packets = s.probe_packets();
         let ids: Vec<_> = self.tracks.iter().map(|(id, _)| id).collect();
         for id in ids {
             let Some(t) = self.tracks.get_mut(id) else {
@@ -94,13 +128,12 @@ impl MediaRoom {
             else {
                 continue;
             };
-            match s.write_probe(now, headers) {
+            match s.write_padding(now, headers) {
                 Ok(()) => p.dirty = true,
-                Err(e) => tracing::debug!(subscriber = sub, error = %e, "probe not sent"),
+                Err(e) => tracing::debug!(subscriber = sub, error = %e, "padding not sent"),
             }
-            return true;
+            return;
         }
-        false
     }
 }
 
@@ -121,12 +154,14 @@ mod tests {
             }
         }
         assert_eq!(probes, vec![1000, 3000, 7000, 11000, 15000]);
+        assert_eq!(p.factor(), 1.5);
         // A probe that raised the estimate: the next one a second on.
         let now = t0 + Duration::from_secs(17);
         p.allocated(now, 900_000, true);
         assert!(!p.due);
         p.allocated(now + FIRST, 900_000, true);
         assert!(p.due);
+        assert_eq!(p.factor(), 2.0, "twice as much after one that found more");
         // Nothing held back: nothing to probe for.
         p.allocated(now + FIRST, 900_000, false);
         assert!(!p.due);

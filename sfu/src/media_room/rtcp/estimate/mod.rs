@@ -8,8 +8,8 @@
 //! while it changes slowly. A window that loses more than [`LOSS_LIMIT`] while packets wait in
 //! a queue ([`STANDING_QUEUE`]) caps the estimate at what the path delivered ([`delivery`]):
 //! GCC's own loss half waits for 10%, and a link whose queue stays full builds no more delay,
-//! so it could lose 5% for ever under GCC alone. And probes ([`probe`]) measure how much more
-//! the path carries when the room would send more than the estimate allows: GCC climbs by 8% a
+//! so it could lose 5% for ever under GCC alone. And probes ([`probe`]) find whether the path
+//! carries more when the room would send more than the estimate allows: GCC climbs by 8% a
 //! second, which would keep a subscriber whose link came back on its low layers for half a
 //! minute.
 //!
@@ -31,7 +31,7 @@ use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 
 use delivery::Delivery;
 use history::History;
-use probe::Train;
+use probe::{Outcome, Probe};
 
 /// Where GCC starts; the room sends what the subscriber wants until the path shows a limit.
 pub const INITIAL_BITS_PER_SECOND: f64 = 1_000_000.0;
@@ -46,8 +46,6 @@ pub const STALE: Duration = Duration::from_secs(2);
 pub const LOSS_LIMIT: f64 = 0.03;
 /// A queue this long (one-way delay over the least seen lately) is one the room filled.
 pub const STANDING_QUEUE: Duration = Duration::from_millis(60);
-/// What a probe measured is taken at this share (the rest absorbs its error).
-pub const PROBE_SHARE: f64 = 0.85;
 /// How late a packet may arrive after one sent after it and not be taken for lost.
 const REORDERING: Duration = Duration::from_millis(50);
 
@@ -66,8 +64,10 @@ pub struct Bandwidth {
     /// The most the path is taken to carry: what it delivered while it lost, or what a probe
     /// measured.
     ceiling: Option<f64>,
-    /// The probe sent and not yet read.
-    train: Option<Train>,
+    /// Bytes on the wire sent so far.
+    sent_bytes: u64,
+    /// The probe under way or not yet read.
+    probe: Option<Probe>,
 }
 
 impl Default for Bandwidth {
@@ -80,7 +80,8 @@ impl Default for Bandwidth {
             bounded: false,
             delivery: Delivery::default(),
             ceiling: None,
-            train: None,
+            sent_bytes: 0,
+            probe: None,
         }
     }
 }
@@ -119,28 +120,35 @@ impl Bandwidth {
     /// A packet of `size` bytes of `ssrc` numbered `rtp_seq` leaves at `now`: its
     /// transport-wide sequence number.
     pub fn sent(&mut self, now: Instant, ssrc: u32, rtp_seq: u16, size: usize) -> u16 {
+        self.sent_bytes += (size + probe::WIRE_OVERHEAD) as u64;
         self.history.sent(now, ssrc, rtp_seq, size)
     }
 
-    /// How many padding packets a probe sends now.
-    pub fn train_packets(&self) -> usize {
-        let rate = if self.bounded {
-            self.rate()
-        } else {
-            INITIAL_BITS_PER_SECOND
+    /// Starts a probe at `now`: for its duration, what leaves should leave at `factor` times
+    /// the estimate. False if one is under way.
+    pub fn start_probe(&mut self, now: Instant, factor: f64) -> bool {
+        if self.probe.is_some() {
+            return false;
+        }
+        let target = (self.rate() * factor).min(MAX_BITS_PER_SECOND);
+        self.probe = Some(Probe::new(now, target, self.sent_bytes));
+        true
+    }
+
+    /// How many padding packets a probe under way needs at `now` to keep to its rate (0 if
+    /// none is, or media alone keeps to it).
+    pub fn padding_due(&self, now: Instant) -> usize {
+        let Some(p) = self.probe.as_ref().filter(|p| now <= p.end) else {
+            return 0;
         };
-        probe::packets(rate)
+        let sent = self.sent_bytes - p.sent_before;
+        let missing = p.due(now).saturating_sub(sent);
+        (missing as usize).div_ceil(probe::PADDING_ON_WIRE)
     }
 
-    /// A probe left at `at`: `packets` padding packets numbered from `seq` in the stream sent
-    /// as `ssrc`.
-    pub fn probe_sent(&mut self, at: Instant, ssrc: u32, seq: u16, packets: usize) {
-        self.train = Some(Train::new(at, ssrc, seq, packets));
-    }
-
-    /// Whether a probe is out and not yet read.
-    pub fn probing(&self) -> bool {
-        self.train.is_some()
+    /// Whether a probe is sending now.
+    pub fn probing(&self, now: Instant) -> bool {
+        self.probe.as_ref().is_some_and(|p| now <= p.end)
     }
 
     /// The subscriber's transport-wide feedback, received at `now`.
@@ -188,16 +196,26 @@ impl Bandwidth {
             self.ceiling = Some(d.rate);
             self.bounded = true;
         }
-        if let Some(train) = self.train.as_mut() {
-            train.add(reports);
-            if let Some(measured) = train.rate(now) {
-                self.train = None;
-                tracing::debug!(?measured, "probe read");
-                // What the path carries, up or down.
-                if let Some(carries) = measured.map(|m| m.min(MAX_BITS_PER_SECOND) * PROBE_SHARE) {
-                    self.ceiling = Some(carries);
-                    if carries > self.gcc.target_bitrate() {
-                        self.gcc = gcc(carries);
+        if let Some(p) = self.probe.as_mut() {
+            for r in reports {
+                p.add(r);
+            }
+            if let Some(outcome) = p.outcome(now) {
+                self.probe = None;
+                tracing::debug!(?outcome, "probe read");
+                match outcome {
+                    Outcome::Carried(rate) => {
+                        if rate > self.rate() {
+                            self.ceiling = Some(rate);
+                            if rate > self.gcc.target_bitrate() {
+                                self.gcc = gcc(rate);
+                            }
+                        }
+                    }
+                    Outcome::Limited(rate) => {
+                        if rate < self.rate() && rate > 0.0 {
+                            self.ceiling = Some(rate);
+                        }
                     }
                 }
             }
