@@ -130,6 +130,9 @@ export function onevent(e) {
       state.speaker = e.participant_id;
       renderTiles();
       break;
+    case "send_layers":
+      state.media?.sendLayers(e.source, e.spatial_layers, e.height);
+      break;
     case "server_error":
       status(`Server: ${e.code}: ${e.message}`);
       break;

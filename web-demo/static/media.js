@@ -99,6 +99,32 @@ export class Media {
     this.screenSender = s.sender;
   }
 
+  /** The SFU's word on how many spatial layers of our video `source` anyone shows, the top one
+   * `height` tall: the camera sends no more (in Chromium, a scalability mode with fewer
+   * spatial layers, scaled down so that the top one is that tall; Firefox sends one layer
+   * anyway), and a video nobody shows pauses. It changes only what we spend: what is sent is
+   * sealed all the same, and a lying server can only make it worse. */
+  async sendLayers(source, spatialLayers, height) {
+    const camera = source === this.local.id;
+    const sender = camera ? this.videoSender : source === this.screenSource ? this.screenSender : null;
+    const params = sender?.getParameters();
+    const encoding = params?.encodings?.[0];
+    if (!encoding) return;
+    encoding.active = spatialLayers > 0;
+    if (camera && encoding.scalabilityMode && spatialLayers > 0) {
+      // All the layers a 720p camera has, or fewer, the top one scaled to `height`.
+      const all = spatialLayers >= 3;
+      encoding.scalabilityMode = all ? CAMERA_LAYERS : spatialLayers === 2 ? "L2T3_KEY" : "L1T3";
+      const captured = sender.track?.getSettings().height ?? 0;
+      encoding.scaleResolutionDownBy = !all && height > 0 && captured > height ? captured / height : 1;
+    }
+    try {
+      await sender.setParameters(params);
+    } catch {
+      // A browser that refuses keeps sending what it sent.
+    }
+  }
+
   /** The source part of the stream id the others see our screen share under. */
   get screenSource() {
     return this.screenStream.id;

@@ -1,14 +1,15 @@
 // Layers (issue 27): a Chromium camera sends VP9 SVC (L3T3_KEY) under whole-frame encryption;
 // each receiver gets the spatial layers its tile needs (the SFU reads them from the VP9 payload
 // descriptor, the frames stay sealed) and decodes what the SFU left: a small tile gets the low
-// layer, in Chromium and in Firefox, and climbs to the top layer when the tile grows.
+// layer, in Chromium and in Firefox; when no tile needs more, the camera is told to send one
+// layer; and a tile that grows climbs to the top layer, the camera sending it again.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closing, decodedSize, participant, sendingTop, sfuAndBrowser, until } from "./harness.js";
+import { closing, decodedSize, participant, sending, sendingTop, sfuAndBrowser, until } from "./harness.js";
 
 const env = sfuAndBrowser(undefined, { firefox: true });
 
-test("a small tile gets the camera's low layer and decodes it (Chromium and Firefox); a large one climbs to the top", async (t) => {
+test("a small tile gets the camera's low layer and decodes it (Chromium and Firefox); the camera then sends one layer; a large tile climbs to the top", async (t) => {
   const small = { width: 480, height: 360 };
   const cam = await participant(env.browser, env.sfu.url, "layers", "cam");
   const chrome = await participant(env.browser, env.sfu.url, "layers", "chrome", { viewport: small });
@@ -35,7 +36,15 @@ test("a small tile gets the camera's low layer and decodes it (Chromium and Fire
   await chrome.screenshot("layers-small-chromium.png");
   await fox.screenshot("layers-small-firefox.png");
 
-  // The tile grows: the SFU asks cam for a key picture and forwards every layer.
+  // No tile needs cam's top layer: after a while the SFU tells cam so, and cam sends one.
+  const one = await until("cam sending one spatial layer", async () => {
+    const s = await sending(cam);
+    return s.modes[0] === "L1T3" && s.height < top && s;
+  }, 20000);
+  t.diagnostic(`told, cam sends ${one.modes[0]} at ${one.height}`);
+  assert.ok((await decodedSize(chrome, "cam")).height < top);
+
+  // The tile grows: the SFU tells cam to send its layers again and forwards every one.
   await chrome.page.setViewportSize({ width: 1280, height: 800 });
   const grown = await until("chrome decoding cam's top layer", async () => {
     const s = await decodedSize(chrome, "cam");

@@ -654,6 +654,19 @@ impl Task {
             Event::ServerError { code, message } => {
                 tracing::warn!(?code, %message, "server error")
             }
+            Event::SendLayers {
+                source,
+                spatial_layers,
+                ..
+            } => {
+                for o in self
+                    .outgoing
+                    .iter_mut()
+                    .filter(|o| o.video && o.stream == source)
+                {
+                    o.spatial_layers = Some(spatial_layers);
+                }
+            }
             Event::SendGate { may_send, .. } => {
                 self.state
                     .lock()
@@ -729,7 +742,7 @@ async fn media_peer(spec: &BotSpec, client: &Client) -> Result<(Peer, Vec<Outgoi
             let sender = peer.add_track(stream, kind, mime, clock_rate, channels, ssrc)?;
             let video = kind == RtpCodecKind::Video;
             let layered = spec.layers && stream != SCREEN_STREAM;
-            outgoing.push(Outgoing::new(sender, ssrc, video, layered));
+            outgoing.push(Outgoing::new(sender, ssrc, stream, video, layered));
         }
     }
     if outgoing.is_empty() {

@@ -29,6 +29,11 @@ pub struct Outgoing {
     pub video: bool,
     /// Sends the layered video.
     pub layered: bool,
+    /// The media stream it is sent in (the SFU names videos by it).
+    pub stream: &'static str,
+    /// How many spatial layers the SFU says anyone shows (`None`: not said, all; 0: the video
+    /// pauses).
+    pub spatial_layers: Option<u8>,
     seq: u16,
     ts: u32,
     frame: usize,
@@ -37,12 +42,20 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(sender: RTCRtpSenderId, ssrc: u32, video: bool, layered: bool) -> Self {
+    pub fn new(
+        sender: RTCRtpSenderId,
+        ssrc: u32,
+        stream: &'static str,
+        video: bool,
+        layered: bool,
+    ) -> Self {
         Outgoing {
             sender,
             ssrc,
             video,
             layered: video && layered,
+            stream,
+            spatial_layers: None,
             seq: rand::random(),
             ts: rand::random(),
             frame: 0,
@@ -65,6 +78,10 @@ impl Outgoing {
         };
         let i = self.frame;
         self.frame += 1;
+        if self.video && self.spatial_layers == Some(0) {
+            // Nobody shows it.
+            return true;
+        }
         let (payloads, clock_step) = if self.layered {
             (self.layered_payloads(state, media, i), 3000)
         } else if self.video {
@@ -154,7 +171,8 @@ impl Outgoing {
         let id = PictureId::Long(self.picture_id);
         self.picture_id = (self.picture_id + 1) & 0x7fff;
         let mut payloads = Vec::new();
-        for layer in &picture.layers {
+        let sent = self.spatial_layers.unwrap_or(u8::MAX);
+        for layer in picture.layers.iter().filter(|l| l.spatial < sent) {
             let Some(sealed) = state.seal(true, &layer.data) else {
                 return Vec::new();
             };
@@ -170,7 +188,8 @@ impl Outgoing {
                     tl0_pic_idx: None,
                 }),
                 references,
-                scalability: (picture.key && layer.spatial == 0).then(|| scalability(picture)),
+                scalability: (picture.key && layer.spatial == 0)
+                    .then(|| scalability(picture, sent)),
                 ..Descriptor::default()
             };
             match vp9::packetize(&d, &sealed, MTU) {
@@ -182,11 +201,12 @@ impl Outgoing {
     }
 }
 
-/// The scalability structure of a key picture: its layers and their sizes.
-fn scalability(picture: &Picture) -> Scalability {
+/// The scalability structure of a key picture: the layers below `sent` and their sizes.
+fn scalability(picture: &Picture, sent: u8) -> Scalability {
+    let layers: Vec<_> = picture.layers.iter().filter(|l| l.spatial < sent).collect();
     Scalability {
-        spatial_layers: picture.layers.len() as u8,
-        resolutions: Some(picture.layers.iter().map(|l| (l.width, l.height)).collect()),
+        spatial_layers: layers.len() as u8,
+        resolutions: Some(layers.iter().map(|l| (l.width, l.height)).collect()),
         picture_group: None,
     }
 }

@@ -166,6 +166,8 @@ pub struct VideoSource {
     pub picture: u16,
     pub key_pending: bool,
     pub key_pictures: usize,
+    /// How many spatial layers the room said to send, in order (the last holds).
+    pub told: Vec<u8>,
 }
 
 impl VideoSource {
@@ -175,7 +177,11 @@ impl VideoSource {
         self.key_pictures += usize::from(key);
         let picture = self.picture;
         self.picture = (self.picture + 1) & 0x7fff;
-        let spatial_layers: u8 = if self.svc { 3 } else { 1 };
+        let all: u8 = if self.svc { 3 } else { 1 };
+        let spatial_layers = self.told.last().map_or(all, |&n| n.min(all));
+        if spatial_layers == 0 {
+            return Vec::new();
+        }
         let temporal = if self.svc {
             [0u8, 2, 1, 2][usize::from(picture % 4)]
         } else {
@@ -597,6 +603,11 @@ impl World {
                             )
                             .unwrap()
                         }
+                        MediaSignal::SendLayers { spatial_layers, .. } => {
+                            // A new set of layers starts at a key picture.
+                            c.video.told.push(spatial_layers);
+                            c.video.key_pending = true;
+                        }
                         MediaSignal::Offer(sdp) if c.hold_offers => c.held.push(sdp),
                         MediaSignal::Offer(sdp) => {
                             c.pc.set_remote_description(
@@ -786,7 +797,9 @@ impl World {
                         }
                     }
                 }
-                let last = packets.len() - 1;
+                let Some(last) = packets.len().checked_sub(1) else {
+                    continue;
+                };
                 for (i, (descriptor, len)) in packets.into_iter().enumerate() {
                     let mut header = Header {
                         version: 2,

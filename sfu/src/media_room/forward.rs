@@ -59,10 +59,13 @@ impl MediaRoom {
                 .map_or((0, 0), |d| (d.spatial(), d.temporal()));
             track.rates.add(s, t, packet.payload.len());
         }
+        // Told to send fewer layers, the publisher's key pictures say fewer: its ladder stays.
+        let ladder = track.resolutions.as_ref().map_or(0, Vec::len);
         let resized = descriptor
             .as_ref()
             .and_then(|d| d.scalability.as_ref()?.resolutions.as_ref())
             .filter(|&sizes| track.resolutions.as_ref() != Some(sizes))
+            .filter(|sizes| track.told.is_none() || sizes.len() >= ladder)
             .cloned();
         if let Some(sizes) = resized {
             // The publisher's layers changed size: every subscriber's tile maps anew, before

@@ -28,6 +28,7 @@ mod participant;
 mod publish;
 pub mod rewrite;
 pub mod rtcp;
+mod send_layers;
 mod session;
 mod signal;
 pub mod speaker;

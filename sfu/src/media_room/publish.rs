@@ -89,6 +89,8 @@ impl MediaRoom {
             resolutions: None,
             order: InputOrder::default(),
             rates: Default::default(),
+            told: None,
+            fewer_since: None,
             downtracks: Vec::new(),
         });
         tracing::info!(participant = pid, track = id.0, ?kind, "publishing");

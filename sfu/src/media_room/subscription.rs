@@ -41,6 +41,8 @@ impl MediaRoom {
             self.rewant(id, Some(sub));
         }
         self.reallocate(sub, now);
+        // A tile that grew needs its layer sent now.
+        self.tell_publishers(now);
     }
 
     /// Track `id`'s layers changed size: what each subscriber's tile needs of it, anew.

@@ -2,6 +2,7 @@
 //! from, and every subscriber's copy of it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
@@ -46,8 +47,13 @@ pub struct Published {
     pub audio_level: Option<u8>,
     /// VP9: each subscriber gets the layers chosen for it.
     pub layered: bool,
-    /// The sizes of its spatial layers, lowest first, as the publisher last said.
+    /// The sizes of its spatial layers, lowest first, as the publisher last said while
+    /// sending all it sends (its ladder: told to send fewer, it keeps them).
     pub resolutions: Option<Vec<(u16, u16)>>,
+    /// How many spatial layers the publisher was last told to send (`None`: all), and since
+    /// when fewer would do ([`super::send_layers`]).
+    pub told: Option<u8>,
+    pub fewer_since: Option<Instant>,
     /// Where its packets stand in sequence order.
     pub order: InputOrder,
     /// What its layers cost.

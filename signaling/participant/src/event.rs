@@ -70,6 +70,13 @@ pub enum Event {
     IceCandidate(IceCandidate),
     /// The active speaker changed.
     ActiveSpeaker(Option<ParticipantId>),
+    /// Send at most this many spatial layers of our video `source`, the top one `height`
+    /// tall (0: nobody shows it).
+    SendLayers {
+        source: String,
+        spatial_layers: u8,
+        height: u16,
+    },
     /// The server refused a message of ours.
     ServerError { code: ErrorCode, message: String },
     /// Something the server sent could not be applied to the MLS session.

@@ -330,6 +330,15 @@ impl Participant {
             ServerMessage::ActiveSpeaker { participant_id } => {
                 out.push(Output::Event(Event::ActiveSpeaker(participant_id)))
             }
+            ServerMessage::SendLayers {
+                source,
+                spatial_layers,
+                height,
+            } => out.push(Output::Event(Event::SendLayers {
+                source,
+                spatial_layers,
+                height,
+            })),
             ServerMessage::Error { code, message } => {
                 out.push(Output::Event(Event::ServerError { code, message }))
             }

@@ -25,7 +25,7 @@ pub use server::{CommitRejection, IceServer, Participant, PendingAdd, ServerMess
 
 /// The protocol version this crate speaks. A client names it in [`ClientMessage::Join`]; the
 /// server refuses other versions with [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// A participant's id within a room, assigned by the server on join. It is part of the
 /// participant's MLS credential identity ([`credential_identity`]).

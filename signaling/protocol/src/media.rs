@@ -15,6 +15,13 @@ pub enum MediaSignal {
     Candidate(IceCandidate),
     /// From a participant only.
     VideoWants(Vec<VideoWant>),
+    /// For a participant only: how many spatial layers of its video `source` anyone shows,
+    /// the top one `height` tall.
+    SendLayers {
+        source: String,
+        spatial_layers: u8,
+        height: u16,
+    },
 }
 
 impl MediaSignal {
@@ -37,6 +44,15 @@ impl MediaSignal {
             MediaSignal::Answer(sdp) => Some(ServerMessage::SdpAnswer { sdp }),
             MediaSignal::Candidate(c) => Some(ServerMessage::IceCandidate(c)),
             MediaSignal::VideoWants(_) => None,
+            MediaSignal::SendLayers {
+                source,
+                spatial_layers,
+                height,
+            } => Some(ServerMessage::SendLayers {
+                source,
+                spatial_layers,
+                height,
+            }),
         }
     }
 }

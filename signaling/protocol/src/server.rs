@@ -136,6 +136,14 @@ pub enum ServerMessage {
     ActiveSpeaker {
         participant_id: Option<ParticipantId>,
     },
+    /// How many spatial layers of the participant's own video `source` (its stream id) anyone
+    /// shows now, the top one `height` pixels tall: it may send no more (0: nobody shows it,
+    /// it may pause it). Said when that changes; until said, all.
+    SendLayers {
+        source: String,
+        spatial_layers: u8,
+        height: u16,
+    },
     /// A request was refused; the connection stays open unless the code says otherwise.
     Error { code: ErrorCode, message: String },
     /// The server closes the connection (leave, shutdown, timeout, removal). `code`, when
@@ -166,6 +174,7 @@ impl KnownTypes for ServerMessage {
         "sdp_answer",
         "ice_candidate",
         "active_speaker",
+        "send_layers",
         "error",
         "goodbye",
     ];
@@ -262,6 +271,11 @@ mod tests {
             }),
             ServerMessage::ActiveSpeaker {
                 participant_id: Some(2),
+            },
+            ServerMessage::SendLayers {
+                source: "stream-7".into(),
+                spatial_layers: 1,
+                height: 180,
             },
             ServerMessage::error(ErrorCode::RoomFull, "full"),
             ServerMessage::Goodbye {

@@ -84,6 +84,11 @@ pub enum JsOutput {
     ActiveSpeaker {
         participant_id: Option<ParticipantId>,
     },
+    SendLayers {
+        source: String,
+        spatial_layers: u8,
+        height: u16,
+    },
     ServerError {
         code: String,
         message: String,
@@ -238,6 +243,15 @@ impl Converter<'_> {
             Event::SdpAnswer(sdp) => JsOutput::SdpAnswer { sdp },
             Event::IceCandidate(candidate) => JsOutput::IceCandidate { candidate },
             Event::ActiveSpeaker(participant_id) => JsOutput::ActiveSpeaker { participant_id },
+            Event::SendLayers {
+                source,
+                spatial_layers,
+                height,
+            } => JsOutput::SendLayers {
+                source,
+                spatial_layers,
+                height,
+            },
             Event::ServerError { code, message } => JsOutput::ServerError {
                 code: serde_json::to_value(code)
                     .ok()

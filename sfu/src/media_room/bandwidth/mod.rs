@@ -40,6 +40,7 @@ impl MediaRoom {
         for sub in subs {
             self.reallocate(sub, now);
         }
+        self.tell_publishers(now);
     }
 
     /// Sets the layers of every video `sub` receives from what its tiles want and what its
