@@ -63,6 +63,11 @@ pub struct SfuConfig {
     /// audio level in the clear); silent microphones cost nothing. 0: every stream.
     #[arg(long, env = "SFU_AUDIO_STREAMS", default_value_t = 3)]
     pub audio_streams: usize,
+    /// Videos each participant receives at a time, at most: of those its page shows, the
+    /// largest tiles, then the most recent speakers' (the others' tiles say they are paused).
+    /// 0: no limit but what it shows.
+    #[arg(long, env = "SFU_LAST_N", default_value_t = 0)]
+    pub last_n: usize,
     /// Largest end-to-end encrypted chat or state message relayed, in bytes; larger ones are
     /// refused to their sender.
     #[arg(long, env = "SFU_MAX_APPLICATION_BYTES", default_value_t = 64 * 1024)]

@@ -130,6 +130,10 @@ export function onevent(e) {
       state.speaker = e.participant_id;
       renderTiles();
       break;
+    case "paused_videos":
+      state.paused = new Map(e.videos.map((v) => [v.stream, v.reason]));
+      renderTiles();
+      break;
     case "send_layers":
       state.media?.sendLayers(e.source, e.spatial_layers, e.height);
       break;
@@ -323,7 +327,7 @@ export function disconnect({ reconnecting = false } = {}) {
   state.early = [];
   chat.reset();
   // The log stays: what this page noticed in the meeting is still true after a reconnect.
-  Object.assign(state, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), mayShare: true, groupGone: null });
+  Object.assign(state, { me: null, epoch: null, safety: [], roster: [], stats: null, speaker: null, speaking: new Set(), paused: new Map(), mayShare: true, groupGone: null });
   renderAlerts();
   renderPanel();
 }

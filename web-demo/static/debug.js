@@ -40,7 +40,7 @@ export function expose() {
       selftest: state.selftest,
       tiles: [...state.tiles.values()].map((t) => ({
         pid: t.pid, key: t.key, ...tileName(t), ...(t.stale ? { name: t.shownName } : {}), screen: isScreen(t), hidden: t.el.hidden, stale: t.stale,
-          cameraOff: t.el.classList.contains("camera-off"),
+          cameraOff: t.el.classList.contains("camera-off"), caption: t.caption.textContent,
         frames: t.frames, width: t.video.videoWidth, height: t.video.videoHeight,
       })),
       senders: state.roster.map((m) => ({ identity: m.identity, leaf: m.leaf, ...senderStats(m.leaf) })),

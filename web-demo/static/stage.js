@@ -139,6 +139,14 @@ function noVideo(t) {
   return t.stream.getVideoTracks().length === 0 || performance.now() - Math.max(t.lastFrameAt, t.createdAt) > wait;
 }
 
+/** What a tile without a picture says: "no video", or why the server says it pauses it (its
+ * word only, shown as its word: it changes no name). */
+const PAUSED = {
+  bandwidth: "video paused by the server: your connection is slow",
+  last_n: "video paused by the server: showing the most recent speakers",
+};
+const stallCaption = (t) => PAUSED[state.paused.get(t.key)] ?? "no video";
+
 const hasHand = (t) => (isMine(t) ? state.handRaised : chat.hands.has(speakerOf(t)));
 
 /** The speaker to show large in speaker view: the loudest decrypted sound measured here,
@@ -195,7 +203,7 @@ export function renderTiles() {
     const off = cameraOff(t, said);
     t.stalled = !off && noVideo(t);
     t.el.classList.toggle("camera-off", off || t.stalled);
-    t.caption.textContent = t.stalled ? "no video" : "";
+    t.caption.textContent = t.stalled ? stallCaption(t) : "";
     // Nobody's face before a key opened a frame: the name is only the server's claim.
     t.avatar.textContent = byKey ? [...base][0]?.toUpperCase() ?? "?" : "?";
     t.who.textContent = byKey ? base : `not decrypted (the server says ${base})`;
@@ -220,7 +228,7 @@ export function renderTiles() {
     // What a screen reader says of the tile: who (by the keys), and its state.
     const facts = [
       screen ? "screen share" : said ? (said.muted ? "muted" : "microphone on") : null,
-      off && "camera off", t.stalled && "no video", speaking && "speaking", hasHand(t) && "hand raised",
+      off && "camera off", t.stalled && stallCaption(t), speaking && "speaking", hasHand(t) && "hand raised",
       t.stale ? "reconnecting"
         : isMine(t) ? null
         : n.mislabelled ? `the server calls it ${n.claimed}, the keys say ${n.name}`

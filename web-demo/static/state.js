@@ -36,6 +36,7 @@ export const state = {
   stats: null,
   timing: null,
   speaker: null, // the server's active speaker (its reading of the audio-level extension)
+  paused: new Map(), // the server's word on the shown videos it sends nothing of: stream -> why
   speaking: new Set(), // tile keys whose decrypted sound is loud now (measured here)
   loudest: null, // the tile key of the last one heard loudest here (not ours)
   layout: "grid", // or "speaker": the person speaking large

@@ -547,7 +547,7 @@ impl Task {
             (std::mem::take(&mut self.wants_changed), self.spec.tiles)
         {
             self.client
-                .send_video_wants(self.tracks.video_wants(tiles, height));
+                .send_video_wants(self.tracks.video_wants(tiles, height), None);
         }
     }
 

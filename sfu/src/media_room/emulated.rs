@@ -24,8 +24,9 @@ use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use signaling_protocol::MediaSignal;
-use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
+use signaling_protocol::{
+    ErrorCode, MediaSignal, ParticipantId, PausedVideo, VideoWant, media_stream,
+};
 
 use super::{
     Input, MediaRoom, Output, Policy, Transport, codecs, host_candidate, one_stream_track, rtcp,
@@ -155,6 +156,8 @@ pub struct Client {
     /// Offers from the room are held here instead of answered (to make offers cross).
     pub hold_offers: bool,
     pub held: Vec<String>,
+    /// The shown videos the room last said it sends nothing of.
+    pub paused: Vec<PausedVideo>,
 }
 
 /// A publisher's video: pictures of one layer, or of three spatial layers in temporal pattern
@@ -321,7 +324,14 @@ fn payload_ok(p: &[u8]) -> Option<u32> {
 impl World {
     /// A world whose room forwards every audio stream (the tests of forwarding as such).
     pub fn new(seed: u64, conditions: Conditions) -> Self {
-        World::with_policy(seed, conditions, Policy { loudest_audio: 0 })
+        World::with_policy(
+            seed,
+            conditions,
+            Policy {
+                loudest_audio: 0,
+                last_n: 0,
+            },
+        )
     }
 
     pub fn with_policy(seed: u64, conditions: Conditions, policy: Policy) -> Self {
@@ -435,6 +445,22 @@ impl World {
             .sum()
     }
 
+    /// `pid` shows each of `streams` in a tile `height` pixels tall and takes at most `last_n`
+    /// videos at a time.
+    pub fn show(&mut self, pid: ParticipantId, streams: &[&str], height: u16, last_n: Option<u16>) {
+        let videos = streams
+            .iter()
+            .map(|s| VideoWant {
+                stream: (*s).into(),
+                height,
+            })
+            .collect();
+        self.input(Input::Signal {
+            participant: pid,
+            signal: MediaSignal::VideoWants { videos, last_n },
+        });
+    }
+
     /// What `pid` received of `publisher`'s video.
     pub fn video_from(&self, pid: ParticipantId, publisher: ParticipantId) -> &Received {
         self.clients[&pid]
@@ -497,6 +523,7 @@ impl World {
                 vanished: false,
                 hold_offers: false,
                 held: Vec::new(),
+                paused: Vec::new(),
             },
         );
         self.input(Input::Joined {
@@ -608,6 +635,7 @@ impl World {
                             c.video.told.push(spatial_layers);
                             c.video.key_pending = true;
                         }
+                        MediaSignal::PausedVideos(paused) => c.paused = paused,
                         MediaSignal::Offer(sdp) if c.hold_offers => c.held.push(sdp),
                         MediaSignal::Offer(sdp) => {
                             c.pc.set_remote_description(

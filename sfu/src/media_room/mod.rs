@@ -178,8 +178,10 @@ pub struct MediaRoom {
     renegotiate: bool,
     /// The room's randomness (the SSRCs it sends as), from the seed it was made with.
     rng: StdRng,
-    /// What each subscriber last asked to see: tile heights by stream id.
-    subscriptions: HashMap<ParticipantId, HashMap<String, u16>>,
+    /// What each subscriber last asked to see.
+    subscriptions: HashMap<ParticipantId, subscription::Wants>,
+    /// The most videos anyone receives at a time (0: no limit).
+    last_n: usize,
     /// The audio streams forwarded now.
     audio: LoudestAudio,
 }
@@ -189,11 +191,17 @@ pub struct MediaRoom {
 pub struct Policy {
     /// How many audio streams (the loudest) each participant receives at a time; 0: all.
     pub loudest_audio: usize,
+    /// How many videos each participant receives at a time, at most (of those it shows: the
+    /// largest tiles, then the most recent speakers'); 0: no limit but what it shows.
+    pub last_n: usize,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { loudest_audio: 3 }
+        Policy {
+            loudest_audio: 3,
+            last_n: 0,
+        }
     }
 }
 
@@ -228,6 +236,7 @@ impl MediaRoom {
             renegotiate: false,
             rng: StdRng::seed_from_u64(seed),
             subscriptions: HashMap::new(),
+            last_n: policy.last_n,
             audio: LoudestAudio::new(policy.loudest_audio),
         }
     }
@@ -388,6 +397,7 @@ impl MediaRoom {
                 self.outputs.push_back(Output::ActiveSpeaker {
                     participant: change,
                 });
+                self.reallocate_everyone(now);
             } else if self.speaker_news.is_some_and(|t| t <= now)
                 && let Some(speaker) = self.speaker_news.take().and(self.speaker.current())
             {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use rtc::rtp_transceiver::RTCRtpReceiverId;
-use signaling_protocol::{ErrorCode, ParticipantId, media_stream};
+use signaling_protocol::{ErrorCode, ParticipantId, PausedVideo, media_stream};
 
 use super::bandwidth::probe::ProbeSchedule;
 use super::idle::IdleSections;
@@ -40,6 +40,8 @@ pub(super) struct Participant {
     pub idle: IdleSections,
     /// When the path to it is probed.
     pub probe: ProbeSchedule,
+    /// The shown videos it was last told it gets nothing of (`paused_videos`).
+    pub paused: Vec<PausedVideo>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,7 @@ impl Participant {
             deadline: None,
             dirty: false,
             probe: ProbeSchedule::default(),
+            paused: Vec::new(),
         }
     }
 

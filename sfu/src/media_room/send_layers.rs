@@ -39,7 +39,7 @@ impl MediaRoom {
             let needed = t
                 .downtracks
                 .iter()
-                .filter_map(|d| d.wanted)
+                .filter_map(|d| d.needed())
                 .map(|l| l.spatial.min(all - 1) + 1)
                 .max()
                 .unwrap_or(0);
@@ -76,21 +76,14 @@ impl MediaRoom {
 
 #[cfg(test)]
 mod tests {
-    use signaling_protocol::VideoWant;
 
+    use super::super::MediaKind;
     use super::super::emulated::{CLEAN, World};
-    use super::super::{Input, MediaKind};
     use super::*;
 
     /// `sub` shows publisher 1's camera `height` pixels tall.
     fn shows(w: &mut World, sub: u64, height: u16) {
-        w.input(Input::Signal {
-            participant: sub,
-            signal: MediaSignal::VideoWants(vec![VideoWant {
-                stream: "1.stream-1".into(),
-                height,
-            }]),
-        });
+        w.show(sub, &["1.stream-1"], height, None);
     }
 
     fn spatial(w: &World, sub: u64) -> Vec<u8> {

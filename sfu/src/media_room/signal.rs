@@ -51,7 +51,9 @@ impl MediaRoom {
                 self.pump(pid, now);
                 self.renegotiate = true;
             }
-            MediaSignal::VideoWants(wants) => self.video_wants(pid, wants, now),
+            MediaSignal::VideoWants { videos, last_n } => {
+                self.video_wants(pid, videos, last_n, now)
+            }
             MediaSignal::Candidate(c) => {
                 if let Some(s) = p.session()
                     && let Err(e) = s.add_candidate(c)

@@ -23,6 +23,8 @@ pub struct ActiveSpeaker {
     min_packets: usize,
     samples: HashMap<ParticipantId, VecDeque<(Instant, u8)>>,
     current: Option<ParticipantId>,
+    /// Everyone who has been the active speaker, the most recent first.
+    recent: Vec<ParticipantId>,
 }
 
 impl Default for ActiveSpeaker {
@@ -35,6 +37,7 @@ impl Default for ActiveSpeaker {
             min_packets: 10,
             samples: HashMap::new(),
             current: None,
+            recent: Vec::new(),
         }
     }
 }
@@ -43,6 +46,15 @@ impl ActiveSpeaker {
     /// The current active speaker.
     pub fn current(&self) -> Option<ParticipantId> {
         self.current
+    }
+
+    /// How recently `pid` was the active speaker: 0 for the current (or last) one, 1 for the
+    /// one before, ...; `usize::MAX` for someone who never was.
+    pub fn recency(&self, pid: ParticipantId) -> usize {
+        self.recent
+            .iter()
+            .position(|&p| p == pid)
+            .unwrap_or(usize::MAX)
     }
 
     /// One audio packet's level. The RFC 6464 voice-activity flag is not used: clients set it
@@ -92,6 +104,8 @@ impl ActiveSpeaker {
         };
         takes_over.then(|| {
             self.current = Some(candidate);
+            self.recent.retain(|&p| p != candidate);
+            self.recent.insert(0, candidate);
             self.current
         })
     }
@@ -99,6 +113,7 @@ impl ActiveSpeaker {
     /// `pid` left; returns the change if it was the active speaker.
     pub fn forget(&mut self, pid: ParticipantId, now: Instant) -> Option<Option<ParticipantId>> {
         self.samples.remove(&pid);
+        self.recent.retain(|&p| p != pid);
         if self.current != Some(pid) {
             return None;
         }
@@ -153,6 +168,10 @@ mod tests {
         talk(&mut s, 2, 127, t3, 1000);
         assert_eq!(s.update(t3 + 1000 * MS), None);
         assert_eq!(s.current(), Some(2));
+        assert_eq!(
+            (s.recency(2), s.recency(1), s.recency(3)),
+            (0, 1, usize::MAX)
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ impl MediaRoom {
                 resumes,
                 layers,
                 wanted: Some(Layer::ALL),
+                beyond_last_n: false,
             },
         );
         // What its tile needs; its bandwidth's share comes with the next allocation.

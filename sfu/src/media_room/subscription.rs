@@ -4,6 +4,9 @@
 //! video no tile shows, everything of a video it did not name. A video without spatial layers,
 //! or whose publisher has not said their sizes, is sent whole or not at all.
 //!
+//! It may also name its own last-N: how many of the videos it shows it takes at a time (the
+//! room's own applies as well; [`super::bandwidth`] picks which).
+//!
 //! A subscriber's word only: what it asks changes what it is sent, never what anyone else is.
 
 use std::collections::HashMap;
@@ -14,9 +17,24 @@ use signaling_protocol::{ErrorCode, MAX_VIDEO_WANTS, ParticipantId, VideoWant, m
 use super::layers::Layer;
 use super::{MediaKind, MediaRoom, TrackId};
 
+/// What a subscriber last asked to see.
+#[derive(Debug, Default)]
+pub(super) struct Wants {
+    /// Tile heights by stream id.
+    pub heights: HashMap<String, u16>,
+    /// The most videos it takes at a time, if it said.
+    pub last_n: Option<u16>,
+}
+
 impl MediaRoom {
-    /// `sub` shows these videos this large from now on.
-    pub(super) fn video_wants(&mut self, sub: ParticipantId, wants: Vec<VideoWant>, now: Instant) {
+    /// `sub` shows these videos this large from now on, and takes at most `last_n` at a time.
+    pub(super) fn video_wants(
+        &mut self,
+        sub: ParticipantId,
+        wants: Vec<VideoWant>,
+        last_n: Option<u16>,
+        now: Instant,
+    ) {
         if wants.len() > MAX_VIDEO_WANTS {
             self.refuse(
                 sub,
@@ -30,7 +48,7 @@ impl MediaRoom {
             let h = heights.entry(w.stream).or_default();
             *h = (*h).max(w.height);
         }
-        self.subscriptions.insert(sub, heights);
+        self.subscriptions.insert(sub, Wants { heights, last_n });
         let video: Vec<TrackId> = self
             .tracks
             .iter()
@@ -71,7 +89,7 @@ impl MediaRoom {
             let height = self
                 .subscriptions
                 .get(&d.subscriber)
-                .and_then(|h| h.get(&stream))
+                .and_then(|w| w.heights.get(&stream))
                 .copied();
             d.wanted = layer_for(height, track.resolutions.as_deref());
         }

@@ -608,11 +608,12 @@ fn a_subscriber_gets_each_video_at_the_size_it_shows_it_and_nothing_of_one_it_do
         w.join(pid, false);
     }
     w.run(Duration::from_secs(1), false);
-    let wants = |height| {
-        MediaSignal::VideoWants(vec![VideoWant {
+    let wants = |height| MediaSignal::VideoWants {
+        videos: vec![VideoWant {
             stream: "1.stream-1".into(),
             height,
-        }])
+        }],
+        last_n: None,
     };
     // Said before the video is published: it holds from its first packet.
     w.input(Input::Signal {
@@ -661,7 +662,10 @@ fn a_subscriber_gets_each_video_at_the_size_it_shows_it_and_nothing_of_one_it_do
         .collect();
     w.input(Input::Signal {
         participant: 3,
-        signal: MediaSignal::VideoWants(many),
+        signal: MediaSignal::VideoWants {
+            videos: many,
+            last_n: None,
+        },
     });
     w.run(Duration::from_millis(1), false);
     assert!(

@@ -105,6 +105,16 @@ pub struct Downtrack {
     pub layers: Option<LayerSelector>,
     /// The most of it the subscriber's tile needs (`None`: not shown).
     pub wanted: Option<Layer>,
+    /// Shown, but beyond the subscriber's last-N: it gets none of it.
+    pub beyond_last_n: bool,
+}
+
+impl Downtrack {
+    /// The most of it the subscriber takes now: what its tile needs, unless last-N leaves
+    /// it out.
+    pub fn needed(&self) -> Option<Layer> {
+        self.wanted.filter(|_| !self.beyond_last_n)
+    }
 }
 
 /// Published tracks by id, and the lookups the packet path needs.

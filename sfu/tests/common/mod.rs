@@ -60,7 +60,10 @@ pub const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr:
 /// bots that start silent (the loudest-audio selection is tested on its own).
 pub async fn start_with(media: MediaConfig, signaling: SignalingConfig) -> TestSfu {
     let media = MediaConfig {
-        policy: sfu::media_room::Policy { loudest_audio: 0 },
+        policy: sfu::media_room::Policy {
+            loudest_audio: 0,
+            last_n: 0,
+        },
         ..media
     };
     let media = Arc::new(sfu::media::MediaServer::new(media));

@@ -113,9 +113,9 @@ impl Client {
     }
 
     /// Tells the SFU which videos this participant shows and how large (replacing what it
-    /// said before).
-    pub fn send_video_wants(&self, videos: Vec<VideoWant>) {
-        self.send(ClientMessage::VideoWants { videos });
+    /// said before), and at most how many it takes at a time (`last_n`).
+    pub fn send_video_wants(&self, videos: Vec<VideoWant>, last_n: Option<u16>) {
+        self.send(ClientMessage::VideoWants { videos, last_n });
     }
 
     /// Sends a trickled ICE candidate to the SFU.

@@ -1,7 +1,7 @@
 //! What the participant reports.
 
 use media_crypto::mls::{EpochKey, RosterEntry, SafetyNumber};
-use signaling_protocol::{ErrorCode, IceCandidate, Participant, ParticipantId};
+use signaling_protocol::{ErrorCode, IceCandidate, Participant, ParticipantId, PausedVideo};
 
 use crate::app::AppMessage;
 use crate::checks::{LeafWarning, SameName};
@@ -77,6 +77,9 @@ pub enum Event {
         spatial_layers: u8,
         height: u16,
     },
+    /// The videos we show that the SFU sends us nothing of now, and why (a hint for what
+    /// their tiles say).
+    PausedVideos(Vec<PausedVideo>),
     /// The server refused a message of ours.
     ServerError { code: ErrorCode, message: String },
     /// Something the server sent could not be applied to the MLS session.

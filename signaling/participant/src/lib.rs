@@ -339,6 +339,9 @@ impl Participant {
                 spatial_layers,
                 height,
             })),
+            ServerMessage::PausedVideos { videos } => {
+                out.push(Output::Event(Event::PausedVideos(videos)))
+            }
             ServerMessage::Error { code, message } => {
                 out.push(Output::Event(Event::ServerError { code, message }))
             }

@@ -61,8 +61,14 @@ pub enum ClientMessage {
     /// Which videos this participant shows, and how large: for each stream the SFU labelled a
     /// video with ([`crate::media_stream`]), the height in device pixels of the largest tile
     /// showing it, 0 when none does. It replaces the last such message; a video it does not
-    /// name is sent whole. At most [`MAX_VIDEO_WANTS`] entries.
-    VideoWants { videos: Vec<VideoWant> },
+    /// name is sent whole. At most [`MAX_VIDEO_WANTS`] entries. `last_n`, when given: of the
+    /// videos it shows, it takes at most this many at a time (the largest tiles, then the most
+    /// recent speakers'); the room's own limit applies too.
+    VideoWants {
+        videos: Vec<VideoWant>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_n: Option<u16>,
+    },
 }
 
 /// The most videos one `video_wants` names.

@@ -21,11 +21,13 @@ pub use bytes::Base64Bytes;
 pub use client::{ClientMessage, CommitMessage, IceCandidate, MAX_VIDEO_WANTS, VideoWant};
 pub use error::{DecodeError, ErrorCode};
 pub use media::MediaSignal;
-pub use server::{CommitRejection, IceServer, Participant, PendingAdd, ServerMessage};
+pub use server::{
+    CommitRejection, IceServer, Participant, PauseReason, PausedVideo, PendingAdd, ServerMessage,
+};
 
 /// The protocol version this crate speaks. A client names it in [`ClientMessage::Join`]; the
 /// server refuses other versions with [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// A participant's id within a room, assigned by the server on join. It is part of the
 /// participant's MLS credential identity ([`credential_identity`]).

@@ -3,7 +3,7 @@
 //! shows how large.
 
 use crate::client::{ClientMessage, IceCandidate, VideoWant};
-use crate::server::ServerMessage;
+use crate::server::{PausedVideo, ServerMessage};
 
 /// An offer, answer or trickled candidate, from a participant or for it; which videos a
 /// participant shows.
@@ -13,8 +13,12 @@ pub enum MediaSignal {
     Offer(String),
     Answer(String),
     Candidate(IceCandidate),
-    /// From a participant only.
-    VideoWants(Vec<VideoWant>),
+    /// From a participant only: the videos it shows and how large, and at most how many it
+    /// takes at a time.
+    VideoWants {
+        videos: Vec<VideoWant>,
+        last_n: Option<u16>,
+    },
     /// For a participant only: how many spatial layers of its video `source` anyone shows,
     /// the top one `height` tall.
     SendLayers {
@@ -22,6 +26,8 @@ pub enum MediaSignal {
         spatial_layers: u8,
         height: u16,
     },
+    /// For a participant only: the shown videos it is sent nothing of now, and why.
+    PausedVideos(Vec<PausedVideo>),
 }
 
 impl MediaSignal {
@@ -31,7 +37,10 @@ impl MediaSignal {
             ClientMessage::SdpOffer { sdp } => Some(MediaSignal::Offer(sdp.clone())),
             ClientMessage::SdpAnswer { sdp } => Some(MediaSignal::Answer(sdp.clone())),
             ClientMessage::IceCandidate(c) => Some(MediaSignal::Candidate(c.clone())),
-            ClientMessage::VideoWants { videos } => Some(MediaSignal::VideoWants(videos.clone())),
+            ClientMessage::VideoWants { videos, last_n } => Some(MediaSignal::VideoWants {
+                videos: videos.clone(),
+                last_n: *last_n,
+            }),
             _ => None,
         }
     }
@@ -43,7 +52,7 @@ impl MediaSignal {
             MediaSignal::Offer(sdp) => Some(ServerMessage::SdpOffer { sdp }),
             MediaSignal::Answer(sdp) => Some(ServerMessage::SdpAnswer { sdp }),
             MediaSignal::Candidate(c) => Some(ServerMessage::IceCandidate(c)),
-            MediaSignal::VideoWants(_) => None,
+            MediaSignal::VideoWants { .. } => None,
             MediaSignal::SendLayers {
                 source,
                 spatial_layers,
@@ -53,6 +62,7 @@ impl MediaSignal {
                 spatial_layers,
                 height,
             }),
+            MediaSignal::PausedVideos(videos) => Some(ServerMessage::PausedVideos { videos }),
         }
     }
 }
@@ -75,6 +85,7 @@ mod tests {
                 stream: "7.cam".into(),
                 height: 180,
             }],
+            last_n: Some(4),
         };
         let signal = MediaSignal::from_client(&wants).unwrap();
         assert_eq!(signal.into_server(), None, "a participant's word only");

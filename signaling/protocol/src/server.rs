@@ -33,6 +33,27 @@ pub struct PendingAdd {
     pub key_package: Base64Bytes,
 }
 
+/// A video the SFU pauses for its receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausedVideo {
+    /// Its stream id.
+    pub stream: String,
+    pub reason: PauseReason,
+}
+
+/// Why the SFU sends a shown video no packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PauseReason {
+    /// The receiver's bandwidth does not carry even its lowest layer beside the videos before
+    /// it (larger tiles, the active speaker).
+    Bandwidth,
+    /// More videos are shown than the receiver's or the room's last-N: this one is not among
+    /// the largest tiles or the most recent speakers'.
+    LastN,
+}
+
 /// Why a commit was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -144,6 +165,10 @@ pub enum ServerMessage {
         spatial_layers: u8,
         height: u16,
     },
+    /// The videos this participant shows (named in its `video_wants`) that the SFU sends it
+    /// nothing of now, and why. Said when that changes; an empty list: none. A hint for what a
+    /// tile says while it has no picture; who a tile is stays the keys' word.
+    PausedVideos { videos: Vec<PausedVideo> },
     /// A request was refused; the connection stays open unless the code says otherwise.
     Error { code: ErrorCode, message: String },
     /// The server closes the connection (leave, shutdown, timeout, removal). `code`, when
@@ -175,6 +200,7 @@ impl KnownTypes for ServerMessage {
         "ice_candidate",
         "active_speaker",
         "send_layers",
+        "paused_videos",
         "error",
         "goodbye",
     ];
@@ -276,6 +302,12 @@ mod tests {
                 source: "stream-7".into(),
                 spatial_layers: 1,
                 height: 180,
+            },
+            ServerMessage::PausedVideos {
+                videos: vec![PausedVideo {
+                    stream: "3.cam".into(),
+                    reason: PauseReason::LastN,
+                }],
             },
             ServerMessage::error(ErrorCode::RoomFull, "full"),
             ServerMessage::Goodbye {

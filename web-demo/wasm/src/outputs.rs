@@ -6,7 +6,7 @@ use media_crypto::mls::{KeyringConfig, RosterEntry};
 use serde::Serialize;
 use signaling_participant::trust::TrustChanges;
 use signaling_participant::{AppMessage, Event, Output, Participant};
-use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId};
+use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId, PausedVideo};
 
 use crate::keys::{EpochKeys, epoch_keys};
 use crate::roster::{Devices, Member, Warning, members};
@@ -88,6 +88,10 @@ pub enum JsOutput {
         source: String,
         spatial_layers: u8,
         height: u16,
+    },
+    /// Each paused video's stream id and why (`bandwidth`, `last_n`).
+    PausedVideos {
+        videos: Vec<PausedVideo>,
     },
     ServerError {
         code: String,
@@ -252,6 +256,7 @@ impl Converter<'_> {
                 spatial_layers,
                 height,
             },
+            Event::PausedVideos(videos) => JsOutput::PausedVideos { videos },
             Event::ServerError { code, message } => JsOutput::ServerError {
                 code: serde_json::to_value(code)
                     .ok()

@@ -4,7 +4,10 @@
 //! ([`rates`]), and sets each one's layer selector to the result.
 //!
 //! Most important first: the largest tile (the featured video: a screen share, the pinned
-//! tile, the speaker in speaker view), then, among tiles of a size, the active speaker.
+//! tile, the speaker in speaker view), then, among tiles of a size, the most recent speakers.
+//! Beyond the subscriber's last-N (its own or the room's, the smaller) a shown video gets
+//! nothing, and its publisher is told no one needs it ([`super::send_layers`]). The subscriber
+//! is told which of its shown videos get nothing, and why (`paused_videos`).
 
 mod allocate;
 pub mod probe;
@@ -13,19 +16,29 @@ pub mod rates;
 use std::cmp::Reverse;
 use std::time::Instant;
 
-use signaling_protocol::{ParticipantId, media_stream};
+use signaling_protocol::{MediaSignal, ParticipantId, PauseReason, PausedVideo, media_stream};
 
 pub use allocate::{Allocation, Demand, allocate};
 pub use rates::LayerRates;
 
-use super::{Layer, MediaKind, MediaRoom, TrackId};
+use super::{Layer, MediaKind, MediaRoom, Output, TrackId};
 
 /// The share of the estimate the videos may use: the rest absorbs the estimate's error and
 /// a key picture's burst.
 const USABLE: f64 = 0.9;
 
-/// Most important first: the largest tile, then the active speaker, then the oldest track.
-type Priority = (Reverse<u16>, bool, TrackId);
+/// Most important first: the largest tile, then the most recent speaker, then the oldest
+/// track.
+type Priority = (Reverse<u16>, usize, TrackId);
+
+/// One video a subscriber may get, as it is being shared out.
+struct Video {
+    id: TrackId,
+    stream: String,
+    wanted: Option<Layer>,
+    beyond_last_n: bool,
+    order: Priority,
+}
 
 impl MediaRoom {
     /// Each track's rates close their window; every subscriber's videos are shared out anew.
@@ -36,6 +49,12 @@ impl MediaRoom {
                 t.rates.roll(now);
             }
         }
+        self.reallocate_everyone(now);
+    }
+
+    /// Every subscriber's videos shared out anew (as when the speaker changes: the new one's
+    /// video goes first, and into each last-N, at once).
+    pub(super) fn reallocate_everyone(&mut self, now: Instant) {
         let subs: Vec<ParticipantId> = self.participants.keys().copied().collect();
         for sub in subs {
             self.reallocate(sub, now);
@@ -43,8 +62,8 @@ impl MediaRoom {
         self.tell_publishers(now);
     }
 
-    /// Sets the layers of every video `sub` receives from what its tiles want and what its
-    /// estimate allows.
+    /// Sets the layers of every video `sub` receives from what its tiles want, its last-N and
+    /// what its estimate allows; tells it which of the videos it shows get nothing now.
     pub(super) fn reallocate(&mut self, sub: ParticipantId, now: Instant) {
         let budget = self
             .participants
@@ -52,9 +71,15 @@ impl MediaRoom {
             .and_then(|p| p.session())
             .and_then(|s| s.estimate(now))
             .map(|bits| ((bits as f64 * USABLE) as u64).saturating_sub(self.audio_cost(sub)));
-        let speaker = self.speaker.current();
         let wants = self.subscriptions.get(&sub);
-        let mut videos: Vec<(TrackId, Option<Layer>, Priority)> = Vec::new();
+        let last_n = [
+            self.last_n,
+            wants.and_then(|w| w.last_n).map_or(0, usize::from),
+        ]
+        .into_iter()
+        .filter(|&n| n > 0)
+        .min();
+        let mut videos: Vec<Video> = Vec::new();
         for (id, t) in self.tracks.iter() {
             if t.kind != MediaKind::Video || t.publisher == sub {
                 continue;
@@ -66,17 +91,31 @@ impl MediaRoom {
                 continue;
             }
             let stream = media_stream::stream_id(t.publisher, t.source.as_deref());
-            let height = wants.and_then(|w| w.get(&stream)).copied().unwrap_or(0);
-            let order = (Reverse(height), Some(t.publisher) != speaker, id);
-            videos.push((id, d.wanted, order));
+            let height = wants
+                .and_then(|w| w.heights.get(&stream))
+                .copied()
+                .unwrap_or(0);
+            let order = (Reverse(height), self.speaker.recency(t.publisher), id);
+            videos.push(Video {
+                id,
+                stream,
+                wanted: d.wanted,
+                beyond_last_n: false,
+                order,
+            });
         }
-        videos.sort_by_key(|v| v.2);
+        videos.sort_by_key(|v| v.order);
+        if let Some(n) = last_n {
+            for v in videos.iter_mut().filter(|v| v.wanted.is_some()).skip(n) {
+                v.beyond_last_n = true;
+            }
+        }
         let demands: Vec<Demand<'_>> = videos
             .iter()
-            .filter_map(|&(id, wanted, _)| {
+            .filter_map(|v| {
                 Some(Demand {
-                    wanted,
-                    rates: &self.tracks.get(id)?.rates,
+                    wanted: v.wanted.filter(|_| !v.beyond_last_n),
+                    rates: &self.tracks.get(v.id)?.rates,
                 })
             })
             .collect();
@@ -88,15 +127,46 @@ impl MediaRoom {
             }
         }
         self.start_probe(sub, now);
-        for ((id, _, _), target) in videos.into_iter().zip(targets) {
-            if let Some(t) = self.tracks.get_mut(id)
+        let mut paused = Vec::new();
+        for (v, target) in videos.into_iter().zip(targets) {
+            if v.wanted.is_some() && target.is_none() {
+                paused.push(PausedVideo {
+                    reason: if v.beyond_last_n {
+                        PauseReason::LastN
+                    } else {
+                        PauseReason::Bandwidth
+                    },
+                    stream: v.stream,
+                });
+            }
+            if let Some(t) = self.tracks.get_mut(v.id)
                 && let Some(d) = t.downtracks.iter_mut().find(|d| d.subscriber == sub)
-                && let Some(layers) = d.layers.as_mut()
-                && layers.target() != target
             {
-                layers.set_target(target);
+                d.beyond_last_n = v.beyond_last_n;
+                if let Some(layers) = d.layers.as_mut()
+                    && layers.target() != target
+                {
+                    layers.set_target(target);
+                }
             }
         }
+        self.tell_paused(sub, paused);
+    }
+
+    /// Tells `sub` which videos it shows get nothing now, if that changed.
+    fn tell_paused(&mut self, sub: ParticipantId, mut paused: Vec<PausedVideo>) {
+        paused.sort_by(|a, b| a.stream.cmp(&b.stream));
+        let Some(p) = self.participants.get_mut(&sub) else {
+            return;
+        };
+        if p.paused == paused {
+            return;
+        }
+        p.paused = paused.clone();
+        self.outputs.push_back(Output::Signal {
+            participant: sub,
+            signal: MediaSignal::PausedVideos(paused),
+        });
     }
 
     /// What the audio `sub` is forwarded costs at most: the costliest streams of the others,
