@@ -107,6 +107,10 @@ pub struct Report {
     /// duration (mean and the largest).
     pub video_kbps_received: f64,
     pub video_kbps_received_max: f64,
+    /// Times a received video's top spatial layer changed, over all bots.
+    pub layer_switches: u64,
+    /// Key-frame requests the SFU sent the publishing bots (each answered at once).
+    pub key_frames_requested: u64,
     /// Of those, frames decrypted and checked in full (the rest counted by header, or
     /// synthetic).
     pub frames_verified: u64,
@@ -231,6 +235,8 @@ impl Report {
                 kbps.iter().sum::<f64>() / kbps.len() as f64
             },
             video_kbps_received_max: kbps.iter().copied().fold(0.0, f64::max),
+            layer_switches: sum(|b| b.layer_switches),
+            key_frames_requested: sum(|b| b.keyframe_requests),
             participants_joined: bots.len(),
             frames_sent: sum(|b| b.frames_sent),
             frames_received,
@@ -309,6 +315,10 @@ impl Report {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
+            ),
+            (
+                "layer switches / key frames requested",
+                format!("{} / {}", self.layer_switches, self.key_frames_requested),
             ),
             (
                 "frames decrypted and checked",

@@ -30,6 +30,11 @@ pub struct BotStats {
     pub layer_frames: BTreeMap<(u8, u8), u64>,
     /// Video payload bytes received.
     pub video_bytes: u64,
+    /// Times a received video's top spatial layer changed (the SFU switching it up or down).
+    pub layer_switches: u64,
+    /// Key-frame requests (PLI, FIR) the SFU sent this bot's video, each answered with a key
+    /// picture.
+    pub keyframe_requests: u64,
     /// Of those, frames decrypted and checked (the rest were counted by their header).
     pub frames_verified: u64,
     /// RTP packets the bot's connection delivered (media only, retransmissions included).
@@ -88,6 +93,8 @@ impl Default for BotStats {
             video_frames_received: 0,
             layer_frames: BTreeMap::new(),
             video_bytes: 0,
+            layer_switches: 0,
+            keyframe_requests: 0,
             frames_verified: 0,
             packets_received: 0,
             frames_lost: 0,

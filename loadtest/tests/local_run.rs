@@ -264,6 +264,9 @@ async fn layered_cameras_reach_each_bot_at_the_size_it_shows_them() {
         .await
         .expect("run");
     assert_delivered(&all, "every layer of every video");
+    // Each subscriber's first picture is a key picture the SFU asked its publisher for, and
+    // the publishing bots heard the request.
+    assert!(all.key_frames_requested > 0, "{all:#?}");
     // One tile of 90 px: the lowest layer of one video (160x90), nothing of the other.
     let one = run(&scenario(Some(1)), local_sfu(&[]), false)
         .await

@@ -12,6 +12,7 @@
 //! the bot makes a new media connection.
 
 mod cut;
+mod keyframes;
 pub mod peer;
 mod publish;
 mod receive;
@@ -511,10 +512,25 @@ impl Task {
         let now = Instant::now();
         let mut locked = None;
         while let Some(m) = self.peer.pc.poll_read() {
-            if let RTCMessage::RtpPacket(track, packet) = m.message {
-                let s = locked
-                    .get_or_insert_with(|| self.state.lock().unwrap_or_else(|e| e.into_inner()));
-                self.tracks.packet(s, &track, packet, now);
+            match m.message {
+                RTCMessage::RtpPacket(track, packet) => {
+                    let s = locked.get_or_insert_with(|| {
+                        self.state.lock().unwrap_or_else(|e| e.into_inner())
+                    });
+                    self.tracks.packet(s, &track, packet, now);
+                }
+                RTCMessage::RtcpPacket(_, packets) => {
+                    let s = locked.get_or_insert_with(|| {
+                        self.state.lock().unwrap_or_else(|e| e.into_inner())
+                    });
+                    for ssrc in keyframes::requested(&packets) {
+                        if let Some(o) = self.outgoing.iter_mut().find(|o| o.ssrc == ssrc) {
+                            o.key_wanted = true;
+                            s.stats.keyframe_requests += 1;
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         drop(locked);
@@ -664,6 +680,8 @@ impl Task {
                     .iter_mut()
                     .filter(|o| o.video && o.stream == source)
                 {
+                    // A new set of layers starts at a key picture.
+                    o.key_wanted |= o.spatial_layers != Some(spatial_layers);
                     o.spatial_layers = Some(spatial_layers);
                 }
             }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
@@ -202,7 +202,10 @@ pub fn engine() -> Result<(MediaEngine, Registry), rtc::shared::error::Error> {
         RtpCodecKind::Audio,
         None,
     )?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    let registry = register_default_interceptors(Registry::new(), &mut engine)?.with(
+        Slot::from(super::keyframes::SLOT),
+        super::keyframes::KeyframeRequests::default(),
+    );
     Ok((engine, registry))
 }
 

@@ -34,6 +34,9 @@ pub struct Outgoing {
     /// How many spatial layers the SFU says anyone shows (`None`: not said, all; 0: the video
     /// pauses).
     pub spatial_layers: Option<u8>,
+    /// A key picture is due (the SFU asked for one, or the layers sent changed): the test
+    /// media jumps to its next key picture, as an encoder makes one at once.
+    pub key_wanted: bool,
     seq: u16,
     ts: u32,
     frame: usize,
@@ -56,6 +59,7 @@ impl Outgoing {
             layered: video && layered,
             stream,
             spatial_layers: None,
+            key_wanted: false,
             seq: rand::random(),
             ts: rand::random(),
             frame: 0,
@@ -76,6 +80,9 @@ impl Outgoing {
         let Some((pt, level_id)) = peer.negotiated(self.sender) else {
             return false;
         };
+        if self.video && std::mem::take(&mut self.key_wanted) {
+            self.frame += to_next_key(media, self.layered, self.frame);
+        }
         let i = self.frame;
         self.frame += 1;
         if self.video && self.spatial_layers == Some(0) {
@@ -199,6 +206,24 @@ impl Outgoing {
         }
         payloads
     }
+}
+
+/// How many pictures from picture `i` of the test media to its next key picture (0: `i` is
+/// one).
+fn to_next_key(media: &TestMedia, layered: bool, i: usize) -> usize {
+    let n = if layered {
+        media.layered.len()
+    } else {
+        media.video.len()
+    };
+    let key = |j: usize| {
+        if layered {
+            media.layered[j % n].key
+        } else {
+            media.video[j % n].keyframe
+        }
+    };
+    (0..n).find(|&k| key(i + k)).unwrap_or(0)
 }
 
 /// The scalability structure of a key picture: the layers below `sent` and their sizes.

@@ -38,6 +38,8 @@ struct Incoming {
     missing: BTreeSet<u64>,
     /// Frames waiting for their key, with when they arrived.
     pending: Vec<(Bytes, Instant)>,
+    /// The spatial layer the last picture ended at (its marker).
+    top_layer: Option<u8>,
 }
 
 /// Every track a bot receives.
@@ -101,6 +103,7 @@ impl Tracks {
                 highest: None,
                 missing: BTreeSet::new(),
                 pending: Vec::new(),
+                top_layer: None,
             },
         );
     }
@@ -215,6 +218,14 @@ impl Incoming {
             buf.extend_from_slice(&packet.payload[payload_start..]);
         }
         state.stats.video_bytes += packet.payload.len() as u64;
+        if packet.header.marker {
+            // The picture ends here: at the top layer the SFU forwards.
+            let top = d.spatial();
+            if self.top_layer.is_some_and(|t| t != top) {
+                state.stats.layer_switches += 1;
+            }
+            self.top_layer = Some(top);
+        }
         if d.ends || packet.header.marker {
             let frame = self.assembling.take().map(BytesMut::freeze);
             if frame.is_some() {
