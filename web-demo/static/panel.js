@@ -31,9 +31,27 @@ function el(tag, className, text = "") {
   return e;
 }
 
-/** The people panel: every member of the group, with its device and what it decrypts. */
+/** The order people are listed in: anyone the page warns about first, then this device, then
+ * raised hands, then by name. */
+function listOrder(m) {
+  const me = m.participant_id === state.me && m.device === "this_device";
+  const warned = m.problem || m.device === "verified_key_changed" || m.looks_like.length > 0;
+  return [warned ? 0 : 1, me ? 0 : 1, chat.hands.has(m.participant_id) ? 0 : 1];
+}
+
+function byListOrder(a, b) {
+  const [x, y] = [listOrder(a), listOrder(b)];
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return a.identity.localeCompare(b.identity, undefined, { numeric: true }) || a.leaf - b.leaf;
+}
+
+/** The people panel: every member of the group (those the filter names), with its device,
+ * its microphone and camera as it says, and what this page decrypts of it. Nothing is built
+ * while the panel is closed: a meeting of a hundred costs nothing until it is opened. */
 function renderPeople() {
   const list = $("roster");
+  $("people-toggle").textContent = `People (${state.groupGone ? 0 : state.roster.length})`;
+  if ($("people").hidden) return;
   if (state.groupGone) {
     // The last group's members are not who holds the keys now: nobody does.
     const li = el("li", "nogroup", "No current group: its members show when it forms again.");
@@ -41,10 +59,14 @@ function renderPeople() {
     replaceIfChanged(list, [li]);
     return;
   }
-  $("people-toggle").textContent = `People (${state.roster.length})`;
+  const filter = $("people-filter").value.trim().toLocaleLowerCase();
+  const shown = state.roster
+    .filter((m) => !filter || m.identity.toLocaleLowerCase().includes(filter))
+    .sort(byListOrder);
+  $("people-none").hidden = shown.length > 0 || !filter;
   // Made again only when what a card says changes (a button is never replaced under the
   // pointer); the frame counts, which change every second, are updated in place.
-  replaceIfChanged(list, state.roster.map((m) => {
+  replaceIfChanged(list, shown.map((m) => {
     const li = el("li", m.problem || m.device === "verified_key_changed" ? "danger" : "");
     li.dataset.leaf = m.leaf;
     const me = m.participant_id === state.me && m.device === "this_device";
@@ -82,10 +104,13 @@ function renderPeople() {
   for (const frames of list.querySelectorAll(".frames")) {
     const s = senderStats(Number(frames.dataset.leaf));
     const failing = s.failed + s.noKey;
-    frames.textContent = `decrypted ${s.decrypted} frames, ${failing} failing`;
+    frames.textContent = s.decrypted + failing === 0 ? "no media from them yet"
+      : `decrypted ${s.decrypted} frames, ${failing} failing`;
     frames.classList.toggle("bad", failing > 0);
   }
 }
+
+$("people-filter").addEventListener("input", () => renderPeople());
 
 /** The media path in the panel: direct, or relayed and over which protocol. */
 export async function showPath() {

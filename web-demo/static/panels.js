@@ -2,6 +2,7 @@
 // on a phone), opened and closed from the controls, the header or the keyboard; and the
 // chat's unread count while it is closed.
 import { $, state } from "./state.js";
+import { renderPanel } from "./panel.js";
 import { place } from "./stage.js";
 
 const TOGGLES = { chat: "chat-toggle", people: "people-toggle", e2ee: "security" };
@@ -25,6 +26,8 @@ export function openPanel(name) {
     $(panel).hidden = !open;
     $(toggle).setAttribute("aria-expanded", String(open));
   }
+  // The people panel is built only while open.
+  if (name === "people") renderPanel();
   if (name === "chat") {
     state.unread = 0;
     renderUnread();

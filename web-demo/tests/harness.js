@@ -126,7 +126,7 @@ export async function startHostile({ sfu, secret }) {
 /** Bots of the loadtest binary joining `room` at `url` as `name`-0, `name`-1, ... for
  * `duration` (e.g. "12s"), chatting every `chat` if given, `screens` of them sharing a
  * screen; resolves with the loadtest's JSON report once they have left. */
-export async function runBots({ url, room, name = "bot", participants = 1, duration = "12s", chat, screens, verify }) {
+export async function runBots({ url, room, name = "bot", participants = 1, duration = "12s", chat, screens, verify, args = [] }) {
   const report = join(mkdtempSync(join(tmpdir(), "bots-")), "report.json");
   const child = spawn(join(BIN, "loadtest"), [
     "--url", url, "--room", room, "--name", name, "--participants", String(participants),
@@ -135,6 +135,7 @@ export async function runBots({ url, room, name = "bot", participants = 1, durat
     ...(screens ? ["--screens", String(screens)] : []),
     // Each bot decrypts `verify` of the tracks it receives (the rest counted by header).
     ...(verify ? ["--verify", String(verify)] : []),
+    ...args,
   ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "error" } });
   let out = "";
   child.stdout.on("data", (d) => (out += d));

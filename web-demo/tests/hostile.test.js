@@ -120,6 +120,7 @@ test("a member whose name only looks like alice's is flagged on both pages, spel
     assert.match(alert.text, /<U\+0430>lice/, "the lookalike is spelled out");
     const lookalike = s.members.find((m) => m.identity === "\u0430lice");
     assert.deepEqual(lookalike.looks_like, ["alice"]);
+    await p.open("people");
     assert.equal(await p.page.locator("#roster .flags", { hasText: "lookalike name" }).count(), 2);
     await p.screenshot(`hostile-lookalike-${p.name}.png`);
   }
