@@ -240,6 +240,8 @@ impl MediaRoom {
             self.outputs.push_back(Output::ActiveSpeaker {
                 participant: change,
             });
+            // Its places in everyone's last-N go to the next speakers at once.
+            self.reallocate_everyone(now);
         }
         self.renegotiate = true;
     }

@@ -105,6 +105,8 @@ impl MediaRoom {
             for id in ids {
                 self.subscribe(pid, id);
             }
+            // Which of them it takes now, before any publisher is told what is needed.
+            self.reallocate(pid, now);
         }
         self.pump(pid, now);
         self.renegotiate = true;

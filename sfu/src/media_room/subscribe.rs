@@ -25,6 +25,9 @@ impl MediaRoom {
         };
         let (publisher, kind, codec) = (track.publisher, track.kind, track.codec.clone());
         let layers = track.layered.then(LayerSelector::default);
+        // Under a last-N, a new copy waits for the allocation to take it in: until then it is
+        // not forwarded, nor counted as needed by its publisher.
+        let beyond_last_n = layers.is_some() && self.last_n(sub).is_some();
         let stream = media_stream::stream_id(publisher, track.source.as_deref());
         if publisher == sub {
             return;
@@ -70,7 +73,7 @@ impl MediaRoom {
                 resumes,
                 layers,
                 wanted: Some(Layer::ALL),
-                beyond_last_n: false,
+                beyond_last_n,
             },
         );
         // What its tile needs; its bandwidth's share comes with the next allocation.
@@ -79,9 +82,11 @@ impl MediaRoom {
             .tracks
             .get_mut(id)
             .and_then(|t| t.downtracks.iter_mut().find(|d| d.subscriber == sub))
-            && let Some(layers) = d.layers.as_mut()
         {
-            layers.set_target(d.wanted);
+            let needed = d.needed();
+            if let Some(layers) = d.layers.as_mut() {
+                layers.set_target(needed);
+            }
         }
     }
 

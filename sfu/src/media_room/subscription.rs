@@ -63,6 +63,17 @@ impl MediaRoom {
         self.tell_publishers(now);
     }
 
+    /// The most videos `sub` takes at a time, if anyone set a limit: its own last-N or the
+    /// room's, the smaller (a receiver's 0 sets none of its own).
+    pub(super) fn last_n(&self, sub: ParticipantId) -> Option<usize> {
+        let own = self
+            .subscriptions
+            .get(&sub)
+            .and_then(|w| w.last_n)
+            .map_or(0, usize::from);
+        [self.last_n, own].into_iter().filter(|&n| n > 0).min()
+    }
+
     /// Track `id`'s layers changed size: what each subscriber's tile needs of it, anew.
     pub(super) fn resized(&mut self, id: TrackId, now: Instant) {
         self.rewant(id, None);

@@ -71,14 +71,8 @@ impl MediaRoom {
             .and_then(|p| p.session())
             .and_then(|s| s.estimate(now))
             .map(|bits| ((bits as f64 * USABLE) as u64).saturating_sub(self.audio_cost(sub)));
+        let last_n = self.last_n(sub);
         let wants = self.subscriptions.get(&sub);
-        let last_n = [
-            self.last_n,
-            wants.and_then(|w| w.last_n).map_or(0, usize::from),
-        ]
-        .into_iter()
-        .filter(|&n| n > 0)
-        .min();
         let mut videos: Vec<Video> = Vec::new();
         for (id, t) in self.tracks.iter() {
             if t.kind != MediaKind::Video || t.publisher == sub {

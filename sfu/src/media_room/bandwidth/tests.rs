@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use signaling_protocol::PauseReason;
 
-use super::super::Policy;
 use super::super::emulated::{CLEAN, World};
+use super::super::{MediaKind, Policy};
 
 /// A publisher of three spatial layers (about 60, 140 and 440 kbps) and two subscribers.
 fn meeting() -> World {
@@ -172,6 +172,31 @@ fn last_n_forwards_the_most_recent_speakers_and_says_which_shown_videos_it_pause
     w.run(Duration::from_secs(5), true);
     assert_eq!(w.clients[&2].video.told.last(), Some(&0));
     assert_ne!(w.clients[&1].video.told.last(), Some(&0));
+    // Someone joins (its copies not yet shared out) while another says what it shows: the
+    // newcomer's last-N leaves 2 out from the start, so 2 is not woken.
+    let told = w.clients[&2].video.told.len();
+    w.join(6, false);
+    let receives_2 = |w: &World| {
+        w.room
+            .published()
+            .iter()
+            .any(|(p, k, subs)| *p == 2 && *k == MediaKind::Video && subs.contains(&6))
+    };
+    while !receives_2(&w) {
+        w.run(Duration::from_millis(1), true);
+    }
+    w.show(4, &["1.stream-1", "2.stream-2", "3.stream-3"], 180, None);
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(
+        w.clients[&2].video.told.len(),
+        told,
+        "{:?}",
+        w.clients[&2].video.told
+    );
+    assert!(
+        w.video_from(6, 3).packets > 20,
+        "the newcomer gets the speaker"
+    );
     // 2 speaks louder: back at once, from a key picture.
     w.clients.get_mut(&2).unwrap().level = 5;
     w.run(Duration::from_secs(2), true);
