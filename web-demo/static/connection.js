@@ -322,7 +322,10 @@ export function disconnect({ reconnecting = false } = {}) {
   state.signaling?.leave();
   state.media?.close();
   if (reconnecting) markStale();
-  else for (const key of [...state.tiles.keys()]) dropTile(key);
+  else {
+    for (const key of [...state.tiles.keys()]) dropTile(key);
+    $("people-filter").value = "";
+  }
   state.signaling = state.media = null;
   state.early = [];
   chat.reset();

@@ -35,7 +35,8 @@ function el(tag, className, text = "") {
  * raised hands, then by name. */
 function listOrder(m) {
   const me = m.participant_id === state.me && m.device === "this_device";
-  const warned = m.problem || m.device === "verified_key_changed" || m.looks_like.length > 0;
+  const warned = m.problem || !m.present || m.looks_like.length > 0 || m.duplicate_identity
+    || m.device === "verified_key_changed" || m.device === "new_device";
   return [warned ? 0 : 1, me ? 0 : 1, chat.hands.has(m.participant_id) ? 0 : 1];
 }
 
@@ -43,6 +44,19 @@ function byListOrder(a, b) {
   const [x, y] = [listOrder(a), listOrder(b)];
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
   return a.identity.localeCompare(b.identity, undefined, { numeric: true }) || a.leaf - b.leaf;
+}
+
+/** The leaves in the order last shown. While the pointer or the focus is in the list it keeps
+ * that order (newcomers at the end): a member raising a hand must not move another's "Mark
+ * verified" under the pointer. */
+let shownOrder = [];
+
+function ordered(members) {
+  const list = $("roster");
+  const held = list.matches(":hover") || list.contains(document.activeElement);
+  if (!held) return members.sort(byListOrder);
+  const at = new Map(shownOrder.map((leaf, i) => [leaf, i]));
+  return members.sort((a, b) => (at.get(a.leaf) ?? Infinity) - (at.get(b.leaf) ?? Infinity) || byListOrder(a, b));
 }
 
 /** The people panel: every member of the group (those the filter names), with its device,
@@ -60,9 +74,9 @@ function renderPeople() {
     return;
   }
   const filter = $("people-filter").value.trim().toLocaleLowerCase();
-  const shown = state.roster
-    .filter((m) => !filter || m.identity.toLocaleLowerCase().includes(filter))
-    .sort(byListOrder);
+  const shown = ordered(state.roster
+    .filter((m) => !filter || m.identity.toLocaleLowerCase().includes(filter)));
+  shownOrder = shown.map((m) => m.leaf);
   $("people-none").hidden = shown.length > 0 || !filter;
   // Made again only when what a card says changes (a button is never replaced under the
   // pointer); the frame counts, which change every second, are updated in place.
@@ -104,7 +118,7 @@ function renderPeople() {
   for (const frames of list.querySelectorAll(".frames")) {
     const s = senderStats(Number(frames.dataset.leaf));
     const failing = s.failed + s.noKey;
-    frames.textContent = s.decrypted + failing === 0 ? "no media from them yet"
+    frames.textContent = s.decrypted + failing === 0 ? "no frames received yet"
       : `decrypted ${s.decrypted} frames, ${failing} failing`;
     frames.classList.toggle("bad", failing > 0);
   }
