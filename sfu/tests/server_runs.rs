@@ -147,6 +147,9 @@ async fn sigterm_says_goodbye_to_everyone_drains_the_room_and_exits() {
                 .expect("told in time")
             {
                 Some(Event::Closed { reason }) => break reason,
+                // Each connection ends on its own; the other's end is not news to relay (a
+                // page would take that person's tile away before hearing the goodbye).
+                Some(Event::ParticipantLeft(pid)) => panic!("told {pid} left, not the goodbye"),
                 Some(_) => continue,
                 None => panic!("no closing event"),
             }

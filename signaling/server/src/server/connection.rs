@@ -192,6 +192,14 @@ enum Incoming {
 /// Each this many bytes of an application message count as one more message against the rate.
 const APPLICATION_BYTES_PER_MESSAGE: usize = 4096;
 
+/// The last word to every participant when the server stops.
+fn shutting_down() -> ServerMessage {
+    ServerMessage::Goodbye {
+        reason: "the server is shutting down".into(),
+        code: None,
+    }
+}
+
 async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut joined: Joined) {
     let config = &server.inner.config;
     let pid = joined.pid;
@@ -215,8 +223,7 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
         tokio::select! {
             // The flag only ever goes from false to true.
             Ok(()) = shutdown.changed() => {
-                let goodbye = ServerMessage::Goodbye { reason: "the server is shutting down".into(), code: None };
-                let _ = send(&mut sink, &goodbye, LAST_WORDS).await;
+                let _ = send(&mut sink, &shutting_down(), LAST_WORDS).await;
                 break "server shutting down";
             }
             frame = stream.next() => {
@@ -330,6 +337,13 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                 }
             }
             out = joined.inbox.recv() => {
+                // Shutting down, each connection ends on its own: what the room says after
+                // another's ended (it left, so its tracks go) is not this page's news. Said,
+                // it would take that person's tile away before this page hears the goodbye.
+                if server.is_shutting_down() {
+                    let _ = send(&mut sink, &shutting_down(), LAST_WORDS).await;
+                    break "server shutting down";
+                }
                 let sent = match out {
                     Some(Outbound::Message(mut message)) => {
                         if let (ServerMessage::Joined { ice_servers, .. }, Some(turn)) =
