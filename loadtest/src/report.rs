@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use media_crypto::mls::KEY_WAIT;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::scenario::Scenario;
-use crate::stats::{BotStats, histogram};
+use crate::stats::{BotStats, Commits, histogram};
 
 /// The SFU each second of the meeting.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +23,11 @@ pub struct SfuSample {
     /// Resident memory (VmRSS) of a local SFU, MiB.
     pub rss_mb: Option<f64>,
 }
+
+/// How far around an epoch change a missed frame counts as missed at it: a frame sealed under
+/// the new epoch waits this long for its key before it counts, and one more second for the
+/// frames on the wire.
+const EPOCH_CHANGE_MARGIN: Duration = KEY_WAIT.saturating_add(Duration::from_secs(1));
 
 /// The part of a meeting that counts as warm-up for the memory slope: its first fifth.
 const WARM_UP_SHARE: f64 = 0.2;
@@ -127,6 +135,12 @@ pub struct Report {
     pub late_join_ms: Quantiles,
     pub latency_ms: Quantiles,
     pub commit_ms: Quantiles,
+    /// Epoch changes that reached every member of their room (joins, leaves, updates).
+    pub epoch_changes: usize,
+    /// Frames lost or not decrypted within a few seconds of an epoch change (from its first
+    /// member's arrival to its last's, and the key wait on each side), any room's: a member's
+    /// media must not glitch when someone joins or leaves.
+    pub frames_missed_at_epoch_changes: u64,
     /// Chat messages the bots sent and received, and the bots' messages' delivery latency.
     pub chat_sent: u64,
     pub chat_received: u64,
@@ -170,7 +184,8 @@ impl Report {
     pub fn build(
         scenario: &Scenario,
         bots: &[BotStats],
-        commits: &Histogram<u64>,
+        commits: &Commits,
+        start: Instant,
         churned: usize,
         drops: usize,
         network_changes: usize,
@@ -205,6 +220,15 @@ impl Report {
             }
         }
         let sum = |f: fn(&BotStats) -> u64| bots.iter().map(f).sum::<u64>();
+        let near_changes = commits.seconds_near_changes(start, EPOCH_CHANGE_MARGIN);
+        let frames_missed_at_epoch_changes = bots
+            .iter()
+            .flat_map(|b| {
+                near_changes
+                    .iter()
+                    .filter_map(|&s| b.missed_per_second.get(s))
+            })
+            .sum();
         let frames_received = sum(|b| b.frames_received);
         let frames_lost = sum(|b| b.frames_lost);
         let kinds = DecryptFailures {
@@ -259,7 +283,9 @@ impl Report {
             join_ms: Quantiles::of(&join),
             late_join_ms: Quantiles::of(&late),
             latency_ms: Quantiles::of(&latency),
-            commit_ms: Quantiles::of(commits),
+            commit_ms: Quantiles::of(&commits.histogram()),
+            epoch_changes: commits.changes(),
+            frames_missed_at_epoch_changes,
             chat_sent: sum(|b| b.chat_sent),
             chat_received: sum(|b| b.chat_received),
             chat_ms: Quantiles::of(&chat),
@@ -354,6 +380,13 @@ impl Report {
             ("frame latency, ms", q(&self.latency_ms)),
             ("commit to all members, ms", q(&self.commit_ms)),
             (
+                "epoch changes / frames missed near them",
+                format!(
+                    "{} / {}",
+                    self.epoch_changes, self.frames_missed_at_epoch_changes
+                ),
+            ),
+            (
                 "chat messages sent / received",
                 format!("{} / {}", self.chat_sent, self.chat_received),
             ),
@@ -447,7 +480,8 @@ mod tests {
         let report = Report::build(
             &scenario,
             &[],
-            &histogram(),
+            &Commits::default(),
+            Instant::now(),
             0,
             0,
             0,

@@ -403,7 +403,8 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     Ok(Report::build(
         scenario,
         &all,
-        &ctx.commits.histogram(),
+        &ctx.commits,
+        ctx.start,
         churned,
         drops,
         network_changes,

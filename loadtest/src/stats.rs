@@ -59,6 +59,9 @@ pub struct BotStats {
     pub latency: Histogram<u64>,
     /// Frames received per second of the run, and the worst latency in each (µs).
     pub per_second: Vec<(u64, u64)>,
+    /// Frames lost or not decrypted (every kind of failure) per second of the run, each at the
+    /// second it was found missing or failed.
+    pub missed_per_second: Vec<u64>,
     /// Join request to the first frame from every publisher present at the join (of those it
     /// shows, when it shows a few tiles).
     pub join_time: Option<Duration>,
@@ -107,6 +110,7 @@ impl Default for BotStats {
             before_join: 0,
             latency: histogram(),
             per_second: Vec::new(),
+            missed_per_second: Vec::new(),
             join_time: None,
             late_joiner: false,
             frames_withheld: 0,
@@ -123,7 +127,45 @@ impl Default for BotStats {
     }
 }
 
+/// Why a received frame could not be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Its epoch's key did not arrive in time.
+    NoKeyYet,
+    AuthenticationFailed,
+    TooOld,
+    StaleEpoch,
+    Other,
+}
+
 impl BotStats {
+    /// A frame that failed to decrypt, `since` the run started.
+    pub fn failed(&mut self, failure: Failure, since: Duration) {
+        *match failure {
+            Failure::NoKeyYet => &mut self.no_key_yet,
+            Failure::AuthenticationFailed => &mut self.authentication_failed,
+            Failure::TooOld => &mut self.too_old,
+            Failure::StaleEpoch => &mut self.stale_epoch,
+            Failure::Other => &mut self.other_failures,
+        } += 1;
+        self.missed(since.as_secs() as usize);
+    }
+
+    /// A frame found lost, or that failed to decrypt, at `second` of the run.
+    pub fn missed(&mut self, second: usize) {
+        if self.missed_per_second.len() <= second {
+            self.missed_per_second.resize(second + 1, 0);
+        }
+        self.missed_per_second[second] += 1;
+    }
+
+    /// A frame counted missed at `second` arrived after all (a late audio packet).
+    pub fn found(&mut self, second: usize) {
+        if let Some(n) = self.missed_per_second.get_mut(second) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     /// A frame received at `second` of the run with this latency.
     pub fn received(&mut self, second: usize, latency: Option<Duration>) {
         self.frames_received += 1;
@@ -194,6 +236,8 @@ impl SendLog {
 pub struct Commits {
     arrivals: Mutex<HashMap<(String, u64), (Instant, usize)>>,
     latency: Mutex<Option<Histogram<u64>>>,
+    /// Each epoch change that reached all of its room's members: first and last arrival.
+    changes: Mutex<Vec<(Instant, Instant)>>,
 }
 
 impl Commits {
@@ -206,7 +250,30 @@ impl Commits {
             let first = entry.0;
             let mut h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
             record(h.get_or_insert_with(histogram), at.duration_since(first));
+            let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+            changes.push((first, at));
         }
+    }
+
+    /// The seconds of a run started at `start` that fall within `margin` of an epoch change
+    /// (from its first member's arrival to its last's), in order.
+    pub fn seconds_near_changes(&self, start: Instant, margin: Duration) -> Vec<usize> {
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seconds = std::collections::BTreeSet::new();
+        for &(first, last) in changes.iter() {
+            let from = first
+                .saturating_duration_since(start)
+                .saturating_sub(margin);
+            let to = last.saturating_duration_since(start) + margin;
+            // Every second [s, s + 1) that overlaps [from, to].
+            seconds.extend(from.as_secs() as usize..=to.as_secs() as usize);
+        }
+        seconds.into_iter().collect()
+    }
+
+    /// Epoch changes that reached every member of their room.
+    pub fn changes(&self) -> usize {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     pub fn histogram(&self) -> Histogram<u64> {
@@ -243,5 +310,19 @@ mod tests {
         let h = c.histogram();
         assert_eq!(h.len(), 1);
         assert!((19_900..=20_100).contains(&h.max()));
+    }
+
+    #[test]
+    fn seconds_near_an_epoch_change_span_it_and_the_margin() {
+        let c = Commits::default();
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        c.arrived("r", 1, 2, at(5_200));
+        c.arrived("r", 1, 2, at(5_900));
+        c.arrived("r", 0, 1, at(100)); // the first member's own group: no change
+        c.arrived("q", 2, 1, at(9_500));
+        assert_eq!(c.changes(), 2);
+        let margin = Duration::from_millis(500);
+        assert_eq!(c.seconds_near_changes(start, margin), vec![4, 5, 6, 9, 10]);
     }
 }

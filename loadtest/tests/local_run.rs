@@ -92,6 +92,39 @@ async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
     assert!(html.contains("<svg") && html.contains("frame latency"));
 }
 
+/// Joins, leaves and rejoins change the epoch under a running meeting: the members who stay
+/// lose no frame and fail to decrypt none, across every change (each publisher seals under the
+/// new epoch's key as soon as it has it; a receiver holds a frame until its key arrives and
+/// keeps the old epoch's keys for a grace time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epoch_changes_cost_the_members_no_frame() {
+    let target = local_sfu(&[]);
+    let scenario = Scenario {
+        participants: 4,
+        duration: Duration::from_secs(12),
+        churn: 20.0, // one leave-and-rejoin every 3 s (none in the last 3 s)
+        ..Scenario::default()
+    };
+    let report = run(&scenario, target, false).await.expect("run");
+    // Three joins after the first, the late joiner, and at least one per churn (a leave and
+    // the rejoin may share a commit).
+    assert!(report.churned >= 2, "{} churned", report.churned);
+    assert!(
+        report.epoch_changes >= 4 + report.churned,
+        "{} epoch changes, {} churned",
+        report.epoch_changes,
+        report.churned
+    );
+    assert_eq!(report.frames_missed_at_epoch_changes, 0, "{report:#?}");
+    assert_eq!(report.decrypt_failures, 0, "{report:#?}");
+    assert!(
+        report.frames_received as f64 > report.frames_sent as f64 * 1.5,
+        "{} received of {} sent",
+        report.frames_received,
+        report.frames_sent
+    );
+}
+
 /// On the sfu's single-UDP-port mode: connections come and go on the shared port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_and_rejoiners_hear_every_publisher() {

@@ -9,7 +9,7 @@
 //! An audio packet is a frame: each one missing counts, until it arrives late. A video gap
 //! counts one frame, the one it spoiled (or the one it swallowed whole, between two frames).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -17,6 +17,7 @@ use media_crypto::mls::KEY_WAIT;
 use rtc::rtp::Packet;
 
 use super::state::{BotState, Check, Opened};
+use crate::stats::Failure;
 use media_packet::vp9::Descriptor;
 use signaling_protocol::VideoWant;
 
@@ -34,8 +35,9 @@ struct Incoming {
     next_seq: Option<u16>,
     /// The highest sequence number seen, extended past wraps.
     highest: Option<u64>,
-    /// Audio packets missing below it, recent ones (a late one is taken off the loss).
-    missing: BTreeSet<u64>,
+    /// Audio packets missing below it, recent ones, with the second of the run each was
+    /// counted at (a late one is taken off the loss).
+    missing: BTreeMap<u64, usize>,
     /// Frames waiting for their key, with when they arrived.
     pending: Vec<(Bytes, Instant)>,
     /// The spatial layer the last picture ended at (its marker).
@@ -101,7 +103,7 @@ impl Tracks {
                 assembling: None,
                 next_seq: None,
                 highest: None,
-                missing: BTreeSet::new(),
+                missing: BTreeMap::new(),
                 pending: Vec::new(),
                 top_layer: None,
             },
@@ -128,9 +130,10 @@ impl Tracks {
             return;
         };
         t.retry(state, now);
-        t.count_loss(state, packet.header.sequence_number);
+        let second = state.since_start(now).as_secs() as usize;
+        t.count_loss(state, packet.header.sequence_number, second);
         let frame = if t.video {
-            let frame = t.reassemble(state, packet);
+            let frame = t.reassemble(state, packet, second);
             state.stats.video_frames_received += u64::from(frame.is_some());
             frame
         } else {
@@ -164,7 +167,7 @@ impl Tracks {
 
 impl Incoming {
     /// Audio: packets missing from the sequence count as lost frames until they arrive.
-    fn count_loss(&mut self, state: &mut BotState, seq: u16) {
+    fn count_loss(&mut self, state: &mut BotState, seq: u16, second: usize) {
         let ext = match self.highest {
             None => u64::from(seq),
             Some(h) => {
@@ -178,7 +181,10 @@ impl Incoming {
                     // A gap of more than a few seconds is a restart, not loss.
                     let gap = (ext - h - 1).min(MAX_GAP);
                     state.stats.frames_lost += gap;
-                    self.missing.extend(ext - gap..ext);
+                    for missing in ext - gap..ext {
+                        state.stats.missed(second);
+                        self.missing.insert(missing, second);
+                    }
                     while self.missing.len() > MAX_GAP as usize {
                         self.missing.pop_first();
                     }
@@ -186,8 +192,9 @@ impl Incoming {
                 self.highest = Some(ext);
             }
             Some(_) => {
-                if self.missing.remove(&ext) {
+                if let Some(counted_at) = self.missing.remove(&ext) {
                     state.stats.frames_lost -= 1;
+                    state.stats.found(counted_at);
                 }
             }
             None => self.highest = Some(ext),
@@ -195,11 +202,12 @@ impl Incoming {
     }
 
     /// Adds a packet to the frame being assembled; the frame once its last packet is in.
-    fn reassemble(&mut self, state: &mut BotState, packet: Packet) -> Option<Bytes> {
+    fn reassemble(&mut self, state: &mut BotState, packet: Packet, second: usize) -> Option<Bytes> {
         // A gap in sequence numbers spoils the frame it falls in (or one between frames).
         let seq = packet.header.sequence_number;
         if self.next_seq.is_some_and(|n| n != seq) {
             state.stats.frames_lost += 1;
+            state.stats.missed(second);
             self.assembling = None;
         }
         self.next_seq = Some(seq.wrapping_add(1));
@@ -259,7 +267,9 @@ impl Incoming {
             |(frame, arrived)| match state.open(frame, publisher, check) {
                 Opened::NoKeyYet if now.duration_since(*arrived) < KEY_WAIT => true,
                 Opened::NoKeyYet => {
-                    state.stats.no_key_yet += 1;
+                    state
+                        .stats
+                        .failed(Failure::NoKeyYet, state.since_start(now));
                     false
                 }
                 Opened::Done => false,

@@ -10,7 +10,7 @@ use media_crypto::mls::Keyring;
 use media_crypto::sframe::{DecryptError, Header};
 
 use super::synthetic::{self, Maker};
-use crate::stats::{BotStats, SendLog};
+use crate::stats::{BotStats, Failure, SendLog};
 
 /// How a received frame is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,17 +143,17 @@ impl BotState {
                 Ok(s) => (s.sender, Some(since.saturating_sub(s.sent))),
                 Err(e) => {
                     tracing::debug!(error = %e, "not a synthetic frame");
-                    self.stats.other_failures += 1;
+                    self.stats.failed(Failure::Other, since);
                     return Opened::Done;
                 }
             },
             Check::Count => {
                 let Ok((h, _)) = Header::parse(frame) else {
-                    self.stats.other_failures += 1;
+                    self.stats.failed(Failure::Other, since);
                     return Opened::Done;
                 };
                 let Some((leaf, _)) = self.keyring.config().kid_layout.split(h.kid) else {
-                    self.stats.other_failures += 1;
+                    self.stats.failed(Failure::Other, since);
                     return Opened::Done;
                 };
                 (u64::from(leaf), self.latency(h.kid, h.ctr, now))
@@ -181,21 +181,21 @@ impl BotState {
                     return Opened::Done;
                 }
                 Err(DecryptError::AuthenticationFailed { .. }) => {
-                    self.stats.authentication_failed += 1;
+                    self.stats.failed(Failure::AuthenticationFailed, since);
                     return Opened::Done;
                 }
                 Err(e @ DecryptError::TooOld { .. }) => {
                     tracing::debug!(error = %e, "decrypt failure");
-                    self.stats.too_old += 1;
+                    self.stats.failed(Failure::TooOld, since);
                     return Opened::Done;
                 }
                 Err(DecryptError::StaleEpoch { .. }) => {
-                    self.stats.stale_epoch += 1;
+                    self.stats.failed(Failure::StaleEpoch, since);
                     return Opened::Done;
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "decrypt failure");
-                    self.stats.other_failures += 1;
+                    self.stats.failed(Failure::Other, since);
                     return Opened::Done;
                 }
             },
