@@ -258,7 +258,19 @@ async fn load(cli: Cli) -> anyhow::Result<()> {
             let secret: String = (0..32)
                 .map(|_| format!("{:x}", rand::random::<u8>() % 16))
                 .collect();
-            Target::Local(LocalSfu::start(&bin, &secret, &cli.sfu_args)?, secret)
+            let mut args = cli.sfu_args.clone();
+            if !args
+                .iter()
+                .any(|a| a.starts_with("--max-participants-per-room"))
+            {
+                // The sfu's default cap (100) would refuse the larger presets' bots; twice the
+                // room leaves space for a rejoining bot whose old connection lingers.
+                args.push(format!(
+                    "--max-participants-per-room={}",
+                    scenario.room_size() * 2
+                ));
+            }
+            Target::Local(LocalSfu::start(&bin, &secret, &args)?, secret)
         }
     };
     let report = run(&scenario, target, !cli.quiet).await?;

@@ -156,6 +156,9 @@ pub struct Report {
     pub ice_restarts: u64,
     pub ice_restart_ms: Quantiles,
     pub sfu_forwarded_packets_per_second: f64,
+    /// RTP packets the SFU received from publishers, per second of the meeting (with layers
+    /// and quiet microphones, more than it forwards of them).
+    pub sfu_received_packets_per_second: f64,
     /// CPU time of the local SFU per forwarded packet over the meeting.
     pub sfu_cpu_us_per_packet: Option<f64>,
     pub sfu_peak_rss_mb: Option<f64>,
@@ -190,6 +193,7 @@ impl Report {
         drops: usize,
         network_changes: usize,
         forwarded_per_second: f64,
+        received_per_second: f64,
         sfu_cpu_us_per_packet: Option<f64>,
         sfu_peak_rss_mb: Option<f64>,
         loadtest: OwnCost,
@@ -297,6 +301,7 @@ impl Report {
             ice_restarts: sum(|b| b.ice_restarts),
             ice_restart_ms: Quantiles::of(&ice_restart),
             sfu_forwarded_packets_per_second: forwarded_per_second,
+            sfu_received_packets_per_second: received_per_second,
             sfu_cpu_us_per_packet,
             sfu_peak_rss_mb,
             sfu_rss_slope_mb_per_min: rss_slope_mb_per_min(&sfu_samples),
@@ -402,8 +407,11 @@ impl Report {
             ),
             ("network change to media again, ms", q(&self.ice_restart_ms)),
             (
-                "SFU forwarded packets/s",
-                format!("{:.0}", self.sfu_forwarded_packets_per_second),
+                "SFU received / forwarded packets/s",
+                format!(
+                    "{:.0} / {:.0}",
+                    self.sfu_received_packets_per_second, self.sfu_forwarded_packets_per_second
+                ),
             ),
             ("SFU CPU per packet", opt(self.sfu_cpu_us_per_packet, "µs")),
             ("SFU peak RSS", opt(self.sfu_peak_rss_mb, "MiB")),
@@ -485,6 +493,7 @@ mod tests {
             0,
             0,
             0,
+            1.0,
             1.0,
             None,
             None,

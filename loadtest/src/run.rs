@@ -262,7 +262,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
             next: 0,
         })
         .collect();
-    let total = scenario.rooms * (scenario.participants + usize::from(scenario.late_joiner));
+    let total = scenario.rooms * scenario.room_size();
     let bar = if progress {
         let b = ProgressBar::new(total as u64);
         b.set_style(
@@ -297,6 +297,9 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let addr = target.addr().to_owned();
     let start_cpu = target.local().map(|s| s.cpu_time()).transpose()?;
     let start_packets = metric(&addr, "sfu_forwarded_packets_total")
+        .await
+        .unwrap_or(0.0);
+    let start_received = metric(&addr, "sfu_received_packets_total")
         .await
         .unwrap_or(0.0);
     let own_start = cpu_time(std::process::id()).ok();
@@ -374,6 +377,9 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let end_packets = metric(&addr, "sfu_forwarded_packets_total")
         .await
         .unwrap_or(last_packets);
+    let end_received = metric(&addr, "sfu_received_packets_total")
+        .await
+        .unwrap_or(start_received);
     let end_cpu = target.local().map(|s| s.cpu_time()).transpose()?;
     let forwarded = end_packets - start_packets;
     let sfu_cpu_us_per_packet = match (start_cpu, end_cpu) {
@@ -409,6 +415,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
         drops,
         network_changes,
         forwarded / scenario.duration.as_secs_f64(),
+        (end_received - start_received) / scenario.duration.as_secs_f64(),
         sfu_cpu_us_per_packet,
         sfu_peak_rss_mb,
         loadtest,

@@ -117,6 +117,11 @@ impl Scenario {
             .min(self.participants)
     }
 
+    /// Bots in each room at its fullest: the participants and the late joiner.
+    pub fn room_size(&self) -> usize {
+        self.participants + usize::from(self.late_joiner)
+    }
+
     /// The name of room `index`: the given room itself when there is one room and it was
     /// named, else `STEM-index`.
     pub fn room_name(&self, index: usize) -> String {

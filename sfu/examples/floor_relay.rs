@@ -7,8 +7,13 @@
 //! `--rate` packets a second and receives everyone else's) and samples the relay's CPU time
 //! (`/proc/PID/stat`) per forwarded packet, as the loadtest does for the sfu.
 //!
+//! To hold it against a large room at the rates the sfu saw there: `--publishers P` (only the
+//! first P send; the rest only say hello, a datagram too short to forward) and `--fanout F`
+//! (each datagram goes to F of the others, in turn, not all: the layers and videos an SFU
+//! leaves out of a receiver's share).
+//!
 //! ```sh
-//! cargo run --release -p sfu --example floor_relay -- --participants 20 --rate 125 --seconds 10 [--size 1200]
+//! cargo run --release -p sfu --example floor_relay -- --participants 20 --rate 125 --seconds 10 [--size 1200] [--publishers P] [--fanout F]
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
@@ -25,6 +30,9 @@ use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 const BATCH: usize = 64;
 
+/// Shorter datagrams only make their sender known to the relay (a listener's hello).
+const HELLO: usize = 12;
+
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -38,13 +46,14 @@ fn addr_of(a: &SockaddrStorage) -> Option<SocketAddr> {
 }
 
 /// The relay: every datagram from a participant goes to all the others, each copy sealed.
-fn relay(socket: UdpSocket, participants: usize) -> ! {
+fn relay(socket: UdpSocket, participants: usize, fanout: usize) -> ! {
     let keys: Vec<LessSafeKey> = (0..participants)
         .map(|i| LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[i as u8; 16]).unwrap()))
         .collect();
     let mut members: Vec<SocketAddr> = Vec::new();
     let mut bufs = vec![vec![0u8; 2048]; BATCH];
     let mut counter = 0u64;
+    let mut turn = 0usize;
     loop {
         let mut received: Vec<(usize, SocketAddr)> = Vec::new();
         {
@@ -71,10 +80,19 @@ fn relay(socket: UdpSocket, participants: usize) -> ! {
             if !members.contains(&from) && members.len() < participants {
                 members.push(from);
             }
-            for (m, &to) in members.iter().enumerate() {
-                if to == from {
-                    continue;
-                }
+            if len < HELLO {
+                continue;
+            }
+            // F of the others, starting from a place that moves on with each datagram.
+            let others = members.len().saturating_sub(1);
+            let (take, start) = (fanout.min(others), turn);
+            turn = turn.wrapping_add(1);
+            let chosen = (0..members.len())
+                .map(|k| (start + k) % members.len())
+                .filter(|&m| members[m] != from)
+                .take(take);
+            for m in chosen {
+                let to = members[m];
                 let mut copy = bufs[i][..len].to_vec();
                 counter += 1;
                 let mut nonce = [0u8; 12];
@@ -125,14 +143,17 @@ fn main() {
     if std::env::args().any(|a| a == "--serve") {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         println!("{}", socket.local_addr().unwrap());
-        relay(socket, participants);
+        relay(socket, participants, arg("--fanout", participants as u64) as usize);
     }
     let rate = arg("--rate", 125);
     // 1200 bytes: a video packet; an Opus packet with SRTP is about 100.
     let size = arg("--size", 1200) as usize;
     let seconds = arg("--seconds", 10);
+    let publishers = arg("--publishers", participants as u64) as usize;
+    let fanout = arg("--fanout", participants as u64) as usize;
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--serve", "--participants", &participants.to_string()])
+        .args(["--fanout", &fanout.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("relay");
@@ -166,6 +187,14 @@ fn main() {
             let payload = vec![p as u8; size];
             let start = Instant::now();
             let mut sent = 0u64;
+            if p >= publishers {
+                // A listener: known to the relay, nothing to forward.
+                while !s.load(Ordering::Relaxed) {
+                    let _ = socket.send_to(&[0], relay_addr);
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                return;
+            }
             while !s.load(Ordering::Relaxed) {
                 let due = start.elapsed().as_secs_f64() * rate as f64;
                 while (sent as f64) < due {
@@ -200,7 +229,7 @@ fn main() {
     let secs = (t1 - t0).as_secs_f64();
     let cpu_s = (c1 - c0) as f64 / 100.0;
     println!(
-        "floor relay, {participants} participants at {rate} packets/s of {size} bytes each: {:.0} forwarded packets/s, relay CPU {:.1}%, {:.2} us per forwarded packet",
+        "floor relay, {participants} participants ({publishers} sending {rate} packets/s of {size} bytes each, each to {fanout} others): {:.0} forwarded packets/s, relay CPU {:.1}%, {:.2} us per forwarded packet",
         forwarded / secs,
         100.0 * cpu_s / secs,
         cpu_s * 1e6 / forwarded
