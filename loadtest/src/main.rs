@@ -70,6 +70,17 @@ struct Cli {
     /// How long each drop lasts, e.g. 5s [default: 5s].
     #[arg(long, value_parser = parse_duration)]
     drop_for: Option<Duration>,
+    /// Squeezes per minute per room: a bot's downlink narrows to --squeeze-to for
+    /// --squeeze-for and widens again; the report times the climb back to a higher layer
+    /// [default: 0].
+    #[arg(long)]
+    squeezes: Option<f64>,
+    /// The squeezed downlink, kbit/s [default: 300].
+    #[arg(long, value_name = "KBPS")]
+    squeeze_to: Option<u32>,
+    /// How long each squeeze lasts, e.g. 10s [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    squeeze_for: Option<Duration>,
     /// Synthetic media: random payloads of the test media's sizes and rates, each with its
     /// sender, counter and send time; no SFrame (the bots still join the MLS group).
     #[arg(long, conflicts_with = "verify")]
@@ -183,6 +194,15 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     }
     if let Some(v) = cli.drop_for {
         s.drop_for = v;
+    }
+    if let Some(v) = cli.squeezes {
+        s.squeezes = v;
+    }
+    if let Some(v) = cli.squeeze_to {
+        s.squeeze_to = v;
+    }
+    if let Some(v) = cli.squeeze_for {
+        s.squeeze_for = v;
     }
     s.synthetic |= cli.synthetic;
     if cli.verify.is_some() {

@@ -96,6 +96,13 @@ pub struct DecryptFailures {
     pub other: u64,
 }
 
+/// What one receiving bot got.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subscriber {
+    pub video_kbps: f64,
+    pub layers: BTreeMap<String, u64>,
+}
+
 /// Histogram buckets for the HTML page: (upper bound in ms, count).
 #[derive(Debug, Clone, Serialize)]
 pub struct Bucket(pub f64, pub u64);
@@ -117,6 +124,13 @@ pub struct Report {
     pub video_kbps_received_max: f64,
     /// Times a received video's top spatial layer changed, over all bots.
     pub layer_switches: u64,
+    /// Downlinks squeezed (`squeezes` in the scenario), those after which no received video
+    /// was at a lower layer, and the widening to a fallen video's higher layer.
+    pub squeezes: u64,
+    pub squeezes_kept_layers: u64,
+    pub layer_climb_ms: Quantiles,
+    /// Each receiving bot's video, in the order they joined: kbit/s and frames by layer.
+    pub subscribers: Vec<Subscriber>,
     /// Key-frame requests the SFU sent the publishing bots (each answered at once).
     pub key_frames_requested: u64,
     /// Of those, frames decrypted and checked in full (the rest counted by header, or
@@ -202,11 +216,13 @@ impl Report {
     ) -> Report {
         let (mut latency, mut join, mut late) = (histogram(), histogram(), histogram());
         let mut chat = histogram();
+        let mut climb = histogram();
         let (mut reconnect, mut ice_restart) = (histogram(), histogram());
         let mut per_second: Vec<(u64, f64)> = Vec::new();
         for b in bots {
             latency.add(&b.latency).expect("same bounds");
             chat.add(&b.chat_latency).expect("same bounds");
+            climb.add(&b.layer_climb).expect("same bounds");
             reconnect.add(&b.reconnect_latency).expect("same bounds");
             ice_restart
                 .add(&b.ice_restart_latency)
@@ -249,11 +265,19 @@ impl Report {
             }
         }
         let seconds = scenario.duration.as_secs_f64().max(1.0);
-        let kbps: Vec<f64> = bots
+        let subscribers: Vec<Subscriber> = bots
             .iter()
             .filter(|b| b.video_bytes > 0)
-            .map(|b| b.video_bytes as f64 * 8.0 / seconds / 1000.0)
+            .map(|b| Subscriber {
+                video_kbps: b.video_bytes as f64 * 8.0 / seconds / 1000.0,
+                layers: b
+                    .layer_frames
+                    .iter()
+                    .map(|(&(sl, tl), &n)| (format!("S{sl}T{tl}"), n))
+                    .collect(),
+            })
             .collect();
+        let kbps: Vec<f64> = subscribers.iter().map(|s| s.video_kbps).collect();
         Report {
             scenario: scenario.clone(),
             received_layers,
@@ -264,6 +288,10 @@ impl Report {
             },
             video_kbps_received_max: kbps.iter().copied().fold(0.0, f64::max),
             layer_switches: sum(|b| b.layer_switches),
+            squeezes: sum(|b| b.squeezes),
+            squeezes_kept_layers: sum(|b| b.squeezes_kept_layers),
+            layer_climb_ms: Quantiles::of(&climb),
+            subscribers,
             key_frames_requested: sum(|b| b.keyframe_requests),
             participants_joined: bots.len(),
             frames_sent: sum(|b| b.frames_sent),
@@ -350,6 +378,15 @@ impl Report {
             (
                 "layer switches / key frames requested",
                 format!("{} / {}", self.layer_switches, self.key_frames_requested),
+            ),
+            (
+                "downlinks squeezed (kept their layers) / climb back, ms",
+                format!(
+                    "{} ({}) / {}",
+                    self.squeezes,
+                    self.squeezes_kept_layers,
+                    q(&self.layer_climb_ms)
+                ),
             ),
             (
                 "frames decrypted and checked",

@@ -316,6 +316,7 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let mut drops = 0usize;
     let mut change_schedule = Schedule::new(scenario.network_changes, meeting_start);
     let mut network_changes = 0usize;
+    let mut squeeze_schedule = Schedule::new(scenario.squeezes, meeting_start);
     bar.set_message("meeting");
     while meeting_start.elapsed() < scenario.duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -362,6 +363,14 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
             meeting_start.elapsed() + scenario.drop_for + DROP_QUIET_END >= scenario.duration;
         if drop_schedule.due(Instant::now(), late_for_drops) {
             drops += one_per_room(&rooms, |bot| bot.drop_network(scenario.drop_for));
+        }
+        // No squeeze whose climb back could not be measured before the end.
+        let late_for_squeezes =
+            meeting_start.elapsed() + scenario.squeeze_for + DROP_QUIET_END >= scenario.duration;
+        if squeeze_schedule.due(Instant::now(), late_for_squeezes) {
+            one_per_room(&rooms, |bot| {
+                bot.squeeze(scenario.squeeze_to, scenario.squeeze_for)
+            });
         }
         let late_for_changes = meeting_start.elapsed() + DROP_QUIET_END >= scenario.duration;
         if change_schedule.due(Instant::now(), late_for_changes) {

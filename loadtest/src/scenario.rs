@@ -43,6 +43,16 @@ pub struct Scenario {
     /// How long a drop lasts, e.g. "5s" (default 5 s).
     #[serde(with = "duration_text")]
     pub drop_for: Duration,
+    /// Squeezes per minute per room (default 0): a bot's downlink narrows to `squeeze_to`
+    /// kbit/s for `squeeze_for` (a queue in user space before its socket, as a slow line's
+    /// router has) and widens again; the report gives the time from the widening to a video
+    /// that fell getting a higher layer.
+    pub squeezes: f64,
+    /// The squeezed downlink, kbit/s (default 300).
+    pub squeeze_to: u32,
+    /// How long a squeeze lasts, e.g. "10s" (default 10 s).
+    #[serde(with = "duration_text")]
+    pub squeeze_for: Duration,
     /// One more participant per room joins once the meeting runs, and its time to the first
     /// frames is reported apart (default on).
     pub late_joiner: bool,
@@ -89,6 +99,9 @@ impl Default for Scenario {
             drops: 0.0,
             network_changes: 0.0,
             drop_for: Duration::from_secs(5),
+            squeezes: 0.0,
+            squeeze_to: 300,
+            squeeze_for: Duration::from_secs(10),
             late_joiner: true,
             synthetic: false,
             verify: None,
@@ -176,6 +189,12 @@ impl Scenario {
         }
         if self.drops > 0.0 && self.drop_for.is_zero() {
             return bad("a drop must last longer than nothing");
+        }
+        if !(self.squeezes >= 0.0 && self.squeezes.is_finite()) {
+            return bad("squeezes must be zero or more per minute");
+        }
+        if self.squeezes > 0.0 && (self.squeeze_for.is_zero() || self.squeeze_to == 0) {
+            return bad("a squeeze lasts longer than nothing and leaves at least 1 kbit/s");
         }
         if self.synthetic && self.verify.is_some() {
             return bad("verify counts decrypted tracks; synthetic media is not encrypted");

@@ -32,6 +32,12 @@ pub struct BotStats {
     pub video_bytes: u64,
     /// Times a received video's top spatial layer changed (the SFU switching it up or down).
     pub layer_switches: u64,
+    /// Times its downlink was squeezed (`Bot::squeeze`), and of those, the ones after which
+    /// no video it received was at a lower layer than before.
+    pub squeezes: u64,
+    pub squeezes_kept_layers: u64,
+    /// Its downlink widened again to a video that had fallen getting a higher layer.
+    pub layer_climb: Histogram<u64>,
     /// Key-frame requests (PLI, FIR) the SFU sent this bot's video, each answered with a key
     /// picture.
     pub keyframe_requests: u64,
@@ -97,6 +103,9 @@ impl Default for BotStats {
             layer_frames: BTreeMap::new(),
             video_bytes: 0,
             layer_switches: 0,
+            squeezes: 0,
+            squeezes_kept_layers: 0,
+            layer_climb: histogram(),
             keyframe_requests: 0,
             frames_verified: 0,
             packets_received: 0,

@@ -319,3 +319,35 @@ async fn layered_cameras_reach_each_bot_at_the_size_it_shows_them() {
         one.video_frames_received
     );
 }
+
+/// A bot's downlink narrows to 300 kbit/s for a while (a queue in user space before its
+/// socket): the SFU's estimate for it falls, its videos fall to a lower layer (or pause), and
+/// once the link widens a video it shows gets a higher layer again, timed in the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_squeezed_downlink_falls_to_a_lower_layer_and_climbs_back() {
+    let scenario = Scenario {
+        participants: 3,
+        duration: Duration::from_secs(24),
+        late_joiner: false,
+        layers: true,
+        tiles: Some(2),
+        tile_height: 360,
+        squeezes: 10.0, // one, 6 s in (the next would end too late to be measured)
+        squeeze_to: 300,
+        squeeze_for: Duration::from_secs(5),
+        ..Scenario::default()
+    };
+    let report = run(&scenario, local_sfu(&[]), false).await.expect("run");
+    assert_eq!(report.squeezes, 1, "{report:#?}");
+    assert_eq!(
+        report.squeezes_kept_layers, 0,
+        "two 640x360 videos do not fit 300 kbit/s"
+    );
+    assert_eq!(report.layer_climb_ms.count, 1, "{report:#?}");
+    assert_eq!(report.decrypt_failure_kinds.authentication_failed, 0);
+    // Every receiver took the top layer of what it shows, the squeezed one too.
+    assert_eq!(report.subscribers.len(), 3);
+    for s in &report.subscribers {
+        assert!(s.layers.get("S2T0").is_some_and(|&n| n > 0), "{s:?}");
+    }
+}

@@ -11,11 +11,13 @@
 //! client reconnects by itself (a rejoin: a new participant id, added to the group again) and
 //! the bot makes a new media connection.
 
+mod climb;
 mod cut;
 mod keyframes;
 pub mod peer;
 mod publish;
 mod receive;
+mod shaper;
 mod speaking;
 mod state;
 pub mod synthetic;
@@ -127,6 +129,11 @@ enum Network {
     DownUntil(Instant),
     /// Its media moves to another network (a new address) at once; signaling stays.
     Moves,
+    /// Its downlink carries only so many bits a second until then.
+    Squeezed {
+        bits_per_second: u64,
+        until: Instant,
+    },
 }
 
 impl std::fmt::Debug for Bot {
@@ -191,6 +198,7 @@ impl Bot {
             rebuild: false,
             path: MediaPath::default(),
             origin: Instant::now(),
+            squeeze_ends: None,
             failed: failed_tx,
         };
         let task = tokio::spawn(task.run(stopped));
@@ -221,6 +229,17 @@ impl Bot {
     /// its signaling stays: it restarts ICE and keeps its place. False if the bot is gone.
     pub fn change_network(&self) -> bool {
         self.network.send(Network::Moves).is_ok()
+    }
+
+    /// The bot's downlink narrows to `kbps` for `duration` (a user-space queue before its
+    /// socket) and widens again; false if the bot is gone.
+    pub fn squeeze(&self, kbps: u32, duration: Duration) -> bool {
+        self.network
+            .send(Network::Squeezed {
+                bits_per_second: u64::from(kbps) * 1000,
+                until: Instant::now() + duration,
+            })
+            .is_ok()
     }
 
     /// Leaves: the peer connection closes and the signaling client goes (it says leave).
@@ -285,6 +304,8 @@ struct Task {
     path: MediaPath,
     /// The path's clock starts here.
     origin: Instant,
+    /// When the squeeze on its downlink ends, while squeezed.
+    squeeze_ends: Option<Instant>,
 }
 
 /// How often a bot showing tiles may tell the SFU what it shows.
@@ -334,6 +355,8 @@ impl Task {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             let retry_at = self.tracks.retry_at();
             let path_due = self.path_due();
+            let link_due = self.peer.link_due();
+            let squeeze_ends = self.squeeze_ends;
             tokio::select! {
                 _ = &mut stopped => break,
                 ready = self.peer.socket().readable() => {
@@ -367,7 +390,21 @@ impl Task {
                         self.state.lock().unwrap_or_else(|e| e.into_inner()).moved(now);
                         self.path.moved(self.since(now));
                     }
+                    Network::Squeezed { bits_per_second, until } => {
+                        self.peer.squeeze(bits_per_second, Instant::now(), until);
+                        self.tracks.squeezed();
+                        self.state.lock().unwrap_or_else(|e| e.into_inner()).stats.squeezes += 1;
+                        self.squeeze_ends = Some(until);
+                    }
                 },
+                _ = tokio::time::sleep_until(link_due.unwrap_or(deadline).into()), if link_due.is_some() => {
+                    self.peer.release(Instant::now());
+                }
+                _ = tokio::time::sleep_until(squeeze_ends.unwrap_or(deadline).into()), if squeeze_ends.is_some() => {
+                    self.squeeze_ends = None;
+                    let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    self.tracks.widened(&mut state, Instant::now());
+                }
                 _ = tokio::time::sleep_until(path_due.unwrap_or(deadline).into()), if path_due.is_some() => {}
                 _ = tokio::time::sleep_until(deadline.into()) => self.peer.timeout(Instant::now()),
                 _ = tokio::time::sleep_until(retry_at.unwrap_or(deadline).into()), if retry_at.is_some() => {

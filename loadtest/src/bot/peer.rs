@@ -28,6 +28,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
 
+use super::shaper::Shaper;
 use crate::LoadError;
 
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -45,6 +46,8 @@ pub struct Peer {
     pub send_dropped: u64,
     /// The network is gone until then (`cut::Relay`): nothing goes out or comes in.
     pub offline_until: Option<Instant>,
+    /// Its downlink is narrow for a while (`Peer::squeeze`).
+    shaper: Option<Shaper>,
     /// The address last offered as a candidate.
     gathered: SocketAddr,
 }
@@ -76,6 +79,7 @@ impl Peer {
             buf: vec![0; 1500],
             send_dropped: 0,
             offline_until: None,
+            shaper: None,
             gathered: local,
         })
     }
@@ -135,29 +139,48 @@ impl Peer {
         &self.socket
     }
 
-    /// Hands the connection what the socket holds, up to a burst.
+    /// Hands the connection what the socket holds, up to a burst (through the narrow link
+    /// while squeezed).
     pub fn read(&mut self, now: Instant) {
         for _ in 0..READ_BURST {
             match self.socket.try_recv_from(&mut self.buf) {
                 Ok(_) if self.offline(now) => {}
                 Ok((n, from)) => {
                     let message = BytesMut::from(&self.buf[..n]);
-                    let _ = self.pc.handle_read(TaggedBytesMut {
-                        now,
-                        transport: TransportContext {
-                            local_addr: self.local,
-                            peer_addr: from,
-                            ecn: None,
-                            transport_protocol: TransportProtocol::UDP,
-                        },
-                        message,
-                    });
+                    match self.shaper.as_mut() {
+                        Some(link) => link.offer(now, message, from),
+                        None => deliver(&mut self.pc, self.local, now, message, from),
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 // An ICMP error of an earlier send (the peer's port is gone): nothing to read.
-                Err(_) => return,
+                Err(_) => break,
             }
         }
+        self.release(now);
+    }
+
+    /// Its downlink carries `bits_per_second` from now until `until`.
+    pub fn squeeze(&mut self, bits_per_second: u64, now: Instant, until: Instant) {
+        self.shaper = Some(Shaper::new(bits_per_second, now, until));
+    }
+
+    /// Hands the connection what came through the narrow link by `now`.
+    pub fn release(&mut self, now: Instant) {
+        let Some(link) = self.shaper.as_mut() else {
+            return;
+        };
+        while let Some((message, from)) = link.pop_due(now) {
+            deliver(&mut self.pc, self.local, now, message, from);
+        }
+        if link.done(now) {
+            self.shaper = None;
+        }
+    }
+
+    /// When the narrow link next has a datagram through, while squeezed.
+    pub fn link_due(&self) -> Option<Instant> {
+        self.shaper.as_ref().and_then(Shaper::next_due)
     }
 
     fn offline(&self, now: Instant) -> bool {
@@ -188,6 +211,26 @@ impl Peer {
             let _ = self.pc.handle_timeout(now);
         }
     }
+}
+
+/// A datagram from `from` to the connection, at `now`.
+fn deliver(
+    pc: &mut RTCPeerConnection,
+    local: SocketAddr,
+    now: Instant,
+    message: BytesMut,
+    from: SocketAddr,
+) {
+    let _ = pc.handle_read(TaggedBytesMut {
+        now,
+        transport: TransportContext {
+            local_addr: local,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message,
+    });
 }
 
 /// What a participant's connection offers (the bots', and the sfu tests' webrtc-rs ones): the

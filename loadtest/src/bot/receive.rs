@@ -10,12 +10,13 @@
 //! counts one frame, the one it spoiled (or the one it swallowed whole, between two frames).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use media_crypto::mls::KEY_WAIT;
 use rtc::rtp::Packet;
 
+use super::climb::{Climb, Top, Widened};
 use super::state::{BotState, Check, Opened};
 use crate::stats::Failure;
 use media_packet::vp9::Descriptor;
@@ -40,8 +41,9 @@ struct Incoming {
     missing: BTreeMap<u64, usize>,
     /// Frames waiting for their key, with when they arrived.
     pending: Vec<(Bytes, Instant)>,
-    /// The spatial layer the last picture ended at (its marker).
+    /// The spatial layer the last picture ended at (its marker), and when.
     top_layer: Option<u8>,
+    last_picture: Option<Instant>,
 }
 
 /// Every track a bot receives.
@@ -56,6 +58,8 @@ pub struct Tracks {
     retry_at: Option<Instant>,
     /// The videos' stream ids, as they arrived (the first ones get the tiles).
     videos: Vec<String>,
+    /// Its videos' layers through a squeeze of its downlink.
+    climb: Climb,
 }
 
 impl Tracks {
@@ -66,6 +70,7 @@ impl Tracks {
             verify_left: verify,
             retry_at: None,
             videos: Vec::new(),
+            climb: Climb::default(),
         }
     }
 
@@ -106,8 +111,24 @@ impl Tracks {
                 missing: BTreeMap::new(),
                 pending: Vec::new(),
                 top_layer: None,
+                last_picture: None,
             },
         );
+    }
+
+    /// Its downlink narrows: each video's top layer now is what it had.
+    pub fn squeezed(&mut self) {
+        let now = Instant::now();
+        tracing::debug!(tops = ?tops(&self.tracks, now).collect::<Vec<_>>(), "downlink squeezed");
+        self.climb.squeezed(tops(&self.tracks, now));
+    }
+
+    /// Its downlink widens at `now`: the climb back is timed, if any video fell.
+    pub fn widened(&mut self, state: &mut BotState, now: Instant) {
+        tracing::debug!(tops = ?tops(&self.tracks, now).collect::<Vec<_>>(), "downlink wide again");
+        if self.climb.widened(now, tops(&self.tracks, now)) == Widened::KeptLayers {
+            state.stats.squeezes_kept_layers += 1;
+        }
     }
 
     /// What a participant showing `tiles` videos `height` pixels tall shows: the first videos
@@ -133,7 +154,12 @@ impl Tracks {
         let second = state.since_start(now).as_secs() as usize;
         t.count_loss(state, packet.header.sequence_number, second);
         let frame = if t.video {
-            let frame = t.reassemble(state, packet, second);
+            let frame = t.reassemble(state, packet, second, now);
+            if let Some(top) = t.top_layer
+                && let Some(took) = self.climb.picture(track, top, now)
+            {
+                crate::stats::record(&mut state.stats.layer_climb, took);
+            }
             state.stats.video_frames_received += u64::from(frame.is_some());
             frame
         } else {
@@ -163,6 +189,20 @@ impl Tracks {
     pub fn retry_at(&self) -> Option<Instant> {
         self.retry_at
     }
+}
+
+/// A video without a picture for this long is taken as paused (a picture every 33-133 ms
+/// even at the lowest temporal layer).
+const PAUSED_AFTER: Duration = Duration::from_millis(500);
+
+/// The top spatial layer each video's pictures end at now (`None`: paused).
+fn tops(tracks: &HashMap<String, Incoming>, now: Instant) -> impl Iterator<Item = (&String, Top)> {
+    tracks.iter().filter(|(_, t)| t.video).map(move |(id, t)| {
+        let fresh = t
+            .last_picture
+            .is_some_and(|at| now.saturating_duration_since(at) < PAUSED_AFTER);
+        (id, t.top_layer.filter(|_| fresh))
+    })
 }
 
 impl Incoming {
@@ -202,7 +242,13 @@ impl Incoming {
     }
 
     /// Adds a packet to the frame being assembled; the frame once its last packet is in.
-    fn reassemble(&mut self, state: &mut BotState, packet: Packet, second: usize) -> Option<Bytes> {
+    fn reassemble(
+        &mut self,
+        state: &mut BotState,
+        packet: Packet,
+        second: usize,
+        now: Instant,
+    ) -> Option<Bytes> {
         // A gap in sequence numbers spoils the frame it falls in (or one between frames).
         let seq = packet.header.sequence_number;
         if self.next_seq.is_some_and(|n| n != seq) {
@@ -233,6 +279,7 @@ impl Incoming {
                 state.stats.layer_switches += 1;
             }
             self.top_layer = Some(top);
+            self.last_picture = Some(now);
         }
         if d.ends || packet.header.marker {
             let frame = self.assembling.take().map(BytesMut::freeze);
