@@ -143,6 +143,9 @@ pub struct Report {
     pub decrypt_failure_kinds: DecryptFailures,
     /// Frames received twice and dropped by the replay check (not failures).
     pub duplicates: u64,
+    /// Video packets that came behind the frame being assembled, too late for theirs (a
+    /// resend; dropped as a jitter buffer drops them, their frame counted lost).
+    pub late_packets: u64,
     /// Frames sealed before their receiver joined, under keys it never had (not failures).
     pub frames_before_join: u64,
     pub join_ms: Quantiles,
@@ -311,6 +314,7 @@ impl Report {
                 + kinds.other,
             decrypt_failure_kinds: kinds,
             duplicates: sum(|b| b.duplicates),
+            late_packets: sum(|b| b.late_packets),
             frames_before_join: sum(|b| b.before_join),
             join_ms: Quantiles::of(&join),
             late_join_ms: Quantiles::of(&late),
@@ -412,7 +416,10 @@ impl Report {
                     self.decrypt_failure_kinds.other
                 ),
             ),
-            ("duplicate frames dropped", self.duplicates.to_string()),
+            (
+                "duplicate frames / late video packets dropped",
+                format!("{} / {}", self.duplicates, self.late_packets),
+            ),
             (
                 "frames sealed before their receiver joined",
                 self.frames_before_join.to_string(),

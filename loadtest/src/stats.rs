@@ -48,6 +48,9 @@ pub struct BotStats {
     /// Frames lost on the way: gaps in the RTP sequence numbers of what the SFU forwarded
     /// (`bot::receive`).
     pub frames_lost: u64,
+    /// Video packets that arrived behind the frame being assembled (a resend too late, or one
+    /// overtaken on the way): dropped, their frame already counted lost.
+    pub late_packets: u64,
     pub no_key_yet: u64,
     pub authentication_failed: u64,
     /// Frames older than the sender's replay window reaches (they came that late).
@@ -110,6 +113,7 @@ impl Default for BotStats {
             frames_verified: 0,
             packets_received: 0,
             frames_lost: 0,
+            late_packets: 0,
             no_key_yet: 0,
             authentication_failed: 0,
             too_old: 0,

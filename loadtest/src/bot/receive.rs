@@ -251,6 +251,15 @@ impl Incoming {
     ) -> Option<Bytes> {
         // A gap in sequence numbers spoils the frame it falls in (or one between frames).
         let seq = packet.header.sequence_number;
+        if let Some(next) = self.next_seq
+            && (seq.wrapping_sub(next) as i16) < 0
+        {
+            // Behind what was assembled (a resend, or one overtaken on the way): too late for
+            // the frame it belonged to, counted lost at its gap; a receiver's jitter buffer
+            // drops it too.
+            state.stats.late_packets += 1;
+            return None;
+        }
         if self.next_seq.is_some_and(|n| n != seq) {
             state.stats.frames_lost += 1;
             state.stats.missed(second);
