@@ -143,7 +143,11 @@ fn main() {
     if std::env::args().any(|a| a == "--serve") {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         println!("{}", socket.local_addr().unwrap());
-        relay(socket, participants, arg("--fanout", participants as u64) as usize);
+        relay(
+            socket,
+            participants,
+            arg("--fanout", participants as u64) as usize,
+        );
     }
     let rate = arg("--rate", 125);
     // 1200 bytes: a video packet; an Opus packet with SRTP is about 100.

@@ -6,28 +6,13 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use media_packet::keyframe::is_request;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
 /// Near the wire, before the engine's own interceptors.
 pub const SLOT: usize = 3_500;
-
-fn is_request(p: &dyn rtc::rtcp::Packet) -> bool {
-    let any = p.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-}
-
-/// The SSRCs `packets` ask key pictures of (PLI's media SSRC, each FIR entry's).
-pub fn requested(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<u32> {
-    packets
-        .iter()
-        .filter(|p| is_request(p.as_ref()))
-        .flat_map(|p| p.destination_ssrc())
-        .collect()
-}
 
 /// Marks inbound key-frame requests for the bot; everything passes on untouched.
 #[derive(Default)]

@@ -560,7 +560,7 @@ impl Task {
                     let s = locked.get_or_insert_with(|| {
                         self.state.lock().unwrap_or_else(|e| e.into_inner())
                     });
-                    for ssrc in keyframes::requested(&packets) {
+                    for ssrc in media_packet::keyframe::requested(&packets) {
                         if let Some(o) = self.outgoing.iter_mut().find(|o| o.ssrc == ssrc) {
                             o.key_wanted = true;
                             s.stats.keyframe_requests += 1;

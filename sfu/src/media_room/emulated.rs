@@ -732,7 +732,7 @@ impl World {
                         }
                     }
                     RTCMessage::RtcpPacket(_, packets) => {
-                        let asked = rtcp::pli::keyframe_requests(&packets).len();
+                        let asked = media_packet::keyframe::requested(&packets).len();
                         c.keyframe_requests += asked;
                         c.video.key_pending |= asked > 0;
                     }

@@ -1,6 +1,6 @@
 //! The one interceptor of the room's own: it reads the RTCP a participant sends before the
 //! engine's NACK responder does, strikes from each NACK what may not be resent now
-//! ([`super::resend`]), and marks key-frame requests ([`super::pli`]) and transport-wide
+//! ([`super::resend`]), and marks key-frame requests (`media_packet::keyframe`) and transport-wide
 //! feedback ([`super::estimate`]) for delivery to the session;
 //! all other RTCP continues down the chain untouched, so the interceptors that act on reports
 //! still see it. One interceptor for both: every stage of the chain moves every packet, sent
@@ -15,7 +15,6 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-use super::pli::is_keyframe_request;
 use super::resend::ResendLimit;
 
 /// Between the pacer and the NACK responder: RTCP from the wire passes here first.
@@ -67,9 +66,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Inbound {
                 }
                 *packets = kept;
             }
-            deliver = packets
-                .iter()
-                .any(|p| is_keyframe_request(p.as_ref()) || p.as_any().is::<TransportLayerCc>());
+            deliver = packets.iter().any(|p| {
+                media_packet::keyframe::is_request(p.as_ref())
+                    || p.as_any().is::<TransportLayerCc>()
+            });
         }
         if deliver {
             msg.message.add(Attribute::DeliverToApplication);

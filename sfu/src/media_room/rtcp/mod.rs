@@ -39,7 +39,7 @@ pub enum Feedback {
 
 /// The feedback in a compound a session delivered to the room.
 pub fn feedback(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<Feedback> {
-    pli::keyframe_requests(packets)
+    media_packet::keyframe::requested(packets)
         .into_iter()
         .map(|ssrc| Feedback::KeyframeRequest { ssrc })
         .collect()

@@ -2,35 +2,15 @@
 //! RTCP, throttled per track ([`KeyframeThrottle`]: a joiner or a lossy subscriber must not make
 //! the publisher send key frames back to back), and sent to the publisher.
 //!
-//! They reach the room only if an interceptor marks them for delivery ([`super::inbound`]).
+//! They reach the room only if an interceptor marks them for delivery ([`super::inbound`]);
+//! `media_packet::keyframe` reads them (the bots read them with it too).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 
 use crate::media_room::TrackId;
-
-/// True for PLI and FIR.
-pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
-    let any = packet.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-}
-
-/// The SSRCs of the streams `packets` ask key frames of (PLI's media SSRC, each FIR entry's).
-pub fn keyframe_requests(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<u32> {
-    let mut ssrcs = Vec::new();
-    for p in packets {
-        let any = p.as_any();
-        if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
-            ssrcs.push(pli.media_ssrc);
-        } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
-            ssrcs.extend(fir.fir.iter().map(|e| e.ssrc));
-        }
-    }
-    ssrcs
-}
 
 /// A PLI asking the sender of `media_ssrc` for a key frame.
 pub fn picture_loss(media_ssrc: u32) -> Box<dyn rtc::rtcp::Packet> {
