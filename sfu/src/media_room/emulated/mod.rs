@@ -1,234 +1,38 @@
 //! An emulated network with a fake clock for the room's tests and benchmarks: real WebRTC
 //! clients (`rtc` peer connections, the bots' engine) and one [`MediaRoom`], with loss, delay
 //! and jitter (so reordering) from a seeded generator; deterministic and fast, no sockets.
+//! The links are `network`'s, the clients `client`'s; the world here moves datagrams
+//! between them and the room on its clock.
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use media_packet::vp9::{Descriptor, Layers, PictureId, References, Scalability};
+use media_packet::vp9::Descriptor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rtc::interceptor::{Registry, Slot};
-use rtc::peer_connection::RTCPeerConnection;
-use rtc::peer_connection::RTCPeerConnectionBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::header::{Extension, Header};
-use rtc::rtp_transceiver::RTCRtpSenderId;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use signaling_protocol::{
-    ErrorCode, MediaSignal, ParticipantId, PausedVideo, VideoWant, media_stream,
-};
+use signaling_protocol::{MediaSignal, ParticipantId, VideoWant, media_stream};
 
 use super::{
-    Input, MediaRoom, Output, Policy, Transport, codecs, host_candidate, one_stream_track, rtcp,
+    Input, MediaRoom, Output, Policy, Transport, codecs, host_candidate, one_stream_track,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
-const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+mod client;
+mod network;
 
-/// Loss, delay and jitter of every link.
-#[derive(Debug, Clone, Copy)]
-pub struct Conditions {
-    pub loss: f64,
-    pub delay: Duration,
-    pub jitter: Duration,
-}
-
-pub const CLEAN: Conditions = Conditions {
-    loss: 0.0,
-    delay: Duration::from_millis(5),
-    jitter: Duration::ZERO,
-};
-
-/// 3% loss on every link, 20 ms of delay and up to 15 ms of jitter (so reordering).
-pub const LOSSY: Conditions = Conditions {
-    loss: 0.03,
-    delay: Duration::from_millis(20),
-    jitter: Duration::from_millis(15),
-};
-
-/// A link that carries at most `bits_per_second` and queues at most `queue` of sending time,
-/// dropping what does not fit (a token-bucket filter's shape, `tc tbf`).
-#[derive(Debug, Clone, Copy)]
-pub struct Bottleneck {
-    pub bits_per_second: u64,
-    pub queue: Duration,
-    /// When what is queued now has been sent.
-    free_at: Option<Instant>,
-}
-
-impl Bottleneck {
-    pub fn new(bits_per_second: u64, queue: Duration) -> Self {
-        Bottleneck {
-            bits_per_second,
-            queue,
-            free_at: None,
-        }
-    }
-
-    /// When a datagram of `bytes` handed over at `now` has been sent (with its IPv4 and UDP
-    /// headers, as a link carries it); `None`: dropped.
-    fn pass(&mut self, now: Instant, bytes: usize) -> Option<Instant> {
-        let start = self.free_at.map_or(now, |f| f.max(now));
-        if start.saturating_duration_since(now) > self.queue {
-            return None;
-        }
-        let bits = (bytes as u64 + 28) * 8;
-        let sending = Duration::from_nanos(bits * 1_000_000_000 / self.bits_per_second);
-        self.free_at = Some(start + sending);
-        self.free_at
-    }
-}
-
-struct InFlight {
-    at: Instant,
-    order: u64,
-    from: SocketAddr,
-    to: SocketAddr,
-    data: BytesMut,
-}
-
-impl PartialEq for InFlight {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.order) == (other.at, other.order)
-    }
-}
-impl Eq for InFlight {}
-impl PartialOrd for InFlight {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for InFlight {
-    /// The earliest first (a max-heap reversed).
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.at, other.order).cmp(&(self.at, self.order))
-    }
-}
-
-/// What a client saw of one remote track.
-#[derive(Debug, Default)]
-pub struct Received {
-    /// The publisher, as the stream id names it, and the whole stream id.
-    pub publisher: String,
-    pub stream: String,
-    pub packets: usize,
-    /// (publisher's original sequence number carried in the payload) seen.
-    pub seen: std::collections::BTreeSet<u32>,
-    pub corrupt: usize,
-    pub video: bool,
-    /// Video: packets by (spatial, temporal) layer, and those with the marker bit by spatial
-    /// layer.
-    pub layers: BTreeMap<(u8, u8), usize>,
-    pub markers: BTreeMap<u8, usize>,
-    /// Padding-only packets (probes), not counted in `packets`.
-    pub padding: usize,
-    /// Video: packets whose sequence number is not the last one's plus one.
-    pub sequence_breaks: usize,
-    pub last_seq: Option<u16>,
-}
-
-pub struct Client {
-    pub pc: RTCPeerConnection,
-    pub addr: SocketAddr,
-    /// Our tracks: sender, SSRC, kind, next sequence number.
-    pub senders: Vec<(RTCRtpSenderId, u32, RtpCodecKind, u16)>,
-    /// What our video sends next.
-    pub video: VideoSource,
-    /// Remote tracks by the connection's track id.
-    pub received: HashMap<String, Received>,
-    pub errors: Vec<(ErrorCode, String)>,
-    pub keyframe_requests: usize,
-    pub disconnected: bool,
-    /// Audio level to send (0 loudest, 127 silence).
-    pub level: u8,
-    /// Not answering the network any more.
-    pub vanished: bool,
-    /// Offers from the room are held here instead of answered (to make offers cross).
-    pub hold_offers: bool,
-    pub held: Vec<String>,
-    /// The shown videos the room last said it sends nothing of.
-    pub paused: Vec<PausedVideo>,
-}
-
-/// A publisher's video: pictures of one layer, or of three spatial layers in temporal pattern
-/// 0-2-1-2 (L3T3, every frame a switching point), each layer frame behind its VP9 descriptor;
-/// a key picture first and whenever a key frame is asked for.
-#[derive(Debug, Default)]
-pub struct VideoSource {
-    pub svc: bool,
-    pub picture: u16,
-    pub key_pending: bool,
-    pub key_pictures: usize,
-    /// How many spatial layers the room said to send, in order (the last holds).
-    pub told: Vec<u8>,
-}
-
-impl VideoSource {
-    /// The next picture's layer frames: (descriptor, packets, bytes per packet).
-    fn next_picture(&mut self) -> Vec<(Descriptor, usize, usize)> {
-        let key = std::mem::take(&mut self.key_pending);
-        self.key_pictures += usize::from(key);
-        let picture = self.picture;
-        self.picture = (self.picture + 1) & 0x7fff;
-        let all: u8 = if self.svc { 3 } else { 1 };
-        let spatial_layers = self.told.last().map_or(all, |&n| n.min(all));
-        if spatial_layers == 0 {
-            return Vec::new();
-        }
-        let temporal = if self.svc {
-            [0u8, 2, 1, 2][usize::from(picture % 4)]
-        } else {
-            0
-        };
-        (0..spatial_layers)
-            .map(|s| {
-                let d = Descriptor {
-                    picture_id: Some(PictureId::Long(picture)),
-                    inter_picture: !key,
-                    flexible: true,
-                    layers: self.svc.then_some(Layers {
-                        temporal,
-                        switching_up: true,
-                        spatial: s,
-                        inter_layer: s > 0 && key,
-                        tl0_pic_idx: None,
-                    }),
-                    references: if key {
-                        References::default()
-                    } else {
-                        References::new(&[1]).unwrap()
-                    },
-                    scalability: (key && s == 0).then(|| Scalability {
-                        spatial_layers,
-                        resolutions: Some(
-                            (0..spatial_layers).map(|s| (320 << s, 180 << s)).collect(),
-                        ),
-                        picture_group: None,
-                    }),
-                    ..Descriptor::default()
-                };
-                // One layer: three packets; three: 1, 1 and 2 growing ones.
-                let (packets, len) = match (self.svc, s) {
-                    (false, _) => (3, 1100),
-                    (true, 0) => (1, 300),
-                    (true, 1) => (1, 700),
-                    (true, _) => (2, 1100),
-                };
-                (d, packets, len)
-            })
-            .collect()
-    }
-}
+use client::{AUDIO_LEVEL, payload, payload_ok};
+pub use client::{Client, Received, VideoSource, client_pc};
+use network::InFlight;
+pub use network::{Bottleneck, CLEAN, Conditions, LOSSY};
 
 pub struct World {
     pub now: Instant,
@@ -256,71 +60,6 @@ impl std::fmt::Debug for World {
             .finish_non_exhaustive()
     }
 }
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("addr", &self.addr)
-            .field("received", &self.received)
-            .finish_non_exhaustive()
-    }
-}
-
-pub fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
-    let mut engine = MediaEngine::default();
-    codecs::register(&mut engine).unwrap();
-    engine
-        .register_header_extension(
-            RTCRtpHeaderExtensionCapability {
-                uri: AUDIO_LEVEL.into(),
-            },
-            RtpCodecKind::Audio,
-            None,
-        )
-        .unwrap();
-    let registry = register_default_interceptors(Registry::new(), &mut engine)
-        .unwrap()
-        .with(
-            Slot::from(rtcp::inbound::SLOT),
-            rtcp::inbound::Inbound::default(),
-        );
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(engine)
-        .with_interceptor_registry(registry)
-        .build(now)
-        .unwrap();
-    pc.add_local_candidate(host_candidate(addr).unwrap())
-        .unwrap();
-    pc
-}
-
-/// A payload that says whose packet it is and which: publisher's SSRC and sequence number,
-/// then filler derived from both, so a receiver can check every byte.
-fn payload(ssrc: u32, seq: u16, len: usize) -> Bytes {
-    let mut b = Vec::with_capacity(len);
-    b.extend_from_slice(&ssrc.to_be_bytes());
-    b.extend_from_slice(&u32::from(seq).to_be_bytes());
-    while b.len() < len {
-        b.push((b.len() as u32 ^ ssrc ^ u32::from(seq)) as u8);
-    }
-    Bytes::from(b)
-}
-
-fn payload_ok(p: &[u8]) -> Option<u32> {
-    if p.len() < 8 {
-        return None;
-    }
-    let ssrc = u32::from_be_bytes(p[0..4].try_into().ok()?);
-    let seq = u32::from_be_bytes(p[4..8].try_into().ok()?);
-    let ok = p
-        .iter()
-        .enumerate()
-        .skip(8)
-        .all(|(i, &b)| b == (i as u32 ^ ssrc ^ seq) as u8);
-    ok.then_some(seq)
-}
-
 impl World {
     /// A world whose room forwards every audio stream (the tests of forwarding as such).
     pub fn new(seed: u64, conditions: Conditions) -> Self {
