@@ -13,7 +13,7 @@ import { dropStale, dropTile, markStale, renderTiles, tile } from "./stage.js";
 import { renderPanel, showPath } from "./panel.js";
 import { announceState, renderOwn, stopScreen } from "./own.js";
 import { resetPanels } from "./panels.js";
-import { clearToasts, toast } from "./toasts.js";
+import { clearToasts, toast, toastMember } from "./toasts.js";
 import { NAME_KEY, checkJoin, meetingCapture, startPreview, token } from "./lobby.js";
 import { selfTest } from "./selftest.js";
 
@@ -57,9 +57,9 @@ export function onevent(e) {
       if (first || others(e.added).length) announceState();
       // Someone new: a key frame under the new key lets them see us at once.
       if (others(e.added).length) state.media.e2ee.requestKeyframe();
-      for (const m of others(e.added)) toast(`${m.identity} joined`);
+      for (const m of others(e.added)) toastMember(m.identity, "joined");
       for (const m of others(e.removed)) {
-        toast(`${m.identity} left`);
+        toastMember(m.identity, "left");
         chat.left(m.participant_id);
       }
       renderPanel();

@@ -27,13 +27,40 @@ export function toast(text, { ms = SHOWN_MS, lane = null } = {}) {
     $("toasts").querySelector(`li[data-lane="${lane}"]`)?.remove();
   }
   $("toasts").append(li);
-  // A burst (many joining at once) shows the latest few.
+  // A burst shows the latest few (joins and leaves gather in their lanes: `toastMember`).
   const unlaned = [...$("toasts").children].filter((x) => !x.dataset.lane);
   for (const x of unlaned.slice(0, Math.max(0, unlaned.length - 4))) x.remove();
   return li;
 }
 
+/** The members a notice names, by the order they came: "Ann joined", "Ann and Bob joined",
+ * "Ann, Bob and Cy joined", "Ann, Bob and 3 others joined". */
+export function members(names, verb) {
+  const [a, b, c] = names;
+  switch (names.length) {
+    case 1: return `${a} ${verb}`;
+    case 2: return `${a} and ${b} ${verb}`;
+    case 3: return `${a}, ${b} and ${c} ${verb}`;
+    default: return `${a}, ${b} and ${names.length - 2} others ${verb}`;
+  }
+}
+
+const gathering = new Map();
+
+/** `name` joined (or left, as `verb` says): while the last such notice shows, the next ones
+ * join it, so a hundred joining at once make one notice, not a hundred. */
+export function toastMember(name, verb) {
+  const g = gathering.get(verb) ?? { names: [], timer: 0 };
+  clearTimeout(g.timer);
+  g.names.push(name);
+  g.timer = setTimeout(() => gathering.delete(verb), SHOWN_MS);
+  gathering.set(verb, g);
+  toast(members(g.names, verb), { lane: `members-${verb}` });
+}
+
 /** Removes every notice (leaving the meeting). */
 export function clearToasts() {
   $("toasts").replaceChildren();
+  for (const g of gathering.values()) clearTimeout(g.timer);
+  gathering.clear();
 }
