@@ -155,7 +155,9 @@ impl Tracks {
         t.count_loss(state, packet.header.sequence_number, second);
         let frame = if t.video {
             let frame = t.reassemble(state, packet, second, now);
-            if let Some(top) = t.top_layer
+            // A picture ended with this packet (its marker): where it ended.
+            if t.last_picture == Some(now)
+                && let Some(top) = t.top_layer
                 && let Some(took) = self.climb.picture(track, top, now)
             {
                 crate::stats::record(&mut state.stats.layer_climb, took);
