@@ -384,11 +384,12 @@ impl Report {
                 format!("{} / {}", self.layer_switches, self.key_frames_requested),
             ),
             (
-                "downlinks squeezed (kept their layers) / climb back, ms",
+                "downlinks squeezed (kept their layers, climbed back) / climb, ms",
                 format!(
-                    "{} ({}) / {}",
+                    "{} ({}, {}) / {}",
                     self.squeezes,
                     self.squeezes_kept_layers,
+                    self.layer_climb_ms.count,
                     q(&self.layer_climb_ms)
                 ),
             ),

@@ -52,7 +52,7 @@ const gathering = new Map();
 export function toastMember(name, verb) {
   const g = gathering.get(verb) ?? { names: [], timer: 0 };
   clearTimeout(g.timer);
-  g.names.push(name);
+  if (!g.names.includes(name)) g.names.push(name); // one who came back is named once
   g.timer = setTimeout(() => gathering.delete(verb), SHOWN_MS);
   gathering.set(verb, g);
   toast(members(g.names, verb), { lane: `members-${verb}` });

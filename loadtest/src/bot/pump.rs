@@ -107,12 +107,16 @@ impl Task {
                         self.state.lock().unwrap_or_else(|e| e.into_inner()).moved(now);
                         self.path.moved(self.since(now));
                     }
-                    Network::Squeezed { bits_per_second, until } => {
+                    // One squeeze at a time: not while squeezed, nor while climbing back.
+                    Network::Squeezed { bits_per_second, until }
+                        if self.squeeze_ends.is_none() && !self.tracks.climbing() =>
+                    {
                         self.peer.squeeze(bits_per_second, Instant::now(), until);
                         self.tracks.squeezed();
                         self.state.lock().unwrap_or_else(|e| e.into_inner()).stats.squeezes += 1;
                         self.squeeze_ends = Some(until);
                     }
+                    Network::Squeezed { .. } => {}
                 },
                 _ = tokio::time::sleep_until(link_due.unwrap_or(deadline).into()), if link_due.is_some() => {
                     self.peer.release(Instant::now());

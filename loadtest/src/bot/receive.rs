@@ -22,6 +22,10 @@ use crate::stats::Failure;
 use media_packet::vp9::Descriptor;
 use signaling_protocol::VideoWant;
 
+/// How far behind the next expected sequence number a video packet may be and still be taken
+/// as late (a resend); further back is a jump of the numbering, taken as a restart.
+const MAX_BEHIND: u16 = 1000;
+
 /// The most audio packets counted missing at once.
 const MAX_GAP: u64 = 500;
 
@@ -114,6 +118,11 @@ impl Tracks {
                 last_picture: None,
             },
         );
+    }
+
+    /// A video that fell in the last squeeze has not yet climbed back.
+    pub fn climbing(&self) -> bool {
+        matches!(self.climb, Climb::Climbing { .. })
     }
 
     /// Its downlink narrows: each video's top layer now is what it had.
@@ -254,7 +263,7 @@ impl Incoming {
         // A gap in sequence numbers spoils the frame it falls in (or one between frames).
         let seq = packet.header.sequence_number;
         if let Some(next) = self.next_seq
-            && (seq.wrapping_sub(next) as i16) < 0
+            && (1..=MAX_BEHIND).contains(&next.wrapping_sub(seq))
         {
             // Behind what was assembled (a resend, or one overtaken on the way): too late for
             // the frame it belonged to, counted lost at its gap; a receiver's jitter buffer

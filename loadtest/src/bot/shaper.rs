@@ -4,7 +4,8 @@
 //! holds is dropped at its tail. The delay grows before anything is lost, so the SFU's
 //! delay-based estimate sees the link fill as it would a real one.
 //!
-//! Once the squeeze ends the queue still drains in order, at once, and the shaper goes.
+//! Once the squeeze ends the link is wide: what waits goes at once, in order, and so does
+//! everything after it; the shaper goes when nothing waits.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -40,35 +41,39 @@ impl Shaper {
         }
     }
 
-    /// A datagram arrives at the link's far end at `now`: queued (or dropped if the queue is
-    /// full).
+    /// A datagram arrives at the link's far end at `now`: queued (or dropped if it would wait
+    /// longer than the queue holds).
     pub fn offer(&mut self, now: Instant, datagram: BytesMut, from: SocketAddr) {
+        if now >= self.until {
+            // Wide again: it goes with (or right after) whatever still waits.
+            self.queue.push_back((now, datagram, from));
+            return;
+        }
         let start = self.free_at.max(now);
-        let done = if now < self.until {
-            let bits = datagram.len() as u64 * 8;
-            start + Duration::from_micros(bits * 1_000_000 / self.bits_per_second)
-        } else {
-            start
-        };
-        if done.saturating_duration_since(now) > QUEUE_LIMIT {
+        if start.saturating_duration_since(now) > QUEUE_LIMIT {
             self.dropped += 1;
             return;
         }
+        let bits = datagram.len() as u64 * 8;
+        let done = start + Duration::from_micros(bits * 1_000_000 / self.bits_per_second);
         self.free_at = done;
         self.queue.push_back((done, datagram, from));
     }
 
-    /// The next datagram through the link by `now`, if any.
+    /// The next datagram through the link by `now`, if any (once the squeeze is over, every
+    /// one still waiting).
     pub fn pop_due(&mut self, now: Instant) -> Option<(BytesMut, SocketAddr)> {
         match self.queue.front() {
-            Some((at, _, _)) if *at <= now => self.queue.pop_front().map(|(_, d, f)| (d, f)),
+            Some((at, _, _)) if *at <= now || now >= self.until => {
+                self.queue.pop_front().map(|(_, d, f)| (d, f))
+            }
             _ => None,
         }
     }
 
-    /// When the next datagram is through.
+    /// When the next datagram is through (at the latest when the squeeze ends).
     pub fn next_due(&self) -> Option<Instant> {
-        self.queue.front().map(|(at, _, _)| *at)
+        self.queue.front().map(|(at, _, _)| (*at).min(self.until))
     }
 
     /// The squeeze is over and nothing waits: the link needs no shaper.
@@ -106,30 +111,39 @@ mod tests {
     fn what_would_wait_longer_than_the_queue_holds_is_dropped() {
         let t = Instant::now();
         let mut s = Shaper::new(80_000, t, t + Duration::from_secs(10));
-        // 100 ms each: two fit within 250 ms, the third would leave at 300 ms.
-        for _ in 0..3 {
+        // 100 ms each: the third waits 200 ms, the fourth would wait 300 ms.
+        for _ in 0..4 {
             s.offer(t, BytesMut::from(&[0u8; 1000][..]), from());
         }
         assert_eq!(s.dropped, 1);
         // Later, once the queue drained, there is room again.
-        let later = t + Duration::from_millis(200);
+        let later = t + Duration::from_millis(300);
         while s.pop_due(later).is_some() {}
         s.offer(later, BytesMut::from(&[0u8; 1000][..]), from());
         assert_eq!(s.dropped, 1);
     }
 
     #[test]
-    fn after_the_squeeze_what_waits_drains_first_and_the_rest_passes_at_once() {
+    fn when_the_squeeze_ends_what_waits_goes_at_once_in_order() {
         let t = Instant::now();
         let end = t + Duration::from_millis(50);
         let mut s = Shaper::new(80_000, t, end);
         s.offer(t, BytesMut::from(&[1u8; 1000][..]), from());
-        // Arrives after the end, behind the one still on the line: leaves right after it.
+        assert_eq!(s.next_due(), Some(end), "the wide link takes it at the end");
+        // Arrives after the end, behind the one that waited: leaves with it, after it.
         s.offer(end, BytesMut::from(&[2u8; 1000][..]), from());
-        assert_eq!(s.next_due(), Some(t + Duration::from_millis(100)));
-        let at = t + Duration::from_millis(100);
-        assert_eq!(s.pop_due(at).unwrap().0[0], 1);
-        assert_eq!(s.pop_due(at).unwrap().0[0], 2);
-        assert!(s.done(at));
+        assert_eq!(s.pop_due(end).unwrap().0[0], 1);
+        assert_eq!(s.pop_due(end).unwrap().0[0], 2);
+        assert!(s.done(end));
+    }
+
+    #[test]
+    fn a_datagram_longer_than_the_queue_at_a_low_rate_still_passes_an_empty_queue() {
+        let t = Instant::now();
+        // 8 kbit/s: a 1000-byte datagram takes a second on the line, longer than the queue.
+        let mut s = Shaper::new(8_000, t, t + Duration::from_secs(10));
+        s.offer(t, BytesMut::from(&[0u8; 1000][..]), from());
+        assert_eq!(s.dropped, 0);
+        assert_eq!(s.next_due(), Some(t + Duration::from_secs(1)));
     }
 }
