@@ -261,12 +261,6 @@ impl Report {
             stale_epoch: sum(|b| b.stale_epoch),
             other: sum(|b| b.other_failures),
         };
-        let mut received_layers = BTreeMap::new();
-        for b in bots {
-            for (&(sl, tl), &n) in &b.layer_frames {
-                *received_layers.entry(format!("S{sl}T{tl}")).or_default() += n;
-            }
-        }
         let seconds = scenario.duration.as_secs_f64().max(1.0);
         let subscribers: Vec<Subscriber> = bots
             .iter()
@@ -281,6 +275,10 @@ impl Report {
             })
             .collect();
         let kbps: Vec<f64> = subscribers.iter().map(|s| s.video_kbps).collect();
+        let mut received_layers = BTreeMap::new();
+        for (layer, &n) in subscribers.iter().flat_map(|s| &s.layers) {
+            *received_layers.entry(layer.clone()).or_default() += n;
+        }
         Report {
             scenario: scenario.clone(),
             received_layers,

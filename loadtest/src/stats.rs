@@ -248,7 +248,6 @@ impl SendLog {
 #[derive(Debug, Default)]
 pub struct Commits {
     arrivals: Mutex<HashMap<(String, u64), (Instant, usize)>>,
-    latency: Mutex<Option<Histogram<u64>>>,
     /// Each epoch change that reached all of its room's members: first and last arrival.
     changes: Mutex<Vec<(Instant, Instant)>>,
 }
@@ -260,11 +259,8 @@ impl Commits {
         let entry = arrivals.entry((room.to_owned(), epoch)).or_insert((at, 0));
         entry.1 += 1;
         if entry.1 == members && epoch > 0 {
-            let first = entry.0;
-            let mut h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-            record(h.get_or_insert_with(histogram), at.duration_since(first));
             let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-            changes.push((first, at));
+            changes.push((entry.0, at));
         }
     }
 
@@ -289,12 +285,14 @@ impl Commits {
         self.changes.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Each change's first to last member's arrival.
     pub fn histogram(&self) -> Histogram<u64> {
-        self.latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(histogram)
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = histogram();
+        for &(first, last) in changes.iter() {
+            record(&mut h, last.duration_since(first));
+        }
+        h
     }
 }
 
