@@ -52,7 +52,9 @@ const gathering = new Map();
 export function toastMember(name, verb) {
   const g = gathering.get(verb) ?? { names: [], timer: 0 };
   clearTimeout(g.timer);
-  if (!g.names.includes(name)) g.names.push(name); // one who came back is named once
+  // Every join counts, by name: two members of one name (a name the page flags as used
+  // twice) are two, and one who left and came back is named again.
+  g.names.push(name);
   g.timer = setTimeout(() => gathering.delete(verb), SHOWN_MS);
   gathering.set(verb, g);
   toast(members(g.names, verb), { lane: `members-${verb}` });
