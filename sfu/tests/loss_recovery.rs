@@ -19,7 +19,7 @@ fn frames(bot: &Bot, from: u64, kind: &str) -> BTreeSet<u32> {
         .lock()
         .expect("lock")
         .iter()
-        .filter(|r| r.stream_id == from.to_string())
+        .filter(|r| r.sent_as_of(from))
         .filter_map(|r| r.plaintext.strip_prefix(&prefix)?.parse().ok())
         .collect()
 }

@@ -9,6 +9,7 @@ import {
 } from "./pkg/web_demo_wasm.js";
 import { $, chat, levels, link, now, state, status } from "./state.js";
 import { forgetLog, note, renderAlerts, setRoster } from "./alerts.js";
+import { dropSections, hearSection } from "./hearing.js";
 import { dropStale, dropTile, markStale, renderTiles, tile } from "./stage.js";
 import { renderPanel, showPath } from "./panel.js";
 import { announceState, renderOwn, stopScreen } from "./own.js";
@@ -152,7 +153,8 @@ export function onevent(e) {
 }
 
 /** The publisher and its stream (`source`) a received stream id names (the SFU's label:
- * "<pid>.<source>", or "<pid>"; signaling_protocol::media_stream). */
+ * "<pid>.<source>", or "<pid>"), or the audio section (`audio`) it is
+ * (signaling_protocol::media_stream). */
 export function parseStreamId(id) {
   const named = wasmParseStreamId(id);
   return named === undefined ? null : JSON.parse(named);
@@ -160,6 +162,9 @@ export function parseStreamId(id) {
 
 /** `key`: what the worker counts this arrival of `track` under. */
 export function ontrack(streamId, track, key) {
+  const named = parseStreamId(streamId);
+  // The loudest microphones take turns in a few audio sections: no tile of their own.
+  if (named?.audio !== undefined) return hearSection(streamId, track, key);
   // A section the SFU recycles brings the same track for another stream: it leaves the tile
   // it was in, whose keys no longer describe what it plays (else that tile would show the
   // newcomer under the last one's name).
@@ -172,7 +177,6 @@ export function ontrack(streamId, track, key) {
     if (t.stream.getTracks().length === 0) dropTile(t.key);
     else if (t.stream.getAudioTracks().length) levels.watch(t.key, t.stream);
   }
-  const named = parseStreamId(streamId);
   if (!named || named.pid === state.me) return;
   const t = tile(streamId, named.pid, named.source);
   t.tracks.set(track.id, key);
@@ -321,6 +325,7 @@ export function disconnect({ reconnecting = false } = {}) {
   clearInterval(state.reporter);
   state.signaling?.leave();
   state.media?.close();
+  dropSections();
   if (reconnecting) markStale();
   else {
     for (const key of [...state.tiles.keys()]) dropTile(key);

@@ -1,6 +1,7 @@
 // The meeting's controls and their keyboard shortcuts: microphone, camera, screen, hand,
 // layout, panels, reactions, devices, invite, chat, leave; and the lobby's join. On a narrow
 // window the secondary controls move into the "More" menu.
+import { rerouteSections } from "./hearing.js";
 import * as capture from "./capture.js";
 import { REACTIONS } from "./chat.js";
 import { $, chat, memberOf, state, status } from "./state.js";
@@ -134,6 +135,7 @@ export function bindControls() {
   $("speaker-select").onchange = (e) => {
     capture.choose("speaker", e.target.value);
     for (const t of state.tiles.values()) if (!t.video.muted) capture.routeSound(t.video);
+    rerouteSections();
   };
 
   chat.onadd = (entry) => messageCame(entry.mine);

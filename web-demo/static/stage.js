@@ -5,6 +5,7 @@
 import * as capture from "./capture.js";
 import { $, chat, levels, memberOf, ownState, senderStats, state } from "./state.js";
 import { isMine, isScreen, speakerOf, tileName } from "./who.js";
+import { heardLevels } from "./hearing.js";
 import { renderAlerts } from "./alerts.js";
 import { layout } from "./layout.js";
 import { reportWants } from "./wants.js";
@@ -16,7 +17,7 @@ function div(className, text = "") {
   return el;
 }
 
-export function tile(key, pid, source = null) {
+export function tile(key, pid, source = null, { render = true } = {}) {
   let t = state.tiles.get(key);
   // A stream id of the last connection, used again by the new one (ids start over when the
   // server restarts): another person, maybe, so a new tile.
@@ -79,8 +80,27 @@ export function tile(key, pid, source = null) {
   t.counted = "requestVideoFrameCallback" in video;
   if (t.counted) video.requestVideoFrameCallback(count);
   state.tiles.set(key, t);
-  renderTiles();
+  if (render) renderTiles();
   return t;
+}
+
+/** A tile for each member who says (signed) what its microphone and camera do but has no tile
+ * of a stream: its camera is off, and its sound comes through the audio sections
+ * (hearing.js). It goes once a stream of the member's has a tile, or the member has gone. */
+function memberTiles() {
+  // Whose streams have tiles: by the keys that open them (the server's label until a frame
+  // opens), and those of the last connection too while it is being made again.
+  const streamed = new Set();
+  for (const t of state.tiles.values()) {
+    if (!t.member && !t.wasScreen && !isMine(t)) streamed.add(speakerOf(t) ?? t.pid);
+  }
+  const want = new Set([...chat.states.keys()].filter((pid) => pid !== state.me && memberOf(pid) && !streamed.has(pid)));
+  // (One of the last connection goes as the other stale tiles do.)
+  for (const t of [...state.tiles.values()]) if (t.member && !t.stale && !want.has(t.pid)) dropTile(t.key);
+  for (const pid of want) {
+    const key = `member:${pid}`;
+    if (!state.tiles.has(key)) tile(key, pid, null, { render: false }).member = true;
+  }
 }
 
 export function dropTile(key) {
@@ -172,6 +192,7 @@ function featuredTile(shown) {
 
 /** Names, badges, warnings and overlays of every tile, then where each goes. */
 export function renderTiles() {
+  memberTiles();
   // A tile of the last connection goes once the new one shows the same person, by key.
   for (const t of [...state.tiles.values()]) {
     if (!t.stale) continue;
@@ -297,7 +318,12 @@ export function watchStage() {
   setInterval(() => {
     if (!$("lobby").hidden) $("mic-level").value = Math.min(1, levels.level("preview") * 5);
     if ($("meeting").hidden) return;
-    const heard = [...state.tiles.keys()].map((k) => [k, levels.level(k)]).filter(([, l]) => l > SPEAKING);
+    // Ours by its tile; the others' by the audio sections, each on the tile of the member
+    // whose key opened what it plays.
+    const byMember = heardLevels();
+    const heard = [...state.tiles.values()]
+      .map((t) => [t.key, isMine(t) ? levels.level(t.key) : isScreen(t) ? 0 : byMember.get(speakerOf(t)) ?? 0])
+      .filter(([, l]) => l > SPEAKING);
     const speaking = new Set(heard.map(([k]) => k));
     const loudest = heard.filter(([k]) => k !== "self").sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
     let changed = speaking.size !== state.speaking.size || [...speaking].some((k) => !state.speaking.has(k));

@@ -25,7 +25,8 @@ function send() {
   if (!signaling) return;
   const videos = [];
   for (const t of state.tiles.values()) {
-    if (isMine(t) || t.stale) continue;
+    // (A member tile shows no stream: nothing to ask for.)
+    if (isMine(t) || t.stale || t.member) continue;
     const shown = !document.hidden && !t.el.hidden && !t.el.classList.contains("off-page");
     const height = shown ? Math.round(t.el.clientHeight * devicePixelRatio) : 0;
     videos.push({ stream: t.key, height: Math.min(height, 65535) });

@@ -16,9 +16,11 @@ export function tileSenders(t) {
 /** Whether tile `t` is this page's own camera or screen. */
 export const isMine = (t) => t.key === "self" || t.key === "self.screen";
 
-/** A tile's name and whether the server's label (its stream id) agrees with the keys. */
+/** A tile's name (a member tile's: the group's name for it) and whether the server's label (its stream id) agrees with the keys. */
 export function tileName(t) {
   const pid = t.pid;
+  // A member's own tile, with no stream of its own: named by the group.
+  if (t.member) return { name: memberOf(pid)?.identity ?? `participant ${pid}`, byKey: true, mislabelled: false, claimed: null };
   if (isMine(t)) return { name: `${memberOf(state.me)?.identity ?? state.meeting?.name ?? "you"} (you)`, byKey: true, mislabelled: false };
   const senders = tileSenders(t);
   const claimed = memberOf(pid)?.identity ?? `participant ${pid}`;
@@ -33,6 +35,7 @@ export function tileName(t) {
  * several keys do. Never the participant the server labels it with. */
 export function speakerOf(t) {
   if (isMine(t)) return state.me;
+  if (t.member) return t.pid;
   const senders = tileSenders(t);
   return senders.length === 1 ? senders[0].participant_id : null;
 }

@@ -29,7 +29,7 @@ const stats = {
   // Per sender (leaf) of the current group, over the whole visit: only leaves whose keys were
   // installed have an entry, so an attacker's made-up KIDs add nothing.
   perLeaf: {},
-  perTrack: {}, // track id -> { kind, leaves: { leaf: frames decrypted } }
+  perTrack: {}, // track id -> { kind, leaves: { leaf: frames decrypted }, last: the latest frame's leaf }
   unknownKid: 0, sent: 0, unsent: 0, withheld: 0, malformed: 0, staleKeys: 0,
   stale: 0, // frames under an epoch whose keys were dropped (grace time over)
   retired: 0, // times the group's keys were retired (the group went)
@@ -220,6 +220,12 @@ async function decryptRead(o, data, frame, controller, kind, track) {
   if (track) {
     const t = (stats.perTrack[track] ??= { kind, leaves: {} });
     t.leaves[o.sender] = (t.leaves[o.sender] ?? 0) + 1;
+    // Whose key opened its latest frame: an audio section carries whoever speaks, and the
+    // page shows who that is at once.
+    if (t.last !== o.sender) {
+      t.last = o.sender;
+      postSoon();
+    }
   }
   stats.firstDecrypted[kind] ??= performance.timeOrigin + performance.now();
   frame.data = plain.buffer;
@@ -259,13 +265,23 @@ function summary(list) {
   return out;
 }
 
-setInterval(() => {
+function postStats() {
   self.postMessage({
     type: "stats",
     stats,
     timing: { encrypt: summary(timing.encrypt), decrypt: summary(timing.decrypt) },
   });
-}, 500);
+}
+setInterval(postStats, 500);
+
+/** The stats, within 50 ms (and once for what changes meanwhile). */
+let soon = null;
+function postSoon() {
+  soon ??= setTimeout(() => {
+    soon = null;
+    postStats();
+  }, 50);
+}
 
 // RFC 9605 vectors through the same code frames use: headers and nonces from the Rust code,
 // AES-GCM from WebCrypto. Keys and salts were derived by the wasm module on the page (the

@@ -28,14 +28,9 @@ impl MediaRoom {
         }
         if track.kind == MediaKind::Audio {
             track.rates.add(0, 0, packet.payload.len());
-        }
-        if track.kind == MediaKind::Audio && !self.audio.observe(id, level, now) {
-            // Not among the loudest: nobody gets it, and its numbers close up.
-            for d in &mut track.downtracks {
-                if let Some(rewriter) = d.rewriter.as_mut() {
-                    rewriter.skip(&packet.header);
-                }
-            }
+            // To everyone, if among the loudest.
+            let forwarded = self.audio.observe(id, level, now);
+            self.forward_audio(id, &packet, forwarded, now);
             return;
         }
         let descriptor = if track.layered {

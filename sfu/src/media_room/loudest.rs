@@ -10,7 +10,7 @@
 //! speech never take a place. A stream whose level is not known (no audio-level extension) is
 //! always forwarded: it cannot be ranked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::TrackId;
@@ -48,6 +48,9 @@ pub struct LoudestAudio {
     places: usize,
     loudness: HashMap<TrackId, Loudness>,
     forwarded: Vec<TrackId>,
+    /// Streams forwarded whatever their level: those seen without one, and every stream of a
+    /// room without a limit.
+    always: HashSet<TrackId>,
 }
 
 impl LoudestAudio {
@@ -57,18 +60,18 @@ impl LoudestAudio {
             places,
             loudness: HashMap::new(),
             forwarded: Vec::new(),
+            always: HashSet::new(),
         }
     }
 
     /// A packet of audio stream `track` at RFC 6464 `level` (0 loudest, 127 silence), or of
     /// unknown level: true if it is forwarded.
     pub fn observe(&mut self, track: TrackId, level: Option<u8>, now: Instant) -> bool {
-        if self.places == 0 {
-            return true;
-        }
-        let Some(level) = level else {
+        let Some(level) = level.filter(|_| self.places > 0) else {
+            self.always.insert(track);
             return true;
         };
+        self.always.remove(&track);
         let heard = 127.0 - f32::from(level.min(127));
         let l = self.loudness.entry(track).or_insert(Loudness {
             score: heard,
@@ -113,8 +116,15 @@ impl LoudestAudio {
         &self.forwarded
     }
 
+    /// True if `track` is forwarded now: one of the loudest, one that cannot be ranked, or any
+    /// stream of a room without a limit.
+    pub fn holds_place(&self, track: TrackId) -> bool {
+        self.forwarded.contains(&track) || self.always.contains(&track)
+    }
+
     /// The stream ended.
     pub fn forget(&mut self, track: TrackId) {
+        self.always.remove(&track);
         self.loudness.remove(&track);
         self.forwarded.retain(|&t| t != track);
     }

@@ -15,6 +15,7 @@
 //! again with [`Input::Timeout`]. A packet is forwarded within the call that delivers it; no
 //! call waits on the network.
 
+mod audio_sections;
 pub mod bandwidth;
 pub mod codecs;
 pub mod emulated;
@@ -251,11 +252,20 @@ impl MediaRoom {
     }
 
     /// The tracks published now: (publisher, kind, subscribers receiving it).
+    /// (An audio track's subscribers are those whose audio sections carry it now.)
     pub fn published(&self) -> Vec<(ParticipantId, MediaKind, Vec<ParticipantId>)> {
         self.tracks
             .iter()
-            .map(|(_, t)| {
-                let subs = t.downtracks.iter().map(|d| d.subscriber).collect();
+            .map(|(id, t)| {
+                let subs = match t.kind {
+                    MediaKind::Video => t.downtracks.iter().map(|d| d.subscriber).collect(),
+                    MediaKind::Audio => self
+                        .participants
+                        .iter()
+                        .filter(|(_, p)| p.audio.carried().any(|c| c == id))
+                        .map(|(&q, _)| q)
+                        .collect(),
+                };
                 (t.publisher, t.kind, subs)
             })
             .collect()

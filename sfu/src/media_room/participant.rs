@@ -8,6 +8,7 @@ use std::time::Instant;
 use rtc::rtp_transceiver::RTCRtpReceiverId;
 use signaling_protocol::{ErrorCode, ParticipantId, PausedVideo, media_stream};
 
+use super::audio_sections::AudioSections;
 use super::bandwidth::probe::ProbeSchedule;
 use super::idle::IdleSections;
 use super::negotiation::Negotiation;
@@ -38,6 +39,8 @@ pub(super) struct Participant {
     pub dirty: bool,
     /// Sections of its connection that sent a track now gone, for the next tracks it gets.
     pub idle: IdleSections,
+    /// The sections it hears the loudest streams through.
+    pub audio: AudioSections,
     /// When the path to it is probed.
     pub probe: ProbeSchedule,
     /// The shown videos it was last told it gets nothing of (`paused_videos`).
@@ -62,6 +65,7 @@ impl Participant {
             negotiation: Negotiation::default(),
             opening: HashMap::new(),
             idle: IdleSections::default(),
+            audio: AudioSections::default(),
             deadline: None,
             dirty: false,
             probe: ProbeSchedule::default(),
@@ -262,6 +266,7 @@ impl MediaRoom {
         p.negotiation = Negotiation::default();
         p.opening.clear();
         p.idle = IdleSections::default();
+        p.audio = AudioSections::default();
         p.deadline = None;
     }
 }

@@ -28,6 +28,9 @@ pub struct Rewriter {
     /// The next packet starts a new source even if its SSRC is the last one's (the section
     /// now carries another publisher's track, whose SSRC may happen to be the same).
     switch: bool,
+    /// How far the timestamp moves from the last source's last packet to the next source's
+    /// first.
+    switch_step: u32,
     /// The source's packets left out (layers not selected), newest last: a later packet's
     /// number closes up over them, and a late packet takes the number it would have had.
     gaps: VecDeque<Gap>,
@@ -77,6 +80,7 @@ impl Rewriter {
             extensions,
             source: None,
             switch: false,
+            switch_step: SWITCH_TS_STEP,
             gaps: VecDeque::new(),
             horizon: None,
         }
@@ -86,10 +90,18 @@ impl Rewriter {
     /// SSRC and the numbering continue, the payload type and extension ids are the new
     /// track's, and its first packet starts a new source.
     pub fn resume(self, payload_type: u8, extensions: Vec<(u8, u8)>) -> Self {
+        self.resume_after(payload_type, extensions, SWITCH_TS_STEP)
+    }
+
+    /// [`Rewriter::resume`], the next source's first timestamp `ts_step` after the last
+    /// source's last (an audio section idle a while steps by the time it was idle, so that the
+    /// receiver's jitter buffer does not take the pause for delay).
+    pub fn resume_after(self, payload_type: u8, extensions: Vec<(u8, u8)>, ts_step: u32) -> Self {
         Rewriter {
             payload_type,
             extensions,
             switch: true,
+            switch_step: ts_step,
             ..self
         }
     }
@@ -112,11 +124,12 @@ impl Rewriter {
                             .wrapping_add(1)
                             .wrapping_sub(header.sequence_number),
                         p.last_ts
-                            .wrapping_add(SWITCH_TS_STEP)
+                            .wrapping_add(self.switch_step)
                             .wrapping_sub(header.timestamp),
                     ),
                 };
                 self.switch = false;
+                self.switch_step = SWITCH_TS_STEP;
                 self.gaps.clear();
                 self.horizon = None;
                 let source = Source {

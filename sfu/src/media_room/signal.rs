@@ -48,6 +48,7 @@ impl MediaRoom {
                     return;
                 }
                 self.learn_downtracks(pid, now);
+                self.learn_audio_sections(pid);
                 self.pump(pid, now);
                 self.renegotiate = true;
             }
@@ -100,6 +101,8 @@ impl MediaRoom {
         }
         self.unpublish_stopped(pid);
         if first {
+            // It hears the loudest through sections of its own.
+            self.add_audio_sections(pid, self.audio.places());
             // It receives every track already published.
             let ids: Vec<TrackId> = self.tracks.iter().map(|(id, _)| id).collect();
             for id in ids {
@@ -124,6 +127,7 @@ impl MediaRoom {
             match s.offer(now) {
                 Ok(sdp) => {
                     p.dirty = true;
+                    p.audio.offered();
                     offered.push(pid);
                     self.outputs.push_back(Output::Signal {
                         participant: pid,

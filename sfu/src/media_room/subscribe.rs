@@ -17,10 +17,11 @@ use super::tracks::Downtrack;
 use super::{MediaKind, MediaRoom, TrackId, one_stream_track};
 
 impl MediaRoom {
-    /// Starts sending track `id` to `sub`: in one of its idle sections of that kind and codec,
-    /// or else a send-only section of its own (offered next).
+    /// Starts sending video track `id` to `sub`: in one of its idle sections of that codec, or
+    /// else a send-only section of its own (offered next). (Audio takes turns in the
+    /// receiver's audio sections: [`super::audio_sections`].)
     pub(super) fn subscribe(&mut self, sub: ParticipantId, id: TrackId) {
-        let Some(track) = self.tracks.get(id) else {
+        let Some(track) = self.tracks.get(id).filter(|t| t.kind == MediaKind::Video) else {
             return;
         };
         let (publisher, kind, codec) = (track.publisher, track.kind, track.codec.clone());
@@ -50,7 +51,10 @@ impl MediaRoom {
             None => {
                 let ssrc = loop {
                     let n: u32 = self.rng.random();
-                    if self.tracks.ssrc_free(sub, n) && !p.idle.holds_ssrc(n) {
+                    if self.tracks.ssrc_free(sub, n)
+                        && !p.idle.holds_ssrc(n)
+                        && !p.audio.holds_ssrc(n)
+                    {
                         break n;
                     }
                 };

@@ -38,9 +38,18 @@ fn participants_receive_every_track_of_the_others_byte_for_byte() {
                 assert_eq!(packets, distinct, "no duplicates on a clean network");
             }
         }
-        // The stream id names the publisher and its own stream, so that its tracks go together.
+        // A video's stream id names the publisher and its own stream; audio comes through the
+        // receiver's audio sections, which name nobody (the payload says whose it is).
         for r in w.clients[&pid].received.values() {
-            assert_eq!(r.stream, format!("{0}.stream-{0}", r.publisher));
+            if r.video {
+                assert_eq!(r.stream, format!("{0}.stream-{0}", r.publisher));
+            } else {
+                assert!(
+                    signaling_protocol::media_stream::parse_audio_section(&r.stream).is_some(),
+                    "{}",
+                    r.stream
+                );
+            }
         }
         assert!(
             w.clients[&pid].errors.is_empty(),
@@ -425,7 +434,8 @@ fn publishers_who_come_and_go_reuse_a_subscribers_sections() {
     w.join(2, true);
     w.run(Duration::from_secs(2), true);
     let first = w.room.sections(1).expect("a connection");
-    // The listener's own two receiving sections, and 2's audio and video.
+    // The listener's own two receiving sections, an audio section (this room forwards every
+    // audio stream: one section per stream heard at once) and 2's video.
     assert_eq!(first, 4);
     for publisher in 3..=8u64 {
         w.leave(publisher - 1);
@@ -712,4 +722,50 @@ fn each_participant_hears_the_three_loudest_and_silent_microphones_cost_nothing(
     for r in w.clients[&6].received.values() {
         assert_eq!(r.corrupt, 0);
     }
+}
+
+/// Decision 0044 for audio: a receiver hears the loudest through three sections of its own,
+/// which whoever speaks takes in turn; a publisher who joins adds its video's section to the
+/// others' connections and nothing for its sound.
+#[test]
+fn the_loudest_take_turns_in_three_audio_sections_and_a_join_adds_none() {
+    let mut w = World::with_policy(16, CLEAN, Policy::default());
+    w.join(9, false);
+    for pid in 1..=2 {
+        w.join(pid, true);
+        w.clients.get_mut(&pid).unwrap().level = 20;
+    }
+    w.run(Duration::from_secs(2), true);
+    // Its own two, three audio sections, two videos.
+    assert_eq!(w.room.sections(9), Some(7));
+    for pid in 3..=6 {
+        w.join(pid, true);
+        w.clients.get_mut(&pid).unwrap().level = 127;
+    }
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(
+        w.room.sections(9),
+        Some(11),
+        "a video section each, no audio section"
+    );
+    // 1 and 2 fall silent, 3, 5 and 6 speak up: they take the sections over.
+    for (pid, level) in [(1, 127), (2, 127), (3, 30), (5, 20), (6, 25)] {
+        w.clients.get_mut(&pid).unwrap().level = level;
+    }
+    w.run(Duration::from_secs(1), true);
+    w.forget_received(9);
+    w.run(Duration::from_secs(1), true);
+    let heard: Vec<u64> = (1..=6).filter(|&p| w.audio_from(9, p) > 0).collect();
+    assert_eq!(heard, vec![3, 5, 6]);
+    assert!(w.audio_from(9, 5) >= 45, "{}", w.audio_from(9, 5));
+    assert_eq!(w.room.sections(9), Some(11), "nobody renegotiated");
+    // Six publishers' sound, all through at most three tracks, every byte as sent.
+    let audio: std::collections::BTreeSet<&str> = w.clients[&9]
+        .received
+        .iter()
+        .filter(|(_, r)| !r.video && !r.publisher.is_empty())
+        .map(|(k, _)| k.split('/').next().unwrap())
+        .collect();
+    assert!((1..=3).contains(&audio.len()), "{audio:?}");
+    assert!(w.clients[&9].received.values().all(|r| r.corrupt == 0));
 }

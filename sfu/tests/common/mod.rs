@@ -100,10 +100,20 @@ pub fn token_for(room: &str, identity: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub sender_leaf: u32,
-    /// The publisher's participant id, as the SFU's stream id names it.
+    /// The publisher's participant id, as the SFU's stream id names it (an audio section's
+    /// stream id names nobody: `audio-<n>`).
     pub stream_id: String,
     pub plaintext: String,
     pub payload: Vec<u8>,
+}
+
+impl Received {
+    /// Whether the SFU sent it as `participant_id`'s: in a stream of theirs, or in an audio
+    /// section (which carries whoever is loud; the key says whose it is).
+    pub fn sent_as_of(&self, participant_id: u64) -> bool {
+        self.stream_id == participant_id.to_string()
+            || media_stream::parse_audio_section(&self.stream_id).is_some()
+    }
 }
 
 /// Every ciphertext any bot sent, to check that forwarding kept payloads byte for byte.
@@ -226,7 +236,7 @@ impl Bot {
             .lock()
             .expect("lock")
             .iter()
-            .filter(|r| r.stream_id == participant_id.to_string())
+            .filter(|r| r.sent_as_of(participant_id))
             .filter(|r| r.plaintext.starts_with(&name_prefix) && r.plaintext.contains(kind))
             .count()
     }

@@ -4,6 +4,10 @@
 //! signed by its key, which of its streams is its screen. `"<publisher>"` alone when the
 //! publisher's stream id cannot be forwarded as it is.
 //!
+//! Audio is different: a receiver gets the loudest few streams of the room through a fixed set
+//! of sections, each carrying whoever is loud at the moment, named `"audio-<n>"`
+//! ([`audio_section`]): who speaks in one is known only by the key that opens its frames.
+//!
 //! A label from the server, so a hint: a client names media by the key that opens its frames
 //! and takes a stream as a screen share only when its publisher says so.
 
@@ -39,6 +43,20 @@ pub fn parse_stream_id(stream: &str) -> Option<(ParticipantId, Option<&str>)> {
     }
 }
 
+/// The stream id of a receiver's `n`th audio section (the loudest streams take turns in it).
+pub fn audio_section(n: usize) -> String {
+    format!("audio-{n}")
+}
+
+/// Which audio section a stream id made by [`audio_section`] names.
+pub fn parse_audio_section(stream: &str) -> Option<usize> {
+    let n = stream.strip_prefix("audio-")?;
+    if n.is_empty() || n.len() > 3 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +77,21 @@ mod tests {
         }
         assert!(valid_source(&"x".repeat(64)));
         assert_eq!(parse_stream_id("not-a-number"), None);
+    }
+
+    #[test]
+    fn audio_sections_are_no_publishers_stream() {
+        assert_eq!(parse_audio_section(&audio_section(2)), Some(2));
+        assert_eq!(parse_stream_id(&audio_section(2)), None);
+        for bad in [
+            "audio-",
+            "audio-x",
+            "audio--1",
+            "audio-1234",
+            "7",
+            "7.audio-1",
+        ] {
+            assert_eq!(parse_audio_section(bad), None, "{bad:?}");
+        }
     }
 }

@@ -9,11 +9,15 @@ use signaling_protocol::names::{self, MAX_IDENTITY_BYTES, MAX_ROOM_BYTES, NameEr
 use wasm_bindgen::prelude::*;
 
 /// The publisher and source a received stream id names (the SFU's label, a hint:
-/// `signaling_protocol::media_stream`), as JSON `{"pid": N, "source": S|null}`; nothing when
-/// it is not a stream id the SFU makes.
+/// `signaling_protocol::media_stream`), as JSON `{"pid": N, "source": S|null}`, or the audio
+/// section it is, as `{"audio": N}`; nothing when it is not a stream id the SFU makes.
 #[wasm_bindgen(js_name = parseStreamId)]
 pub fn parse_stream_id(id: &str) -> Option<String> {
-    let (pid, source) = signaling_protocol::media_stream::parse_stream_id(id)?;
+    use signaling_protocol::media_stream;
+    if let Some(n) = media_stream::parse_audio_section(id) {
+        return Some(serde_json::json!({ "audio": n }).to_string());
+    }
+    let (pid, source) = media_stream::parse_stream_id(id)?;
     Some(serde_json::json!({ "pid": pid, "source": source }).to_string())
 }
 

@@ -188,6 +188,11 @@ pub(super) fn payload(ssrc: u32, seq: u16, len: usize) -> Bytes {
     Bytes::from(b)
 }
 
+/// The publisher a payload of [`payload`] names (its SSRCs are `1000 × publisher + kind`).
+pub(super) fn payload_publisher(p: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(p.get(0..4)?.try_into().ok()?) / 1000)
+}
+
 pub(super) fn payload_ok(p: &[u8]) -> Option<u32> {
     if p.len() < 8 {
         return None;

@@ -29,7 +29,7 @@ use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 mod client;
 mod network;
 
-use client::{AUDIO_LEVEL, payload, payload_ok};
+use client::{AUDIO_LEVEL, payload, payload_ok, payload_publisher};
 pub use client::{Client, Received, VideoSource, client_pc};
 use network::InFlight;
 pub use network::{Bottleneck, CLEAN, Conditions, LOSSY};
@@ -437,7 +437,21 @@ impl World {
             while let Some(m) = c.pc.poll_read() {
                 match m.message {
                     RTCMessage::RtpPacket(track, p) => {
-                        let r = c.received.entry(track).or_default();
+                        // An audio section carries whoever is loud: each packet counts for
+                        // the publisher its payload names (as a browser names a frame by
+                        // the key that opens it), under the section's track and that name.
+                        let section = c.received.get(&track).and_then(|r| {
+                            media_stream::parse_audio_section(&r.stream).map(|_| r.stream.clone())
+                        });
+                        let track = match (&section, payload_publisher(&p.payload)) {
+                            (Some(_), Some(publisher)) => format!("{track}/{publisher}"),
+                            _ => track,
+                        };
+                        let r = c.received.entry(track.clone()).or_default();
+                        if let Some(stream) = section {
+                            r.stream = stream;
+                            r.publisher = track.rsplit('/').next().unwrap_or_default().to_owned();
+                        }
                         if p.payload.is_empty() {
                             // Padding (a probe's): numbers without media.
                             r.padding += 1;
@@ -635,7 +649,12 @@ impl World {
     /// Tracks `pid` receives, by publisher: (packets, distinct original packets, corrupt).
     pub fn received(&self, pid: ParticipantId) -> BTreeMap<String, Vec<(usize, usize, usize)>> {
         let mut by: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        for r in self.clients[&pid].received.values() {
+        // (An audio section's own entry names nobody: its packets count for their publishers.)
+        for r in self.clients[&pid]
+            .received
+            .values()
+            .filter(|r| !r.publisher.is_empty())
+        {
             by.entry(r.publisher.clone())
                 .or_default()
                 .push((r.packets, r.seen.len(), r.corrupt));
