@@ -19,9 +19,10 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::{ParticipantId, media_stream};
 
 use super::codecs::{opus, same_codec};
+use super::forward::send;
 use super::participant::Link;
 use super::rewrite::{END_TO_END_EXTENSIONS, Rewriter};
-use super::{MediaRoom, TrackId, one_stream_track};
+use super::{MediaRoom, TrackId, fresh_ssrc, one_stream_track};
 
 /// Opus at 48 kHz: timestamp units per millisecond.
 const OPUS_PER_MS: u128 = 48;
@@ -123,13 +124,7 @@ impl MediaRoom {
         };
         let Link::Open(s) = &mut p.link else { return };
         while p.audio.sections.len() < n {
-            let ssrc = loop {
-                let n: u32 = rand::Rng::random(&mut self.rng);
-                if self.tracks.ssrc_free(sub, n) && !p.idle.holds_ssrc(n) && !p.audio.holds_ssrc(n)
-                {
-                    break n;
-                }
-            };
+            let ssrc = fresh_ssrc(&mut self.rng, &self.tracks, sub, &p.idle, &p.audio);
             let stream = media_stream::audio_section(p.audio.sections.len());
             let track = one_stream_track(
                 stream.clone(),
@@ -224,18 +219,7 @@ impl MediaRoom {
                 continue;
             };
             a.last_out = Some(now);
-            let out = rtc::rtp::packet::Packet {
-                header,
-                payload: packet.payload.clone(),
-            };
-            match s.write_rtp(now, out) {
-                Ok(()) => {
-                    self.counters.packets_out += 1;
-                    self.counters.bytes_out += packet.payload.len() as u64;
-                    p.dirty = true;
-                }
-                Err(e) => tracing::trace!(subscriber = q, error = %e, "not sent"),
-            }
+            p.dirty |= send(s, &mut self.counters, q, header, packet, now);
         }
         if short {
             let due: Vec<(ParticipantId, usize)> = self

@@ -102,18 +102,7 @@ impl MediaRoom {
             let Some(header) = rewriter.rewrite(&packet.header, marker) else {
                 continue;
             };
-            let out = rtc::rtp::packet::Packet {
-                header,
-                payload: packet.payload.clone(),
-            };
-            match s.write_rtp(now, out) {
-                Ok(()) => {
-                    self.counters.packets_out += 1;
-                    self.counters.bytes_out += packet.payload.len() as u64;
-                    p.dirty = true;
-                }
-                Err(e) => tracing::trace!(subscriber = d.subscriber, error = %e, "not sent"),
-            }
+            p.dirty |= send(s, &mut self.counters, d.subscriber, header, &packet, now);
         }
         if keyframe {
             self.request_keyframe(id, now);
@@ -158,6 +147,33 @@ impl MediaRoom {
         if s.send_feedback(now, receiver, vec![rtcp::pli::picture_loss(ssrc)]) {
             self.counters.keyframe_requests_sent += 1;
             p.dirty = true;
+        }
+    }
+}
+
+/// Sends `packet`'s payload under its rewritten `header` on `sub`'s connection, counted: true
+/// if it went out (the connection then has datagrams to send).
+pub(super) fn send(
+    s: &mut super::Session,
+    counters: &mut super::Counters,
+    sub: ParticipantId,
+    header: rtc::rtp::header::Header,
+    packet: &rtc::rtp::packet::Packet,
+    now: Instant,
+) -> bool {
+    let out = rtc::rtp::packet::Packet {
+        header,
+        payload: packet.payload.clone(),
+    };
+    match s.write_rtp(now, out) {
+        Ok(()) => {
+            counters.packets_out += 1;
+            counters.bytes_out += packet.payload.len() as u64;
+            true
+        }
+        Err(e) => {
+            tracing::trace!(subscriber = sub, error = %e, "not sent");
+            false
         }
     }
 }

@@ -437,5 +437,22 @@ impl MediaRoom {
     }
 }
 
+/// An SSRC `sub`'s connection does not send as yet: none of its copies', idle sections' or
+/// audio sections'.
+fn fresh_ssrc(
+    rng: &mut StdRng,
+    tracks: &TrackTable,
+    sub: ParticipantId,
+    idle: &idle::IdleSections,
+    audio: &audio_sections::AudioSections,
+) -> u32 {
+    loop {
+        let n: u32 = rand::Rng::random(rng);
+        if tracks.ssrc_free(sub, n) && !idle.holds_ssrc(n) && !audio.holds_ssrc(n) {
+            return n;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use rand::Rng;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use signaling_protocol::{ParticipantId, media_stream};
@@ -14,7 +13,7 @@ use super::layers::{Layer, LayerSelector};
 use super::participant::Link;
 use super::rewrite::{END_TO_END_EXTENSIONS, Rewriter};
 use super::tracks::Downtrack;
-use super::{MediaKind, MediaRoom, TrackId, one_stream_track};
+use super::{MediaKind, MediaRoom, TrackId, fresh_ssrc, one_stream_track};
 
 impl MediaRoom {
     /// Starts sending video track `id` to `sub`: in one of its idle sections of that codec, or
@@ -49,15 +48,7 @@ impl MediaRoom {
         let (sender, ssrc, resumes) = match reused {
             Some(idle) => (idle.sender, idle.ssrc, idle.rewriter),
             None => {
-                let ssrc = loop {
-                    let n: u32 = self.rng.random();
-                    if self.tracks.ssrc_free(sub, n)
-                        && !p.idle.holds_ssrc(n)
-                        && !p.audio.holds_ssrc(n)
-                    {
-                        break n;
-                    }
-                };
+                let ssrc = fresh_ssrc(&mut self.rng, &self.tracks, sub, &p.idle, &p.audio);
                 let Some(sender) = s.add_sender(track(ssrc), stream.clone()) else {
                     return;
                 };
