@@ -25,8 +25,9 @@
 //!   delivered in reverse order.
 //! - `reject-app`: a client is told the delivery service refused one of its application
 //!   messages (one it did relay), as stale.
-//! - `relabel`: the SDP offers it relays label one publisher's streams as another
-//!   participant's.
+//! - `relabel`: the video sections it relays say one publisher's videos are another
+//!   participant's (its `video_streams` lists them so, and the client's `video_wants` naming
+//!   them are turned back on the way up).
 //! - `rejoin`: every relayed client of a room is told the group was re-made and must rejoin,
 //!   and the key packages they send to be added again are swallowed: the group never forms
 //!   again, and media under the old group's keys must stop.
@@ -38,8 +39,8 @@
 pub mod accomplice;
 pub mod control;
 pub mod forge;
+mod labels;
 mod relay;
-mod sdp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -69,7 +70,7 @@ pub struct ProxyConfig {
 pub(crate) struct RoomRules {
     /// Identities whose presence is hidden from relayed clients.
     pub hidden: Vec<String>,
-    /// In offers to relayed clients, the streams of `identity` are labelled as `as_identity`'s.
+    /// To relayed clients, the videos of `identity` are labelled as `as_identity`'s.
     pub relabel: Vec<(String, String)>,
     /// Commit requests to relayed clients get this extra key package (participant id, bytes).
     pub inject: Option<(ParticipantId, Vec<u8>)>,
@@ -81,6 +82,29 @@ pub(crate) struct RoomRules {
     pub app_lies: Vec<AppLie>,
     /// Key packages from relayed clients (asking to be added again) are not passed on.
     pub swallow_key_packages: bool,
+}
+
+impl RoomRules {
+    /// `stream` as the relabelling says it (`back`: a relabelled one as it really is).
+    pub fn relabelled(&self, stream: &str, back: bool) -> String {
+        let pid_of = |name: &str| {
+            self.identities
+                .iter()
+                .find(|(_, i)| i.as_str() == name)
+                .map(|(p, _)| p.to_string())
+        };
+        let mut s = stream.to_owned();
+        for (from, to) in &self.relabel {
+            if let (Some(f), Some(t)) = (pid_of(from), pid_of(to)) {
+                s = if back {
+                    labels::relabel(&s, &t, &f)
+                } else {
+                    labels::relabel(&s, &f, &t)
+                };
+            }
+        }
+        s
+    }
 }
 
 /// A lie about one sender's application messages to one relayed client.

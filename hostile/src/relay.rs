@@ -9,7 +9,7 @@ use axum::extract::ws::{
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use signaling_protocol::{
-    ClientMessage, Participant, ParticipantId, PendingAdd, ServerMessage, decode_client,
+    ClientMessage, Participant, ParticipantId, PendingAdd, ServerMessage, VideoWant, decode_client,
     decode_server,
 };
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as UpFrame;
 
-use crate::{AppLieKind, Observed, Proxy, Relayed, sdp};
+use crate::{AppLieKind, Observed, Proxy, Relayed};
 
 pub(crate) async fn upgrade(State(proxy): State<Proxy>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(8 << 20)
@@ -60,6 +60,11 @@ async fn relay(proxy: Proxy, client: WebSocket) -> anyhow::Result<()> {
                             if let Some(me) = &me {
                                 proxy.observe(me, &m);
                                 if proxy.swallows(me, &m) {
+                                    continue;
+                                }
+                                if let Some(m) = proxy.turned_back(me, &m) {
+                                    let text = serde_json::to_string(&m).unwrap_or_default();
+                                    to_up.send(UpFrame::text(text.as_str())).await?;
                                     continue;
                                 }
                             }
@@ -106,6 +111,30 @@ impl Proxy {
             .rooms
             .get(&me.room)
             .is_some_and(|r| r.swallow_key_packages)
+    }
+
+    /// `m` as the server must see it for a lie to hold: the videos a client names in
+    /// `video_wants` under the labels it was told, named as they are.
+    fn turned_back(&self, me: &Me, m: &ClientMessage) -> Option<ClientMessage> {
+        let ClientMessage::VideoWants { videos, last_n } = m else {
+            return None;
+        };
+        let state = self.lock();
+        let rules = state
+            .rooms
+            .get(&me.room)
+            .filter(|r| !r.relabel.is_empty())?;
+        let videos = videos
+            .iter()
+            .map(|w| VideoWant {
+                stream: rules.relabelled(&w.stream, true),
+                height: w.height,
+            })
+            .collect();
+        Some(ClientMessage::VideoWants {
+            videos,
+            last_n: *last_n,
+        })
     }
 
     fn observe(&self, me: &Me, m: &ClientMessage) {
@@ -217,25 +246,19 @@ impl Proxy {
                 }
                 ServerMessage::CommitRequest { epoch, add, remove }
             }
-            ServerMessage::SdpOffer { sdp } => {
+            ServerMessage::VideoSections { mut sections } => {
                 let rules = state.rooms.entry(room.to_owned()).or_default();
-                let pid_of = |name: &str| {
-                    rules
-                        .identities
-                        .iter()
-                        .filter(|(_, i)| i.as_str() == name)
-                        .map(|(p, _)| *p)
-                        .collect::<Vec<_>>()
-                };
-                let mut sdp = sdp;
-                for (from, to) in &rules.relabel {
-                    for f in pid_of(from) {
-                        if let Some(t) = pid_of(to).first() {
-                            sdp = sdp::relabel(&sdp, &f.to_string(), &t.to_string());
-                        }
+                for s in &mut sections {
+                    if let Some(stream) = s.stream.as_mut() {
+                        *stream = rules.relabelled(stream, false);
                     }
                 }
-                ServerMessage::SdpOffer { sdp }
+                ServerMessage::VideoSections { sections }
+            }
+            ServerMessage::VideoStreams { streams } => {
+                let rules = state.rooms.entry(room.to_owned()).or_default();
+                let streams = streams.iter().map(|s| rules.relabelled(s, false)).collect();
+                ServerMessage::VideoStreams { streams }
             }
             ServerMessage::Application { from, .. } => {
                 let to = me.as_ref().map(|m| m.pid);

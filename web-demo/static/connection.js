@@ -17,6 +17,8 @@ import { resetPanels } from "./panels.js";
 import { clearToasts, toast, toastMember } from "./toasts.js";
 import { NAME_KEY, checkJoin, meetingCapture, startPreview, token } from "./lobby.js";
 import { selfTest } from "./selftest.js";
+import { isMine } from "./who.js";
+import { reportWants, reportWantsNow } from "./wants.js";
 
 /** The group is gone (`why`: the server re-made it, or this page lost track of it): nothing
  * more is sealed under its keys, frames under them open only for the grace time, and the page
@@ -131,6 +133,12 @@ export function onevent(e) {
       state.speaker = e.participant_id;
       renderTiles();
       break;
+    case "video_streams":
+      showStreams(e.streams);
+      break;
+    case "video_sections":
+      state.media?.mapSections(e.sections);
+      break;
     case "paused_videos":
       state.paused = new Map(e.videos.map((v) => [v.stream, v.reason]));
       renderTiles();
@@ -160,31 +168,44 @@ export function parseStreamId(id) {
   return named === undefined ? null : JSON.parse(named);
 }
 
-/** `key`: what the worker counts this arrival of `track` under. */
+/** An audio section arrived: the loudest microphones take turns in a few of them, with no
+ * tile of their own. `key`: what the worker counts this arrival of `track` under. */
 export function ontrack(streamId, track, key) {
-  const named = parseStreamId(streamId);
-  // The loudest microphones take turns in a few audio sections: no tile of their own.
-  if (named?.audio !== undefined) return hearSection(streamId, track, key);
-  // A section the SFU recycles brings the same track for another stream: it leaves the tile
-  // it was in, whose keys no longer describe what it plays (else that tile would show the
-  // newcomer under the last one's name).
-  for (const t of [...state.tiles.values()]) {
-    if (t.key === streamId || !t.tracks.has(track.id)) continue;
+  if (parseStreamId(streamId)?.audio !== undefined) hearSection(streamId, track, key);
+}
+
+/** The SFU says a video section carries stream `streamId` from now on (null: nothing), its
+ * frames counted under `key`: its track leaves the tile it was in, whose keys no longer
+ * describe what it shows (else that tile would show the newcomer under the last one's name),
+ * for the stream's tile. */
+export function onvideo(streamId, track, key) {
+  for (const t of state.tiles.values()) {
+    if (!t.tracks.has(track.id) || (t.key === streamId && !t.stale)) continue;
     t.stream.removeTrack(track);
     t.tracks.delete(track.id);
-    // Its sound is measured again for what it still plays, if anything.
-    levels.unwatch(t.key);
-    if (t.stream.getTracks().length === 0) dropTile(t.key);
-    else if (t.stream.getAudioTracks().length) levels.watch(t.key, t.stream);
   }
-  if (!named || named.pid === state.me) return;
-  const t = tile(streamId, named.pid, named.source);
-  t.tracks.set(track.id, key);
-  t.stream.addTrack(track);
-  if (track.kind === "audio") levels.watch(streamId, t.stream);
-  t.stream.onremovetrack = () => {
-    if (t.stream.getTracks().length === 0) dropTile(streamId);
-  };
+  const named = streamId === null ? null : parseStreamId(streamId);
+  if (named && named.audio === undefined && named.pid !== state.me) {
+    const t = tile(streamId, named.pid, named.source, { render: false });
+    if (!t.tracks.has(track.id)) t.stream.addTrack(track);
+    t.tracks.set(track.id, key);
+  }
+  renderTiles();
+}
+
+/** The videos published in the room now (the SFU's word, a hint): a tile for each of the
+ * others', so that the page can say which it shows; a tile whose stream is gone goes. */
+function showStreams(streams) {
+  const listed = new Set(streams);
+  for (const t of [...state.tiles.values()]) {
+    if (!isMine(t) && !t.member && !t.stale && !listed.has(t.key)) dropTile(t.key);
+  }
+  for (const s of streams) {
+    const named = parseStreamId(s);
+    if (named && named.audio === undefined && named.pid !== state.me) tile(s, named.pid, named.source, { render: false });
+  }
+  renderTiles();
+  reportWants();
 }
 
 export async function join(room, name) {
@@ -258,9 +279,11 @@ export async function connect() {
   const iceServers = (state.signaling.joined.ice_servers ?? []).map((s) => ({
     urls: s.urls, username: s.username, credential: s.credential,
   }));
+  // Nothing shown yet, said before our offer: no video comes before a tile names it.
+  reportWantsNow();
   const relayOnly = link.get("relay") === "1";
   state.media = new Media({
-    signaling: state.signaling, iceServers, relayOnly, local: state.local, screen: state.screenTrack, ontrack,
+    signaling: state.signaling, iceServers, relayOnly, local: state.local, screen: state.screenTrack, ontrack, onvideo,
     onstate: (s) => {
       if (!live()) return;
       // A broken ICE path is mended by ICE restarts first (onstuck when they fail).

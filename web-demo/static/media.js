@@ -1,7 +1,9 @@
 // The participant's one PeerConnection with the SFU: publishes the camera (VP9), microphone
 // (Opus) and, when shared, a screen (VP9, a stream of its own) through the E2EE worker,
-// receives everyone else's tracks (the SFU labels each with "<publisher>.<its stream>" as the
-// stream id; the page names it by the key that opens its frames), and answers the SFU's
+// receives the others' media through the SFU's sections (a few audio sections the loudest take
+// turns in; a video section per video shown, which the SFU says carries which stream, named
+// "<publisher>.<its stream>" (`video_sections`); the page names what it shows by the key that
+// opens its frames), and answers the SFU's
 // renegotiations. When the media path breaks while signaling stays up (a network or TURN
 // server gone), it restarts ICE: the meeting, its group and this participant stay. When to
 // restart, when to give up, and what to do with an offer that crosses ours is the bots' policy
@@ -57,7 +59,10 @@ export class Media {
    * this device's addresses; also the way through networks that allow only TURN/TCP).
    * `onmedia({ down, ms })`: the media path broke (`down`) or is back (`ms` after it broke);
    * `onstuck()`: ICE restarts did not bring it back. */
-  constructor({ signaling, iceServers, relayOnly = false, local, screen = null, ontrack, onstate, onmedia = () => {}, onstuck = () => {} }) {
+  /** `ontrack(streamId, track, key)`: an audio section arrived; `onvideo(streamId, track, key)`:
+   * a video section carries the stream `streamId` from now on (null: none), its frames counted
+   * under `key`. */
+  constructor({ signaling, iceServers, relayOnly = false, local, screen = null, ontrack, onvideo, onstate, onmedia = () => {}, onstuck = () => {} }) {
     this.signaling = signaling;
     this.e2ee = new E2ee();
     this.pc = new RTCPeerConnection({
@@ -65,14 +70,24 @@ export class Media {
     });
     this.local = local;
     this.queue = Promise.resolve(); // SDP steps, one at a time
-    // Each time a track arrives it is counted afresh: the SFU recycles a departed
-    // publisher's section (the same receiver and track) for the next one, whose frames must
-    // not be counted with the last one's, or its tile would seem to show both.
-    let arrivals = 0;
+    // Each time a track arrives, or a video section is said to carry another video, its frames
+    // are counted afresh: the SFU gives a section (the same receiver and track) to one video
+    // after another, whose frames must not be counted with the last one's, or its tile would
+    // seem to show both.
+    this.arrivals = 0;
+    // What the SFU says each video section carries (by mid), and what the page shows it as.
+    this.sectionMap = new Map();
+    this.bound = new Map();
+    this.onvideo = onvideo;
     this.pc.ontrack = (e) => {
-      const key = `${e.track.id}#${++arrivals}`;
+      const key = this.arrival(e.track);
       this.e2ee.attach(e.receiver, "receive", e.track.kind, key);
-      ontrack(e.streams[0]?.id ?? "", e.track, key);
+      if (e.track.kind === "audio") ontrack(e.streams[0]?.id ?? "", e.track, key);
+      else {
+        // Counted under a key no tile holds until the map names its stream.
+        this.bound.delete(e.transceiver.mid);
+        this.bindSections();
+      }
     };
     this.pc.onconnectionstatechange = () => onstate(this.pc.connectionState);
     this.onmedia = onmedia;
@@ -97,6 +112,37 @@ export class Media {
     s.setCodecPreferences(vp9Only("video"));
     this.e2ee.attach(s.sender, "send", "video");
     this.screenSender = s.sender;
+  }
+
+  /** A new key for frames of `track` from now on. */
+  arrival(track) {
+    return `${track.id}#${++this.arrivals}`;
+  }
+
+  /** The SFU's word on what each of our video sections carries now (`video_sections`). */
+  mapSections(sections) {
+    this.sectionMap = new Map(sections.map((s) => [s.mid, s.stream ?? null]));
+    this.bindSections();
+  }
+
+  /** Each video section whose stream changed goes to its new tile, its frames counted under a
+   * new key from now on (so that the keys of the frames it showed before do not name the new
+   * tile); one that carries nothing leaves its tile. */
+  bindSections() {
+    for (const tr of this.pc.getTransceivers()) {
+      if (!tr.mid || !this.sectionMap.has(tr.mid) || tr.receiver.track.kind !== "video") continue;
+      const stream = this.sectionMap.get(tr.mid);
+      const was = this.bound.get(tr.mid);
+      if (was && was.stream === stream) continue;
+      const track = tr.receiver.track;
+      let key = null;
+      if (stream !== null) {
+        key = this.arrival(track);
+        this.e2ee.attach(tr.receiver, "receive", "video", key);
+      }
+      this.bound.set(tr.mid, { stream, key });
+      this.onvideo(stream, track, key);
+    }
   }
 
   /** The SFU's word on how many spatial layers of our video `source` anyone shows, the top one

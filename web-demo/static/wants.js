@@ -20,6 +20,15 @@ export function reportWants() {
   }, 250);
 }
 
+/** Tells the SFU at once (before the first offer: nothing shown yet, so that it sends no video
+ * before the page names it, and the connection gets a section per video shown, not per video
+ * in the room). */
+export function reportWantsNow() {
+  clearTimeout(timer);
+  timer = null;
+  send();
+}
+
 function send() {
   const signaling = state.signaling;
   if (!signaling) return;

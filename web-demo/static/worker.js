@@ -235,12 +235,18 @@ async function decryptRead(o, data, frame, controller, kind, track) {
 // The fallback's received tracks by slot: what their frames are counted under now.
 const slots = new Map();
 
+/** A received video's frames are counted under a new id (the SFU put another stream in its
+ * section) only from this long after: the last stream's frames still on their way (a late
+ * packet, a repaired one) must not name the new one's tile. */
+const SETTLE_MS = 250;
+const settled = (kind) => (kind === "video" ? performance.now() + SETTLE_MS : 0);
+
 function attach(readable, writable, { side, kind, track, slot }, transformer) {
-  const counted = { track };
+  const counted = { track, kind, from: settled(kind) };
   if (slot !== undefined) slots.set(slot, counted);
   const step = side === "send"
     ? (frame, c) => encryptFrame(frame, c, kind)
-    : (frame, c) => decryptFrame(frame, c, kind, counted.track);
+    : (frame, c) => decryptFrame(frame, c, kind, performance.now() >= counted.from ? counted.track : null);
   readable
     .pipeThrough(new TransformStream({ transform: step }))
     .pipeTo(writable)
@@ -375,7 +381,11 @@ self.onmessage = async ({ data }) => {
       attach(data.readable, data.writable, data, null);
       break;
     case "retrack": // the fallback's receiver got a track again
-      if (slots.has(data.slot)) slots.get(data.slot).track = data.track;
+      if (slots.has(data.slot)) {
+        const counted = slots.get(data.slot);
+        counted.track = data.track;
+        counted.from = settled(counted.kind);
+      }
       break;
     case "keyframe":
       // RTCRtpScriptTransformer.generateKeyFrame (the createEncodedStreams fallback has no

@@ -64,7 +64,7 @@ test("a publisher who comes after others left is named by its key, in the sectio
     await until(`alice playing ${name}-0's video`, () => seesPlaying(alice, [`${name}-0`]));
     return { run, leaf: leafOf(await alice.snapshot(), `${name}-0`) };
   };
-  // x and y publish at once, x leaves, then y: two pairs of idle sections at alice.
+  // x and y publish at once, x leaves, then y: two video sections at alice carry nothing.
   const x = await comes("x");
   const y = await comes("y");
   assert.equal((await alice.snapshot()).tiles.length, 3, "x and y at once");

@@ -99,6 +99,11 @@ impl Task {
                     self.answer(sdp);
                 }
             }
+            Event::VideoStreams(streams) => {
+                let me = self.client.participant_id();
+                self.wants_changed |= self.tracks.listed(&streams, me);
+            }
+            Event::VideoSections(sections) => self.tracks.mapped(sections, Instant::now()),
             Event::ServerError { code, message } => {
                 tracing::warn!(?code, %message, "server error")
             }

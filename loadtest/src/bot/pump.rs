@@ -11,7 +11,9 @@ use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::{RTCIceConnectionState, RTCPeerConnectionState};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::rtp_transceiver::{
+    RTCRtpTransceiverDirection, RTCRtpTransceiverId, RTCRtpTransceiverInit,
+};
 use rtc::sansio::Protocol;
 use signaling_client::{AppMessage, Client};
 use signaling_participant::media_path::{IceState, MediaPath, Step};
@@ -244,7 +246,13 @@ impl Task {
                         .rtp_receiver(init.receiver_id)
                         .is_some_and(|r| r.track().kind() == RtpCodecKind::Video);
                     let stream = init.stream_ids.first().map(String::as_str);
-                    self.tracks.opened(init.track_id.clone(), stream, video);
+                    let mid = self
+                        .peer
+                        .pc
+                        .rtp_transceiver(RTCRtpTransceiverId::from(init.receiver_id))
+                        .and_then(|t| t.mid().clone());
+                    self.tracks
+                        .opened(init.track_id.clone(), stream, video, mid);
                     self.wants_changed |= video;
                 }
                 RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
@@ -391,6 +399,11 @@ pub(super) async fn media_peer(
                 }),
             )?;
         }
+    }
+    if spec.tiles.is_some() {
+        // It says what it shows (nothing yet) before its offer: it is sent no video before it
+        // names one, so its connection never holds a section per video of the room.
+        client.send_video_wants(Vec::new(), None);
     }
     client.send_sdp_offer(peer.offer()?);
     Ok((peer, outgoing))

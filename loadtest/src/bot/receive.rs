@@ -17,10 +17,10 @@ use media_crypto::mls::KEY_WAIT;
 use rtc::rtp::Packet;
 
 use super::climb::{Climb, Top, Widened};
-use super::state::{BotState, Check, Opened};
+use super::state::{BotState, Check, Label, Opened};
 use crate::stats::Failure;
 use media_packet::vp9::Descriptor;
-use signaling_protocol::VideoWant;
+use signaling_protocol::{VideoSection, VideoWant, media_stream};
 
 /// How far behind the next expected sequence number a video packet may be and still be taken
 /// as late (a resend); further back is a jump of the numbering, taken as a restart.
@@ -29,11 +29,20 @@ const MAX_BEHIND: u16 = 1000;
 /// The most audio packets counted missing at once.
 const MAX_GAP: u64 = 500;
 
+/// How long after the SFU moved another video into a section the last one's frames may still
+/// arrive.
+const RELABEL_GRACE: Duration = Duration::from_secs(1);
+
 /// One track the SFU sends.
 #[derive(Debug)]
 struct Incoming {
-    /// The participant the server names as the track's publisher (its stream id).
-    publisher: Option<u64>,
+    /// The participant the server names as the track's publisher: by its stream id, or for a
+    /// video section by what the SFU says it carries.
+    label: Label,
+    /// When the SFU last said the section carries another video.
+    relabelled: Option<Instant>,
+    /// Its section's media id.
+    mid: Option<String>,
     video: bool,
     check: Check,
     assembling: Option<BytesMut>,
@@ -60,8 +69,10 @@ pub struct Tracks {
     verify_left: Option<usize>,
     /// When the oldest held frame has waited long enough (none held: `None`).
     retry_at: Option<Instant>,
-    /// The videos' stream ids, as they arrived (the first ones get the tiles).
+    /// The videos' stream ids, as they were first listed (the first ones get the tiles).
     videos: Vec<String>,
+    /// What the SFU says each video section carries, by media id.
+    sections: HashMap<String, Option<String>>,
     /// Its videos' layers through a squeeze of its downlink.
     climb: Climb,
 }
@@ -74,21 +85,32 @@ impl Tracks {
             verify_left: verify,
             retry_at: None,
             videos: Vec::new(),
+            sections: HashMap::new(),
             climb: Climb::default(),
         }
     }
 
-    /// A track opened: `stream` is the stream id the SFU gave it. A track that opens again
-    /// (a renegotiation) keeps how it is checked.
-    pub fn opened(&mut self, track: String, stream: Option<&str>, video: bool) {
-        let publisher = stream
-            .and_then(signaling_protocol::media_stream::parse_stream_id)
-            .map(|(p, _)| p);
-        if let Some(s) = stream.filter(|s| video && !self.videos.iter().any(|v| v == s)) {
-            self.videos.push(s.to_owned());
-        }
+    /// A track opened in section `mid`: `stream` is the stream id the SFU gave it (a video
+    /// section's stream is what the SFU says it carries). A track that opens again (a
+    /// renegotiation) keeps how it is checked.
+    pub fn opened(
+        &mut self,
+        track: String,
+        stream: Option<&str>,
+        video: bool,
+        mid: Option<String>,
+    ) {
+        let mapped = mid.as_ref().and_then(|m| self.sections.get(m));
+        let publisher = match mapped {
+            Some(carries) => carries.as_deref().and_then(publisher_of),
+            None => stream.and_then(publisher_of),
+        };
+        let label = Label {
+            now: publisher,
+            before: None,
+        };
         if let Some(t) = self.tracks.get_mut(&track) {
-            (t.publisher, t.video) = (publisher, video);
+            (t.label, t.video, t.mid) = (label, video, mid);
             return;
         }
         let check = if self.synthetic {
@@ -106,7 +128,9 @@ impl Tracks {
         self.tracks.insert(
             track,
             Incoming {
-                publisher,
+                label,
+                relabelled: None,
+                mid,
                 video,
                 check,
                 assembling: None,
@@ -137,6 +161,40 @@ impl Tracks {
         tracing::debug!(tops = ?tops(&self.tracks, now).collect::<Vec<_>>(), "downlink wide again");
         if self.climb.widened(now, tops(&self.tracks, now)) == Widened::KeptLayers {
             state.stats.squeezes_kept_layers += 1;
+        }
+    }
+
+    /// The videos published now (the SFU's list, `video_streams`), of others than `me`: true
+    /// if that changed which there are.
+    pub fn listed(&mut self, streams: &[String], me: u64) -> bool {
+        let before = self.videos.len();
+        self.videos.retain(|v| streams.contains(v));
+        let mut changed = self.videos.len() != before;
+        for s in streams {
+            let others = publisher_of(s).is_some_and(|p| p != me);
+            if others && !self.videos.contains(s) {
+                self.videos.push(s.clone());
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// What each video section carries from now on (`video_sections`), at `now`.
+    pub fn mapped(&mut self, sections: Vec<VideoSection>, now: Instant) {
+        self.sections = sections.into_iter().map(|s| (s.mid, s.stream)).collect();
+        for t in self.tracks.values_mut().filter(|t| t.video) {
+            let Some(carries) = t.mid.as_ref().and_then(|m| self.sections.get(m)) else {
+                continue;
+            };
+            let publisher = carries.as_deref().and_then(publisher_of);
+            if publisher != t.label.now {
+                t.label = Label {
+                    now: publisher,
+                    before: t.label.now,
+                };
+                t.relabelled = Some(now);
+            }
         }
     }
 
@@ -315,9 +373,20 @@ impl Incoming {
         None
     }
 
+    /// Who the server says sends its frames arriving at `now`.
+    fn label(&self, now: Instant) -> Label {
+        let recent = self
+            .relabelled
+            .is_some_and(|at| now.saturating_duration_since(at) < RELABEL_GRACE);
+        Label {
+            now: self.label.now,
+            before: self.label.before.filter(|_| recent),
+        }
+    }
+
     /// Hands a frame to the state; true if it is held for its key.
     fn frame(&mut self, state: &mut BotState, frame: Bytes, arrived: Instant) -> bool {
-        let held = state.open(&frame, self.publisher, self.check) == Opened::NoKeyYet;
+        let held = state.open(&frame, self.label(arrived), self.check) == Opened::NoKeyYet;
         if held {
             self.pending.push((frame, arrived));
         }
@@ -329,9 +398,11 @@ impl Incoming {
         if self.pending.is_empty() {
             return;
         }
-        let (publisher, check) = (self.publisher, self.check);
-        self.pending.retain(
-            |(frame, arrived)| match state.open(frame, publisher, check) {
+        let check = self.check;
+        let labels: Vec<Label> = self.pending.iter().map(|(_, at)| self.label(*at)).collect();
+        let mut labels = labels.into_iter();
+        self.pending.retain(|(frame, arrived)| {
+            match state.open(frame, labels.next().unwrap_or_default(), check) {
                 Opened::NoKeyYet if now.duration_since(*arrived) < KEY_WAIT => true,
                 Opened::NoKeyYet => {
                     state
@@ -340,7 +411,12 @@ impl Incoming {
                     false
                 }
                 Opened::Done => false,
-            },
-        );
+            }
+        });
     }
+}
+
+/// The publisher a stream id names.
+fn publisher_of(stream: &str) -> Option<u64> {
+    media_stream::parse_stream_id(stream).map(|(p, _)| p)
 }

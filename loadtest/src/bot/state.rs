@@ -23,6 +23,22 @@ pub enum Check {
     Synthetic,
 }
 
+/// Who the server says sends a track's frames (its stream id; for a video, what the SFU says
+/// the section carries), and, for a moment after the SFU moved another video into the
+/// section, who it said before: frames of the last stream may still be on their way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Label {
+    pub now: Option<u64>,
+    pub before: Option<u64>,
+}
+
+impl Label {
+    /// Whether the label agrees with the frame's key's `sender` (no label: nothing to check).
+    fn agrees(&self, sender: u64) -> bool {
+        self.now.is_none_or(|p| p == sender) || self.before == Some(sender)
+    }
+}
+
 /// What became of a received frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Opened {
@@ -132,10 +148,9 @@ impl BotState {
         Some(sealed)
     }
 
-    /// Takes one received frame of a track the server says `publisher` sends (its stream
-    /// id). "No key yet" is returned (not counted) so the caller can hold the frame; every
+    /// Takes one received frame of a track the server says `label` sends. "No key yet" is returned (not counted) so the caller can hold the frame; every
     /// other outcome is counted here.
-    pub fn open(&mut self, frame: &[u8], publisher: Option<u64>, check: Check) -> Opened {
+    pub fn open(&mut self, frame: &[u8], label: Label, check: Check) -> Opened {
         let now = Instant::now();
         let since = self.since_start(now);
         let (sender, latency) = match check {
@@ -161,9 +176,8 @@ impl BotState {
             Check::Decrypt => match self.keyring.decrypt(b"", frame, since) {
                 Ok((r, _plaintext)) => {
                     // The key names the sender; the server's label must agree with it.
-                    if let (Some(claimed), Some(&actual)) =
-                        (publisher, self.leaf_participants.get(&r.sender))
-                        && claimed != actual
+                    if let Some(&actual) = self.leaf_participants.get(&r.sender)
+                        && !label.agrees(actual)
                     {
                         self.stats.mislabelled_frames += 1;
                     }

@@ -21,8 +21,8 @@ use signaling_protocol::{ParticipantId, media_stream};
 use super::codecs::{opus, same_codec};
 use super::forward::send;
 use super::participant::Link;
-use super::rewrite::{END_TO_END_EXTENSIONS, Rewriter};
-use super::{MediaRoom, TrackId, fresh_ssrc, one_stream_track};
+use super::rewrite::{Rewriter, extension_map};
+use super::{MediaRoom, TrackId, fresh_ssrc};
 
 /// Opus at 48 kHz: timestamp units per millisecond.
 const OPUS_PER_MS: u128 = 48;
@@ -97,14 +97,7 @@ impl AudioSections {
         };
         let s = &mut self.sections[i];
         let (pt, ids) = s.negotiated.clone()?;
-        let map = extensions
-            .iter()
-            .filter(|(uri, _)| END_TO_END_EXTENSIONS.contains(&uri.as_str()))
-            .filter_map(|(uri, from)| {
-                let (_, to) = ids.iter().find(|(u, _)| u == uri)?;
-                Some((*from, *to))
-            })
-            .collect();
+        let map = extension_map(extensions, &ids);
         // The timestamp moves on by the time the section was quiet.
         let quiet = s
             .last_out
@@ -124,17 +117,9 @@ impl MediaRoom {
         };
         let Link::Open(s) = &mut p.link else { return };
         while p.audio.sections.len() < n {
-            let ssrc = fresh_ssrc(&mut self.rng, &self.tracks, sub, &p.idle, &p.audio);
+            let ssrc = fresh_ssrc(&mut self.rng, &p.video, &p.audio);
             let stream = media_stream::audio_section(p.audio.sections.len());
-            let track = one_stream_track(
-                stream.clone(),
-                stream.clone(),
-                "audio".to_owned(),
-                RtpCodecKind::Audio,
-                opus(),
-                ssrc,
-            );
-            let Some(sender) = s.add_sender(track, stream) else {
+            let Some(sender) = s.add_section(stream, RtpCodecKind::Audio, opus(), ssrc) else {
                 return;
             };
             p.audio.sections.push(AudioSection {

@@ -73,10 +73,11 @@ impl MediaRoom {
         };
         let mut keyframe = false;
         for d in &mut track.downtracks {
-            let Some(rewriter) = d.rewriter.as_mut() else {
+            let Some(p) = self.participants.get_mut(&d.subscriber) else {
                 continue;
             };
-            let Some(p) = self.participants.get_mut(&d.subscriber) else {
+            // Only in the section that carries it, once negotiated.
+            let Some(rewriter) = p.video.carrying(id).and_then(|v| v.rewriter.as_mut()) else {
                 continue;
             };
             // Not before its DTLS handshake is done: without SRTP keys the engine could only
@@ -109,19 +110,13 @@ impl MediaRoom {
         }
     }
 
-    /// `sub` has just connected: each video track forwarded to it starts with a key frame.
+    /// `sub` has just connected: each video its sections carry starts with a key frame.
     pub(super) fn connected(&mut self, sub: ParticipantId, now: Instant) {
         let video: Vec<TrackId> = self
-            .tracks
-            .iter()
-            .filter(|(_, t)| {
-                t.kind == MediaKind::Video
-                    && t.downtracks
-                        .iter()
-                        .any(|d| d.subscriber == sub && d.rewriter.is_some())
-            })
-            .map(|(id, _)| id)
-            .collect();
+            .participants
+            .get(&sub)
+            .map(|p| p.video.negotiated().filter_map(|(_, c)| c).collect())
+            .unwrap_or_default();
         for id in video {
             self.request_keyframe(id, now);
         }

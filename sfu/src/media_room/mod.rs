@@ -20,7 +20,6 @@ pub mod bandwidth;
 pub mod codecs;
 pub mod emulated;
 mod forward;
-mod idle;
 pub mod layers;
 pub mod loudest;
 mod negotiation;
@@ -36,6 +35,8 @@ pub mod speaker;
 mod subscribe;
 mod subscription;
 mod tracks;
+mod video_map;
+mod video_sections;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -185,6 +186,8 @@ pub struct MediaRoom {
     last_n: usize,
     /// The audio streams forwarded now.
     audio: LoudestAudio,
+    /// The videos published, as the routed participants were last told.
+    streams_said: Vec<String>,
 }
 
 /// How a room forwards.
@@ -239,6 +242,7 @@ impl MediaRoom {
             subscriptions: HashMap::new(),
             last_n: policy.last_n,
             audio: LoudestAudio::new(policy.loudest_audio),
+            streams_said: Vec::new(),
         }
     }
 
@@ -251,21 +255,21 @@ impl MediaRoom {
         self.counters
     }
 
-    /// The tracks published now: (publisher, kind, subscribers receiving it).
-    /// (An audio track's subscribers are those whose audio sections carry it now.)
+    /// The tracks published now: (publisher, kind, subscribers receiving it: those whose
+    /// sections carry it now).
     pub fn published(&self) -> Vec<(ParticipantId, MediaKind, Vec<ParticipantId>)> {
         self.tracks
             .iter()
             .map(|(id, t)| {
-                let subs = match t.kind {
-                    MediaKind::Video => t.downtracks.iter().map(|d| d.subscriber).collect(),
-                    MediaKind::Audio => self
-                        .participants
-                        .iter()
-                        .filter(|(_, p)| p.audio.carried().any(|c| c == id))
-                        .map(|(&q, _)| q)
-                        .collect(),
-                };
+                let subs = self
+                    .participants
+                    .iter()
+                    .filter(|(_, p)| match t.kind {
+                        MediaKind::Video => p.video.carried().any(|c| c == id),
+                        MediaKind::Audio => p.audio.carried().any(|c| c == id),
+                    })
+                    .map(|(&q, _)| q)
+                    .collect();
                 (t.publisher, t.kind, subs)
             })
             .collect()
@@ -437,18 +441,16 @@ impl MediaRoom {
     }
 }
 
-/// An SSRC `sub`'s connection does not send as yet: none of its copies', idle sections' or
-/// audio sections'.
+/// An SSRC a receiver's connection does not send as yet: none of its video or audio
+/// sections'.
 fn fresh_ssrc(
     rng: &mut StdRng,
-    tracks: &TrackTable,
-    sub: ParticipantId,
-    idle: &idle::IdleSections,
+    video: &video_sections::VideoSections,
     audio: &audio_sections::AudioSections,
 ) -> u32 {
     loop {
         let n: u32 = rand::Rng::random(rng);
-        if tracks.ssrc_free(sub, n) && !idle.holds_ssrc(n) && !audio.holds_ssrc(n) {
+        if n != 0 && !video.holds_ssrc(n) && !audio.holds_ssrc(n) {
             return n;
         }
     }

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use rtc::rtp_transceiver::RTCRtpReceiverId;
-use signaling_protocol::{ErrorCode, ParticipantId, PausedVideo, media_stream};
+use signaling_protocol::{ErrorCode, ParticipantId, PausedVideo, VideoSection, media_stream};
 
 use super::audio_sections::AudioSections;
 use super::bandwidth::probe::ProbeSchedule;
-use super::idle::IdleSections;
 use super::negotiation::Negotiation;
 use super::session::{Received, SessionEvent};
+use super::video_sections::VideoSections;
 use super::{ALLOCATION_TICK, MediaRoom, Output, SPEAKER_TICK, Session, TrackId, Transport, rtcp};
 
 /// A participant's link to the room's media.
@@ -37,14 +37,16 @@ pub(super) struct Participant {
     pub deadline: Option<Instant>,
     /// Its connection may have datagrams to send.
     pub dirty: bool,
-    /// Sections of its connection that sent a track now gone, for the next tracks it gets.
-    pub idle: IdleSections,
+    /// The sections it takes the videos it shows through.
+    pub video: VideoSections,
     /// The sections it hears the loudest streams through.
     pub audio: AudioSections,
     /// When the path to it is probed.
     pub probe: ProbeSchedule,
     /// The shown videos it was last told it gets nothing of (`paused_videos`).
     pub paused: Vec<PausedVideo>,
+    /// What its video sections carry, as it was last told (`video_sections`).
+    pub sections_said: Vec<VideoSection>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,12 +66,13 @@ impl Participant {
             link: Link::None,
             negotiation: Negotiation::default(),
             opening: HashMap::new(),
-            idle: IdleSections::default(),
+            video: VideoSections::default(),
             audio: AudioSections::default(),
             deadline: None,
             dirty: false,
             probe: ProbeSchedule::default(),
             paused: Vec::new(),
+            sections_said: Vec::new(),
         }
     }
 
@@ -197,7 +200,11 @@ impl MediaRoom {
                     for feedback in rtcp::feedback(&packets) {
                         match feedback {
                             rtcp::Feedback::KeyframeRequest { ssrc } => {
-                                if let Some(id) = self.tracks.by_downtrack_ssrc(pid, ssrc) {
+                                let carried = self
+                                    .participants
+                                    .get(&pid)
+                                    .and_then(|p| p.video.carried_as(ssrc));
+                                if let Some(id) = carried {
                                     self.request_keyframe(id, now);
                                 }
                             }
@@ -239,6 +246,7 @@ impl MediaRoom {
         }
         self.close_session(pid);
         self.participants.remove(&pid);
+        self.tell_streams();
         self.subscriptions.remove(&pid);
         if let Some(change) = self.speaker.forget(pid, now) {
             self.outputs.push_back(Output::ActiveSpeaker {
@@ -265,8 +273,9 @@ impl MediaRoom {
         }
         p.negotiation = Negotiation::default();
         p.opening.clear();
-        p.idle = IdleSections::default();
+        p.video = VideoSections::default();
         p.audio = AudioSections::default();
+        p.sections_said.clear();
         p.deadline = None;
     }
 }

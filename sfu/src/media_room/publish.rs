@@ -6,7 +6,6 @@ use rtc::peer_connection::configuration::media_engine::MIME_TYPE_VP9;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use signaling_protocol::{ErrorCode, ParticipantId};
 
-use super::idle::IdleSection;
 use super::participant::Link;
 use super::rewrite::END_TO_END_EXTENSIONS;
 use super::tracks::{InputOrder, Published};
@@ -103,6 +102,7 @@ impl MediaRoom {
         for sub in subscribers {
             self.subscribe(sub, id);
         }
+        self.tell_streams();
         Some(id)
     }
 
@@ -130,9 +130,11 @@ impl MediaRoom {
             tracing::info!(participant = pid, track = id.0, "track stopped");
             self.unpublish(id);
         }
+        self.tell_streams();
     }
 
-    /// Ends track `id` for every subscriber and forgets it.
+    /// Ends track `id` for every subscriber and forgets it: a section that carried it is free
+    /// for the subscriber's next video.
     pub(super) fn unpublish(&mut self, id: TrackId) {
         let Some(track) = self.tracks.remove(id) else {
             return;
@@ -140,20 +142,9 @@ impl MediaRoom {
         self.keyframes.forget(id);
         self.audio.forget(id);
         for d in track.downtracks {
-            if let Some(p) = self.participants.get_mut(&d.subscriber)
-                && let Link::Open(s) = &mut p.link
-            {
-                // Its section goes quiet and waits for the subscriber's next track.
-                s.deactivate(d.sender);
-                p.idle.put(IdleSection {
-                    sender: d.sender,
-                    ssrc: d.ssrc,
-                    kind: track.kind,
-                    codec: track.codec.clone(),
-                    rewriter: d.rewriter.or(d.resumes),
-                });
-                p.negotiation.want();
-                self.renegotiate = true;
+            if let Some(p) = self.participants.get_mut(&d.subscriber) {
+                p.video.forget(id);
+                self.assign_videos(d.subscriber);
             }
         }
     }

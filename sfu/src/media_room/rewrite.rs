@@ -17,6 +17,19 @@ pub const END_TO_END_EXTENSIONS: &[&str] = &[
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
 ];
 
+/// Publisher's extension ids mapped onto the ids a section negotiated (`ids`, by URI), for the
+/// extensions forwarded end to end.
+pub fn extension_map(extensions: &[(String, u8)], ids: &[(String, u8)]) -> Vec<(u8, u8)> {
+    extensions
+        .iter()
+        .filter(|(uri, _)| END_TO_END_EXTENSIONS.contains(&uri.as_str()))
+        .filter_map(|(uri, from)| {
+            let (_, to) = ids.iter().find(|(u, _)| u == uri)?;
+            Some((*from, *to))
+        })
+        .collect()
+}
+
 /// What one downtrack writes into each forwarded header.
 #[derive(Debug, Clone)]
 pub struct Rewriter {

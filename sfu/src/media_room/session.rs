@@ -439,29 +439,35 @@ impl Session {
         }
     }
 
-    /// Sends `track` (with the section's own SSRC) in the idle section of `sender`: true if
-    /// done. Its stream id becomes the track's.
-    pub fn reuse_section(&mut self, sender: RTCRtpSenderId, track: MediaStreamTrack) -> bool {
-        let Some(mut t) = self.pc.rtp_transceiver(RTCRtpTransceiverId::from(sender)) else {
-            return false;
+    /// Adds a receiver's send-only section named `stream` (`audio-<n>`, `video-<n>`: it carries
+    /// whichever publisher's media the room puts in it), sending as `ssrc` in `codec`; its
+    /// sender.
+    pub fn add_section(
+        &mut self,
+        stream: String,
+        kind: RtpCodecKind,
+        codec: RTCRtpCodec,
+        ssrc: u32,
+    ) -> Option<RTCRtpSenderId> {
+        let label = match kind {
+            RtpCodecKind::Audio => "audio",
+            _ => "video",
         };
-        t.set_direction(RTCRtpTransceiverDirection::Sendonly);
-        let replaced = self
-            .pc
-            .rtp_sender(sender)
-            .is_some_and(|mut r| r.replace_track(track).is_ok());
-        if !replaced {
-            tracing::warn!("cannot reuse an idle section");
-            self.deactivate(sender);
-        }
-        replaced
+        let track = one_stream_track(
+            stream.clone(),
+            stream.clone(),
+            label.to_owned(),
+            kind,
+            codec,
+            ssrc,
+        );
+        self.add_sender(track, stream)
     }
 
-    /// The section of `sender` goes quiet (inactive in the next offer).
-    pub fn deactivate(&mut self, sender: RTCRtpSenderId) {
-        if let Some(mut t) = self.pc.rtp_transceiver(RTCRtpTransceiverId::from(sender)) {
-            t.set_direction(RTCRtpTransceiverDirection::Inactive);
-        }
+    /// The media id of the section of `sender`, once an offer or answer gave it one.
+    pub fn mid(&mut self, sender: RTCRtpSenderId) -> Option<String> {
+        let t = self.pc.rtp_transceiver(RTCRtpTransceiverId::from(sender))?;
+        t.mid().clone()
     }
 
     /// What the section of `sender` negotiated, with the payload type of the codec `fits`.

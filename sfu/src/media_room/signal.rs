@@ -47,8 +47,9 @@ impl MediaRoom {
                     self.refuse(pid, ErrorCode::InvalidSdp, e.to_string());
                     return;
                 }
-                self.learn_downtracks(pid, now);
+                self.learn_video_sections(pid, now);
                 self.learn_audio_sections(pid);
+                self.tell_sections(pid);
                 self.pump(pid, now);
                 self.renegotiate = true;
             }
@@ -101,6 +102,7 @@ impl MediaRoom {
         }
         self.unpublish_stopped(pid);
         if first {
+            self.tell_streams_to(pid);
             // It hears the loudest through sections of its own.
             self.add_audio_sections(pid, self.audio.places());
             // It receives every track already published.
@@ -118,7 +120,6 @@ impl MediaRoom {
     /// Offers to every participant whose received tracks changed and who is not in the
     /// middle of an exchange.
     pub(super) fn settle(&mut self, now: Instant) {
-        let mut offered = Vec::new();
         for (&pid, p) in self.participants.iter_mut() {
             let Link::Open(s) = &mut p.link else { continue };
             if !p.negotiation.take_offer_turn() {
@@ -128,7 +129,7 @@ impl MediaRoom {
                 Ok(sdp) => {
                     p.dirty = true;
                     p.audio.offered();
-                    offered.push(pid);
+                    p.video.offered();
                     self.outputs.push_back(Output::Signal {
                         participant: pid,
                         signal: MediaSignal::Offer(sdp),
@@ -139,9 +140,6 @@ impl MediaRoom {
                     tracing::warn!(participant = pid, error = %e, "cannot renegotiate");
                 }
             }
-        }
-        for pid in offered {
-            self.tracks.offered_to(pid);
         }
     }
 

@@ -1,7 +1,10 @@
 //! What each subscriber asks to see (`video_wants`): for each video, the height of the largest
 //! tile showing it. The room turns that into the layers the subscriber gets: the lowest
 //! spatial layer at least 3/4 as tall as the tile (with every temporal layer), nothing of a
-//! video no tile shows, everything of a video it did not name. A video without spatial layers,
+//! video no tile shows or it did not name. A subscriber that never said what it shows gets
+//! everything (a client that shows every video it is sent); one that did is sent no video
+//! before it names it (the room lists the videos published, `video_streams`), so that its
+//! connection holds a video section per video it shows, not per video in the room. A video without spatial layers,
 //! or whose publisher has not said their sizes, is sent whole or not at all.
 //!
 //! It may also name its own last-N: how many of the videos it shows it takes at a time (the
@@ -97,11 +100,11 @@ impl MediaRoom {
             if only.is_some_and(|s| s != d.subscriber) {
                 continue;
             }
+            // Not named by one that says what it shows: not shown.
             let height = self
                 .subscriptions
                 .get(&d.subscriber)
-                .and_then(|w| w.heights.get(&stream))
-                .copied();
+                .map(|w| w.heights.get(&stream).copied().unwrap_or(0));
             d.wanted = layer_for(height, track.resolutions.as_deref());
         }
     }

@@ -38,11 +38,25 @@ fn participants_receive_every_track_of_the_others_byte_for_byte() {
                 assert_eq!(packets, distinct, "no duplicates on a clean network");
             }
         }
-        // A video's stream id names the publisher and its own stream; audio comes through the
-        // receiver's audio sections, which name nobody (the payload says whose it is).
-        for r in w.clients[&pid].received.values() {
+        // Sections name nobody (the payload says whose it is): the room says which stream, the
+        // publisher's own, each video section carries.
+        let c = &w.clients[&pid];
+        for r in c.received.values().filter(|r| !r.publisher.is_empty()) {
             if r.video {
-                assert_eq!(r.stream, format!("{0}.stream-{0}", r.publisher));
+                assert!(
+                    signaling_protocol::media_stream::parse_video_section(&r.stream).is_some(),
+                    "{}",
+                    r.stream
+                );
+                assert_eq!(r.mislabelled, 0, "the map names each packet's publisher");
+                let named = format!("{0}.stream-{0}", r.publisher);
+                assert!(
+                    c.sections
+                        .values()
+                        .any(|(now, _)| now.as_ref() == Some(&named)),
+                    "{named} in {:?}",
+                    c.sections
+                );
             } else {
                 assert!(
                     signaling_protocol::media_stream::parse_audio_section(&r.stream).is_some(),
@@ -768,4 +782,82 @@ fn the_loudest_take_turns_in_three_audio_sections_and_a_join_adds_none() {
         .collect();
     assert!((1..=3).contains(&audio.len()), "{audio:?}");
     assert!(w.clients[&9].received.values().all(|r| r.corrupt == 0));
+}
+
+#[test]
+fn a_receiver_that_shows_two_videos_keeps_two_video_sections_and_the_speakers_take_them_over() {
+    let mut w = World::with_policy(18, CLEAN, Policy::default());
+    let streams: Vec<String> = (1..=6).map(|p| format!("{p}.stream-{p}")).collect();
+    let all: Vec<&str> = streams.iter().map(String::as_str).collect();
+    w.join(9, false);
+    // It says what it shows before its offer is answered: nothing comes unnamed.
+    w.show(9, &all, 180, Some(2));
+    for pid in 1..=2 {
+        w.join(pid, true);
+        w.clients.get_mut(&pid).unwrap().level = 20;
+    }
+    w.run(Duration::from_secs(2), true);
+    let sections = w.room.sections(9);
+    assert_eq!(
+        w.clients[&9].sections.len(),
+        2,
+        "{:?}",
+        w.clients[&9].sections
+    );
+    // Four more join, quiet: nobody's connection grows for them.
+    for pid in 3..=6 {
+        w.join(pid, true);
+        w.clients.get_mut(&pid).unwrap().level = 127;
+    }
+    w.run(Duration::from_secs(2), true);
+    assert_eq!(
+        w.room.sections(9),
+        sections,
+        "no section for a video not taken"
+    );
+    assert_eq!(w.clients[&9].sections.len(), 2);
+    // 1 and 2 fall silent, 6 speaks, then 5: their videos take the two sections over.
+    for (pid, level) in [(1, 127), (2, 127), (6, 20)] {
+        w.clients.get_mut(&pid).unwrap().level = level;
+    }
+    w.run(Duration::from_secs(2), true);
+    for (pid, level) in [(6, 127), (5, 20)] {
+        w.clients.get_mut(&pid).unwrap().level = level;
+    }
+    w.run(Duration::from_secs(2), true);
+    w.forget_received(9);
+    w.run(Duration::from_secs(1), true);
+    let seen: Vec<u64> = (1..=6)
+        .filter(|&p| {
+            w.clients[&9]
+                .received
+                .values()
+                .any(|r| r.video && r.publisher == p.to_string() && r.packets > 0)
+        })
+        .collect();
+    assert_eq!(seen, vec![5, 6]);
+    assert_eq!(w.room.sections(9), sections, "nobody renegotiated");
+    let mapped: Vec<Option<String>> = {
+        let mut m: Vec<_> = w.clients[&9]
+            .sections
+            .values()
+            .map(|(now, _)| now.clone())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(
+        mapped,
+        vec![Some("5.stream-5".to_owned()), Some("6.stream-6".to_owned())],
+        "the room says which video each section carries"
+    );
+    for r in w.clients[&9].received.values().filter(|r| r.video) {
+        assert!(
+            r.packets == 0 || r.packets > 30,
+            "{}: {}",
+            r.publisher,
+            r.packets
+        );
+        assert_eq!((r.corrupt, r.sequence_breaks, r.mislabelled), (0, 0, 0));
+    }
 }

@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use rtc::rtp_transceiver::RTCRtpReceiverId;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use signaling_protocol::ParticipantId;
 
 use super::bandwidth::LayerRates;
 use super::layers::{Layer, LayerSelector};
-use super::rewrite::Rewriter;
 
 /// Tracks one participant may publish at once: a microphone, a camera, and a screen share
 /// with its sound.
@@ -86,20 +85,11 @@ impl InputOrder {
     }
 }
 
-/// One subscriber's copy.
+/// What one subscriber takes of a video (which of its video sections carries it, if any, is
+/// the subscriber's to say: [`super::video_sections`]).
 #[derive(Debug)]
 pub struct Downtrack {
     pub subscriber: ParticipantId,
-    pub sender: RTCRtpSenderId,
-    pub ssrc: u32,
-    /// An offer of ours to the subscriber carried it as it is now.
-    pub offered: bool,
-    /// Set once the subscriber's answer to such an offer negotiated the payload type; nothing
-    /// is sent before.
-    pub rewriter: Option<Rewriter>,
-    /// A recycled section: where the output stream's numbering stopped, continued once
-    /// negotiated.
-    pub resumes: Option<Rewriter>,
     /// The layers it gets (layered tracks): at most `wanted`, as the subscriber's bandwidth
     /// allows.
     pub layers: Option<LayerSelector>,
@@ -115,6 +105,15 @@ impl Downtrack {
     pub fn needed(&self) -> Option<Layer> {
         self.wanted.filter(|_| !self.beyond_last_n)
     }
+
+    /// Whether the subscriber takes any of it now, and so needs a section for it: of a layered
+    /// video, what its allocation gives; of another, what its tile needs.
+    pub fn takes(&self) -> bool {
+        match &self.layers {
+            Some(layers) => layers.target().is_some(),
+            None => self.needed().is_some(),
+        }
+    }
 }
 
 /// Published tracks by id, and the lookups the packet path needs.
@@ -123,8 +122,6 @@ pub struct TrackTable {
     tracks: BTreeMap<TrackId, Published>,
     /// (publisher, its connection's track id) to the track.
     by_engine_track: HashMap<(ParticipantId, String), TrackId>,
-    /// (subscriber, the SSRC we send it) to the track, for its RTCP.
-    by_downtrack_ssrc: HashMap<(ParticipantId, u32), TrackId>,
     next: u64,
 }
 
@@ -157,16 +154,6 @@ impl TrackTable {
             .copied()
     }
 
-    /// The track `subscriber` receives as `ssrc`.
-    pub fn by_downtrack_ssrc(&self, subscriber: ParticipantId, ssrc: u32) -> Option<TrackId> {
-        self.by_downtrack_ssrc.get(&(subscriber, ssrc)).copied()
-    }
-
-    /// True if `ssrc` is free for `subscriber`.
-    pub fn ssrc_free(&self, subscriber: ParticipantId, ssrc: u32) -> bool {
-        ssrc != 0 && !self.by_downtrack_ssrc.contains_key(&(subscriber, ssrc))
-    }
-
     pub fn insert(&mut self, track: Published) -> TrackId {
         self.next += 1;
         let id = TrackId(self.next);
@@ -181,28 +168,12 @@ impl TrackTable {
         let track = self.tracks.remove(&id)?;
         self.by_engine_track
             .remove(&(track.publisher, track.engine_track.clone()));
-        for d in &track.downtracks {
-            self.by_downtrack_ssrc.remove(&(d.subscriber, d.ssrc));
-        }
         Some(track)
     }
 
     pub fn add_downtrack(&mut self, id: TrackId, downtrack: Downtrack) {
         if let Some(t) = self.tracks.get_mut(&id) {
-            self.by_downtrack_ssrc
-                .insert((downtrack.subscriber, downtrack.ssrc), id);
             t.downtracks.push(downtrack);
-        }
-    }
-
-    /// An offer to `subscriber` went out: it carried every copy of its not yet sending.
-    pub fn offered_to(&mut self, subscriber: ParticipantId) {
-        for t in self.tracks.values_mut() {
-            for d in &mut t.downtracks {
-                if d.subscriber == subscriber && d.rewriter.is_none() {
-                    d.offered = true;
-                }
-            }
         }
     }
 
@@ -217,8 +188,6 @@ impl TrackTable {
             .downtracks
             .iter()
             .position(|d| d.subscriber == subscriber)?;
-        let d = t.downtracks.swap_remove(i);
-        self.by_downtrack_ssrc.remove(&(subscriber, d.ssrc));
-        Some(d)
+        Some(t.downtracks.swap_remove(i))
     }
 }

@@ -100,19 +100,20 @@ pub fn token_for(room: &str, identity: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub sender_leaf: u32,
-    /// The publisher's participant id, as the SFU's stream id names it (an audio section's
-    /// stream id names nobody: `audio-<n>`).
+    /// The publisher's participant id, as the SFU's stream id names it (a section's stream id
+    /// names nobody: `audio-<n>`, `video-<n>`).
     pub stream_id: String,
     pub plaintext: String,
     pub payload: Vec<u8>,
 }
 
 impl Received {
-    /// Whether the SFU sent it as `participant_id`'s: in a stream of theirs, or in an audio
-    /// section (which carries whoever is loud; the key says whose it is).
+    /// Whether the SFU sent it as `participant_id`'s: in a stream of theirs, or in a section
+    /// (which carries whoever the SFU puts in it; the key says whose it is).
     pub fn sent_as_of(&self, participant_id: u64) -> bool {
         self.stream_id == participant_id.to_string()
             || media_stream::parse_audio_section(&self.stream_id).is_some()
+            || media_stream::parse_video_section(&self.stream_id).is_some()
     }
 }
 
@@ -168,14 +169,27 @@ impl Bot {
         let _ = self.pc.close().await;
     }
 
-    /// Sends a PLI for the video this bot receives from `participant_id`.
+    /// Sends a PLI for the video this bot receives from `participant_id`: on the track its
+    /// latest video frame came in.
     pub async fn request_keyframe_from(&self, participant_id: u64) -> bool {
+        let prefix = format!("{participant_id}: video");
+        let Some(stream) = self
+            .received
+            .lock()
+            .expect("lock")
+            .iter()
+            .rev()
+            .find(|r| r.plaintext.starts_with(&prefix))
+            .map(|r| r.stream_id.clone())
+        else {
+            return false;
+        };
         let track = self
             .remote_tracks
             .lock()
             .expect("lock")
             .iter()
-            .find(|t| t.stream_id == participant_id.to_string() && t.kind == RtpCodecKind::Video)
+            .find(|t| t.stream_id == stream && t.kind == RtpCodecKind::Video)
             .map(|t| t.track.clone());
         let Some(track) = track else { return false };
         let Some(&media_ssrc) = track.ssrcs().await.first() else {

@@ -1,7 +1,9 @@
 //! What the participant reports.
 
 use media_crypto::mls::{EpochKey, RosterEntry, SafetyNumber};
-use signaling_protocol::{ErrorCode, IceCandidate, Participant, ParticipantId, PausedVideo};
+use signaling_protocol::{
+    ErrorCode, IceCandidate, Participant, ParticipantId, PausedVideo, VideoSection,
+};
 
 use crate::app::AppMessage;
 use crate::checks::{LeafWarning, SameName};
@@ -80,6 +82,10 @@ pub enum Event {
     /// The videos we show that the SFU sends us nothing of now, and why (a hint for what
     /// their tiles say).
     PausedVideos(Vec<PausedVideo>),
+    /// The videos published in the room now, by stream id (a hint).
+    VideoStreams(Vec<String>),
+    /// What each of our video sections carries now (a hint: the keys name the sender).
+    VideoSections(Vec<VideoSection>),
     /// The server refused a message of ours.
     ServerError { code: ErrorCode, message: String },
     /// Something the server sent could not be applied to the MLS session.

@@ -342,6 +342,12 @@ impl Participant {
             ServerMessage::PausedVideos { videos } => {
                 out.push(Output::Event(Event::PausedVideos(videos)))
             }
+            ServerMessage::VideoStreams { streams } => {
+                out.push(Output::Event(Event::VideoStreams(streams)))
+            }
+            ServerMessage::VideoSections { sections } => {
+                out.push(Output::Event(Event::VideoSections(sections)))
+            }
             ServerMessage::Error { code, message } => {
                 out.push(Output::Event(Event::ServerError { code, message }))
             }

@@ -23,11 +23,12 @@ pub use error::{DecodeError, ErrorCode};
 pub use media::MediaSignal;
 pub use server::{
     CommitRejection, IceServer, Participant, PauseReason, PausedVideo, PendingAdd, ServerMessage,
+    VideoSection,
 };
 
 /// The protocol version this crate speaks. A client names it in [`ClientMessage::Join`]; the
 /// server refuses other versions with [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// A participant's id within a room, assigned by the server on join. It is part of the
 /// participant's MLS credential identity ([`credential_identity`]).

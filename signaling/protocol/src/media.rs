@@ -3,7 +3,7 @@
 //! shows how large.
 
 use crate::client::{ClientMessage, IceCandidate, VideoWant};
-use crate::server::{PausedVideo, ServerMessage};
+use crate::server::{PausedVideo, ServerMessage, VideoSection};
 
 /// An offer, answer or trickled candidate, from a participant or for it; which videos a
 /// participant shows.
@@ -28,6 +28,10 @@ pub enum MediaSignal {
     },
     /// For a participant only: the shown videos it is sent nothing of now, and why.
     PausedVideos(Vec<PausedVideo>),
+    /// For a participant only: the videos published in the room now.
+    VideoStreams(Vec<String>),
+    /// For a participant only: what each of its video sections carries now.
+    VideoSections(Vec<VideoSection>),
 }
 
 impl MediaSignal {
@@ -63,6 +67,8 @@ impl MediaSignal {
                 height,
             }),
             MediaSignal::PausedVideos(videos) => Some(ServerMessage::PausedVideos { videos }),
+            MediaSignal::VideoStreams(streams) => Some(ServerMessage::VideoStreams { streams }),
+            MediaSignal::VideoSections(sections) => Some(ServerMessage::VideoSections { sections }),
         }
     }
 }

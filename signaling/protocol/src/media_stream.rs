@@ -8,6 +8,10 @@
 //! of sections, each carrying whoever is loud at the moment, named `"audio-<n>"`
 //! ([`audio_section`]): who speaks in one is known only by the key that opens its frames.
 //!
+//! Video likewise: a receiver takes the videos it shows through as many sections as it shows
+//! videos, named `"video-<n>"` ([`video_section`]), and the SFU says which stream each carries
+//! (`video_sections`, by the section's media id) as it moves videos between them.
+//!
 //! A label from the server, so a hint: a client names media by the key that opens its frames
 //! and takes a stream as a screen share only when its publisher says so.
 
@@ -50,8 +54,21 @@ pub fn audio_section(n: usize) -> String {
 
 /// Which audio section a stream id made by [`audio_section`] names.
 pub fn parse_audio_section(stream: &str) -> Option<usize> {
-    let n = stream.strip_prefix("audio-")?;
-    if n.is_empty() || n.len() > 3 || !n.bytes().all(|b| b.is_ascii_digit()) {
+    section_number(stream.strip_prefix("audio-")?)
+}
+
+/// The stream id of a receiver's `n`th video section (the videos it takes move between them).
+pub fn video_section(n: usize) -> String {
+    format!("video-{n}")
+}
+
+/// Which video section a stream id made by [`video_section`] names.
+pub fn parse_video_section(stream: &str) -> Option<usize> {
+    section_number(stream.strip_prefix("video-")?)
+}
+
+fn section_number(n: &str) -> Option<usize> {
+    if n.is_empty() || n.len() > 4 || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     n.parse().ok()
@@ -87,11 +104,14 @@ mod tests {
             "audio-",
             "audio-x",
             "audio--1",
-            "audio-1234",
+            "audio-12345",
             "7",
             "7.audio-1",
         ] {
             assert_eq!(parse_audio_section(bad), None, "{bad:?}");
         }
+        assert_eq!(parse_video_section(&video_section(12)), Some(12));
+        assert_eq!(parse_video_section(&audio_section(1)), None);
+        assert_eq!(parse_stream_id(&video_section(1)), None);
     }
 }

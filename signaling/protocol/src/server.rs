@@ -41,6 +41,16 @@ pub struct PausedVideo {
     pub reason: PauseReason,
 }
 
+/// What one of a receiver's video sections carries now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoSection {
+    /// The section's SDP media id.
+    pub mid: String,
+    /// The stream id of the video it carries (`None`: nothing now).
+    #[serde(default)]
+    pub stream: Option<String>,
+}
+
 /// Why the SFU sends a shown video no packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,6 +179,16 @@ pub enum ServerMessage {
     /// nothing of now, and why. Said when that changes; an empty list: none. A hint for what a
     /// tile says while it has no picture; who a tile is stays the keys' word.
     PausedVideos { videos: Vec<PausedVideo> },
+    /// The videos published in the room now, by stream id (the receiver's own among them),
+    /// so that it can name the ones it shows in `video_wants`. Said when the list changes,
+    /// and once when the receiver's media connection is up. A hint: what a tile shows is
+    /// named by the keys that open its frames.
+    VideoStreams { streams: Vec<String> },
+    /// Which video each of the receiver's video sections carries now, by the section's media
+    /// id (the SFU moves videos between a receiver's sections as what it takes changes;
+    /// decision 0044). Said when that changes, for every video section. A hint like the
+    /// rest: each frame's key names its sender.
+    VideoSections { sections: Vec<VideoSection> },
     /// A request was refused; the connection stays open unless the code says otherwise.
     Error { code: ErrorCode, message: String },
     /// The server closes the connection (leave, shutdown, timeout, removal). `code`, when
@@ -201,6 +221,8 @@ impl KnownTypes for ServerMessage {
         "active_speaker",
         "send_layers",
         "paused_videos",
+        "video_streams",
+        "video_sections",
         "error",
         "goodbye",
     ];
@@ -308,6 +330,21 @@ mod tests {
                     stream: "3.cam".into(),
                     reason: PauseReason::LastN,
                 }],
+            },
+            ServerMessage::VideoStreams {
+                streams: vec!["3.cam".into(), "4".into()],
+            },
+            ServerMessage::VideoSections {
+                sections: vec![
+                    VideoSection {
+                        mid: "3".into(),
+                        stream: Some("3.cam".into()),
+                    },
+                    VideoSection {
+                        mid: "4".into(),
+                        stream: None,
+                    },
+                ],
             },
             ServerMessage::error(ErrorCode::RoomFull, "full"),
             ServerMessage::Goodbye {

@@ -6,7 +6,7 @@ use media_crypto::mls::{KeyringConfig, RosterEntry};
 use serde::Serialize;
 use signaling_participant::trust::TrustChanges;
 use signaling_participant::{AppMessage, Event, Output, Participant};
-use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId, PausedVideo};
+use signaling_protocol::{ErrorCode, IceCandidate, ParticipantId, PausedVideo, VideoSection};
 
 use crate::keys::{EpochKeys, epoch_keys};
 use crate::roster::{Devices, Member, Warning, members};
@@ -92,6 +92,14 @@ pub enum JsOutput {
     /// Each paused video's stream id and why (`bandwidth`, `last_n`).
     PausedVideos {
         videos: Vec<PausedVideo>,
+    },
+    /// The videos published in the room now, by stream id.
+    VideoStreams {
+        streams: Vec<String>,
+    },
+    /// What each of our video sections (by mid) carries now.
+    VideoSections {
+        sections: Vec<VideoSection>,
     },
     ServerError {
         code: String,
@@ -257,6 +265,8 @@ impl Converter<'_> {
                 height,
             },
             Event::PausedVideos(videos) => JsOutput::PausedVideos { videos },
+            Event::VideoStreams(streams) => JsOutput::VideoStreams { streams },
+            Event::VideoSections(sections) => JsOutput::VideoSections { sections },
             Event::ServerError { code, message } => JsOutput::ServerError {
                 code: serde_json::to_value(code)
                     .ok()

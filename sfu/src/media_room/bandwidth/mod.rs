@@ -145,6 +145,8 @@ impl MediaRoom {
             }
         }
         self.tell_paused(sub, paused);
+        // What it takes now, in its video sections.
+        self.assign_videos(sub);
     }
 
     /// Tells `sub` which videos it shows get nothing now, if that changed.

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use signaling_protocol::ParticipantId;
 
+use super::super::MediaRoom;
 use super::super::participant::Link;
-use super::super::{MediaKind, MediaRoom};
 
 /// The first probe after the estimate began to hold a video back.
 pub const FIRST: Duration = Duration::from_secs(1);
@@ -105,22 +105,7 @@ impl MediaRoom {
         if packets == 0 {
             return;
         }
-        let ids: Vec<_> = self.tracks.iter().map(|(id, _)| id).collect();
-        for id in ids {
-            let Some(t) = self.tracks.get_mut(id) else {
-                continue;
-            };
-            if t.kind != MediaKind::Video {
-                continue;
-            }
-            let Some(rewriter) = t
-                .downtracks
-                .iter_mut()
-                .find(|d| d.subscriber == sub)
-                .and_then(|d| d.rewriter.as_mut())
-            else {
-                continue;
-            };
+        for rewriter in p.video.rewriters() {
             // Between two frames (then every padding follows the first).
             let Some(headers) = (0..packets)
                 .map(|_| rewriter.padding())

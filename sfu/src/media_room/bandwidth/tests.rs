@@ -176,13 +176,13 @@ fn last_n_forwards_the_most_recent_speakers_and_says_which_shown_videos_it_pause
     // newcomer's last-N leaves 2 out from the start, so 2 is not woken.
     let told = w.clients[&2].video.told.len();
     w.join(6, false);
-    let receives_2 = |w: &World| {
+    let receives_3 = |w: &World| {
         w.room
             .published()
             .iter()
-            .any(|(p, k, subs)| *p == 2 && *k == MediaKind::Video && subs.contains(&6))
+            .any(|(p, k, subs)| *p == 3 && *k == MediaKind::Video && subs.contains(&6))
     };
-    while !receives_2(&w) {
+    while !receives_3(&w) {
         w.run(Duration::from_millis(1), true);
     }
     w.show(4, &["1.stream-1", "2.stream-2", "3.stream-3"], 180, None);

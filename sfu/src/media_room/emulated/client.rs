@@ -16,7 +16,7 @@ use rtc::peer_connection::configuration::interceptor_registry::register_default_
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
-use signaling_protocol::{ErrorCode, PausedVideo};
+use signaling_protocol::{ErrorCode, PausedVideo, VideoSection};
 
 use crate::media_room::{codecs, host_candidate, rtcp};
 
@@ -43,6 +43,9 @@ pub struct Received {
     /// Video: packets whose sequence number is not the last one's plus one.
     pub sequence_breaks: usize,
     pub last_seq: Option<u16>,
+    /// Video section packets whose payload names another publisher than the one the room
+    /// said the section carries (or carried just before).
+    pub mislabelled: usize,
 }
 
 pub struct Client {
@@ -66,6 +69,38 @@ pub struct Client {
     pub held: Vec<String>,
     /// The shown videos the room last said it sends nothing of.
     pub paused: Vec<PausedVideo>,
+    /// The videos published, as the room last listed them.
+    pub streams: Vec<String>,
+    /// What the room says each video section (by media id) carries now, and carried before.
+    pub sections: HashMap<String, (Option<String>, Option<String>)>,
+    /// The media id of each received video section's track.
+    pub mids: HashMap<String, String>,
+    /// The publisher each section's latest packet named.
+    pub last_named: HashMap<String, u32>,
+}
+
+impl Client {
+    /// The room says what each video section carries now.
+    pub fn map(&mut self, sections: Vec<VideoSection>) {
+        for s in sections {
+            let e = self.sections.entry(s.mid).or_default();
+            if e.0 != s.stream {
+                *e = (s.stream, e.0.take());
+            }
+        }
+    }
+
+    /// Whether the room said a video section of `track` carries (or carried just before) a
+    /// stream of `publisher`.
+    pub fn mapped_to(&self, track: &str, publisher: u32) -> bool {
+        let Some((now, before)) = self.mids.get(track).and_then(|m| self.sections.get(m)) else {
+            return false;
+        };
+        [now, before].into_iter().flatten().any(|s| {
+            signaling_protocol::media_stream::parse_stream_id(s)
+                .is_some_and(|(p, _)| p == u64::from(publisher))
+        })
+    }
 }
 
 /// A publisher's video: pictures of one layer, or of three spatial layers in temporal pattern

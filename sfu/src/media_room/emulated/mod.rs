@@ -19,12 +19,14 @@ use rtc::rtp::header::{Extension, Header};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use signaling_protocol::{MediaSignal, ParticipantId, VideoWant, media_stream};
+use signaling_protocol::{MediaSignal, ParticipantId, VideoWant};
 
 use super::{
     Input, MediaRoom, Output, Policy, Transport, codecs, host_candidate, one_stream_track,
 };
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::rtp_transceiver::{
+    RTCRtpTransceiverDirection, RTCRtpTransceiverId, RTCRtpTransceiverInit,
+};
 
 mod client;
 mod network;
@@ -263,6 +265,10 @@ impl World {
                 hold_offers: false,
                 held: Vec::new(),
                 paused: Vec::new(),
+                streams: Vec::new(),
+                sections: HashMap::new(),
+                mids: HashMap::new(),
+                last_named: HashMap::new(),
             },
         );
         self.input(Input::Joined {
@@ -375,6 +381,8 @@ impl World {
                             c.video.key_pending = true;
                         }
                         MediaSignal::PausedVideos(paused) => c.paused = paused,
+                        MediaSignal::VideoStreams(streams) => c.streams = streams,
+                        MediaSignal::VideoSections(sections) => c.map(sections),
                         MediaSignal::Offer(sdp) if c.hold_offers => c.held.push(sdp),
                         MediaSignal::Offer(sdp) => {
                             c.pc.set_remote_description(
@@ -425,33 +433,57 @@ impl World {
                     let video =
                         c.pc.rtp_receiver(init.receiver_id)
                             .is_some_and(|r| r.track().kind() == RtpCodecKind::Video);
+                    let mid =
+                        c.pc.rtp_transceiver(RTCRtpTransceiverId::from(init.receiver_id))
+                            .and_then(|t| t.mid().clone());
+                    if let Some(mid) = mid {
+                        c.mids.insert(init.track_id.clone(), mid);
+                    }
                     let r = c.received.entry(init.track_id.clone()).or_default();
                     r.video = video;
-                    // The stream id names the publisher and its stream ("2.stream-2").
+                    // Sections, not publishers' streams: "audio-<n>", "video-<n>".
                     r.stream = init.stream_ids.first().cloned().unwrap_or_default();
-                    r.publisher = media_stream::parse_stream_id(&r.stream)
-                        .map(|(p, _)| p.to_string())
-                        .unwrap_or_default();
                 }
             }
             while let Some(m) = c.pc.poll_read() {
                 match m.message {
                     RTCMessage::RtpPacket(track, p) => {
-                        // An audio section carries whoever is loud: each packet counts for
-                        // the publisher its payload names (as a browser names a frame by
+                        // A section carries whoever the room puts in it: each packet counts
+                        // for the publisher its payload names (as a browser names a frame by
                         // the key that opens it), under the section's track and that name.
-                        let section = c.received.get(&track).and_then(|r| {
-                            media_stream::parse_audio_section(&r.stream).map(|_| r.stream.clone())
-                        });
-                        let track = match (&section, payload_publisher(&p.payload)) {
-                            (Some(_), Some(publisher)) => format!("{track}/{publisher}"),
-                            _ => track,
+                        let Some((stream, video)) =
+                            c.received.get(&track).map(|r| (r.stream.clone(), r.video))
+                        else {
+                            continue;
                         };
-                        let r = c.received.entry(track.clone()).or_default();
-                        if let Some(stream) = section {
-                            r.stream = stream;
-                            r.publisher = track.rsplit('/').next().unwrap_or_default().to_owned();
+                        let body = if video {
+                            Descriptor::read(&p.payload)
+                                .ok()
+                                .map(|(_, at)| &p.payload[at..])
+                        } else {
+                            Some(&p.payload[..])
+                        };
+                        let named = body.and_then(payload_publisher);
+                        let mislabelled = video && named.is_some_and(|n| !c.mapped_to(&track, n));
+                        // Padding goes on with the numbers of the stream it follows.
+                        let named = match named {
+                            Some(n) => {
+                                c.last_named.insert(track.clone(), n);
+                                Some(n)
+                            }
+                            None => c.last_named.get(&track).copied(),
+                        };
+                        let key = match named {
+                            Some(publisher) => format!("{track}/{publisher}"),
+                            None => track,
+                        };
+                        let r = c.received.entry(key.clone()).or_default();
+                        r.stream = stream;
+                        r.video = video;
+                        if named.is_some() {
+                            r.publisher = key.rsplit('/').next().unwrap_or_default().to_owned();
                         }
+                        r.mislabelled += usize::from(mislabelled);
                         if p.payload.is_empty() {
                             // Padding (a probe's): numbers without media.
                             r.padding += 1;

@@ -86,6 +86,11 @@ impl LayerSelector {
         self.target = target;
     }
 
+    /// The copy starts again (in a section that carried another video): from a key picture.
+    pub fn restart(&mut self) {
+        self.current = None;
+    }
+
     pub fn target(&self) -> Option<Layer> {
         self.target
     }
