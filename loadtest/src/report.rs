@@ -141,6 +141,9 @@ pub struct Report {
     /// All decrypt failures; by kind in `decrypt_failure_kinds`.
     pub decrypt_failures: u64,
     pub decrypt_failure_kinds: DecryptFailures,
+    /// Frames whose key names another sender than the server said (a stream id, or what the
+    /// SFU said a video section carries, or carried up to a second before).
+    pub mislabelled_frames: u64,
     /// Frames received twice and dropped by the replay check (not failures).
     pub duplicates: u64,
     /// Video packets that came behind the frame being assembled, too late for theirs (a
@@ -311,6 +314,7 @@ impl Report {
                 + kinds.stale_epoch
                 + kinds.other,
             decrypt_failure_kinds: kinds,
+            mislabelled_frames: sum(|b| b.mislabelled_frames),
             duplicates: sum(|b| b.duplicates),
             late_packets: sum(|b| b.late_packets),
             frames_before_join: sum(|b| b.before_join),
@@ -414,6 +418,10 @@ impl Report {
                     self.decrypt_failure_kinds.stale_epoch,
                     self.decrypt_failure_kinds.other
                 ),
+            ),
+            (
+                "frames whose key names another sender than the server said",
+                self.mislabelled_frames.to_string(),
             ),
             (
                 "duplicate frames / late video packets dropped",

@@ -102,6 +102,7 @@ impl Task {
             Event::VideoStreams(streams) => {
                 let me = self.client.participant_id();
                 self.wants_changed |= self.tracks.listed(&streams, me);
+                self.tell_wants();
             }
             Event::VideoSections(sections) => self.tracks.mapped(sections, Instant::now()),
             Event::ServerError { code, message } => {

@@ -185,6 +185,7 @@ impl Bot {
             level: 20 + (participant_id % 40) as u8,
             silent_ticks: 0,
             wants_changed: false,
+            wants_sent: None,
             ctx: ctx.clone(),
             in_group: false,
             spec: spec.clone(),
@@ -284,6 +285,8 @@ struct Task {
     silent_ticks: usize,
     /// A video opened since it last told the SFU what it shows.
     wants_changed: bool,
+    /// When it last told the SFU what it shows.
+    wants_sent: Option<Instant>,
     ctx: RunContext,
     /// Whether it has been in an epoch yet (its join's, from the Welcome, names no one added).
     in_group: bool,

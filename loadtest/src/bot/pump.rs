@@ -323,11 +323,20 @@ impl Task {
         }
     }
 
-    /// Tells the SFU which videos it shows, if that changed.
+    /// Tells the SFU which videos it shows, if that changed and it said nothing for
+    /// [`WANTS_EVERY`] (the next tick says it otherwise): a change after a quiet while goes
+    /// at once, so a joiner's first tiles wait for no tick.
     pub(super) fn tell_wants(&mut self) {
-        if let (true, Some((tiles, height))) =
-            (std::mem::take(&mut self.wants_changed), self.spec.tiles)
-        {
+        let now = Instant::now();
+        let quiet = self
+            .wants_sent
+            .is_none_or(|at| now.saturating_duration_since(at) >= WANTS_EVERY);
+        if !(self.wants_changed && quiet) {
+            return;
+        }
+        if let Some((tiles, height)) = self.spec.tiles {
+            self.wants_changed = false;
+            self.wants_sent = Some(now);
             self.client
                 .send_video_wants(self.tracks.video_wants(tiles, height), None);
         }
