@@ -134,6 +134,7 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
     media_config.policy = sfu::media_room::Policy {
         loudest_audio: config.audio_streams,
         last_n: config.last_n,
+        ..Default::default()
     };
     if let Some(mux) = &media_config.udp_mux {
         tracing::info!(port = mux.port(), "media on one UDP port");

@@ -184,6 +184,8 @@ pub struct MediaRoom {
     subscriptions: HashMap<ParticipantId, subscription::Wants>,
     /// The most videos anyone receives at a time (0: no limit).
     last_n: usize,
+    /// The most video sections a receiver gets, whatever its last-N.
+    max_videos: usize,
     /// The audio streams forwarded now.
     audio: LoudestAudio,
     /// The videos published, as the routed participants were last told.
@@ -198,13 +200,21 @@ pub struct Policy {
     /// How many videos each participant receives at a time, at most (of those it shows: the
     /// largest tiles, then the most recent speakers'); 0: no limit but what it shows.
     pub last_n: usize,
+    /// The most videos anyone receives at a time, whatever its last-N: the most video
+    /// sections a receiver's connection gets (decision 0044), so that a connection has a
+    /// bounded size in a room of any size.
+    pub max_videos: usize,
 }
+
+/// [`Policy::max_videos`] by default: a grid of 7 × 7.
+pub const MAX_VIDEOS: usize = 49;
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
             loudest_audio: 3,
             last_n: 0,
+            max_videos: MAX_VIDEOS,
         }
     }
 }
@@ -241,6 +251,7 @@ impl MediaRoom {
             rng: StdRng::seed_from_u64(seed),
             subscriptions: HashMap::new(),
             last_n: policy.last_n,
+            max_videos: policy.max_videos.max(1),
             audio: LoudestAudio::new(policy.loudest_audio),
             streams_said: Vec::new(),
         }

@@ -67,7 +67,8 @@ impl MediaRoom {
     }
 
     /// The most videos `sub` takes at a time, if anyone set a limit: its own last-N or the
-    /// room's, the smaller (a receiver's 0 sets none of its own).
+    /// room's, the smaller (a receiver's 0 sets none of its own). (Beyond it, the room's most
+    /// video sections caps what a receiver takes: [`super::bandwidth`].)
     pub(super) fn last_n(&self, sub: ParticipantId) -> Option<usize> {
         let own = self
             .subscriptions

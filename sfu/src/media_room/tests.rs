@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use signaling_protocol::ErrorCode;
+use signaling_protocol::{ErrorCode, PauseReason};
 use signaling_protocol::{MediaSignal, VideoWant};
 
 use super::emulated::{CLEAN, Conditions, LOSSY, World};
@@ -859,5 +859,43 @@ fn a_receiver_that_shows_two_videos_keeps_two_video_sections_and_the_speakers_ta
             r.packets
         );
         assert_eq!((r.corrupt, r.sequence_breaks, r.mislabelled), (0, 0, 0));
+    }
+}
+
+#[test]
+fn a_receiver_gets_no_more_video_sections_than_the_room_allows_and_is_told_what_it_misses() {
+    let policy = Policy {
+        max_videos: 2,
+        ..Policy::default()
+    };
+    let mut w = World::with_policy(19, CLEAN, policy);
+    // 9 never says what it shows: it would take every video.
+    w.join(9, false);
+    for pid in 1..=4 {
+        w.join(pid, true);
+    }
+    w.run(Duration::from_secs(3), true);
+    w.forget_received(9);
+    w.run(Duration::from_secs(1), true);
+    let c = &w.clients[&9];
+    assert_eq!(c.sections.len(), 2, "{:?}", c.sections);
+    let seen: Vec<u64> = (1..=4)
+        .filter(|&p| {
+            c.received
+                .values()
+                .any(|r| r.video && r.publisher == p.to_string() && r.packets > 20)
+        })
+        .collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let paused: Vec<(&str, PauseReason)> = c
+        .paused
+        .iter()
+        .map(|p| (p.stream.as_str(), p.reason))
+        .collect();
+    assert_eq!(paused.len(), 2, "{paused:?}");
+    assert!(paused.iter().all(|(_, r)| *r == PauseReason::LastN));
+    for (p, _) in &paused {
+        let publisher: u64 = p.split('.').next().unwrap().parse().unwrap();
+        assert!(!seen.contains(&publisher), "{p} is sent and said paused");
     }
 }

@@ -135,6 +135,9 @@ impl MediaRoom {
                     .map(|(i, _)| i);
                 let i = match free {
                     Some(i) => i,
+                    // At the most: it waits for the allocation to leave it out (or for a
+                    // section to come free).
+                    None if p.video.sections.len() >= self.max_videos => continue,
                     None => {
                         let n = p.video.sections.len();
                         let ssrc = fresh_ssrc(&mut self.rng, &p.video, &p.audio);

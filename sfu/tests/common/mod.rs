@@ -63,6 +63,7 @@ pub async fn start_with(media: MediaConfig, signaling: SignalingConfig) -> TestS
         policy: sfu::media_room::Policy {
             loudest_audio: 0,
             last_n: 0,
+            ..Default::default()
         },
         ..media
     };

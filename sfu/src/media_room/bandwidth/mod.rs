@@ -5,7 +5,8 @@
 //!
 //! Most important first: the largest tile (the featured video: a screen share, the pinned
 //! tile, the speaker in speaker view), then, among tiles of a size, the most recent speakers.
-//! Beyond the subscriber's last-N (its own or the room's, the smaller) a shown video gets
+//! Beyond the subscriber's last-N (its own or the room's, the smaller, and never more than the
+//! room's most videos per receiver, [`super::Policy::max_videos`]) a shown video gets
 //! nothing, and its publisher is told no one needs it ([`super::send_layers`]). The subscriber
 //! is told which of its shown videos get nothing, and why (`paused_videos`).
 
@@ -71,7 +72,10 @@ impl MediaRoom {
             .and_then(|p| p.session())
             .and_then(|s| s.estimate(now))
             .map(|bits| ((bits as f64 * USABLE) as u64).saturating_sub(self.audio_cost(sub)));
-        let last_n = self.last_n(sub);
+        // Its last-N, and in any case no more than it has sections for at most.
+        let last_n = self
+            .last_n(sub)
+            .map_or(self.max_videos, |n| n.min(self.max_videos));
         let wants = self.subscriptions.get(&sub);
         let mut videos: Vec<Video> = Vec::new();
         for (id, t) in self.tracks.iter() {
@@ -99,10 +103,12 @@ impl MediaRoom {
             });
         }
         videos.sort_by_key(|v| v.order);
-        if let Some(n) = last_n {
-            for v in videos.iter_mut().filter(|v| v.wanted.is_some()).skip(n) {
-                v.beyond_last_n = true;
-            }
+        for v in videos
+            .iter_mut()
+            .filter(|v| v.wanted.is_some())
+            .skip(last_n)
+        {
+            v.beyond_last_n = true;
         }
         let demands: Vec<Demand<'_>> = videos
             .iter()

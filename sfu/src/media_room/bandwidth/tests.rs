@@ -99,6 +99,7 @@ fn three_on_a_grid() -> World {
         Policy {
             loudest_audio: 0,
             last_n: 2,
+            ..Policy::default()
         },
     );
     for pid in 1..=3 {

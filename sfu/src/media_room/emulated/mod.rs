@@ -71,6 +71,7 @@ impl World {
             Policy {
                 loudest_audio: 0,
                 last_n: 0,
+                ..Policy::default()
             },
         )
     }
