@@ -193,9 +193,14 @@ export function onvideo(streamId, track, key) {
   renderTiles();
 }
 
+/** signaling_protocol::MAX_VIDEO_WANTS. */
+const MAX_VIDEO_WANTS = 1024;
+
 /** The videos published in the room now (the SFU's word, a hint): a tile for each of the
  * others', so that the page can say which it shows; a tile whose stream is gone goes. */
-function showStreams(streams) {
+function showStreams(all) {
+  // (As many as the page could name in `video_wants`: a longer list is no meeting's.)
+  const streams = all.slice(0, MAX_VIDEO_WANTS);
   const listed = new Set(streams);
   for (const t of [...state.tiles.values()]) {
     if (!isMine(t) && !t.member && !t.stale && !listed.has(t.key)) dropTile(t.key);

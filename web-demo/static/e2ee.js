@@ -28,11 +28,11 @@ export class E2ee {
   /** `track`: an id for a received track, under which the worker reports whose key opens
    * its frames. A receiver attached again (its track arrived again) gets a new transform,
    * or with the fallback, whose streams can be taken only once, its frames a new id. */
-  attach(senderOrReceiver, side, kind, track = null) {
+  attach(senderOrReceiver, side, kind, track = null, previous = null) {
     if (hasScriptTransform) {
-      senderOrReceiver.transform = new RTCRtpScriptTransform(this.worker, { side, kind, track });
+      senderOrReceiver.transform = new RTCRtpScriptTransform(this.worker, { side, kind, track, previous });
     } else if (this.encoded.has(senderOrReceiver)) {
-      this.worker.postMessage({ type: "retrack", slot: this.encoded.get(senderOrReceiver), track });
+      this.worker.postMessage({ type: "retrack", slot: this.encoded.get(senderOrReceiver), track, previous });
     } else {
       const slot = this.nextId++;
       this.encoded.set(senderOrReceiver, slot);

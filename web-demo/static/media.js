@@ -81,11 +81,14 @@ export class Media {
     this.onvideo = onvideo;
     this.pc.ontrack = (e) => {
       const key = this.arrival(e.track);
-      this.e2ee.attach(e.receiver, "receive", e.track.kind, key);
-      if (e.track.kind === "audio") ontrack(e.streams[0]?.id ?? "", e.track, key);
-      else {
+      if (e.track.kind === "audio") {
+        this.e2ee.attach(e.receiver, "receive", "audio", key);
+        ontrack(e.streams[0]?.id ?? "", e.track, key);
+      } else {
         // Counted under a key no tile holds until the map names its stream.
-        this.bound.delete(e.transceiver.mid);
+        const was = this.bound.get(e.transceiver.mid);
+        this.e2ee.attach(e.receiver, "receive", "video", key, was?.key ?? null);
+        this.bound.set(e.transceiver.mid, { stream: undefined, key });
         this.bindSections();
       }
     };
@@ -135,10 +138,10 @@ export class Media {
       const was = this.bound.get(tr.mid);
       if (was && was.stream === stream) continue;
       const track = tr.receiver.track;
-      let key = null;
+      let key = was?.key ?? null;
       if (stream !== null) {
         key = this.arrival(track);
-        this.e2ee.attach(tr.receiver, "receive", "video", key);
+        this.e2ee.attach(tr.receiver, "receive", "video", key, was?.key ?? null);
       }
       this.bound.set(tr.mid, { stream, key });
       this.onvideo(stream, track, key);

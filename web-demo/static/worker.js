@@ -160,7 +160,7 @@ function read(data) {
     : { status: OpenStatus.NoKeyYet, kid: 0n, free() {} };
 }
 
-async function decryptFrame(frame, controller, kind, track) {
+async function decryptFrame(frame, controller, kind, counted) {
   const data = new Uint8Array(frame.data);
   let o = read(data);
   if (o.status === OpenStatus.NoKeyYet && (await waitForKeys())) {
@@ -168,13 +168,13 @@ async function decryptFrame(frame, controller, kind, track) {
     o = read(data);
   }
   try {
-    await decryptRead(o, data, frame, controller, kind, track);
+    await decryptRead(o, data, frame, controller, kind, counted);
   } finally {
     o.free();
   }
 }
 
-async function decryptRead(o, data, frame, controller, kind, track) {
+async function decryptRead(o, data, frame, controller, kind, counted) {
   const leaf = kidLeaf.get(o.kid);
   switch (o.status) {
     case OpenStatus.Ready:
@@ -217,6 +217,7 @@ async function decryptRead(o, data, frame, controller, kind, track) {
   }
   remember(timing.decrypt, kind, plain.length, performance.now() - t0);
   st.decrypted++;
+  const track = countedAs(counted, o.sender);
   if (track) {
     const t = (stats.perTrack[track] ??= { kind, leaves: {} });
     t.leaves[o.sender] = (t.leaves[o.sender] ?? 0) + 1;
@@ -235,18 +236,34 @@ async function decryptRead(o, data, frame, controller, kind, track) {
 // The fallback's received tracks by slot: what their frames are counted under now.
 const slots = new Map();
 
-/** A received video's frames are counted under a new id (the SFU put another stream in its
- * section) only from this long after: the last stream's frames still on their way (a late
- * packet, a repaired one) must not name the new one's tile. */
+/** When a received track's frames are counted under a new id (the SFU put another stream in
+ * its section), the frames of whoever its last id's latest frame came from are not counted for
+ * this long: the last stream's frames still on their way (a late packet, a repaired one) must
+ * not name the new one's tile. Anyone else's count at once, so a server that moves streams
+ * around cannot keep a misnamed one from being flagged. */
 const SETTLE_MS = 250;
-const settled = (kind) => (kind === "video" ? performance.now() + SETTLE_MS : 0);
 
-function attach(readable, writable, { side, kind, track, slot }, transformer) {
-  const counted = { track, kind, from: settled(kind) };
+/** What a receiver's frames are counted under from now on: `track`, taking over from
+ * `previous` (whose entry goes once its last frames are in). */
+function counting(track, previous) {
+  const was = previous ? stats.perTrack[previous] : undefined;
+  if (previous) setTimeout(() => delete stats.perTrack[previous], 4 * SETTLE_MS);
+  return { track, ignore: was?.last, until: performance.now() + SETTLE_MS };
+}
+
+/** The id a frame opened by `sender`'s key counts under, if any. */
+function countedAs(counted, sender) {
+  if (!counted?.track) return null;
+  const settling = sender === counted.ignore && performance.now() < counted.until;
+  return settling ? null : counted.track;
+}
+
+function attach(readable, writable, { side, kind, track, previous, slot }, transformer) {
+  const counted = counting(track, previous);
   if (slot !== undefined) slots.set(slot, counted);
   const step = side === "send"
     ? (frame, c) => encryptFrame(frame, c, kind)
-    : (frame, c) => decryptFrame(frame, c, kind, performance.now() >= counted.from ? counted.track : null);
+    : (frame, c) => decryptFrame(frame, c, kind, counted);
   readable
     .pipeThrough(new TransformStream({ transform: step }))
     .pipeTo(writable)
@@ -381,11 +398,7 @@ self.onmessage = async ({ data }) => {
       attach(data.readable, data.writable, data, null);
       break;
     case "retrack": // the fallback's receiver got a track again
-      if (slots.has(data.slot)) {
-        const counted = slots.get(data.slot);
-        counted.track = data.track;
-        counted.from = settled(counted.kind);
-      }
+      if (slots.has(data.slot)) Object.assign(slots.get(data.slot), counting(data.track, data.previous));
       break;
     case "keyframe":
       // RTCRtpScriptTransformer.generateKeyFrame (the createEncodedStreams fallback has no

@@ -1,6 +1,7 @@
-//! Forwarding: each packet of a published track goes, with its header rewritten, to every
-//! subscriber whose copy is negotiated and whose connection is up; key frames are asked of the
-//! publisher for new subscribers and for subscribers' requests, throttled per track.
+//! Forwarding: each packet of a published video goes, with its header rewritten, to every
+//! subscriber whose video section carries it (negotiated, its connection up) and whose layers
+//! include it ([`super::audio_sections`] forwards audio); key frames are asked of the publisher
+//! for new subscribers and for subscribers' requests, throttled per track.
 
 use std::time::Instant;
 
@@ -10,6 +11,9 @@ use signaling_protocol::ParticipantId;
 use super::layers::Verdict;
 use super::participant::Link;
 use super::{MediaKind, MediaRoom, TrackId, rtcp};
+
+/// VP9's RTP clock: 90 kHz.
+const VIDEO_CLOCK_KHZ: u32 = 90;
 
 impl MediaRoom {
     /// One packet of a published track to each of its subscribers: of a layered track, to
@@ -77,7 +81,10 @@ impl MediaRoom {
                 continue;
             };
             // Only in the section that carries it, once negotiated.
-            let Some(rewriter) = p.video.carrying(id).and_then(|v| v.rewriter.as_mut()) else {
+            let Some(section) = p.video.carrying(id) else {
+                continue;
+            };
+            let Some(rewriter) = section.rewriter.as_mut() else {
                 continue;
             };
             // Not before its DTLS handshake is done: without SRTP keys the engine could only
@@ -85,6 +92,12 @@ impl MediaRoom {
             let Link::Open(s) = &mut p.link else { continue };
             if !s.is_connected() {
                 continue;
+            }
+            // A section that takes another video after a quiet while: its timestamps move on
+            // by the time it was quiet (else the receiver takes the new frames for late ones),
+            // from the new video's first packet, forwarded or not.
+            if let Some(last) = section.last_out {
+                rewriter.time_switch(now.saturating_duration_since(last), VIDEO_CLOCK_KHZ);
             }
             let marker = packet.header.marker;
             let verdict = match (d.layers.as_mut(), &descriptor) {
@@ -103,6 +116,7 @@ impl MediaRoom {
             let Some(header) = rewriter.rewrite(&packet.header, marker) else {
                 continue;
             };
+            section.last_out = Some(now);
             p.dirty |= send(s, &mut self.counters, d.subscriber, header, &packet, now);
         }
         if keyframe {

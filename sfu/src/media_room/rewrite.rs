@@ -1,7 +1,9 @@
-//! One subscriber's copy of a track: the RTP header it sends is the publisher's, rewritten to
-//! the subscriber's SSRC, payload type and header-extension ids, with sequence numbers and
-//! timestamps that continue across a change of the source (a publisher's new SSRC, later a
-//! simulcast layer switch) so that the subscriber's jitter buffer sees one stream.
+//! One section of a receiver's connection: the RTP header it sends is the publisher's, rewritten
+//! to the section's SSRC, payload type and header-extension ids, with sequence numbers and
+//! timestamps that continue across a change of the source (a publisher's new SSRC, another
+//! publisher's stream taking the section) so that the receiver's jitter buffer sees one stream.
+//! (VP9 picture ids are the publisher's: a new source starts at a key picture, where a
+//! receiver's depacketizer takes a jump of the picture id.)
 
 use std::collections::VecDeque;
 
@@ -99,7 +101,8 @@ impl Rewriter {
         }
     }
 
-    /// The same output stream carrying another track from now on (a recycled section): the
+    /// The same output stream carrying another track from now on (the section takes another
+    /// publisher's stream): the
     /// SSRC and the numbering continue, the payload type and extension ids are the new
     /// track's, and its first packet starts a new source.
     pub fn resume(self, payload_type: u8, extensions: Vec<(u8, u8)>) -> Self {
@@ -116,6 +119,20 @@ impl Rewriter {
             switch: true,
             switch_step: ts_step,
             ..self
+        }
+    }
+
+    /// If the next packet starts another track's stream (after [`Rewriter::resume`]), its
+    /// timestamp moves on by `quiet` (the time since the last packet out) at `khz` clock units
+    /// a millisecond, and at least a frame's step: a section quiet a while does not make the
+    /// receiver's jitter buffer take the new frames for late ones.
+    pub fn time_switch(&mut self, quiet: std::time::Duration, khz: u32) {
+        if self.switch {
+            let ticks = quiet.as_millis().saturating_mul(u128::from(khz));
+            let ticks = u32::try_from(ticks)
+                .unwrap_or(u32::MAX / 2)
+                .min(u32::MAX / 2);
+            self.switch_step = ticks.max(SWITCH_TS_STEP);
         }
     }
 
@@ -422,6 +439,28 @@ mod tests {
                 .sequence_number,
             112
         );
+    }
+
+    #[test]
+    fn a_stream_taken_over_after_a_quiet_while_steps_its_timestamp_by_the_quiet_time() {
+        let mut r = Rewriter::new(42, 96, Vec::new());
+        r.rewrite(&header(7, 100, 3000), true);
+        // Nothing to step before a switch.
+        r.time_switch(std::time::Duration::from_secs(9), 90);
+        let out = r.rewrite(&header(7, 101, 6000), true).unwrap();
+        assert_eq!(out.timestamp, 6000);
+        let mut r = r.resume(96, Vec::new());
+        r.time_switch(std::time::Duration::from_secs(2), 90);
+        // Even when the new stream's first packet is left out (waiting for a key picture).
+        r.skip(&header(8, 50, 1_000));
+        let out = r.rewrite(&header(8, 51, 4_000), true).unwrap();
+        assert_eq!(out.timestamp, 6000 + 180_000 + 3_000);
+        assert_eq!(out.sequence_number, 102);
+        // A switch right after the last packet steps one frame.
+        let mut r = r.resume(96, Vec::new());
+        r.time_switch(std::time::Duration::from_millis(1), 90);
+        let out = r.rewrite(&header(9, 1, 0), true).unwrap();
+        assert_eq!(out.timestamp, 6000 + 180_000 + 3_000 + SWITCH_TS_STEP);
     }
 
     #[test]

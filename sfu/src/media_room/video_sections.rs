@@ -3,8 +3,10 @@
 //! assigns it, as one continuous RTP stream (its own SSRC and numbering; [`Rewriter::resume`]
 //! at each change). A video the receiver takes finds a section that carries nothing it takes
 //! now, and only when none is free does its connection get one more (one offer to the receiver
-//! alone). A join or a leave elsewhere in the room renegotiates nobody; a connection holds as
-//! many video sections as its receiver has ever shown videos at once.
+//! alone). A join or a leave elsewhere in the room renegotiates nobody who says what it shows
+//! (one that does not takes every video, up to the room's most); a connection holds as many
+//! video sections of a codec as its receiver has ever taken videos of it at once, and never
+//! more than [`super::Policy::max_videos`].
 //!
 //! The sections' stream ids name no publisher (`video-<n>`,
 //! [`signaling_protocol::media_stream::video_section`]): the receiver is told which stream each
@@ -36,6 +38,8 @@ pub(super) struct VideoSection {
     pub carries: Option<TrackId>,
     /// Its output numbering, once negotiated.
     pub rewriter: Option<Rewriter>,
+    /// When it last sent a packet.
+    pub last_out: Option<std::time::Instant>,
 }
 
 /// A receiver's video sections.
@@ -155,6 +159,7 @@ impl MediaRoom {
                             negotiated: None,
                             carries: None,
                             rewriter: None,
+                            last_out: None,
                         });
                         added = true;
                         n
