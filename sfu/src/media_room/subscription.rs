@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use signaling_protocol::{ErrorCode, MAX_VIDEO_WANTS, ParticipantId, VideoWant, media_stream};
+use signaling_protocol::{ErrorCode, MAX_VIDEO_WANTS, ParticipantId, VideoWant};
 
 use super::layers::Layer;
 use super::{MediaKind, MediaRoom, TrackId};
@@ -96,7 +96,7 @@ impl MediaRoom {
         let Some(track) = self.tracks.get_mut(id) else {
             return;
         };
-        let stream = media_stream::stream_id(track.publisher, track.source.as_deref());
+        let stream = track.stream_id();
         for d in &mut track.downtracks {
             if only.is_some_and(|s| s != d.subscriber) {
                 continue;

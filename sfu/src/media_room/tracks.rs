@@ -60,6 +60,13 @@ pub struct Published {
     pub downtracks: Vec<Downtrack>,
 }
 
+impl Published {
+    /// The stream id receivers know it by (`signaling_protocol::media_stream`).
+    pub fn stream_id(&self) -> String {
+        signaling_protocol::media_stream::stream_id(self.publisher, self.source.as_deref())
+    }
+}
+
 /// The newest packet of a track seen, to tell a late packet (a retransmission or a reordered
 /// one) from the next.
 #[derive(Debug, Default, Clone, Copy)]

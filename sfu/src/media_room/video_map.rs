@@ -4,7 +4,7 @@
 //! picture in the right tile. Each is said when it changes. Both are hints: every frame's
 //! key names its sender.
 
-use signaling_protocol::{MediaSignal, ParticipantId, VideoSection, media_stream};
+use signaling_protocol::{MediaSignal, ParticipantId, VideoSection};
 
 use super::participant::Link;
 use super::{MediaKind, MediaRoom, Output};
@@ -16,7 +16,7 @@ impl MediaRoom {
             .tracks
             .iter()
             .filter(|(_, t)| t.kind == MediaKind::Video)
-            .map(|(_, t)| media_stream::stream_id(t.publisher, t.source.as_deref()))
+            .map(|(_, t)| t.stream_id())
             .collect();
         streams.sort();
         streams.dedup();
@@ -65,7 +65,7 @@ impl MediaRoom {
             .filter_map(|(sender, carries)| {
                 let stream = carries
                     .and_then(|id| self.tracks.get(id))
-                    .map(|t| media_stream::stream_id(t.publisher, t.source.as_deref()));
+                    .map(|t| t.stream_id());
                 Some(VideoSection {
                     mid: s.mid(sender)?,
                     stream,

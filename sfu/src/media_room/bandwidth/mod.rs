@@ -17,7 +17,7 @@ pub mod rates;
 use std::cmp::Reverse;
 use std::time::Instant;
 
-use signaling_protocol::{MediaSignal, ParticipantId, PauseReason, PausedVideo, media_stream};
+use signaling_protocol::{MediaSignal, ParticipantId, PauseReason, PausedVideo};
 
 pub use allocate::{Allocation, Demand, allocate};
 pub use rates::LayerRates;
@@ -88,7 +88,7 @@ impl MediaRoom {
             if d.layers.is_none() {
                 continue;
             }
-            let stream = media_stream::stream_id(t.publisher, t.source.as_deref());
+            let stream = t.stream_id();
             let height = wants
                 .and_then(|w| w.heights.get(&stream))
                 .copied()
