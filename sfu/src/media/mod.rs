@@ -6,8 +6,6 @@
 //! [`RoomDriver`] ([`room`]), which feeds joins, leaves, SDP/ICE and the datagrams of the room's
 //! transports ([`transport`]) to its `MediaRoom` and carries out what the room asks.
 
-pub mod batch;
-mod gso;
 pub mod ports;
 mod room;
 pub mod threads;

@@ -18,7 +18,7 @@ use signaling_server::server::{MediaSender, RoomMedia};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::batch::{self, RecvBuffers};
+use udp_batch::RecvBuffers;
 use super::transport::{ParticipantTransport, RoomDatagram};
 use super::{ForwardStats, MediaConfig};
 use crate::media_room::{Counters, Input, MediaRoom, Output};
@@ -78,7 +78,7 @@ impl RoomDriver {
             transports: HashMap::new(),
             counted: Counters::default(),
             outgoing: Vec::new(),
-            recv_buffers: RecvBuffers::new(batch::BATCH, 2048),
+            recv_buffers: RecvBuffers::new(udp_batch::BATCH, 2048),
             timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             live,
         }
@@ -279,7 +279,7 @@ impl RoomDriver {
         for (socket, queue) in self.outgoing.drain(..) {
             let datagrams: Vec<(SocketAddr, &[u8])> =
                 queue.iter().map(|(to, d)| (*to, &d[..])).collect();
-            let sent = batch::send_all(&socket, &datagrams, self.config.gso);
+            let sent = udp_batch::send_all(&socket, &datagrams, self.config.gso);
             datagrams_sent += sent.datagrams as u64;
             calls += sent.calls as u64;
         }

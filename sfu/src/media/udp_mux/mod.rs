@@ -424,9 +424,9 @@ pub(crate) fn local_addresses(ip: IpAddr) -> Vec<IpAddr> {
 
 /// Reads the shared socket on `local`, a batch per system call, and routes each datagram.
 async fn receive(local: IpAddr, socket: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let mut buffers = super::batch::RecvBuffers::new(super::batch::BATCH, 2048);
+    let mut buffers = udp_batch::RecvBuffers::new(udp_batch::BATCH, 2048);
     loop {
-        let got = super::batch::recv_batch(&socket, &mut buffers, |data, from| {
+        let got = udp_batch::recv_batch(&socket, &mut buffers, |data, from| {
             shared.route(local, from, data)
         })
         .await;

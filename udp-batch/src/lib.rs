@@ -1,5 +1,6 @@
 //! Batched UDP: many datagrams per system call (Linux `sendmmsg` and `recvmmsg`, through nix's
-//! safe wrappers, with GSO for runs to one destination) on a tokio socket. A datagram the
+//! safe wrappers, with GSO for runs to one destination) on a tokio socket. The sfu's media
+//! transports and the load-test bots send and receive through it. A datagram the
 //! socket cannot take now (its buffer is full) is dropped, as UDP would drop it on the wire.
 
 use std::io::{self, IoSlice, IoSliceMut};
@@ -13,7 +14,9 @@ use nix::sys::socket::{
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use super::gso::Plan;
+mod gso;
+
+use gso::Plan;
 
 /// Datagrams per system call.
 pub const BATCH: usize = 64;
@@ -32,7 +35,7 @@ pub struct Sent {
 }
 
 /// Sends each `(destination, datagram)`, each destination's in the order given; with `gso`,
-/// runs to one destination go as one GSO send ([`super::gso`]).
+/// runs to one destination go as one GSO send ([`gso`]).
 pub fn send_all(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])], gso: bool) -> Sent {
     let gso = gso && !GSO_REFUSED.load(Ordering::Relaxed);
     let plan = Plan::new(datagrams, gso, BATCH);
