@@ -4,7 +4,6 @@
 //! SFU reads. The bot's task feeds it datagrams and timeouts and sends what it writes; nothing
 //! here blocks or spawns.
 
-use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -27,21 +26,27 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
+use udp_batch::RecvBuffers;
 
 use super::shaper::Shaper;
 use crate::LoadError;
 
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
-/// Datagrams read per readiness before the task looks at its other inputs again.
-const READ_BURST: usize = 64;
+/// Datagrams one `recvmmsg` takes at most, of at most an Ethernet MTU each.
+const READ_BATCH: usize = 32;
+const DATAGRAM_BYTES: usize = 1500;
+/// `recvmmsg` calls per readiness before the task looks at its other inputs again.
+const READ_CALLS: usize = 2;
 
 /// A peer connection and its socket.
 pub struct Peer {
     pub pc: RTCPeerConnection,
     socket: UdpSocket,
     local: SocketAddr,
-    buf: Vec<u8>,
+    buffers: RecvBuffers,
+    /// What the connection wrote, gathered for one `sendmmsg`.
+    outbox: Vec<(SocketAddr, BytesMut)>,
     /// Datagrams the socket refused (a full send buffer): lost, as on a congested link.
     pub send_dropped: u64,
     /// The network is gone until then (`cut::Relay`): nothing goes out or comes in.
@@ -76,7 +81,8 @@ impl Peer {
             pc,
             socket,
             local,
-            buf: vec![0; 1500],
+            buffers: RecvBuffers::new(READ_BATCH, DATAGRAM_BYTES),
+            outbox: Vec::new(),
             send_dropped: 0,
             offline_until: None,
             shaper: None,
@@ -140,21 +146,27 @@ impl Peer {
     }
 
     /// Hands the connection what the socket holds, up to a burst (through the narrow link
-    /// while squeezed).
+    /// while squeezed), many datagrams per system call.
     pub fn read(&mut self, now: Instant) {
-        for _ in 0..READ_BURST {
-            match self.socket.try_recv_from(&mut self.buf) {
-                Ok(_) if self.offline(now) => {}
-                Ok((n, from)) => {
-                    let message = BytesMut::from(&self.buf[..n]);
-                    match self.shaper.as_mut() {
-                        Some(link) => link.offer(now, message, from),
-                        None => deliver(&mut self.pc, self.local, now, message, from),
-                    }
+        let offline = self.offline(now);
+        for _ in 0..READ_CALLS {
+            let (pc, shaper, local) = (&mut self.pc, &mut self.shaper, self.local);
+            let got = udp_batch::try_recv_batch(&self.socket, &mut self.buffers, |data, from| {
+                if offline {
+                    return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // An ICMP error of an earlier send (the peer's port is gone): nothing to read.
-                Err(_) => break,
+                let message = BytesMut::from(data);
+                match shaper.as_mut() {
+                    Some(link) => link.offer(now, message, from),
+                    None => deliver(pc, local, now, message, from),
+                }
+            });
+            match got {
+                // A full batch: there may be more.
+                Ok(n) if n == self.buffers.len() => {}
+                // The socket is empty (`WouldBlock`: tokio waits for it again), or an ICMP
+                // error of an earlier send (the peer's port is gone): nothing more to read.
+                _ => break,
             }
         }
         self.release(now);
@@ -187,22 +199,25 @@ impl Peer {
         self.offline_until.is_some_and(|t| now < t)
     }
 
-    /// Sends everything the connection wrote (nothing while offline).
+    /// Sends everything the connection wrote (nothing while offline), many datagrams per
+    /// system call.
     pub fn write(&mut self) {
         let offline = self.offline(Instant::now());
+        self.outbox.clear();
         while let Some(d) = self.pc.poll_write() {
             // Nothing from an address this bot no longer has (`move_network`).
             if offline || d.transport.local_addr != self.local {
                 continue;
             }
-            if self
-                .socket
-                .try_send_to(&d.message, d.transport.peer_addr)
-                .is_err()
-            {
-                self.send_dropped += 1;
-            }
+            self.outbox.push((d.transport.peer_addr, d.message));
         }
+        if self.outbox.is_empty() {
+            return;
+        }
+        let datagrams: Vec<(SocketAddr, &[u8])> =
+            self.outbox.iter().map(|(to, m)| (*to, &m[..])).collect();
+        let sent = udp_batch::send_all(&self.socket, &datagrams, true);
+        self.send_dropped += (datagrams.len() - sent.datagrams) as u64;
     }
 
     /// Runs the connection's timers that are due.
