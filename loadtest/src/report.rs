@@ -153,6 +153,8 @@ pub struct Report {
     pub frames_before_join: u64,
     pub join_ms: Quantiles,
     pub late_join_ms: Quantiles,
+    /// Where the joins of `join_ms` spent their time: each step's time from the join request.
+    pub join_steps_ms: JoinStepsMs,
     pub latency_ms: Quantiles,
     pub commit_ms: Quantiles,
     /// Epoch changes that reached every member of their room (joins, leaves, updates).
@@ -193,6 +195,17 @@ pub struct Report {
     pub sfu_samples: Vec<SfuSample>,
 }
 
+/// The steps of the joins (not the late joiner's), each from the join request.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JoinStepsMs {
+    /// The Welcome processed: in the group, holding the epoch's key.
+    pub in_group: Quantiles,
+    /// The media connection up (ICE and DTLS).
+    pub media_connected: Quantiles,
+    /// The first frame decrypted, from anyone.
+    pub first_frame: Quantiles,
+}
+
 /// The load tool's own cost over the meeting: all bots, one process.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct OwnCost {
@@ -223,6 +236,7 @@ impl Report {
         let (mut latency, mut join, mut late) = (histogram(), histogram(), histogram());
         let mut chat = histogram();
         let mut climb = histogram();
+        let mut steps = [histogram(), histogram(), histogram()];
         let (mut reconnect, mut ice_restart) = (histogram(), histogram());
         let mut per_second: Vec<(u64, f64)> = Vec::new();
         for b in bots {
@@ -236,6 +250,17 @@ impl Report {
             if let Some(t) = b.join_time {
                 let h = if b.late_joiner { &mut late } else { &mut join };
                 crate::stats::record(h, t);
+            }
+            if !b.late_joiner {
+                let s = &b.join_steps;
+                for (h, t) in steps
+                    .iter_mut()
+                    .zip([s.in_group, s.media_connected, s.first_frame])
+                {
+                    if let Some(t) = t {
+                        crate::stats::record(h, t);
+                    }
+                }
             }
             for (i, &(n, worst)) in b.per_second.iter().enumerate() {
                 if per_second.len() <= i {
@@ -320,6 +345,11 @@ impl Report {
             frames_before_join: sum(|b| b.before_join),
             join_ms: Quantiles::of(&join),
             late_join_ms: Quantiles::of(&late),
+            join_steps_ms: JoinStepsMs {
+                in_group: Quantiles::of(&steps[0]),
+                media_connected: Quantiles::of(&steps[1]),
+                first_frame: Quantiles::of(&steps[2]),
+            },
             latency_ms: Quantiles::of(&latency),
             commit_ms: Quantiles::of(&commits.histogram()),
             epoch_changes: commits.changes(),
@@ -432,6 +462,14 @@ impl Report {
                 self.frames_before_join.to_string(),
             ),
             ("join to first frames, ms", q(&self.join_ms)),
+            ("join steps: in the group / media up / first frame, ms", {
+                let j = &self.join_steps_ms;
+                let [g, m, f] = [&j.in_group, &j.media_connected, &j.first_frame];
+                format!(
+                    "p50 {:.0} / {:.0} / {:.0}  p99 {:.0} / {:.0} / {:.0}",
+                    g.p50, m.p50, f.p50, g.p99, m.p99, f.p99
+                )
+            }),
             ("late joiner, ms", q(&self.late_join_ms)),
             ("frame latency, ms", q(&self.latency_ms)),
             ("commit to all members, ms", q(&self.commit_ms)),

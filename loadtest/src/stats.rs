@@ -74,6 +74,8 @@ pub struct BotStats {
     /// Join request to the first frame from every publisher present at the join (of those it
     /// shows, when it shows a few tiles).
     pub join_time: Option<Duration>,
+    /// Where that time went: the steps of the first join, each from the join request.
+    pub join_steps: JoinSteps,
     pub late_joiner: bool,
     /// Frames not sent because an unexplained member was in the group.
     pub frames_withheld: u64,
@@ -95,6 +97,22 @@ pub struct BotStats {
     pub ice_restarts: u64,
     /// Its network changed (`Bot::change_network`) to the first frame received after.
     pub ice_restart_latency: Histogram<u64>,
+}
+
+/// The steps of a join, each the time from the join request to it (`None`: not reached).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinSteps {
+    /// The Welcome processed: the bot is in the group and holds the epoch's key.
+    pub in_group: Option<Duration>,
+    /// Its media connection is up (ICE and DTLS).
+    pub media_connected: Option<Duration>,
+    /// Its first frame decrypted, from anyone.
+    pub first_frame: Option<Duration>,
+}
+
+/// Records a join step once: its first time counts.
+pub fn step(at: &mut Option<Duration>, since_join: Duration) {
+    at.get_or_insert(since_join);
 }
 
 impl Default for BotStats {
@@ -125,6 +143,7 @@ impl Default for BotStats {
             per_second: Vec::new(),
             missed_per_second: Vec::new(),
             join_time: None,
+            join_steps: JoinSteps::default(),
             late_joiner: false,
             frames_withheld: 0,
             unexplained_members: 0,

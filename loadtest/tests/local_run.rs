@@ -60,6 +60,12 @@ async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
         "the 2nd and 3rd joiners each heard everyone"
     );
     assert_eq!(report.late_join_ms.count, 1);
+    // Each of the three joins' steps was seen (the first bot makes the group, so it never
+    // takes a Welcome).
+    let steps = &report.join_steps_ms;
+    assert!(steps.in_group.count >= 2, "{steps:?}");
+    assert_eq!(steps.media_connected.count, 3, "{steps:?}");
+    assert_eq!(steps.first_frame.count, 3, "{steps:?}");
     assert!(report.latency_ms.count > 1000);
     assert!(
         report.commit_ms.count >= 2,
@@ -87,6 +93,9 @@ async fn three_bots_and_a_late_joiner_decrypt_every_frame() {
         for s in sub {
             assert!(json[key][s].is_number(), "{key}.{s}");
         }
+    }
+    for step in ["in_group", "media_connected", "first_frame"] {
+        assert!(json["join_steps_ms"][step]["p99"].is_number(), "{step}");
     }
     let html = report.html();
     assert!(html.contains("<svg") && html.contains("frame latency"));

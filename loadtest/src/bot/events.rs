@@ -46,6 +46,9 @@ impl Task {
                         })
                         .collect();
                     self.tracks.retry(&mut s, now);
+                    if let Some(since) = s.joining_for(now) {
+                        crate::stats::step(&mut s.stats.join_steps.in_group, since);
+                    }
                 }
                 // Those already here (at our join) and newcomers learn from us which stream
                 // is our screen.

@@ -266,6 +266,14 @@ impl Task {
                     };
                     self.path.ice(state, self.since(Instant::now()));
                 }
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                    RTCPeerConnectionState::Connected,
+                ) => {
+                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(since) = s.joining_for(Instant::now()) {
+                        crate::stats::step(&mut s.stats.join_steps.media_connected, since);
+                    }
+                }
                 // A broken ICE path is mended by restarts first (they give up in time).
                 RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
                     RTCPeerConnectionState::Failed,

@@ -230,6 +230,10 @@ impl BotState {
                 now.saturating_duration_since(moved),
             );
         }
+        if self.stats.join_time.is_none() {
+            let since = now.duration_since(self.joined_at);
+            crate::stats::step(&mut self.stats.join_steps.first_frame, since);
+        }
         if self.stats.join_time.is_none()
             && self.expected > 0
             && self.senders_seen.len() >= self.expected
@@ -243,6 +247,15 @@ impl BotState {
         self.log
             .sent_at(kid, ctr)
             .map(|t| now.saturating_duration_since(t))
+    }
+
+    /// The time from the join request to `now`, while the first join is under way (`None`
+    /// once it is done: a later rejoin's steps are not the join's).
+    pub fn joining_for(&self, now: Instant) -> Option<Duration> {
+        self.stats
+            .join_time
+            .is_none()
+            .then(|| now.saturating_duration_since(self.joined_at))
     }
 
     /// Whether the bot has a frame from every publisher it expected.
