@@ -17,8 +17,8 @@ use signaling_protocol::{ErrorCode, ParticipantId};
 use signaling_server::server::{MediaSender, RoomMedia};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-
 use udp_batch::RecvBuffers;
+
 use super::transport::{ParticipantTransport, RoomDatagram};
 use super::{ForwardStats, MediaConfig};
 use crate::media_room::{Counters, Input, MediaRoom, Output};

@@ -11,8 +11,8 @@ use bytes::BytesMut;
 use signaling_protocol::ParticipantId;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-
 use udp_batch::{RecvBuffers, try_recv_batch};
+
 use super::ports::{PortLease, PortsExhausted};
 use super::udp_mux::{MuxConnection, local_addresses};
 use super::{ForwardStats, MediaConfig};
