@@ -228,6 +228,11 @@ fn scenario(cli: &Cli) -> anyhow::Result<Scenario> {
     Ok(s)
 }
 
+/// mimalloc rather than glibc's allocator: the engine allocates and frees a few buffers per
+/// packet, and glibc's `malloc`/`free` were 9% of the bots' time (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // By default one thread for every bot: no wake-ups across threads per packet, and the

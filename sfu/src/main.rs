@@ -14,6 +14,11 @@ use signaling_server::{SignalingConfig, SignalingServer};
 /// How long the TURN credentials handed to a participant last.
 const TURN_CREDENTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 
+/// mimalloc rather than glibc's allocator: the WebRTC engine allocates and frees buffers for
+/// every packet it handles (docs/benchmarks.md, "Allocators").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     // The matches too: they say which settings came from flags or the environment (which
     // outrank the configuration file) and which are defaults.
