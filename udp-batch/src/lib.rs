@@ -137,6 +137,15 @@ fn send_call(
     Ok(results.count())
 }
 
+/// Asks for a receive buffer of `bytes` on `socket` (Linux caps the request at
+/// `net.core.rmem_max`); returns the size the kernel granted (which counts its own overhead,
+/// about double what was asked).
+pub fn set_recv_buffer(socket: &UdpSocket, bytes: usize) -> io::Result<usize> {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt::RcvBuf};
+    setsockopt(socket, RcvBuf, &bytes)?;
+    Ok(getsockopt(socket, RcvBuf)?)
+}
+
 /// Buffers for [`recv_batch`].
 #[derive(Debug)]
 pub struct RecvBuffers {
@@ -224,6 +233,13 @@ fn socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_receive_buffer_is_granted_as_linux_counts_it() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // 64 KiB is under any host's `rmem_max`; Linux doubles it for its bookkeeping.
+        assert_eq!(set_recv_buffer(&socket, 64 << 10).unwrap(), 128 << 10);
+    }
 
     #[tokio::test]
     async fn many_datagrams_to_many_destinations_in_one_call_and_back() {

@@ -38,6 +38,12 @@ const READ_BATCH: usize = 32;
 const DATAGRAM_BYTES: usize = 1500;
 /// `recvmmsg` calls per readiness before the task looks at its other inputs again.
 const READ_CALLS: usize = 2;
+/// The receive buffer a bot's socket asks for. Dozens of bots share a thread, so a bot's
+/// socket must hold what arrives while the thread serves the others (a commit that every
+/// member processes in turn stalls them all for tens of milliseconds): with Linux's default
+/// (208 KiB, about a hundred small datagrams on loopback) bots' sockets overflowed at
+/// meeting-100, losing handshakes and media to the tool rather than to the sfu.
+const RECV_BUFFER: usize = 4 << 20;
 
 /// A peer connection and its socket.
 pub struct Peer {
@@ -68,7 +74,7 @@ impl std::fmt::Debug for Peer {
 impl Peer {
     /// A connection on a new loopback UDP port, with that port as its one ICE candidate.
     pub async fn bind(now: Instant) -> Result<Peer, LoadError> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let socket = bound().await?;
         let local = socket.local_addr()?;
         let (engine, registry) = engine()?;
         let mut pc = RTCPeerConnectionBuilder::new()
@@ -94,7 +100,7 @@ impl Peer {
     /// interface that went away (nothing is sent from its address any more). The new
     /// address becomes a candidate with the next ICE restart ([`Self::gather`]).
     pub async fn move_network(&mut self) -> Result<(), LoadError> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let socket = bound().await?;
         self.local = socket.local_addr()?;
         self.socket = socket;
         Ok(())
@@ -226,6 +232,16 @@ impl Peer {
             let _ = self.pc.handle_timeout(now);
         }
     }
+}
+
+/// A new loopback UDP socket with a receive buffer of [`RECV_BUFFER`] (or as much of it as the
+/// host allows).
+async fn bound() -> Result<UdpSocket, LoadError> {
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    if let Err(e) = udp_batch::set_recv_buffer(&socket, RECV_BUFFER) {
+        tracing::debug!(error = %e, "the default receive buffer stays");
+    }
+    Ok(socket)
 }
 
 /// A datagram from `from` to the connection, at `now`.
