@@ -225,9 +225,11 @@ export function renderTiles() {
     t.stalled = !off && noVideo(t);
     t.el.classList.toggle("camera-off", off || t.stalled);
     t.caption.textContent = t.stalled ? stallCaption(t) : "";
-    // Nobody's face before a key opened a frame: the name is only the server's claim.
+    // Nobody's face before a key opened a frame: the name is only the server's claim. (Said as
+    // a claim, not as a failure: a video the server paused before its first frame is not
+    // broken; one whose frames fail is marked undecryptable below.)
     t.avatar.textContent = byKey ? [...base][0]?.toUpperCase() ?? "?" : "?";
-    t.who.textContent = byKey ? base : `not decrypted (the server says ${base})`;
+    t.who.textContent = byKey ? base : `${base}, as the server names it: no frame decrypted yet`;
     const badges = screen ? [] : [
       said?.muted && "🔇 muted", off && "camera off", hasHand(t) && "✋ hand raised",
     ].filter(Boolean);

@@ -62,8 +62,11 @@ pub use tracks::{MAX_TRACKS_PER_PUBLISHER, MediaKind, TrackId};
 const SPEAKER_TICK: Duration = Duration::from_millis(250);
 /// How often each subscriber's videos are shared out anew within its bandwidth.
 const ALLOCATION_TICK: Duration = Duration::from_millis(500);
-/// At most one key-frame request per track per this interval reaches its publisher.
-const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+/// At most one key-frame request per track per this interval reaches its publisher. A joiner
+/// waits for a key picture of each video it shows, and one who asks just after another joiner
+/// waits out the interval: at 500 ms a meeting-50 join spent ~700 ms (p50) to its shown
+/// videos, at 250 ms ~530 ms, for 65% more requests (docs/benchmarks.md, "Key-frame requests").
+const KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What the room is told.
 #[derive(Debug)]
