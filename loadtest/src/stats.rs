@@ -110,11 +110,6 @@ pub struct JoinSteps {
     pub first_frame: Option<Duration>,
 }
 
-/// Records a join step once: its first time counts.
-pub fn step(at: &mut Option<Duration>, since_join: Duration) {
-    at.get_or_insert(since_join);
-}
-
 impl Default for BotStats {
     fn default() -> Self {
         BotStats {

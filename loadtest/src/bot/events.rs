@@ -46,9 +46,7 @@ impl Task {
                         })
                         .collect();
                     self.tracks.retry(&mut s, now);
-                    if let Some(since) = s.joining_for(now) {
-                        crate::stats::step(&mut s.stats.join_steps.in_group, since);
-                    }
+                    s.join_step(now, |j| &mut j.in_group);
                 }
                 // Those already here (at our join) and newcomers learn from us which stream
                 // is our screen.

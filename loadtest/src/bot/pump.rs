@@ -270,9 +270,7 @@ impl Task {
                     RTCPeerConnectionState::Connected,
                 ) => {
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(since) = s.joining_for(Instant::now()) {
-                        crate::stats::step(&mut s.stats.join_steps.media_connected, since);
-                    }
+                    s.join_step(Instant::now(), |j| &mut j.media_connected);
                 }
                 // A broken ICE path is mended by restarts first (they give up in time).
                 RTCPeerConnectionEvent::OnConnectionStateChangeEvent(

@@ -10,7 +10,7 @@ use media_crypto::mls::Keyring;
 use media_crypto::sframe::{DecryptError, Header};
 
 use super::synthetic::{self, Maker};
-use crate::stats::{BotStats, Failure, SendLog};
+use crate::stats::{BotStats, Failure, JoinSteps, SendLog};
 
 /// How a received frame is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,10 +230,7 @@ impl BotState {
                 now.saturating_duration_since(moved),
             );
         }
-        if self.stats.join_time.is_none() {
-            let since = now.duration_since(self.joined_at);
-            crate::stats::step(&mut self.stats.join_steps.first_frame, since);
-        }
+        self.join_step(now, |j| &mut j.first_frame);
         if self.stats.join_time.is_none()
             && self.expected > 0
             && self.senders_seen.len() >= self.expected
@@ -249,13 +246,18 @@ impl BotState {
             .map(|t| now.saturating_duration_since(t))
     }
 
-    /// The time from the join request to `now`, while the first join is under way (`None`
-    /// once it is done: a later rejoin's steps are not the join's).
-    pub fn joining_for(&self, now: Instant) -> Option<Duration> {
-        self.stats
-            .join_time
-            .is_none()
-            .then(|| now.saturating_duration_since(self.joined_at))
+    /// Records `step` of the first join as reached at `now` (the time from the join request),
+    /// once: its first time counts, and nothing once the join is done (a later rejoin's steps
+    /// are not the join's).
+    pub fn join_step(
+        &mut self,
+        now: Instant,
+        step: impl FnOnce(&mut JoinSteps) -> &mut Option<Duration>,
+    ) {
+        if self.stats.join_time.is_none() {
+            let since = now.saturating_duration_since(self.joined_at);
+            step(&mut self.stats.join_steps).get_or_insert(since);
+        }
     }
 
     /// Whether the bot has a frame from every publisher it expected.
