@@ -16,8 +16,8 @@ use tracing::Instrument;
 
 use super::SignalingServer;
 use super::limits::RateLimiter;
-use super::outbox::{Inbox, Outbound, outbox};
-use super::registry::{Command, RoomHandle};
+use super::outbox::{Inbox, Outbound, encode, outbox};
+use super::rooms::{Joiner, RoomLink};
 use super::websocket::{Budget, Socket};
 use signaling_token as token;
 
@@ -74,7 +74,7 @@ pub(super) async fn run(server: SignalingServer, socket: Socket, budget: Budget)
 struct Joined {
     room: String,
     pid: ParticipantId,
-    handle: RoomHandle,
+    link: Box<dyn RoomLink>,
     inbox: Inbox,
     /// When the access token expires (TURN credentials end then too).
     token_expires: u64,
@@ -92,13 +92,6 @@ async fn send_text(sink: &mut Sink, text: Utf8Bytes, limit: Duration) -> Result<
 
 async fn send(sink: &mut Sink, message: &ServerMessage, limit: Duration) -> Result<(), String> {
     send_text(sink, Utf8Bytes::from(encode(message)), limit).await
-}
-
-/// A message as JSON text.
-pub(super) fn encode(message: &ServerMessage) -> String {
-    serde_json::to_string(message).unwrap_or_else(|e| {
-        format!(r#"{{"type":"error","code":"internal","message":"encoding: {e}"}}"#)
-    })
 }
 
 /// Waits for `join`, checks version and token, and enters the room.
@@ -151,16 +144,17 @@ async fn handshake(
     // Which token this participant holds is known before it enters the room, so that a
     // removal always finds it (and one already revoked is refused here).
     let revocations = &server.inner.revocations;
-    let pid = server.inner.registry.next_id();
+    let pid = server.inner.rooms.next_id();
     revocations.hold(pid, &claims, token::unix_now())?;
     let (tx, inbox) = outbox(config.outbox_capacity, config.outbox_bytes);
-    let joined = server
-        .inner
-        .registry
-        .join(&room, pid, claims.sub.clone(), claims.publish, tx.clone())
-        .await;
-    let handle = match joined {
-        Ok(handle) => handle,
+    let joiner = Joiner {
+        pid,
+        identity: claims.sub.clone(),
+        may_publish: claims.publish,
+        outbox: tx,
+    };
+    let link = match server.inner.rooms.join(&room, joiner).await {
+        Ok(link) => link,
         Err(code) => {
             revocations.release(pid);
             return Err((code, format!("cannot join room {room:?}")));
@@ -168,14 +162,14 @@ async fn handshake(
     };
     // Removed while this join was on its way in: undone.
     if let Err(refused) = revocations.check(&claims, token::unix_now()) {
-        handle.send(Command::Disconnect { pid });
+        link.leave(pid);
         revocations.release(pid);
         return Err(refused);
     }
     Ok(Joined {
         room,
         pid,
-        handle,
+        link,
         inbox,
         token_expires: claims.exp,
     })
@@ -305,7 +299,7 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
                         }
                         Ok(message) => {
                             // Media signaling too: the room's task hands it to the room's media.
-                            if joined.handle.send(Command::Message { pid, message }) {
+                            if joined.link.message(pid, message) {
                                 Incoming::Quiet
                             } else {
                                 Incoming::Stop(ROOM_CLOSED)
@@ -375,6 +369,6 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
     };
     tracing::info!(reason, "participant disconnected");
     let _ = tokio::time::timeout(LAST_WORDS, sink.send(Message::Close(None))).await;
-    joined.handle.send(Command::Disconnect { pid });
+    joined.link.leave(pid);
     server.inner.revocations.release(pid);
 }

@@ -5,10 +5,12 @@ mod client_ip;
 mod connection;
 mod dev_token;
 mod limits;
+mod local_rooms;
 mod media;
 mod outbox;
-mod registry;
 mod revocation;
+mod room_task;
+mod rooms;
 mod websocket;
 
 use std::sync::Arc;
@@ -20,9 +22,10 @@ use axum::routing::get;
 
 use crate::config::SignalingConfig;
 pub use client_ip::{PerIp, Slot, client_ip};
+use local_rooms::LocalRooms;
 pub use media::{MediaFactory, MediaSender, RoomMedia, RoomTask};
-use registry::Registry;
-pub use registry::{RoomInfo, RoomStats};
+use rooms::Rooms;
+pub use rooms::{RoomInfo, RoomStats};
 use signaling_protocol::{ErrorCode, ParticipantId};
 
 /// The signaling server: cheap to clone, shared by every route and connection.
@@ -33,7 +36,8 @@ pub struct SignalingServer {
 
 struct Inner {
     config: SignalingConfig,
-    registry: Registry,
+    /// Where rooms are: this process's, by default.
+    rooms: Box<dyn Rooms>,
     /// True once the server is shutting down: joins are refused, connections told goodbye.
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Frames participants reported they could not decrypt (sum of their running totals).
@@ -46,7 +50,7 @@ struct Inner {
 impl std::fmt::Debug for SignalingServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignalingServer")
-            .field("rooms", &self.inner.registry.room_count())
+            .field("rooms", &self.inner.rooms.stats().rooms)
             .finish_non_exhaustive()
     }
 }
@@ -87,7 +91,7 @@ impl SignalingServer {
         }
         Ok(SignalingServer {
             inner: Arc::new(Inner {
-                registry: Registry::new(&config, media),
+                rooms: Box::new(LocalRooms::new(&config, media)),
                 config,
                 shutdown: tokio::sync::watch::Sender::new(false),
                 client_decrypt_failures: Default::default(),
@@ -118,13 +122,13 @@ impl SignalingServer {
                 .inner
                 .client_decrypt_failures
                 .load(std::sync::atomic::Ordering::Relaxed),
-            ..self.inner.registry.stats()
+            ..self.inner.rooms.stats()
         }
     }
 
     /// Every room, with who is in it (administration).
     pub async fn rooms(&self) -> Vec<RoomInfo> {
-        self.inner.registry.rooms().await
+        self.inner.rooms.rooms().await
     }
 
     /// Removes a participant from `room` for good: the token it joined with is revoked for
@@ -142,7 +146,7 @@ impl SignalingServer {
         for pid in holding.into_iter().chain([participant]) {
             removed |= self
                 .inner
-                .registry
+                .rooms
                 .remove(
                     room,
                     Some(pid),
@@ -165,7 +169,7 @@ impl SignalingServer {
         for pid in holding {
             removed += self
                 .inner
-                .registry
+                .rooms
                 .remove(
                     room,
                     Some(pid),
@@ -181,7 +185,7 @@ impl SignalingServer {
     /// disconnected. How many were there.
     pub async fn close_room(&self, room: &str) -> usize {
         self.inner
-            .registry
+            .rooms
             .remove(
                 room,
                 None,

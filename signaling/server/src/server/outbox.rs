@@ -85,6 +85,13 @@ pub(crate) fn outbox(messages: usize, max_bytes: usize) -> (Outbox, Inbox) {
     )
 }
 
+/// A message as JSON text: what a WebSocket frame carries.
+pub(crate) fn encode(message: &ServerMessage) -> String {
+    serde_json::to_string(message).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"encoding: {e}"}}"#)
+    })
+}
+
 impl Outbox {
     /// Queues `out`, unless the connection is gone or would hold more than its budget.
     pub(crate) fn push(&self, out: Outbound) -> Result<(), PushError> {
