@@ -30,9 +30,9 @@ const MAX_REPORTED_FAILURES_PER_REPORT: u64 = 100_000;
 
 /// Tells a connection why it is refused, and closes it.
 pub(super) async fn refuse(socket: Socket, code: ErrorCode, message: &str) {
-    let (mut sink, _) = socket.split();
+    let (mut sink, stream) = socket.split();
     let _ = send(&mut sink, &ServerMessage::error(code, message), LAST_WORDS).await;
-    let _ = sink.send(Message::Close(None)).await;
+    close(sink, stream).await;
 }
 
 /// Why a connection ends when its room has closed under it.
@@ -52,6 +52,24 @@ async fn last_words(sink: &mut Sink, inbox: &mut Inbox) {
     }
 }
 
+/// Ends the WebSocket with its closing handshake: the close frame, then what the peer still
+/// sends is read (and dropped) until its own close, within [`LAST_WORDS`]. A socket dropped
+/// with unread bytes in it (a commit the peer sent as it was being removed) is reset, and a
+/// reset can throw away the goodbye still unread on the peer's side.
+async fn close(mut sink: Sink, mut stream: Stream) {
+    let _ = tokio::time::timeout(LAST_WORDS, async move {
+        if sink.send(Message::Close(None)).await.is_err() {
+            return;
+        }
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
 /// How long the last words to a refused or departing connection may take.
 const LAST_WORDS: Duration = Duration::from_secs(2);
 
@@ -62,7 +80,7 @@ pub(super) async fn run(server: SignalingServer, socket: Socket, budget: Budget)
         Err((code, message)) => {
             tracing::info!(?code, %message, "join refused");
             let _ = send(&mut sink, &ServerMessage::error(code, message), LAST_WORDS).await;
-            let _ = sink.send(Message::Close(None)).await;
+            close(sink, stream).await;
             return;
         }
     };
@@ -368,7 +386,8 @@ async fn serve(server: SignalingServer, mut sink: Sink, mut stream: Stream, mut 
         }
     };
     tracing::info!(reason, "participant disconnected");
-    let _ = tokio::time::timeout(LAST_WORDS, sink.send(Message::Close(None))).await;
+    // Out of the room first: the others need not wait for this peer's closing handshake.
     joined.link.leave(pid);
     server.inner.revocations.release(pid);
+    close(sink, stream).await;
 }
