@@ -109,6 +109,21 @@ pub struct SfuConfig {
     #[arg(long, env = "SFU_DEMO_DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo_dir: Option<PathBuf>,
+    /// Join a cluster of nodes on NATS with JetStream (nats://HOST:PORT; repeat, or
+    /// comma-separated in SFU_CLUSTER, for a NATS cluster). Default: none, this node alone, in
+    /// memory.
+    #[arg(long, env = "SFU_CLUSTER", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// This node's name in the cluster: unique, letters, digits, '-' and '_'. Default: the
+    /// host's name.
+    #[arg(long, env = "SFU_NODE_ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// Where participants reach this node (its https:// or http:// URL), as the cluster lists
+    /// it. Default: the listen address.
+    #[arg(long, env = "SFU_PUBLIC_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for SfuConfig {
@@ -189,6 +204,40 @@ impl SfuConfig {
             Some((_, message)) => Err(ConfigError::Invalid(message)),
             None => Ok(()),
         }
+    }
+
+    /// This node's name in a cluster: `node_id`, else the host's name (made fit: anything
+    /// but letters, digits, '-' and '_' becomes '-').
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap_or_else(|_| "sfu".into());
+            let name: String = host
+                .trim()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .take(64)
+                .collect();
+            if name.is_empty() { "sfu".into() } else { name }
+        })
+    }
+
+    /// Where participants reach this node: `public_url`, else the listen address.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", self.listen)
+        })
     }
 
     /// The address media binds: `media_ip`, else the listen address's.
@@ -305,6 +354,33 @@ impl SfuConfig {
                     .into(),
             )),
             _ => {}
+        }
+        for url in &self.cluster {
+            if !["nats://", "tls://"].iter().any(|s| url.starts_with(s)) {
+                out.push((
+                    Some("cluster"),
+                    format!("cluster: {url:?} is not a nats:// or tls:// URL"),
+                ));
+            }
+        }
+        if let Some(id) = &self.node_id {
+            if let Err(e) = signaling_server::server::cluster::ClusterConfig::check_node_id(id) {
+                out.push((Some("node_id"), e));
+            }
+            if self.cluster.is_empty() {
+                out.push((
+                    Some("node_id"),
+                    "node_id names a node of a cluster, but cluster is not set".into(),
+                ));
+            }
+        }
+        if let Some(url) = &self.public_url
+            && !["http://", "https://"].iter().any(|s| url.starts_with(s))
+        {
+            out.push((
+                Some("public_url"),
+                format!("public_url {url:?} is not an http:// or https:// URL"),
+            ));
         }
         if self.dev && !self.listen.ip().is_loopback() {
             out.push((
@@ -533,10 +609,38 @@ mod tests {
             tls_key: Some("k".into()),
             admin_token: Some("a".into()),
             demo_dir: Some("d".into()),
+            node_id: Some("n".into()),
+            public_url: Some("u".into()),
             ..SfuConfig::default()
         })
         .expect("serializes");
         assert_eq!(serialized.len(), count);
+    }
+
+    #[test]
+    fn cluster_settings_are_checked() {
+        let (mut c, _) = parsed(&["--dev"]);
+        assert!(c.cluster.is_empty(), "alone by default");
+        c.node_id = Some("sfu-1".into());
+        assert_eq!(
+            c.problems()[0].0,
+            Some("node_id"),
+            "a name without a cluster"
+        );
+        c.cluster = vec!["nats://10.0.0.1:4222".into(), "http://10.0.0.2:4222".into()];
+        c.node_id = Some("sfu 1".into());
+        c.public_url = Some("sfu-1.example.org".into());
+        let keys: Vec<_> = c.problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            vec![Some("cluster"), Some("node_id"), Some("public_url")]
+        );
+        let (c, _) = parsed(&["--dev", "--cluster", "nats://a:4222,nats://b:4222"]);
+        assert_eq!(c.cluster.len(), 2);
+        assert!(c.problems().is_empty());
+        let fit = signaling_server::server::cluster::ClusterConfig::check_node_id(&c.node_id());
+        assert!(fit.is_ok(), "the host's name, made fit: {fit:?}");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
     }
 
     #[test]

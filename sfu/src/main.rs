@@ -8,6 +8,7 @@ use sfu::cli::{Cli, Command, LogFormat, TokenCommand};
 use sfu::http;
 use sfu::media::MediaConfig;
 use signaling_protocol::IceServer;
+use signaling_server::server::cluster::{Cluster, ClusterConfig};
 use signaling_server::turn::TurnCredentials;
 use signaling_server::{SignalingConfig, SignalingServer};
 
@@ -53,6 +54,9 @@ fn main() -> anyhow::Result<()> {
         None => serve(cli, matches),
     }
 }
+
+/// How often a cluster node says it is alive (it is taken for gone after three missed).
+const CLUSTER_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a graceful shutdown waits for rooms to empty.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -148,35 +152,45 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
         Some(threads) => sfu::media::MediaServer::with_threads(media_config, threads),
         None => sfu::media::MediaServer::new(media_config),
     });
-    let signaling = SignalingServer::with_media(
-        SignalingConfig {
-            token_secret: config
-                .token_secret
-                .clone()
-                .map(String::into_bytes)
-                .unwrap_or_default(),
-            insecure_dev_tokens: config.dev,
-            max_participants_per_room: config.max_participants_per_room,
-            max_application_bytes: config.max_application_bytes,
-            max_connections_per_ip: config.max_connections_per_ip,
-            trusted_proxies: config.trusted_proxies.clone(),
-            ice_servers: config
-                .ice_servers
-                .iter()
-                .map(|url| IceServer {
-                    urls: vec![url.clone()],
-                    username: None,
-                    credential: None,
-                })
-                .collect(),
-            turn: config
-                .turn_secret
-                .as_ref()
-                .map(|s| TurnCredentials::new(s.as_bytes().to_vec(), TURN_CREDENTIAL_TTL)),
-            ..SignalingConfig::default()
-        },
-        media.clone(),
-    )?;
+    let signaling_config = SignalingConfig {
+        token_secret: config
+            .token_secret
+            .clone()
+            .map(String::into_bytes)
+            .unwrap_or_default(),
+        insecure_dev_tokens: config.dev,
+        max_participants_per_room: config.max_participants_per_room,
+        max_application_bytes: config.max_application_bytes,
+        max_connections_per_ip: config.max_connections_per_ip,
+        trusted_proxies: config.trusted_proxies.clone(),
+        ice_servers: config
+            .ice_servers
+            .iter()
+            .map(|url| IceServer {
+                urls: vec![url.clone()],
+                username: None,
+                credential: None,
+            })
+            .collect(),
+        turn: config
+            .turn_secret
+            .as_ref()
+            .map(|s| TurnCredentials::new(s.as_bytes().to_vec(), TURN_CREDENTIAL_TTL)),
+        ..SignalingConfig::default()
+    };
+    let signaling = if config.cluster.is_empty() {
+        SignalingServer::with_media(signaling_config, media.clone())?
+    } else {
+        let cluster = Cluster::connect(ClusterConfig {
+            nats_urls: config.cluster.clone(),
+            node_id: config.node_id(),
+            public_url: config.public_url(),
+            media_address: config.public_ip.unwrap_or(config.media_ip()).to_string(),
+            heartbeat: CLUSTER_HEARTBEAT,
+        })
+        .await?;
+        SignalingServer::clustered(signaling_config, Some(media.clone()), cluster)?
+    };
     let app = http::router(&config, &signaling, media);
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;

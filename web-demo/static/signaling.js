@@ -16,6 +16,7 @@ const REFUSALS = {
   rate_limited: "The server asks you to slow down: try again in a moment.",
   unsupported_version: "This page is older than the server: reload it.",
   shutting_down: "The server is shutting down: try again in a moment.",
+  unavailable: "The meeting cannot be reached just now: try again in a moment.",
   removed: "You were removed from the meeting: this invitation no longer admits you.",
   banned: "You may not enter this room: an administrator banned you from it for now.",
   room_closed: "The meeting was ended: an administrator closed the room.",

@@ -6,6 +6,7 @@
 //! [`RoomDriver`] ([`room`]), which feeds joins, leaves, SDP/ICE and the datagrams of the room's
 //! transports ([`transport`]) to its `MediaRoom` and carries out what the room asks.
 
+mod load;
 pub mod ports;
 mod room;
 pub mod threads;
@@ -16,7 +17,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use signaling_server::server::{MediaFactory, RoomMedia, RoomTask};
+use signaling_server::server::{MediaFactory, MediaLoad, RoomMedia, RoomTask};
 
 use crate::media_room::Policy;
 use ports::PortPool;
@@ -89,6 +90,8 @@ pub struct MediaServer {
     live: Arc<AtomicUsize>,
     /// Where rooms run (`None`: on the runtime that starts them).
     threads: Option<MediaThreads>,
+    /// Rates since the cluster's last heartbeat.
+    load: Arc<load::LoadMeter>,
 }
 
 impl std::fmt::Debug for MediaServer {
@@ -106,6 +109,7 @@ impl MediaServer {
             stats: Arc::new(ForwardStats::default()),
             live: Arc::default(),
             threads: None,
+            load: Arc::new(load::LoadMeter::new()),
         }
     }
 
@@ -157,5 +161,10 @@ impl MediaFactory for MediaServer {
                 tokio::spawn(task);
             }
         }
+    }
+
+    fn load(&self) -> MediaLoad {
+        self.load
+            .read(self.stats.packets_out.load(Ordering::Relaxed))
     }
 }

@@ -59,6 +59,9 @@ pub enum ErrorCode {
     RoomClosed,
     /// A bug on the server.
     Internal,
+    /// The room cannot be reached just now (in a cluster: its home node does not answer and
+    /// no other node could take it yet); trying again shortly may succeed.
+    Unavailable,
 }
 
 impl ErrorCode {

@@ -1,6 +1,7 @@
 //! A signaling server on loopback and helpers to drive clients against it.
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod raw;
 
 use std::time::Duration;
@@ -38,6 +39,39 @@ pub async fn start_on(
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     let url = format!("ws://{addr}/ws");
     (TestServer { url, server }, task)
+}
+
+/// A node of the cluster on NATS at `nats_url`, named `node_id`, on any free port.
+pub async fn start_node(nats_url: &str, node_id: &str, config: SignalingConfig) -> TestServer {
+    use signaling_server::server::cluster::{Cluster, ClusterConfig};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let cluster = Cluster::connect(ClusterConfig {
+        nats_urls: vec![nats_url.to_owned()],
+        node_id: node_id.to_owned(),
+        public_url: format!("http://{addr}"),
+        media_address: addr.ip().to_string(),
+        heartbeat: Duration::from_millis(250),
+    })
+    .await
+    .expect("cluster");
+    let server = SignalingServer::clustered(
+        SignalingConfig {
+            token_secret: SECRET.to_vec(),
+            ..config
+        },
+        None,
+        cluster,
+    )
+    .expect("server");
+    let app = server.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    TestServer {
+        url: format!("ws://{addr}/ws"),
+        server,
+    }
 }
 
 pub fn token_for(room: &str, identity: &str, ttl_seconds: i64) -> String {

@@ -170,6 +170,7 @@ async fn handshake(
         identity: claims.sub.clone(),
         may_publish: claims.publish,
         outbox: tx,
+        media: true,
     };
     let link = match server.inner.rooms.join(&room, joiner).await {
         Ok(link) => link,

@@ -32,7 +32,12 @@ pub(super) struct LocalRooms {
     next_participant: AtomicU64,
     room_config: RoomConfig,
     media: Option<Arc<dyn MediaFactory>>,
+    /// Told the name of each room that ends.
+    on_end: Option<OnEnd>,
 }
+
+/// What is told of a room that ended.
+pub(super) type OnEnd = Arc<dyn Fn(&str) + Send + Sync>;
 
 fn lock(rooms: &Map) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
     // A panic while holding this lock cannot leave the map half-changed.
@@ -41,21 +46,33 @@ fn lock(rooms: &Map) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
 
 impl LocalRooms {
     pub(super) fn new(config: &SignalingConfig, media: Option<Arc<dyn MediaFactory>>) -> Self {
+        Self::starting_at(config, media, 1, None)
+    }
+
+    /// Rooms whose participant ids start at `first_id`; `on_end` is told each room that ends.
+    pub(super) fn starting_at(
+        config: &SignalingConfig,
+        media: Option<Arc<dyn MediaFactory>>,
+        first_id: ParticipantId,
+        on_end: Option<OnEnd>,
+    ) -> Self {
         LocalRooms {
             rooms: Arc::new(Mutex::new(HashMap::new())),
             counters: Arc::default(),
             next_room: AtomicU64::new(1),
-            next_participant: AtomicU64::new(1),
+            next_participant: AtomicU64::new(first_id),
             room_config: RoomConfig {
                 max_participants: config.max_participants_per_room,
                 commit_timeout: config.commit_timeout,
                 ice_servers: config.ice_servers.clone().into(),
             },
             media,
+            on_end,
         }
     }
 
-    fn handle(&self, room: &str) -> Option<RoomHandle> {
+    /// The running room of this name, if there is one.
+    pub(super) fn handle(&self, room: &str) -> Option<RoomHandle> {
         lock(&self.rooms).get(room).map(|e| e.handle.clone())
     }
 
@@ -67,11 +84,18 @@ impl LocalRooms {
         }
         let id = self.next_room.fetch_add(1, Ordering::Relaxed);
         let participants = Arc::new(AtomicU64::new(0));
-        let (map, key) = (self.rooms.clone(), name.to_owned());
+        let (map, key, on_end) = (self.rooms.clone(), name.to_owned(), self.on_end.clone());
         let vacate = Box::new(move || {
-            let mut map = lock(&map);
-            if map.get(&key).is_some_and(|e| e.id == id) {
-                map.remove(&key);
+            let ended = {
+                let mut map = lock(&map);
+                let ours = map.get(&key).is_some_and(|e| e.id == id);
+                if ours {
+                    map.remove(&key);
+                }
+                ours
+            };
+            if let (true, Some(on_end)) = (ended, on_end) {
+                on_end(&key);
             }
         });
         let room = Room::new(name, self.room_config.clone(), rand::random());
@@ -113,6 +137,7 @@ impl Rooms for LocalRooms {
                     identity: joiner.identity.clone(),
                     may_publish: joiner.may_publish,
                     outbox: joiner.outbox.clone(),
+                    media: joiner.media,
                     reply,
                 });
                 if sent && let Ok(result) = answer.await {

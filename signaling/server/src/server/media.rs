@@ -62,6 +62,15 @@ pub trait RoomMedia: Send + 'static {
 /// A room's task (its delivery service and media), for [`MediaFactory::spawn_room`].
 pub type RoomTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
+/// How busy a server's media is, as a cluster weighs it when it places rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MediaLoad {
+    /// RTP packets forwarded a second, lately.
+    pub packets_per_second: f64,
+    /// The share of the machine's CPU the process uses, 0 to 1.
+    pub cpu: f64,
+}
+
 /// Makes the media side of each room as the room begins.
 pub trait MediaFactory: Send + Sync + 'static {
     /// Called inside the room's task, on the runtime [`MediaFactory::spawn_room`] chose.
@@ -71,5 +80,10 @@ pub trait MediaFactory: Send + Sync + 'static {
     /// on threads of its own, next to their sockets.
     fn spawn_room(&self, task: RoomTask) {
         tokio::spawn(task);
+    }
+
+    /// How busy the media is now (by default: idle).
+    fn load(&self) -> MediaLoad {
+        MediaLoad::default()
     }
 }

@@ -2,11 +2,13 @@
 //! per room, and the routes.
 
 mod client_ip;
+pub mod cluster;
 mod connection;
 mod dev_token;
 mod limits;
 mod local_rooms;
 mod media;
+mod media_leg;
 mod outbox;
 mod revocation;
 mod room_task;
@@ -23,7 +25,7 @@ use axum::routing::get;
 use crate::config::SignalingConfig;
 pub use client_ip::{PerIp, Slot, client_ip};
 use local_rooms::LocalRooms;
-pub use media::{MediaFactory, MediaSender, RoomMedia, RoomTask};
+pub use media::{MediaFactory, MediaLoad, MediaSender, RoomMedia, RoomTask};
 use rooms::Rooms;
 pub use rooms::{RoomInfo, RoomStats};
 use signaling_protocol::{ErrorCode, ParticipantId};
@@ -37,7 +39,7 @@ pub struct SignalingServer {
 struct Inner {
     config: SignalingConfig,
     /// Where rooms are: this process's, by default.
-    rooms: Box<dyn Rooms>,
+    rooms: Arc<dyn Rooms>,
     /// True once the server is shutting down: joins are refused, connections told goodbye.
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Frames participants reported they could not decrypt (sum of their running totals).
@@ -59,7 +61,7 @@ impl SignalingServer {
     /// A server with this configuration. An empty token secret is refused unless the insecure
     /// dev mode is on (then a random one is made).
     pub fn new(config: SignalingConfig) -> Result<Self, ConfigError> {
-        Self::build(config, None)
+        Self::build(config, None, None)
     }
 
     /// A server whose participants negotiate media with `media` (the SFU). Without one, SDP
@@ -68,12 +70,24 @@ impl SignalingServer {
         config: SignalingConfig,
         media: Arc<dyn MediaFactory>,
     ) -> Result<Self, ConfigError> {
-        Self::build(config, Some(media))
+        Self::build(config, Some(media), None)
+    }
+
+    /// A node of `cluster` (docs/deploy.md): its rooms' homes are placed across the cluster's
+    /// nodes, and its participants join rooms wherever their homes are. Must be called inside
+    /// a Tokio runtime (the node's heartbeat starts here).
+    pub fn clustered(
+        config: SignalingConfig,
+        media: Option<Arc<dyn MediaFactory>>,
+        cluster: cluster::Cluster,
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, media, Some(cluster))
     }
 
     fn build(
         mut config: SignalingConfig,
         media: Option<Arc<dyn MediaFactory>>,
+        cluster: Option<cluster::Cluster>,
     ) -> Result<Self, ConfigError> {
         match (config.token_secret.is_empty(), config.insecure_dev_tokens) {
             (true, false) => return Err(ConfigError::NoTokenSecret),
@@ -89,11 +103,17 @@ impl SignalingServer {
                  identity to anyone who asks. Never expose this server to a network."
             );
         }
+        let shutdown = tokio::sync::watch::Sender::new(false);
         Ok(SignalingServer {
             inner: Arc::new(Inner {
-                rooms: Box::new(LocalRooms::new(&config, media)),
+                rooms: match cluster {
+                    None => Arc::new(LocalRooms::new(&config, media)),
+                    Some(cluster) => {
+                        cluster::ClusterRooms::start(cluster, &config, media, shutdown.subscribe())
+                    }
+                },
                 config,
-                shutdown: tokio::sync::watch::Sender::new(false),
+                shutdown,
                 client_decrypt_failures: Default::default(),
                 per_ip: Default::default(),
                 revocations: Default::default(),

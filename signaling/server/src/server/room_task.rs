@@ -10,6 +10,7 @@ use signaling_protocol::{ClientMessage, ErrorCode, MediaSignal, ParticipantId, S
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tracing::Instrument;
 
 use super::media::{MediaFactory, MediaSender, RoomMedia};
 use super::outbox::{Outbound, Outbox, PushError, encode};
@@ -23,6 +24,9 @@ pub(super) enum Command {
         identity: String,
         may_publish: bool,
         outbox: Outbox,
+        /// Whether this room's media serves it (a participant connected to another node of
+        /// a cluster has its media there).
+        media: bool,
         reply: oneshot::Sender<Result<(), ErrorCode>>,
     },
     Message {
@@ -64,10 +68,13 @@ impl RoomHandle {
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let spawner = media.clone();
+        // The span follows the task (entered across awaits, it would mark other tasks' logs).
+        let span = tracing::info_span!("room", room = %room.name());
         let task = async move {
             let media = media.as_ref().map(|f| f.room(room.name()));
             run_room(room, media, rx, count, counters, vacate).await;
-        };
+        }
+        .instrument(span);
         match spawner {
             Some(f) => f.spawn_room(Box::pin(task)),
             None => {
@@ -110,8 +117,6 @@ async fn run_room(
     counters: Arc<Counters>,
     vacate: Box<dyn FnOnce() + Send>,
 ) {
-    let span = tracing::info_span!("room", room = %room.name());
-    let _enter = span.enter();
     let mut outboxes: HashMap<ParticipantId, Outbox> = HashMap::new();
     // Who the room's media has been told of.
     let mut m_members: HashSet<ParticipantId> = Default::default();
@@ -136,11 +141,12 @@ async fn run_room(
                 identity,
                 may_publish,
                 outbox,
+                media: with_media,
                 reply,
             } => {
                 let result = room.join(pid, identity, may_publish, now);
                 if result.is_ok() {
-                    if let Some(m) = &mut media {
+                    if let Some(m) = media.as_mut().filter(|_| with_media) {
                         m_members.insert(pid);
                         m.joined(
                             pid,
@@ -160,10 +166,10 @@ async fn run_room(
             }
             Command::Message { pid, message } => {
                 match (MediaSignal::from_client(&message), &mut media) {
-                    // Only from someone in the room (a connection whose join is still in flight
-                    // has no outbox here yet).
+                    // Only from someone in the room's media (a connection whose join is still
+                    // in flight is not yet; one whose media is on another node never is).
                     (Some(signal), Some(m)) => {
-                        if outboxes.contains_key(&pid) {
+                        if m_members.contains(&pid) {
                             m.signal(pid, signal);
                         }
                     }

@@ -38,6 +38,9 @@ pub(super) struct Joiner {
     pub(super) identity: String,
     pub(super) may_publish: bool,
     pub(super) outbox: Outbox,
+    /// Whether the room's media here serves it: false for one whose media is on the node it
+    /// is connected to, in a cluster.
+    pub(super) media: bool,
 }
 
 /// Where rooms are found and made.

@@ -1,0 +1,137 @@
+//! Nodes of a cluster on a real NATS server (nats-server with JetStream, on loopback): rooms
+//! placed by load, and participants connected to different nodes in one room, with real
+//! clients over WebSocket.
+
+mod common;
+
+use std::time::Duration;
+
+use common::nats::Nats;
+use common::{Seen, TestServer, start_node, until};
+use signaling_client::{AppMessage, Event};
+use signaling_server::SignalingConfig;
+
+async fn three_nodes(nats: &Nats) -> Vec<TestServer> {
+    let mut nodes = Vec::new();
+    for name in ["a", "b", "c"] {
+        nodes.push(start_node(&nats.url, name, SignalingConfig::default()).await);
+    }
+    // Each has said it is alive.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_participants_on_different_nodes_meet_in_one_room_and_read_each_other() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats).await;
+    let mut alice = nodes[0].client("standup", "alice").await;
+    let mut sa = Seen::default();
+    until(&mut alice, &mut sa, |s| s.epoch == Some(0)).await;
+    let mut bob = nodes[1].client("standup", "bob").await;
+    let mut sb = Seen::default();
+    until(&mut bob, &mut sb, |s| s.roster.len() == 2).await;
+    until(&mut alice, &mut sa, |s| s.roster.len() == 2).await;
+    assert_eq!(sa.epoch, sb.epoch);
+    assert_eq!(sa.safety_number, sb.safety_number, "one group");
+    assert!(
+        sa.failures.is_empty() && sb.failures.is_empty(),
+        "{sa:?} {sb:?}"
+    );
+    // Each reads what the other says (MLS application messages, through the room's home).
+    alice
+        .send_app(AppMessage::Chat {
+            text: "hello from a".into(),
+        })
+        .expect("send");
+    bob.send_app(AppMessage::Chat {
+        text: "hello from b".into(),
+    })
+    .expect("send");
+    for (client, expected) in [(&mut bob, "hello from a"), (&mut alice, "hello from b")] {
+        let deadline = tokio::time::Instant::now() + common::WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, client.next_event())
+                .await
+                .expect("in time")
+                .expect("open");
+            if let Event::Application {
+                message: AppMessage::Chat { text },
+                ..
+            } = event
+            {
+                assert_eq!(text, expected);
+                break;
+            }
+        }
+    }
+    // One room in the cluster, on one home; both nodes count their participant.
+    let homes: usize = nodes.iter().map(|n| n.server.stats().rooms).sum();
+    assert_eq!(homes, 1);
+    assert_eq!(nodes[0].server.stats().participants, 1);
+    assert_eq!(nodes[1].server.stats().participants, 1);
+    // Bob leaves: alice sees him removed in the next epoch.
+    bob.leave();
+    until(&mut alice, &mut sa, |s| s.roster.len() == 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_rooms_spread_over_three_nodes_by_load() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats).await;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        // Every join through the first node: placement, not the entry point, decides.
+        let mut c = nodes[0].client(&format!("room-{i}"), "alice").await;
+        let mut seen = Seen::default();
+        until(&mut c, &mut seen, |s| s.epoch == Some(0)).await;
+        clients.push(c);
+    }
+    let per_node: Vec<usize> = nodes.iter().map(|n| n.server.stats().rooms).collect();
+    assert_eq!(per_node.iter().sum::<usize>(), 20, "{per_node:?}");
+    assert!(
+        per_node.iter().all(|&n| (6..=7).contains(&n)),
+        "rooms per node: {per_node:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joiners_on_three_nodes_at_once_converge_on_one_group() {
+    // Commits race from members on every node; the one delivery service, at the room's home,
+    // takes the first valid one per epoch: one epoch sequence, one safety number.
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats).await;
+    let joins = (0..12).map(|i| {
+        let url = nodes[i % 3].url.clone();
+        tokio::spawn(async move {
+            let mut client =
+                signaling_client::Client::connect(signaling_client::ClientConfig::new(
+                    url,
+                    "big",
+                    common::token_for("big", &format!("bot{i}"), 600),
+                ))
+                .await
+                .expect("connect");
+            let mut seen = Seen::default();
+            until(&mut client, &mut seen, |s| s.roster.len() == 12).await;
+            (client, seen)
+        })
+    });
+    let results: Vec<_> = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let (_, first) = &results[0];
+    for (_, seen) in &results {
+        assert_eq!(seen.epoch, first.epoch);
+        assert_eq!(seen.safety_number, first.safety_number);
+        assert_eq!(seen.roster, first.roster);
+        assert!(seen.failures.is_empty(), "{:?}", seen.failures);
+    }
+    let connected: Vec<usize> = nodes
+        .iter()
+        .map(|n| n.server.stats().participants)
+        .collect();
+    assert_eq!(connected, vec![4, 4, 4]);
+}

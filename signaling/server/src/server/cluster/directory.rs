@@ -1,0 +1,272 @@
+//! The rooms of a cluster node ([`ClusterRooms`], the cluster's [`Rooms`]): a join finds (or
+//! gives) the room's home; at home it enters the room's task here, elsewhere it is asked of
+//! the home over NATS and linked there. A heartbeat says the node is alive and how loaded,
+//! keeps the rooms it is home to, and lets go of participants whose other side is gone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use signaling_protocol::{ErrorCode, ParticipantId};
+
+use super::super::local_rooms::LocalRooms;
+use super::super::media::MediaFactory;
+use super::super::media_leg::MediaLegs;
+use super::super::rooms::{Joiner, RoomInfo, RoomLink, RoomStats, Rooms};
+use super::home::HomeSide;
+use super::placement::Home;
+use super::remote::RemoteSide;
+use super::uplink::Uplink;
+use super::wire::{self, JoinReply, JoinRequest};
+use super::{Cluster, NodeInfo, NodeLoad};
+use crate::config::SignalingConfig;
+
+/// How long a home has to answer a join before it is taken for gone.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How many times a join looks for the room's home before it gives up (`unavailable`).
+const JOIN_ATTEMPTS: usize = 6;
+
+pub(in super::super) struct ClusterRooms {
+    cluster: Cluster,
+    local: Arc<LocalRooms>,
+    home: Arc<HomeSide>,
+    remote: Arc<RemoteSide>,
+}
+
+impl ClusterRooms {
+    /// This node's rooms in `cluster`, with `media`; `draining` says whether it is stopping.
+    pub(in super::super) fn start(
+        cluster: Cluster,
+        config: &SignalingConfig,
+        media: Option<Arc<dyn MediaFactory>>,
+        draining: tokio::sync::watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        let placement_owner = cluster.clone();
+        let on_end: super::super::local_rooms::OnEnd = Arc::new(move |room: &str| {
+            let (cluster, room) = (placement_owner.clone(), room.to_owned());
+            tokio::spawn(async move { cluster.placement().release(&room).await });
+        });
+        let local = Arc::new(LocalRooms::starting_at(
+            config,
+            media.clone(),
+            cluster.first_participant_id(),
+            Some(on_end),
+        ));
+        let uplink = Uplink::start(cluster.client().clone());
+        let home = HomeSide::new(
+            cluster.clone(),
+            local.clone(),
+            uplink.clone(),
+            config.outbox_capacity,
+            config.outbox_bytes,
+        );
+        let remote = RemoteSide::new(
+            cluster.node_id().to_owned(),
+            uplink,
+            media.clone().map(MediaLegs::new),
+        );
+        tokio::spawn(home.clone().serve());
+        tokio::spawn(remote.clone().serve(cluster.client().clone()));
+        let rooms = Arc::new(ClusterRooms {
+            cluster,
+            local,
+            home,
+            remote,
+        });
+        tokio::spawn(heartbeat(Arc::downgrade(&rooms), media, draining));
+        rooms
+    }
+
+    /// The live nodes, this one always among them (it may not have said so yet).
+    fn live(&self) -> Vec<NodeInfo> {
+        let mut nodes = self.cluster.nodes().live();
+        if !nodes.iter().any(|n| n.node_id == self.cluster.node_id()) {
+            nodes.push(self.info(NodeLoad::default(), false));
+        }
+        nodes
+    }
+
+    fn info(&self, load: NodeLoad, draining: bool) -> NodeInfo {
+        let config = self.cluster.config();
+        NodeInfo {
+            node_id: config.node_id.clone(),
+            public_url: config.public_url.clone(),
+            media_address: config.media_address.clone(),
+            load,
+            draining,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Asks `home` to let `joiner` into `room`.
+    async fn ask_home(&self, room: &str, home: &Home, joiner: &Joiner) -> Asked {
+        self.remote.expect(
+            room,
+            &home.node,
+            joiner.pid,
+            joiner.may_publish,
+            joiner.outbox.clone(),
+        );
+        let request = JoinRequest {
+            room: room.to_owned(),
+            pid: joiner.pid,
+            identity: joiner.identity.clone(),
+            may_publish: joiner.may_publish,
+            node: self.cluster.node_id().to_owned(),
+        };
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        let asked = tokio::time::timeout(
+            JOIN_TIMEOUT,
+            self.cluster
+                .client()
+                .request(wire::join_subject(&home.node), body.into()),
+        )
+        .await;
+        let asked = match asked {
+            Ok(Ok(message)) => match serde_json::from_slice::<JoinReply>(&message.payload) {
+                Ok(JoinReply::Joined) => return Asked::Joined(self.remote.link(room, &home.node)),
+                Ok(JoinReply::Refused { code }) => Asked::Refused(code),
+                Ok(JoinReply::NotHome) | Err(_) => Asked::NotHome,
+            },
+            // Nobody listens on the home's subject (NATS says so at once), or no answer in
+            // time.
+            Ok(Err(_)) | Err(_) => Asked::Gone,
+        };
+        self.remote.forget(joiner.pid);
+        asked
+    }
+}
+
+/// What a room's home answered a join.
+enum Asked {
+    Joined(Box<dyn RoomLink>),
+    Refused(ErrorCode),
+    /// Not (or no longer) the room's home.
+    NotHome,
+    /// It does not answer: gone.
+    Gone,
+}
+
+impl Rooms for ClusterRooms {
+    fn next_id(&self) -> ParticipantId {
+        self.local.next_id()
+    }
+
+    fn join<'a>(
+        &'a self,
+        room: &'a str,
+        joiner: Joiner,
+    ) -> BoxFuture<'a, Result<Box<dyn RoomLink>, ErrorCode>> {
+        async move {
+            let placement = self.cluster.placement();
+            let me = self.cluster.node_id();
+            for _ in 0..JOIN_ATTEMPTS {
+                let live = self.live();
+                let home = match placement.place(room, &live).await {
+                    Ok(home) => home,
+                    Err(e) => {
+                        tracing::warn!(room, error = %e, "cannot place the room");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        continue;
+                    }
+                };
+                if home.node == me {
+                    // Placed here by another node, or by this one before a restart.
+                    if matches!(placement.adopt(room).await, Ok(true)) {
+                        return self.local.join(room, joiner).await;
+                    }
+                    continue;
+                }
+                match self.ask_home(room, &home, &joiner).await {
+                    Asked::Joined(link) => return Ok(link),
+                    Asked::Refused(code) => return Err(code),
+                    Asked::NotHome => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Asked::Gone => {
+                        tracing::info!(room, home = %home.node, "the room's home does not answer: taking the room over");
+                        self.cluster.nodes().strike(&home.node).await;
+                        let live: Vec<NodeInfo> =
+                            live.into_iter().filter(|n| n.node_id != home.node).collect();
+                        let _ = placement.take_over(room, &home, &live).await;
+                    }
+                }
+            }
+            Err(ErrorCode::Unavailable)
+        }
+        .boxed()
+    }
+
+    fn rooms(&self) -> BoxFuture<'_, Vec<RoomInfo>> {
+        self.local.rooms()
+    }
+
+    fn remove<'a>(
+        &'a self,
+        room: &'a str,
+        pid: Option<ParticipantId>,
+        reason: &'a str,
+        code: ErrorCode,
+    ) -> BoxFuture<'a, usize> {
+        self.local.remove(room, pid, reason, code)
+    }
+
+    fn stats(&self) -> RoomStats {
+        // Participants connected here: those of the rooms here that are connected to other
+        // nodes count there, those here whose rooms are elsewhere count here.
+        let mut stats = self.local.stats();
+        stats.participants =
+            (stats.participants + self.remote.count()).saturating_sub(self.home.remote_count());
+        stats
+    }
+}
+
+/// Every heartbeat: the node's entry, its rooms' entries, and the participants whose other
+/// side is gone. Ends with the rooms.
+async fn heartbeat(
+    rooms: std::sync::Weak<ClusterRooms>,
+    media: Option<Arc<dyn MediaFactory>>,
+    draining: tokio::sync::watch::Receiver<bool>,
+) {
+    let period = match rooms.upgrade() {
+        Some(r) => r.cluster.config().heartbeat,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(rooms) = rooms.upgrade() else { return };
+        let media_load = media.as_ref().map(|m| m.load()).unwrap_or_default();
+        let node_load = NodeLoad {
+            rooms: rooms.cluster.placement().owned_rooms().len(),
+            participants: rooms.stats().participants,
+            packets_per_second: media_load.packets_per_second,
+            cpu: media_load.cpu,
+        };
+        let info = rooms.info(node_load, *draining.borrow());
+        if let Err(e) = rooms.cluster.nodes().publish(&info).await {
+            tracing::warn!(error = %e, "cannot tell the cluster this node is alive");
+        }
+        for room in rooms.cluster.placement().refresh().await {
+            tracing::warn!(room, "another node took this room over");
+        }
+        rooms.home.drop_gone_nodes();
+        let live: Vec<String> = rooms
+            .cluster
+            .nodes()
+            .live()
+            .into_iter()
+            .map(|n| n.node_id)
+            .collect();
+        let gone: Vec<String> = rooms
+            .remote
+            .homes()
+            .into_iter()
+            .filter(|h| !live.contains(h))
+            .collect();
+        if !gone.is_empty() {
+            rooms.remote.drop_rooms_of(&gone);
+        }
+    }
+}
