@@ -228,18 +228,6 @@ impl SfuConfig {
         })
     }
 
-    /// Where participants reach this node: `public_url`, else the listen address.
-    pub fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| {
-            let scheme = if self.tls_cert.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            format!("{scheme}://{}", self.listen)
-        })
-    }
-
     /// The address media binds: `media_ip`, else the listen address's.
     pub fn media_ip(&self) -> IpAddr {
         self.media_ip.unwrap_or(self.listen.ip())
@@ -640,7 +628,6 @@ mod tests {
         assert!(c.problems().is_empty());
         let fit = signaling_server::server::cluster::ClusterConfig::check_node_id(&c.node_id());
         assert!(fit.is_ok(), "the host's name, made fit: {fit:?}");
-        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
     }
 
     #[test]

@@ -152,6 +152,15 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
         Some(threads) => sfu::media::MediaServer::with_threads(media_config, threads),
         None => sfu::media::MediaServer::new(media_config),
     });
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let signaling_config = SignalingConfig {
         token_secret: config
             .token_secret
@@ -184,7 +193,11 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
         let cluster = Cluster::connect(ClusterConfig {
             nats_urls: config.cluster.clone(),
             node_id: config.node_id(),
-            public_url: config.public_url(),
+            // The address bound (a port of 0 in the configuration is the one the OS chose).
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{addr}")),
             media_address: config.public_ip.unwrap_or(config.media_ip()).to_string(),
             heartbeat: CLUSTER_HEARTBEAT,
         })
@@ -192,15 +205,6 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
         SignalingServer::clustered(signaling_config, Some(media.clone()), cluster)?
     };
     let app = http::router(&config, &signaling, media);
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("binding {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let scheme = if config.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
     // Tests and scripts read this line to find the port.
     println!("sfu listening on {scheme}://{addr}");
     tracing::info!(%addr, scheme, dev = config.dev, demo = ?config.demo_dir(), "serving");

@@ -32,6 +32,24 @@ impl Running {
     }
 }
 
+/// Where a started sfu's logs go: nowhere, unless `SFU_TEST_LOGS` names a folder (each
+/// process's in a file of its own there), to see what a failing test's servers did.
+fn logs() -> Stdio {
+    let Some(dir) = std::env::var_os("SFU_TEST_LOGS") else {
+        return Stdio::null();
+    };
+    let name = format!(
+        "sfu-{}-{}.log",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    std::fs::File::create(std::path::Path::new(&dir).join(name))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
+}
+
 /// Starts the binary on an ephemeral loopback port with `args`, and waits for the line that
 /// names its address.
 pub fn start_sfu(args: &[&str]) -> Running {
@@ -40,7 +58,7 @@ pub fn start_sfu(args: &[&str]) -> Running {
         .args(args)
         .env_remove("SFU_TOKEN_SECRET")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(logs())
         .spawn()
         .expect("spawn sfu");
     let mut line = String::new();

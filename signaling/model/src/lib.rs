@@ -22,7 +22,7 @@ use signaling_participant::{Event, Output, Participant};
 use signaling_protocol::{
     ClientMessage, ParticipantId, ServerMessage, credential_identity, parse_credential_identity,
 };
-use signaling_server::room::{Effect, Room, RoomConfig};
+use signaling_server::room::{Effect, Record, Room, RoomConfig};
 
 /// How a commit is damaged on its way to the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +138,8 @@ pub struct Simulation {
     pub accepted: usize,
     /// The last things that happened, to explain a failure.
     trail: VecDeque<String>,
+    /// What the room asked to be written to its log.
+    records: Vec<Record>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -182,6 +184,7 @@ impl Simulation {
             refusals: 0,
             accepted: 0,
             trail: VecDeque::new(),
+            records: Vec::new(),
         }
     }
 
@@ -212,6 +215,7 @@ impl Simulation {
                     Effect::Close(pid) => {
                         self.people.remove(&pid);
                     }
+                    Effect::Record(r) => self.records.push(r),
                 }
             }
         }
@@ -518,9 +522,34 @@ impl Simulation {
         let _ = credential_identity;
     }
 
+    /// The room's records rebuild it as it is (the group, its epoch, tree and GroupInfo), as
+    /// a node taking the room over would: whatever happened, the log carries the room on.
+    pub fn check_records(&self) {
+        let restored = Room::restore(
+            "model",
+            self.room.config().clone(),
+            [4; 16],
+            &self.records,
+            self.now,
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "the records do not rebuild the room: {e}\n{:#?}",
+                self.trail
+            )
+        });
+        assert_eq!(restored.epoch(), self.room.epoch(), "epoch");
+        assert_eq!(restored.leaves(), self.room.leaves(), "leaves");
+        assert_eq!(restored.group_info(), self.room.group_info(), "group info");
+        if self.room.epoch().is_some() {
+            assert_eq!(restored.group_id(), self.room.group_id(), "group id");
+        }
+    }
+
     /// Everyone present behaves from now on: within a bounded time every one of them is in
     /// one group at one epoch, and the room counts them all as members. Panics on a stall.
     pub fn settle(&mut self) {
+        self.check_records();
         for p in self.people.values_mut() {
             p.silent = false;
             p.tamper = None;

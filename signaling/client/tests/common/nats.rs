@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A NATS server with JetStream on loopback, on a free port, with its store in a temporary
 //! folder; killed (and the folder removed) when dropped. Needs `nats-server` (Debian's
 //! package; `.ci/run` installs it).

@@ -10,7 +10,7 @@ use signaling_protocol::{
     parse_credential_identity,
 };
 
-use super::{InFlight, LastCommit, Membership, PROPOSALS_PER_EPOCH_BASE, Room};
+use super::{Effect, InFlight, LastCommit, Membership, PROPOSALS_PER_EPOCH_BASE, Record, Room};
 use crate::mls::{VerifiedCommit, VerifyError, public_group};
 
 /// What a verified commit does, in participants.
@@ -162,6 +162,11 @@ impl Room {
             let epoch = tree.epoch();
             return self.reject(from, epoch, CommitRejection::InvalidMls);
         }
+        self.effects.push(Effect::Record(Record::Commit {
+            epoch: c.epoch,
+            commit: c.commit.clone(),
+            group_info: c.group_info.clone(),
+        }));
         let epoch = c.epoch + 1;
         self.group_info = Some(c.group_info.into_vec());
         tracing::info!(
@@ -274,6 +279,10 @@ impl Room {
         if let Err(e) = tree.keep(verified) {
             return self.error(from, ErrorCode::Internal, e.to_string());
         }
+        self.effects.push(Effect::Record(Record::Proposal {
+            epoch,
+            proposal: proposal.clone().into(),
+        }));
         self.proposals_this_epoch += 1;
         if self_remove {
             self.self_removals.insert(from);

@@ -9,7 +9,7 @@ use signaling_protocol::{
     ErrorCode, ParticipantId, ServerMessage, credential_identity, parse_credential_identity,
 };
 
-use super::{Membership, QueuedKeyPackage, Room};
+use super::{Effect, Membership, QueuedKeyPackage, Record, Room};
 use crate::mls::{PublicTree, framing, public_group};
 
 impl Room {
@@ -116,6 +116,11 @@ impl Room {
     /// Abandons the group and starts the next one (a new group id): everyone who held it is
     /// told to rejoin, and `prefer` (if present) is asked to create it.
     pub(super) fn new_group(&mut self, reason: &str, prefer: &[ParticipantId], now: Instant) {
+        if self.tree.is_some() {
+            self.effects.push(Effect::Record(Record::Dropped {
+                generation: self.generation,
+            }));
+        }
         self.tree = None;
         self.group_info = None;
         self.generation += 1;
@@ -245,6 +250,12 @@ impl Room {
                 Ok(tree) => tree,
                 Err(e) => return self.error(from, ErrorCode::InvalidMls, e.to_string()),
             };
+        self.effects.push(Effect::Record(Record::Created {
+            group_id_base: self.group_id_base.to_vec().into(),
+            generation: self.generation,
+            creator,
+            group_info: group_info.clone().into(),
+        }));
         self.tree = Some(tree);
         self.group_info = Some(group_info);
         self.creator_after = None;

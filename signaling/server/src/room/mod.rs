@@ -17,6 +17,9 @@
 mod application;
 mod delivery;
 mod group;
+mod record;
+
+pub use record::{RESUME_GRACE, Record, RestoreError};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -38,6 +41,8 @@ pub enum Effect {
     Broadcast(Vec<ParticipantId>, ServerMessage),
     /// Close this participant's connection (after the messages sent to it so far).
     Close(ParticipantId),
+    /// Write this to the room's log before carrying out the effects after it ([`Record`]).
+    Record(Record),
 }
 
 /// A participant in a room, for administration.
@@ -158,6 +163,9 @@ pub struct Room {
     creator_after: Option<ParticipantId>,
     /// Who should create the next group (one who reported a commit nobody else followed).
     preferred_creator: Option<ParticipantId>,
+    /// Restored from its records: until then, members may come back ([`Room::resume`]) and
+    /// nobody is asked to commit.
+    resuming: Option<Instant>,
     effects: Vec<Effect>,
 }
 
@@ -189,6 +197,7 @@ impl Room {
             proposals_this_epoch: 0,
             creator_after: None,
             preferred_creator: None,
+            resuming: None,
             effects: Vec::new(),
         }
     }
@@ -196,6 +205,11 @@ impl Room {
     /// The room's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its limits and timings.
+    pub fn config(&self) -> &RoomConfig {
+        &self.config
     }
 
     /// The MLS group's epoch, once the group exists.
@@ -260,6 +274,7 @@ impl Room {
             .values()
             .filter_map(|o| o.state.deadline())
             .chain(self.request.as_ref().map(|r| r.deadline))
+            .chain(self.resuming)
             .min()
     }
 
@@ -461,6 +476,7 @@ impl Room {
     /// Moves on from whoever let a deadline pass: a silent committer, a creator that did not
     /// create, a joiner that did not acknowledge its Welcome.
     pub fn tick(&mut self, now: Instant) {
+        self.end_resume(now);
         self.expire(now);
         self.settle(now);
     }
@@ -468,6 +484,10 @@ impl Room {
     /// After any change: a group nobody holds is gone, the group needs a creator, and what is
     /// queued needs a committer.
     fn settle(&mut self, now: Instant) {
+        // A restored room waits for its members before it changes anything.
+        if self.resuming.is_some() {
+            return;
+        }
         self.drop_group_if_unheld(now);
         self.ensure_creator(now);
         self.maybe_request(now);

@@ -9,7 +9,7 @@ use signaling_protocol::{
     credential_identity,
 };
 
-use super::{Effect, Room, RoomConfig};
+use super::{Effect, RESUME_GRACE, Record, Room, RoomConfig};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -24,6 +24,8 @@ struct Harness {
     /// Messages each participant received, in order.
     inbox: HashMap<ParticipantId, Vec<ServerMessage>>,
     closed: Vec<ParticipantId>,
+    /// What the room asked to be written to its log, in order.
+    records: Vec<Record>,
 }
 
 impl Harness {
@@ -44,6 +46,7 @@ impl Harness {
             sessions: HashMap::new(),
             inbox: HashMap::new(),
             closed: Vec::new(),
+            records: Vec::new(),
         }
     }
 
@@ -61,6 +64,7 @@ impl Harness {
                     }
                 }
                 Effect::Close(to) => self.closed.push(to),
+                Effect::Record(r) => self.records.push(r),
             }
         }
     }
@@ -1057,4 +1061,193 @@ fn handshakes_junk_and_non_members_are_not_relayed_as_application_messages() {
         Some((3, CommitRejection::NotAMember))
     );
     assert!(h.take(2).is_empty() && h.take(1).is_empty());
+}
+
+/// The room rebuilt from its records, as a node taking it over does, with every member's
+/// session carried over (their connections stay open through the move).
+fn taken_over(h: &Harness) -> Harness {
+    let room =
+        Room::restore("r", h.room.config().clone(), [9; 16], &h.records, h.now).expect("restore");
+    Harness {
+        room,
+        now: h.now,
+        t0: h.t0,
+        sessions: HashMap::new(),
+        inbox: HashMap::new(),
+        closed: Vec::new(),
+        records: Vec::new(),
+    }
+}
+
+#[test]
+fn a_room_rebuilt_from_its_records_is_the_same_group_and_goes_on() {
+    let mut h = Harness::with_members(3);
+    // Member 2 leaves itself by proposal: a later commit names that proposal by reference.
+    let epoch = h.room.epoch().expect("epoch");
+    let leave = h
+        .sessions
+        .get_mut(&2)
+        .expect("s")
+        .leave()
+        .expect("proposal");
+    h.send(
+        2,
+        ClientMessage::Proposal {
+            epoch,
+            proposal: leave.clone().into(),
+        },
+    );
+    let now = h.mls_now();
+    for pid in [1, 3] {
+        let s = h.sessions.get_mut(&pid).expect("s");
+        s.process(&leave, now).expect("proposal");
+    }
+    assert!(
+        matches!(h.records.last(), Some(Record::Proposal { .. })),
+        "{:?}",
+        h.records.last()
+    );
+    let mut t = taken_over(&h);
+    assert_eq!(t.room.epoch(), h.room.epoch());
+    assert_eq!(
+        t.room.group_id(),
+        h.room.group_id(),
+        "the same group, not a new one"
+    );
+    assert_eq!(t.room.leaves(), h.room.leaves());
+    assert_eq!(t.room.group_info(), h.room.group_info());
+    t.sessions = std::mem::take(&mut h.sessions);
+    // Members come back: nothing is said, nothing asked until all are back.
+    for pid in [1, 2] {
+        t.room
+            .resume(pid, format!("p{pid}"), true, t.now)
+            .expect("resume");
+        t.collect();
+    }
+    assert!(t.inbox.is_empty(), "{:?}", t.inbox);
+    assert!(t.room.resuming());
+    t.room.resume(3, "p3".into(), true, t.now).expect("resume");
+    t.collect();
+    assert!(!t.room.resuming(), "everyone is back");
+    // The queued self-removal is committed at the new home, and everyone follows it.
+    let committer = [1, 3]
+        .into_iter()
+        .find(|&p| {
+            t.inbox.get(&p).is_some_and(|m| {
+                m.iter()
+                    .any(|m| matches!(m, ServerMessage::CommitRequest { .. }))
+            })
+        })
+        .expect("someone is asked to commit");
+    let c = t.make_commit(committer);
+    assert_eq!(c.removed, vec![2]);
+    t.send(committer, ClientMessage::Commit(c));
+    t.apply_all();
+    assert_eq!(t.room.epoch(), Some(epoch + 1));
+    t.room.disconnect(2, t.now);
+    t.collect();
+    t.assert_converged(&[1, 3]);
+}
+
+#[test]
+fn members_that_do_not_come_back_to_a_rebuilt_room_are_removed_after_the_grace() {
+    let mut h = Harness::with_members(3);
+    let epoch = h.room.epoch().expect("epoch");
+    let mut t = taken_over(&h);
+    t.sessions = std::mem::take(&mut h.sessions);
+    t.room.resume(1, "p1".into(), true, t.now).expect("resume");
+    t.room.resume(2, "p2".into(), true, t.now).expect("resume");
+    t.collect();
+    // Member 3's node is gone with it. Before the grace is over, nothing happens.
+    assert_eq!(t.room.deadline(), Some(t.now + RESUME_GRACE));
+    t.room.tick(t.now + RESUME_GRACE / 2);
+    t.collect();
+    assert!(t.inbox.is_empty(), "{:?}", t.inbox);
+    t.now += RESUME_GRACE;
+    t.room.tick(t.now);
+    t.collect();
+    // Then everyone is told it left, and the next commit removes its leaf.
+    for pid in [1, 2] {
+        assert!(
+            t.inbox[&pid]
+                .iter()
+                .any(|m| matches!(m, ServerMessage::ParticipantLeft { participant_id: 3 })),
+            "p{pid}: {:?}",
+            t.inbox[&pid]
+        );
+    }
+    let committer = if t.inbox[&1]
+        .iter()
+        .any(|m| matches!(m, ServerMessage::CommitRequest { .. }))
+    {
+        1
+    } else {
+        2
+    };
+    let c = t.make_commit(committer);
+    assert_eq!(c.removed, vec![3]);
+    t.send(committer, ClientMessage::Commit(c));
+    t.apply_all();
+    assert_eq!(t.room.epoch(), Some(epoch + 1));
+    t.assert_converged(&[1, 2]);
+}
+
+#[test]
+fn a_participant_that_was_not_yet_a_member_is_sent_away_to_join_afresh() {
+    let mut h = Harness::with_members(2);
+    h.join(3);
+    h.key_package(3);
+    let mut t = taken_over(&h);
+    t.room.resume(3, "p3".into(), true, t.now).expect("resume");
+    t.collect();
+    assert_eq!(t.closed, vec![3]);
+    assert_eq!(t.room.len(), 0);
+}
+
+#[test]
+fn a_room_that_never_had_a_group_or_dropped_it_restores_without_one() {
+    let h = Harness::new(10);
+    let t = taken_over(&h);
+    assert_eq!(t.room.epoch(), None);
+    assert!(!t.room.resuming());
+    let mut h = Harness::with_members(1);
+    h.room.disconnect(1, h.now);
+    h.collect();
+    assert!(matches!(h.records.last(), Some(Record::Dropped { .. })));
+    let t = taken_over(&h);
+    assert_eq!(t.room.epoch(), None);
+    assert_ne!(
+        t.room.group_id(),
+        h.records_group_id(),
+        "the next group gets a new id"
+    );
+}
+
+impl Harness {
+    /// The id of the group the records created first.
+    fn records_group_id(&self) -> Vec<u8> {
+        match &self.records[0] {
+            Record::Created {
+                group_id_base,
+                generation,
+                ..
+            } => [group_id_base.as_slice(), &generation.to_be_bytes()].concat(),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn records_that_do_not_replay_are_refused_not_half_applied() {
+    let h = Harness::with_members(2);
+    let mut records = h.records.clone();
+    // A commit out of order: the second commit before the first.
+    let commit = records
+        .iter()
+        .position(|r| matches!(r, Record::Commit { .. }))
+        .expect("a commit");
+    records.remove(commit);
+    records.push(h.records[commit].clone());
+    records.swap(0, 1);
+    assert!(Room::restore("r", h.room.config().clone(), [9; 16], &records, h.now).is_err());
 }

@@ -171,6 +171,7 @@ async fn handshake(
         may_publish: claims.publish,
         outbox: tx,
         media: true,
+        resume: false,
     };
     let link = match server.inner.rooms.join(&room, joiner).await {
         Ok(link) => link,

@@ -11,6 +11,7 @@ use signaling_protocol::{ErrorCode, ParticipantId};
 use tokio::sync::oneshot;
 
 use super::media::MediaFactory;
+use super::room_log::RoomLogs;
 use super::room_task::{Command, Counters, RoomHandle};
 use super::rooms::{Joiner, RoomInfo, RoomLink, RoomStats, Rooms};
 use crate::config::SignalingConfig;
@@ -34,6 +35,8 @@ pub(super) struct LocalRooms {
     media: Option<Arc<dyn MediaFactory>>,
     /// Told the name of each room that ends.
     on_end: Option<OnEnd>,
+    /// Where rooms' records are kept (in a cluster).
+    logs: Option<Arc<dyn RoomLogs>>,
 }
 
 /// What is told of a room that ended.
@@ -46,15 +49,17 @@ fn lock(rooms: &Map) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
 
 impl LocalRooms {
     pub(super) fn new(config: &SignalingConfig, media: Option<Arc<dyn MediaFactory>>) -> Self {
-        Self::starting_at(config, media, 1, None)
+        Self::starting_at(config, media, 1, None, None)
     }
 
-    /// Rooms whose participant ids start at `first_id`; `on_end` is told each room that ends.
+    /// Rooms whose participant ids start at `first_id`; `on_end` is told each room that ends;
+    /// with `logs`, each room keeps its records there and starts from them.
     pub(super) fn starting_at(
         config: &SignalingConfig,
         media: Option<Arc<dyn MediaFactory>>,
         first_id: ParticipantId,
         on_end: Option<OnEnd>,
+        logs: Option<Arc<dyn RoomLogs>>,
     ) -> Self {
         LocalRooms {
             rooms: Arc::new(Mutex::new(HashMap::new())),
@@ -68,6 +73,7 @@ impl LocalRooms {
             },
             media,
             on_end,
+            logs,
         }
     }
 
@@ -99,9 +105,11 @@ impl LocalRooms {
             }
         });
         let room = Room::new(name, self.room_config.clone(), rand::random());
+        let log = self.logs.as_ref().map(|l| l.open(name));
         let handle = RoomHandle::start(
             room,
             self.media.clone(),
+            log,
             participants.clone(),
             self.counters.clone(),
             vacate,
@@ -138,6 +146,7 @@ impl Rooms for LocalRooms {
                     may_publish: joiner.may_publish,
                     outbox: joiner.outbox.clone(),
                     media: joiner.media,
+                    resume: joiner.resume,
                     reply,
                 });
                 if sent && let Ok(result) = answer.await {

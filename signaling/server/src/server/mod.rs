@@ -11,6 +11,7 @@ mod media;
 mod media_leg;
 mod outbox;
 mod revocation;
+mod room_log;
 mod room_task;
 mod rooms;
 mod websocket;

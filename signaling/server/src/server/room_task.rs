@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::media::{MediaFactory, MediaSender, RoomMedia};
 use super::outbox::{Outbound, Outbox, PushError, encode};
+use super::room_log::{LogError, RoomLog};
 use super::rooms::{RoomInfo, RoomLink};
 use crate::room::{Effect, Room};
 
@@ -27,6 +28,8 @@ pub(super) enum Command {
         /// Whether this room's media serves it (a participant connected to another node of
         /// a cluster has its media there).
         media: bool,
+        /// Coming back after its room's home moved ([`Room::resume`]).
+        resume: bool,
         reply: oneshot::Sender<Result<(), ErrorCode>>,
     },
     Message {
@@ -58,10 +61,13 @@ pub(super) struct RoomHandle {
 impl RoomHandle {
     /// Starts `room`'s task, with its media made by `media` (inside the task, on the runtime
     /// the factory chose), until the room is empty; then `vacate` runs, and no command
-    /// reaches the task any more. `count` follows how many are in the room.
+    /// reaches the task any more. `count` follows how many are in the room. With a `log`,
+    /// the room is first rebuilt from its records, and each record is written before the
+    /// effects after it go out.
     pub(super) fn start(
         room: Room,
         media: Option<Arc<dyn MediaFactory>>,
+        log: Option<Box<dyn RoomLog>>,
         count: Arc<AtomicU64>,
         counters: Arc<Counters>,
         vacate: Box<dyn FnOnce() + Send>,
@@ -72,7 +78,7 @@ impl RoomHandle {
         let span = tracing::info_span!("room", room = %room.name());
         let task = async move {
             let media = media.as_ref().map(|f| f.room(room.name()));
-            run_room(room, media, rx, count, counters, vacate).await;
+            run_room(room, media, log, rx, count, counters, vacate).await;
         }
         .instrument(span);
         match spawner {
@@ -112,6 +118,7 @@ pub(super) struct Counters {
 async fn run_room(
     mut room: Room,
     mut media: Option<Box<dyn RoomMedia>>,
+    mut log: Option<Box<dyn RoomLog>>,
     mut rx: mpsc::UnboundedReceiver<Command>,
     count: Arc<AtomicU64>,
     counters: Arc<Counters>,
@@ -120,19 +127,54 @@ async fn run_room(
     let mut outboxes: HashMap<ParticipantId, Outbox> = HashMap::new();
     // Who the room's media has been told of.
     let mut m_members: HashSet<ParticipantId> = Default::default();
-    loop {
+    if let Some(l) = &mut log {
+        match l.load().await {
+            Ok(records) if records.is_empty() => {}
+            Ok(records) => match Room::restore(
+                room.name(),
+                room.config().clone(),
+                rand::random(),
+                &records,
+                Instant::now().into_std(),
+            ) {
+                Ok(restored) => {
+                    tracing::info!(records = records.len(), epoch = ?restored.epoch(), "room taken over from its log");
+                    room = restored;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the room's log does not rebuild it: it starts afresh");
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the room's log: refusing its joins for now");
+                vacate();
+                rx.close();
+                while let Some(command) = rx.recv().await {
+                    if let Command::Join { reply, .. } = command {
+                        let _ = reply.send(Err(ErrorCode::Unavailable));
+                    }
+                }
+                return;
+            }
+        }
+    }
+    let outcome = loop {
         let deadline = room.deadline().map(Instant::from_std);
         let command = tokio::select! {
             c = rx.recv() => c,
             () = sleep_until(deadline) => {
                 room.tick(Instant::now().into_std());
-                deliver(&mut room, &mut outboxes, &counters);
+                if let Err(e) = deliver(&mut room, &mut outboxes, &counters, &mut log).await {
+                    break Err(e);
+                }
                 media_follows(&mut media, &mut m_members, &outboxes);
                 continue;
             }
             () = poll_media(&mut media) => continue,
         };
-        let Some(command) = command else { break };
+        let Some(command) = command else {
+            break Ok(());
+        };
         let now = Instant::now().into_std();
         let epoch_before = room.epoch();
         match command {
@@ -142,9 +184,14 @@ async fn run_room(
                 may_publish,
                 outbox,
                 media: with_media,
+                resume,
                 reply,
             } => {
-                let result = room.join(pid, identity, may_publish, now);
+                let result = if resume {
+                    room.resume(pid, identity, may_publish, now)
+                } else {
+                    room.join(pid, identity, may_publish, now)
+                };
                 if result.is_ok() {
                     if let Some(m) = media.as_mut().filter(|_| with_media) {
                         m_members.insert(pid);
@@ -204,17 +251,32 @@ async fn run_room(
                 let _ = reply.send(removed);
             }
         }
-        deliver(&mut room, &mut outboxes, &counters);
+        if let Err(e) = deliver(&mut room, &mut outboxes, &counters, &mut log).await {
+            break Err(e);
+        }
         media_follows(&mut media, &mut m_members, &outboxes);
         if room.epoch().is_some() && room.epoch() != epoch_before {
             counters.epochs.fetch_add(1, Ordering::Relaxed);
         }
         count.store(room.len() as u64, Ordering::Relaxed);
         if room.is_empty() {
-            vacate();
-            // No new command can reach this room now; joins already queued retry elsewhere.
-            rx.close();
-            break;
+            break Ok(());
+        }
+    };
+    vacate();
+    // No new command can reach this room now; joins already queued retry elsewhere.
+    rx.close();
+    match outcome {
+        // Empty: the room ends, and its log with it.
+        Ok(()) => {
+            if let Some(l) = log {
+                l.remove().await;
+            }
+        }
+        Err(e) => {
+            lost(&mut outboxes, &e);
+            media_follows(&mut media, &mut m_members, &outboxes);
+            count.store(0, Ordering::Relaxed);
         }
     }
     tracing::debug!("room closed");
@@ -241,6 +303,15 @@ fn media_follows(
     }
 }
 
+/// The room is no longer this node's (or its log cannot be written): every connection is
+/// closed, without a goodbye, and reconnects to find the room's home.
+fn lost(outboxes: &mut HashMap<ParticipantId, Outbox>, why: &LogError) {
+    tracing::warn!(error = %why, participants = outboxes.len(), "the room cannot go on here: closing its connections");
+    for (_, tx) in outboxes.drain() {
+        let _ = tx.push(Outbound::Close);
+    }
+}
+
 /// Drives the room's media until it has nothing to do now; never, without media.
 async fn poll_media(media: &mut Option<Box<dyn RoomMedia>>) {
     match media {
@@ -259,11 +330,16 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Hands the room's effects to the connections. A message for many is serialized once and
 /// shared. A connection whose queue is full is stuck: it is dropped like a disconnect; one
 /// whose task has ended is simply gone.
-fn deliver(room: &mut Room, outboxes: &mut HashMap<ParticipantId, Outbox>, counters: &Counters) {
+async fn deliver(
+    room: &mut Room,
+    outboxes: &mut HashMap<ParticipantId, Outbox>,
+    counters: &Counters,
+    log: &mut Option<Box<dyn RoomLog>>,
+) -> Result<(), LogError> {
     loop {
         let effects = room.take_effects();
         if effects.is_empty() {
-            return;
+            return Ok(());
         }
         let mut stuck = Vec::new();
         let push = |pid: ParticipantId, out: Outbound, stuck: &mut Vec<_>| {
@@ -291,6 +367,13 @@ fn deliver(room: &mut Room, outboxes: &mut HashMap<ParticipantId, Outbox>, count
                     }
                 }
                 Effect::Close(pid) => closing.push(pid),
+                // Written before anything after it goes out: a decision nobody could carry
+                // on from is never announced.
+                Effect::Record(record) => {
+                    if let Some(l) = log {
+                        l.append(&record).await?;
+                    }
+                }
             }
         }
         for pid in closing {

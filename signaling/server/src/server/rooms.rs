@@ -41,6 +41,9 @@ pub(super) struct Joiner {
     /// Whether the room's media here serves it: false for one whose media is on the node it
     /// is connected to, in a cluster.
     pub(super) media: bool,
+    /// Coming back to a room whose home moved (its node re-attaches it, its connection open
+    /// all along): a member is taken back as a member ([`crate::room::Room::resume`]).
+    pub(super) resume: bool,
 }
 
 /// Where rooms are found and made.

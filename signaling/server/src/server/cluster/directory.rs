@@ -53,6 +53,9 @@ impl ClusterRooms {
             media.clone(),
             cluster.first_participant_id(),
             Some(on_end),
+            Some(Arc::new(super::log::StreamLogs::new(
+                cluster.client().clone(),
+            ))),
         ));
         let uplink = Uplink::start(cluster.client().clone());
         let home = HomeSide::new(
@@ -66,6 +69,7 @@ impl ClusterRooms {
             cluster.node_id().to_owned(),
             uplink,
             media.clone().map(MediaLegs::new),
+            local.clone(),
         );
         tokio::spawn(home.clone().serve());
         tokio::spawn(remote.clone().serve(cluster.client().clone()));
@@ -102,19 +106,14 @@ impl ClusterRooms {
 
     /// Asks `home` to let `joiner` into `room`.
     async fn ask_home(&self, room: &str, home: &Home, joiner: &Joiner) -> Asked {
-        self.remote.expect(
-            room,
-            &home.node,
-            joiner.pid,
-            joiner.may_publish,
-            joiner.outbox.clone(),
-        );
+        self.remote.expect(room, &home.node, joiner);
         let request = JoinRequest {
             room: room.to_owned(),
             pid: joiner.pid,
             identity: joiner.identity.clone(),
             may_publish: joiner.may_publish,
             node: self.cluster.node_id().to_owned(),
+            resume: joiner.resume,
         };
         let body = serde_json::to_vec(&request).unwrap_or_default();
         let asked = tokio::time::timeout(
@@ -126,7 +125,7 @@ impl ClusterRooms {
         .await;
         let asked = match asked {
             Ok(Ok(message)) => match serde_json::from_slice::<JoinReply>(&message.payload) {
-                Ok(JoinReply::Joined) => return Asked::Joined(self.remote.link(room, &home.node)),
+                Ok(JoinReply::Joined) => return Asked::Joined(self.remote.link(room)),
                 Ok(JoinReply::Refused { code }) => Asked::Refused(code),
                 Ok(JoinReply::NotHome) | Err(_) => Asked::NotHome,
             },
@@ -138,6 +137,75 @@ impl ClusterRooms {
         asked
     }
 }
+
+impl ClusterRooms {
+    /// The homes of rooms of participants here that are gone: no longer listed, or not
+    /// answering (NATS says at once that nobody listens on a dead node's subjects).
+    async fn gone_homes(&self) -> Vec<String> {
+        let live: Vec<String> = self
+            .cluster
+            .nodes()
+            .live()
+            .into_iter()
+            .map(|n| n.node_id)
+            .collect();
+        let mut gone = Vec::new();
+        for home in self.remote.homes() {
+            if !live.contains(&home) {
+                gone.push(home);
+                continue;
+            }
+            let ping = self
+                .cluster
+                .client()
+                .request(wire::ping_subject(&home), bytes::Bytes::new());
+            if let Ok(Err(e)) = tokio::time::timeout(PING_TIMEOUT, ping).await
+                && e.kind() == async_nats::RequestErrorKind::NoResponders
+            {
+                gone.push(home);
+            }
+            // A slow answer proves nothing: the node's entry expiring does.
+        }
+        gone
+    }
+
+    /// The rooms of `gone` homes with participants here move to a new home (the first node to
+    /// take a room over rebuilds it from its log), and these participants go back into them as
+    /// the members they were, their connections open all along. One that cannot is closed,
+    /// and reconnects.
+    async fn reattach(&self, gone: &[String]) {
+        for node in gone {
+            tracing::warn!(
+                node,
+                "a home node is gone: taking its rooms' participants to new homes"
+            );
+            self.cluster.nodes().strike(node).await;
+        }
+        for (room, _, joiners) in self.remote.stranded(gone) {
+            for joiner in joiners {
+                let (pid, outbox) = (joiner.pid, joiner.outbox.clone());
+                match self.join(&room, joiner).await {
+                    Ok(_) => {
+                        tracing::info!(room, participant = pid, "back in its room at its new home")
+                    }
+                    Err(code) => {
+                        tracing::info!(
+                            room,
+                            participant = pid,
+                            ?code,
+                            "cannot go back into its room: closing"
+                        );
+                        self.remote.strand(pid);
+                        let _ = outbox.push(super::super::outbox::Outbound::Close);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How long a home has to answer a ping.
+const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a room's home answered a join.
 enum Asked {
@@ -175,6 +243,10 @@ impl Rooms for ClusterRooms {
                 if home.node == me {
                     // Placed here by another node, or by this one before a restart.
                     if matches!(placement.adopt(room).await, Ok(true)) {
+                        if joiner.resume {
+                            // Its connection's link now finds the room here.
+                            self.remote.expect(room, me, &joiner);
+                        }
                         return self.local.join(room, joiner).await;
                     }
                     continue;
@@ -252,21 +324,9 @@ async fn heartbeat(
             tracing::warn!(room, "another node took this room over");
         }
         rooms.home.drop_gone_nodes();
-        let live: Vec<String> = rooms
-            .cluster
-            .nodes()
-            .live()
-            .into_iter()
-            .map(|n| n.node_id)
-            .collect();
-        let gone: Vec<String> = rooms
-            .remote
-            .homes()
-            .into_iter()
-            .filter(|h| !live.contains(h))
-            .collect();
+        let gone = rooms.gone_homes().await;
         if !gone.is_empty() {
-            rooms.remote.drop_rooms_of(&gone);
+            rooms.reattach(&gone).await;
         }
     }
 }

@@ -65,10 +65,19 @@ impl HomeSide {
         let me = self.cluster.node_id().to_owned();
         let joins = client.subscribe(wire::join_subject(&me)).await;
         let inbound = client.subscribe(wire::in_subject(&me)).await;
-        let (Ok(mut joins), Ok(mut inbound)) = (joins, inbound) else {
+        let pings = client.subscribe(wire::ping_subject(&me)).await;
+        let (Ok(mut joins), Ok(mut inbound), Ok(mut pings)) = (joins, inbound, pings) else {
             tracing::error!("cannot subscribe to this node's subjects: no remote joins");
             return;
         };
+        let pong = client.clone();
+        tokio::spawn(async move {
+            while let Some(ping) = pings.next().await {
+                if let Some(reply) = ping.reply {
+                    let _ = pong.publish(reply, Bytes::new()).await;
+                }
+            }
+        });
         let this = self.clone();
         tokio::spawn(async move {
             while let Some(request) = joins.next().await {
@@ -102,6 +111,7 @@ impl HomeSide {
             may_publish: join.may_publish,
             outbox: tx,
             media: false,
+            resume: join.resume,
         };
         match self.local.join(&join.room, joiner).await {
             Ok(_) => {}

@@ -6,6 +6,7 @@
 
 mod directory;
 mod home;
+mod log;
 mod nodes;
 mod placement;
 mod remote;

@@ -14,16 +14,20 @@ use futures_util::StreamExt;
 use signaling_protocol::{ClientMessage, MediaSignal, ParticipantId, decode_server};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::super::local_rooms::LocalRooms;
 use super::super::media_leg::{LegCommand, MediaLegs};
 use super::super::outbox::{Outbound, Outbox, PushError};
-use super::super::rooms::RoomLink;
+use super::super::room_task::Command;
+use super::super::rooms::{Joiner, RoomLink};
 use super::placement::room_key;
 use super::uplink::Uplink;
 use super::wire;
 
 struct Participant {
     room: String,
+    /// Its room's home now (this node's own, after a home that moved here).
     home: String,
+    identity: String,
     may_publish: bool,
     outbox: Outbox,
 }
@@ -33,15 +37,23 @@ pub(in super::super) struct RemoteSide {
     me: String,
     uplink: Uplink,
     legs: Option<MediaLegs>,
+    /// This node's rooms: where a participant's room goes when its home moves here.
+    local: Arc<LocalRooms>,
     participants: Mutex<HashMap<ParticipantId, Participant>>,
 }
 
 impl RemoteSide {
-    pub(super) fn new(me: String, uplink: Uplink, legs: Option<MediaLegs>) -> Arc<Self> {
+    pub(super) fn new(
+        me: String,
+        uplink: Uplink,
+        legs: Option<MediaLegs>,
+        local: Arc<LocalRooms>,
+    ) -> Arc<Self> {
         Arc::new(RemoteSide {
             me,
             uplink,
             legs,
+            local,
             participants: Mutex::default(),
         })
     }
@@ -50,25 +62,53 @@ impl RemoteSide {
         self.participants.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Expects what `room`'s home (`home`) will say to `pid`: registered before the join is
-    /// asked for, so that nothing said at once is lost.
-    pub(super) fn expect(
-        &self,
-        room: &str,
-        home: &str,
-        pid: ParticipantId,
-        may_publish: bool,
-        outbox: Outbox,
-    ) {
+    /// Expects what `room`'s home (`home`) will say to `joiner`: registered before the join is
+    /// asked for, so that nothing said at once is lost (and again, with its new home, when
+    /// its room's home moves).
+    pub(super) fn expect(&self, room: &str, home: &str, joiner: &Joiner) {
         self.participants().insert(
-            pid,
+            joiner.pid,
             Participant {
                 room: room.to_owned(),
                 home: home.to_owned(),
-                may_publish,
-                outbox,
+                identity: joiner.identity.clone(),
+                may_publish: joiner.may_publish,
+                outbox: joiner.outbox.clone(),
             },
         );
+    }
+
+    /// The participants here whose rooms' homes are among `gone`, by room: (room, stale home,
+    /// each one as it would join again).
+    pub(super) fn stranded(&self, gone: &[String]) -> Vec<(String, String, Vec<Joiner>)> {
+        let mut by_room: HashMap<(String, String), Vec<Joiner>> = HashMap::new();
+        for (&pid, p) in self.participants().iter() {
+            if gone.contains(&p.home) {
+                by_room
+                    .entry((p.room.clone(), p.home.clone()))
+                    .or_default()
+                    .push(Joiner {
+                        pid,
+                        identity: p.identity.clone(),
+                        may_publish: p.may_publish,
+                        outbox: p.outbox.clone(),
+                        media: false,
+                        resume: true,
+                    });
+            }
+        }
+        by_room
+            .into_iter()
+            .map(|((room, home), joiners)| (room, home, joiners))
+            .collect()
+    }
+
+    /// `pid` could not be taken to its room's new home: its connection is closed (it
+    /// reconnects and joins afresh).
+    pub(super) fn strand(&self, pid: ParticipantId) {
+        if let Some(p) = self.participants().remove(&pid) {
+            let _ = p.outbox.push(Outbound::Close);
+        }
     }
 
     /// `pid` did not get in.
@@ -76,13 +116,20 @@ impl RemoteSide {
         self.participants().remove(&pid);
     }
 
-    /// A link to `room` at `home` for `pid`.
-    pub(super) fn link(self: &Arc<Self>, room: &str, home: &str) -> Box<dyn RoomLink> {
+    /// A link to `room`, wherever its home is (and goes).
+    pub(super) fn link(self: &Arc<Self>, room: &str) -> Box<dyn RoomLink> {
         Box::new(RemoteLink {
             side: self.clone(),
             room: room.to_owned(),
-            home: home.to_owned(),
         })
+    }
+
+    /// Where `pid`'s room's home is now: `None` if it is this node (or `pid` is gone).
+    fn home_of(&self, pid: ParticipantId) -> Option<String> {
+        self.participants()
+            .get(&pid)
+            .map(|p| p.home.clone())
+            .filter(|h| *h != self.me)
     }
 
     /// Delivers what homes say to participants here, for as long as the node runs.
@@ -159,24 +206,12 @@ impl RemoteSide {
         self.uplink.publish(wire::in_subject(home), headers, body);
     }
 
-    /// The home of `pid`'s room is gone: its connection is closed (it reconnects, and its
-    /// room finds a new home).
-    pub(super) fn drop_rooms_of(&self, gone: &[String]) {
-        let dropped: Vec<(ParticipantId, Outbox)> = self
-            .participants()
-            .iter()
-            .filter(|(_, p)| gone.contains(&p.home))
-            .map(|(pid, p)| (*pid, p.outbox.clone()))
-            .collect();
-        for (pid, outbox) in dropped {
-            tracing::info!(participant = pid, "the room's home node is gone: closing");
-            let _ = outbox.push(Outbound::Close);
-        }
-    }
-
     /// How many participants here have their rooms elsewhere.
     pub(super) fn count(&self) -> usize {
-        self.participants().len()
+        self.participants()
+            .values()
+            .filter(|p| p.home != self.me)
+            .count()
     }
 
     /// The homes this node's participants' rooms are on.
@@ -192,11 +227,11 @@ impl RemoteSide {
     }
 }
 
-/// How a connection here reaches its room at another node.
+/// How a connection here reaches its room at another node (or here, once its home moved
+/// here).
 struct RemoteLink {
     side: Arc<RemoteSide>,
     room: String,
-    home: String,
 }
 
 impl RoomLink for RemoteLink {
@@ -207,17 +242,32 @@ impl RoomLink for RemoteLink {
             legs.send(&self.room, LegCommand::Signal { pid, signal });
             return true;
         }
+        let Some(home) = self.side.home_of(pid) else {
+            return self
+                .side
+                .local
+                .handle(&self.room)
+                .is_some_and(|h| h.send(Command::Message { pid, message }));
+        };
         let Ok(body) = serde_json::to_vec(&message) else {
             return true;
         };
         self.side
-            .publish(&self.home, &self.room, pid, wire::KIND_MESSAGE, body.into());
+            .publish(&home, &self.room, pid, wire::KIND_MESSAGE, body.into());
         true
     }
 
     fn leave(&self, pid: ParticipantId) {
-        self.side
-            .publish(&self.home, &self.room, pid, wire::KIND_LEAVE, Bytes::new());
+        match self.side.home_of(pid) {
+            Some(home) => self
+                .side
+                .publish(&home, &self.room, pid, wire::KIND_LEAVE, Bytes::new()),
+            None => {
+                if let Some(h) = self.side.local.handle(&self.room) {
+                    h.send(Command::Disconnect { pid });
+                }
+            }
+        }
         if let Some(legs) = &self.side.legs {
             legs.send(&self.room, LegCommand::Left { pid });
         }

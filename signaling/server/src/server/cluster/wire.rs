@@ -18,6 +18,11 @@ pub(super) fn join_subject(node: &str) -> String {
     format!("sfu.node.{node}.join")
 }
 
+/// Answers at once while the node runs: NATS says "no responders" as soon as it is gone.
+pub(super) fn ping_subject(node: &str) -> String {
+    format!("sfu.node.{node}.ping")
+}
+
 pub(super) fn in_subject(node: &str) -> String {
     format!("sfu.node.{node}.in")
 }
@@ -52,6 +57,9 @@ pub(super) struct JoinRequest {
     pub(super) may_publish: bool,
     /// The node the participant is connected to.
     pub(super) node: String,
+    /// Coming back after the room's home moved.
+    #[serde(default)]
+    pub(super) resume: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

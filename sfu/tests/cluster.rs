@@ -1,0 +1,170 @@
+//! sfu nodes as their own processes in a cluster on a real NATS server (nats-server with
+//! JetStream, on loopback, a temporary store): a room's home killed with kill -9, and the room
+//! going on at another node with its members there, with real clients over WebSocket.
+
+#[path = "../../signaling/client/tests/common/nats.rs"]
+mod nats;
+mod process;
+
+use std::time::{Duration, Instant};
+
+use nats::Nats;
+use process::{Running, http, start_sfu};
+use signaling_client::{AppMessage, Client, ClientConfig, Event};
+use signaling_token::{self as token, Claims};
+
+const SECRET: &str = "a cluster's shared token secret";
+const ADMIN: &str = "an admin token of sixteen bytes or more";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn node(nats: &Nats, name: &str, ports: u16) -> Running {
+    let range_min = ports.to_string();
+    let range_max = (ports + 20).to_string();
+    start_sfu(&[
+        "--cluster",
+        &nats.url,
+        "--node-id",
+        name,
+        "--token-secret",
+        SECRET,
+        "--admin-token",
+        ADMIN,
+        "--udp-port-min",
+        &range_min,
+        "--udp-port-max",
+        &range_max,
+    ])
+}
+
+async fn client(node: &Running, room: &str, identity: &str) -> Client {
+    let token = token::mint(
+        &Claims::new(room, identity, Duration::from_secs(600)),
+        SECRET.as_bytes(),
+    )
+    .expect("mint");
+    Client::connect(ClientConfig::new(
+        format!("ws://{}/ws", node.addr),
+        room,
+        token,
+    ))
+    .await
+    .expect("connect")
+}
+
+/// The epoch and safety number once `client` is in an epoch after `after` with `size` members.
+async fn until_roster(client: &mut Client, size: usize, after: Option<u64>) -> (u64, String) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .expect("in time")
+            .expect("open");
+        match event {
+            Event::NewEpoch {
+                epoch,
+                roster,
+                safety_number,
+                ..
+            } if roster.len() == size && after.is_none_or(|a| epoch > a) => {
+                return (epoch, safety_number.to_string());
+            }
+            Event::MlsFailure(f) => panic!("MLS failure: {f}"),
+            _ => {}
+        }
+    }
+}
+
+async fn until_chat(client: &mut Client, expected: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .expect("in time")
+            .expect("open");
+        if let Event::Application {
+            message: AppMessage::Chat { text },
+            ..
+        } = event
+        {
+            assert_eq!(text, expected);
+            return;
+        }
+    }
+}
+
+/// Which of `nodes` is home to `room` (the one whose admin API lists it).
+async fn home_of(nodes: &[&Running], room: &str) -> usize {
+    let bearer = format!("Bearer {ADMIN}");
+    for (i, n) in nodes.iter().enumerate() {
+        let (_, body) = http(
+            &n.addr,
+            "GET",
+            "/admin/rooms",
+            &[("Authorization", &bearer)],
+        )
+        .await;
+        if body.contains(&format!("\"name\":\"{room}\"")) {
+            return i;
+        }
+    }
+    panic!("no node is home to {room}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_whose_home_is_killed_goes_on_at_another_node_with_the_same_group() {
+    let nats = Nats::start();
+    let nodes = [
+        node(&nats, "n1", 52000),
+        node(&nats, "n2", 52100),
+        node(&nats, "n3", 52200),
+    ];
+    // Every node has said it is alive.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut alice = client(&nodes[0], "standup", "alice").await;
+    until_roster(&mut alice, 1, None).await;
+    let mut bob = client(&nodes[1], "standup", "bob").await;
+    let mut carol = client(&nodes[2], "standup", "carol").await;
+    let (epoch, safety) = until_roster(&mut carol, 3, None).await;
+    until_roster(&mut bob, 3, None).await;
+    until_roster(&mut alice, 3, None).await;
+    let home = home_of(&[&nodes[0], &nodes[1], &nodes[2]], "standup").await;
+    let [mut a, mut b, mut c] = nodes.map(Some);
+    let mut survivors: Vec<(Client, &str)> = Vec::new();
+    let mut clients = [Some(alice), Some(bob), Some(carol)];
+    for (i, name) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        if i != home {
+            survivors.push((clients[i].take().expect("client"), name));
+        }
+    }
+    // kill -9 the home, with its participant on it.
+    let killed = Instant::now();
+    let victim = [&mut a, &mut b, &mut c][home].take().expect("node");
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &victim.pid().to_string()])
+        .status();
+    drop(victim);
+    drop(clients);
+    // The two on the other nodes stay members of the same group: the next commit (at the
+    // room's new home, rebuilt from its log) removes the dead node's participant.
+    let (first, rest) = survivors.split_at_mut(1);
+    let (e1, s1) = until_roster(&mut first[0].0, 2, Some(epoch)).await;
+    let (e2, s2) = until_roster(&mut rest[0].0, 2, Some(epoch)).await;
+    let recovered = killed.elapsed();
+    assert_eq!((e1, &s1), (e2, &s2), "one group");
+    assert_eq!(
+        e1,
+        epoch + 1,
+        "the group went on from epoch {epoch}: not a new group"
+    );
+    assert_ne!(s1, safety, "a new epoch");
+    // And they read each other.
+    first[0]
+        .0
+        .send_app(AppMessage::Chat {
+            text: "still here".into(),
+        })
+        .expect("send");
+    until_chat(&mut rest[0].0, "still here").await;
+    eprintln!("from kill -9 to the group going on without the dead node's member: {recovered:?}");
+    assert!(recovered < Duration::from_secs(10), "{recovered:?}");
+}

@@ -1,0 +1,221 @@
+//! What a room's delivery service decides that a successor needs to carry the room on: the
+//! group's creation (its GroupInfo with the ratchet tree), each proposal it relayed and each
+//! commit it accepted, in order, and the group's end. The driver writes each [`Record`] to
+//! the room's log before the effects that follow it go out (in a cluster, a JetStream stream
+//! written with an expected last sequence: of two homes, only one can write the next record),
+//! and a room is rebuilt from its records ([`Room::restore`]) on the node that takes it over.
+//! A record holds public MLS messages only: the same bytes every member received.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use signaling_protocol::{Base64Bytes, ErrorCode, ParticipantId, ServerMessage};
+
+use super::{Effect, Membership, Occupant, Room, RoomConfig};
+use crate::mls::PublicTree;
+
+/// How long a restored room waits for its members to come back (their nodes re-attach them)
+/// before it takes those who did not for gone.
+pub const RESUME_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// One decision of the delivery service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// A group began: its id (the room's base and this generation), its creator's credential
+    /// identity, and the GroupInfo it created it with (epoch 0, with the ratchet tree).
+    Created {
+        group_id_base: Base64Bytes,
+        generation: u64,
+        creator: String,
+        group_info: Base64Bytes,
+    },
+    /// A proposal relayed in `epoch` (a commit may name it by reference).
+    Proposal { epoch: u64, proposal: Base64Bytes },
+    /// A commit accepted in `epoch` (taking the group to `epoch + 1`), and the GroupInfo after.
+    Commit {
+        epoch: u64,
+        commit: Base64Bytes,
+        group_info: Base64Bytes,
+    },
+    /// The group was abandoned; the next one is generation `generation + 1`.
+    Dropped { generation: u64 },
+}
+
+/// Why a room cannot be rebuilt from its records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("record {index}: {message}")]
+    Invalid { index: usize, message: String },
+}
+
+impl Room {
+    /// The room as its records leave it: the group at its latest epoch (verified again, commit
+    /// by commit), nobody in it yet. Until `now` + [`RESUME_GRACE`], or until every member is
+    /// back ([`Room::resume`]), it asks nobody to commit or to create a group: members whose
+    /// nodes re-attach them keep their leaves; the leaves of those who do not come back go in
+    /// the next commit. `base` is used if the records name no group.
+    pub fn restore(
+        name: impl Into<String>,
+        config: RoomConfig,
+        base: [u8; 16],
+        records: &[Record],
+        now: Instant,
+    ) -> Result<Room, RestoreError> {
+        let mut room = Room::new(name, config, base);
+        for (index, record) in records.iter().enumerate() {
+            let invalid = |message: String| RestoreError::Invalid { index, message };
+            match record {
+                Record::Created {
+                    group_id_base,
+                    generation,
+                    creator,
+                    group_info,
+                } => {
+                    room.group_id_base = group_id_base
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| invalid("a group id base of the wrong length".into()))?;
+                    room.generation = *generation;
+                    let tree = PublicTree::from_group_info(
+                        group_info.as_slice(),
+                        &room.group_id(),
+                        creator.as_bytes(),
+                    )
+                    .map_err(|e| invalid(e.to_string()))?;
+                    room.tree = Some(tree);
+                    room.group_info = Some(group_info.as_slice().to_vec());
+                }
+                Record::Proposal { epoch, proposal } => {
+                    let tree = room
+                        .tree
+                        .as_mut()
+                        .ok_or_else(|| invalid("no group".into()))?;
+                    if tree.epoch() != *epoch {
+                        return Err(invalid(format!(
+                            "a proposal of epoch {epoch} at {}",
+                            tree.epoch()
+                        )));
+                    }
+                    let verified = tree
+                        .verify_proposal(proposal.as_slice())
+                        .map_err(|e| invalid(e.to_string()))?;
+                    let leaver = verified.self_remove.then_some(verified.sender);
+                    tree.keep(verified).map_err(|e| invalid(e.to_string()))?;
+                    room.proposals_this_epoch += 1;
+                    // A polite leave stays due: the next commit removes its sender.
+                    if let Some(leaf) = leaver
+                        && let Some((&pid, _)) = room
+                            .leaves()
+                            .iter()
+                            .find(|(_, leaves)| leaves.contains(&leaf))
+                    {
+                        room.self_removals.insert(pid);
+                    }
+                }
+                Record::Commit {
+                    epoch,
+                    commit,
+                    group_info,
+                } => {
+                    let tree = room
+                        .tree
+                        .as_mut()
+                        .ok_or_else(|| invalid("no group".into()))?;
+                    if tree.epoch() != *epoch {
+                        return Err(invalid(format!(
+                            "a commit of epoch {epoch} at {}",
+                            tree.epoch()
+                        )));
+                    }
+                    let verified = tree
+                        .verify_commit(commit.as_slice())
+                        .map_err(|e| invalid(e.to_string()))?;
+                    tree.apply(verified).map_err(|e| invalid(e.to_string()))?;
+                    room.group_info = Some(group_info.as_slice().to_vec());
+                    room.self_removals.clear();
+                    room.proposals_this_epoch = 0;
+                }
+                Record::Dropped { generation } => {
+                    room.tree = None;
+                    room.group_info = None;
+                    room.generation = generation + 1;
+                }
+            }
+        }
+        if room.tree.is_some() {
+            room.resuming = Some(now + RESUME_GRACE);
+        }
+        Ok(room)
+    }
+
+    /// Takes back a participant that was in this room before its home moved (its node
+    /// re-attaches it, its connection open all along): a member of the group is a member
+    /// again, with nothing said to anyone. One that was not yet a member cannot pick up where
+    /// it was (its key package or Welcome went with the old home): it is sent away to join
+    /// afresh (its client reconnects).
+    pub fn resume(
+        &mut self,
+        pid: ParticipantId,
+        identity: String,
+        may_publish: bool,
+        now: Instant,
+    ) -> Result<(), ErrorCode> {
+        if self.occupants.len() >= self.config.max_participants {
+            return Err(ErrorCode::RoomFull);
+        }
+        if !self.leaves().contains_key(&pid) {
+            self.effects.push(Effect::Close(pid));
+            return Ok(());
+        }
+        self.occupants.insert(
+            pid,
+            Occupant {
+                identity,
+                may_publish,
+                state: Membership::Member,
+                key_package: None,
+                rejoins: 0,
+            },
+        );
+        let everyone_back = self
+            .leaves()
+            .into_keys()
+            .all(|p| self.occupants.contains_key(&p));
+        if everyone_back {
+            self.resuming = None;
+        }
+        self.settle(now);
+        Ok(())
+    }
+
+    /// A restored room's grace is over: the members that did not come back are gone (everyone
+    /// is told), and the room goes on.
+    pub(super) fn end_resume(&mut self, now: Instant) {
+        if self.resuming.is_none_or(|d| d > now) {
+            return;
+        }
+        self.resuming = None;
+        let absent: Vec<ParticipantId> = self
+            .leaves()
+            .into_keys()
+            .filter(|p| !self.occupants.contains_key(p))
+            .collect();
+        for pid in absent {
+            let others: Vec<ParticipantId> = self.occupants.keys().copied().collect();
+            for other in others {
+                self.send(
+                    other,
+                    ServerMessage::ParticipantLeft {
+                        participant_id: pid,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether the room waits for its members to come back after a restore.
+    pub fn resuming(&self) -> bool {
+        self.resuming.is_some()
+    }
+}
