@@ -135,3 +135,77 @@ async fn joiners_on_three_nodes_at_once_converge_on_one_group() {
         .collect();
     assert_eq!(connected, vec![4, 4, 4]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_leaves_rooms_working_and_nodes_reconnect() {
+    let mut nats = Nats::start();
+    let nodes = three_nodes(&nats).await;
+    let mut alice = nodes[0].client("standup", "alice").await;
+    let mut sa = Seen::default();
+    until(&mut alice, &mut sa, |s| s.epoch == Some(0)).await;
+    let mut bob = nodes[1].client("standup", "bob").await;
+    let mut sb = Seen::default();
+    until(&mut bob, &mut sb, |s| s.roster.len() == 2).await;
+    until(&mut alice, &mut sa, |s| s.roster.len() == 2).await;
+    nats.restart();
+    // Nodes reconnect by themselves; the room goes on: a newcomer on the third node joins it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut carol = nodes[2].client("standup", "carol").await;
+    let mut sc = Seen::default();
+    until(&mut carol, &mut sc, |s| s.roster.len() == 3).await;
+    until(&mut alice, &mut sa, |s| s.roster.len() == 3).await;
+    until(&mut bob, &mut sb, |s| s.roster.len() == 3).await;
+    assert_eq!(sa.safety_number, sc.safety_number);
+    assert_eq!(sb.safety_number, sc.safety_number);
+    assert!(sa.failures.is_empty() && sb.failures.is_empty() && sc.failures.is_empty());
+    // New rooms are placed again.
+    let mut dave = nodes[1].client("retro", "dave").await;
+    let mut sd = Seen::default();
+    until(&mut dave, &mut sd, |s| s.epoch == Some(0)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_nats_hands_its_rooms_over_and_takes_no_new_ones() {
+    let nats = Nats::start();
+    let cut = common::nats::Cut::to(&nats).await;
+    // n0 sorts first: the room's first join (at n0) places it there.
+    let n0 = start_node(&cut.url, "n0", SignalingConfig::default()).await;
+    let n1 = start_node(&nats.url, "n1", SignalingConfig::default()).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut alice = n0.client("standup", "alice").await;
+    let mut sa = Seen::default();
+    until(&mut alice, &mut sa, |s| s.epoch == Some(0)).await;
+    let mut bob = n1.client("standup", "bob").await;
+    let mut sb = Seen::default();
+    until(&mut bob, &mut sb, |s| s.roster.len() == 2).await;
+    let before = sb.epoch.expect("epoch");
+    assert_eq!(n0.server.stats().rooms, 1, "n0 is the room's home");
+    cut.cut();
+    // Bob's room moves to n1, rebuilt from its log: the same group, without alice.
+    until(&mut bob, &mut sb, |s| s.roster.len() == 1).await;
+    assert_eq!(sb.epoch, Some(before + 1), "the group went on: {sb:?}");
+    assert!(sb.failures.is_empty(), "{:?}", sb.failures);
+    // n0 let its room go, and takes no new one while it cannot reach the cluster.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while n0.server.stats().rooms > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "n0 kept its room");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = signaling_client::Client::connect(signaling_client::ClientConfig::new(
+        n0.url.clone(),
+        "retro",
+        common::token_for("retro", "carol", 600),
+    ))
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(signaling_client::ClientError::Refused {
+                code: signaling_client::ErrorCode::Unavailable,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    drop(alice);
+}

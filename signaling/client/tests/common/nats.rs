@@ -111,3 +111,54 @@ impl Drop for Nats {
         let _ = std::fs::remove_dir_all(&self.store);
     }
 }
+
+/// A TCP relay between one node and NATS, that a test can cut (a network partition: every
+/// connection through it dropped, new ones refused) and mend.
+pub struct Cut {
+    pub url: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cut {
+    /// A relay to `nats` on a free loopback port.
+    pub async fn to(nats: &Nats) -> Cut {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("nats://{}", listener.local_addr().expect("addr"));
+        let upstream = format!("127.0.0.1:{}", nats.port);
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> =
+            Default::default();
+        let (flag, list) = (cut.clone(), tasks.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                list.lock().expect("lock").push(task.abort_handle());
+            }
+        });
+        Cut { url, cut, tasks }
+    }
+
+    /// Drops every connection through it and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.tasks.lock().expect("lock").drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn mend(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -139,6 +139,20 @@ impl ClusterRooms {
 }
 
 impl ClusterRooms {
+    /// Lets go of every room this node is home to and of its participants whose rooms are
+    /// elsewhere: each is told `goodbye` (`shutting_down`: it reconnects, to another node).
+    async fn hand_over(&self, why: &str) {
+        let owned = self.cluster.placement().owned_rooms();
+        tracing::warn!(rooms = owned.len(), why, "handing this node's rooms over");
+        for room in owned {
+            self.cluster.placement().forget(&room);
+            self.local
+                .remove(&room, None, why, ErrorCode::ShuttingDown)
+                .await;
+        }
+        self.remote.strand_all(why);
+    }
+
     /// The homes of rooms of participants here that are gone: no longer listed, or not
     /// answering (NATS says at once that nobody listens on a dead node's subjects).
     async fn gone_homes(&self) -> Vec<String> {
@@ -230,6 +244,11 @@ impl Rooms for ClusterRooms {
         async move {
             let placement = self.cluster.placement();
             let me = self.cluster.node_id();
+            // Cut off from the cluster, a node knows no room's home: the client tries again
+            // (through the load balancer, another node).
+            if !self.cluster.connected() {
+                return Err(ErrorCode::Unavailable);
+            }
             for _ in 0..JOIN_ATTEMPTS {
                 let live = self.live();
                 let home = match placement.place(room, &live).await {
@@ -306,9 +325,23 @@ async fn heartbeat(
     };
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Since when NATS has been out of reach.
+    let mut cut_off: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         let Some(rooms) = rooms.upgrade() else { return };
+        if !rooms.cluster.connected() {
+            let since = *cut_off.get_or_insert_with(tokio::time::Instant::now);
+            // Out of reach for as long as its entries live: the others take its rooms over
+            // now, so it hands them over (their participants reconnect, through the load
+            // balancer, to a node that can reach the cluster).
+            if since.elapsed() >= period * 3 && !rooms.cluster.placement().owned_rooms().is_empty()
+            {
+                rooms.hand_over("this server lost the cluster").await;
+            }
+            continue;
+        }
+        cut_off = None;
         let media_load = media.as_ref().map(|m| m.load()).unwrap_or_default();
         let node_load = NodeLoad {
             rooms: rooms.cluster.placement().owned_rooms().len(),
@@ -317,11 +350,24 @@ async fn heartbeat(
             cpu: media_load.cpu,
         };
         let info = rooms.info(node_load, *draining.borrow());
-        if let Err(e) = rooms.cluster.nodes().publish(&info).await {
-            tracing::warn!(error = %e, "cannot tell the cluster this node is alive");
+        match tokio::time::timeout(period, rooms.cluster.nodes().publish(&info)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot tell the cluster this node is alive"),
+            Err(_) => tracing::warn!("telling the cluster this node is alive takes too long"),
         }
-        for room in rooms.cluster.placement().refresh().await {
-            tracing::warn!(room, "another node took this room over");
+        let refreshed = tokio::time::timeout(period, rooms.cluster.placement().refresh()).await;
+        for room in refreshed.unwrap_or_default() {
+            // Its participants reconnect and find it at its new home.
+            tracing::warn!(room, "another node took this room over: closing it here");
+            rooms
+                .local
+                .remove(
+                    &room,
+                    None,
+                    "the meeting moved to another server",
+                    ErrorCode::ShuttingDown,
+                )
+                .await;
         }
         rooms.home.drop_gone_nodes();
         let gone = rooms.gone_homes().await;

@@ -194,6 +194,12 @@ impl Placement {
         }
     }
 
+    /// Stops holding `room` (handed over): its entry is left to expire, or to whoever takes the
+    /// room over.
+    pub(crate) fn forget(&self, room: &str) {
+        self.owned().remove(room);
+    }
+
     /// Whether this node is `room`'s home, as far as it knows.
     pub(crate) fn owns(&self, room: &str) -> bool {
         self.owned().contains_key(room)
@@ -205,8 +211,9 @@ impl Placement {
     }
 
     /// Refreshes every room this node is home to; returns those it lost (rewritten by
-    /// another node: they are no longer this node's). Rooms it cannot refresh for a reason
-    /// of NATS's stay owned until their entries expire.
+    /// another node: they are no longer this node's). An entry that expired (NATS was away
+    /// longer than the TTL) is claimed again. Rooms it cannot refresh for a reason of NATS's
+    /// stay owned until their entries expire.
     pub(crate) async fn refresh(&self) -> Vec<String> {
         let rooms: Vec<(String, u64)> = self.owned().iter().map(|(r, v)| (r.clone(), *v)).collect();
         let mut lost = Vec::new();
@@ -229,8 +236,24 @@ impl Placement {
                     }
                 }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                    self.owned().remove(&room);
-                    lost.push(room);
+                    // Expired while NATS was away (its entry is gone): claimed again, unless
+                    // another node took the room meanwhile.
+                    let value = serde_json::to_vec(&Entry {
+                        home: self.me.clone(),
+                        room: room.clone(),
+                    })
+                    .unwrap_or_default();
+                    match self.store.create(room_key(&room), value.into()).await {
+                        Ok(next) => {
+                            if let Some(r) = self.owned().get_mut(&room) {
+                                *r = next;
+                            }
+                        }
+                        Err(_) => {
+                            self.owned().remove(&room);
+                            lost.push(room);
+                        }
+                    }
                 }
                 Err(e) => tracing::debug!(room, error = %e, "cannot refresh a room's home"),
             }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use signaling_protocol::{ClientMessage, MediaSignal, ParticipantId, decode_server};
+use signaling_protocol::{ClientMessage, MediaSignal, ParticipantId, ServerMessage, decode_server};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::super::local_rooms::LocalRooms;
@@ -101,6 +101,24 @@ impl RemoteSide {
             .into_iter()
             .map(|((room, home), joiners)| (room, home, joiners))
             .collect()
+    }
+
+    /// Lets go of every participant here whose room is elsewhere: each is told `goodbye`
+    /// (`shutting_down`, `why`) and closed, and reconnects.
+    pub(super) fn strand_all(&self, why: &str) {
+        let all: Vec<Participant> = self
+            .participants()
+            .drain()
+            .map(|(_, p)| p)
+            .filter(|p| p.home != self.me)
+            .collect();
+        for p in all {
+            let _ = p.outbox.push(Outbound::Message(ServerMessage::Goodbye {
+                reason: why.to_owned(),
+                code: Some(signaling_protocol::ErrorCode::ShuttingDown),
+            }));
+            let _ = p.outbox.push(Outbound::Close);
+        }
     }
 
     /// `pid` could not be taken to its room's new home: its connection is closed (it
