@@ -10,6 +10,9 @@
 //! - `PUT /admin/rooms/{room}/bans/{identity}?until=UNIX_SECONDS`: refuses every token for
 //!   that identity in that room until then (`banned`), and removes whoever holds one now.
 //! - `DELETE /admin/rooms/{room}`: closes a room (everyone removed, told `room_closed`).
+//! - `POST /admin/drain`: drains the server (in a cluster its rooms move to other nodes; its
+//!   participants are told `goodbye`, `shutting_down`, and reconnect elsewhere); it takes no
+//!   one new until it restarts.
 
 use axum::Json;
 use axum::Router;
@@ -18,7 +21,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use signaling_server::SignalingServer;
 use subtle::ConstantTimeEq;
 
@@ -39,6 +42,7 @@ pub fn router(signaling: &SignalingServer, token: &str) -> Router {
         .route("/admin/rooms/{room}", delete(close_room))
         .route("/admin/rooms/{room}/participants/{id}", delete(remove))
         .route("/admin/rooms/{room}/bans/{identity}", put(ban))
+        .route("/admin/drain", post(drain))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
 }
@@ -63,6 +67,11 @@ async fn authorize(State(admin): State<Admin>, request: Request, next: Next) -> 
 
 async fn rooms(State(admin): State<Admin>) -> Response {
     Json(admin.signaling.rooms().await).into_response()
+}
+
+async fn drain(State(admin): State<Admin>) -> Response {
+    admin.signaling.drain().await;
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn close_room(State(admin): State<Admin>, Path(room): Path<String>) -> Response {

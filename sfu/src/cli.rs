@@ -79,6 +79,10 @@ pub enum AdminCommand {
         #[arg(long)]
         room: String,
     },
+    /// Drains the server before it stops: in a cluster its rooms move to other nodes (their
+    /// participants on other nodes stay in them); its own participants are told to go, and
+    /// reconnect elsewhere; it takes no one new. SIGTERM does the same, then exits.
+    Drain,
 }
 
 /// `sfu admin ...`: what the server answered, in words for the operator.
@@ -103,6 +107,7 @@ pub async fn admin(args: &AdminArgs) -> Result<String, http_client::AdminError> 
             ),
         ),
         AdminCommand::Close { room } => ("DELETE", format!("/admin/rooms/{}", encode(room))),
+        AdminCommand::Drain => ("POST", "/admin/drain".to_owned()),
     };
     let trust = match (&args.ca, args.insecure) {
         (Some(ca), _) => Trust::Ca(ca.clone()),
@@ -121,6 +126,9 @@ pub async fn admin(args: &AdminArgs) -> Result<String, http_client::AdminError> 
                 "banned {identity:?} from room {room:?} until {} (Unix time); removed {} participant(s) holding it now",
                 answer["until"], answer["removed"]
             )
+        }
+        AdminCommand::Drain => {
+            "draining: its rooms moved to other nodes, its participants were told to go, and it takes no one new".into()
         }
         _ if body.is_empty() => "ok".into(),
         _ => body,

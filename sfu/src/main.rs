@@ -211,8 +211,10 @@ async fn serve(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
     let draining = signaling.clone();
     let stopping = async move {
         stop_signal().await;
-        tracing::info!("shutting down: telling participants goodbye, draining rooms");
-        draining.shut_down();
+        tracing::info!(
+            "shutting down: handing rooms over (in a cluster), telling participants goodbye"
+        );
+        draining.drain().await;
         if !draining.drained(DRAIN_TIMEOUT).await {
             tracing::warn!(
                 left = draining.stats().participants,

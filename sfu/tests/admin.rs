@@ -335,3 +335,39 @@ async fn the_cli_reaches_a_server_that_serves_tls_with_its_ca_or_told_not_to_che
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_server_tells_its_participants_to_go_and_takes_no_one_new() {
+    let sfu = start_sfu(&["--dev", "--admin-token", ADMIN]);
+    let mut alice = client(&sfu.addr, "standup", "alice").await;
+    until(&mut alice, |e| {
+        matches!(e, Event::NewEpoch { .. }).then_some(())
+    })
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sfu"))
+        .args([
+            "admin",
+            "--url",
+            &format!("http://{}", sfu.addr),
+            "--admin-token",
+            ADMIN,
+            "drain",
+        ])
+        .output()
+        .expect("sfu admin drain");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("draining"));
+    // Told to go, as at a shutdown (a client reconnects: elsewhere, behind a load balancer).
+    let reason = until(&mut alice, |e| match e {
+        Event::Reconnecting { reason, .. } | Event::Closed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("shutting down"), "{reason}");
+    let token = process::dev_token(&sfu.addr, "retro", "bob").await;
+    assert_eq!(refusal(&sfu.addr, "retro", &token).await, "shutting_down");
+}

@@ -209,3 +209,53 @@ async fn a_node_cut_off_from_nats_hands_its_rooms_over_and_takes_no_new_ones() {
     );
     drop(alice);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_home_hands_its_room_over_and_the_members_elsewhere_stay_in_it() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats).await;
+    // The first join at "a" places the room there (every node equal: the first by name).
+    let mut alice = nodes[0].client("standup", "alice").await;
+    let mut sa = Seen::default();
+    until(&mut alice, &mut sa, |s| s.epoch == Some(0)).await;
+    let mut bob = nodes[1].client("standup", "bob").await;
+    let mut carol = nodes[2].client("standup", "carol").await;
+    let (mut sb, mut sc) = (Seen::default(), Seen::default());
+    until(&mut bob, &mut sb, |s| s.roster.len() == 3).await;
+    until(&mut carol, &mut sc, |s| s.roster.len() == 3).await;
+    assert_eq!(nodes[0].server.stats().rooms, 1, "a is the room's home");
+    let before = sb.epoch.expect("epoch");
+    let (bob_id, carol_id) = (bob.participant_id(), carol.participant_id());
+    nodes[0].server.drain().await;
+    // Alice, on the drained node, is told to go (and would reconnect elsewhere); bob and carol
+    // stay, on their connections, in the same group at the room's new home.
+    until(&mut bob, &mut sb, |s| s.roster.len() == 2).await;
+    until(&mut carol, &mut sc, |s| s.roster.len() == 2).await;
+    assert_eq!(sb.epoch, Some(before + 1), "{sb:?}");
+    assert_eq!(sb.safety_number, sc.safety_number);
+    assert_eq!(
+        (bob.participant_id(), carol.participant_id()),
+        (bob_id, carol_id)
+    );
+    assert_eq!(nodes[0].server.stats().rooms, 0);
+    assert_eq!(
+        nodes[1].server.stats().rooms + nodes[2].server.stats().rooms,
+        1,
+        "one new home"
+    );
+    // Alice comes back through another node, into the same group.
+    drop(alice);
+    let mut alice = nodes[1].client("standup", "alice").await;
+    let mut sa = Seen::default();
+    until(&mut alice, &mut sa, |s| s.roster.len() == 3).await;
+    until(&mut bob, &mut sb, |s| s.roster.len() == 3).await;
+    assert_eq!(sa.safety_number, sb.safety_number);
+    assert!(
+        sb.failures.is_empty() && sc.failures.is_empty(),
+        "{sb:?} {sc:?}"
+    );
+    // Nothing was said to bob or carol about reconnecting: they never left.
+    while let Some(event) = bob.try_next_event() {
+        assert!(!matches!(event, Event::Reconnecting { .. }), "{event:?}");
+    }
+}

@@ -222,6 +222,14 @@ impl SignalingServer {
         self.inner.shutdown.send_replace(true);
     }
 
+    /// Drains this node: in a cluster its rooms move to other nodes first (their participants
+    /// on other nodes stay, and follow their rooms; its own are told goodbye and reconnect,
+    /// to another node); then as [`SignalingServer::shut_down`]. Alone, just that.
+    pub async fn drain(&self) {
+        self.inner.rooms.drain().await;
+        self.shut_down();
+    }
+
     /// Whether [`SignalingServer::shut_down`] was called.
     pub fn is_shutting_down(&self) -> bool {
         *self.inner.shutdown.borrow()

@@ -39,6 +39,11 @@ pub(super) enum Command {
     Disconnect {
         pid: ParticipantId,
     },
+    /// The room moves to another node (this one drains): everyone here is told goodbye
+    /// (`shutting_down`) and closed, and the task ends, its log kept for the next home.
+    HandOver {
+        reply: oneshot::Sender<()>,
+    },
     /// Administration: who is here.
     Inspect {
         reply: oneshot::Sender<RoomInfo>,
@@ -227,6 +232,10 @@ async fn run_room(
                 room.disconnect(pid, now);
                 outboxes.remove(&pid);
             }
+            Command::HandOver { reply } => {
+                let _ = reply.send(());
+                break Err(LogError::Lost);
+            }
             Command::Inspect { reply } => {
                 let _ = reply.send(RoomInfo {
                     name: room.name().to_owned(),
@@ -303,11 +312,16 @@ fn media_follows(
     }
 }
 
-/// The room is no longer this node's (or its log cannot be written): every connection is
-/// closed, without a goodbye, and reconnects to find the room's home.
+/// The room is no longer this node's (its log was written by another, cannot be written, or
+/// the node hands it over): every connection is told goodbye (`shutting_down`) and closed,
+/// and reconnects to find the room's home.
 fn lost(outboxes: &mut HashMap<ParticipantId, Outbox>, why: &LogError) {
     tracing::warn!(error = %why, participants = outboxes.len(), "the room cannot go on here: closing its connections");
     for (_, tx) in outboxes.drain() {
+        let _ = tx.push(Outbound::Message(ServerMessage::Goodbye {
+            reason: "the meeting moves to another server".into(),
+            code: Some(ErrorCode::ShuttingDown),
+        }));
         let _ = tx.push(Outbound::Close);
     }
 }

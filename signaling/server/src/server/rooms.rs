@@ -73,6 +73,12 @@ pub(super) trait Rooms: Send + Sync + 'static {
 
     /// Rooms and participants now (client decrypt failures are the server's to add).
     fn stats(&self) -> RoomStats;
+
+    /// Moves the rooms this node holds to others before it stops (in a cluster); alone, there
+    /// is nowhere to move them.
+    fn drain(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// How a connection reaches its room's task.

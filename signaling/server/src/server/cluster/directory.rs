@@ -30,6 +30,8 @@ const JOIN_ATTEMPTS: usize = 6;
 
 pub(in super::super) struct ClusterRooms {
     cluster: Cluster,
+    /// Handing its rooms over: placement leaves it out, and it takes no room back.
+    draining: Arc<std::sync::atomic::AtomicBool>,
     local: Arc<LocalRooms>,
     home: Arc<HomeSide>,
     remote: Arc<RemoteSide>,
@@ -41,7 +43,7 @@ impl ClusterRooms {
         cluster: Cluster,
         config: &SignalingConfig,
         media: Option<Arc<dyn MediaFactory>>,
-        draining: tokio::sync::watch::Receiver<bool>,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) -> Arc<Self> {
         let placement_owner = cluster.clone();
         let on_end: super::super::local_rooms::OnEnd = Arc::new(move |room: &str| {
@@ -58,28 +60,43 @@ impl ClusterRooms {
             ))),
         ));
         let uplink = Uplink::start(cluster.client().clone());
+        let draining_flag: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let home = HomeSide::new(
+            draining_flag.clone(),
             cluster.clone(),
             local.clone(),
             uplink.clone(),
             config.outbox_capacity,
             config.outbox_bytes,
         );
+        let (moved_tx, mut moved) = tokio::sync::mpsc::unbounded_channel();
         let remote = RemoteSide::new(
             cluster.node_id().to_owned(),
             uplink,
             media.clone().map(MediaLegs::new),
             local.clone(),
+            moved_tx,
         );
         tokio::spawn(home.clone().serve());
         tokio::spawn(remote.clone().serve(cluster.client().clone()));
         let rooms = Arc::new(ClusterRooms {
             cluster,
+            draining: draining_flag,
             local,
             home,
             remote,
         });
-        tokio::spawn(heartbeat(Arc::downgrade(&rooms), media, draining));
+        tokio::spawn(heartbeat(Arc::downgrade(&rooms), media, stopping));
+        // Participants here whose room's home drains: to its new home, one by one.
+        let weak = Arc::downgrade(&rooms);
+        tokio::spawn(async move {
+            while let Some(pid) = moved.recv().await {
+                let Some(rooms) = weak.upgrade() else { return };
+                if let Some((room, joiner)) = rooms.remote.moving(pid) {
+                    rooms.take_back(&room, joiner).await;
+                }
+            }
+        });
         rooms
     }
 
@@ -153,6 +170,51 @@ impl ClusterRooms {
         self.remote.strand_all(why);
     }
 
+    /// Takes a participant here back into `room` at its new home, as the member it was; one
+    /// that cannot be is closed, and reconnects.
+    async fn take_back(&self, room: &str, joiner: Joiner) {
+        let (pid, outbox) = (joiner.pid, joiner.outbox.clone());
+        match self.join(room, joiner).await {
+            Ok(_) => tracing::info!(room, participant = pid, "back in its room at its new home"),
+            Err(code) => {
+                tracing::info!(
+                    room,
+                    participant = pid,
+                    ?code,
+                    "cannot go back into its room: closing"
+                );
+                self.remote.strand(pid);
+                let _ = outbox.push(super::super::outbox::Outbound::Close);
+            }
+        }
+    }
+
+    /// Moves every room this node is home to to another node (it drains): the entry goes,
+    /// the nodes of its remote participants take them to the new home (which rebuilds the room
+    /// from its log), its participants here are told goodbye (`shutting_down`) and reconnect.
+    async fn hand_over_all(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Said at once: placement leaves this node out from now on.
+        let info = self.info(NodeLoad::default(), true);
+        let _ = tokio::time::timeout(
+            self.cluster.config().heartbeat,
+            self.cluster.nodes().publish(&info),
+        )
+        .await;
+        for room in self.cluster.placement().owned_rooms() {
+            self.cluster.placement().release(&room).await;
+            self.home.moving(&room);
+            if let Some(handle) = self.local.handle(&room) {
+                let (reply, done) = tokio::sync::oneshot::channel();
+                if handle.send(super::super::room_task::Command::HandOver { reply }) {
+                    let _ = done.await;
+                }
+            }
+            tracing::info!(room, "handed over");
+        }
+    }
+
     /// The homes of rooms of participants here that are gone: no longer listed, or not
     /// answering (NATS says at once that nobody listens on a dead node's subjects).
     async fn gone_homes(&self) -> Vec<String> {
@@ -197,22 +259,7 @@ impl ClusterRooms {
         }
         for (room, _, joiners) in self.remote.stranded(gone) {
             for joiner in joiners {
-                let (pid, outbox) = (joiner.pid, joiner.outbox.clone());
-                match self.join(&room, joiner).await {
-                    Ok(_) => {
-                        tracing::info!(room, participant = pid, "back in its room at its new home")
-                    }
-                    Err(code) => {
-                        tracing::info!(
-                            room,
-                            participant = pid,
-                            ?code,
-                            "cannot go back into its room: closing"
-                        );
-                        self.remote.strand(pid);
-                        let _ = outbox.push(super::super::outbox::Outbound::Close);
-                    }
-                }
+                self.take_back(&room, joiner).await;
             }
         }
     }
@@ -302,6 +349,10 @@ impl Rooms for ClusterRooms {
         self.local.remove(room, pid, reason, code)
     }
 
+    fn drain(&self) -> BoxFuture<'_, ()> {
+        self.hand_over_all().boxed()
+    }
+
     fn stats(&self) -> RoomStats {
         // Participants connected here: those of the rooms here that are connected to other
         // nodes count there, those here whose rooms are elsewhere count here.
@@ -349,7 +400,10 @@ async fn heartbeat(
             packets_per_second: media_load.packets_per_second,
             cpu: media_load.cpu,
         };
-        let info = rooms.info(node_load, *draining.borrow());
+        let info = rooms.info(
+            node_load,
+            *draining.borrow() || rooms.draining.load(std::sync::atomic::Ordering::Relaxed),
+        );
         match tokio::time::timeout(period, rooms.cluster.nodes().publish(&info)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot tell the cluster this node is alive"),

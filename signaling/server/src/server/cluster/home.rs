@@ -28,6 +28,8 @@ struct Remote {
 }
 
 pub(in super::super) struct HomeSide {
+    /// The node drains: it takes no room back.
+    draining: Arc<std::sync::atomic::AtomicBool>,
     cluster: Cluster,
     local: Arc<LocalRooms>,
     uplink: Uplink,
@@ -39,6 +41,7 @@ pub(in super::super) struct HomeSide {
 
 impl HomeSide {
     pub(super) fn new(
+        draining: Arc<std::sync::atomic::AtomicBool>,
         cluster: Cluster,
         local: Arc<LocalRooms>,
         uplink: Uplink,
@@ -46,6 +49,7 @@ impl HomeSide {
         outbox_bytes: usize,
     ) -> Arc<Self> {
         Arc::new(HomeSide {
+            draining,
             cluster,
             local,
             uplink,
@@ -101,6 +105,12 @@ impl HomeSide {
     }
 
     async fn join(self: &Arc<Self>, join: JoinRequest) -> JoinReply {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            // Placed here by a node that had not yet heard it drains: the entry goes, and the
+            // asker places the room again.
+            self.cluster.placement().disown(&join.room).await;
+            return JoinReply::NotHome;
+        }
         if !matches!(self.cluster.placement().adopt(&join.room).await, Ok(true)) {
             return JoinReply::NotHome;
         }
@@ -136,10 +146,8 @@ impl HomeSide {
     async fn forward(&self, mut inbox: Inbox, node: &str, pid: ParticipantId) {
         let subject = wire::out_subject(node);
         let send = |kind: &'static str, body: Bytes| {
-            let mut headers = HeaderMap::new();
-            headers.insert(wire::PID, pid.to_string().as_str());
-            headers.insert(wire::KIND, kind);
-            self.uplink.publish(subject.clone(), headers, body);
+            self.uplink
+                .publish(subject.clone(), self.out_headers(pid, kind), body);
         };
         while let Some(out) = inbox.recv().await {
             match out {
@@ -195,6 +203,32 @@ impl HomeSide {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn out_headers(&self, pid: ParticipantId, kind: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(wire::PID, pid.to_string().as_str());
+        headers.insert(wire::KIND, kind);
+        headers.insert(wire::HOME, self.cluster.node_id());
+        headers
+    }
+
+    /// `room` leaves this node: the nodes of its remote participants are told to take them to
+    /// its new home (before the room closes their queues here, on the same ordered uplink).
+    pub(super) fn moving(&self, room: &str) {
+        let moving: Vec<(ParticipantId, String)> = self
+            .remotes()
+            .iter()
+            .filter(|(r, _)| r.room == room)
+            .map(|(r, node)| (r.pid, node.clone()))
+            .collect();
+        for (pid, node) in moving {
+            self.uplink.publish(
+                wire::out_subject(&node),
+                self.out_headers(pid, wire::KIND_MOVED),
+                Bytes::new(),
+            );
         }
     }
 

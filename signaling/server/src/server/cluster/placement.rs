@@ -194,6 +194,19 @@ impl Placement {
         }
     }
 
+    /// Removes `room`'s entry if it names this node (which will not be its home).
+    pub(crate) async fn disown(&self, room: &str) {
+        self.owned().remove(room);
+        if let Ok(Some(home)) = self.home(room).await
+            && home.node == self.me
+        {
+            let _ = self
+                .store
+                .delete_expect_revision(room_key(room), Some(home.revision))
+                .await;
+        }
+    }
+
     /// Stops holding `room` (handed over): its entry is left to expire, or to whoever takes the
     /// room over.
     pub(crate) fn forget(&self, room: &str) {

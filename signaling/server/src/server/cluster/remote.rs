@@ -23,6 +23,9 @@ use super::placement::room_key;
 use super::uplink::Uplink;
 use super::wire;
 
+/// The home of a participant whose room is on its way to a new home.
+const MOVING: &str = "";
+
 struct Participant {
     room: String,
     /// Its room's home now (this node's own, after a home that moved here).
@@ -35,6 +38,8 @@ struct Participant {
 /// The participants connected here whose rooms' homes are elsewhere.
 pub(in super::super) struct RemoteSide {
     me: String,
+    /// Participants whose room's home moved away (it drains): to be taken to the new home.
+    moved: tokio::sync::mpsc::UnboundedSender<ParticipantId>,
     uplink: Uplink,
     legs: Option<MediaLegs>,
     /// This node's rooms: where a participant's room goes when its home moves here.
@@ -48,9 +53,11 @@ impl RemoteSide {
         uplink: Uplink,
         legs: Option<MediaLegs>,
         local: Arc<LocalRooms>,
+        moved: tokio::sync::mpsc::UnboundedSender<ParticipantId>,
     ) -> Arc<Self> {
         Arc::new(RemoteSide {
             me,
+            moved,
             uplink,
             legs,
             local,
@@ -76,6 +83,23 @@ impl RemoteSide {
                 outbox: joiner.outbox.clone(),
             },
         );
+    }
+
+    /// The participant `pid` as it would join its room again (it moves), if it is still here.
+    pub(super) fn moving(&self, pid: ParticipantId) -> Option<(String, Joiner)> {
+        self.participants().get(&pid).map(|p| {
+            (
+                p.room.clone(),
+                Joiner {
+                    pid,
+                    identity: p.identity.clone(),
+                    may_publish: p.may_publish,
+                    outbox: p.outbox.clone(),
+                    media: false,
+                    resume: true,
+                },
+            )
+        })
     }
 
     /// The participants here whose rooms' homes are among `gone`, by room: (room, stale home,
@@ -142,12 +166,14 @@ impl RemoteSide {
         })
     }
 
-    /// Where `pid`'s room's home is now: `None` if it is this node (or `pid` is gone).
-    fn home_of(&self, pid: ParticipantId) -> Option<String> {
-        self.participants()
-            .get(&pid)
-            .map(|p| p.home.clone())
-            .filter(|h| *h != self.me)
+    /// Where `pid`'s room's home is now.
+    fn route(&self, pid: ParticipantId) -> Route {
+        match self.participants().get(&pid).map(|p| p.home.clone()) {
+            Some(home) if home == MOVING => Route::Moving,
+            Some(home) if home != self.me => Route::Remote(home),
+            // This node (or `pid` is gone, and the room here ignores it).
+            _ => Route::Local,
+        }
     }
 
     /// Delivers what homes say to participants here, for as long as the node runs.
@@ -165,10 +191,26 @@ impl RemoteSide {
     }
 
     fn deliver(&self, headers: Option<&HeaderMap>, body: Bytes) {
-        let (Some(pid), Some(kind)) = (wire::pid_of(headers), wire::header(headers, wire::KIND))
-        else {
+        let (Some(pid), Some(kind), Some(from)) = (
+            wire::pid_of(headers),
+            wire::header(headers, wire::KIND),
+            wire::header(headers, wire::HOME),
+        ) else {
             return;
         };
+        {
+            let mut participants = self.participants();
+            // Only its room's home now speaks for it: what an old home still sends after the
+            // room moved is dropped.
+            let Some(p) = participants.get_mut(&pid).filter(|p| p.home == from) else {
+                return;
+            };
+            if kind == wire::KIND_MOVED {
+                p.home = MOVING.to_owned();
+                let _ = self.moved.send(pid);
+                return;
+            }
+        }
         let Ok(text) = String::from_utf8(body.to_vec()) else {
             return;
         };
@@ -245,6 +287,13 @@ impl RemoteSide {
     }
 }
 
+/// Where a participant's messages for its room go.
+enum Route {
+    Local,
+    Remote(String),
+    Moving,
+}
+
 /// How a connection here reaches its room at another node (or here, once its home moved
 /// here).
 struct RemoteLink {
@@ -260,31 +309,37 @@ impl RoomLink for RemoteLink {
             legs.send(&self.room, LegCommand::Signal { pid, signal });
             return true;
         }
-        let Some(home) = self.side.home_of(pid) else {
-            return self
+        match self.side.route(pid) {
+            Route::Local => self
                 .side
                 .local
                 .handle(&self.room)
-                .is_some_and(|h| h.send(Command::Message { pid, message }));
-        };
-        let Ok(body) = serde_json::to_vec(&message) else {
-            return true;
-        };
-        self.side
-            .publish(&home, &self.room, pid, wire::KIND_MESSAGE, body.into());
-        true
+                .is_some_and(|h| h.send(Command::Message { pid, message })),
+            Route::Remote(home) => {
+                if let Ok(body) = serde_json::to_vec(&message) {
+                    self.side
+                        .publish(&home, &self.room, pid, wire::KIND_MESSAGE, body.into());
+                }
+                true
+            }
+            // Between two homes for a moment: what it says meanwhile is dropped, as a message
+            // in flight when a connection drops is (a commit is asked for again).
+            Route::Moving => true,
+        }
     }
 
     fn leave(&self, pid: ParticipantId) {
-        match self.side.home_of(pid) {
-            Some(home) => self
-                .side
-                .publish(&home, &self.room, pid, wire::KIND_LEAVE, Bytes::new()),
-            None => {
+        match self.side.route(pid) {
+            Route::Remote(home) => {
+                self.side
+                    .publish(&home, &self.room, pid, wire::KIND_LEAVE, Bytes::new())
+            }
+            Route::Local => {
                 if let Some(h) = self.side.local.handle(&self.room) {
                     h.send(Command::Disconnect { pid });
                 }
             }
+            Route::Moving => {}
         }
         if let Some(legs) = &self.side.legs {
             legs.send(&self.room, LegCommand::Left { pid });

@@ -48,6 +48,10 @@ pub(super) const KIND_FRAME: &str = "frame";
 pub(super) const KIND_CLOSE: &str = "close";
 /// In: the participant's connection is gone.
 pub(super) const KIND_LEAVE: &str = "leave";
+/// Out: the room leaves its home (which drains): take the participant to its new home.
+pub(super) const KIND_MOVED: &str = "moved";
+/// Out: the node that sends it (a participant's node heeds only its room's current home).
+pub(super) const HOME: &str = "Sfu-Home";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct JoinRequest {
