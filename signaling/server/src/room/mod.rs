@@ -166,6 +166,8 @@ pub struct Room {
     /// Restored from its records: until then, members may come back ([`Room::resume`]) and
     /// nobody is asked to commit.
     resuming: Option<Instant>,
+    /// Members a restored room still waits for.
+    awaited: BTreeSet<ParticipantId>,
     effects: Vec<Effect>,
 }
 
@@ -198,6 +200,7 @@ impl Room {
             creator_after: None,
             preferred_creator: None,
             resuming: None,
+            awaited: BTreeSet::new(),
             effects: Vec::new(),
         }
     }

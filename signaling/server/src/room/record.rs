@@ -145,6 +145,7 @@ impl Room {
         }
         if room.tree.is_some() {
             room.resuming = Some(now + RESUME_GRACE);
+            room.awaited = room.leaves().into_keys().collect();
         }
         Ok(room)
     }
@@ -178,15 +179,23 @@ impl Room {
                 rejoins: 0,
             },
         );
-        let everyone_back = self
-            .leaves()
-            .into_keys()
-            .all(|p| self.occupants.contains_key(&p));
-        if everyone_back {
-            self.resuming = None;
+        self.awaited.remove(&pid);
+        if self.awaited.is_empty() {
+            self.finish_resume(now);
         }
-        self.settle(now);
         Ok(())
+    }
+
+    /// Stops waiting for the members `gone` says will not come back (their nodes are gone or
+    /// stopping): once nobody else is awaited, the room goes on at once.
+    pub fn give_up(&mut self, gone: impl Fn(ParticipantId) -> bool, now: Instant) {
+        if self.resuming.is_none() {
+            return;
+        }
+        self.awaited.retain(|&p| !gone(p));
+        if self.awaited.is_empty() {
+            self.finish_resume(now);
+        }
     }
 
     /// A restored room's grace is over: the members that did not come back are gone (everyone
@@ -195,7 +204,13 @@ impl Room {
         if self.resuming.is_none_or(|d| d > now) {
             return;
         }
+        self.finish_resume(now);
+    }
+
+    /// The members that did not come back are gone (everyone is told), and the room goes on.
+    fn finish_resume(&mut self, now: Instant) {
         self.resuming = None;
+        self.awaited.clear();
         let absent: Vec<ParticipantId> = self
             .leaves()
             .into_keys()
@@ -212,6 +227,7 @@ impl Room {
                 );
             }
         }
+        self.settle(now);
     }
 
     /// Whether the room waits for its members to come back after a restore.

@@ -1251,3 +1251,36 @@ fn records_that_do_not_replay_are_refused_not_half_applied() {
     records.swap(0, 1);
     assert!(Room::restore("r", h.room.config().clone(), [9; 16], &records, h.now).is_err());
 }
+
+#[test]
+fn a_rebuilt_room_does_not_wait_for_members_whose_nodes_are_gone() {
+    let mut h = Harness::with_members(3);
+    let epoch = h.room.epoch().expect("epoch");
+    let mut t = taken_over(&h);
+    t.sessions = std::mem::take(&mut h.sessions);
+    // Member 3's node died: the cluster says so, and the room waits only for 1 and 2.
+    t.room.give_up(|p| p == 3, t.now);
+    assert!(t.room.resuming(), "1 and 2 may still come back");
+    t.room.resume(1, "p1".into(), true, t.now).expect("resume");
+    t.room.resume(2, "p2".into(), true, t.now).expect("resume");
+    t.collect();
+    assert!(!t.room.resuming(), "nobody else to wait for: no grace");
+    assert!(
+        t.inbox[&1]
+            .iter()
+            .any(|m| matches!(m, ServerMessage::ParticipantLeft { participant_id: 3 }))
+    );
+    let committer = if t.inbox[&1]
+        .iter()
+        .any(|m| matches!(m, ServerMessage::CommitRequest { .. }))
+    {
+        1
+    } else {
+        2
+    };
+    let c = t.make_commit(committer);
+    assert_eq!(c.removed, vec![3]);
+    t.send(committer, ClientMessage::Commit(c));
+    t.apply_all();
+    assert_eq!(t.room.epoch(), Some(epoch + 1));
+}

@@ -37,10 +37,14 @@ pub(super) struct LocalRooms {
     on_end: Option<OnEnd>,
     /// Where rooms' records are kept (in a cluster).
     logs: Option<Arc<dyn RoomLogs>>,
+    returning: Option<Returning>,
 }
 
 /// What is told of a room that ended.
 pub(super) type OnEnd = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Whether a participant can still come back to a room rebuilt from its log (its node lives).
+pub(super) type Returning = Arc<dyn Fn(ParticipantId) -> bool + Send + Sync>;
 
 fn lock(rooms: &Map) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
     // A panic while holding this lock cannot leave the map half-changed.
@@ -49,17 +53,19 @@ fn lock(rooms: &Map) -> std::sync::MutexGuard<'_, HashMap<String, RoomEntry>> {
 
 impl LocalRooms {
     pub(super) fn new(config: &SignalingConfig, media: Option<Arc<dyn MediaFactory>>) -> Self {
-        Self::starting_at(config, media, 1, None, None)
+        Self::starting_at(config, media, 1, None, None, None)
     }
 
     /// Rooms whose participant ids start at `first_id`; `on_end` is told each room that ends;
-    /// with `logs`, each room keeps its records there and starts from them.
+    /// with `logs`, each room keeps its records there and starts from them, waiting for the
+    /// members `returning` says can come back.
     pub(super) fn starting_at(
         config: &SignalingConfig,
         media: Option<Arc<dyn MediaFactory>>,
         first_id: ParticipantId,
         on_end: Option<OnEnd>,
         logs: Option<Arc<dyn RoomLogs>>,
+        returning: Option<Returning>,
     ) -> Self {
         LocalRooms {
             rooms: Arc::new(Mutex::new(HashMap::new())),
@@ -74,6 +80,7 @@ impl LocalRooms {
             media,
             on_end,
             logs,
+            returning,
         }
     }
 
@@ -105,7 +112,10 @@ impl LocalRooms {
             }
         });
         let room = Room::new(name, self.room_config.clone(), rand::random());
-        let log = self.logs.as_ref().map(|l| l.open(name));
+        let log = self
+            .logs
+            .as_ref()
+            .map(|l| (l.open(name), self.returning.clone()));
         let handle = RoomHandle::start(
             room,
             self.media.clone(),

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::Instrument;
 
+use super::local_rooms::Returning;
 use super::media::{MediaFactory, MediaSender, RoomMedia};
 use super::outbox::{Outbound, Outbox, PushError, encode};
 use super::room_log::{LogError, RoomLog};
@@ -72,7 +73,7 @@ impl RoomHandle {
     pub(super) fn start(
         room: Room,
         media: Option<Arc<dyn MediaFactory>>,
-        log: Option<Box<dyn RoomLog>>,
+        log: Option<(Box<dyn RoomLog>, Option<Returning>)>,
         count: Arc<AtomicU64>,
         counters: Arc<Counters>,
         vacate: Box<dyn FnOnce() + Send>,
@@ -123,7 +124,7 @@ pub(super) struct Counters {
 async fn run_room(
     mut room: Room,
     mut media: Option<Box<dyn RoomMedia>>,
-    mut log: Option<Box<dyn RoomLog>>,
+    log: Option<(Box<dyn RoomLog>, Option<Returning>)>,
     mut rx: mpsc::UnboundedReceiver<Command>,
     count: Arc<AtomicU64>,
     counters: Arc<Counters>,
@@ -132,6 +133,10 @@ async fn run_room(
     let mut outboxes: HashMap<ParticipantId, Outbox> = HashMap::new();
     // Who the room's media has been told of.
     let mut m_members: HashSet<ParticipantId> = Default::default();
+    let (mut log, returning) = match log {
+        Some((l, r)) => (Some(l), r),
+        None => (None, None),
+    };
     if let Some(l) = &mut log {
         match l.load().await {
             Ok(records) if records.is_empty() => {}
@@ -142,8 +147,11 @@ async fn run_room(
                 &records,
                 Instant::now().into_std(),
             ) {
-                Ok(restored) => {
+                Ok(mut restored) => {
                     tracing::info!(records = records.len(), epoch = ?restored.epoch(), "room taken over from its log");
+                    if let Some(returning) = &returning {
+                        restored.give_up(|pid| !returning(pid), Instant::now().into_std());
+                    }
                     room = restored;
                 }
                 Err(e) => {

@@ -50,6 +50,16 @@ impl ClusterRooms {
             let (cluster, room) = (placement_owner.clone(), room.to_owned());
             tokio::spawn(async move { cluster.placement().release(&room).await });
         });
+        // A participant can come back to a room rebuilt elsewhere if its node is alive and
+        // not draining (the node's number is its id's high bits).
+        let nodes_view = cluster.clone();
+        let returning: super::super::local_rooms::Returning = Arc::new(move |pid| {
+            nodes_view
+                .nodes()
+                .live()
+                .iter()
+                .any(|n| n.index == pid >> 32 && !n.draining)
+        });
         let local = Arc::new(LocalRooms::starting_at(
             config,
             media.clone(),
@@ -58,6 +68,7 @@ impl ClusterRooms {
             Some(Arc::new(super::log::StreamLogs::new(
                 cluster.client().clone(),
             ))),
+            Some(returning),
         ));
         let uplink = Uplink::start(cluster.client().clone());
         let draining_flag: Arc<std::sync::atomic::AtomicBool> = Arc::default();
@@ -113,6 +124,7 @@ impl ClusterRooms {
         let config = self.cluster.config();
         NodeInfo {
             node_id: config.node_id.clone(),
+            index: self.cluster.index(),
             public_url: config.public_url.clone(),
             media_address: config.media_address.clone(),
             load,

@@ -178,6 +178,11 @@ impl Cluster {
         (self.inner.index << 32) + 1
     }
 
+    /// This node's number among every node the cluster has had.
+    pub fn index(&self) -> u64 {
+        self.inner.index
+    }
+
     pub(super) fn nodes(&self) -> &Nodes {
         &self.inner.nodes
     }

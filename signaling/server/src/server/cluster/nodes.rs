@@ -27,6 +27,9 @@ pub struct NodeLoad {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub node_id: String,
+    /// Its number: the high bits (`>> 32`) of the participant ids it hands out.
+    #[serde(default)]
+    pub index: u64,
     /// Where participants reach its signaling.
     pub public_url: String,
     /// Where its media is.
