@@ -259,3 +259,93 @@ async fn a_drained_home_hands_its_room_over_and_the_members_elsewhere_stay_in_it
         assert!(!matches!(event, Event::Reconnecting { .. }), "{event:?}");
     }
 }
+
+/// Events until the connection closes; its reason.
+async fn closed(client: &mut signaling_client::Client) -> String {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .expect("in time")
+        {
+            Some(Event::Closed { reason }) => return reason,
+            Some(_) => {}
+            None => return "closed".into(),
+        }
+    }
+}
+
+/// A join's refusal code, with this token, at `node`.
+async fn refused(
+    node: &TestServer,
+    room: &str,
+    token: String,
+) -> Option<signaling_client::ErrorCode> {
+    match signaling_client::Client::connect(signaling_client::ClientConfig::new(
+        node.url.clone(),
+        room,
+        token,
+    ))
+    .await
+    {
+        Err(signaling_client::ClientError::Refused { code, .. }) => Some(code),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_at_any_node_reaches_the_room_home_and_the_participant_node() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats).await;
+    let mut alice = nodes[0].client("standup", "alice").await;
+    let mut sa = Seen::default();
+    until(&mut alice, &mut sa, |s| s.epoch == Some(0)).await;
+    let bob_token = common::token_for("standup", "bob", 600);
+    let mut bob = signaling_client::Client::connect(signaling_client::ClientConfig::new(
+        nodes[1].url.clone(),
+        "standup",
+        bob_token.clone(),
+    ))
+    .await
+    .expect("bob");
+    let mut mallory = nodes[1].client("standup", "mallory").await;
+    until(&mut alice, &mut sa, |s| s.roster.len() == 3).await;
+    // The third node is neither the room's home nor anyone's: it sees the whole cluster.
+    let admin = &nodes[2].server;
+    let rooms = admin.rooms().await;
+    assert_eq!(rooms.len(), 1, "{rooms:?}");
+    assert_eq!(rooms[0].home.as_deref(), Some("a"));
+    assert_eq!(rooms[0].participants.len(), 3);
+    // A removal for good, made where bob's token is known: he goes, and his token is refused
+    // at every node.
+    assert!(
+        admin
+            .remove_participant("standup", bob.participant_id())
+            .await
+    );
+    assert!(closed(&mut bob).await.contains("removed"));
+    for node in &nodes {
+        assert_eq!(
+            refused(node, "standup", bob_token.clone()).await,
+            Some(signaling_client::ErrorCode::Removed)
+        );
+    }
+    // A ban reaches mallory's node and every node's door.
+    admin
+        .ban("standup", "mallory", signaling_token::unix_now() + 3600)
+        .await;
+    assert!(closed(&mut mallory).await.contains("banned"));
+    assert_eq!(
+        refused(
+            &nodes[0],
+            "standup",
+            common::token_for("standup", "mallory", 600)
+        )
+        .await,
+        Some(signaling_client::ErrorCode::Banned)
+    );
+    until(&mut alice, &mut sa, |s| s.roster.len() == 1).await;
+    // Closing reaches the room's home.
+    assert_eq!(admin.close_room("standup").await, 1);
+    assert!(closed(&mut alice).await.contains("closed"));
+}

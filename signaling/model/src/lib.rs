@@ -580,7 +580,7 @@ impl Simulation {
             self.room
                 .occupants()
                 .iter()
-                .map(|o| (o.participant_id, o.state))
+                .map(|o| (o.participant_id, o.state.clone()))
                 .collect::<Vec<_>>(),
             self.room.pending(),
             self.room.leaves(),
@@ -601,7 +601,7 @@ impl Simulation {
             self.room
                 .occupants()
                 .iter()
-                .map(|o| (o.participant_id, o.state))
+                .map(|o| (o.participant_id, o.state.clone()))
                 .collect::<Vec<_>>(),
             self.room.leaves(),
             self.people

@@ -46,7 +46,7 @@ pub enum Effect {
 }
 
 /// A participant in a room, for administration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Occupancy {
     pub participant_id: ParticipantId,
     pub identity: String,
@@ -55,7 +55,7 @@ pub struct Occupancy {
     pub member: bool,
     /// How far it is: `outside`, `creating`, `welcomed` (added, not yet acknowledged) or
     /// `member`.
-    pub state: &'static str,
+    pub state: String,
 }
 
 /// Per-room limits and timings.
@@ -423,7 +423,7 @@ impl Room {
                 identity: o.identity.clone(),
                 may_publish: o.may_publish,
                 member: o.state == Membership::Member,
-                state: o.state.name(),
+                state: o.state.name().to_owned(),
             })
             .collect()
     }

@@ -162,6 +162,11 @@ async fn handshake(
     // Which token this participant holds is known before it enters the room, so that a
     // removal always finds it (and one already revoked is refused here).
     let revocations = &server.inner.revocations;
+    server
+        .inner
+        .rooms
+        .learn_revocations(&claims, revocations)
+        .await;
     let pid = server.inner.rooms.next_id();
     revocations.hold(pid, &claims, token::unix_now())?;
     let (tx, inbox) = outbox(config.outbox_capacity, config.outbox_bytes);

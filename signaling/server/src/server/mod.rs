@@ -10,6 +10,7 @@ mod local_rooms;
 mod media;
 mod media_leg;
 mod outbox;
+mod removal;
 mod revocation;
 mod room_log;
 mod room_task;
@@ -47,7 +48,7 @@ struct Inner {
     client_decrypt_failures: std::sync::atomic::AtomicU64,
     per_ip: client_ip::PerIp,
     /// Tokens revoked by removals, identities banned, and who holds which token.
-    revocations: revocation::Revocations,
+    revocations: Arc<revocation::Revocations>,
 }
 
 impl std::fmt::Debug for SignalingServer {
@@ -105,19 +106,24 @@ impl SignalingServer {
             );
         }
         let shutdown = tokio::sync::watch::Sender::new(false);
+        let revocations: Arc<revocation::Revocations> = Arc::default();
         Ok(SignalingServer {
             inner: Arc::new(Inner {
                 rooms: match cluster {
                     None => Arc::new(LocalRooms::new(&config, media)),
-                    Some(cluster) => {
-                        cluster::ClusterRooms::start(cluster, &config, media, shutdown.subscribe())
-                    }
+                    Some(cluster) => cluster::ClusterRooms::start(
+                        cluster,
+                        &config,
+                        media,
+                        shutdown.subscribe(),
+                        revocations.clone(),
+                    ),
                 },
                 config,
                 shutdown,
                 client_decrypt_failures: Default::default(),
                 per_ip: Default::default(),
-                revocations: Default::default(),
+                revocations,
             }),
         })
     }
@@ -157,49 +163,32 @@ impl SignalingServer {
     /// `goodbye` (`removed`, final) and disconnected, with any other connection of the same
     /// token, and its MLS removal follows in the next commit. False if it is not there.
     pub async fn remove_participant(&self, room: &str, participant: ParticipantId) -> bool {
-        // Revoked first: a reconnect racing the goodbye is refused.
-        let holding = self
-            .inner
-            .revocations
-            .revoke(room, participant, signaling_token::unix_now())
-            .unwrap_or_default();
-        let mut removed = false;
-        for pid in holding.into_iter().chain([participant]) {
-            removed |= self
-                .inner
-                .rooms
-                .remove(
-                    room,
-                    Some(pid),
-                    "removed by an administrator",
-                    ErrorCode::Removed,
-                )
-                .await
-                > 0;
+        // In a cluster, the node it is connected to knows its token: the removal is made there.
+        if let Some(removed) = self.inner.rooms.remove_at_its_node(room, participant).await {
+            return removed;
         }
-        removed
+        removal::remove_for_good(
+            self.inner.rooms.as_ref(),
+            &self.inner.revocations,
+            room,
+            participant,
+        )
+        .await
     }
 
     /// Bans `identity` from `room` until `until` (seconds since the Unix epoch): every token
-    /// for it there is refused with `banned` until then, and whoever holds one now is removed
-    /// (told `goodbye`, `banned`). How many were removed.
+    /// for it there is refused with `banned` until then (at every node of a cluster), and
+    /// whoever holds one now is removed (told `goodbye`, `banned`). How many were removed here
+    /// (in a cluster, the other nodes remove theirs as they learn of it).
     pub async fn ban(&self, room: &str, identity: &str, until: u64) -> usize {
-        let now = signaling_token::unix_now();
-        let holding = self.inner.revocations.ban(room, identity, until, now);
-        let mut removed = 0;
-        for pid in holding {
-            removed += self
-                .inner
-                .rooms
-                .remove(
-                    room,
-                    Some(pid),
-                    "banned from this room by an administrator",
-                    ErrorCode::Banned,
-                )
-                .await;
-        }
-        removed
+        removal::ban(
+            self.inner.rooms.as_ref(),
+            &self.inner.revocations,
+            room,
+            identity,
+            until,
+        )
+        .await
     }
 
     /// Closes `room`: everyone in it is told `goodbye` (`room_closed`, final) and

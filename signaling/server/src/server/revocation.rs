@@ -15,14 +15,15 @@ use signaling_token::Claims;
 
 /// What a removal revokes: the token's id, or (a token made without one) its identity in its
 /// room until it expires.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
 enum Revoked {
     Token { room: String, jti: String },
     Identity { room: String, identity: String },
 }
 
 /// Why a participant may not come back, and until when (seconds since the Unix epoch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Until {
     until: u64,
     code: ErrorCode,
@@ -91,6 +92,22 @@ impl Lists {
         Ok(())
     }
 
+    /// Who holds a token `key` revokes: a token's id revokes that token; an identity (a token
+    /// made without an id) every token for it in the room.
+    fn holding(&self, key: &Revoked) -> Vec<ParticipantId> {
+        let mut holding: Vec<ParticipantId> = self
+            .holders
+            .iter()
+            .filter(|(_, h)| match key {
+                Revoked::Token { .. } => h.revoked() == *key,
+                Revoked::Identity { room, identity } => h.room == *room && h.identity == *identity,
+            })
+            .map(|(&p, _)| p)
+            .collect();
+        holding.sort_unstable();
+        holding
+    }
+
     fn add(&mut self, key: Revoked, until: Until, now: u64) {
         self.revoked.retain(|_, u| u.until > now);
         let entry = self.revoked.entry(key).or_insert(until);
@@ -99,6 +116,64 @@ impl Lists {
             entry.code = ErrorCode::Banned;
         }
         entry.until = entry.until.max(until.until);
+    }
+}
+
+/// A revocation or a ban as it is shared with the other nodes of a cluster, which apply it
+/// too ([`Revocations::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Revocation {
+    what: Revoked,
+    until: Until,
+}
+
+impl Revocation {
+    /// The keys of the revocations that would refuse `claims`: of its token, and of its
+    /// identity in its room.
+    pub(crate) fn keys_for(claims: &Claims) -> Vec<String> {
+        let h = holder(claims);
+        let by_identity = Revoked::Identity {
+            room: h.room.clone(),
+            identity: h.identity.clone(),
+        };
+        [Some(by_identity), h.jti.as_ref().map(|_| h.revoked())]
+            .into_iter()
+            .flatten()
+            .map(|what| {
+                Revocation {
+                    what,
+                    until: Until {
+                        until: 0,
+                        code: ErrorCode::Removed,
+                    },
+                }
+                .key()
+            })
+            .collect()
+    }
+
+    /// A key naming it (for a cluster's store): the same revocation, the same key.
+    pub(crate) fn key(&self) -> String {
+        use sha2::Digest;
+        let text = serde_json::to_string(&self.what).unwrap_or_default();
+        hex::encode(&sha2::Sha256::digest(text.as_bytes())[..16])
+    }
+
+    /// The room it concerns.
+    pub(crate) fn room(&self) -> &str {
+        match &self.what {
+            Revoked::Token { room, .. } | Revoked::Identity { room, .. } => room,
+        }
+    }
+
+    /// Why its holders go: `removed` or `banned`.
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.until.code
+    }
+
+    /// Until when (seconds since the Unix epoch).
+    pub(crate) fn until(&self) -> u64 {
+        self.until.until
     }
 }
 
@@ -147,7 +222,7 @@ impl Revocations {
         room: &str,
         pid: ParticipantId,
         now: u64,
-    ) -> Option<Vec<ParticipantId>> {
+    ) -> Option<(Revocation, Vec<ParticipantId>)> {
         let mut lists = self.lock();
         let holder = lists
             .holders
@@ -160,19 +235,16 @@ impl Revocations {
             code: ErrorCode::Removed,
         };
         lists.add(key.clone(), until, now);
-        // A token's id revokes that token; an identity (a token made without an id) revokes
-        // every token for it in the room.
-        let mut holding: Vec<ParticipantId> = lists
-            .holders
-            .iter()
-            .filter(|(_, h)| match &key {
-                Revoked::Token { .. } => h.revoked() == key,
-                Revoked::Identity { room, identity } => h.room == *room && h.identity == *identity,
-            })
-            .map(|(&p, _)| p)
-            .collect();
-        holding.sort_unstable();
-        Some(holding)
+        let holding = lists.holding(&key);
+        Some((Revocation { what: key, until }, holding))
+    }
+
+    /// A revocation or ban made at another node of the cluster, here too; the participants
+    /// holding it here now, who must go.
+    pub(super) fn apply(&self, revocation: &Revocation, now: u64) -> Vec<ParticipantId> {
+        let mut lists = self.lock();
+        lists.add(revocation.what.clone(), revocation.until, now);
+        lists.holding(&revocation.what)
     }
 
     /// Bans `identity` from `room` until `until`; the participants holding a token for it
@@ -183,7 +255,7 @@ impl Revocations {
         identity: &str,
         until: u64,
         now: u64,
-    ) -> Vec<ParticipantId> {
+    ) -> (Revocation, Vec<ParticipantId>) {
         let mut lists = self.lock();
         let key = Revoked::Identity {
             room: room.to_owned(),
@@ -193,15 +265,15 @@ impl Revocations {
             until,
             code: ErrorCode::Banned,
         };
-        lists.add(key, ban, now);
-        let mut holding: Vec<ParticipantId> = lists
-            .holders
-            .iter()
-            .filter(|(_, h)| h.room == room && h.identity == identity)
-            .map(|(&pid, _)| pid)
-            .collect();
-        holding.sort_unstable();
-        holding
+        lists.add(key.clone(), ban, now);
+        let holding = lists.holding(&key);
+        (
+            Revocation {
+                what: key,
+                until: ban,
+            },
+            holding,
+        )
     }
 }
 
@@ -222,6 +294,31 @@ mod tests {
     const HOUR: Duration = Duration::from_secs(3600);
 
     #[test]
+    fn a_revocation_shared_by_another_node_refuses_here_and_names_its_holders_here() {
+        let there = Revocations::default();
+        let here = Revocations::default();
+        let alice = Claims::new("r", "alice", HOUR);
+        let now = signaling_token::unix_now();
+        there.hold(1, &alice, now).expect("admitted there");
+        here.hold(7, &alice, now).expect("the same token, here");
+        let (revocation, _) = there.revoke("r", 1, now).expect("revoked");
+        assert!(Revocation::keys_for(&alice).contains(&revocation.key()));
+        assert_eq!(here.apply(&revocation, now), vec![7], "its holder here goes");
+        assert_eq!(
+            here.check(&alice, now).map_err(|(code, _)| code),
+            Err(ErrorCode::Removed)
+        );
+        let (ban, _) = there.ban("r", "mallory", now + 60, now);
+        let mallory = Claims::new("r", "mallory", HOUR);
+        assert!(Revocation::keys_for(&mallory).contains(&ban.key()));
+        here.apply(&ban, now);
+        assert_eq!(
+            here.check(&mallory, now).map_err(|(code, _)| code),
+            Err(ErrorCode::Banned)
+        );
+    }
+
+    #[test]
     fn a_removal_revokes_that_token_only_until_it_expires() {
         let r = Revocations::default();
         let alice = Claims::new("r", "alice", HOUR);
@@ -229,8 +326,8 @@ mod tests {
         let now = signaling_token::unix_now();
         r.hold(1, &alice, now).expect("admitted");
         r.hold(2, &again, now).expect("admitted");
-        assert_eq!(r.revoke("r", 1, now), Some(vec![1]));
-        assert_eq!(r.revoke("other room", 1, now), None, "not there");
+        assert_eq!(r.revoke("r", 1, now).map(|(_, h)| h), Some(vec![1]));
+        assert!(r.revoke("other room", 1, now).is_none(), "not there");
         assert_eq!(
             r.check(&alice, now).map_err(|e| e.0),
             Err(ErrorCode::Removed)
@@ -253,7 +350,7 @@ mod tests {
         // Another connection of alice's, with a token that has an id: it goes too.
         r.hold(2, &Claims::new("r", "alice", HOUR), now)
             .expect("admitted");
-        assert_eq!(r.revoke("r", 1, now), Some(vec![1, 2]));
+        assert_eq!(r.revoke("r", 1, now).map(|(_, h)| h), Some(vec![1, 2]));
         assert!(r.check(&Claims::new("r", "alice", HOUR), now).is_err());
         assert_eq!(r.check(&Claims::new("other", "alice", HOUR), now), Ok(()));
         assert_eq!(r.check(&Claims::new("r", "bob", HOUR), now), Ok(()));
@@ -268,7 +365,7 @@ mod tests {
         r.hold(2, &Claims::new("r", "bob", HOUR), now).expect("in");
         r.hold(3, &Claims::new("other", "mallory", HOUR), now)
             .expect("in");
-        assert_eq!(r.ban("r", "mallory", now + 60, now), vec![1]);
+        assert_eq!(r.ban("r", "mallory", now + 60, now).1, vec![1]);
         let fresh = Claims::new("r", "mallory", HOUR);
         assert_eq!(
             r.check(&fresh, now).map_err(|e| e.0),
@@ -287,7 +384,7 @@ mod tests {
         // The same token joins again (a reconnect) and passes the check...
         assert_eq!(r.check(&alice, now), Ok(()));
         // ...then the administrator removes the first connection...
-        assert_eq!(r.revoke("r", 1, now), Some(vec![1]));
+        assert_eq!(r.revoke("r", 1, now).map(|(_, h)| h), Some(vec![1]));
         // ...and the second is refused when it is recorded.
         assert_eq!(
             r.hold(2, &alice, now).map_err(|e| e.0),
@@ -305,9 +402,9 @@ mod tests {
             .expect("a second tab with the same link");
         r.hold(3, &Claims::new("r", "alice", HOUR), now)
             .expect("another invitation");
-        assert_eq!(r.revoke("r", 2, now), Some(vec![1, 2]));
+        assert_eq!(r.revoke("r", 2, now).map(|(_, h)| h), Some(vec![1, 2]));
         r.release(1);
         r.release(2);
-        assert_eq!(r.revoke("r", 2, now), None);
+        assert!(r.revoke("r", 2, now).is_none());
     }
 }

@@ -247,6 +247,7 @@ async fn run_room(
             Command::Inspect { reply } => {
                 let _ = reply.send(RoomInfo {
                     name: room.name().to_owned(),
+                    home: None,
                     epoch: room.epoch(),
                     participants: room.occupants(),
                 });

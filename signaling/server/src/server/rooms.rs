@@ -7,12 +7,16 @@ use futures_util::future::BoxFuture;
 use signaling_protocol::{ClientMessage, ErrorCode, ParticipantId};
 
 use super::outbox::Outbox;
+use super::revocation::{Revocation, Revocations};
 use crate::room::Occupancy;
 
 /// A room as an administrator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoomInfo {
     pub name: String,
+    /// In a cluster: the node that is the room's home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
     /// The MLS epoch, or `None` before the group exists.
     pub epoch: Option<u64>,
     pub participants: Vec<Occupancy>,
@@ -78,6 +82,33 @@ pub(super) trait Rooms: Send + Sync + 'static {
     /// is nowhere to move them.
     fn drain(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+
+    /// Tells every node of a revocation or ban made here (in a cluster; each removes whoever
+    /// holds it there, and refuses it from then on). Alone: nobody else to tell.
+    fn share<'a>(&'a self, _revocation: &'a Revocation) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// Learns the revocations that concern `claims` from the cluster now, into `revocations`
+    /// (the watch that follows them may be a moment behind). Alone: nothing to learn.
+    fn learn_revocations<'a>(
+        &'a self,
+        _claims: &'a signaling_token::Claims,
+        _revocations: &'a Revocations,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// Removes `pid` for good at the node it is connected to, if that is another node (in a
+    /// cluster: only its node knows the token it holds): `Some(removed)`; `None` if it is
+    /// connected here (or the server is alone), to be done here.
+    fn remove_at_its_node<'a>(
+        &'a self,
+        _room: &'a str,
+        _pid: ParticipantId,
+    ) -> BoxFuture<'a, Option<bool>> {
+        Box::pin(async { None })
     }
 }
 

@@ -13,7 +13,9 @@ use signaling_protocol::{ErrorCode, ParticipantId};
 use super::super::local_rooms::LocalRooms;
 use super::super::media::MediaFactory;
 use super::super::media_leg::MediaLegs;
+use super::super::revocation::{Revocation, Revocations};
 use super::super::rooms::{Joiner, RoomInfo, RoomLink, RoomStats, Rooms};
+use super::admin::{AdminRequest, admin_subject};
 use super::home::HomeSide;
 use super::placement::Home;
 use super::remote::RemoteSide;
@@ -30,6 +32,7 @@ const JOIN_ATTEMPTS: usize = 6;
 
 pub(in super::super) struct ClusterRooms {
     cluster: Cluster,
+    revocations: Arc<Revocations>,
     /// Handing its rooms over: placement leaves it out, and it takes no room back.
     draining: Arc<std::sync::atomic::AtomicBool>,
     local: Arc<LocalRooms>,
@@ -44,6 +47,7 @@ impl ClusterRooms {
         config: &SignalingConfig,
         media: Option<Arc<dyn MediaFactory>>,
         stopping: tokio::sync::watch::Receiver<bool>,
+        revocations: Arc<Revocations>,
     ) -> Arc<Self> {
         let placement_owner = cluster.clone();
         let on_end: super::super::local_rooms::OnEnd = Arc::new(move |room: &str| {
@@ -91,6 +95,7 @@ impl ClusterRooms {
         tokio::spawn(home.clone().serve());
         tokio::spawn(remote.clone().serve(cluster.client().clone()));
         let rooms = Arc::new(ClusterRooms {
+            revocations: revocations.clone(),
             cluster,
             draining: draining_flag,
             local,
@@ -98,6 +103,16 @@ impl ClusterRooms {
             remote,
         });
         tokio::spawn(heartbeat(Arc::downgrade(&rooms), media, stopping));
+        tokio::spawn(super::admin::serve(
+            Arc::downgrade(&rooms),
+            rooms.cluster.client().clone(),
+            rooms.cluster.node_id().to_owned(),
+        ));
+        tokio::spawn(super::admin::follow_revocations(
+            Arc::downgrade(&rooms),
+            rooms.cluster.revoked().clone(),
+            revocations,
+        ));
         // Participants here whose room's home drains: to its new home, one by one.
         let weak = Arc::downgrade(&rooms);
         tokio::spawn(async move {
@@ -168,6 +183,51 @@ impl ClusterRooms {
 }
 
 impl ClusterRooms {
+    /// The rooms this node is home to, so marked.
+    pub(super) async fn local_rooms(&self) -> Vec<RoomInfo> {
+        let me = self.cluster.node_id().to_owned();
+        let mut rooms = self.local.rooms().await;
+        for r in &mut rooms {
+            r.home = Some(me.clone());
+        }
+        rooms
+    }
+
+    /// Removes `pid` (or everyone) from `room`, whose home this node is.
+    pub(super) async fn remove_here(
+        &self,
+        room: &str,
+        pid: Option<ParticipantId>,
+        reason: &str,
+        code: ErrorCode,
+    ) -> usize {
+        self.local.remove(room, pid, reason, code).await
+    }
+
+    pub(super) fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// Asks `node` to do `what`; its answer, or `None` if it gives none in time.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        node: &str,
+        what: &AdminRequest,
+    ) -> Option<T> {
+        let body = serde_json::to_vec(what).ok()?;
+        let asked = tokio::time::timeout(
+            JOIN_TIMEOUT,
+            self.cluster
+                .client()
+                .request(admin_subject(node), body.into()),
+        )
+        .await;
+        match asked {
+            Ok(Ok(message)) => serde_json::from_slice(&message.payload).ok(),
+            _ => None,
+        }
+    }
+
     /// Lets go of every room this node is home to and of its participants whose rooms are
     /// elsewhere: each is told `goodbye` (`shutting_down`: it reconnects, to another node).
     async fn hand_over(&self, why: &str) {
@@ -348,7 +408,24 @@ impl Rooms for ClusterRooms {
     }
 
     fn rooms(&self) -> BoxFuture<'_, Vec<RoomInfo>> {
-        self.local.rooms()
+        async move {
+            let me = self.cluster.node_id();
+            let mut all = self.local_rooms().await;
+            for node in self.cluster.nodes().live() {
+                if node.node_id == me {
+                    continue;
+                }
+                if let Some(rooms) = self
+                    .ask::<Vec<RoomInfo>>(&node.node_id, &AdminRequest::Rooms)
+                    .await
+                {
+                    all.extend(rooms);
+                }
+            }
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+            all
+        }
+        .boxed()
     }
 
     fn remove<'a>(
@@ -358,7 +435,87 @@ impl Rooms for ClusterRooms {
         reason: &'a str,
         code: ErrorCode,
     ) -> BoxFuture<'a, usize> {
-        self.local.remove(room, pid, reason, code)
+        async move {
+            let home = match self.cluster.placement().home(room).await {
+                Ok(Some(home)) => home.node,
+                _ => return 0,
+            };
+            if home == self.cluster.node_id() {
+                return self.remove_here(room, pid, reason, code).await;
+            }
+            let ask = AdminRequest::Remove {
+                room: room.to_owned(),
+                pid,
+                reason: reason.to_owned(),
+                code,
+            };
+            self.ask::<usize>(&home, &ask).await.unwrap_or(0)
+        }
+        .boxed()
+    }
+
+    fn share<'a>(&'a self, revocation: &'a Revocation) -> BoxFuture<'a, ()> {
+        async move {
+            let Ok(value) = serde_json::to_vec(revocation) else {
+                return;
+            };
+            if let Err(e) = self
+                .cluster
+                .revoked()
+                .put(revocation.key(), value.into())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot share a revocation with the cluster");
+            }
+        }
+        .boxed()
+    }
+
+    fn learn_revocations<'a>(
+        &'a self,
+        claims: &'a signaling_token::Claims,
+        revocations: &'a Revocations,
+    ) -> BoxFuture<'a, ()> {
+        async move {
+            // Cut off, the join is refused anyway.
+            if !self.cluster.connected() {
+                return;
+            }
+            for key in Revocation::keys_for(claims) {
+                let got = tokio::time::timeout(PING_TIMEOUT, self.cluster.revoked().get(key)).await;
+                if let Ok(Ok(Some(value))) = got
+                    && let Ok(revocation) = serde_json::from_slice::<Revocation>(&value)
+                {
+                    revocations.apply(&revocation, signaling_token::unix_now());
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn remove_at_its_node<'a>(
+        &'a self,
+        room: &'a str,
+        pid: ParticipantId,
+    ) -> BoxFuture<'a, Option<bool>> {
+        async move {
+            let index = pid >> 32;
+            if index == self.cluster.index() {
+                return None;
+            }
+            let node = self
+                .cluster
+                .nodes()
+                .live()
+                .into_iter()
+                .find(|n| n.index == index)?;
+            let ask = AdminRequest::RemoveForGood {
+                room: room.to_owned(),
+                pid,
+            };
+            Some(self.ask::<bool>(&node.node_id, &ask).await.unwrap_or(false))
+        }
+        .boxed()
     }
 
     fn drain(&self) -> BoxFuture<'_, ()> {

@@ -4,6 +4,7 @@
 //! another bucket ([`placement`]). The home runs the room's delivery service; a participant
 //! may connect to any node.
 
+mod admin;
 mod directory;
 mod home;
 mod log;
@@ -81,6 +82,7 @@ pub enum ClusterError {
 const NODES_BUCKET: &str = "sfu_nodes";
 const ROOMS_BUCKET: &str = "sfu_rooms";
 const IDS_BUCKET: &str = "sfu_ids";
+const REVOKED_BUCKET: &str = "sfu_revoked";
 
 /// This node's link to the cluster: the NATS connection and the buckets.
 #[derive(Clone)]
@@ -96,6 +98,8 @@ struct Inner {
     index: u64,
     nodes: Nodes,
     placement: Placement,
+    /// Revocations and bans, shared by every node.
+    revoked: kv::Store,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -146,6 +150,13 @@ impl Cluster {
         let nodes = bucket(&js, NODES_BUCKET, ttl, "live nodes").await?;
         let rooms = bucket(&js, ROOMS_BUCKET, ttl, "each room's home node").await?;
         let ids = bucket(&js, IDS_BUCKET, Duration::ZERO, "node numbers").await?;
+        let revoked = bucket(
+            &js,
+            REVOKED_BUCKET,
+            Duration::ZERO,
+            "tokens revoked and identities banned, until when",
+        )
+        .await?;
         let nodes = Nodes::new(nodes, config.node_id.clone(), ttl);
         nodes.claim_name().await?;
         let index = next_index(&ids).await?;
@@ -158,6 +169,7 @@ impl Cluster {
                 index,
                 nodes,
                 placement,
+                revoked,
             }),
         })
     }
@@ -189,6 +201,11 @@ impl Cluster {
 
     pub(super) fn placement(&self) -> &Placement {
         &self.inner.placement
+    }
+
+    /// The revocations bucket.
+    pub(super) fn revoked(&self) -> &kv::Store {
+        &self.inner.revoked
     }
 
     /// The NATS connection.
