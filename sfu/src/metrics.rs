@@ -15,11 +15,17 @@
 //! | `sfu_room_datagrams_dropped_total` | counter | datagrams dropped because a room's task was behind |
 //! | `sfu_udp_datagrams_sent_total` | counter | media datagrams the rooms sent |
 //! | `sfu_udp_send_calls_total` | counter | system calls that sent them (`sendmmsg`, with GSO runs) |
+//! | `sfu_cluster_nodes` | gauge | live nodes of the cluster, as this node sees them (0: alone) |
+//! | `sfu_cluster_node_rooms{node}` | gauge | rooms each node is home to |
+//! | `sfu_cluster_node_participants{node}` | gauge | participants connected to each node |
+//! | `sfu_cluster_node_packets_per_second{node}` | gauge | RTP packets each node forwards a second |
 
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use signaling_server::SignalingServer;
@@ -44,6 +50,10 @@ pub struct Metrics {
     room_datagrams_dropped: Counter<u64, AtomicU64>,
     udp_datagrams_sent: Counter<u64, AtomicU64>,
     udp_send_calls: Counter<u64, AtomicU64>,
+    cluster_nodes: Gauge,
+    node_rooms: Family<NodeLabel, Gauge>,
+    node_participants: Family<NodeLabel, Gauge>,
+    node_packets: Family<NodeLabel, Gauge<f64, AtomicU64>>,
     /// Held while a scrape brings the counters up to date.
     scrape: Arc<Mutex<()>>,
 }
@@ -100,8 +110,36 @@ impl Default for Metrics {
             "udp_send_calls",
             "System calls that sent the rooms' media datagrams (sendmmsg, runs to one destination as one GSO send)",
         );
+        let cluster_nodes = Gauge::default();
+        registry.register(
+            "cluster_nodes",
+            "Live nodes of the cluster, as this node sees them (0: alone)",
+            cluster_nodes.clone(),
+        );
+        let node_rooms = Family::<NodeLabel, Gauge>::default();
+        registry.register(
+            "cluster_node_rooms",
+            "Rooms each node of the cluster is home to",
+            node_rooms.clone(),
+        );
+        let node_participants = Family::<NodeLabel, Gauge>::default();
+        registry.register(
+            "cluster_node_participants",
+            "Participants connected to each node of the cluster",
+            node_participants.clone(),
+        );
+        let node_packets = Family::<NodeLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "cluster_node_packets_per_second",
+            "RTP packets each node of the cluster forwards a second",
+            node_packets.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            cluster_nodes,
+            node_rooms,
+            node_participants,
+            node_packets,
             rooms,
             participants,
             forwarded_packets,
@@ -118,6 +156,12 @@ impl Default for Metrics {
             scrape: Arc::default(),
         }
     }
+}
+
+/// A cluster node's name, as a label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct NodeLabel {
+    node: String,
 }
 
 /// What the metrics must show, read from the servers at one scrape.
@@ -159,11 +203,34 @@ impl Metrics {
             udp_datagrams_sent: load(&media.datagrams_sent),
             udp_send_calls: load(&media.send_calls),
         });
+        self.publish_cluster(signaling.cluster_nodes().unwrap_or_default());
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+
+    /// The cluster's nodes as this node sees them now (nodes gone since the last scrape drop
+    /// out).
+    fn publish_cluster(&self, nodes: Vec<signaling_server::server::cluster::NodeInfo>) {
+        let _turn = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        self.cluster_nodes.set(nodes.len() as i64);
+        self.node_rooms.clear();
+        self.node_participants.clear();
+        self.node_packets.clear();
+        for n in nodes {
+            let label = NodeLabel { node: n.node_id };
+            self.node_rooms
+                .get_or_create(&label)
+                .set(n.load.rooms as i64);
+            self.node_participants
+                .get_or_create(&label)
+                .set(n.load.participants as i64);
+            self.node_packets
+                .get_or_create(&label)
+                .set(n.load.packets_per_second);
+        }
     }
 
     /// Brings every metric up to `t`. Counters only go up by the difference to what they show,

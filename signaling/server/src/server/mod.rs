@@ -153,6 +153,11 @@ impl SignalingServer {
         }
     }
 
+    /// In a cluster, its live nodes (this one among them) with their load; `None` alone.
+    pub fn cluster_nodes(&self) -> Option<Vec<cluster::NodeInfo>> {
+        self.inner.rooms.nodes()
+    }
+
     /// Every room, with who is in it (administration).
     pub async fn rooms(&self) -> Vec<RoomInfo> {
         self.inner.rooms.rooms().await

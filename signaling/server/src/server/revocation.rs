@@ -303,7 +303,11 @@ mod tests {
         here.hold(7, &alice, now).expect("the same token, here");
         let (revocation, _) = there.revoke("r", 1, now).expect("revoked");
         assert!(Revocation::keys_for(&alice).contains(&revocation.key()));
-        assert_eq!(here.apply(&revocation, now), vec![7], "its holder here goes");
+        assert_eq!(
+            here.apply(&revocation, now),
+            vec![7],
+            "its holder here goes"
+        );
         assert_eq!(
             here.check(&alice, now).map_err(|(code, _)| code),
             Err(ErrorCode::Removed)

@@ -90,6 +90,11 @@ pub(super) trait Rooms: Send + Sync + 'static {
         Box::pin(async {})
     }
 
+    /// The cluster's live nodes as this node sees them; `None` alone.
+    fn nodes(&self) -> Option<Vec<super::cluster::NodeInfo>> {
+        None
+    }
+
     /// Learns the revocations that concern `claims` from the cluster now, into `revocations`
     /// (the watch that follows them may be a moment behind). Alone: nothing to learn.
     fn learn_revocations<'a>(

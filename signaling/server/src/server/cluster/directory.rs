@@ -471,6 +471,10 @@ impl Rooms for ClusterRooms {
         .boxed()
     }
 
+    fn nodes(&self) -> Option<Vec<NodeInfo>> {
+        Some(self.live())
+    }
+
     fn learn_revocations<'a>(
         &'a self,
         claims: &'a signaling_token::Claims,
