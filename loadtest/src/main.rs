@@ -111,8 +111,10 @@ struct Cli {
     #[arg(long)]
     no_late_joiner: bool,
     /// The SFU's signaling address (host:port or http://host:port); default: start one here.
+    /// Repeat for the nodes of a cluster: bots are spread over them in turn, and a bot whose
+    /// node goes reconnects to the next.
     #[arg(long)]
-    url: Option<String>,
+    url: Vec<String>,
     /// Token secret of the remote SFU (default: ask its /dev/token).
     #[arg(long, env = "SFU_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
@@ -259,14 +261,19 @@ async fn load(cli: Cli) -> anyhow::Result<()> {
         )
         .init();
     let scenario = scenario(&cli)?;
-    let target = match &cli.url {
-        Some(url) => Target::Remote {
-            addr: url
-                .trim_start_matches("http://")
-                .trim_start_matches("ws://")
-                .trim_end_matches('/')
-                .trim_end_matches("/ws")
-                .to_owned(),
+    let target = match cli.url.first() {
+        Some(_) => Target::Remote {
+            addrs: cli
+                .url
+                .iter()
+                .map(|url| {
+                    url.trim_start_matches("http://")
+                        .trim_start_matches("ws://")
+                        .trim_end_matches('/')
+                        .trim_end_matches("/ws")
+                        .to_owned()
+                })
+                .collect(),
             secret: cli.token_secret.clone(),
             tokens: match &cli.tokens {
                 Some(path) => Some(Tokens::parse(

@@ -21,10 +21,11 @@ use crate::stats::{BotStats, Commits, SendLog};
 pub enum Target {
     /// Started here; its CPU and memory are measured.
     Local(LocalSfu, String),
-    /// Running elsewhere: `host:port`, and how bots get tokens: the organiser's tokens by
-    /// bot name, else minted with the token secret, else from its /dev/token.
+    /// Running elsewhere: `host:port` (several: the nodes of a cluster, the first one's
+    /// figures reported), and how bots get tokens: the organiser's tokens by bot name, else
+    /// minted with the token secret, else from its /dev/token.
     Remote {
-        addr: String,
+        addrs: Vec<String>,
         secret: Option<String>,
         tokens: Option<Tokens>,
     },
@@ -70,10 +71,18 @@ impl Tokens {
 }
 
 impl Target {
+    /// Every node's `host:port`.
+    fn addrs(&self) -> Vec<String> {
+        match self {
+            Target::Local(sfu, _) => vec![sfu.addr.clone()],
+            Target::Remote { addrs, .. } => addrs.clone(),
+        }
+    }
+
     fn addr(&self) -> &str {
         match self {
             Target::Local(sfu, _) => &sfu.addr,
-            Target::Remote { addr, .. } => addr,
+            Target::Remote { addrs, .. } => addrs.first().map_or("", String::as_str),
         }
     }
 
@@ -245,6 +254,12 @@ pub async fn run(scenario: &Scenario, target: Target, progress: bool) -> Result<
     let media = Arc::new(TestMedia::load()?);
     let ctx = RunContext {
         url: format!("ws://{}/ws", target.addr()),
+        urls: target
+            .addrs()
+            .iter()
+            .map(|a| format!("ws://{a}/ws"))
+            .collect(),
+        next_url: Default::default(),
         media,
         log: Arc::new(SendLog::default()),
         commits: Arc::new(Commits::default()),

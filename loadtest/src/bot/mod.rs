@@ -70,6 +70,11 @@ pub struct BotSpec {
 #[derive(Debug, Clone)]
 pub struct RunContext {
     pub url: String,
+    /// Every node of a cluster (`url` first): bots join them in turn, and reconnect to the
+    /// next when theirs goes.
+    pub urls: Vec<String>,
+    /// The node the next bot joins at.
+    pub next_url: Arc<std::sync::atomic::AtomicUsize>,
     pub media: Arc<TestMedia>,
     pub log: Arc<SendLog>,
     pub commits: Arc<Commits>,
@@ -88,6 +93,8 @@ impl RunContext {
     /// A context for encrypted media, every frame verified, timed from now.
     pub fn new(url: String, media: Arc<TestMedia>) -> Self {
         RunContext {
+            urls: vec![url.clone()],
+            next_url: Default::default(),
             url,
             media,
             log: Arc::new(SendLog::default()),
@@ -148,11 +155,22 @@ impl Bot {
             true => Some(cut::Relay::start(signaling_addr(&ctx.url)).await?),
             false => None,
         };
+        // Over the nodes of a cluster in turn; the others are where it goes if its node does.
+        let turn = ctx
+            .next_url
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % ctx.urls.len().max(1);
+        let mut nodes: Vec<String> = ctx.urls.clone();
+        nodes.rotate_left(turn);
+        let primary = nodes.first().cloned().unwrap_or_else(|| ctx.url.clone());
         let url = relay
             .as_ref()
-            .map_or(ctx.url.clone(), |r| format!("ws://{}/ws", r.addr));
+            .map_or(primary, |r| format!("ws://{}/ws", r.addr));
         let mut config = ClientConfig::new(&url, &spec.room, &spec.token);
-        config.reconnect = relay.is_some().then(Reconnect::default);
+        config.reconnect = (relay.is_some() || nodes.len() > 1).then(Reconnect::default);
+        if relay.is_none() {
+            config.other_urls = nodes.into_iter().skip(1).collect();
+        }
         let client = Client::connect(config).await?;
         let participant_id = client.participant_id();
         let state = Arc::new(Mutex::new(BotState::new(

@@ -28,7 +28,7 @@ pub(crate) async fn connect(config: ClientConfig) -> Result<Client, ClientError>
         Some(bytes) => bytes.clone(),
         None => DeviceKey::generate(config.session.ciphersuite)?.to_bytes(),
     };
-    let (connection, first) = Connection::open(&config, &device_key).await?;
+    let (connection, first) = Connection::open(&config, &config.url, &device_key).await?;
     let participant_id = Arc::new(AtomicU64::new(connection.participant_id));
     let ice_servers = connection.ice_servers.clone();
     let (commands, command_rx) = mpsc::unbounded_channel();
@@ -40,6 +40,7 @@ pub(crate) async fn connect(config: ClientConfig) -> Result<Client, ClientError>
         config,
         device_key,
         participant_id: participant_id.clone(),
+        url: 0,
     };
     let span = tracing::info_span!("client", room = %driver.config.room);
     tokio::spawn(tracing::Instrument::instrument(
@@ -77,14 +78,16 @@ impl Connection {
     /// Connects, joins, and makes the participant; with the outputs of its start.
     async fn open(
         config: &ClientConfig,
+        url: &str,
         device_key: &[u8],
     ) -> Result<(Connection, Vec<Output>), ClientError> {
-        let (mut socket, _) = tokio_tungstenite::connect_async(config.url.as_str())
-            .await
-            .map_err(|e| ClientError::Connect {
-                url: config.url.clone(),
-                reason: e.to_string(),
-            })?;
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(url)
+                .await
+                .map_err(|e| ClientError::Connect {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })?;
         let join = ClientMessage::Join {
             protocol: PROTOCOL_VERSION,
             room: config.room.clone(),
@@ -195,6 +198,8 @@ struct Driver {
     config: ClientConfig,
     device_key: Zeroizing<Vec<u8>>,
     participant_id: Arc<AtomicU64>,
+    /// Which of `url` (0) and `other_urls` (1 on) it is connected to.
+    url: usize,
 }
 
 impl Driver {
@@ -355,7 +360,13 @@ impl Driver {
                     },
                 }
             }
-            match Connection::open(&self.config, &self.device_key).await {
+            // In a cluster, the next node in turn: the one lost may be gone.
+            let urls: Vec<&String> = std::iter::once(&self.config.url)
+                .chain(&self.config.other_urls)
+                .collect();
+            self.url = (self.url + 1) % urls.len();
+            let url = urls[self.url].clone();
+            match Connection::open(&self.config, &url, &self.device_key).await {
                 Ok((connection, first)) => {
                     tracing::info!(attempt, participant = connection.participant_id, "rejoined");
                     self.participant_id

@@ -38,6 +38,9 @@ pub struct ClientConfig {
     pub device_key: Option<zeroize::Zeroizing<Vec<u8>>>,
     /// Join again by itself when the connection drops (default: off, the client closes).
     pub reconnect: Option<Reconnect>,
+    /// Other nodes of a cluster (their signaling WebSockets): a rejoin tries them in turn,
+    /// starting with the one after the node it lost (default: none, `url` again).
+    pub other_urls: Vec<String>,
 }
 
 impl ClientConfig {
@@ -51,6 +54,7 @@ impl ClientConfig {
             join_timeout: Duration::from_secs(10),
             device_key: None,
             reconnect: None,
+            other_urls: Vec::new(),
         }
     }
 }

@@ -168,6 +168,8 @@ pub struct Room {
     resuming: Option<Instant>,
     /// Members a restored room still waits for.
     awaited: BTreeSet<ParticipantId>,
+    /// Who joined a restored room while it waited: those coming back are told of them.
+    fresh: BTreeSet<ParticipantId>,
     effects: Vec<Effect>,
 }
 
@@ -201,6 +203,7 @@ impl Room {
             preferred_creator: None,
             resuming: None,
             awaited: BTreeSet::new(),
+            fresh: BTreeSet::new(),
             effects: Vec::new(),
         }
     }
@@ -319,7 +322,7 @@ impl Room {
         if self.occupants.len() >= self.config.max_participants {
             return Err(ErrorCode::RoomFull);
         }
-        let participants = self
+        let mut participants: Vec<Participant> = self
             .occupants
             .iter()
             .map(|(&participant_id, o)| Participant {
@@ -328,6 +331,12 @@ impl Room {
                 may_publish: o.may_publish,
             })
             .collect();
+        // A restored room's members on their way back are present as far as anyone knows
+        // (those who do not come back are said to have left when the room stops waiting).
+        participants.extend(self.awaited_members());
+        if self.resuming.is_some() {
+            self.fresh.insert(pid);
+        }
         let me = Participant {
             participant_id: pid,
             identity: identity.clone(),

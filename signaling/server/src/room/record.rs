@@ -9,7 +9,11 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use signaling_protocol::{Base64Bytes, ErrorCode, ParticipantId, ServerMessage};
+use std::collections::BTreeMap;
+
+use signaling_protocol::{
+    Base64Bytes, ErrorCode, Participant, ParticipantId, ServerMessage, parse_credential_identity,
+};
 
 use super::{Effect, Membership, Occupant, Room, RoomConfig};
 use crate::mls::PublicTree;
@@ -169,6 +173,17 @@ impl Room {
             self.effects.push(Effect::Close(pid));
             return Ok(());
         }
+        // Who joined while the room waited is news to it.
+        for fresh in self.fresh.clone() {
+            if let Some(o) = self.occupants.get(&fresh) {
+                let news = ServerMessage::ParticipantJoined(Participant {
+                    participant_id: fresh,
+                    identity: o.identity.clone(),
+                    may_publish: o.may_publish,
+                });
+                self.send(pid, news);
+            }
+        }
         self.occupants.insert(
             pid,
             Occupant {
@@ -211,6 +226,7 @@ impl Room {
     fn finish_resume(&mut self, now: Instant) {
         self.resuming = None;
         self.awaited.clear();
+        self.fresh.clear();
         let absent: Vec<ParticipantId> = self
             .leaves()
             .into_keys()
@@ -228,6 +244,30 @@ impl Room {
             }
         }
         self.settle(now);
+    }
+
+    /// The members a restored room waits for that are not back yet, as a joiner is told of
+    /// them (their credentials name them; whether they may publish is not known until they
+    /// are back: taken as yes).
+    pub(super) fn awaited_members(&self) -> Vec<Participant> {
+        let mut named: BTreeMap<ParticipantId, String> = BTreeMap::new();
+        for leaf in self.tree.iter().flat_map(PublicTree::leaves) {
+            if let Some((p, identity)) =
+                parse_credential_identity(&String::from_utf8_lossy(&leaf.identity))
+                && self.awaited.contains(&p)
+                && !self.occupants.contains_key(&p)
+            {
+                named.insert(p, identity.to_owned());
+            }
+        }
+        named
+            .into_iter()
+            .map(|(participant_id, identity)| Participant {
+                participant_id,
+                identity,
+                may_publish: true,
+            })
+            .collect()
     }
 
     /// Whether the room waits for its members to come back after a restore.

@@ -1284,3 +1284,31 @@ fn a_rebuilt_room_does_not_wait_for_members_whose_nodes_are_gone() {
     t.apply_all();
     assert_eq!(t.room.epoch(), Some(epoch + 1));
 }
+
+#[test]
+fn a_joiner_while_a_rebuilt_room_waits_sees_the_members_and_they_see_it() {
+    let mut h = Harness::with_members(2);
+    let mut t = taken_over(&h);
+    t.sessions = std::mem::take(&mut h.sessions);
+    // A newcomer arrives before the members are back: they are present as far as it knows,
+    // so it sends its key package at once.
+    t.room.join(9, "p9".into(), true, t.now).expect("join");
+    t.collect();
+    let Some(ServerMessage::Joined { participants, .. }) = t.take(9).into_iter().next() else {
+        panic!("joined");
+    };
+    let mut named: Vec<_> = participants
+        .iter()
+        .map(|p| (p.participant_id, p.identity.as_str()))
+        .collect();
+    named.sort();
+    assert_eq!(named, vec![(1, "p1"), (2, "p2")]);
+    // The members coming back are told of it (it joined while they were away).
+    t.room.resume(1, "p1".into(), true, t.now).expect("resume");
+    t.collect();
+    assert!(
+        t.take(1)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::ParticipantJoined(p) if p.participant_id == 9))
+    );
+}
