@@ -218,8 +218,7 @@ impl Room {
             _ => None,
         };
         self.timed_out.clear();
-        self.self_removals.clear();
-        self.proposals_this_epoch = 0;
+        self.proposals_spent();
         self.last_commit = Some(LastCommit {
             epoch,
             author: from,
@@ -283,10 +282,7 @@ impl Room {
             epoch,
             proposal: proposal.clone().into(),
         }));
-        self.proposals_this_epoch += 1;
-        if self_remove {
-            self.self_removals.insert(from);
-        }
+        self.proposal_kept(from, self_remove);
         let message = ServerMessage::Proposal {
             from,
             proposal: proposal.into(),
@@ -296,6 +292,21 @@ impl Room {
             message,
         );
         self.settle(now);
+    }
+
+    /// A proposal from `from` is kept for the next commit: counted against the epoch's cap,
+    /// and a member's own leave is due from then on.
+    pub(super) fn proposal_kept(&mut self, from: ParticipantId, self_remove: bool) {
+        self.proposals_this_epoch += 1;
+        if self_remove {
+            self.self_removals.insert(from);
+        }
+    }
+
+    /// The group moved to its next epoch: the proposals of the last one are spent.
+    pub(super) fn proposals_spent(&mut self) {
+        self.self_removals.clear();
+        self.proposals_this_epoch = 0;
     }
 
     /// Asks a member to commit what is queued, unless a commit is already in flight.

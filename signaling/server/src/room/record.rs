@@ -53,6 +53,18 @@ pub enum RestoreError {
     Invalid { index: usize, message: String },
 }
 
+/// The group of `room`, which a record of `what` in `epoch` must find at that epoch.
+fn tree_at<'r>(room: &'r mut Room, epoch: u64, what: &str) -> Result<&'r mut PublicTree, String> {
+    let tree = room
+        .tree
+        .as_mut()
+        .ok_or_else(|| format!("{what}, but no group"))?;
+    if tree.epoch() != epoch {
+        return Err(format!("{what} of epoch {epoch} at {}", tree.epoch()));
+    }
+    Ok(tree)
+}
+
 impl Room {
     /// The room as its records leave it: the group at its latest epoch (verified again, commit
     /// by commit), nobody in it yet. Until `now` + [`RESUME_GRACE`], or until every member is
@@ -91,30 +103,20 @@ impl Room {
                     room.group_info = Some(group_info.as_slice().to_vec());
                 }
                 Record::Proposal { epoch, proposal } => {
-                    let tree = room
-                        .tree
-                        .as_mut()
-                        .ok_or_else(|| invalid("no group".into()))?;
-                    if tree.epoch() != *epoch {
-                        return Err(invalid(format!(
-                            "a proposal of epoch {epoch} at {}",
-                            tree.epoch()
-                        )));
-                    }
+                    let tree = tree_at(&mut room, *epoch, "a proposal").map_err(invalid)?;
                     let verified = tree
                         .verify_proposal(proposal.as_slice())
                         .map_err(|e| invalid(e.to_string()))?;
-                    let leaver = verified.self_remove.then_some(verified.sender);
+                    let (leaf, self_remove) = (verified.sender, verified.self_remove);
                     tree.keep(verified).map_err(|e| invalid(e.to_string()))?;
-                    room.proposals_this_epoch += 1;
-                    // A polite leave stays due: the next commit removes its sender.
-                    if let Some(leaf) = leaver
-                        && let Some((&pid, _)) = room
-                            .leaves()
-                            .iter()
-                            .find(|(_, leaves)| leaves.contains(&leaf))
-                    {
-                        room.self_removals.insert(pid);
+                    // Its sender's participant, by the credential of its leaf.
+                    let from = room
+                        .leaves()
+                        .into_iter()
+                        .find(|(_, leaves)| leaves.contains(&leaf))
+                        .map(|(pid, _)| pid);
+                    if let Some(from) = from {
+                        room.proposal_kept(from, self_remove);
                     }
                 }
                 Record::Commit {
@@ -122,23 +124,13 @@ impl Room {
                     commit,
                     group_info,
                 } => {
-                    let tree = room
-                        .tree
-                        .as_mut()
-                        .ok_or_else(|| invalid("no group".into()))?;
-                    if tree.epoch() != *epoch {
-                        return Err(invalid(format!(
-                            "a commit of epoch {epoch} at {}",
-                            tree.epoch()
-                        )));
-                    }
+                    let tree = tree_at(&mut room, *epoch, "a commit").map_err(invalid)?;
                     let verified = tree
                         .verify_commit(commit.as_slice())
                         .map_err(|e| invalid(e.to_string()))?;
                     tree.apply(verified).map_err(|e| invalid(e.to_string()))?;
                     room.group_info = Some(group_info.as_slice().to_vec());
-                    room.self_removals.clear();
-                    room.proposals_this_epoch = 0;
+                    room.proposals_spent();
                 }
                 Record::Dropped { generation } => {
                     room.tree = None;
