@@ -2,20 +2,20 @@
 //! JetStream, on loopback, a temporary store): a room's home killed with kill -9, and the room
 //! going on at another node with its members there, with real clients over WebSocket.
 
-#[path = "../../signaling/client/tests/common/nats.rs"]
-mod nats;
+#[path = "../../signaling/client/tests/common/mod.rs"]
+mod common;
 mod process;
 
 use std::time::{Duration, Instant};
 
-use nats::Nats;
+use common::nats::Nats;
+use common::{Seen, until, until_chat};
 use process::{Running, http, start_sfu};
-use signaling_client::{AppMessage, Client, ClientConfig, Event, Reconnect};
+use signaling_client::{AppMessage, Client, ClientConfig, Reconnect};
 use signaling_token::{self as token, Claims};
 
 const SECRET: &str = "a cluster's shared token secret";
 const ADMIN: &str = "an admin token of sixteen bytes or more";
-const WAIT: Duration = Duration::from_secs(30);
 
 fn node(nats: &Nats, name: &str, ports: u16) -> Running {
     let range_min = ports.to_string();
@@ -55,47 +55,6 @@ async fn client(node: &Running, others: &[&Running], room: &str, identity: &str)
     Client::connect(config).await.expect("connect")
 }
 
-/// The epoch and safety number once `client` is in an epoch after `after` with `size` members.
-async fn until_roster(client: &mut Client, size: usize, after: Option<u64>) -> (u64, String) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, client.next_event())
-            .await
-            .expect("in time")
-            .expect("open");
-        match event {
-            Event::NewEpoch {
-                epoch,
-                roster,
-                safety_number,
-                ..
-            } if roster.len() == size && after.is_none_or(|a| epoch > a) => {
-                return (epoch, safety_number.to_string());
-            }
-            Event::MlsFailure(f) => panic!("MLS failure: {f}"),
-            _ => {}
-        }
-    }
-}
-
-async fn until_chat(client: &mut Client, expected: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, client.next_event())
-            .await
-            .expect("in time")
-            .expect("open");
-        if let Event::Application {
-            message: AppMessage::Chat { text },
-            ..
-        } = event
-        {
-            assert_eq!(text, expected);
-            return;
-        }
-    }
-}
-
 /// Which of `nodes` is home to `room` (the one whose admin API lists it).
 async fn home_of(nodes: &[&Running], room: &str) -> usize {
     let bearer = format!("Bearer {ADMIN}");
@@ -125,24 +84,27 @@ async fn a_room_whose_home_is_killed_goes_on_at_another_node_with_the_same_group
     // Every node has said it is alive.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut alice = client(&nodes[0], &[&nodes[1], &nodes[2]], "standup", "alice").await;
-    until_roster(&mut alice, 1, None).await;
+    let mut sa = Seen::default();
+    until(&mut alice, &mut sa, |s| s.roster.len() == 1).await;
     let mut bob = client(&nodes[1], &[&nodes[2], &nodes[0]], "standup", "bob").await;
     let mut carol = client(&nodes[2], &[&nodes[0], &nodes[1]], "standup", "carol").await;
-    let (epoch, safety) = until_roster(&mut carol, 3, None).await;
-    until_roster(&mut bob, 3, None).await;
-    until_roster(&mut alice, 3, None).await;
+    let (mut sb, mut sc) = (Seen::default(), Seen::default());
+    until(&mut carol, &mut sc, |s| s.roster.len() == 3).await;
+    until(&mut bob, &mut sb, |s| s.roster.len() == 3).await;
+    until(&mut alice, &mut sa, |s| s.roster.len() == 3).await;
+    let (epoch, safety) = (sc.epoch, sc.safety_number.clone());
     let home = home_of(&[&nodes[0], &nodes[1], &nodes[2]], "standup").await;
     let [mut a, mut b, mut c] = nodes.map(Some);
-    let mut survivors: Vec<Client> = Vec::new();
-    let mut clients = [Some(alice), Some(bob), Some(carol)];
+    let mut survivors: Vec<(Client, Seen)> = Vec::new();
+    let mut clients = [Some((alice, sa)), Some((bob, sb)), Some((carol, sc))];
     for (i, c) in clients.iter_mut().enumerate() {
         if i != home {
             survivors.push(c.take().expect("client"));
         }
     }
-    let mut stranded = clients[home].take().expect("the home's own participant");
+    let (mut stranded, mut ss) = clients[home].take().expect("the home's own participant");
     let stranded_id = stranded.participant_id();
-    let survivor_ids: Vec<u64> = survivors.iter().map(Client::participant_id).collect();
+    let survivor_ids: Vec<u64> = survivors.iter().map(|(c, _)| c.participant_id()).collect();
     // kill -9 the home, with its participant on it.
     let killed = Instant::now();
     let victim = [&mut a, &mut b, &mut c][home].take().expect("node");
@@ -153,70 +115,56 @@ async fn a_room_whose_home_is_killed_goes_on_at_another_node_with_the_same_group
     // The two on the other nodes stay members of the same group, on their connections: the
     // next epoch is the old group's next (at the room's new home, rebuilt from its log).
     let (first, rest) = survivors.split_at_mut(1);
-    let (e1, s1, size) = until_epoch_after(&mut first[0], epoch).await;
+    let (c1, s1) = &mut first[0];
+    until(c1, s1, |s| s.epoch > epoch).await;
     let recovered = killed.elapsed();
     assert_eq!(
-        e1,
-        epoch + 1,
-        "the group went on from epoch {epoch}: not a new group"
+        s1.epoch,
+        epoch.map(|e| e + 1),
+        "the group went on from epoch {epoch:?}: not a new group"
     );
-    assert_ne!(s1, safety, "a new epoch");
+    assert_ne!(s1.safety_number, safety, "a new epoch");
     // The dead node's participant reconnects to another node by itself and is back in the
     // same group: all three at one epoch, one safety number.
-    let (e_back, s_back) = until_roster(&mut stranded, 3, Some(epoch)).await;
+    until(&mut stranded, &mut ss, |s| {
+        s.roster.len() == 3 && s.epoch > epoch
+    })
+    .await;
     assert_ne!(
         stranded.participant_id(),
         stranded_id,
         "joined again, at another node"
     );
+    let back_at = ss.epoch;
     // (The new home may have added it back in the commit that removed its old leaf.)
-    let (ea, sa) = if size == 3 {
-        (e1, s1.clone())
-    } else {
-        until_roster(&mut first[0], 3, Some(e1)).await
-    };
-    let (eb, sb) = until_roster(&mut rest[0], 3, Some(epoch)).await;
-    assert_eq!((ea, &sa), (e_back, &s_back));
-    assert_eq!((eb, &sb), (e_back, &s_back));
+    until(c1, s1, |s| s.roster.len() == 3 && s.epoch >= back_at).await;
+    let (c2, s2) = &mut rest[0];
+    until(c2, s2, |s| s.roster.len() == 3 && s.epoch >= back_at).await;
+    for s in [&*s1, &*s2] {
+        assert_eq!((s.epoch, &s.safety_number), (ss.epoch, &ss.safety_number));
+    }
     let back = killed.elapsed();
     assert_eq!(
         survivors
             .iter()
-            .map(Client::participant_id)
+            .map(|(c, _)| c.participant_id())
             .collect::<Vec<_>>(),
         survivor_ids,
         "the survivors never reconnected"
     );
+    for s in survivors.iter().map(|(_, s)| s).chain([&ss]) {
+        assert!(s.failures.is_empty(), "{:?}", s.failures);
+    }
     // And they read each other.
     survivors[0]
+        .0
         .send_app(AppMessage::Chat {
             text: "still here".into(),
         })
         .expect("send");
-    until_chat(&mut survivors[1], "still here").await;
+    until_chat(&mut survivors[1].0, "still here").await;
     until_chat(&mut stranded, "still here").await;
     eprintln!(
         "from kill -9: the group's next epoch at the new home {recovered:?}, everyone back {back:?}"
     );
-}
-
-/// The first epoch after `after` `client` reaches, its safety number and roster size.
-async fn until_epoch_after(client: &mut Client, after: u64) -> (u64, String, usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, client.next_event())
-            .await
-            .expect("in time")
-            .expect("open");
-        match event {
-            Event::NewEpoch {
-                epoch,
-                safety_number,
-                roster,
-                ..
-            } if epoch > after => return (epoch, safety_number.to_string(), roster.len()),
-            Event::MlsFailure(f) => panic!("MLS failure: {f}"),
-            _ => {}
-        }
-    }
 }

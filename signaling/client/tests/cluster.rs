@@ -48,23 +48,8 @@ async fn two_participants_on_different_nodes_meet_in_one_room_and_read_each_othe
         text: "hello from b".into(),
     })
     .expect("send");
-    for (client, expected) in [(&mut bob, "hello from a"), (&mut alice, "hello from b")] {
-        let deadline = tokio::time::Instant::now() + common::WAIT;
-        loop {
-            let event = tokio::time::timeout_at(deadline, client.next_event())
-                .await
-                .expect("in time")
-                .expect("open");
-            if let Event::Application {
-                message: AppMessage::Chat { text },
-                ..
-            } = event
-            {
-                assert_eq!(text, expected);
-                break;
-            }
-        }
-    }
+    common::until_chat(&mut bob, "hello from a").await;
+    common::until_chat(&mut alice, "hello from b").await;
     // One room in the cluster, on one home; both nodes count their participant.
     let homes: usize = nodes.iter().map(|n| n.server.stats().rooms).sum();
     assert_eq!(homes, 1);

@@ -120,6 +120,26 @@ pub async fn until(client: &mut Client, seen: &mut Seen, done: impl Fn(&Seen) ->
     }
 }
 
+/// Takes events until a chat message arrives, and checks it says `expected`; panics after
+/// [`WAIT`].
+pub async fn until_chat(client: &mut Client, expected: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .expect("in time")
+            .expect("open");
+        if let Event::Application {
+            message: signaling_client::AppMessage::Chat { text },
+            ..
+        } = event
+        {
+            assert_eq!(text, expected);
+            return;
+        }
+    }
+}
+
 pub fn apply(seen: &mut Seen, event: Event) {
     match event {
         Event::NewEpoch {
