@@ -255,7 +255,8 @@ impl ClusterRooms {
                     ?code,
                     "cannot go back into its room: closing"
                 );
-                self.remote.strand(pid);
+                // A failed ask already forgot it; a failed join here did not.
+                self.remote.forget(pid);
                 let _ = outbox.push(super::super::outbox::Outbound::Close);
             }
         }

@@ -145,14 +145,6 @@ impl RemoteSide {
         }
     }
 
-    /// `pid` could not be taken to its room's new home: its connection is closed (it
-    /// reconnects and joins afresh).
-    pub(super) fn strand(&self, pid: ParticipantId) {
-        if let Some(p) = self.participants().remove(&pid) {
-            let _ = p.outbox.push(Outbound::Close);
-        }
-    }
-
     /// `pid` did not get in.
     pub(super) fn forget(&self, pid: ParticipantId) {
         self.participants().remove(&pid);
