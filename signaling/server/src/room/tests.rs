@@ -1130,15 +1130,7 @@ fn a_room_rebuilt_from_its_records_is_the_same_group_and_goes_on() {
     t.collect();
     assert!(!t.room.resuming(), "everyone is back");
     // The queued self-removal is committed at the new home, and everyone follows it.
-    let committer = [1, 3]
-        .into_iter()
-        .find(|&p| {
-            t.inbox.get(&p).is_some_and(|m| {
-                m.iter()
-                    .any(|m| matches!(m, ServerMessage::CommitRequest { .. }))
-            })
-        })
-        .expect("someone is asked to commit");
+    let committer = t.asked_to_commit(&[1, 3]);
     let c = t.make_commit(committer);
     assert_eq!(c.removed, vec![2]);
     t.send(committer, ClientMessage::Commit(c));
@@ -1176,14 +1168,7 @@ fn members_that_do_not_come_back_to_a_rebuilt_room_are_removed_after_the_grace()
             t.inbox[&pid]
         );
     }
-    let committer = if t.inbox[&1]
-        .iter()
-        .any(|m| matches!(m, ServerMessage::CommitRequest { .. }))
-    {
-        1
-    } else {
-        2
-    };
+    let committer = t.asked_to_commit(&[1, 2]);
     let c = t.make_commit(committer);
     assert_eq!(c.removed, vec![3]);
     t.send(committer, ClientMessage::Commit(c));
@@ -1224,6 +1209,20 @@ fn a_room_that_never_had_a_group_or_dropped_it_restores_without_one() {
 }
 
 impl Harness {
+    /// Which of `among` holds a commit request.
+    fn asked_to_commit(&self, among: &[ParticipantId]) -> ParticipantId {
+        among
+            .iter()
+            .copied()
+            .find(|p| {
+                self.inbox.get(p).is_some_and(|m| {
+                    m.iter()
+                        .any(|m| matches!(m, ServerMessage::CommitRequest { .. }))
+                })
+            })
+            .expect("someone is asked to commit")
+    }
+
     /// The id of the group the records created first.
     fn records_group_id(&self) -> Vec<u8> {
         match &self.records[0] {
@@ -1270,14 +1269,7 @@ fn a_rebuilt_room_does_not_wait_for_members_whose_nodes_are_gone() {
             .iter()
             .any(|m| matches!(m, ServerMessage::ParticipantLeft { participant_id: 3 }))
     );
-    let committer = if t.inbox[&1]
-        .iter()
-        .any(|m| matches!(m, ServerMessage::CommitRequest { .. }))
-    {
-        1
-    } else {
-        2
-    };
+    let committer = t.asked_to_commit(&[1, 2]);
     let c = t.make_commit(committer);
     assert_eq!(c.removed, vec![3]);
     t.send(committer, ClientMessage::Commit(c));
