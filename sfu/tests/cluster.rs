@@ -81,8 +81,9 @@ async fn a_room_whose_home_is_killed_goes_on_at_another_node_with_the_same_group
         node(&nats, "n2", 52100),
         node(&nats, "n3", 52200),
     ];
-    // Every node has said it is alive.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every node has said it is alive, and has been connected longer than an entry lives (a
+    // node that has just connected takes nobody for gone before their entries expire).
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let mut alice = client(&nodes[0], &[&nodes[1], &nodes[2]], "standup", "alice").await;
     let mut sa = Seen::default();
     until(&mut alice, &mut sa, |s| s.roster.len() == 1).await;

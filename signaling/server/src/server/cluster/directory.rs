@@ -291,29 +291,11 @@ impl ClusterRooms {
     /// The homes of rooms of participants here that are gone: no longer listed, or not
     /// answering (NATS says at once that nobody listens on a dead node's subjects).
     async fn gone_homes(&self) -> Vec<String> {
-        let live: Vec<String> = self
-            .cluster
-            .nodes()
-            .live()
-            .into_iter()
-            .map(|n| n.node_id)
-            .collect();
         let mut gone = Vec::new();
         for home in self.remote.homes() {
-            if !live.contains(&home) {
-                gone.push(home);
-                continue;
-            }
-            let ping = self
-                .cluster
-                .client()
-                .request(wire::ping_subject(&home), bytes::Bytes::new());
-            if let Ok(Err(e)) = tokio::time::timeout(PING_TIMEOUT, ping).await
-                && e.kind() == async_nats::RequestErrorKind::NoResponders
-            {
+            if self.cluster.is_gone(&home).await {
                 gone.push(home);
             }
-            // A slow answer proves nothing: the node's entry expiring does.
         }
         gone
     }
@@ -337,9 +319,6 @@ impl ClusterRooms {
         }
     }
 }
-
-/// How long a home has to answer a ping.
-const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a room's home answered a join.
 enum Asked {
@@ -394,6 +373,11 @@ impl Rooms for ClusterRooms {
                     Asked::Joined(link) => return Ok(link),
                     Asked::Refused(code) => return Err(code),
                     Asked::NotHome => tokio::time::sleep(Duration::from_millis(50)).await,
+                    // It did not answer: taken over only if it is gone (a home that has not
+                    // subscribed again after a NATS restart is not), else asked again.
+                    Asked::Gone if !self.cluster.is_gone(&home.node).await => {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
                     Asked::Gone => {
                         tracing::info!(room, home = %home.node, "the room's home does not answer: taking the room over");
                         self.cluster.nodes().strike(&home.node).await;
@@ -487,7 +471,9 @@ impl Rooms for ClusterRooms {
                 return;
             }
             for key in Revocation::keys_for(claims) {
-                let got = tokio::time::timeout(PING_TIMEOUT, self.cluster.revoked().get(key)).await;
+                let got =
+                    tokio::time::timeout(super::PING_TIMEOUT, self.cluster.revoked().get(key))
+                        .await;
                 if let Ok(Ok(Some(value))) = got
                     && let Ok(revocation) = serde_json::from_slice::<Revocation>(&value)
                 {
@@ -597,7 +583,7 @@ async fn heartbeat(
                 )
                 .await;
         }
-        rooms.home.drop_gone_nodes();
+        rooms.home.drop_gone_nodes().await;
         let gone = rooms.gone_homes().await;
         if !gone.is_empty() {
             rooms.reattach(&gone).await;

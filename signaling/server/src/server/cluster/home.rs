@@ -238,18 +238,20 @@ impl HomeSide {
     }
 
     /// Disconnects the remote participants of nodes that are gone.
-    pub(super) fn drop_gone_nodes(&self) {
-        let live: Vec<String> = self
-            .cluster
-            .nodes()
-            .live()
-            .into_iter()
-            .map(|n| n.node_id)
-            .collect();
+    pub(super) async fn drop_gone_nodes(&self) {
+        let mut nodes: Vec<String> = self.remotes().values().cloned().collect();
+        nodes.sort();
+        nodes.dedup();
+        let mut gone_nodes = Vec::new();
+        for node in nodes {
+            if self.cluster.is_gone(&node).await {
+                gone_nodes.push(node);
+            }
+        }
         let gone: Vec<Remote> = self
             .remotes()
             .iter()
-            .filter(|(_, node)| !live.contains(node))
+            .filter(|(_, node)| gone_nodes.contains(node))
             .map(|(r, _)| r.clone())
             .collect();
         for remote in gone {

@@ -78,6 +78,9 @@ pub enum ClusterError {
     NodeIdTaken(String),
 }
 
+/// How long a node has to answer a ping.
+pub(super) const PING_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The buckets, and how long their entries live without a refresh.
 const NODES_BUCKET: &str = "sfu_nodes";
 const ROOMS_BUCKET: &str = "sfu_rooms";
@@ -100,6 +103,8 @@ struct Inner {
     placement: Placement,
     /// Revocations and bans, shared by every node.
     revoked: kv::Store,
+    /// When this node last (re)connected to NATS.
+    connected_since: Arc<std::sync::Mutex<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -120,6 +125,8 @@ impl Cluster {
             return Err(ClusterError::Invalid("no NATS URL".into()));
         }
         let urls = config.nats_urls.join(",");
+        let connected_at = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let connected_since = connected_at.clone();
         let addresses: Vec<async_nats::ServerAddr> = config
             .nats_urls
             .iter()
@@ -132,11 +139,18 @@ impl Cluster {
             .retry_on_initial_connect()
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(2))
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Disconnected => tracing::warn!("NATS connection lost"),
-                    async_nats::Event::Connected => tracing::info!("NATS connected"),
-                    other => tracing::debug!(event = %other, "NATS"),
+            .event_callback(move |event| {
+                let connected = connected_at.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Disconnected => tracing::warn!("NATS connection lost"),
+                        async_nats::Event::Connected => {
+                            *connected.lock().unwrap_or_else(|e| e.into_inner()) =
+                                std::time::Instant::now();
+                            tracing::info!("NATS connected");
+                        }
+                        other => tracing::debug!(event = %other, "NATS"),
+                    }
                 }
             })
             .connect(addresses)
@@ -170,6 +184,7 @@ impl Cluster {
                 nodes,
                 placement,
                 revoked,
+                connected_since,
             }),
         })
     }
@@ -211,6 +226,32 @@ impl Cluster {
     /// The NATS connection.
     pub(super) fn client(&self) -> &async_nats::Client {
         &self.inner.client
+    }
+
+    /// Whether `node` is gone: NATS says at once that nobody listens on its subjects (it died,
+    /// or lost NATS), or it answers nothing in time and its entry has expired. A node whose
+    /// entry only looks old to a busy observer, but that answers, is alive. Within an entry's
+    /// lifetime of this node reconnecting to NATS (after a NATS restart, the other nodes may
+    /// not have subscribed again yet), only the expired entry counts.
+    pub(super) async fn is_gone(&self, node: &str) -> bool {
+        let listed = self.inner.nodes.live().iter().any(|n| n.node_id == node);
+        let since = *self
+            .inner
+            .connected_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if since.elapsed() < self.inner.config.heartbeat * 3 {
+            return !listed;
+        }
+        let ping = self
+            .inner
+            .client
+            .request(wire::ping_subject(node), bytes::Bytes::new());
+        match tokio::time::timeout(PING_TIMEOUT, ping).await {
+            Ok(Ok(_)) => false,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => true,
+            _ => !listed,
+        }
     }
 
     /// Whether the NATS connection is up now.
